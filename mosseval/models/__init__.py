@@ -1,0 +1,1 @@
+"""Model backends. Import nothing heavy here: see ``registry``."""

@@ -1,0 +1,68 @@
+"""The model-adapter contract. Adapters turn ``Request`` batches into ``Response`` lists.
+
+An adapter never decodes video itself: the runner's one video pipeline hands it ``Frames``
+(uint8 RGB array + the indices actually used), so every backend sees identical pixels.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mosseval.records import ErrorInfo, FrameInfo, GenerationSpec, Sample, TaskSpec, Usage
+
+
+@dataclass
+class Frames:
+    array: np.ndarray
+    """(T, H, W, 3) uint8 RGB."""
+    info: FrameInfo
+
+
+@dataclass
+class Request:
+    sample: Sample
+    task: TaskSpec
+    messages: list[dict[str, Any]]
+    """Chat messages in the Hugging Face multimodal format, e.g.
+    ``[{"role": "system", "content": [{"type": "text", "text": ...}]},
+       {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": ...}]}]``.
+    The ``{"type": "video"}`` entry marks where the frames go."""
+    frames: Frames | None
+    generation: GenerationSpec
+    prefill: str | None = None
+    """Text the assistant turn starts with; adapters must continue from it and return only
+    the continuation (the scorer knows the prefill)."""
+    seed: int = 0
+
+
+@dataclass
+class Response:
+    text: str | None
+    usage: Usage | None = None
+    error: ErrorInfo | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelAdapter(ABC):
+    """Base class for every backend."""
+
+    name: str = "model"
+    backend: str = "base"
+    needs_frames: bool = True
+    batch_size: int = 1
+
+    def identity(self) -> dict[str, Any]:
+        """Everything about the model that changes its outputs (enters the run hash)."""
+        return {"name": self.name, "backend": self.backend}
+
+    @abstractmethod
+    def generate(self, requests: list[Request]) -> list[Response]:
+        """Return one ``Response`` per request, in order. Per-request failures are returned as
+        ``Response(text=None, error=ErrorInfo(...))``; raising aborts the run (saved work stays)."""
+
+    def close(self) -> None:  # pragma: no cover - default no-op
+        pass

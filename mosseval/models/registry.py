@@ -1,0 +1,213 @@
+"""Model registry: decorator registration, lazy and dependency-checked backend loading.
+
+``CATALOG`` names every backend and the modules it needs *without importing it*, so the CLI,
+scoring, leaderboard and compare work with no torch installed. A backend module registers its
+factory with ``@register_backend(name)`` when (and only when) it is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mosseval.errors import MissingDependencyError, UsageError, did_you_mean
+from mosseval.models.base import ModelAdapter
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    module: str
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    description: str = ""
+    prefix: str | None = None
+    """``--model PREFIX:target`` selects this backend."""
+
+
+CATALOG: dict[str, BackendInfo] = {
+    b.name: b
+    for b in [
+        BackendInfo("baseline", "mosseval.models.baselines", (), None,
+                    "random (seeded, uniform over options) and oracle (reference steps + gold answer)"),
+        BackendInfo("hf", "mosseval.models.hf", ("torch", "transformers"), "hf",
+                    "transformers AutoModelForImageTextToText (Qwen2.5-VL, Qwen2-VL, LLaVA-OneVision, ...)",
+                    prefix="hf"),
+        BackendInfo("openai", "mosseval.models.openai_api", ("openai",), "api",
+                    "OpenAI-compatible chat completions (GPT-4o, vLLM/SGLang/Ollama servers)",
+                    prefix="openai"),
+        BackendInfo("lmms", "mosseval.models.lmms", ("lmms_eval",), "lmms",
+                    "wraps an lmms-eval model class by name", prefix="lmms"),
+        BackendInfo("vllm", "mosseval.models.vllm_backend", ("vllm",), "vllm",
+                    "vLLM offline engine (GPU throughput)", prefix="vllm"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    backend: str
+    target: str
+    description: str = ""
+    default_args: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("random", "baseline", "random", "uniform random option (seeded); chance calibration"),
+        Preset("oracle", "baseline", "oracle", "gold answer + reference steps; the metrics' ceiling"),
+        Preset("tiny-qwen2.5-vl", "hf", "builtin:tiny-qwen2.5-vl",
+               "embedded random-weight Qwen2.5-VL (~156k params), built locally on first use"),
+        Preset("qwen2.5-vl-3b", "hf", "Qwen/Qwen2.5-VL-3B-Instruct"),
+        Preset("qwen2.5-vl-7b", "hf", "Qwen/Qwen2.5-VL-7B-Instruct"),
+        Preset("qwen2.5-vl-32b", "hf", "Qwen/Qwen2.5-VL-32B-Instruct"),
+        Preset("qwen2.5-vl-72b", "hf", "Qwen/Qwen2.5-VL-72B-Instruct"),
+        Preset("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct"),
+        Preset("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct"),
+        Preset("llava-onevision-0.5b", "hf", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"),
+        Preset("llava-onevision-7b", "hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
+        Preset("gpt-4o", "openai", "gpt-4o", "OpenAI GPT-4o (needs OPENAI_API_KEY)"),
+        Preset("gpt-4o-mini", "openai", "gpt-4o-mini", "OpenAI GPT-4o mini (needs OPENAI_API_KEY)"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved ``--model`` value."""
+
+    name: str
+    backend: str
+    target: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+Factory = Callable[[ModelSpec], ModelAdapter]
+_FACTORIES: dict[str, Factory] = {}
+
+
+def register_backend(name: str) -> Callable[[Factory], Factory]:
+    """Decorator used by backend modules: ``@register_backend("hf") def load(spec): ...``."""
+
+    def deco(fn: Factory) -> Factory:
+        if name not in CATALOG:
+            raise ValueError(f"backend {name!r} is not in mosseval.models.registry.CATALOG")
+        _FACTORIES[name] = fn
+        return fn
+
+    return deco
+
+
+def missing_requirements(info: BackendInfo) -> list[str]:
+    return [m for m in info.requires if importlib.util.find_spec(m) is None]
+
+
+def resolve(model: str, args: dict[str, Any] | None = None) -> ModelSpec:
+    """Map a ``--model`` string to a backend and target, without importing anything heavy."""
+    args = dict(args or {})
+    model = model.strip()
+    if not model:
+        raise UsageError("--model is empty", hint="e.g. --model oracle, --model tiny-qwen2.5-vl")
+    if model in PRESETS:
+        p = PRESETS[model]
+        return ModelSpec(model, p.backend, p.target, {**p.default_args, **args})
+    m = re.match(r"^([a-z][a-z0-9_-]*):(.+)$", model)
+    if m and not Path(model).exists():
+        prefix, target = m.group(1), m.group(2)
+        for info in CATALOG.values():
+            if info.prefix == prefix:
+                return ModelSpec(model, info.name, target, args)
+        prefixes = sorted(i.prefix for i in CATALOG.values() if i.prefix)
+        raise UsageError(
+            f"unknown model backend prefix {prefix!r} in --model {model!r}",
+            hint="known prefixes: " + ", ".join(p + ":" for p in prefixes),
+        )
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return ModelSpec(model, "hf", str(path.resolve()), args)
+    if re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", model) and not model.startswith((".", "/")):
+        return ModelSpec(model, "hf", model, args)  # a Hub id, resolved from the local cache
+    if any(sep in model for sep in ("/", "\\")) or model.startswith("."):
+        raise UsageError(f"model directory {model!r} does not exist",
+                         hint="pass an existing checkpoint directory, a preset or a Hub id")
+    hint = did_you_mean(model, list(PRESETS))
+    raise UsageError(
+        f"unknown model {model!r}" + (f"; {hint}" if hint else ""),
+        hint="`mosseval models` lists presets and backends; a local checkpoint directory, a Hub id "
+        "(org/name, from the local cache) or PREFIX:NAME (openai:, hf:, lmms:, vllm:) also work",
+    )
+
+
+def load_backend(name: str) -> Factory:
+    info = CATALOG[name]
+    missing = missing_requirements(info)
+    if missing:
+        extra = f"pip install 'mosseval[{info.extra}]'" if info.extra else "pip install mosseval"
+        raise MissingDependencyError(
+            f"the {name!r} backend needs {', '.join(missing)}, which is not installed",
+            hint=f"install the extra with: {extra} -c constraints.txt",
+        )
+    if name not in _FACTORIES:
+        importlib.import_module(info.module)
+    if name not in _FACTORIES:  # pragma: no cover - programming error
+        raise RuntimeError(f"module {info.module} did not register backend {name!r}")
+    return _FACTORIES[name]
+
+
+def load_model(spec: ModelSpec) -> ModelAdapter:
+    return load_backend(spec.backend)(spec)
+
+
+EXECUTION_ARGS = frozenset({"batch_size", "concurrency", "timeout", "max_retries", "rpm", "workers",
+                            "retry_base", "retry_max"})
+"""Model args that change how fast a run goes, not what it outputs: kept out of the run identity."""
+
+
+def identity_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in redact(args).items() if k not in EXECUTION_ARGS}
+
+
+SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization|bearer)", re.I)
+
+
+def redact(args: dict[str, Any]) -> dict[str, Any]:
+    """Drop secret-looking model args before anything is written or logged."""
+    return {k: v for k, v in args.items() if not SECRET_KEYS.search(k)}
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """Parse ``k=v,k2=v2`` (values: int, float, bool, none or string; quote commas with \\,)."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    parts = re.split(r"(?<!\\),", text)
+    for part in parts:
+        part = part.strip().replace("\\,", ",")
+        if not part:
+            continue
+        if "=" not in part:
+            raise UsageError(f"--model-args item {part!r} is not key=value",
+                             hint="use --model-args key=value,key2=value2")
+        k, v = part.split("=", 1)
+        out[k.strip()] = _coerce(v.strip())
+    return out
+
+
+def _coerce(v: str) -> Any:
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v

@@ -1,0 +1,30 @@
+"""The ``<think>…</think><answer>…</answer>`` output format (SPEC §3)."""
+
+from __future__ import annotations
+
+import re
+
+FORMAT_RE = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
+_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+
+
+def format_ok(text: str | None) -> bool:
+    """True when the whole completion is exactly one think block followed by one answer block."""
+    return bool(text) and FORMAT_RE.match(text) is not None
+
+
+def think_text(text: str | None) -> str | None:
+    """Content of the first ``<think>`` block, or None."""
+    if not text:
+        return None
+    m = _THINK_RE.search(text)
+    return m.group(1) if m else None
+
+
+def answer_text(text: str | None) -> str | None:
+    """Content of the last ``<answer>`` block, or None."""
+    if not text:
+        return None
+    found = _ANSWER_RE.findall(text)
+    return found[-1] if found else None

@@ -1,0 +1,320 @@
+"""Typed records: the few nouns mosseval reads and writes.
+
+Specs (what to do) are ``TaskSpec`` and its parts; states (what happened) are ``Sample``,
+``Generation``, ``SampleScore``, ``SampleRecord`` and ``RunLog``. Everything written to disk
+carries ``schema_version``. Controllers (loaders, sampler, adapters, scorers, runner) live in
+their own modules and are never serialized.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- specs
+
+
+class FrameSpec(Record):
+    """How frames are picked from a video; part of the run identity."""
+
+    strategy: Literal["uniform", "segment", "fps", "linspace"] = "uniform"
+    """uniform: centres of N equal bins; segment: MVBench/VideoChat2 segment midpoints;
+    fps: one frame per 1/fps seconds capped at ``max_frames``; linspace: MMVU's
+    ``linspace(0, n-1, N)`` truncated to int."""
+    num_frames: int = Field(8, ge=1, le=1024)
+    fps: float | None = Field(None, gt=0)
+    max_frames: int = Field(64, ge=1, le=4096)
+    max_pixels: int | None = Field(None, ge=64)
+    """Pixel budget per frame (H*W); frames larger than this are resized keeping aspect."""
+    size_multiple: int = Field(1, ge=1)
+    """Resized sides are rounded to a multiple of this (e.g. 28 for Qwen2.5-VL)."""
+    use_bounds: bool = True
+    decoder: Literal["pyav", "decord"] = "pyav"
+
+
+class PromptSpec(Record):
+    system: str | None = None
+    template: str
+    """Jinja2 template for the user text; sees ``question``, ``options`` (letter -> text),
+    ``options_block``, ``sample`` and ``metadata``."""
+    option_format: str = "({letter}) {text}"
+    prefill: str | None = None
+    """Text the assistant turn starts with (e.g. MVBench's ``Best option:(``)."""
+    video_position: Literal["before", "after"] = "before"
+
+
+class GenerationSpec(Record):
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class PRRConfig(Record):
+    """Process Reasoning Reward parameters (SPEC §3). All of them enter the run identity."""
+
+    distance: Literal["rouge", "semantic"] = "rouge"
+    alignment: Literal["sdtw", "dtw"] = "sdtw"
+    jump: int = Field(2, ge=1, le=64)
+    alpha: float = Field(2.0, ge=0.0)
+    max_steps: int = Field(64, ge=1)
+    min_tokens: int = Field(3, ge=0)
+
+
+class ScoringSpec(Record):
+    extractor: Literal["mc_strict", "mvbench_official", "mmvu_rules"] = "mc_strict"
+    require_format: bool = False
+    """When true the task expects ``<think>…</think><answer>…</answer>``; format rate is reported."""
+    prr: PRRConfig | None = None
+    approximate: bool = False
+    """Scores are an offline approximation of the official protocol (labelled as such)."""
+
+
+class DataSpec(Record):
+    """Where a task's data lives. Nothing is ever downloaded at run time."""
+
+    path: str | None = None
+    """Location relative to the data root (``--data-dir`` / ``$MOSSEVAL_DATA_DIR``)."""
+    env: str | None = None
+    """Environment variable that overrides the data root for this task."""
+    hf_repo: str | None = None
+    """Hugging Face dataset id whose local cache snapshot may hold the data."""
+    obtain: str | None = None
+    """Human instructions printed when the data is missing."""
+    synthetic: bool = False
+
+
+class TaskSpec(Record):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    version: str
+    description: str = ""
+    subtasks: list[str] = Field(default_factory=list)
+    """Non-empty for a group task: running it runs each subtask."""
+    loader: str | None = None
+    loader_args: dict[str, Any] = Field(default_factory=dict)
+    data: DataSpec = Field(default_factory=DataSpec)
+    prompt: PromptSpec | None = None
+    frames: FrameSpec = Field(default_factory=FrameSpec)
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    protocol: str = "reasoning"
+    breakdowns: list[str] = Field(default_factory=lambda: ["category", "level"])
+    """Sample fields (or ``metadata.<key>``) that get per-value accuracy in the results."""
+    source_file: str | None = Field(None, exclude=True)
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.subtasks)
+
+
+# --------------------------------------------------------------------------- states
+
+
+class VideoRef(Record):
+    path: str
+    """Relative to the task's data root (absolute or escaping paths are refused)."""
+    kind: Literal["file", "frames"] = "file"
+    """file: a container (mp4/webm/avi/mkv…); frames: a folder of numbered JPEG/PNG frames."""
+    start: float | None = None
+    end: float | None = None
+    fps: float | None = None
+    """Frame rate of a frame folder (MVBench TVQA: 3)."""
+    first_index: int = 1
+    """Index of the first frame of a frame folder (MVBench: 1)."""
+
+
+class ReferenceStep(Record):
+    text: str
+    t: float | None = None
+
+
+class Sample(Record):
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    task: str
+    video: VideoRef | None = None
+    question: str
+    options: dict[str, str] = Field(default_factory=dict)
+    answer: str
+    """Letter for multiple choice, free text for open-ended."""
+    question_type: Literal["multiple-choice", "open-ended"] = "multiple-choice"
+    reference_steps: list[ReferenceStep] = Field(default_factory=list)
+    category: str | None = None
+    level: str | None = None
+    split: str | None = None
+    cluster: str | None = None
+    """Items sharing a cluster (by default the video) are not independent for CIs."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def cluster_key(self) -> str:
+        if self.cluster:
+            return self.cluster
+        if self.video is not None:
+            return self.video.path
+        return self.id
+
+
+class FrameInfo(Record):
+    indices: list[int]
+    timestamps: list[float] = Field(default_factory=list)
+    decoder: str
+    source_fps: float | None = None
+    sampled_fps: float | None = None
+    """Frames per second of the *sampled* sequence (what video processors need)."""
+    num_source_frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class ErrorInfo(Record):
+    kind: Literal["media", "model", "api", "timeout", "data", "judge"]
+    message: str
+
+
+class Usage(Record):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class Generation(Record):
+    """What a model returned for one sample (never re-computed by scoring)."""
+
+    schema_version: int = SCHEMA_VERSION
+    text: str | None = None
+    frames: FrameInfo | None = None
+    error: ErrorInfo | None = None
+    usage: Usage | None = None
+    latency_s: float | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class PRRDetail(Record):
+    cost: float
+    normalized_cost: float
+    path: list[tuple[int, int]]
+    """(reference step index, generated step index) pairs along the optimal alignment."""
+    step_distances: list[float]
+    """Distance of each cell on the path, in path order."""
+
+
+class JudgeVerdict(Record):
+    judge: str
+    rubric: str
+    rubric_version: str
+    fingerprint: str
+    score: float | None = None
+    correct: bool | None = None
+    extracted_answer: str | None = None
+    rationale: str | None = None
+    error: str | None = None
+    usage: Usage | None = None
+
+
+class SampleScore(Record):
+    schema_version: int = SCHEMA_VERSION
+    extracted: str | None = None
+    correct: bool = False
+    parse_failed: bool = False
+    format_ok: bool | None = None
+    steps: list[str] = Field(default_factory=list)
+    steps_truncated: bool = False
+    prr: float | None = None
+    prr_status: Literal["scored", "not_applicable", "no_steps", "format_broken", "disabled"] = "disabled"
+    prr_detail: PRRDetail | None = None
+    approximate: bool = False
+    judge: dict[str, JudgeVerdict] = Field(default_factory=dict)
+
+
+class SampleRecord(Record):
+    """One line of ``samples.jsonl``: everything needed to re-score or browse a sample."""
+
+    schema_version: int = SCHEMA_VERSION
+    key: str
+    task: str
+    index: int
+    sample: Sample
+    generation: Generation
+    score: SampleScore | None = None
+
+
+class Estimate(Record):
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    n_clusters: int | None = None
+    method: str | None = None
+
+
+class TaskResult(Record):
+    task: str
+    version: str
+    protocol: str
+    n: int
+    n_errors: int = 0
+    accuracy: Estimate
+    parse_failure_rate: float | None = None
+    format_rate: float | None = None
+    error_rate: float | None = None
+    prr: Estimate | None = None
+    prr_correct: Estimate | None = None
+    prr_incorrect: Estimate | None = None
+    prr_not_applicable: int = 0
+    approximate: bool = False
+    breakdowns: dict[str, dict[str, Estimate]] = Field(default_factory=dict)
+    judge: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskRef(Record):
+    name: str
+    version: str
+    fingerprint: str
+    group: str | None = None
+
+
+class RunSpec(Record):
+    model: str
+    backend: str
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    """Secrets are never stored here (see ``mosseval.models.registry.redact``)."""
+    model_identity: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[TaskRef]
+    frames: dict[str, Any] = Field(default_factory=dict)
+    """Command-line overrides of the tasks' frame settings."""
+    seed: int = 0
+    limit: int | None = None
+    mosseval_version: str
+    git_revision: str | None = None
+    packages: dict[str, str] = Field(default_factory=dict)
+    command: list[str] = Field(default_factory=list)
+
+
+class RunLog(Record):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    identity: dict[str, Any]
+    spec: RunSpec
+    status: Literal["running", "completed", "completed_with_errors", "interrupted", "failed"]
+    created_at: str
+    updated_at: str
+    n_expected: int = 0
+    n_done: int = 0
+    n_errors: int = 0
+    results: dict[str, TaskResult] = Field(default_factory=dict)
+    groups: dict[str, TaskResult] = Field(default_factory=dict)
+    samples_file: str = "samples.jsonl"
+    task_specs: dict[str, TaskSpec] = Field(default_factory=dict)
+    """The effective task specs (after command-line overrides), so a run re-scores on its own."""
+    judge: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,155 @@
+"""The run directory: one reloadable log per run.
+
+    <output-dir>/<model>__<tasks>__<hash12>/
+        run.json        RunLog (spec, identity + hash, status, aggregate results)
+        samples.jsonl   one SampleRecord per finished sample, appended and flushed as it finishes
+
+``samples.jsonl`` is append-only during a run. A process killed mid-write can leave a partial last
+line; ``SampleWriter`` cuts it off before appending, and readers ignore it, so a resumed run never
+loses or duplicates a finished sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from mosseval.errors import OutputError, UsageError
+from mosseval.records import RunLog, SampleRecord
+
+RUN_FILE = "run.json"
+SAMPLES_FILE = "samples.jsonl"
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def fingerprint(data: Any, length: int = 64) -> str:
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see either the old or the new file, never half of one."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}",
+                          hint="choose a writable location with --output-dir") from None
+
+
+def write_run_log(run_dir: Path, log: RunLog) -> None:
+    write_json_atomic(Path(run_dir) / RUN_FILE, log.model_dump(mode="json"))
+
+
+def read_run_log(run_dir: Path) -> RunLog:
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a mosseval run directory (no {RUN_FILE})",
+                         hint="pass a directory created by `mosseval run`")
+    try:
+        return RunLog.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a valid run log: {str(exc).splitlines()[0]}") from None
+
+
+def iter_records(path: Path) -> Iterable[SampleRecord]:
+    """Yield complete records of a samples file; a partial (unterminated) last line is skipped."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.endswith(b"\n"):
+                break  # partial tail left by a killed writer
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                yield SampleRecord.model_validate_json(line)
+            except ValueError as exc:
+                raise UsageError(f"{path}:{lineno}: invalid sample record: {str(exc).splitlines()[0]}") from None
+
+
+def read_records(run_dir: Path) -> list[SampleRecord]:
+    """All finished records, de-duplicated by key (last wins), in file order."""
+    by_key: dict[str, SampleRecord] = {}
+    for rec in iter_records(Path(run_dir) / SAMPLES_FILE):
+        by_key.pop(rec.key, None)
+        by_key[rec.key] = rec
+    return list(by_key.values())
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    log: RunLog
+    records: list[SampleRecord]
+
+
+def load_run(run_dir: str | os.PathLike) -> LoadedRun:
+    run_dir = Path(run_dir)
+    log = read_run_log(run_dir)
+    return LoadedRun(run_dir, log, read_records(run_dir))
+
+
+def rewrite_records(run_dir: Path, records: list[SampleRecord]) -> None:
+    """Atomically replace samples.jsonl (used by re-scoring and judging)."""
+    path = Path(run_dir) / SAMPLES_FILE
+    fd, tmp = tempfile.mkstemp(prefix=SAMPLES_FILE + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(rec.model_dump_json() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class SampleWriter:
+    """Append-only writer for samples.jsonl; every record is flushed (and fsynced) as it lands."""
+
+    def __init__(self, run_dir: Path, fsync: bool = True):
+        self.path = Path(run_dir) / SAMPLES_FILE
+        self.fsync = fsync
+        self._repair_tail()
+        try:
+            self._fh = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb+") as fh:
+            data = fh.read()
+            if data and not data.endswith(b"\n"):
+                cut = data.rfind(b"\n") + 1
+                fh.truncate(cut)
+
+    def write(self, record: SampleRecord) -> None:
+        self._fh.write(record.model_dump_json() + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "SampleWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,599 @@
+"""The runner: TaskSpec → Samples → frames → ModelAdapter → Generations → scores → run directory.
+
+- Every finished sample is appended to ``samples.jsonl`` and flushed immediately; re-running the
+  same command skips finished samples (resume), so a killed run loses at most the batch in flight.
+- The run directory name carries the identity hash: a run whose identity differs (task version,
+  prompt, frames, decoder, model + args, metric parameters, seed) never lands in another's folder.
+- Video decoding runs ahead of the model in a bounded pool of background threads (``workers`` /
+  ``prefetch``), so the model does not wait for the decoder; results are written in sample order.
+- Data parallel: under ``torchrun`` / ``accelerate launch`` (``RANK`` / ``WORLD_SIZE`` set) each
+  process takes every WORLD_SIZE-th pending sample, writes ``shards/rank<r>.jsonl``, and rank 0
+  merges the shards into the normal run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from mosseval import __version__
+from mosseval.data import get_loader
+from mosseval.data.locate import resolve_data_root
+from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
+from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.models.registry import ModelSpec, identity_args, load_backend, redact, resolve
+from mosseval.prompts import build_messages
+from mosseval.records import (
+    ErrorInfo,
+    Generation,
+    RunLog,
+    RunSpec,
+    Sample,
+    SampleRecord,
+    TaskRef,
+    TaskResult,
+    TaskSpec,
+)
+from mosseval.rundir import (
+    SAMPLES_FILE,
+    SampleWriter,
+    fingerprint,
+    iter_records,
+    read_records,
+    read_run_log,
+    rewrite_records,
+    write_run_log,
+)
+from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample
+from mosseval.tasks import load_registry, resolve_tasks
+
+
+@dataclass
+class RunOptions:
+    model: str
+    tasks: list[str]
+    model_args: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    output_dir: Path = Path("runs")
+    seed: int = 0
+    frames: int | None = None
+    max_pixels: int | None = None
+    data_dir: Path | None = None
+    cache_dir: Path | None = None
+    tasks_dirs: list[Path] = field(default_factory=list)
+    run_name: str | None = None
+    preflight: bool = False
+    workers: int = 2
+    prefetch: int | None = None
+    """Samples decoded ahead of the model (default: 2 x batch size, at least 2 x workers)."""
+    batch_size: int | None = None
+    progress: bool = True
+    fsync: bool = True
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    log: RunLog
+    exit_code: int
+
+
+@dataclass
+class Item:
+    task: TaskSpec
+    index: int
+    sample: Sample
+
+    @property
+    def key(self) -> str:
+        return f"{self.task.name}/{self.sample.id}"
+
+
+@dataclass
+class Prepared:
+    item: Item
+    messages: list[dict[str, Any]]
+    prefill: str | None
+    frames: Frames | None
+    error: ErrorInfo | None
+    decode_s: float = 0.0
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def slug(text: str, limit: int = 40) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return (s or "x")[:limit]
+
+
+def git_revision() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("mosseval", "av", "numpy", "pydantic", "torch", "transformers", "accelerate", "openai",
+                 "decord", "nltk"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def effective_task(task: TaskSpec, opts: RunOptions) -> TaskSpec:
+    frames = task.frames
+    update: dict[str, Any] = {}
+    if opts.frames is not None:
+        update["num_frames"] = opts.frames
+        if frames.strategy == "fps":
+            update["max_frames"] = opts.frames
+    if opts.max_pixels is not None:
+        update["max_pixels"] = opts.max_pixels
+    if update:
+        task = task.model_copy(update={"frames": frames.model_copy(update=update)})
+    return task
+
+
+def task_fingerprint(task: TaskSpec) -> str:
+    return fingerprint(task.model_dump(mode="json", exclude={"description", "source_file"}))
+
+
+def distributed_env() -> tuple[int, int]:
+    try:
+        rank = int(os.environ.get("RANK", "0"))
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
+    return (rank, world) if world > 1 else (0, 1)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+@dataclass
+class Plan:
+    leaves: list[tuple[TaskSpec, str | None]]
+    roots: dict[str, Path]
+    items: list[Item]
+    model_spec: ModelSpec
+
+
+def plan(opts: RunOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
+    registry = load_registry([str(p) for p in opts.tasks_dirs])
+    leaves = [(effective_task(t, opts), g) for t, g in resolve_tasks(opts.tasks, registry)]
+    model_spec = resolve(opts.model, opts.model_args)
+    load_backend(model_spec.backend)  # fail fast on a missing extra, before any data work
+    if opts.limit is not None and opts.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {opts.limit})")
+    roots: dict[str, Path] = {}
+    items: list[Item] = []
+    for task, _ in leaves:
+        assert task.loader is not None
+        roots[task.name] = resolve_data_root(task, opts.data_dir, opts.cache_dir, seed=opts.seed)
+        try:
+            loader = get_loader(task.loader)
+        except KeyError:
+            raise UsageError(f"task {task.name!r} ({task.source_file}): key `loader`: unknown loader "
+                             f"{task.loader!r}") from None
+        samples = loader(task, roots[task.name])
+        if opts.limit is not None:
+            samples = samples[: opts.limit]
+        items += [Item(task, i, s) for i, s in enumerate(samples)]
+        say(f"{task.name}: {len(samples)} samples from {roots[task.name]}")
+    return Plan(leaves, roots, items, model_spec)
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+class Runner:
+    def __init__(self, opts: RunOptions, console: Any = None):
+        self.opts = opts
+        self.console = console
+
+    def say(self, text: str) -> None:
+        if self.console is not None and self.opts.progress:
+            self.console.print(text, highlight=False)
+
+    def execute(self) -> RunOutcome:
+        opts = self.opts
+        p = plan(opts, self.say)
+        if opts.preflight:
+            self._preflight(p)
+        out = Path(opts.output_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"output directory {out} is not writable: {exc.strerror or exc}",
+                              hint="pass a writable folder with --output-dir") from None
+        model_args = dict(p.model_spec.args)
+        if opts.batch_size is not None:
+            model_args["batch_size"] = opts.batch_size
+        spec = ModelSpec(p.model_spec.name, p.model_spec.backend, p.model_spec.target, model_args)
+        rank, world = distributed_env()
+        if world > 1 and spec.backend == "hf":
+            spec.args.setdefault("device", f"cuda:{os.environ.get('LOCAL_RANK', rank)}"
+                                 if _cuda_available() else "cpu")
+        model = load_backend(spec.backend)(spec)
+        try:
+            return self._run(p, model, spec, rank, world)
+        finally:
+            model.close()
+
+    def _preflight(self, p: Plan) -> None:
+        from mosseval.preflight import check_task
+
+        problems = 0
+        for task, _ in p.leaves:
+            report = check_task(task, p.roots[task.name], limit=self.opts.limit)
+            problems += len(report.problems)
+            for prob in report.problems:
+                self.say(f"[yellow]preflight[/] {task.name}: {prob}")
+        if problems:
+            raise MediaPreflightError(f"preflight found {problems} unreadable or invalid video reference(s)",
+                                      hint="fix the data, or run without --preflight to record them as "
+                                      "per-sample errors")
+        self.say("preflight: all video references readable")
+
+    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> dict[str, Any]:
+        return {
+            "model": {**identity_args(model.identity()), "args": identity_args(spec.args)},
+            "eval": {
+                "tasks": [{"name": t.name, "version": t.version, "fingerprint": task_fingerprint(t)}
+                          for t, _ in p.leaves],
+                "seed": self.opts.seed,
+                "metric_version": METRIC_VERSION,
+            },
+        }
+
+    def _run(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int) -> RunOutcome:
+        opts = self.opts
+        identity = self.identity(p, model, spec)
+        run_id = fingerprint(identity)
+        name = opts.run_name or "__".join(
+            [slug(opts.model), slug("+".join(opts.tasks), 60), run_id[:12]])
+        run_dir = Path(opts.output_dir) / name
+        created = now()
+        if (run_dir / "run.json").exists():
+            old = read_run_log(run_dir)
+            if old.run_id != run_id:
+                raise NotComparableError(
+                    f"{run_dir} holds a different run (identity {old.run_id[:12]} vs {run_id[:12]}); "
+                    "refusing to mix results",
+                    hint="use another --run-name or --output-dir, or drop --run-name to get a "
+                    "hash-named directory")
+            created = old.created_at
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {run_dir}: {exc.strerror or exc}") from None
+
+        log = RunLog(
+            run_id=run_id,
+            identity=identity,
+            spec=RunSpec(
+                model=opts.model,
+                backend=spec.backend,
+                model_args=redact(spec.args),
+                model_identity=identity["model"],
+                tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
+                       for t, g in p.leaves],
+                frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels}.items()
+                        if v is not None},
+                seed=opts.seed,
+                limit=opts.limit,
+                mosseval_version=__version__,
+                git_revision=git_revision(),
+                packages=package_versions(),
+                command=opts.command,
+            ),
+            status="running",
+            created_at=created,
+            updated_at=now(),
+            n_expected=len(p.items),
+            task_specs={t.name: t for t, _ in p.leaves},
+        )
+        shard_dir = run_dir / "shards"
+        done = {r.key for r in read_records(run_dir)}
+        if world > 1:
+            for shard in shard_dir.glob("rank*.jsonl"):
+                done |= {r.key for r in iter_records(shard)}
+        pending = [it for it in p.items if it.key not in done]
+        if world > 1:
+            pending = pending[rank::world]
+        if rank == 0:
+            write_run_log(run_dir, log)
+        if done and rank == 0:
+            self.say(f"resuming {run_dir}: {len(done)} finished, {len(pending)} to go")
+        writer_dir = run_dir
+        if world > 1:
+            shard_dir.mkdir(exist_ok=True)
+            (shard_dir / f"rank{rank}.done").unlink(missing_ok=True)
+        interrupted = False
+        try:
+            if world > 1:
+                writer = _ShardWriter(shard_dir / f"rank{rank}.jsonl", opts.fsync)
+            else:
+                writer = SampleWriter(writer_dir, fsync=opts.fsync)
+            with writer:
+                self._loop(pending, model, writer, p.roots)
+        except KeyboardInterrupt:
+            interrupted = True
+        except BaseException:
+            if rank == 0:
+                self._finalize(run_dir, log, p, status_override="failed")
+            raise
+        if world > 1:
+            (shard_dir / f"rank{rank}.done").write_text(str(len(pending)))
+            if rank != 0:
+                return RunOutcome(run_dir, log, ExitCode.OK)
+            _wait_for_shards(shard_dir, world)
+            _merge_shards(run_dir, shard_dir)
+        log = self._finalize(run_dir, log, p, status_override="interrupted" if interrupted else None)
+        if interrupted:
+            raise KeyboardInterrupt
+        code = ExitCode.SAMPLE_ERRORS if log.n_errors else ExitCode.OK
+        return RunOutcome(run_dir, log, int(code))
+
+    # -- the pipelined loop -------------------------------------------------------------
+
+    def _prepare(self, item: Item, model: ModelAdapter, roots: dict[str, Path]) -> Prepared:
+        messages, prefill = build_messages(item.task, item.sample)
+        frames, err, t0 = None, None, time.perf_counter()
+        if model.needs_frames and item.sample.video is not None:
+            from mosseval.video import sample_frames
+
+            try:
+                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name])
+            except MediaError as exc:
+                err = ErrorInfo(kind="media", message=str(exc))
+            except Exception as exc:  # a decoder bug must not stop the run either
+                err = ErrorInfo(kind="media", message=f"{type(exc).__name__}: {exc}")
+        return Prepared(item, messages, prefill, frames, err, time.perf_counter() - t0)
+
+    def _loop(self, pending: list[Item], model: ModelAdapter, writer: Any, roots: dict[str, Path]) -> None:
+        opts = self.opts
+        batch_size = max(1, int(getattr(model, "batch_size", 1) or 1))
+        progress = _progress(self.console if opts.progress else None, len(pending), model.name)
+        queue: deque[Future[Prepared]] = deque()
+        it = iter(pending)
+        lookahead = opts.prefetch or max(batch_size * 2, opts.workers * 2)
+        with ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="decode") as pool, progress:
+            def refill() -> None:
+                while len(queue) < lookahead:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        return
+                    queue.append(pool.submit(self._prepare, nxt, model, roots))
+
+            refill()
+            batch: list[Prepared] = []
+            while queue or batch:
+                prepared = queue.popleft().result() if queue else None
+                refill()
+                if prepared is not None and prepared.error is not None:
+                    self._write(writer, prepared, Response(text=None, error=prepared.error), 0.0)
+                    progress.advance()
+                    continue
+                if prepared is not None and batch and batch[0].item.task.name != prepared.item.task.name:
+                    self._flush(model, batch, writer, progress)
+                    batch = []
+                if prepared is not None:
+                    batch.append(prepared)
+                if batch and (len(batch) >= batch_size or prepared is None or not queue):
+                    self._flush(model, batch, writer, progress)
+                    batch = []
+
+    def _flush(self, model: ModelAdapter, batch: list[Prepared], writer: Any, progress: Any) -> None:
+        requests = [
+            Request(sample=p.item.sample, task=p.item.task, messages=p.messages, frames=p.frames,
+                    generation=p.item.task.generation, prefill=p.prefill, seed=self.opts.seed)
+            for p in batch
+        ]
+        t0 = time.perf_counter()
+        responses = model.generate(requests)
+        elapsed = time.perf_counter() - t0
+        if len(responses) != len(requests):
+            raise RuntimeError(f"model {model.name} returned {len(responses)} responses for "
+                               f"{len(requests)} requests")
+        for p, r in zip(batch, responses):
+            self._write(writer, p, r, elapsed / len(batch))
+            progress.advance()
+
+    def _write(self, writer: Any, p: Prepared, resp: Response, latency: float) -> None:
+        gen = Generation(
+            text=resp.text,
+            frames=p.frames.info if p.frames is not None else None,
+            error=resp.error,
+            usage=resp.usage,
+            latency_s=round(latency, 6),
+            extra={**resp.extra, "decode_s": round(p.decode_s, 6)},
+        )
+        score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
+        writer.write(SampleRecord(key=p.item.key, task=p.item.task.name, index=p.item.index,
+                                  sample=p.item.sample, generation=gen, score=score))
+
+    # -- results ------------------------------------------------------------------------
+
+    def _finalize(self, run_dir: Path, log: RunLog, p: Plan, status_override: str | None = None) -> RunLog:
+        records = read_records(run_dir)
+        log = finalize_log(log, p.leaves, records, [it.key for it in p.items], status_override)
+        write_run_log(run_dir, log)
+        return log
+
+
+def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records: list[SampleRecord],
+                 expected_keys: list[str] | None = None, status_override: str | None = None) -> RunLog:
+    """Aggregate records into ``log.results`` / ``log.groups`` in deterministic (task, index) order."""
+    order = {t.name: i for i, (t, _) in enumerate(leaves)}
+    if expected_keys is not None:
+        wanted = set(expected_keys)
+        records = [r for r in records if r.key in wanted]
+    records = sorted((r for r in records if r.task in order), key=lambda r: (order[r.task], r.index))
+    by_task: dict[str, list[SampleRecord]] = {}
+    for r in records:
+        by_task.setdefault(r.task, []).append(r)
+    results: dict[str, TaskResult] = {}
+    for task, _ in leaves:
+        if by_task.get(task.name):
+            results[task.name] = aggregate_task(task, by_task[task.name])
+    groups: dict[str, TaskResult] = {}
+    for gname in dict.fromkeys(g for _, g in leaves if g):
+        members = [t for t, g in leaves if g == gname]
+        if any(by_task.get(t.name) for t in members):
+            groups[gname] = aggregate_group(gname, members, records)
+    n_errors = sum(1 for r in records if r.generation.error is not None)
+    n_expected = len(expected_keys) if expected_keys is not None else log.n_expected
+    if status_override:
+        status = status_override
+    elif len(records) < n_expected:
+        status = "interrupted"
+    else:
+        status = "completed_with_errors" if n_errors else "completed"
+    old_results = log.results
+    update = {"results": results, "groups": groups, "n_done": len(records), "n_errors": n_errors,
+              "n_expected": n_expected, "status": status, "updated_at": now()}
+    new = log.model_copy(update=update)
+    for name, res in new.results.items():  # keep judge summaries added by `mosseval judge`
+        if name in old_results and old_results[name].judge and not res.judge:
+            res.judge = old_results[name].judge
+    return new
+
+
+def rescore(run_dir: Path) -> RunLog:
+    """Re-score a saved run with its own task specs (no model, no video decoding)."""
+    log = read_run_log(run_dir)
+    records = read_records(run_dir)
+    specs = log.task_specs
+    missing = sorted({r.task for r in records} - set(specs))
+    if missing:
+        raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
+    new_records = []
+    for rec in records:
+        task = specs[rec.task]
+        score = score_sample(task, rec.sample, rec.generation, task.prompt.prefill if task.prompt else None)
+        if rec.score is not None and rec.score.judge:
+            score.judge = rec.score.judge
+        new_records.append(rec.model_copy(update={"score": score}))
+    rewrite_records(run_dir, new_records)
+    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
+    log = finalize_log(log, leaves, new_records, None,
+                       status_override=log.status if log.status in ("interrupted", "failed") else None)
+    write_run_log(run_dir, log)
+    return log
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class MediaPreflightError(UsageError):
+    exit_code = ExitCode.SAMPLE_ERRORS
+
+
+class _ShardWriter(SampleWriter):
+    def __init__(self, path: Path, fsync: bool = True):  # noqa: D401 - same API, other file
+        self.path = path
+        self.fsync = fsync
+        self._repair_tail()
+        self._fh = path.open("a", encoding="utf-8")
+
+
+def _wait_for_shards(shard_dir: Path, world: int, timeout: float = 24 * 3600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all((shard_dir / f"rank{r}.done").exists() for r in range(world)):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {world} shards in {shard_dir}")
+
+
+def _merge_shards(run_dir: Path, shard_dir: Path) -> None:
+    existing = read_records(run_dir)
+    keys = {r.key for r in existing}
+    merged = list(existing)
+    for shard in sorted(shard_dir.glob("rank*.jsonl")):
+        for rec in iter_records(shard):
+            if rec.key not in keys:
+                keys.add(rec.key)
+                merged.append(rec)
+    rewrite_records(run_dir, merged)
+    for f in shard_dir.iterdir():
+        f.unlink()
+    shard_dir.rmdir()
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+class _NullProgress:
+    def advance(self) -> None:
+        pass
+
+    def __enter__(self) -> "_NullProgress":
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        pass
+
+
+class _RichProgress(_NullProgress):
+    def __init__(self, console: Any, total: int, label: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self._t = self._p.add_task(label, total=total)
+
+    def advance(self) -> None:
+        self._p.advance(self._t)
+
+    def __enter__(self) -> "_RichProgress":
+        self._p.__enter__()
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        self._p.__exit__(*a)
+
+
+def _progress(console: Any, total: int, label: str) -> _NullProgress:
+    if console is None or total == 0:
+        return _NullProgress()
+    return _RichProgress(console, total, label)
+
+
+def run(opts: RunOptions, console: Any = None) -> RunOutcome:
+    return Runner(opts, console).execute()
+
+
+__all__ = ["RunOptions", "RunOutcome", "Runner", "run", "rescore", "finalize_log", "SAMPLES_FILE"]

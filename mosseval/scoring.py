@@ -1,0 +1,166 @@
+"""Scoring: per-sample scores from saved generations, and aggregate results with CIs.
+
+Scoring never needs the model: ``mosseval score RUN_DIR`` re-runs it on a saved run.
+Conventions (documented in the README):
+- accuracy counts every sample: unparsed, ambiguous, empty and errored samples are wrong;
+- parse-failure rate = share of samples whose answer could not be extracted (errors excluded);
+- error rate = share of samples whose video or model call failed;
+- PRR: format broken / no steps / errored → 0; no reference steps → "not applicable" (excluded
+  from the mean and counted separately).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections import defaultdict
+from typing import Any, Callable
+
+from mosseval.extract import AnswerResult, check_mc
+from mosseval.prr.format import answer_text, format_ok
+from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
+from mosseval.stats import mean_ci
+
+METRIC_VERSION = "1"
+"""Bump when a scoring rule changes: it enters every run identity."""
+
+AnswerCheck = Callable[[str | None, Sample, TaskSpec, str | None], AnswerResult]
+
+EXTRACTORS: dict[str, str] = {
+    "mvbench_official": "mosseval.data.mvbench:answer_check",
+    "mmvu_rules": "mosseval.data.mmvu:answer_check",
+}
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+
+
+def strict_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
+    if sample.question_type == "open-ended":
+        ans = answer_text(text) if text else None
+        cand = _norm(ans if ans is not None else (text or ""))
+        if not cand:
+            return AnswerResult(None, False, True, approximate=True, detail="empty")
+        return AnswerResult(cand, cand == _norm(sample.answer), False, approximate=True, detail="exact-match")
+    return check_mc(text, sample.options, sample.answer)
+
+
+def get_answer_check(name: str) -> AnswerCheck:
+    if name == "mc_strict":
+        return strict_check
+    module, _, attr = EXTRACTORS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def score_sample(task: TaskSpec, sample: Sample, gen: Generation, prefill: str | None = None) -> SampleScore:
+    spec = task.scoring
+    prr_cfg: PRRConfig | None = spec.prr
+    refs = [s.text for s in sample.reference_steps]
+    if gen.error is not None or gen.text is None:
+        score = SampleScore(correct=False, parse_failed=False,
+                            format_ok=False if spec.require_format else None)
+        if prr_cfg is not None:
+            score.prr, score.prr_status = (0.0, "no_steps") if refs else (None, "not_applicable")
+        return score
+    text = gen.text
+    ans = get_answer_check(spec.extractor)(text, sample, task, prefill)
+    score = SampleScore(
+        extracted=ans.extracted,
+        correct=bool(ans.correct),
+        parse_failed=bool(ans.parse_failed),
+        format_ok=format_ok(text) if spec.require_format else None,
+        approximate=bool(ans.approximate or spec.approximate),
+    )
+    if prr_cfg is not None:
+        from mosseval.prr.score import score_process
+
+        ps = score_process(text, refs, prr_cfg, require_format=spec.require_format)
+        score.prr, score.prr_status = ps.prr, ps.status
+        score.steps, score.steps_truncated, score.prr_detail = ps.steps, ps.truncated, ps.detail
+    return score
+
+
+def _field(sample: Sample, key: str) -> Any:
+    if key.startswith("metadata."):
+        value: Any = sample.metadata
+        for part in key.split(".")[1:]:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+    return getattr(sample, key, None)
+
+
+def _rate(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord],
+              breakdowns: list[str], approximate: bool = False,
+              prr_enabled: bool = False, format_required: bool = False) -> TaskResult:
+    scores = [r.score or SampleScore() for r in records]
+    clusters = [r.sample.cluster_key for r in records]
+    correct = [1.0 if s.correct else 0.0 for s in scores]
+    errors = [r.generation.error is not None for r in records]
+    n = len(records)
+    result = TaskResult(
+        task=name,
+        version=version,
+        protocol=protocol,
+        n=n,
+        n_errors=sum(errors),
+        accuracy=mean_ci(correct, clusters, binary=True),
+        parse_failure_rate=_rate([s.parse_failed for s in scores]),
+        error_rate=_rate(errors),
+        approximate=approximate or any(s.approximate for s in scores),
+    )
+    if format_required:
+        result.format_rate = _rate([bool(s.format_ok) for s in scores])
+    if prr_enabled:
+        scored = [(s.prr, c, s.correct) for s, c in zip(scores, clusters) if s.prr is not None]
+        result.prr = mean_ci([p for p, _, _ in scored], [c for _, c, _ in scored])
+        result.prr_correct = mean_ci([p for p, _, ok in scored if ok], [c for _, c, ok in scored if ok])
+        result.prr_incorrect = mean_ci([p for p, _, ok in scored if not ok],
+                                       [c for _, c, ok in scored if not ok])
+        result.prr_not_applicable = sum(1 for s in scores if s.prr_status == "not_applicable")
+    for key in breakdowns:
+        groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        for rec, ok, c in zip(records, correct, clusters):
+            value = rec.task if key == "task" else _field(rec.sample, key)
+            if value is not None:
+                groups[str(value)].append((ok, c))
+        if groups:
+            label = key.removeprefix("metadata.")
+            result.breakdowns[label] = {
+                v: mean_ci([x for x, _ in items], [c for _, c in items], binary=True)
+                for v, items in sorted(groups.items())
+            }
+    return result
+
+
+def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
+    return aggregate(task.name, task.version, task.protocol, records, task.breakdowns,
+                     approximate=task.scoring.approximate, prr_enabled=task.scoring.prr is not None,
+                     format_required=task.scoring.require_format)
+
+
+def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecord]) -> TaskResult:
+    """A group's overall result: the mean over all of its items (not the mean of subtask means)."""
+    names = {t.name for t in tasks}
+    recs = [r for r in records if r.task in names]
+    protocols = sorted({t.protocol for t in tasks})
+    result = aggregate(group, "+".join(sorted({f"{t.name}@{t.version}" for t in tasks})),
+                       "/".join(protocols), recs, ["task"],
+                       approximate=any(t.scoring.approximate for t in tasks),
+                       prr_enabled=any(t.scoring.prr is not None for t in tasks),
+                       format_required=any(t.scoring.require_format for t in tasks))
+    if "task" in result.breakdowns:
+        result.breakdowns["subtask"] = result.breakdowns.pop("task")
+    return result
+
+
+def summarize(est: Estimate | None) -> str:
+    if est is None or est.value is None:
+        return "–"
+    if est.ci_low is None or est.ci_high is None:
+        return f"{est.value:.3f}"
+    return f"{est.value:.3f} ({est.ci_low:.2f}–{est.ci_high:.2f})"

@@ -1,0 +1,140 @@
+"""Task registry: YAML task definitions from ``tasks/`` (packaged) and user folders.
+
+A YAML file holds either one task mapping, or ``defaults:`` plus ``tasks: [...]`` (each task is
+deep-merged over the defaults). Fields are those of ``mosseval.records.TaskSpec``. A task with
+``subtasks: [...]`` is a group: running it runs every subtask.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mosseval.errors import ConfigError, UsageError, did_you_mean
+from mosseval.paths import resource_dir
+from mosseval.records import TaskSpec
+
+TASKS_ENV = "MOSSEVAL_TASKS_DIR"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _loc(err: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+
+
+def parse_task_file(path: Path) -> list[TaskSpec]:
+    """Parse one YAML file into task specs; errors name the file, the key and the problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML in task file {path}{where}: {problem}",
+                          hint="fix the YAML syntax; `mosseval tasks` re-checks every file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read task file {path}: {exc.strerror or exc}") from None
+    if raw is None:
+        raise ConfigError(f"task file {path} is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"task file {path}: top level must be a mapping, got {type(raw).__name__}")
+    if "tasks" in raw:
+        defaults = raw.get("defaults") or {}
+        unknown = set(raw) - {"tasks", "defaults"}
+        if unknown:
+            raise ConfigError(f"task file {path}: unknown top-level key(s) {sorted(unknown)}",
+                              hint="a multi-task file has only `defaults:` and `tasks:`")
+        if not isinstance(raw["tasks"], list) or not isinstance(defaults, dict):
+            raise ConfigError(f"task file {path}: `tasks` must be a list and `defaults` a mapping")
+        entries = [_deep_merge(defaults, t) if isinstance(t, dict) else t for t in raw["tasks"]]
+    else:
+        entries = [raw]
+    specs: list[TaskSpec] = []
+    for i, entry in enumerate(entries):
+        label = f"tasks[{i}]" if "tasks" in raw else "task"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"task file {path}: {label} must be a mapping")
+        name = entry.get("name", f"<{label}>")
+        try:
+            spec = TaskSpec.model_validate(entry)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+            raise ConfigError(
+                f"task file {path}: task {name!r}, key `{_loc(err)}`: {err['msg']}{more}",
+                hint="see the TaskSpec fields in the README (Task files)",
+            ) from None
+        if not spec.is_group and (spec.loader is None or spec.prompt is None):
+            missing = "loader" if spec.loader is None else "prompt"
+            raise ConfigError(f"task file {path}: task {name!r}, key `{missing}`: required for a "
+                              f"task without subtasks")
+        spec.source_file = str(path)
+        specs.append(spec)
+    return specs
+
+
+def task_dirs(extra: list[str | os.PathLike] | None = None) -> list[Path]:
+    dirs = [resource_dir("tasks")]
+    env = os.environ.get(TASKS_ENV)
+    if env:
+        dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += [Path(p) for p in (extra or [])]
+    return dirs
+
+
+def load_registry(extra_dirs: list[str | os.PathLike] | None = None) -> dict[str, TaskSpec]:
+    registry: dict[str, TaskSpec] = {}
+    for d in task_dirs(extra_dirs):
+        if not d.is_dir():
+            raise UsageError(f"task folder {d} does not exist")
+        for path in sorted(list(d.glob("*.yaml")) + list(d.glob("*.yml"))):
+            for spec in parse_task_file(path):
+                if spec.name in registry:
+                    raise ConfigError(f"task {spec.name!r} is defined twice: in "
+                                      f"{registry[spec.name].source_file} and {path}")
+                registry[spec.name] = spec
+    for spec in registry.values():
+        for sub in spec.subtasks:
+            if sub not in registry:
+                raise ConfigError(f"task file {spec.source_file}: group {spec.name!r}, key `subtasks`: "
+                                  f"unknown subtask {sub!r}")
+    return registry
+
+
+def resolve_tasks(names: list[str], registry: dict[str, TaskSpec]) -> list[tuple[TaskSpec, str | None]]:
+    """Expand groups; return (leaf task, group name or None) in order, without duplicates."""
+    out: list[tuple[TaskSpec, str | None]] = []
+    seen: set[str] = set()
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        if name not in registry:
+            hint = did_you_mean(name, list(registry))
+            raise UsageError(f"unknown task {name!r}" + (f"; {hint}" if hint else ""),
+                             hint="`mosseval tasks` lists the available tasks")
+        spec = registry[name]
+        leaves = [(registry[s], name) for s in spec.subtasks] if spec.is_group else [(spec, None)]
+        for leaf, group in leaves:
+            if leaf.is_group:
+                raise ConfigError(f"group {name!r} contains another group {leaf.name!r}; nest one level only")
+            if leaf.name not in seen:
+                seen.add(leaf.name)
+                out.append((leaf, group))
+    if not out:
+        raise UsageError("no task given", hint="e.g. --tasks moss-video-mini")
+    return out

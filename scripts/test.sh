@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install mosseval with its test extras into .venv (CPU-only torch via constraints.txt) and run the
+# test suite. Usage: bash scripts/test.sh [pytest args...]   e.g. bash scripts/test.sh -m slow
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[hf,api,test]"
+# Browser tests drive Debian's Chromium; install it when we can (root + apt), else they are skipped.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: chromium could not be installed; browser tests will be skipped" >&2
+fi
+exec .venv/bin/python -m pytest "$@"

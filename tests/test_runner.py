@@ -1,0 +1,222 @@
+"""End-to-end runner tests on the embedded moss-video-mini: baselines, resume, errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mosseval.errors import ExitCode
+from mosseval.rundir import load_run
+from mosseval.runner import RunOptions, Runner
+from tests.conftest import REPO, mosseval_cli
+
+
+def _run(model: str, out: Path, **kw) -> "object":
+    opts = RunOptions(model=model, tasks=kw.pop("tasks", ["moss-video-mini"]), output_dir=out, progress=False,
+                      fsync=False, **kw)
+    return Runner(opts).execute()
+
+
+@pytest.fixture(scope="module")
+def baseline_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return {m: _run(m, out) for m in ("oracle", "random")}
+
+
+def test_oracle_is_perfect(baseline_runs):
+    outcome = baseline_runs["oracle"]
+    res = outcome.log.results["moss-video-mini"]
+    assert outcome.exit_code == 0 and outcome.log.status == "completed"
+    assert res.n >= 200 and res.accuracy.value == 1.0
+    assert res.parse_failure_rate == 0.0 and res.format_rate == 1.0
+    assert res.prr is not None and res.prr.value == pytest.approx(1.0, abs=1e-12)
+    assert res.prr_correct.value == pytest.approx(1.0) and res.prr_incorrect.n == 0
+    assert res.accuracy.ci_low > 0.97 and res.accuracy.ci_high == 1.0
+    # per-category and per-level breakdowns are saved
+    assert len(res.breakdowns["category"]) >= 4
+    assert set(res.breakdowns["level"]) <= {"coarse", "fine"}
+    assert all(e.value == 1.0 for e in res.breakdowns["category"].values())
+
+
+def test_random_is_near_chance(baseline_runs):
+    res = baseline_runs["random"].log.results["moss-video-mini"]
+    assert res.accuracy.ci_low <= 0.25 <= res.accuracy.ci_high
+    assert 0.12 < res.accuracy.value < 0.40
+    assert res.accuracy.n_clusters is not None and res.accuracy.n_clusters < res.n  # clustered by video
+    assert res.prr is not None and res.prr.value < 0.35  # reasoning unrelated to the timeline
+    assert res.parse_failure_rate == 0.0
+
+
+def test_run_files_and_frames_recorded(baseline_runs):
+    run = load_run(baseline_runs["oracle"].run_dir)
+    assert run.log.identity["eval"]["tasks"][0]["name"] == "moss-video-mini"
+    assert run.log.spec.packages["av"]
+    assert len(run.records) == run.log.n_done == run.log.n_expected
+    keys = [r.key for r in run.records]
+    assert len(keys) == len(set(keys))
+    rec = run.records[0]
+    assert rec.generation.frames is not None and len(rec.generation.frames.indices) == 8
+    assert rec.generation.frames.decoder == "pyav"
+    assert rec.score.prr_detail is not None and rec.score.prr_detail.path
+
+
+def test_same_command_twice_is_identical_and_resumes(tmp_path):
+    a = _run("random", tmp_path, limit=30)
+    b = _run("random", tmp_path, limit=30)  # nothing left to do: same directory, same results
+    assert a.run_dir == b.run_dir
+    assert a.log.results == b.log.results
+    assert len(load_run(a.run_dir).records) == 30
+    c = _run("random", tmp_path, limit=40)  # extends the same run
+    assert c.run_dir == a.run_dir and len(load_run(c.run_dir).records) == 40
+
+
+def test_different_identity_never_mixed(tmp_path, cli):
+    p = cli("run", "--model", "random", "--limit", "5", "-o", str(tmp_path), "--run-name", "x", "-q")
+    assert p.returncode == 0, p.stderr
+    p = cli("run", "--model", "random", "--limit", "5", "-o", str(tmp_path), "--run-name", "x", "--frames", "4", "-q")
+    assert p.returncode == ExitCode.USAGE
+    assert "holds a different run" in p.stderr and "Traceback" not in p.stderr
+    # without --run-name the other identity gets its own hash-named directory
+    p = cli("run", "--model", "random", "--limit", "5", "-o", str(tmp_path), "--frames", "4", "-q")
+    assert p.returncode == 0
+    assert len([d for d in tmp_path.iterdir() if d.is_dir()]) == 2
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    ref = _run("random", tmp_path / "ref")
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "mosseval", "run", "--model", "random", "--tasks", "moss-video-mini",
+           "-o", str(out), "--batch-size", "1", "--workers", "1", "-q"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    samples = None
+    deadline = time.monotonic() + 120
+    killed_at = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(out.glob("*/samples.jsonl"))
+        if found:
+            samples = found[0]
+            killed_at = samples.read_bytes().count(b"\n")
+            if killed_at >= 40:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        time.sleep(0.005)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert samples is not None and 40 <= killed_at < ref.log.n_expected
+    resumed = _run("random", out)
+    run = load_run(resumed.run_dir)
+    keys = [json.loads(line)["key"] for line in samples.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == ref.log.n_expected  # nothing duplicated or missing
+    assert resumed.log.results == ref.log.results
+    assert resumed.log.status == "completed"
+    assert sorted(r.key for r in run.records) == sorted(r.key for r in load_run(ref.run_dir).records)
+
+
+@pytest.fixture
+def broken_task(tmp_path, baseline_runs):
+    """A MOSS-Video-schema task whose data has a good, a truncated, a missing and a non-video file."""
+    run = load_run(baseline_runs["oracle"].run_dir)
+    root = tmp_path / "data"
+    (root / "v").mkdir(parents=True)
+    src_root = Path(os.environ["MOSSEVAL_CACHE_DIR"]) / "data" / "moss-video-mini-seed0"
+    lines = []
+    recs = run.records[:2]
+    good = src_root / recs[0].sample.video.path
+    shutil.copy(good, root / "v" / "good.mp4")
+    data = good.read_bytes()
+    (root / "v" / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (root / "v" / "text.mp4").write_text("this is not a video")
+    for name, rec in zip(["good", "truncated", "missing", "text"], [recs[0], recs[1], recs[0], recs[1]]):
+        s = rec.sample
+        lines.append({"id": name, "video": f"v/{name}.mp4", "start": s.video.start, "end": s.video.end,
+                      "question": s.question, "options": s.options, "answer": s.answer,
+                      "reference_steps": [st.model_dump() for st in s.reference_steps],
+                      "level": s.level, "category": s.category, "split": "test"})
+    (root / "items.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    tdir = tmp_path / "tasks"
+    tdir.mkdir()
+    (tdir / "broken.yaml").write_text(f"""
+name: broken-videos
+version: "1"
+loader: moss_video_jsonl
+loader_args: {{file: items.jsonl}}
+data: {{path: data}}
+prompt: {{template: "{{{{ question }}}}"}}
+scoring: {{require_format: true, prr: {{}}}}
+""")
+    return tmp_path, tdir
+
+
+def test_media_errors_are_recorded_and_run_continues(broken_task, cli):
+    base, tdir = broken_task
+    p = cli("run", "--model", "oracle", "--tasks", "broken-videos", "--tasks-dir", str(tdir), "--data-dir",
+            str(base), "-o", str(base / "runs"), "-q")
+    assert p.returncode == ExitCode.SAMPLE_ERRORS, p.stderr
+    assert "Traceback" not in p.stderr
+    run_dir = Path(p.stdout.strip().splitlines()[-1])
+    run = load_run(run_dir)
+    errs = {r.sample.id: r.generation.error for r in run.records if r.generation.error}
+    assert set(errs) == {"truncated", "missing", "text"}
+    assert all(e.kind == "media" for e in errs.values())
+    assert "missing.mp4" in errs["missing"].message
+    res = run.log.results["broken-videos"]
+    assert res.n == 4 and res.n_errors == 3 and res.accuracy.value == 0.25  # errors stay in the denominator
+    assert run.log.status == "completed_with_errors"
+    listed = cli("errors", str(run_dir))
+    assert listed.returncode == ExitCode.SAMPLE_ERRORS
+    assert "broken-videos/missing" in listed.stdout and "broken-videos/truncated" in listed.stdout
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["run", "--model", "oracle", "--tasks", "moss-video-mni"], ExitCode.USAGE, "did you mean 'moss-video-mini'"),
+    (["run", "--model", "orcale"], ExitCode.USAGE, "did you mean 'oracle'"),
+    (["run", "--model", "./no/such/dir"], ExitCode.USAGE, "does not exist"),
+    (["run", "--model", "foo:bar"], ExitCode.USAGE, "unknown model backend prefix"),
+    (["run", "--model", "oracle", "--model-args", "nonsense"], ExitCode.USAGE, "is not key=value"),
+    (["run", "--model", "oracle", "--limit", "0"], ExitCode.USAGE, "--limit"),
+])
+def test_bad_input_exit_codes(cli, args, code, needle, tmp_path):
+    p = cli(*args, "-o", str(tmp_path))
+    assert p.returncode == code, (p.returncode, p.stderr)
+    assert needle in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_unwritable_output_dir(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    p = cli("run", "--model", "oracle", "--limit", "2", "-o", str(blocker / "sub"))
+    assert p.returncode == ExitCode.OUTPUT
+    assert "not writable" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_malformed_task_yaml(cli, tmp_path):
+    tdir = tmp_path / "tasks"
+    tdir.mkdir()
+    (tdir / "bad.yaml").write_text("name: bad\nversion: 1\nloader: moss_video_jsonl\nprompt:\n  template: [unclosed\n")
+    p = cli("tasks", "--tasks-dir", str(tdir))
+    assert p.returncode == ExitCode.USAGE
+    assert "bad.yaml" in p.stderr and "line" in p.stderr and "Traceback" not in p.stderr
+    (tdir / "bad.yaml").write_text("name: bad\nversion: '1'\nloader: moss_video_jsonl\n"
+                                   "prompt: {template: x}\nframes: {num_frames: many}\n")
+    p = cli("tasks", "--tasks-dir", str(tdir))
+    assert p.returncode == ExitCode.USAGE
+    assert "bad.yaml" in p.stderr and "frames.num_frames" in p.stderr
+
+
+def test_rescore_reproduces_results(baseline_runs, cli, tmp_path):
+    src = baseline_runs["random"].run_dir
+    dst = tmp_path / "copy"
+    shutil.copytree(src, dst)
+    before = load_run(dst).log.results
+    p = cli("score", str(dst))
+    assert p.returncode == 0, p.stderr
+    assert load_run(dst).log.results == before
