@@ -216,7 +216,8 @@ class Runner:
         if self.console is not None and self.opts.progress:
             self.console.print(text, highlight=False)
 
-    def execute(self) -> RunOutcome:
+    def execute(self, model: ModelAdapter | None = None) -> RunOutcome:
+        """Plan, load the model (unless one is given, e.g. by a benchmark) and run."""
         opts = self.opts
         p = plan(opts, self.say)
         if opts.preflight:
@@ -238,7 +239,8 @@ class Runner:
         if world > 1 and spec.backend == "hf":
             spec.args.setdefault("device", f"cuda:{os.environ.get('LOCAL_RANK', rank)}"
                                  if _cuda_available() else "cpu")
-        model = load_backend(spec.backend)(spec)
+        if model is None:
+            model = load_backend(spec.backend)(spec)
         try:
             return self._run(p, model, spec, rank, world)
         finally:
@@ -382,7 +384,9 @@ class Runner:
         queue: deque[Future[Prepared]] = deque()
         it = iter(pending)
         lookahead = opts.prefetch or max(batch_size * 2, opts.workers * 2)
-        with ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="decode") as pool, progress:
+        pool_cm = (ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="decode") if opts.workers > 0
+                   else _InlineExecutor())  # workers=0: decode serially, in the main thread
+        with pool_cm as pool, progress:
             def refill() -> None:
                 while len(queue) < lookahead:
                     nxt = next(it, None)
@@ -553,6 +557,24 @@ def _cuda_available() -> bool:
         return bool(torch.cuda.is_available())
     except Exception:
         return False
+
+
+class _InlineExecutor:
+    """Runs each job when submitted (the serial decode-then-generate baseline)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # pragma: no cover - _prepare catches media errors
+            fut.set_exception(exc)
+        return fut
+
+    def __enter__(self) -> "_InlineExecutor":
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        pass
 
 
 class _NullProgress:

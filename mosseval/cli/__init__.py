@@ -90,7 +90,8 @@ def run(
                                                     rich_help_panel=OUTPUT)] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Override the backend's batch size.",
                                                       rich_help_panel=EXEC)] = None,
-    workers: Annotated[int, typer.Option(help="Background video-decoding threads.", rich_help_panel=EXEC)] = 2,
+    workers: Annotated[int, typer.Option(help="Background video-decoding threads (0: decode serially).",
+                                         rich_help_panel=EXEC)] = 2,
     preflight: Annotated[bool, typer.Option(help="Open every referenced video before loading the model.",
                                             rich_help_panel=DATA)] = False,
     judge: Annotated[Optional[str], typer.Option(help="Also judge the run inline with this judge model "
@@ -99,7 +100,10 @@ def run(
 ) -> int:
     """Evaluate a model on tasks; writes (and resumes) one run directory."""
     from mosseval.models.registry import parse_model_args
-    from mosseval.runner import RunOptions, Runner
+    from mosseval.runner import RunOptions, Runner, distributed_env
+
+    if distributed_env()[0] > 0:
+        quiet = True  # under torchrun / accelerate only rank 0 talks
     from mosseval.scoring import summarize
 
     opts = RunOptions(
@@ -362,9 +366,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="mosseval")
     except MossevalError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            console.print(f"  [dim]hint:[/] {exc.hint}", highlight=False)
+            console.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
         console.print("[yellow]aborted[/]")

@@ -37,6 +37,9 @@ class Request:
     """Text the assistant turn starts with; adapters must continue from it and return only
     the continuation (the scorer knows the prefill)."""
     seed: int = 0
+    video_path: str | None = None
+    """Absolute path of the sample's video (file or frame folder) resolved onto the task's data
+    root, for backends that decode video themselves (``lmms`` with ``visual=video``); optional."""
 
 
 @dataclass
