@@ -66,5 +66,23 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
     try:
         candidate.relative_to(root_resolved)
     except ValueError:
-        raise UnsafePathError(f"video path {relative!r} escapes the data root {str(root)!r}") from None
+        if not _hf_blob_link(root_resolved, rel, candidate):
+            raise UnsafePathError(f"video path {relative!r} escapes the data root {str(root)!r}") from None
     return candidate
+
+
+def _hf_blob_link(root_resolved: Path, rel: str, target: Path) -> bool:
+    """True for a Hugging Face cache snapshot entry: the path stays inside the snapshot lexically
+    and is a symlink into the same repository's ``blobs/`` folder (how the hub cache stores files)."""
+    snapshot = next((a for a in (root_resolved, *root_resolved.parents)
+                     if a.parent.name == "snapshots"
+                     and a.parent.parent.name.startswith(("datasets--", "models--", "spaces--"))), None)
+    if snapshot is None:
+        return False
+    lexical = Path(os.path.normpath(root_resolved / rel))
+    try:
+        lexical.relative_to(root_resolved)
+        target.relative_to(snapshot.parent.parent / "blobs")
+    except ValueError:
+        return False
+    return True

@@ -31,6 +31,7 @@ from mosseval.data.locate import resolve_data_root
 from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
 from mosseval.models.base import Frames, ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, redact, resolve
+from mosseval.paths import safe_join
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
@@ -78,6 +79,8 @@ class RunOptions:
     batch_size: int | None = None
     progress: bool = True
     fsync: bool = True
+    retry_errors: bool = False
+    """On resume, run again the samples whose record holds an error (e.g. a transient API failure)."""
     command: list[str] = field(default_factory=list)
 
 
@@ -107,6 +110,7 @@ class Prepared:
     frames: Frames | None
     error: ErrorInfo | None
     decode_s: float = 0.0
+    video_path: str | None = None
 
 
 def now() -> str:
@@ -320,7 +324,8 @@ class Runner:
             task_specs={t.name: t for t, _ in p.leaves},
         )
         shard_dir = run_dir / "shards"
-        done = {r.key for r in read_records(run_dir)}
+        done = {r.key for r in read_records(run_dir)
+                if not (opts.retry_errors and r.generation.error is not None)}
         if world > 1:
             for shard in shard_dir.glob("rank*.jsonl"):
                 done |= {r.key for r in iter_records(shard)}
@@ -375,7 +380,13 @@ class Runner:
                 err = ErrorInfo(kind="media", message=str(exc))
             except Exception as exc:  # a decoder bug must not stop the run either
                 err = ErrorInfo(kind="media", message=f"{type(exc).__name__}: {exc}")
-        return Prepared(item, messages, prefill, frames, err, time.perf_counter() - t0)
+        video_path = None
+        if item.sample.video is not None:
+            try:
+                video_path = str(safe_join(roots[item.task.name], item.sample.video.path))
+            except MediaError as exc:
+                err = err or ErrorInfo(kind="media", message=str(exc))
+        return Prepared(item, messages, prefill, frames, err, time.perf_counter() - t0, video_path)
 
     def _loop(self, pending: list[Item], model: ModelAdapter, writer: Any, roots: dict[str, Path]) -> None:
         opts = self.opts
@@ -415,7 +426,8 @@ class Runner:
     def _flush(self, model: ModelAdapter, batch: list[Prepared], writer: Any, progress: Any) -> None:
         requests = [
             Request(sample=p.item.sample, task=p.item.task, messages=p.messages, frames=p.frames,
-                    generation=p.item.task.generation, prefill=p.prefill, seed=self.opts.seed)
+                    generation=p.item.task.generation, prefill=p.prefill, seed=self.opts.seed,
+                    video_path=p.video_path)
             for p in batch
         ]
         t0 = time.perf_counter()
@@ -445,6 +457,9 @@ class Runner:
 
     def _finalize(self, run_dir: Path, log: RunLog, p: Plan, status_override: str | None = None) -> RunLog:
         records = read_records(run_dir)
+        lines = (run_dir / SAMPLES_FILE).read_bytes().count(b"\n") if (run_dir / SAMPLES_FILE).exists() else 0
+        if lines != len(records):  # retried samples: keep one line per sample (the newest)
+            rewrite_records(run_dir, records)
         log = finalize_log(log, p.leaves, records, [it.key for it in p.items], status_override)
         write_run_log(run_dir, log)
         return log

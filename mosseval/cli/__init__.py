@@ -94,6 +94,8 @@ def run(
                                          rich_help_panel=EXEC)] = 2,
     preflight: Annotated[bool, typer.Option(help="Open every referenced video before loading the model.",
                                             rich_help_panel=DATA)] = False,
+    retry_errors: Annotated[bool, typer.Option(help="When resuming, run again the samples that failed "
+                                               "(media/model/API errors).", rich_help_panel=EXEC)] = False,
     judge: Annotated[Optional[str], typer.Option(help="Also judge the run inline with this judge model "
                                                  "(see `mosseval judge`).", rich_help_panel=OUTPUT)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel=OUTPUT)] = False,
@@ -111,6 +113,7 @@ def run(
         limit=limit, output_dir=output_dir, seed=seed, frames=frames, max_pixels=max_pixels, data_dir=data_dir,
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
+        retry_errors=retry_errors,
     )
     try:
         outcome = Runner(opts, console).execute()

@@ -1,11 +1,21 @@
 """Find a task's data locally. Nothing is ever downloaded.
 
-Search order for a non-synthetic task (first existing folder wins):
-1. ``--data-dir`` joined with ``data.path`` (and ``--data-dir`` itself when it already is that folder),
-2. the task's own environment variable (``data.env``),
-3. ``$MOSSEVAL_DATA_DIR`` joined with ``data.path``,
-4. the Hugging Face hub cache snapshot of ``data.hf_repo`` (``$HF_HUB_CACHE`` / ``$HF_HOME/hub``).
-A miss raises ``DataNotFoundError`` listing every place looked at and how to obtain the data.
+Candidate roots of a non-synthetic task, in order:
+
+1. ``--data-dir`` joined with ``data.path``, then ``--data-dir`` itself (so both the parent folder
+   and the dataset folder can be given);
+2. the task's own environment variable (``data.env``, e.g. ``$MOSSEVAL_MVBENCH_DIR``);
+3. ``$MOSSEVAL_DATA_DIR`` joined with ``data.path``, then ``$MOSSEVAL_DATA_DIR`` itself;
+4. the Hugging Face hub cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
+   ``~/.cache/huggingface/hub``): every snapshot of ``datasets--<org>--<name>``, the one of
+   ``refs/main`` first, then the other refs (e.g. MVBench's ``video`` branch), then the rest;
+5. the dataset caches other tools leave under ``$HF_HOME`` (``LMMS_CACHES``, e.g. lmms-eval's
+   ``mvbench_video``).
+
+The first candidate that actually *holds the task's data* wins (for MVBench a ``json/<subtask>.json``,
+for MMVU ``validation.json`` or its parquet, for a JSONL task its file; for other loaders any
+existing folder). A miss raises ``DataNotFoundError`` listing every place looked at (saying which
+exist but hold something else) and how to obtain the data.
 """
 
 from __future__ import annotations
@@ -17,6 +27,19 @@ from mosseval.errors import DataNotFoundError
 from mosseval.paths import DATA_ENV, cache_dir
 from mosseval.records import TaskSpec
 
+LMMS_CACHES: dict[str, tuple[str, ...]] = {
+    "OpenGVLab/MVBench": ("mvbench_video", "mvbench"),
+    "yale-nlp/MMVU": ("mmvu",),
+}
+"""Folders under ``$HF_HOME`` where lmms-eval style tools unpack these datasets."""
+
+
+def hf_home() -> Path:
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface"
+
 
 def hf_cache_root() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
@@ -26,19 +49,67 @@ def hf_cache_root() -> Path:
     return Path.home() / ".cache" / "huggingface" / "hub"
 
 
-def hf_snapshot(repo_id: str, repo_type: str = "datasets") -> Path | None:
-    """Newest local snapshot folder of a Hub repo, or None (no network access)."""
-    folder = hf_cache_root() / f"{repo_type}--{repo_id.replace('/', '--')}"
+def hf_repo_folder(repo_id: str, repo_type: str = "datasets") -> Path:
+    return hf_cache_root() / f"{repo_type}--{repo_id.replace('/', '--')}"
+
+
+def hf_snapshots(repo_id: str, repo_type: str = "datasets") -> list[tuple[str, Path]]:
+    """Local snapshot folders of a Hub repo as (label, path): ``refs/main`` first, then the other
+    refs (branches such as ``video``), then unreferenced snapshots, newest first."""
+    folder = hf_repo_folder(repo_id, repo_type)
     snaps = folder / "snapshots"
     if not snaps.is_dir():
-        return None
-    ref = folder / "refs" / "main"
-    if ref.is_file():
-        cand = snaps / ref.read_text().strip()
-        if cand.is_dir():
-            return cand
-    dirs = sorted((p for p in snaps.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    return dirs[-1] if dirs else None
+        return []
+    out: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+    refs = folder / "refs"
+    names: list[str] = []
+    if refs.is_dir():
+        names = sorted((p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file()),
+                       key=lambda n: (n != "main", n))
+    for name in names:
+        try:
+            rev = (refs / name).read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        cand = snaps / rev
+        if rev and cand.is_dir() and cand not in seen:
+            seen.add(cand)
+            out.append((f"Hugging Face cache ({repo_id}@{name})", cand))
+    rest = sorted((p for p in snaps.iterdir() if p.is_dir() and p not in seen),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+    out += [(f"Hugging Face cache ({repo_id}@{p.name[:12]})", p) for p in rest]
+    return out
+
+
+def hf_snapshot(repo_id: str, repo_type: str = "datasets") -> Path | None:
+    """Snapshot of ``refs/main`` (else the newest), or None (no network access)."""
+    snaps = hf_snapshots(repo_id, repo_type)
+    return snaps[0][1] if snaps else None
+
+
+def holds_data(task: TaskSpec, path: Path) -> bool:
+    """Whether ``path`` contains what the task's loader reads (cheap checks, no parsing)."""
+    if not path.is_dir():
+        return False
+    loader = task.loader or ""
+    if loader == "mvbench":
+        from mosseval.data.mvbench import find_json
+
+        sub = task.loader_args.get("subtask")
+        if sub:
+            return find_json(path, str(sub)) is not None
+        from mosseval.data.mvbench import looks_like_root
+
+        return looks_like_root(path)
+    if loader == "mmvu":
+        from mosseval.data.mmvu import find_annotations
+
+        return bool(find_annotations(path, str(task.loader_args.get("split", "validation")),
+                                     task.loader_args.get("file")))
+    if loader == "moss_video_jsonl":
+        return (path / str(task.loader_args.get("file", "test.jsonl"))).is_file()
+    return True
 
 
 def candidate_roots(task: TaskSpec, data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
@@ -46,19 +117,28 @@ def candidate_roots(task: TaskSpec, data_dir: str | os.PathLike | None) -> list[
     out: list[tuple[str, Path]] = []
     if data_dir:
         base = Path(data_dir).expanduser()
-        out.append(("--data-dir", base / rel if rel else base))
-        if rel and base.name == Path(rel).name:
-            out.append(("--data-dir", base))
+        if rel:
+            out.append(("--data-dir", base / rel))
+        out.append(("--data-dir", base))
     if task.data.env and os.environ.get(task.data.env):
         out.append((f"${task.data.env}", Path(os.environ[task.data.env]).expanduser()))
     if os.environ.get(DATA_ENV):
         base = Path(os.environ[DATA_ENV]).expanduser()
-        out.append((f"${DATA_ENV}", base / rel if rel else base))
+        if rel:
+            out.append((f"${DATA_ENV}", base / rel))
+        out.append((f"${DATA_ENV}", base))
     if task.data.hf_repo:
-        snap = hf_snapshot(task.data.hf_repo)
-        where = snap if snap is not None else hf_cache_root() / f"datasets--{task.data.hf_repo.replace('/', '--')}"
-        out.append(("Hugging Face cache", where))
-    return out
+        snaps = hf_snapshots(task.data.hf_repo)
+        out += snaps or [("Hugging Face cache", hf_repo_folder(task.data.hf_repo))]
+        for name in LMMS_CACHES.get(task.data.hf_repo, ()):
+            out.append(("lmms-eval cache", hf_home() / name))
+    unique: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+    for label, path in out:
+        if path not in seen:
+            seen.add(path)
+            unique.append((label, path))
+    return unique
 
 
 def resolve_data_root(
@@ -83,12 +163,17 @@ def resolve_data_root(
                                 hint="it is generated on first `mosseval run`, or by `mosseval data synth`")
     tried = candidate_roots(task, data_dir)
     for _, path in tried:
-        if path.is_dir():
+        if holds_data(task, path):
             return path
-    lines = [f"  - {label}: {path}" for label, path in tried] or [
-        "  - nowhere: no --data-dir given and no environment variable set"]
+    lines = []
+    for label, path in tried:
+        note = " (exists, but holds no data for this task)" if path.is_dir() else ""
+        lines.append(f"  - {label}: {path}{note}")
+    if not lines:
+        lines = ["  - nowhere: no --data-dir given and no environment variable set"]
     how = task.data.obtain or "obtain the dataset and pass its folder with --data-dir"
+    env_hint = f" (or set ${task.data.env} / ${DATA_ENV})" if task.data.env else f" (or set ${DATA_ENV})"
     raise DataNotFoundError(
         f"data for task {task.name!r} not found. Looked in:\n" + "\n".join(lines),
-        hint=how + f" (or set ${DATA_ENV}); nothing is downloaded at run time",
+        hint=how + env_hint + "; nothing is downloaded at run time",
     )

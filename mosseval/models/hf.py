@@ -606,6 +606,7 @@ def _normalise_messages(messages: list[dict[str, Any]], has_video: bool) -> list
     msgs = []
     found = False
     for m in messages:
+        m = dict(m)  # never mutate the caller's messages
         content = m.get("content")
         if isinstance(content, list):
             items = []

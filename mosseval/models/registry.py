@@ -165,20 +165,38 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
 
 
 EXECUTION_ARGS = frozenset({"batch_size", "concurrency", "timeout", "max_retries", "rpm", "workers",
-                            "retry_base", "retry_max"})
+                            "backoff_base", "backoff_max", "retry_after_cap", "budget_requests",
+                            "budget_tokens", "base_url_env", "api_key_env"})
 """Model args that change how fast a run goes, not what it outputs: kept out of the run identity."""
 
 
+def clean_url(url: str) -> str:
+    """``scheme://host[:port]/path`` without credentials, query or fragment."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return "<invalid url>"
+    if not parts.scheme or not parts.hostname:
+        return str(url).split("?", 1)[0].split("@")[-1]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
+
+
 def identity_args(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in redact(args).items() if k not in EXECUTION_ARGS}
+    """Model args that enter the run identity: no secrets, no execution knobs, URLs without credentials."""
+    return {k: (clean_url(v) if "url" in k.lower() and isinstance(v, str) else v)
+            for k, v in redact(args).items() if k not in EXECUTION_ARGS}
 
 
-SECRET_KEYS = re.compile(r"(api[_-]?key|token|secret|password|authorization|bearer)", re.I)
+SECRET_KEYS = re.compile(r"(api[_-]?key|secret|passw(or)?d|authorization|bearer|credential|^token$|_token$)", re.I)
 
 
 def redact(args: dict[str, Any]) -> dict[str, Any]:
-    """Drop secret-looking model args before anything is written or logged."""
-    return {k: v for k, v in args.items() if not SECRET_KEYS.search(k)}
+    """Drop secret-looking model args and credentials in URLs before anything is written or logged."""
+    return {k: (clean_url(v) if "url" in k.lower() and isinstance(v, str) and "@" in v else v)
+            for k, v in args.items() if not SECRET_KEYS.search(k)}
 
 
 def parse_model_args(text: str | None) -> dict[str, Any]:

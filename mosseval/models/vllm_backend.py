@@ -91,7 +91,7 @@ class VLLMModel(ModelAdapter):
             "model": spec.target, "tensor_parallel_size": a.tensor_parallel_size,
             "gpu_memory_utilization": a.gpu_memory_utilization, "dtype": a.dtype,
             "enforce_eager": a.enforce_eager, "trust_remote_code": a.trust_remote_code,
-            "seed": a.seed, "limit_mm_per_prompt": {"video": 1, "image": 0},
+            "seed": a.seed, "limit_mm_per_prompt": {"video": 1},
         }
         if a.max_model_len is not None:
             engine["max_model_len"] = a.max_model_len

@@ -1,0 +1,95 @@
+"""``mosseval compare BASELINE CANDIDATE``: the CI regression gate (logic in ``mosseval.compare``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+GATE = "Decision"
+OUT = "Output"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("compare", no_args_is_help=True)
+    def compare(
+        baseline: Annotated[Path, typer.Argument(metavar="BASELINE",
+                                                            help="Run directory of the reference checkpoint.")],
+        candidate: Annotated[Path, typer.Argument(metavar="CANDIDATE",
+                                                             help="Run directory of the checkpoint under test.")],
+        margin: Annotated[float, typer.Option(help="Non-inferiority margin in percentage points: fail only "
+                                              "when the candidate is worse by more than this, with confidence.",
+                                              rich_help_panel=GATE)] = 1.0,
+        prr_margin: Annotated[Optional[float], typer.Option(help="Margin for PRR in points of its 0-100 "
+                                                            "scale (default: --margin).",
+                                                            rich_help_panel=GATE)] = None,
+        metric: Annotated[str, typer.Option(help="Comma-separated metrics to gate on: accuracy, prr.",
+                                            rich_help_panel=GATE)] = "accuracy,prr",
+        alpha: Annotated[float, typer.Option(help="Two-sided CIs of level 1-alpha; exact tests at alpha.",
+                                             rich_help_panel=GATE)] = 0.05,
+        bootstrap: Annotated[int, typer.Option(help="Cluster-bootstrap resamples.",
+                                               rich_help_panel=GATE)] = 2000,
+        seed: Annotated[int, typer.Option(help="Bootstrap seed (results are deterministic).",
+                                          rich_help_panel=GATE)] = 0,
+        gate: Annotated[str, typer.Option(help="overall: exit code follows the overall rows; tasks: every "
+                                          "task also gates (Bonferroni-corrected).",
+                                          rich_help_panel=GATE)] = "overall",
+        mid_p: Annotated[bool, typer.Option("--mid-p", help="Use the mid-p McNemar test (less conservative).",
+                                            rich_help_panel=GATE)] = False,
+        summary: Annotated[Optional[Path], typer.Option(help="Append a Markdown summary to this file "
+                                                        "(e.g. \"$GITHUB_STEP_SUMMARY\").",
+                                                        rich_help_panel=OUT)] = None,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the machine-readable verdict "
+                                                         "(JSON) to this file.", rich_help_panel=OUT)] = None,
+    ) -> int:
+        """Gate a candidate run against a baseline run: exit 0 pass/inconclusive, 1 regression, 2 not comparable.
+
+        Joins the runs per sample, then tests non-inferiority with a paired cluster-bootstrap CI of the difference (clusters = videos) and an exact McNemar test (a cluster sign test for PRR).
+        """
+        from mosseval.compare import CompareSettings, compare_paths, parse_metrics, write_outputs
+
+        settings = CompareSettings(margin_pp=margin, prr_margin_pp=prr_margin, alpha=alpha, n_boot=bootstrap,
+                                   seed=seed, metrics=parse_metrics(metric), gate=gate, mid_p=mid_p)
+        report = compare_paths(baseline, candidate, settings)
+        print_report(report)
+        write_outputs(report, summary, json_out)
+        return int(report["exit_code"])
+
+
+def print_report(report: dict) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    from mosseval.compare import INCONCLUSIVE, _pct, fmt_ci, fmt_p, report_rows, scope_label, verdict_line
+
+    con = Console()
+    if not con.is_terminal:  # CI logs: do not squeeze the table into 80 columns
+        con = Console(width=max(con.width, 150))
+    s = report["settings"]
+    b, c = report["baseline"], report["candidate"]
+    title = escape(f"compare: {c['model']} (candidate) vs {b['model']} (baseline)")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
+                  caption="values and differences in points (0-100); n (videos) = paired samples (clusters)",
+                  caption_justify="left")
+    for col in ("scope", "metric", "n (videos)", "baseline", "candidate", "diff", f"{100 * (1 - s['alpha']):g}% CI",
+                "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("scope", "metric", "verdict") else "right",
+                         no_wrap=col != "scope")
+    colours = {"pass": "green", "regression": "bold red", "inconclusive": "yellow", "not_applicable": "dim"}
+    for r in report_rows(report):
+        verdict = Text(r["verdict"].upper() + ("" if r["gating"] else " (info)"), style=colours[r["verdict"]])
+        table.add_row(Text(scope_label(r)), r["metric"], f"{r['n']} ({r.get('n_clusters', 0)})",
+                      _pct(r["baseline"]), _pct(r["candidate"]), _pct(r["difference"], True), fmt_ci(r),
+                      fmt_p(r), verdict)
+    con.print(table)
+    for r in report_rows(report):
+        if r["verdict"] == INCONCLUSIVE:
+            need = f"; ~{r['n_needed']} samples needed to decide" if r.get("n_needed") else ""
+            con.print(Text(f"{scope_label(r)} / {r['metric']}: {r['reason']}{need}"))
+    for note in report["notes"]:
+        con.print(Text(f"note: {note}"), style="dim")
+    con.print(Text(verdict_line(report), style=colours[report["verdict"]]))

@@ -1,0 +1,580 @@
+"""``mosseval compare``: a paired, clustered non-inferiority gate between two runs.
+
+Two run directories are joined per sample (on ``SampleRecord.key``) after checking that they were
+made with the same evaluation settings (``RunLog.identity["eval"]``; only the model may differ).
+For each metric (accuracy, PRR), each task and overall:
+
+* the difference ``candidate - baseline`` of the mean, with a paired **cluster bootstrap**
+  percentile CI (clusters = videos) at level ``1 - alpha``;
+* an exact test that must agree before a regression is declared: **exact McNemar** on the
+  discordant pairs for accuracy, an exact **sign test over clusters** for PRR;
+* a non-inferiority decision with margin ``m``: ``regression`` only when the whole CI lies below
+  ``-m`` (and the exact test rejects equality at ``alpha``), ``pass`` when the CI lower bound is
+  ``>= -m``, otherwise ``inconclusive`` with the approximate number of samples that would resolve it.
+
+Nothing here imports torch; numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from mosseval.errors import NotComparableError, UsageError, did_you_mean
+from mosseval.rundir import LoadedRun, fingerprint, load_run, write_json_atomic
+from mosseval.records import RunLog, SampleRecord
+from mosseval.stats import (
+    mcnemar_exact,
+    noninferiority_decision,
+    paired_cluster_bootstrap,
+    samples_needed,
+    sign_test,
+)
+
+SCHEMA_VERSION = 1
+METRICS = ("accuracy", "prr")
+GATES = ("overall", "tasks")
+MIN_CLUSTERS = 5
+"""Below this many clusters (videos) the bootstrap interval is not trusted for a decision."""
+
+PASS, REGRESSION, INCONCLUSIVE, NOT_APPLICABLE = "pass", "regression", "inconclusive", "not_applicable"
+
+
+@dataclass
+class CompareSettings:
+    margin_pp: float = 1.0
+    """Non-inferiority margin in percentage points (accuracy; PRR on its 0-100 scale)."""
+    prr_margin_pp: float | None = None
+    """Margin for PRR; defaults to ``margin_pp``."""
+    alpha: float = 0.05
+    n_boot: int = 2000
+    seed: int = 0
+    metrics: tuple[str, ...] = METRICS
+    gate: str = "overall"
+    """``overall``: the exit code follows the overall rows; ``tasks``: every task row and the
+    overall row gate, each at ``alpha / K`` (Bonferroni over the K decisions per metric)."""
+    mid_p: bool = False
+
+    def validate(self) -> "CompareSettings":
+        if not (self.margin_pp >= 0 and math.isfinite(self.margin_pp)):
+            raise UsageError(f"--margin must be a non-negative number of percentage points, got {self.margin_pp}")
+        if self.prr_margin_pp is not None and not (self.prr_margin_pp >= 0 and math.isfinite(self.prr_margin_pp)):
+            raise UsageError(f"--prr-margin must be a non-negative number of points, got {self.prr_margin_pp}")
+        if not (0 < self.alpha < 0.5):
+            raise UsageError(f"--alpha must be in (0, 0.5), got {self.alpha}",
+                             hint="0.05 gives 95% confidence intervals")
+        if self.n_boot < 100:
+            raise UsageError(f"--bootstrap must be at least 100 resamples, got {self.n_boot}",
+                             hint="the default 2000 gives stable 95% percentile intervals")
+        if self.gate not in GATES:
+            hint = did_you_mean(self.gate, GATES)
+            raise UsageError(f"unknown --gate {self.gate!r}; choose one of {', '.join(GATES)}",
+                             hint=hint or None)
+        if not self.metrics:
+            raise UsageError("--metric names no metric", hint="use --metric accuracy,prr")
+        for m in self.metrics:
+            if m not in METRICS:
+                hint = did_you_mean(m, METRICS)
+                raise UsageError(f"unknown metric {m!r} in --metric; known: {', '.join(METRICS)}",
+                                 hint=hint or None)
+        return self
+
+    def margin(self, metric: str) -> float:
+        """The margin as a proportion (the scale the metrics are stored on)."""
+        pp = self.prr_margin_pp if (metric == "prr" and self.prr_margin_pp is not None) else self.margin_pp
+        return pp / 100.0
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part and part not in out:
+            out.append(part)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- comparability
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _named(items: list[Any]) -> dict[str, Any] | None:
+    if items and all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in items):
+        names = [x["name"] for x in items]
+        if len(set(names)) == len(names):
+            return {x["name"]: x for x in items}
+    return None
+
+
+def diff_values(a: Any, b: Any, path: str = "", explain: Any = None) -> list[str]:
+    """Human-readable differences between two JSON-like values, one line per differing leaf.
+
+    Lists of ``{name: ...}`` mappings are matched by name (``tasks[mvbench].version``). ``explain``
+    (``f(path, a, b) -> str | None``) may add a reason to a differing leaf."""
+    out: list[str] = []
+    _diff(a, b, path, out, explain)
+    return out
+
+
+def _diff(a: Any, b: Any, path: str, out: list[str], explain: Any) -> None:
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            p = f"{path}.{k}" if path else str(k)
+            if k not in a:
+                out.append(f"{p}: only in candidate ({_short(b[k])})")
+            elif k not in b:
+                out.append(f"{p}: only in baseline ({_short(a[k])})")
+            else:
+                _diff(a[k], b[k], p, out, explain)
+        return
+    if isinstance(a, list) and isinstance(b, list):
+        na, nb = _named(a), _named(b)
+        if na is not None and nb is not None:
+            for k in list(na) + [k for k in nb if k not in na]:
+                p = f"{path}[{k}]"
+                if k not in nb:
+                    out.append(f"{p}: only in baseline")
+                elif k not in na:
+                    out.append(f"{p}: only in candidate")
+                else:
+                    _diff(na[k], nb[k], p, out, explain)
+            if list(na) != list(nb) and set(na) == set(nb):
+                out.append(f"{path}: same entries in a different order")
+            return
+        if len(a) == len(b):
+            for i, (x, y) in enumerate(zip(a, b)):
+                _diff(x, y, f"{path}[{i}]", out, explain)
+            return
+    line = f"{path or '(identity)'} differs: {_short(a)} vs {_short(b)}"
+    why = explain(path, a, b) if explain else None
+    if why:
+        line = f"{path} differs: {why}"
+    out.append(line)
+
+
+def _task_name_from_path(path: str) -> str | None:
+    # "tasks[moss-video-mini].fingerprint" or "tasks.moss-video-mini.fingerprint"
+    if not path.endswith(".fingerprint"):
+        return None
+    head = path[: -len(".fingerprint")]
+    if head.endswith("]") and "[" in head:
+        return head[head.rindex("[") + 1: -1]
+    if "." in head:
+        return head.rsplit(".", 1)[1]
+    return None
+
+
+def identity_differences(base: RunLog, cand: RunLog) -> list[str]:
+    """What differs between the evaluation identities of two runs (empty when comparable)."""
+    ea, eb = base.identity.get("eval"), cand.identity.get("eval")
+    if ea is None or eb is None:
+        missing = "baseline" if ea is None else "candidate"
+        return [f"the {missing} run log has no identity['eval'] (written by an incompatible mosseval?)"]
+
+    def explain(path: str, a: Any, b: Any) -> str | None:
+        name = _task_name_from_path(path)
+        if name is None:
+            return None
+        sa, sb = base.task_specs.get(name), cand.task_specs.get(name)
+        if sa is None or sb is None:
+            return f"{str(a)[:12]} vs {str(b)[:12]}"
+        da = sa.model_dump(mode="json")
+        db = sb.model_dump(mode="json")
+        parts = []
+        for line in diff_values(da, db):
+            # "frames.num_frames differs: 8 vs 16" -> "frames.num_frames 8 vs 16"
+            parts.append(line.replace(" differs: ", " ", 1))
+        if not parts:
+            return f"{str(a)[:12]} vs {str(b)[:12]} (the stored task specs are equal)"
+        return "; ".join(parts)
+
+    return diff_values(ea, eb, "", explain)
+
+
+def check_comparable(base: LoadedRun, cand: LoadedRun) -> None:
+    diffs = identity_differences(base.log, cand.log)
+    if diffs:
+        shown = diffs[:20]
+        more = f"\n  … and {len(diffs) - 20} more" if len(diffs) > 20 else ""
+        raise NotComparableError(
+            f"runs are not comparable: {base.path} and {cand.path} were evaluated differently:\n  - "
+            + "\n  - ".join(shown) + more,
+            hint="compare runs made with the same tasks, task versions, frame settings, seed and "
+                 "metric version; only the model may differ")
+
+
+# --------------------------------------------------------------------------- join
+
+
+@dataclass
+class Pair:
+    key: str
+    task: str
+    cluster: str
+    base_correct: bool
+    cand_correct: bool
+    base_prr: float | None
+    cand_prr: float | None
+
+
+@dataclass
+class JoinResult:
+    pairs: list[Pair]
+    only_baseline: list[str]
+    only_candidate: list[str]
+    unscored: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def _correct(rec: SampleRecord) -> bool:
+    """Errored samples count as wrong, as in accuracy."""
+    if rec.generation.error is not None or rec.score is None:
+        return False
+    return bool(rec.score.correct)
+
+
+def _prr(rec: SampleRecord) -> float | None:
+    """The sample's PRR; an errored sample with reference steps has no steps, hence PRR 0 (SPEC §3)."""
+    if rec.score is not None and rec.score.prr is not None:
+        return float(rec.score.prr)
+    if rec.generation.error is not None and rec.sample.reference_steps:
+        return 0.0
+    return None
+
+
+def join_runs(base: LoadedRun, cand: LoadedRun) -> JoinResult:
+    bmap = {r.key: r for r in base.records}
+    cmap = {r.key: r for r in cand.records}
+    only_b = [k for k in bmap if k not in cmap]
+    only_c = [k for k in cmap if k not in bmap]
+    pairs: list[Pair] = []
+    mismatched: list[str] = []
+    for key, rb in bmap.items():
+        rc = cmap.get(key)
+        if rc is None:
+            continue
+        if rb.sample.answer != rc.sample.answer or rb.sample.question != rc.sample.question:
+            mismatched.append(key)
+            continue
+        pairs.append(Pair(key, rb.task, rb.sample.cluster_key, _correct(rb), _correct(rc), _prr(rb), _prr(rc)))
+    if mismatched:
+        raise NotComparableError(
+            f"{len(mismatched)} sample(s) share a key but not their question/answer "
+            f"(e.g. {mismatched[0]!r}): the runs used different data",
+            hint="evaluate both checkpoints on the same dataset files")
+    if not pairs:
+        raise NotComparableError(
+            f"the runs have no sample in common (baseline {len(bmap)}, candidate {len(cmap)} samples)",
+            hint="run both with the same --tasks and --limit")
+    res = JoinResult(pairs, only_b, only_c)
+    for side, run in (("baseline", base), ("candidate", cand)):
+        res.unscored[side] = sum(1 for r in run.records if r.score is None and r.generation.error is None)
+        res.errors[side] = sum(1 for r in run.records if r.generation.error is not None)
+    return res
+
+
+# --------------------------------------------------------------------------- statistics per row
+
+
+def _seed(seed: int, metric: str) -> list[int]:
+    # one stream per metric: identical pairs (a single task and "overall") give identical CIs
+    return [int(seed), int(hashlib.sha256(metric.encode()).hexdigest()[:8], 16)]
+
+
+def _row(pairs: Sequence[Pair], metric: str, settings: CompareSettings, alpha: float,
+         scope: str, task: str | None, gating: bool) -> dict[str, Any]:
+    margin = settings.margin(metric)
+    row: dict[str, Any] = {
+        "scope": scope, "task": task, "metric": metric, "gating": gating,
+        "alpha": alpha, "ci_level": 1 - alpha, "margin": margin, "margin_pp": margin * 100,
+    }
+    if metric == "accuracy":
+        used = list(pairs)
+        base_vals = [1.0 if p.base_correct else 0.0 for p in used]
+        cand_vals = [1.0 if p.cand_correct else 0.0 for p in used]
+    else:
+        used = [p for p in pairs if p.base_prr is not None and p.cand_prr is not None]
+        base_vals = [p.base_prr for p in used]  # type: ignore[misc]
+        cand_vals = [p.cand_prr for p in used]  # type: ignore[misc]
+        row["n_excluded"] = len(pairs) - len(used)
+    n = len(used)
+    row["n"] = n
+    if n == 0:
+        row.update(n_clusters=0, baseline=None, candidate=None, difference=None, ci_low=None,
+                   ci_high=None, p_value=None, test=None, verdict=NOT_APPLICABLE, n_needed=None,
+                   reason="no paired sample has this metric")
+        return row
+    diffs = [c - b for b, c in zip(base_vals, cand_vals)]
+    clusters = [p.cluster for p in used]
+    boot = paired_cluster_bootstrap(diffs, clusters, n_boot=settings.n_boot, alpha=alpha,
+                                    seed=_seed(settings.seed, metric))
+    row.update(
+        n_clusters=boot.n_clusters,
+        baseline=sum(base_vals) / n,
+        candidate=sum(cand_vals) / n,
+        difference=boot.estimate,
+        ci_low=boot.ci_low,
+        ci_high=boot.ci_high,
+        se=boot.se,
+        ci_method=boot.method,
+        n_boot=boot.n_boot,
+    )
+    if metric == "accuracy":
+        b = sum(1 for p in used if p.base_correct and not p.cand_correct)
+        c = sum(1 for p in used if p.cand_correct and not p.base_correct)
+        row["discordant"] = {"baseline_only_correct": b, "candidate_only_correct": c}
+        row["p_value"] = mcnemar_exact(b, c, mid_p=settings.mid_p)
+        row["test"] = "mcnemar_exact_mid_p" if settings.mid_p else "mcnemar_exact"
+        no_difference = b == 0 and c == 0
+    else:
+        per_cluster: dict[str, float] = {}
+        for d, k in zip(diffs, clusters):
+            per_cluster[k] = per_cluster.get(k, 0.0) + d
+        pos = sum(1 for v in per_cluster.values() if v > 1e-12)
+        neg = sum(1 for v in per_cluster.values() if v < -1e-12)
+        row["cluster_signs"] = {"candidate_higher": pos, "candidate_lower": neg,
+                                "tied": len(per_cluster) - pos - neg}
+        row["p_value"] = sign_test(pos, neg)
+        row["test"] = "cluster_sign_test"
+        no_difference = all(abs(d) <= 1e-12 for d in diffs)
+
+    if no_difference:
+        row["ci_low"] = row["ci_high"] = 0.0
+        verdict, reason = PASS, "no sample differs"
+    elif boot.n_clusters < MIN_CLUSTERS:
+        verdict = INCONCLUSIVE
+        reason = (f"only {boot.n_clusters} cluster(s) (videos); at least {MIN_CLUSTERS} are needed "
+                  "for a bootstrap interval to decide")
+    else:
+        verdict = noninferiority_decision(boot.ci_low, boot.ci_high, margin)
+        lvl = f"{100 * (1 - alpha):g}%"
+        if verdict == REGRESSION and not row["p_value"] < alpha:
+            verdict = INCONCLUSIVE
+            reason = (f"the {lvl} CI is below -{margin * 100:g} points but the exact test "
+                      f"({row['test']}, p={row['p_value']:.3g}) does not reject equality at alpha={alpha:g}")
+        elif verdict == REGRESSION:
+            reason = f"the {lvl} CI lies entirely below -{margin * 100:g} points"
+        elif verdict == PASS:
+            reason = f"the {lvl} CI lower bound is at or above -{margin * 100:g} points (non-inferior)"
+        else:
+            reason = f"the {lvl} CI contains -{margin * 100:g} points"
+    row["verdict"] = verdict
+    row["reason"] = reason
+    row["n_needed"] = None
+    if verdict == INCONCLUSIVE and row["ci_low"] is not None and boot.n_clusters >= 2:
+        row["n_needed"] = samples_needed(n, boot.estimate, boot.ci_low, boot.ci_high, margin)
+        # keep the samples-per-cluster ratio: more videos, not more questions per video
+        if row["n_needed"] is not None:
+            row["n_clusters_needed"] = math.ceil(row["n_needed"] * boot.n_clusters / n)
+    return row
+
+
+def combine(verdicts: Iterable[str]) -> str:
+    vs = [v for v in verdicts if v != NOT_APPLICABLE]
+    if REGRESSION in vs:
+        return REGRESSION
+    if INCONCLUSIVE in vs:
+        return INCONCLUSIVE
+    return PASS if vs else NOT_APPLICABLE
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _run_summary(run: LoadedRun) -> dict[str, Any]:
+    log = run.log
+    return {
+        "path": str(run.path),
+        "run_id": log.run_id,
+        "model": log.spec.model,
+        "model_identity_hash": fingerprint(log.identity.get("model"), 16),
+        "eval_identity_hash": fingerprint(log.identity.get("eval"), 16),
+        "status": log.status,
+        "n_samples": len(run.records),
+    }
+
+
+def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> dict[str, Any]:
+    """Compare two loaded runs; returns the machine-readable verdict (see ``docs/compare.md``).
+
+    Raises ``NotComparableError`` when the evaluation identities differ or nothing overlaps."""
+    settings = (settings or CompareSettings()).validate()
+    check_comparable(base, cand)
+    joined = join_runs(base, cand)
+    tasks = sorted({p.task for p in joined.pairs})
+    by_task = {t: [p for p in joined.pairs if p.task == t] for t in tasks}
+    multi = len(tasks) > 1
+    k = (len(tasks) + 1) if (settings.gate == "tasks" and multi) else 1
+    gate_alpha = settings.alpha / k
+
+    overall: dict[str, Any] = {}
+    per_task: dict[str, dict[str, Any]] = {t: {} for t in tasks}
+    for metric in settings.metrics:
+        gating_tasks = settings.gate == "tasks" or not multi
+        for t in tasks:
+            per_task[t][metric] = _row(by_task[t], metric, settings,
+                                       gate_alpha if gating_tasks else settings.alpha,
+                                       "task", t, gating=gating_tasks)
+        overall[metric] = _row(joined.pairs, metric, settings, gate_alpha, "overall", None, gating=True)
+
+    gating_rows = [r for r in overall.values()]
+    if settings.gate == "tasks":
+        gating_rows += [r for rows in per_task.values() for r in rows.values()]
+    verdict = combine(r["verdict"] for r in gating_rows)
+    if verdict == NOT_APPLICABLE:
+        raise UsageError(
+            f"nothing to compare for metric(s) {', '.join(settings.metrics)}: no joined sample has a value",
+            hint="PRR needs tasks with reference steps; use --metric accuracy")
+    notes: list[str] = []
+    if joined.only_baseline or joined.only_candidate:
+        notes.append(f"{len(joined.only_baseline)} sample(s) only in the baseline and "
+                     f"{len(joined.only_candidate)} only in the candidate were excluded")
+    for side, run in (("baseline", base), ("candidate", cand)):
+        if run.log.status not in ("completed", "completed_with_errors"):
+            notes.append(f"the {side} run is {run.log.status}, not completed")
+        if joined.unscored.get(side):
+            notes.append(f"{joined.unscored[side]} {side} sample(s) have no score and count as wrong")
+        if joined.errors.get(side):
+            notes.append(f"{joined.errors[side]} {side} sample(s) errored and count as wrong")
+    if k > 1:
+        notes.append(f"--gate tasks: each of the {k} decisions per metric uses alpha/{k} = {gate_alpha:.4g} (Bonferroni)")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "mosseval.compare",
+        "verdict": verdict,
+        "exit_code": 1 if verdict == REGRESSION else 0,
+        "baseline": _run_summary(base),
+        "candidate": _run_summary(cand),
+        "settings": {
+            "margin_pp": settings.margin_pp,
+            "prr_margin_pp": settings.prr_margin_pp if settings.prr_margin_pp is not None else settings.margin_pp,
+            "alpha": settings.alpha,
+            "bootstrap": settings.n_boot,
+            "seed": settings.seed,
+            "metrics": list(settings.metrics),
+            "gate": settings.gate,
+            "mid_p": settings.mid_p,
+            "min_clusters": MIN_CLUSTERS,
+        },
+        "join": {
+            "n_joined": len(joined.pairs),
+            "n_tasks": len(tasks),
+            "only_baseline": len(joined.only_baseline),
+            "only_candidate": len(joined.only_candidate),
+            "only_baseline_examples": joined.only_baseline[:5],
+            "only_candidate_examples": joined.only_candidate[:5],
+        },
+        "overall": overall,
+        "tasks": per_task,
+        "notes": notes,
+        "units": "metrics, differences, CIs and margin are proportions (0-1); *_pp fields are points",
+    }
+
+
+def compare_paths(baseline: str | Path, candidate: str | Path,
+                  settings: CompareSettings | None = None) -> dict[str, Any]:
+    settings = (settings or CompareSettings()).validate()
+    for label, p in (("BASELINE", baseline), ("CANDIDATE", candidate)):
+        if not Path(p).is_dir():
+            raise UsageError(f"{label} {p} is not a directory",
+                             hint="pass run directories written by `mosseval run` (they hold run.json)")
+    return compare_runs(load_run(baseline), load_run(candidate), settings)
+
+
+def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows in display order: per task (when several tasks) then overall, metric by metric."""
+    rows: list[dict[str, Any]] = []
+    for metric in report["settings"]["metrics"]:
+        if report["join"]["n_tasks"] > 1:
+            rows += [report["tasks"][t][metric] for t in sorted(report["tasks"])]
+            rows.append(report["overall"][metric])
+        else:
+            rows += [report["tasks"][t][metric] for t in report["tasks"]]
+    return rows
+
+
+def _pct(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:+.2f}" if signed else f"{100 * v:.2f}"
+
+
+def fmt_ci(row: dict[str, Any]) -> str:
+    if row.get("ci_low") is None:
+        return "n/a"
+    return f"[{_pct(row['ci_low'], True)}, {_pct(row['ci_high'], True)}]"
+
+
+def fmt_p(row: dict[str, Any]) -> str:
+    p = row.get("p_value")
+    if p is None:
+        return "n/a"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def verdict_line(report: dict[str, Any]) -> str:
+    v = report["verdict"].upper()
+    s = report["settings"]
+    base = (f"{v}: candidate {report['candidate']['model']} vs baseline {report['baseline']['model']} "
+            f"on {report['join']['n_joined']} paired samples, margin {s['margin_pp']:g} points, "
+            f"{100 * (1 - s['alpha']):g}% CIs")
+    if report["verdict"] == INCONCLUSIVE:
+        needs = [r["n_needed"] for r in report_rows(report)
+                 if r["gating"] and r["verdict"] == INCONCLUSIVE and r.get("n_needed")]
+        if needs:
+            base += f"; about {max(needs)} samples would be needed to decide"
+    return base
+
+
+def scope_label(row: dict[str, Any]) -> str:
+    return row["task"] if row["scope"] == "task" else "overall"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """A small Markdown summary for ``$GITHUB_STEP_SUMMARY``: a one-line verdict and a table."""
+    lines = ["### mosseval compare", "", f"**{_md(verdict_line(report))}**", "",
+             "| scope | metric | n (videos) | baseline | candidate | diff (points) | CI | p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report_rows(report):
+        lines.append(
+            f"| {_md(scope_label(r))} | {r['metric']} | {r['n']} ({r.get('n_clusters', 0)}) | "
+            f"{_pct(r['baseline'])} | {_pct(r['candidate'])} | {_pct(r['difference'], True)} | "
+            f"{fmt_ci(r)} | {fmt_p(r)} | {r['verdict'].upper()}{'' if r['gating'] else ' (info)'} |")
+    lines.append("")
+    for r in report_rows(report):
+        if r["verdict"] == INCONCLUSIVE:
+            need = f"; ~{r['n_needed']} samples needed" if r.get("n_needed") else ""
+            lines.append(f"- {_md(scope_label(r))} / {r['metric']}: {_md(r['reason'])}{need}")
+    for note in report["notes"]:
+        lines.append(f"- {_md(note)}")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def write_outputs(report: dict[str, Any], summary: Path | None, json_path: Path | None) -> None:
+    """``--json`` is (re)written atomically; ``--summary`` is appended (as ``$GITHUB_STEP_SUMMARY`` expects)."""
+    if json_path is not None:
+        write_json_atomic(Path(json_path), report)
+    if summary is not None:
+        from mosseval.errors import OutputError
+
+        try:
+            Path(summary).parent.mkdir(parents=True, exist_ok=True)
+            with Path(summary).open("a", encoding="utf-8") as fh:
+                fh.write(render_markdown(report))
+        except OSError as exc:
+            raise OutputError(f"cannot write summary {summary}: {exc.strerror or exc}") from None

@@ -1,0 +1,441 @@
+"""MMVU (yale-nlp/MMVU, validation split): loader, discipline mapping and the offline rule score.
+
+Published layout (Hugging Face dataset ``yale-nlp/MMVU``)::
+
+    validation.json              a list of items (see below)
+    videos/<Subject_Dir>/<n>.mp4 the videos
+
+Items: ``id``, ``video`` (URL ending in ``videos/<Subject_Dir>/<n>.mp4``), ``youtube_url``,
+``question_type`` ("multiple-choice" | "open-ended"), ``metadata: {subject, textbook, knowledge,
+rationale}``, ``question``, ``choices`` (always keys A-E; empty strings for open-ended) and
+``answer`` (a letter, or free text). The Hub's parquet conversion (and the lmms-lab repack with its
+``video_path`` column) carry the same fields and are read too (needs ``pyarrow``).
+
+The video's folder is taken from the URL, not from the subject: a few items live in another
+subject's folder. There is no discipline field; ``DISCIPLINES`` maps the 27 subjects to the
+paper's four disciplines.
+
+Scoring. The official protocol has GPT-4o judge every answer (MC included) with the structured
+output ``{extracted_answer, correct}`` (judge rubric ``mmvu-official``, run with ``mosseval
+judge``). Without a judge, ``answer_check`` gives an offline *approximate* score (always flagged
+``approximate``): it reads the final answer (the ``<answer>`` block, else the text after the last
+"final answer is", else a final "Answer:" line), strips the official ``'Answer: …'`` wrapper, and
+
+* multiple choice: the strict letter extractor on that answer (``"B, not A"`` is B; several
+  letters are ambiguous, i.e. wrong; the article "a" is never option A);
+* open-ended: correct only on a normalised exact match with the gold answer or one of its aliases
+  (``"Depth-First Search (DFS)"`` → ``depth first search``, ``dfs``), on the gold phrase stated
+  in a short answer without negation or alternatives, or on an equal number (1 % tolerance).
+  An empty answer is never correct (unlike substring rules, which accept it), and a fragment of
+  the gold answer is not the gold answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from mosseval.data import register_loader
+from mosseval.errors import ConfigError, DataNotFoundError, MissingDependencyError, UnsafePathError
+from mosseval.extract import AnswerResult, extract_choice
+from mosseval.paths import safe_join
+from mosseval.prr.format import answer_text
+from mosseval.records import Sample, TaskSpec, VideoRef
+
+JUDGE_RUBRIC = "mmvu-official"
+"""Name of the judge rubric that computes the official MMVU score (the judge issue)."""
+
+SCIENCE = "Science"
+ENGINEERING = "Engineering"
+HEALTHCARE = "Healthcare"
+HUMANITIES = "Humanities & Social Science"
+
+DISCIPLINES: dict[str, str] = {
+    # Science (10)
+    "Astronomy": SCIENCE,
+    "Biology": SCIENCE,
+    "Chemistry": SCIENCE,
+    "Electromagnetism": SCIENCE,
+    "Geography": SCIENCE,
+    "Materials Science": SCIENCE,
+    "Mechanics": SCIENCE,
+    "Modern Physics": SCIENCE,
+    "Neurobiology": SCIENCE,
+    "Thermodynamics": SCIENCE,
+    # Engineering (6)
+    "Biomedical Engineering": ENGINEERING,
+    "Civil Engineering": ENGINEERING,
+    "Computer Science": ENGINEERING,
+    "Electrical Engineering": ENGINEERING,
+    "Electronics and Communication": ENGINEERING,
+    "Mechanical Engineering": ENGINEERING,
+    # Healthcare (5)
+    "Basic Medicine": HEALTHCARE,
+    "Clinical Medicine": HEALTHCARE,
+    "Dentistry": HEALTHCARE,
+    "Pharmacy": HEALTHCARE,
+    "Preventive Medicine": HEALTHCARE,
+    # Humanities & Social Science (6)
+    "Art": HUMANITIES,
+    "Economics": HUMANITIES,
+    "History": HUMANITIES,
+    "Law": HUMANITIES,
+    "Literature": HUMANITIES,
+    "Management": HUMANITIES,
+}
+
+QUESTION_TYPES = ("multiple-choice", "open-ended")
+
+OBTAIN = (
+    "download https://huggingface.co/datasets/yale-nlp/MMVU (`huggingface-cli download yale-nlp/MMVU "
+    "--repo-type dataset --local-dir DIR`; validation.json + videos/) and pass --data-dir DIR "
+    "(or set $MOSSEVAL_MMVU_DIR)"
+)
+
+
+def discipline_of(subject: str | None) -> str | None:
+    if not subject:
+        return None
+    key = " ".join(str(subject).replace("_", " ").split())
+    if key in DISCIPLINES:
+        return DISCIPLINES[key]
+    lowered = {k.lower(): v for k, v in DISCIPLINES.items()}
+    return lowered.get(key.lower())
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def annotation_candidates(root: Path, split: str) -> list[Path]:
+    return [root / f"{split}.json", root / "data" / f"{split}.json", root / f"{split}.jsonl"]
+
+
+def _parquet_files(root: Path, split: str) -> list[Path]:
+    patterns = [f"{split}-*.parquet", f"data/{split}-*.parquet", f"{split}/*.parquet",
+                f"default/{split}/*.parquet", f"data/{split}/*.parquet"]
+    for pattern in patterns:
+        found = sorted(root.glob(pattern))
+        if found:
+            return found
+    return []
+
+
+def find_annotations(root: Path, split: str = "validation", file: str | None = None) -> list[Path]:
+    if file:
+        path = root / file
+        return [path] if path.is_file() else []
+    for path in annotation_candidates(root, split):
+        if path.is_file():
+            return [path]
+    return _parquet_files(root, split)
+
+
+def looks_like_root(path: Path) -> bool:
+    return bool(find_annotations(path))
+
+
+def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependencyError("reading MMVU parquet files needs pyarrow",
+                                     hint="pip install 'mosseval[parquet]' (or use validation.json)") from None
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        try:
+            rows.extend(pq.read_table(p).to_pylist())
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise ConfigError(f"{p}: cannot read the parquet file ({type(exc).__name__}: {exc})") from None
+    return rows
+
+
+def read_items(paths: list[Path]) -> list[dict[str, Any]]:
+    if len(paths) == 1 and paths[0].suffix == ".json":
+        try:
+            data = json.loads(paths[0].read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{paths[0]}: invalid JSON (line {exc.lineno}: {exc.msg})") from None
+        if isinstance(data, dict):  # {"validation": [...]} or {"data": [...]}
+            data = data.get("validation") or data.get("data") or data
+        if not isinstance(data, list):
+            raise ConfigError(f"{paths[0]}: expected a JSON list of items")
+        return data
+    if len(paths) == 1 and paths[0].suffix == ".jsonl":
+        out = []
+        for n, line in enumerate(paths[0].read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{paths[0]}:{n}: invalid JSON ({exc.msg})") from None
+        return out
+    return _read_parquet(paths)
+
+
+def video_relpath(item: dict[str, Any]) -> str:
+    """The video's path relative to the dataset root (``videos/<Subject_Dir>/<n>.mp4``)."""
+    if item.get("video_path"):
+        return str(item["video_path"]).replace("\\", "/")
+    video = str(item.get("video") or "")
+    if "://" in video:
+        path = unquote(urlparse(video).path)
+        m = re.search(r"/resolve/[^/]+/(.+)$", path)
+        if m:
+            return m.group(1)
+        i = path.find("/videos/")
+        return path[i + 1:] if i >= 0 else path.rsplit("/", 1)[-1]
+    return video.replace("\\", "/")
+
+
+def _resolve_video(root: Path, rel: str) -> str:
+    alts = [rel]
+    if rel.startswith("videos/"):
+        alts.append(rel[len("videos/"):])
+    else:
+        alts.append("videos/" + rel)
+    for alt in alts:
+        try:
+            if safe_join(root, alt).is_file():
+                return alt
+        except UnsafePathError:
+            return rel  # keep it: the sampler refuses it per sample
+    return rel
+
+
+def _metadata(item: dict[str, Any]) -> dict[str, Any]:
+    meta = item.get("metadata")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except json.JSONDecodeError:
+            meta = {}
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) -> Sample:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: item {index} must be an object")
+    missing = [k for k in ("id", "question", "question_type", "answer") if item.get(k) is None]
+    if not (item.get("video") or item.get("video_path")):
+        missing.append("video")
+    if missing:
+        raise ConfigError(f"{where}: item {index} lacks field(s) {missing}")
+    qtype = str(item["question_type"]).strip().lower()
+    if qtype not in QUESTION_TYPES:
+        raise ConfigError(f"{where}: item {item['id']!r}: question_type {item['question_type']!r} is not one of "
+                          f"{list(QUESTION_TYPES)}")
+    meta = _metadata(item)
+    subject = meta.get("subject")
+    choices = item.get("choices") or {}
+    if isinstance(choices, str):
+        try:
+            choices = json.loads(choices)
+        except json.JSONDecodeError:
+            choices = {}
+    if not isinstance(choices, dict):
+        raise ConfigError(f"{where}: item {item['id']!r}: `choices` must be a mapping letter -> text")
+    choices = {str(k).strip().upper(): ("" if v is None else str(v)) for k, v in choices.items()}
+    answer = str(item["answer"]).strip()
+    if qtype == "multiple-choice":
+        options = {k: v for k, v in sorted(choices.items()) if v.strip()}
+        answer = answer.upper()
+        if answer not in options:
+            raise ConfigError(f"{where}: item {item['id']!r}: answer {answer!r} is not one of its options "
+                              f"{list(options)}")
+    else:
+        options = {}
+        if not answer:
+            raise ConfigError(f"{where}: item {item['id']!r}: open-ended answer is empty")
+    rel = _resolve_video(root, video_relpath(item))
+    metadata: dict[str, Any] = {
+        "subject": subject,
+        "discipline": discipline_of(subject),
+        "textbook": meta.get("textbook"),
+        "video_url": item.get("video"),
+        "youtube_url": (item.get("youtube_url") or "").strip() or None,
+        "choices": choices,
+    }
+    if meta.get("rationale"):
+        metadata["rationale"] = meta["rationale"]
+    if meta.get("knowledge"):
+        metadata["knowledge"] = list(meta["knowledge"])
+    parts = rel.split("/")
+    if len(parts) >= 2:
+        metadata["video_folder"] = parts[-2]
+    return Sample(
+        id=str(item["id"]),
+        task=task_name,
+        video=VideoRef(path=rel),
+        question=str(item["question"]),
+        options=options,
+        answer=answer,
+        question_type=qtype,  # type: ignore[arg-type]
+        category=subject,
+        split=str(item.get("split") or "validation"),
+        metadata=metadata,
+    )
+
+
+@register_loader("mmvu")
+def load(task: TaskSpec, root: Path) -> list[Sample]:
+    """``loader_args``: ``split`` (default ``validation``), ``file`` (explicit annotation file),
+    ``question_type`` (keep only one type)."""
+    root = Path(root)
+    args = task.loader_args
+    split = str(args.get("split", "validation"))
+    paths = find_annotations(root, split, args.get("file"))
+    if not paths:
+        looked = [root / args["file"]] if args.get("file") else annotation_candidates(root, split) + [
+            root / f"data/{split}-*.parquet", root / f"default/{split}/*.parquet"]
+        raise DataNotFoundError(
+            f"{task.name}: MMVU annotations not found. Looked in:\n" + "\n".join(f"  - {p}" for p in looked),
+            hint=task.data.obtain or OBTAIN)
+    where = str(paths[0]) if len(paths) == 1 else f"{paths[0].parent}/*.parquet"
+    only = args.get("question_type")
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    for i, item in enumerate(read_items(paths)):
+        sample = parse_item(item, task.name, root, where, i)
+        if only and sample.question_type != only:
+            continue
+        if sample.id in seen:
+            raise ConfigError(f"{where}: duplicate id {sample.id!r}")
+        seen.add(sample.id)
+        samples.append(sample)
+    return samples
+
+
+# ----------------------------------------------------------------------------- rule-based score
+
+_FINAL_RE = re.compile(r"final\s+answer\s*(?:is|:)\s*:?", re.IGNORECASE)
+_ANSWER_LINE_RE = re.compile(r"^\s*\**\s*answer\s*\**\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+_WRAP = " \t\r\n'\"`*“”‘’$"
+_SUPERSCRIPTS = str.maketrans({"²": "^2", "³": "^3", "¹": "^1", "⁰": "^0", "⁴": "^4", "⁵": "^5",
+                               "⁶": "^6", "⁷": "^7", "⁸": "^8", "⁹": "^9", "⁻": "-"})
+_ARTICLES = {"a", "an", "the"}
+_NEGATIONS = {"not", "no", "never", "isn't", "isnt", "neither", "nor"}
+_HEDGES = {"approximately", "about", "around", "roughly", "nearly", "approx", "is", "it", "answer"}
+PHRASE_SLACK = 4
+"""A stated gold phrase counts only in an answer at most this many words longer than it."""
+_NUM_RE = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
+
+
+def final_answer(text: str | None) -> str | None:
+    """The model's final answer segment (None when it gave none)."""
+    if text is None:
+        return None
+    block = answer_text(text)
+    if block is not None:
+        cand = block
+    else:
+        matches = list(_FINAL_RE.finditer(text))
+        if matches:
+            cand = text[matches[-1].end():].strip().split("\n")[0]
+        else:
+            lines = _ANSWER_LINE_RE.findall(text)
+            cand = lines[-1] if lines else None
+    if cand is None:
+        return None
+    cand = cand.strip().strip(_WRAP)
+    m = re.match(r"(?i)^answer\s*:\s*", cand)  # the official open-ended wrapper 'Answer: X'
+    if m:
+        cand = cand[m.end():]
+    m = re.fullmatch(r"\\boxed\{(.*)\}", cand.strip())
+    if m:
+        cand = m.group(1)
+    return cand.strip().strip(_WRAP).rstrip(".").strip(_WRAP)
+
+
+def normalize(text: str) -> str:
+    t = unicodedata.normalize("NFKC", text.translate(_SUPERSCRIPTS)).lower()
+    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 1,000 -> 1000
+    t = re.sub(r"[^0-9a-z.^+\-]+", " ", t)
+    t = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", t)  # keep decimal points only
+    t = re.sub(r"(?<![0-9a-z])[-+](?![0-9])|(?<=[a-z])-(?=[a-z])", " ", t)
+    return " ".join(w for w in t.split() if w not in _ARTICLES)
+
+
+def gold_aliases(gold: str) -> list[str]:
+    """Normalised forms that count as the gold answer: itself, the part before a parenthesis and
+    the parenthesised abbreviation (``Depth-First Search (DFS)``)."""
+    out = [normalize(gold)]
+    m = re.fullmatch(r"\s*(.+?)\s+\(([^()]+)\)\s*", gold)
+    if m and len(normalize(m.group(1))) >= 2 and len(normalize(m.group(2))) >= 2:
+        out += [normalize(m.group(1)), normalize(m.group(2))]
+    return [a for a in dict.fromkeys(out) if a]
+
+
+def _numbers(text: str) -> list[float]:
+    out = []
+    for raw in _NUM_RE.findall(text):
+        try:
+            out.append(float(raw.replace(",", ".")))
+        except ValueError:
+            pass
+    return out
+
+
+def _contains_phrase(hay: list[str], needle: list[str]) -> int:
+    """Start index of ``needle`` as a contiguous word sequence in ``hay``, or -1."""
+    n = len(needle)
+    for i in range(len(hay) - n + 1):
+        if hay[i:i + n] == needle:
+            return i
+    return -1
+
+
+def open_ended_match(pred: str, gold: str) -> tuple[bool, str]:
+    """Conservative open-ended comparison; returns (correct, rule)."""
+    p = normalize(pred)
+    if not p:
+        return False, "empty"
+    aliases = gold_aliases(gold)
+    if p in aliases:
+        return True, "exact"
+    words = p.split()
+    if "or" in words or "and/or" in words:
+        return False, "alternatives"
+    negated = bool(set(words) & _NEGATIONS) or any(w.endswith("n't") for w in words)
+    for alias in aliases:
+        a = alias.split()
+        at = _contains_phrase(words, a)
+        if at >= 0 and len(words) <= len(a) + PHRASE_SLACK:
+            if negated:
+                return False, "negated"
+            return True, "phrase"
+    gnums, pnums = _numbers(normalize(gold)), _numbers(p)
+    if len(gnums) == 1 and len(pnums) == 1:
+        g, v = gnums[0], pnums[0]
+        if abs(v - g) <= max(1e-9, 0.01 * abs(g)):
+            gold_words = set(normalize(gold).split())
+            extra = [w for w in words if not _NUM_RE.fullmatch(w) and w not in gold_words and w not in _HEDGES]
+            if not extra:
+                return True, "number"
+    return False, "no-match"
+
+
+def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
+    """Offline approximation of MMVU's judged score (always ``approximate=True``)."""
+    if text is None or not text.strip():
+        return AnswerResult(None, False, True, approximate=True, detail="empty")
+    cand = final_answer(text)
+    if sample.question_type == "multiple-choice":
+        ex = extract_choice(cand if cand is not None else text, sample.options)
+        if not ex.parsed:
+            return AnswerResult(None, False, True, approximate=True, detail=ex.status)
+        return AnswerResult(ex.letter, ex.letter == sample.answer.strip().upper(), False, approximate=True,
+                            detail=ex.rule)
+    if cand is None:
+        # no marked final answer: accept a bare one-line answer, never a long unmarked text
+        stripped = text.strip()
+        if "\n" in stripped or len(stripped.split()) > 12:
+            return AnswerResult(None, False, True, approximate=True, detail="no final answer")
+        cand = stripped.strip(_WRAP).rstrip(".")
+    if not normalize(cand):
+        return AnswerResult(None, False, True, approximate=True, detail="empty")
+    ok, rule = open_ended_match(cand, sample.answer)
+    return AnswerResult(cand, ok, False, approximate=True, detail=rule)

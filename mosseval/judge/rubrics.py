@@ -1,0 +1,314 @@
+"""Judge rubrics: versioned YAML files with Jinja2 templates (``judges/`` and user folders).
+
+A rubric file ``<name>.yaml`` holds::
+
+    name: my-rubric            # [a-z0-9][a-z0-9._-]*, unique; a user folder may override a built-in
+    version: "1"               # enters every cache fingerprint: bump it when the meaning changes
+    kind: correctness | score  # correctness: {correct, extracted_answer}; score: a number on `scale`
+    description: ...
+    official: false            # its judged accuracy is a benchmark's official number
+    official_judge: gpt-4o     # the judge model the official protocol uses (informational)
+    requires: [reference_steps]        # items lacking these are "not applicable" (not sent)
+    default_for: {extractors: [...], task_prefixes: [...], reference_steps: true}
+    scale: {min: 1, max: 10}           # score rubrics
+    templates: {system: file.j2, user: file.j2}  # paths relative to the YAML, or inline text
+    generation: {max_tokens: 128, temperature: 0.0}
+    expected_completion_tokens: 24     # typical reply length, for --dry-run estimates
+    schema: {...}                      # JSON schema of the reply (structured output)
+    fields: {correct: ..., extracted_answer: ..., score: ..., rationale: ...}  # reply keys
+
+Templates see the variables listed in :data:`TEMPLATE_VARIABLES`; an unknown variable is an
+error (``StrictUndefined``), and templates run in Jinja's sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mosseval.errors import ConfigError, UsageError, did_you_mean
+
+JUDGES_ENV = "MOSSEVAL_JUDGES_DIR"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+TEMPLATE_VARIABLES = {
+    "question": "the question text",
+    "options": "dict letter -> option text (empty for open-ended items)",
+    "options_block": "options rendered one per line as `A: text`",
+    "answer": "the gold answer (a letter, or free text)",
+    "question_type": '"multiple-choice" or "open-ended"',
+    "is_mc": "true for multiple-choice items",
+    "response": "the model's full generated text",
+    "final_answer": "content of the last <answer> block, or the empty string",
+    "reasoning": "content of the <think> block, else the whole response",
+    "steps": "reasoning steps split by the scorer (list of strings)",
+    "reference_steps": "list of {text, t} (reference timeline)",
+    "reference_timeline": "reference steps rendered one per line, with times when known",
+    "task": "task name",
+    "sample_id": "sample id",
+    "metadata": "the sample's metadata dict",
+    "scale": "{min, max} of a score rubric",
+    "rubric": "{name, version}",
+}
+
+_KNOWN_KEYS = {"name", "version", "kind", "description", "official", "official_judge", "requires",
+               "default_for", "scale", "templates", "generation", "expected_completion_tokens", "schema",
+               "fields"}
+
+
+@dataclass
+class Rubric:
+    name: str
+    version: str
+    kind: str
+    description: str
+    system: str | None
+    user: str
+    schema: dict[str, Any]
+    fields: dict[str, str]
+    generation: dict[str, Any] = field(default_factory=dict)
+    official: bool = False
+    official_judge: str | None = None
+    requires: list[str] = field(default_factory=list)
+    default_for: dict[str, Any] = field(default_factory=dict)
+    scale: tuple[float, float] | None = None
+    expected_completion_tokens: int = 50
+    source: str = ""
+    folder: Path | None = None
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.generation.get("max_tokens", 256))
+
+    @property
+    def temperature(self) -> float:
+        return float(self.generation.get("temperature", 0.0))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "kind": self.kind, "official": self.official}
+
+    # -- applicability -----------------------------------------------------------------
+
+    def applies_to_item(self, ctx: dict[str, Any]) -> bool:
+        for need in self.requires:
+            if need == "reference_steps" and not ctx.get("reference_steps"):
+                return False
+            if need == "response" and not (ctx.get("response") or "").strip():
+                return False
+        return True
+
+    def is_default_for(self, task_name: str, extractor: str | None, has_reference_steps: bool) -> bool:
+        d = self.default_for or {}
+        if extractor and extractor in (d.get("extractors") or []):
+            return True
+        if any(task_name.startswith(p) for p in d.get("task_prefixes") or []):
+            return True
+        if d.get("reference_steps") and has_reference_steps:
+            return True
+        return False
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def render(self, ctx: dict[str, Any]) -> list[dict[str, str]]:
+        """The chat messages for one item (system + user)."""
+        from jinja2 import TemplateError, UndefinedError
+
+        ctx = {**ctx, "scale": {"min": self.scale[0], "max": self.scale[1]} if self.scale else None,
+               "rubric": {"name": self.name, "version": self.version}}
+        msgs: list[dict[str, str]] = []
+        for role, tmpl in (("system", self._system_t), ("user", self._user_t)):
+            if tmpl is None:
+                continue
+            try:
+                text = tmpl.render(**ctx)
+            except UndefinedError as exc:
+                raise ConfigError(f"rubric {self.name!r} ({self.source}), {role} template: {exc.message}",
+                                  hint="templates may use: " + ", ".join(sorted(TEMPLATE_VARIABLES))) from None
+            except TemplateError as exc:
+                raise ConfigError(f"rubric {self.name!r} ({self.source}), {role} template: {exc}") from None
+            msgs.append({"role": role, "content": text.strip()})
+        return msgs
+
+    def compile(self) -> "Rubric":
+        env = _jinja_env(self.folder)
+        from jinja2 import TemplateSyntaxError
+
+        def comp(text: str | None, role: str) -> Any:
+            if text is None:
+                return None
+            try:
+                return env.from_string(text)
+            except TemplateSyntaxError as exc:
+                raise ConfigError(f"rubric {self.name!r} ({self.source}), {role} template line {exc.lineno}: "
+                                  f"{exc.message}") from None
+
+        self._system_t = comp(self.system, "system")
+        self._user_t = comp(self.user, "user")
+        return self
+
+
+def _jinja_env(folder: Path | None) -> Any:
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
+                                trim_blocks=True, lstrip_blocks=True,
+                                loader=FileSystemLoader(str(folder)) if folder else None)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def rubric_dirs(extra: list[str | os.PathLike] | None = None) -> list[Path]:
+    """Built-in ``judges/`` first, then ``$MOSSEVAL_JUDGES_DIR`` (os.pathsep-separated), then
+    ``extra`` (``--rubrics-dir``); a later folder overrides an earlier one's rubric of the same name."""
+    from mosseval.paths import resource_dir
+
+    dirs: list[Path] = []
+    try:
+        dirs.append(resource_dir("judges"))
+    except FileNotFoundError:
+        pass
+    env = os.environ.get(JUDGES_ENV)
+    if env:
+        dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    for p in extra or []:
+        dirs.append(Path(p).expanduser())
+    return dirs
+
+
+def _read_text(folder: Path, value: Any, where: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: key `templates.{key}` must be a file name or template text")
+    if "\n" not in value and value.strip().endswith((".j2", ".jinja", ".jinja2", ".txt", ".md")):
+        path = (folder / value.strip()).resolve()
+        try:
+            path.relative_to(folder.resolve())
+        except ValueError:
+            raise ConfigError(f"{where}: key `templates.{key}`: {value!r} points outside the rubric folder") from None
+        if not path.is_file():
+            raise ConfigError(f"{where}: key `templates.{key}`: template file {value!r} not found next to the YAML",
+                              hint=f"create {path.name} in {folder}, or put the template text inline")
+        return path.read_text(encoding="utf-8")
+    return value
+
+
+def parse_rubric(data: Any, path: Path) -> Rubric:
+    where = str(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a rubric file must be a YAML mapping")
+    unknown = set(data) - _KNOWN_KEYS
+    if unknown:
+        bad = sorted(unknown)[0]
+        hint = did_you_mean(bad, sorted(_KNOWN_KEYS))
+        raise ConfigError(f"{where}: unknown key `{bad}`" + (f" ({hint})" if hint else ""),
+                          hint="keys: " + ", ".join(sorted(_KNOWN_KEYS)))
+    for key in ("name", "version", "kind", "templates", "schema"):
+        if key not in data:
+            raise ConfigError(f"{where}: missing key `{key}`")
+    name = str(data["name"])
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{where}: key `name`: {name!r} must match {NAME_RE.pattern}")
+    kind = data["kind"]
+    if kind not in ("correctness", "score"):
+        raise ConfigError(f"{where}: key `kind`: {kind!r} must be `correctness` or `score`")
+    templates = data["templates"]
+    if not isinstance(templates, dict) or "user" not in templates:
+        raise ConfigError(f"{where}: key `templates` must be a mapping with at least `user` (and optionally `system`)")
+    extra_t = set(templates) - {"system", "user"}
+    if extra_t:
+        raise ConfigError(f"{where}: key `templates`: unknown entry {sorted(extra_t)[0]!r} (use system / user)")
+    schema = data["schema"]
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise ConfigError(f"{where}: key `schema` must be a JSON schema of type object")
+    props = schema.get("properties") or {}
+    defaults = {"correct": "correct", "extracted_answer": "extracted_answer"} if kind == "correctness" \
+        else {"score": "score", "rationale": "justification"}
+    fields = {**defaults, **{str(k): str(v) for k, v in (data.get("fields") or {}).items()}}
+    bad_f = set(fields) - {"correct", "extracted_answer", "score", "rationale"}
+    if bad_f:
+        raise ConfigError(f"{where}: key `fields`: unknown entry {sorted(bad_f)[0]!r} "
+                          "(correct, extracted_answer, score, rationale)")
+    needed = "correct" if kind == "correctness" else "score"
+    if fields[needed] not in props:
+        raise ConfigError(f"{where}: key `schema`: property {fields[needed]!r} (fields.{needed}) is not in "
+                          f"schema.properties {sorted(props)}")
+    scale = None
+    if kind == "score":
+        sc = data.get("scale") or {}
+        try:
+            scale = (float(sc.get("min", 1)), float(sc.get("max", 10)))
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(f"{where}: key `scale` must be {{min: N, max: M}}") from None
+        scale = tuple(int(v) if float(v).is_integer() else v for v in scale)  # type: ignore[assignment]
+        if scale[0] >= scale[1]:
+            raise ConfigError(f"{where}: key `scale`: min must be below max")
+    gen = data.get("generation") or {}
+    if not isinstance(gen, dict) or set(gen) - {"max_tokens", "temperature"}:
+        raise ConfigError(f"{where}: key `generation` accepts max_tokens and temperature")
+    requires = [str(r) for r in data.get("requires") or []]
+    bad_r = set(requires) - {"reference_steps", "response"}
+    if bad_r:
+        raise ConfigError(f"{where}: key `requires`: unknown requirement {sorted(bad_r)[0]!r} "
+                          "(reference_steps, response)")
+    folder = path.parent
+    rubric = Rubric(
+        name=name,
+        version=str(data["version"]),
+        kind=kind,
+        description=" ".join(str(data.get("description") or "").split()),
+        system=_read_text(folder, templates.get("system"), where, "system"),
+        user=_read_text(folder, templates.get("user"), where, "user") or "",
+        schema=schema,
+        fields=fields,
+        generation=dict(gen),
+        official=bool(data.get("official", False)),
+        official_judge=data.get("official_judge"),
+        requires=requires,
+        default_for=dict(data.get("default_for") or {}),
+        scale=scale,
+        expected_completion_tokens=int(data.get("expected_completion_tokens") or 50),
+        source=where,
+        folder=folder,
+    )
+    return rubric.compile()
+
+
+def load_rubrics(extra_dirs: list[str | os.PathLike] | None = None) -> dict[str, Rubric]:
+    import yaml
+
+    out: dict[str, Rubric] = {}
+    for folder in rubric_dirs(extra_dirs):
+        if not folder.is_dir():
+            raise UsageError(f"rubrics folder {folder} does not exist",
+                             hint=f"check --rubrics-dir / ${JUDGES_ENV}")
+        for path in sorted(folder.glob("*.y*ml")):
+            if path.suffix not in (".yaml", ".yml"):
+                continue
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                line = f" line {mark.line + 1}" if mark is not None else ""
+                raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+            rubric = parse_rubric(data, path)
+            out[rubric.name] = rubric
+    return out
+
+
+def get_rubric(name: str, rubrics: dict[str, Rubric]) -> Rubric:
+    if name not in rubrics:
+        hint = did_you_mean(name, sorted(rubrics))
+        raise UsageError(f"unknown judge rubric {name!r}" + (f"; {hint}" if hint else ""),
+                         hint="available: " + ", ".join(sorted(rubrics)) +
+                         f" (add your own with --rubrics-dir DIR or ${JUDGES_ENV})")
+    return rubrics[name]
+
+
+__all__ = ["Rubric", "load_rubrics", "get_rubric", "rubric_dirs", "parse_rubric", "TEMPLATE_VARIABLES",
+           "JUDGES_ENV"]

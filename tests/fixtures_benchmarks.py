@@ -1,0 +1,351 @@
+"""Generators of small benchmark datasets in the exact upstream schemas (nothing is downloaded).
+
+* ``make_mvbench``: ``json/<subtask>.json`` lists ``{video, question, candidates, answer, start?,
+  end?}`` for all 20 subtasks, and real videos under ``video/<source folder>/``: H.264 mp4, VP9
+  webm (SSv2), MPEG-4 avi (NTU RGB+D), the TVQA folder of JPEG frames (``00001.jpg`` … at 3 fps),
+  bounded items, 3-candidate items with "Not sure"; layouts ``original``, ``segment`` (the
+  ``video`` branch: pre-cut ``<stem>_<start>_<end>.mp4`` segments and mp4 conversions) and
+  ``mixed`` (star as segments, clevrer under the supplementary ``data0613/`` tree).
+* ``make_mmvu``: ``validation.json`` with both question types, HF video URLs, subjects of all four
+  disciplines (one item whose video lives in another subject's folder, as in the real data), and
+  ``videos/<Subject_Dir>/<n>.mp4``; optionally the parquet form.
+* ``make_moss_video``: ``test.jsonl`` / ``train.jsonl`` in the MOSS-Video schema plus videos.
+* ``make_sharegpt4video_captions``: a ``sharegpt4video_40k.jsonl``-style captions file.
+
+Videos are tiny (160x96) and shared between items, so a fixture is written in about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.videos import write_avi, write_frame_folder, write_mp4, write_webm
+
+# ----------------------------------------------------------------------------- MVBench
+
+MVBENCH_FOLDERS = {
+    "action_sequence": "star/Charades_v1_480",
+    "action_prediction": "star/Charades_v1_480",
+    "action_antonym": "ssv2_video",
+    "fine_grained_action": "Moments_in_Time_Raw/videos",
+    "unexpected_action": "FunQA_test/test",
+    "object_existence": "clevrer/video_validation",
+    "object_interaction": "star/Charades_v1_480",
+    "object_shuffle": "perception/videos",
+    "moving_direction": "clevrer/video_validation",
+    "action_localization": "sta/sta_video",
+    "scene_transition": "scene_qa/video",
+    "action_count": "perception/videos",
+    "moving_count": "clevrer/video_validation",
+    "moving_attribute": "clevrer/video_validation",
+    "state_change": "perception/videos",
+    "fine_grained_pose": "nturgbd",
+    "character_order": "perception/videos",
+    "egocentric_navigation": "vlnqa",
+    "episodic_reasoning": "tvqa/frames_fps3_hq",
+    "counterfactual_inference": "clevrer/video_validation",
+}
+"""Written independently of ``mosseval.data.mvbench`` (from the published notebook's table)."""
+
+MVBENCH_BOUNDED = {"action_sequence", "action_prediction", "object_interaction", "action_localization",
+                   "episodic_reasoning"}
+MVBENCH_SEGMENT_FOLDERS = {
+    "star/Charades_v1_480": "star/Charades_segment",
+    "sta/sta_video": "sta/sta_video_segment",
+    "tvqa/frames_fps3_hq": "tvqa/video_fps3_hq_segment",
+}
+MVBENCH_CONVERTED = {"ssv2_video": "ssv2_video_mp4", "nturgbd": "nturgbd_convert"}
+
+CANDIDATE_COUNTS = {"action_antonym": 3, "object_shuffle": 3, "episodic_reasoning": 5,
+                    "unexpected_action": 4, "moving_count": 4}
+"""Candidates per item; 3 means two answers plus "Not sure" (like the real action_antonym)."""
+
+VIDEO_FPS = 10
+VIDEO_FRAMES = 100  # 10 s
+TVQA_FRAMES = 30  # 10 s at 3 fps
+
+WORDS = ["the red cube", "a blue ball", "the green cylinder", "a person", "the cup", "the door", "a dog",
+         "the laptop", "the chair", "a sandwich", "the window", "the book"]
+VERBS = ["opened", "closed", "picked up", "put down", "moved left", "moved right", "entered", "left",
+         "rotated", "stopped"]
+
+
+@dataclass
+class MVBenchFixture:
+    root: Path
+    items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    videos: dict[str, Path] = field(default_factory=dict)
+    """Relative path (as resolved in this layout) -> file written."""
+
+
+def _mvbench_video_name(subtask: str, folder: str, k: int) -> str:
+    stem = f"{folder.split('/')[0]}_{k}"
+    if folder == "tvqa/frames_fps3_hq":
+        return f"castle_s01e0{k}_seg02_clip_0{k}"
+    if folder == "ssv2_video":
+        return f"{1000 + k}.webm"
+    if folder == "nturgbd":
+        return f"S001C001P00{k}R001A00{k}_rgb.avi"
+    return f"{stem}.mp4"
+
+
+def _bounds(k: int) -> tuple[float, float]:
+    # bounds inside the 10 s videos, some with fractional rounding cases (x.5 * fps)
+    return [(1.25, 7.75), (2.3, 8.9), (0.0, 5.05), (3.5, 9.5)][k % 4]
+
+
+def _write_source(path: Path, folder: str) -> None:
+    if folder == "tvqa/frames_fps3_hq":
+        write_frame_folder(path, n=TVQA_FRAMES, first_index=1)
+    elif folder == "ssv2_video":
+        write_webm(path, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+    elif folder == "nturgbd":
+        write_avi(path, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+    else:
+        write_mp4(path, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+
+
+def _write_segment(path: Path, start: float, end: float) -> None:
+    n = max(4, int(round((end - start) * VIDEO_FPS)))
+    write_mp4(path, n=n, fps=VIDEO_FPS)
+
+
+def make_mvbench(root: Path, n_per_subtask: int = 2, layout: str = "original", seed: int = 0,
+                 videos_per_subtask: int = 2, subtasks: list[str] | None = None) -> MVBenchFixture:
+    """Write an MVBench tree under ``root``; ``layout`` in original | segment | mixed."""
+    assert layout in ("original", "segment", "mixed")
+    root = Path(root)
+    rng = random.Random(seed)
+    fx = MVBenchFixture(root=root)
+    written: set[str] = set()
+    for subtask in subtasks or list(MVBENCH_FOLDERS):
+        folder = MVBENCH_FOLDERS[subtask]
+        ncand = CANDIDATE_COUNTS.get(subtask, 4)
+        items = []
+        for i in range(n_per_subtask):
+            k = i % videos_per_subtask
+            name = _mvbench_video_name(subtask, folder, k)
+            start, end = _bounds(i)
+            bounded = subtask in MVBENCH_BOUNDED
+            # where this video goes in the chosen layout
+            seg_folder = MVBENCH_SEGMENT_FOLDERS.get(folder)
+            use_segment = seg_folder is not None and (
+                layout == "segment" or (layout == "mixed" and folder.startswith("star")))
+            if use_segment and bounded:
+                stem = name.rsplit(".", 1)[0] if "." in name else name
+                rel = f"video/{seg_folder}/{stem}_{float(start)}_{float(end)}.mp4"
+                if rel not in written:
+                    _write_segment(root / rel, start, end)
+            elif layout == "segment" and folder in MVBENCH_CONVERTED:
+                rel = f"video/{MVBENCH_CONVERTED[folder]}/{name.rsplit('.', 1)[0]}.mp4"
+                if rel not in written:
+                    write_mp4(root / rel, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+            elif layout == "mixed" and folder.startswith("clevrer"):
+                rel = f"video/data0613/{folder}/{name}"
+                if rel not in written:
+                    _write_source(root / rel, folder)
+            else:
+                rel = f"video/{folder}/{name}"
+                if rel not in written:
+                    _write_source(root / rel, folder)
+            written.add(rel)
+            fx.videos[rel] = root / rel
+            if ncand == 3:
+                candidates = [f"{rng.choice(WORDS)} {v}" for v in rng.sample(VERBS, 2)] + ["Not sure"]
+                answer = candidates[rng.randrange(2)]
+            else:
+                verbs = rng.sample(VERBS, ncand)
+                candidates = [f"{rng.choice(WORDS)} {v}." for v in verbs]
+                answer = candidates[rng.randrange(ncand)]
+            item: dict[str, Any] = {
+                "video": name,
+                "question": f"What happened to {rng.choice(WORDS)} in the clip ({subtask} #{i})?",
+                "candidates": candidates,
+                "answer": answer,
+            }
+            if bounded:
+                item["start"], item["end"] = start, end
+            items.append(item)
+        fx.items[subtask] = items
+        write_mvbench_json(root, subtask, items)
+    return fx
+
+
+def write_mvbench_json(root: Path, subtask: str, items: list[dict[str, Any]]) -> Path:
+    path = Path(root) / "json" / f"{subtask}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(items, indent=1), encoding="utf-8")
+    return path
+
+
+def official_segment_indices(num_frames: int, fps: float, bound: tuple[float, float] | None,
+                             first_idx: int, n: int = 16, frame_folder: bool = False) -> list[int]:
+    """The formula of SPEC §4.3, written out independently for the tests.
+
+    Videos: ``max_frame = num_frames - 1``; frame folders: ``max_frame = number of files``
+    (first index 1)."""
+    import numpy as np
+
+    start, end = bound if bound else (-100000, 100000)
+    max_frame = num_frames if frame_folder else num_frames - 1
+    start_idx = max(first_idx, round(start * fps))
+    end_idx = min(round(end * fps), max_frame)
+    seg = float(end_idx - start_idx) / n
+    return [int(start_idx + seg / 2 + np.round(seg * i)) for i in range(n)]
+
+
+# ----------------------------------------------------------------------------- MMVU
+
+MMVU_SUBJECTS = [  # (subject, folder, discipline) — a spread over the 4 disciplines
+    ("Art", "Art", "Humanities & Social Science"),
+    ("Chemistry", "Chemistry", "Science"),
+    ("Computer Science", "Computer_Science", "Engineering"),
+    ("Thermodynamics", "Thermodynamics", "Science"),
+    ("Clinical Medicine", "Clinical_Medicine", "Healthcare"),
+    ("Electronics and Communication", "Electronics_and_Communication", "Engineering"),
+    ("Pharmacy", "Pharmacy", "Healthcare"),
+    ("Law", "Law", "Humanities & Social Science"),
+]
+
+OPEN_ANSWERS = ["Dolly Zoom", "Depth-First Search (DFS)", "High-pass filter", "Binary Search", "Resistance",
+                "Embryo Transfer", "rectangular", "10 g"]
+
+
+@dataclass
+class MMVUFixture:
+    root: Path
+    items: list[dict[str, Any]]
+
+
+def make_mmvu(root: Path, n: int = 16, seed: int = 0, parquet: bool = False,
+              json_file: bool = True) -> MMVUFixture:
+    """``validation.json`` (+ ``data/validation-00000-of-00001.parquet`` when ``parquet``)."""
+    root = Path(root)
+    rng = random.Random(seed)
+    items = []
+    counters: dict[str, int] = {}
+    for i in range(n):
+        subject, folder, _ = MMVU_SUBJECTS[i % len(MMVU_SUBJECTS)]
+        if i == 5:  # like the real data: a video filed under another subject's folder
+            folder = "Pharmacy"
+        k = counters.get(folder, 0)
+        counters[folder] = k + 1
+        rel = f"videos/{folder}/{k}.mp4"
+        write_mp4(root / rel, n=30, fps=VIDEO_FPS)
+        mc = i % 3 != 2
+        if mc:
+            choices = {L: f"option {L.lower()} of item {i}" for L in "ABCDE"}
+            answer = "ABCDE"[rng.randrange(5)]
+        else:
+            choices = {L: "" for L in "ABCDE"}
+            answer = OPEN_ANSWERS[i % len(OPEN_ANSWERS)]
+        items.append({
+            "id": f"validation_{i}",
+            "video": f"https://huggingface.co/datasets/yale-nlp/MMVU/resolve/main/{rel}",
+            "youtube_url": f"https://www.youtube.com/watch?v=fixture{i}",
+            "question_type": "multiple-choice" if mc else "open-ended",
+            "metadata": {
+                "subject": subject,
+                "textbook": "A Textbook, 1st Edition (Someone)",
+                "knowledge": [f"https://en.wikipedia.org/wiki/Topic_{i}"],
+                "rationale": f"The video shows step {i}; therefore the answer follows.",
+            },
+            "question": f"Which concept is shown in the video (item {i})?",
+            "choices": choices,
+            "answer": answer,
+        })
+    if json_file:
+        (root / "validation.json").write_text(json.dumps(items, indent=4, ensure_ascii=False), encoding="utf-8")
+    if parquet:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(items), root / "data" / "validation-00000-of-00001.parquet")
+    return MMVUFixture(root=root, items=items)
+
+
+# ----------------------------------------------------------------------------- MOSS-Video
+
+@dataclass
+class MossVideoFixture:
+    root: Path
+    test: list[dict[str, Any]]
+    train: list[dict[str, Any]]
+
+
+def moss_video_item(i: int, video: str, split: str, rng: random.Random) -> dict[str, Any]:
+    states = ["on the left", "in the centre", "on the right", "under the table", "on the shelf"]
+    shown = states[: 2 + i % 2]
+    nxt = states[len(shown)]
+    letters = "ABCD"
+    ans = letters[rng.randrange(4)]
+    wrong = [s for s in states if s != nxt][:3]
+    options = {}
+    for L in letters:
+        options[L] = f"the ball will be {nxt}" if L == ans else f"the ball will be {wrong.pop()}"
+    return {
+        "id": f"{split}-{i}",
+        "video": video,
+        "start": 0.0,
+        "end": 2.0 * len(shown),
+        "question": "Where will the ball be next?",
+        "options": options,
+        "answer": ans,
+        "reference_steps": [{"t": 2.0 * k, "text": f"The ball is {s} of the table."} for k, s in enumerate(shown)],
+        "level": "coarse" if i % 2 == 0 else "fine",
+        "category": ["position", "colour", "count"][i % 3],
+        "split": split,
+    }
+
+
+def make_moss_video(root: Path, n_test: int = 8, n_train: int = 4, seed: int = 0) -> MossVideoFixture:
+    root = Path(root)
+    rng = random.Random(seed)
+    out: dict[str, list[dict[str, Any]]] = {"test": [], "train": []}
+    for split, n in (("test", n_test), ("train", n_train)):
+        for i in range(n):
+            video = f"videos/{split}_{i // 2}.mp4"
+            if not (root / video).exists():
+                write_mp4(root / video, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+            out[split].append(moss_video_item(i, video, split, rng))
+        with (root / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for item in out[split]:
+                fh.write(json.dumps(item) + "\n")
+    return MossVideoFixture(root=root, test=out["test"], train=out["train"])
+
+
+# ----------------------------------------------------------------------------- ShareGPT4Video
+
+OBJECTS = ["red ball", "blue cup", "white cat", "green kite", "yellow car", "black dog", "paper boat"]
+PLACES = ["on the left of the table", "in the middle of the table", "on the right edge of the table",
+          "on the floor", "near the window", "inside the box"]
+
+
+def make_sharegpt4video_captions(path: Path, n_videos: int = 6, n_keyframes: int = 5, seed: int = 0,
+                                 zip_folder: str = "mixkit_videos_1.zip") -> list[dict[str, Any]]:
+    """Lines ``{video_id, video_path, zip_folder, captions: [{idx, content}]}``; idx "-1" is the
+    whole-video summary, the others differential keyframe captions (~2 s apart)."""
+    rng = random.Random(seed)
+    lines = []
+    for v in range(n_videos):
+        obj = OBJECTS[v % len(OBJECTS)]
+        places = rng.sample(PLACES, n_keyframes)
+        caps = [{"idx": "-1", "content": f"A short clip in which a {obj} moves around a room, from "
+                                         f"{places[0]} to {places[-1]}."}]
+        for k, place in enumerate(places):
+            text = (f"The video opens with a {obj} {place}." if k == 0 else
+                    f"Compared with the previous frame, the {obj} has moved and is now {place}.")
+            caps.append({"idx": str(k), "content": text})
+        vid = f"mixkit-clip-{100 + v}"
+        lines.append({"video_id": vid, "video_path": f"{vid}.mp4", "zip_folder": zip_folder, "captions": caps})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(json.dumps(line) + "\n")
+    return lines

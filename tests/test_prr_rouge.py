@@ -1,0 +1,137 @@
+"""The ROUGE step distance must equal rouge-score's to 1e-9 on any text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nltk.stem import porter
+from rouge_score import rouge_scorer
+from rouge_score import tokenize as rs_tokenize
+
+from mosseval.prr import rouge
+
+SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+STEMMER = porter.PorterStemmer()
+
+
+def expected_distance(ref: str, gen: str) -> float:
+    s = SCORER.score(target=ref, prediction=gen)
+    return 1.0 - float(np.mean([s["rouge1"].fmeasure, s["rouge2"].fmeasure, s["rougeL"].fmeasure]))
+
+
+def check_matrix(refs: list[str], gens: list[str]) -> None:
+    d = rouge.rouge_distance_matrix(refs, gens)
+    assert d.shape == (len(refs), len(gens))
+    assert d.dtype == np.float64
+    for i, r in enumerate(refs):
+        for j, g in enumerate(gens):
+            assert abs(d[i, j] - expected_distance(r, g)) <= 1e-9, (r, g, d[i, j])
+
+
+LONG_A = " ".join(f"the ball number {i} rolls left and then the cube {i % 7} stops" for i in range(20))
+LONG_B = " ".join(f"cube {i % 5} stops while the ball rolls right again {i}" for i in range(25))
+
+CORPUS = [
+    "",
+    "   ",
+    "...!!!",
+    "The red ball moves to the left.",
+    "the red ball is moving towards the left edge",
+    "At 3.5 s, the cube (blue) turns GREEN!!",
+    "At 3.5 seconds the blue cube turned green.",
+    "e.g. the ball; i.e., it's rolling — fast…",
+    "Ünïcödé naïve café İstanbul ÅNGSTRÖM résumé",
+    "视频中，红色的球向左移动。 ball",
+    "ball ball ball ball the the the cube cube",
+    "the the ball ball ball",
+    "running runs ran runner generalization generalize happiness happy",
+    "a an the of to is at by",
+    "x",
+    "123 456 7.89 0.0s 10:30",
+    "tab\tseparated\nnew line\r\nwindows",
+    "emoji 🎉 party 🎈 balloons",
+    LONG_A,
+    LONG_B,
+    LONG_A + " " + LONG_B,
+]
+
+
+def test_tokenize_matches_rouge_score():
+    for text in CORPUS:
+        assert list(rouge.tokenize(text)) == rs_tokenize.tokenize(text, STEMMER), text
+
+
+def test_stemming_only_long_tokens():
+    # rouge-score stems only tokens longer than 3 characters: "ran"/"was" stay, "runs" -> "run".
+    assert rouge.tokenize("was ran runs") == ("was", "ran", "run")
+
+
+def test_corpus_all_pairs():
+    check_matrix(CORPUS, CORPUS)
+
+
+def test_long_steps_multiword_lcs():
+    assert len(rouge.tokenize(LONG_A + " " + LONG_B)) > 128  # exercises 3 uint64 words
+    check_matrix([LONG_A, LONG_B, LONG_A + " " + LONG_B], [LONG_B, LONG_A, "the ball rolls"])
+
+
+def test_identical_and_disjoint():
+    d = rouge.rouge_distance_matrix(["the red ball moves left"], ["the red ball moves left", "blue cube"])
+    assert d[0, 0] == 0.0
+    assert d[0, 1] == 1.0
+
+
+def test_empty_inputs():
+    assert rouge.rouge_distance_matrix([], ["a b c"]).shape == (0, 1)
+    assert rouge.rouge_distance_matrix(["a b c"], []).shape == (1, 0)
+    assert rouge.rouge_distance_matrix([""], [""])[0, 0] == 1.0
+
+
+def test_duplicates_and_order_preserved():
+    refs = ["the ball rolls", "the cube stops", "the ball rolls"]
+    gens = ["a cube stops", "the ball rolls", "a cube stops", ""]
+    check_matrix(refs, gens)
+
+
+def test_cache_does_not_change_values():
+    refs, gens = CORPUS[:8], CORPUS[8:]
+    a = rouge.rouge_distance_matrix(refs, gens)
+    rouge.clear_caches()
+    b = rouge.rouge_distance_matrix(refs, gens)
+    assert np.array_equal(a, b)
+
+
+WORDS = [
+    "the", "a", "ball", "balls", "red", "blue", "cube", "cubes", "moves", "moving", "moved",
+    "left", "right", "3.5", "s", "at", "then", "stops", "rolling", "rolls", "is", "green",
+    "Ünïcödé", "naïve", "—", "(", ")", ",", ".", "!", "?", "7", "10:30", "🎉", "x", "xx",
+]
+sentence = st.lists(st.sampled_from(WORDS), min_size=0, max_size=30).map(" ".join)
+any_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60
+)
+texts = st.one_of(sentence, sentence, any_text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(texts, min_size=1, max_size=4), st.lists(texts, min_size=1, max_size=5))
+def test_hypothesis_matches_rouge_score(refs, gens):
+    check_matrix(refs, gens)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(WORDS[:12]), min_size=60, max_size=150).map(" ".join),
+       st.lists(st.sampled_from(WORDS[:12]), min_size=1, max_size=150).map(" ".join))
+def test_hypothesis_long_repetitive(ref, gen):
+    check_matrix([ref, gen], [gen, ref])
+
+
+@pytest.mark.parametrize("ref,gen", [("the ball", "ball the"), ("a b c d", "d c b a")])
+def test_target_prediction_roles(ref, gen):
+    # F1 is symmetric, so swapping the roles must not change anything.
+    a = rouge.rouge_distance_matrix([ref], [gen])[0, 0]
+    b = rouge.rouge_distance_matrix([gen], [ref])[0, 0]
+    assert a == pytest.approx(b, abs=1e-12)
+    assert a == pytest.approx(expected_distance(ref, gen), abs=1e-12)

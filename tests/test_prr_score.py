@@ -1,0 +1,309 @@
+"""Process Reasoning Reward: properties required by the issue and SPEC §3 edge cases."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rouge_score import rouge_scorer
+
+from mosseval.errors import UsageError
+from mosseval.prr.score import prr_from_normalized, reasoning_text, score_group, score_process
+from mosseval.records import PRRConfig, PRRDetail, ReferenceStep
+
+SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+REFS = [
+    "The red ball starts at the left edge of the table.",
+    "The red ball rolls toward the center.",
+    "A blue cube appears behind the ball.",
+    "The cube turns green when the ball touches it.",
+    "The ball stops next to the green cube.",
+]
+FILLER = [
+    "Let me look again at those frames carefully.",
+    "Wait, I should double check this observation first.",
+    "Hmm, that seems plausible so far, okay.",
+]
+
+
+def completion(steps: list[str], answer: str = "B", numbered: bool = True) -> str:
+    body = "\n".join(f"{i + 1}. {s}" if numbered else s for i, s in enumerate(steps))
+    return f"<think>\n{body}\n</think>\n<answer>{answer}</answer>"
+
+
+def prr(steps: list[str], refs: list[str] = REFS, **cfg) -> float:
+    ps = score_process(completion(steps), refs, PRRConfig(**cfg))
+    assert ps.status == "scored"
+    return ps.prr
+
+
+# --------------------------------------------------------------------------- independent oracle
+
+
+def rouge_d(r: str, g: str) -> float:
+    s = SCORER.score(target=r, prediction=g)
+    return 1.0 - (s["rouge1"].fmeasure + s["rouge2"].fmeasure + s["rougeL"].fmeasure) / 3.0
+
+
+def oracle_prr(refs: list[str], gen: list[str], jump: int = 2, alpha: float = 2.0) -> float:
+    """SPEC §3 written out directly: all admissible SDTW paths, lowest (cost, length)."""
+    n, m = len(refs), len(gen)
+    d = [[rouge_d(r, g) for g in gen] for r in refs]
+    moves = [(1, k) for k in range(1, jump + 1)] + [(1, 0), (0, 1)]
+    best = [None]
+
+    def walk(r, c, cost, length):
+        if r == n - 1:
+            key = (cost, length)
+            if best[0] is None or key < best[0]:
+                best[0] = key
+        for dr, dc in moves:
+            nr, nc = r + dr, c + dc
+            if nr < n and nc < m:
+                walk(nr, nc, d[nr][nc] + cost, length + 1)
+
+    for c in range(m):
+        walk(0, c, d[0][c], 1)
+    cost, length = best[0]
+    dbar = cost / length
+    return (math.exp(-alpha * dbar) - math.exp(-alpha)) / (1 - math.exp(-alpha))
+
+
+# --------------------------------------------------------------------------- the formula
+
+
+def test_prr_formula():
+    assert prr_from_normalized(0.0, 2.0) == 1.0
+    assert prr_from_normalized(1.0, 2.0) == 0.0
+    expected = (math.exp(-2 * 0.3) - math.exp(-2)) / (1 - math.exp(-2))
+    assert prr_from_normalized(0.3, 2.0) == pytest.approx(expected, abs=1e-15)
+    assert prr_from_normalized(0.3, 0.0) == pytest.approx(0.7, abs=1e-15)
+    assert prr_from_normalized(0.3, 1e-9) == pytest.approx(0.7, abs=1e-8)
+    assert prr_from_normalized(0.3, 50.0) == pytest.approx(math.exp(-15), rel=1e-6)
+    with pytest.raises(UsageError):
+        prr_from_normalized(0.5, -1.0)
+
+
+@given(st.floats(0, 1), st.floats(0, 30))
+def test_prr_formula_range_and_monotone(d, alpha):
+    v = prr_from_normalized(d, alpha)
+    assert 0.0 <= v <= 1.0
+    assert prr_from_normalized(min(d + 0.1, 1.0), alpha) <= v + 1e-12
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def test_identical_sequences_score_one():
+    ps = score_process(completion(REFS), REFS, PRRConfig())
+    assert ps.status == "scored" and ps.prr == 1.0
+    assert ps.steps == REFS
+    assert isinstance(ps.detail, PRRDetail)
+    assert ps.detail.path == [(i, i) for i in range(5)]
+    assert ps.detail.step_distances == [0.0] * 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_embedded_reference_with_exploration(data):
+    jump = data.draw(st.integers(2, 4))
+    gaps = data.draw(st.lists(st.integers(0, jump - 1), min_size=len(REFS) - 1,
+                              max_size=len(REFS) - 1))
+    before, after = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))
+    rnd = random.Random(data.draw(st.integers(0, 1000)))
+    gen = [rnd.choice(FILLER) for _ in range(before)]
+    for i, r in enumerate(REFS):
+        gen.append(r)
+        if i < len(gaps):
+            gen.extend(rnd.choice(FILLER) for _ in range(gaps[i]))
+    gen.extend(rnd.choice(FILLER) for _ in range(after))
+    assert prr(gen, jump=jump) == 1.0
+    if any(gaps):
+        assert prr(gen, jump=1) < 1.0
+
+
+def test_exploration_gap_paraphrased():
+    para = [
+        "The red ball is at the left edge of the table.",
+        "The red ball is rolling toward the center.",
+        "A blue cube appears behind the red ball.",
+        "The cube turns green as the ball touches it.",
+        "The ball stops beside the green cube.",
+    ]
+    with_gaps = [para[0], FILLER[0], para[1], para[2], FILLER[1], para[3], para[4], FILLER[2]]
+    assert prr(with_gaps) == pytest.approx(prr(para), abs=1e-12)
+    assert prr(with_gaps) == pytest.approx(oracle_prr(REFS, with_gaps), abs=1e-12)
+    assert prr(with_gaps, jump=1) < prr(with_gaps, jump=2)
+
+
+def test_reversed_scores_lower():
+    assert prr(list(reversed(REFS))) < prr(REFS)
+
+
+distinct_steps = st.lists(
+    st.lists(st.sampled_from("ball cube cone box red blue green left right moves stops turns "
+                             "appears rolls falls".split()), min_size=3, max_size=7)
+    .map(" ".join),
+    min_size=2, max_size=6, unique_by=lambda s: s,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(distinct_steps)
+def test_reversed_lower_property(refs):
+    from mosseval.prr.rouge import tokenize
+
+    if len({tokenize(r) for r in refs}) < len(refs):
+        return  # identical after stemming: not distinct steps
+    rev = list(reversed(refs))
+    assert prr(refs, refs) == 1.0
+    assert prr(rev, refs) < 1.0
+
+
+def test_padding_with_repeated_reference_phrases():
+    # Repeating a reference step: SDTW aligns the repeats to one reference step for free
+    # (horizontal moves and the free start cost nothing when the distance is 0), so padding
+    # does not lower the PRR; the step cap is the guard against it.
+    padded = [REFS[0]] * 4 + REFS[1:3] + [REFS[2]] * 3 + REFS[3:]
+    assert prr(padded) == pytest.approx(oracle_prr(REFS, padded), abs=1e-12)
+    assert prr(padded) == 1.0
+    # Only one reference phrase repeated: every other reference step must be matched to it.
+    only_first = [REFS[0]] * 6
+    assert prr(only_first) == pytest.approx(oracle_prr(REFS, only_first), abs=1e-12)
+    assert prr(only_first) < 0.5
+
+
+def test_shuffled_reference_steps():
+    rnd = random.Random(0)
+    for _ in range(3):
+        shuffled = REFS[:]
+        rnd.shuffle(shuffled)
+        assert prr(shuffled) == pytest.approx(oracle_prr(REFS, shuffled), abs=1e-12)
+        assert prr(shuffled, jump=1) == pytest.approx(oracle_prr(REFS, shuffled, jump=1), abs=1e-12)
+    swapped = [REFS[0], REFS[2], REFS[1], REFS[3], REFS[4]]
+    assert prr(swapped) < 1.0
+
+
+WORDS = "the red blue ball cube moves rolls left right stops at then it appears green 3.5 s".split()
+step_text = st.lists(st.sampled_from(WORDS), min_size=0, max_size=10).map(" ".join)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(step_text, min_size=0, max_size=8), st.lists(step_text, min_size=1, max_size=5),
+       st.sampled_from(["sdtw", "dtw"]), st.integers(1, 3), st.floats(0, 10))
+def test_prr_in_unit_interval(gen, refs, mode, jump, alpha):
+    ps = score_process(completion(gen), refs, PRRConfig(alignment=mode, jump=jump, alpha=alpha))
+    if ps.status == "scored":
+        assert 0.0 <= ps.prr <= 1.0
+        assert 0.0 <= ps.detail.normalized_cost <= 1.0
+    elif ps.status == "no_steps":
+        assert ps.prr == 0.0
+    else:
+        assert ps.status == "not_applicable" and ps.prr is None
+
+
+texts_strategy = st.lists(
+    st.one_of(
+        st.lists(step_text, max_size=8).map(completion),
+        st.lists(step_text, max_size=8).map(lambda s: "\n".join(s)),  # format broken
+        st.none(),
+        st.just("<think></think><answer>A</answer>"),
+    ),
+    min_size=1, max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts_strategy, st.lists(step_text, min_size=0, max_size=5), st.booleans(),
+       st.sampled_from(["sdtw", "dtw"]))
+def test_group_equals_one_by_one(texts, refs, require_format, mode):
+    cfg = PRRConfig(alignment=mode)
+    group = score_group(texts, refs, cfg, require_format=require_format)
+    single = [score_process(t, refs, cfg, require_format=require_format) for t in texts]
+    assert group == single
+
+
+# --------------------------------------------------------------------------- edge cases
+
+
+def test_not_applicable_without_reference():
+    for refs in ([], None, ["", "   "]):
+        ps = score_process(completion(REFS), refs, PRRConfig())
+        assert ps.status == "not_applicable" and ps.prr is None
+
+
+def test_format_broken_and_no_steps():
+    ps = score_process("The red ball starts at the left. Answer: B", REFS, PRRConfig())
+    assert (ps.status, ps.prr) == ("format_broken", 0.0)
+    ps = score_process("<think>ok</think><answer>B</answer>", REFS, PRRConfig())
+    assert (ps.status, ps.prr) == ("no_steps", 0.0)
+    ps = score_process(None, REFS, PRRConfig())
+    assert (ps.status, ps.prr) == ("format_broken", 0.0)
+    ps = score_process(None, REFS, PRRConfig(), require_format=False)
+    assert (ps.status, ps.prr) == ("no_steps", 0.0)
+
+
+def test_without_required_format_uses_text_before_answer():
+    text = "\n".join(REFS) + "\n<answer>B</answer>"
+    ps = score_process(text, REFS, PRRConfig(), require_format=False)
+    assert ps.status == "scored" and ps.prr == 1.0
+    # R1-style completions whose <think> was part of the prompt
+    assert reasoning_text("step one two three</think><answer>B</answer>", False).strip() == (
+        "step one two three"
+    )
+    assert reasoning_text("<think>a b c</think> tail", False) == "a b c"
+
+
+def test_reference_step_kinds():
+    cfg = PRRConfig()
+    as_dicts = [{"t": float(i), "text": r} for i, r in enumerate(REFS)]
+    as_records = [ReferenceStep(text=r, t=float(i)) for i, r in enumerate(REFS)]
+    for refs in (as_dicts, as_records):
+        assert score_process(completion(REFS), refs, cfg).prr == 1.0
+    with pytest.raises(UsageError):
+        score_process(completion(REFS), "a single string", cfg)
+    with pytest.raises(UsageError):
+        score_process(completion(REFS), [{"t": 1.0}], cfg)
+
+
+def test_step_cap_applies():
+    gen = REFS * 20  # 100 steps
+    ps = score_process(completion(gen), REFS, PRRConfig(max_steps=7))
+    assert ps.truncated and len(ps.steps) == 7
+
+
+def test_dtw_mode_fixed_ends():
+    gen = [FILLER[0]] + REFS
+    assert prr(gen) == 1.0
+    assert prr(gen, alignment="dtw") < 1.0
+
+
+def test_alpha_zero_is_one_minus_dbar():
+    ps = score_process(completion(list(reversed(REFS))), REFS, PRRConfig(alpha=0.0))
+    assert ps.prr == pytest.approx(1 - ps.detail.normalized_cost, abs=1e-15)
+    assert np.isclose(ps.detail.normalized_cost, ps.detail.cost / len(ps.detail.path))
+
+
+def test_docs_worked_example():
+    """The numbers printed in docs/prr.md."""
+    refs = ["The red ball starts at the left edge.", "The red ball rolls to the center.",
+            "A blue cube appears on the right."]
+    text = ("<think>\n1. At the start, the red ball is at the left edge.\n"
+            "2. Let me check the next frames carefully.\n3. The red ball is rolling to the center.\n"
+            "4. A blue cube appears on the right side.\n"
+            "5. So the next state should be the cube turning.\n</think>\n<answer>B</answer>")
+    j2 = score_process(text, refs, PRRConfig())
+    assert j2.detail.path == [(0, 0), (1, 2), (2, 3)]
+    assert (round(j2.detail.cost, 4), round(j2.detail.normalized_cost, 4), round(j2.prr, 3)) == (
+        0.4691, 0.1564, 0.689)
+    j1 = score_process(text, refs, PRRConfig(jump=1))
+    assert j1.detail.path == [(0, 2), (1, 2), (2, 3)]
+    assert (round(j1.detail.cost, 4), round(j1.prr, 3)) == (0.7629, 0.539)
+    rev = score_process("<think>" + " ".join(reversed(refs)) + "</think><answer>B</answer>",
+                        refs, PRRConfig())
+    assert rev.detail.path == [(0, 1), (1, 1), (2, 1)] and round(rev.prr, 3) == 0.284

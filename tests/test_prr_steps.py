@@ -1,0 +1,110 @@
+"""Step serialization of reasoning text."""
+
+from __future__ import annotations
+
+import pytest
+
+from mosseval.prr.steps import split_sentences, split_steps, strip_markers
+
+
+def test_none_and_empty():
+    assert split_steps(None) == ([], False)
+    assert split_steps("") == ([], False)
+    assert split_steps("  \n\n ") == ([], False)
+
+
+def test_newlines_then_sentences():
+    text = "The red ball starts on the left. It rolls to the center!\nThe blue cube appears at 4 s."
+    steps, trunc = split_steps(text)
+    assert steps == [
+        "The red ball starts on the left.",
+        "It rolls to the center!",
+        "The blue cube appears at 4 s.",
+    ]
+    assert trunc is False
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ("1. The ball moves left", "The ball moves left"),
+        ("12) The ball moves left", "The ball moves left"),
+        ("(3) The ball moves left", "The ball moves left"),
+        ("[4] The ball moves left", "The ball moves left"),
+        ("(a) The ball moves left", "The ball moves left"),
+        ("b) The ball moves left", "The ball moves left"),
+        ("- The ball moves left", "The ball moves left"),
+        ("* The ball moves left", "The ball moves left"),
+        ("• The ball moves left", "The ball moves left"),
+        ("Step 2: The ball moves left", "The ball moves left"),
+        ("step 10 - The ball moves left", "The ball moves left"),
+        ("STEP 3. The ball moves left", "The ball moves left"),
+        ("**Step 1:** The ball moves left", "The ball moves left"),
+        ("## Step 5: The ball moves left", "The ball moves left"),
+        ("- Step 2: The ball moves left", "The ball moves left"),
+        ("1. (a) The ball moves left", "The ball moves left"),
+    ],
+)
+def test_markers_stripped(line, expected):
+    assert strip_markers(line) == expected
+    assert split_steps(line)[0] == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3.5 seconds later the ball stops",
+        "The ball moves 3.5 cm in 0.5 s toward the cube",
+        "Version v1.2 of the scene shows a ball",
+        "It happens at 00:03.5 in the clip",
+        "The ball moves, e.g. to the left, and stops",
+        "The ball, i.e. the red one, moves away",
+        "The speed is approx. 2 m per second here",
+        "Compare with Fig. 3 for the same ball",
+        "The ball sits at No. 5 on the shelf",
+    ],
+)
+def test_no_split_inside_numbers_or_abbreviations(text):
+    steps, _ = split_steps(text)
+    assert steps == [text]
+
+
+def test_inline_enumeration():
+    steps, _ = split_steps("1. The ball moves left. 2. The cube turns blue. 3. The box opens wide.")
+    assert steps == ["The ball moves left.", "The cube turns blue.", "The box opens wide."]
+
+
+def test_quotes_and_brackets_after_sentence_end():
+    assert split_sentences('He said "the ball stops." Then the cube moves.') == [
+        'He said "the ball stops."',
+        "Then the cube moves.",
+    ]
+    assert split_sentences("The ball (red.) Then it stops.") == ["The ball (red.)", "Then it stops."]
+
+
+def test_cjk_sentence_ends():
+    assert split_sentences("球在移动。然后停止了。") == ["球在移动。", "然后停止了。"]
+
+
+def test_min_tokens_uses_rouge_tokens():
+    # "ok." has 1 token, "It moves." 2, "The ball moves." 3 ("3.5" counts as two tokens: 3 and 5)
+    steps, _ = split_steps("Ok. It moves. The ball moves. At 3.5 s.")
+    assert steps == ["The ball moves.", "At 3.5 s."]
+    assert split_steps("It moves.", min_tokens=2)[0] == ["It moves."]
+    assert split_steps("Ok.", min_tokens=0)[0] == ["Ok."]
+    # punctuation-only and non-Latin fragments have no ROUGE tokens
+    assert split_steps("...\n---\n视频中球在移动")[0] == []
+
+
+def test_cap_and_truncation_flag():
+    text = "\n".join(f"Step {i}: the ball moves to slot {i}" for i in range(1, 11))
+    steps, trunc = split_steps(text, max_steps=4)
+    assert len(steps) == 4 and trunc is True
+    assert steps[0] == "the ball moves to slot 1"
+    steps, trunc = split_steps(text, max_steps=10)
+    assert len(steps) == 10 and trunc is False
+
+
+def test_line_endings():
+    steps, _ = split_steps("The ball moves left\r\nThe cube turns blue\rThe box opens now")
+    assert steps == ["The ball moves left", "The cube turns blue", "The box opens now"]

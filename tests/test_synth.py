@@ -1,0 +1,322 @@
+"""moss-video-mini: determinism, schema, pixel truth of the labels, cut point, ensure_mini."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mosseval.data import synth
+from mosseval.errors import UsageError
+
+SMALL = {"n_test": 45, "n_train": 15}  # 3 full plan cycles in test: every kind of video appears
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _items(folder: Path, split: str) -> list[dict]:
+    return [json.loads(line) for line in (folder / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _decode(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mini") / "a"
+    synth.generate(out, seed=0, **SMALL)
+    return out
+
+
+# ---------------------------------------------------------------- pixel analysis (independent)
+
+def _objects(rgb: np.ndarray) -> list[dict]:
+    """Connected blobs of saturated/bright pixels (background and grid lines are dark grey)."""
+    mask = rgb.max(axis=2) > 110
+    labels, n = ndimage.label(mask)
+    blobs = []
+    for i in range(1, n + 1):
+        m = labels == i
+        if m.sum() < 20:
+            continue
+        ys, xs = np.nonzero(m)
+        blobs.append({"mask": m, "x0": xs.min(), "x1": xs.max() + 1, "y0": ys.min(), "y1": ys.max() + 1,
+                      "cx": xs.mean() + 0.5, "cy": ys.mean() + 0.5,
+                      "rgb": np.median(rgb[m].astype(float), axis=0)})
+    return blobs
+
+
+def _color_name(rgb: np.ndarray) -> str:
+    return min(synth.COLORS, key=lambda c: float(np.sum((np.array(synth.COLORS[c], float) - rgb) ** 2)))
+
+
+def _shape_name(blob: dict) -> str:
+    box = blob["mask"][blob["y0"]:blob["y1"], blob["x0"]:blob["x1"]]
+    h, w = box.shape
+    centre = box[h // 2 - 1:h // 2 + 1, w // 2 - 1:w // 2 + 1]
+    if not centre.any():
+        return "ring"
+    fill = box.mean()
+    if fill > 0.9:
+        return "square"
+    if fill > 0.68:
+        return "circle"
+    ys, _ = np.nonzero(box)
+    offset = (ys.mean() + 0.5 - h / 2) / h  # triangle (apex up): mass in the lower part
+    return "triangle" if offset > 0.08 else "diamond"
+
+
+def _cell(blob: dict) -> tuple[int, int]:
+    return (int((blob["cy"] - synth.MARGIN) // synth.CELL) + 1, int((blob["cx"] - synth.MARGIN) // synth.CELL) + 1)
+
+
+def _check_state(category: str, text: str, rgb: np.ndarray) -> None:
+    blobs = _objects(rgb)
+    if category == "count":
+        m = re.search(r"there (?:is|are|will be) (\d+) (\w+) (\w+?)s?\.$", text)
+        count, color, shape = int(m.group(1)), m.group(2), m.group(3)
+        assert len(blobs) == count, text
+        for blob in blobs:
+            assert _color_name(blob["rgb"]) == color, text
+            assert _shape_name(blob) == shape, text
+        return
+    assert len(blobs) == 1, text
+    blob = blobs[0]
+    # the object's fixed attributes named in the sentence are true as well
+    m = re.match(r"(?:At \d+ s|Next,) the (?:(\w+) )?(square|circle|triangle|diamond|ring|shape|object)\b", text)
+    if m.group(1):
+        assert _color_name(blob["rgb"]) == m.group(1), text
+    if m.group(2) in synth.SHAPES:
+        assert _shape_name(blob) == m.group(2), text
+    if category == "motion":
+        m = re.search(r"at row (\d), column (\d)\.$", text)
+        assert _cell(blob) == (int(m.group(1)), int(m.group(2))), text
+    elif category == "color":
+        assert _color_name(blob["rgb"]) == re.search(r"(\w+)\.$", text).group(1), text
+    elif category == "shape":
+        assert _shape_name(blob) == re.search(r"a (\w+)\.$", text).group(1), text
+    elif category == "size":
+        name = re.search(r"(?:is|be) ([a-z ]+)\.$", text).group(1)
+        assert abs((blob["x1"] - blob["x0"]) - synth.SIZE_LEVELS[name]) <= 3, text
+    else:
+        raise AssertionError(category)
+
+
+# ---------------------------------------------------------------- tests
+
+def test_same_seed_is_byte_identical_and_other_seed_differs(small, tmp_path):
+    again = tmp_path / "b"
+    manifest = synth.generate(again, seed=0, **SMALL)
+    for name in ("test.jsonl", "train.jsonl", "manifest.json"):
+        assert (small / name).read_bytes() == (again / name).read_bytes(), name
+    assert json.loads((small / "manifest.json").read_text()) == manifest
+    # the mp4 files themselves are byte-identical (same PyAV/FFmpeg build)
+    assert (small / synth.VIDEO_CHECKSUMS).read_bytes() == (again / synth.VIDEO_CHECKSUMS).read_bytes()
+    for rel in ("videos/test/test-00000.mp4", "videos/test/test-00005.mp4", "videos/train/train-00003.mp4"):
+        a, b = _decode(small / rel), _decode(again / rel)
+        assert len(a) == len(b) > 0
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    other = tmp_path / "c"
+    synth.generate(other, seed=1, **SMALL)
+    assert (other / "test.jsonl").read_bytes() != (small / "test.jsonl").read_bytes()
+    assert (other / synth.VIDEO_CHECKSUMS).read_bytes() != (small / synth.VIDEO_CHECKSUMS).read_bytes()
+
+
+def test_jsonl_schema(small):
+    for split, n in (("test", SMALL["n_test"]), ("train", SMALL["n_train"])):
+        raw = (small / f"{split}.jsonl").read_bytes()
+        assert raw.endswith(b"\n") and b"\r" not in raw
+        items = _items(small, split)
+        assert len(items) == n
+        assert [i["id"] for i in items] == sorted(i["id"] for i in items)
+        assert len({i["id"] for i in items}) == n
+        for line, item in zip(raw.decode().splitlines(), items):
+            assert list(item) == list(synth.JSONL_KEYS)
+            assert line == json.dumps(item, ensure_ascii=False)
+            assert item["split"] == split
+            assert item["video"] == f"videos/{split}/{item['id'].rsplit('-', 1)[0]}.mp4"
+            assert (small / item["video"]).is_file()
+            assert item["start"] == 0.0 and isinstance(item["end"], float) and item["end"] >= 3
+            assert list(item["options"]) == ["A", "B", "C", "D"]
+            assert len(set(item["options"].values())) == 4
+            assert item["answer"] in item["options"]
+            assert item["level"] in ("coarse", "fine") and item["category"] in synth.CATEGORIES
+            steps = item["reference_steps"]
+            assert len(steps) == item["end"] + 1
+            assert [s["t"] for s in steps] == [float(k) for k in range(len(steps))]
+            assert all(len(s["text"].split()) >= 3 for s in steps)
+            assert steps[-1]["text"].startswith("Next,")
+            # the correct option is the value stated by the "Next" step
+            assert item["options"][item["answer"]] in steps[-1]["text"]
+            assert "after the video ends" in item["question"]
+            with av.open(str(small / item["video"])) as container:
+                stream = container.streams.video[0]
+                duration = float(stream.duration * stream.time_base)
+                assert (stream.width, stream.height) == (synth.FRAME_SIZE, synth.FRAME_SIZE)
+                assert stream.codec_context.name == "h264" and stream.format.name == "yuv420p"
+                assert float(stream.average_rate) == synth.FPS
+            assert item["end"] <= duration + 1e-6
+
+
+def test_pixels_show_every_reference_state_and_video_stops_before_the_answer(small):
+    checked = Counter()
+    for split in ("test", "train"):
+        for item in _items(small, split):
+            frames = _decode(small / item["video"])
+            n_obs = int(item["end"])
+            assert len(frames) == round(item["end"] * synth.FPS)  # the future is not in the file
+            steps = item["reference_steps"]
+            for k, step in enumerate(steps[:-1]):
+                _check_state(item["category"], step["text"], frames[round(step["t"] * synth.FPS)])
+                _check_state(item["category"], step["text"], frames[k * synth.FPS + synth.FPS - 1])
+            # the last decoded frame still shows the last observed state, never the answer
+            _check_state(item["category"], steps[n_obs - 1]["text"], frames[-1])
+            future = steps[-1]["text"].replace("Next, there will be", "At 9 s there are")
+            with pytest.raises(AssertionError):
+                _check_state(item["category"], future, frames[-1])
+            checked[item["category"]] += 1
+    assert set(checked) == set(synth.CATEGORIES)
+
+
+def test_states_follow_a_predictable_rule(small):
+    for item in _items(small, "test") + _items(small, "train"):
+        texts = [s["text"] for s in item["reference_steps"]]
+        if item["category"] == "motion":
+            cells = [tuple(map(int, re.search(r"row (\d), column (\d)", t).groups())) for t in texts]
+            deltas = {(b[0] - a[0], b[1] - a[1]) for a, b in zip(cells, cells[1:])}
+            assert len(deltas) == 1 and deltas != {(0, 0)}
+            assert max(map(abs, next(iter(deltas)))) == 1
+        elif item["category"] == "count":
+            counts = [int(re.search(r"(\d+)", t.split(" s ", 1)[-1]).group(1)) for t in texts]
+            assert len({b - a for a, b in zip(counts, counts[1:])}) == 1 and counts[1] > counts[0]
+        elif item["category"] == "size":
+            names = list(synth.SIZE_LEVELS)
+            longest_first = sorted(names, key=len, reverse=True)  # "very large" before "large"
+            levels = [names.index(next(s for s in longest_first if t.endswith(f" {s}."))) for t in texts]
+            assert len({b - a for a, b in zip(levels, levels[1:])}) == 1 and abs(levels[1] - levels[0]) == 1
+        else:  # color / shape: a repeating pattern, shown fully at least once before the cut
+            values = [re.search(r"(\w+)\.$", t).group(1) for t in texts]
+            observed = values[:-1]
+            period = next(p for p in range(2, len(observed)) if all(
+                observed[i] == observed[i - p] for i in range(p, len(observed))))
+            assert len(set(observed[:period])) == period and len(observed) >= period + 1
+            assert values[-1] == observed[len(observed) - period]
+
+
+def test_categories_levels_letters_balanced_and_two_question_videos(small):
+    items = _items(small, "test")
+    cats = Counter(i["category"] for i in items)
+    assert len(cats) >= 4 and max(cats.values()) - min(cats.values()) <= 1
+    assert Counter(i["level"] for i in items).keys() == {"coarse", "fine"}
+    letters = Counter(i["answer"] for i in items)
+    assert set(letters) == set("ABCD") and max(letters.values()) - min(letters.values()) <= 1
+    by_video = defaultdict(list)
+    for item in items:
+        by_video[item["video"]].append(item)
+    doubles = [v for v in by_video.values() if len(v) == 2]
+    assert len(doubles) >= 8
+    for pair in doubles:
+        assert pair[0]["category"] != pair[1]["category"]
+        assert pair[0]["end"] == pair[1]["end"]
+    manifest = json.loads((small / "manifest.json").read_text())
+    assert manifest["splits"]["test"]["categories"] == dict(sorted(cats.items()))
+    assert manifest["splits"]["test"]["videos"] == len(by_video)
+
+
+def test_fine_distractors_are_near_and_coarse_ones_far(small):
+    for item in _items(small, "test") + _items(small, "train"):
+        correct = item["options"][item["answer"]]
+        wrong = [v for k, v in item["options"].items() if k != item["answer"]]
+        if item["category"] == "motion":
+            c = tuple(map(int, re.findall(r"\d", correct)))
+            dists = [max(abs(a - b) for a, b in zip(c, map(int, re.findall(r"\d", w)))) for w in wrong]
+            assert all(d == 1 for d in dists) if item["level"] == "fine" else all(d >= 2 for d in dists)
+        elif item["category"] == "count":
+            dists = [abs(int(w) - int(correct)) for w in wrong]
+            assert all(d <= 2 for d in dists) if item["level"] == "fine" else all(d >= 3 for d in dists)
+        elif item["category"] == "size":
+            names = list(synth.SIZE_LEVELS)
+            dists = [abs(names.index(w) - names.index(correct)) for w in wrong]
+            nearest = sorted(abs(i - names.index(correct)) for i in range(len(names)) if names[i] != correct)[:3]
+            assert sorted(dists) == nearest if item["level"] == "fine" else min(dists) >= 2
+        else:
+            domain = synth.COLORS if item["category"] == "color" else synth.SHAPES
+            assert all(w in domain for w in wrong)
+
+
+def test_default_sizes_generate_quickly_and_ensure_mini_reuses(tmp_path):
+    started = time.perf_counter()
+    path = synth.ensure_mini(tmp_path / "data", seed=0)
+    elapsed = time.perf_counter() - started
+    assert path == tmp_path / "data" / "moss-video-mini-seed0"
+    manifest = json.loads((path / "manifest.json").read_text())
+    test, train = manifest["splits"]["test"], manifest["splits"]["train"]
+    assert test["items"] >= 240 and train["items"] >= 400
+    assert len(test["categories"]) >= 4 and min(test["categories"].values()) >= 40
+    assert set(test["answers"].values()) == {60}
+    assert elapsed < 60, f"generation took {elapsed:.1f} s"
+    stamp = (path / "manifest.json").stat().st_mtime_ns
+    assert synth.ensure_mini(tmp_path / "data", seed=0) == path
+    assert (path / "manifest.json").stat().st_mtime_ns == stamp  # reused, not regenerated
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [".moss-video-mini-seed0.lock",
+                                                                      "moss-video-mini-seed0"]
+
+
+def test_ensure_mini_repairs_incomplete_or_modified_data(tmp_path):
+    path = synth.ensure_mini(tmp_path, seed=2, n_test=6, n_train=3)
+    assert path.name == "moss-video-mini-seed2-n6x3" and synth.check_dataset(path, 2, 6, 3) == []
+    original = (path / "test.jsonl").read_bytes()
+    (path / "videos/test/test-00001.mp4").unlink()
+    assert any("missing" in p for p in synth.check_dataset(path))
+    assert synth.ensure_mini(tmp_path, seed=2, n_test=6, n_train=3) == path
+    assert synth.check_dataset(path) == [] and (path / "videos/test/test-00001.mp4").is_file()
+    (path / "test.jsonl").write_text("{}\n")
+    assert synth.check_dataset(path)
+    synth.ensure_mini(tmp_path, seed=2, n_test=6, n_train=3)
+    assert (path / "test.jsonl").read_bytes() == original
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".stale-" in p.name]
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+from mosseval.data.synth import ensure_mini
+print(ensure_mini(Path(sys.argv[1]), seed=5, n_test=12, n_train=6))
+"""
+
+
+def test_ensure_mini_is_safe_under_concurrency(tmp_path):
+    root = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(root)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    with ThreadPoolExecutor(3) as pool:
+        threads = list(pool.map(lambda _: synth.ensure_mini(root, seed=5, n_test=12, n_train=6), range(3)))
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    expected = root / "moss-video-mini-seed5-n12x6"
+    assert {Path(o[0].strip()) for o in outs} == {expected} and set(threads) == {expected}
+    assert synth.check_dataset(expected, seed=5, n_test=12, n_train=6) == []
+    assert sorted(p.name for p in root.iterdir()) == [".moss-video-mini-seed5-n12x6.lock", expected.name]
+
+
+def test_bad_arguments_raise_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="seed"):
+        synth.generate(tmp_path / "x", seed=-1)
+    with pytest.raises(UsageError, match="n_test"):
+        synth.ensure_mini(tmp_path, seed=0, n_test=2.5)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not empty"):
+        synth.generate(tmp_path / "full", seed=0, n_test=1, n_train=0)
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
