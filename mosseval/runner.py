@@ -31,7 +31,7 @@ from mosseval.data.locate import resolve_data_root
 from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
 from mosseval.models.base import Frames, ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, redact, resolve
-from mosseval.paths import safe_join
+from mosseval.paths import CACHE_ENV, safe_join
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
@@ -223,6 +223,8 @@ class Runner:
     def execute(self, model: ModelAdapter | None = None) -> RunOutcome:
         """Plan, load the model (unless one is given, e.g. by a benchmark) and run."""
         opts = self.opts
+        if opts.cache_dir is not None:  # built-in models and generated data share one cache
+            os.environ[CACHE_ENV] = str(Path(opts.cache_dir).expanduser())
         p = plan(opts, self.say)
         if opts.preflight:
             self._preflight(p)

@@ -244,3 +244,16 @@ def test_cli_build_and_bad_input(captions, tmp_path, chat_server, cli):
     bad = cli("data", "build-moss-video", "--captions", str(captions), "--out", str(out), "--annotator-model",
               "scripted", "--base-url", server.base_url, "--test-fraction", "1.5")
     assert bad.returncode == 2 and "--test-fraction" in bad.stderr
+
+
+def test_request_budget_stops_cleanly_and_keeps_finished_work(captions, tmp_path, chat_server):
+    from mosseval.errors import RemoteError
+
+    server = chat_server(responder=lambda req: json.dumps(scripted_annotation(req)))
+    out = tmp_path / "mv"
+    with pytest.raises(RemoteError):
+        build(opts(captions, out, server, concurrency=1, max_requests=2))
+    assert len(server.chat_requests()) == 2
+    assert len(read_jsonl(out / "train.jsonl")) + len(read_jsonl(out / "test.jsonl")) == 4  # 2 videos x 2
+    resumed = build(opts(captions, out, server))
+    assert resumed.ok and resumed.cache_hits == 2 and resumed.requests_sent == 4

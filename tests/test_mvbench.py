@@ -257,18 +257,25 @@ def test_escaping_paths_are_per_sample_errors(registry, tmp_path):
 
 def test_run_with_escaping_item_records_a_sample_error(tmp_path, cli):
     root = tmp_path / "MVBench"
-    fx = make_mvbench(root, n_per_subtask=2, subtasks=["object_shuffle"])
+    fx = make_mvbench(root, n_per_subtask=3, subtasks=["object_shuffle"])
     items = fx.items["object_shuffle"]
     items[0]["video"] = "../../outside.mp4"
+    items[1]["video"] = "not_downloaded.mp4"
     write_mvbench_json(root, "object_shuffle", items)
     proc = cli("run", "--model", "oracle", "--tasks", "mvbench_object_shuffle", "--data-dir", str(root),
                "-o", str(tmp_path / "runs"), "-q")
     assert proc.returncode == 3, proc.stderr
     run_dir = next((tmp_path / "runs").iterdir())
-    recs = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
-    bad = [r for r in recs if r["generation"]["error"]]
-    assert len(bad) == 1 and "escapes the data root" in bad[0]["generation"]["error"]["message"]
-    assert bad[0]["sample"]["id"] == "object_shuffle-0000"
+    recs = {r["sample"]["id"]: r for r in map(json.loads, (run_dir / "samples.jsonl").read_text().splitlines())}
+    assert len(recs) == 3
+    escaping, missing, fine = recs["object_shuffle-0000"], recs["object_shuffle-0001"], recs["object_shuffle-0002"]
+    assert "escapes the data root" in escaping["generation"]["error"]["message"]
+    assert "not found" in missing["generation"]["error"]["message"]
+    for r in (escaping, missing):  # an error is never scored as an answer, and stays in the denominator
+        assert r["generation"]["text"] is None and r["score"]["correct"] is False
+    assert fine["generation"]["error"] is None and fine["score"]["correct"] is True
+    result = json.loads((run_dir / "run.json").read_text())["results"]["mvbench_object_shuffle"]
+    assert result["n"] == 3 and result["n_errors"] == 2 and result["accuracy"]["value"] == pytest.approx(1 / 3)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -313,3 +320,17 @@ def test_reasoning_protocol_end_to_end(tmp_path, cli):
     assert group["accuracy"]["value"] == 1.0 and group["format_rate"] == 1.0
     assert group["protocol"] == "mvbench-reasoning"
     assert MVBENCH_BOUNDED <= set(SUBTASKS)
+
+
+def test_segment_file_found_by_numeric_bounds(registry, tmp_path):
+    root = tmp_path / "MVBench"
+    fx = make_mvbench(root, n_per_subtask=1, layout="segment", subtasks=["object_interaction"])
+    item = fx.items["object_interaction"][0]
+    seg = root / "video" / "star" / "Charades_segment"
+    (f,) = list(seg.iterdir())
+    stem = item["video"].rsplit(".", 1)[0]
+    # the release writes Python float reprs such as 1.2999999999999998 where the JSON says 1.3
+    f.rename(seg / f"{stem}_{item['start'] - 1e-12!r}_{item['end'] + 1e-12!r}.mp4")
+    s = load(registry, "mvbench_object_interaction", root)[0]
+    assert s.metadata["layout"] == "segment" and s.video.path.startswith("video/star/Charades_segment/")
+    assert (root / s.video.path).is_file() and s.video.start is None

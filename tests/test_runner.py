@@ -220,3 +220,40 @@ def test_rescore_reproduces_results(baseline_runs, cli, tmp_path):
     p = cli("score", str(dst))
     assert p.returncode == 0, p.stderr
     assert load_run(dst).log.results == before
+
+
+@pytest.mark.hf
+def test_two_process_data_parallel_equals_single(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun (torch) not installed")
+    single = _run("random", tmp_path / "single", limit=30)
+    cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "mosseval", "run", "--model", "random", "--tasks",
+           "moss-video-mini", "--limit", "30", "-o", str(tmp_path / "dp"), "-q"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dp = load_run(next((tmp_path / "dp").iterdir()))
+    ref = load_run(single.run_dir)
+    assert dp.log.run_id == ref.log.run_id
+    assert dp.log.results == ref.log.results and dp.log.status == "completed"
+    assert sorted(r.key for r in dp.records) == sorted(r.key for r in ref.records)
+    by_key = {r.key: r.generation.text for r in ref.records}
+    assert all(by_key[r.key] == r.generation.text for r in dp.records)
+    assert not (dp.path / "shards").exists()
+
+
+def test_retry_errors_reruns_failed_samples(broken_task, cli):
+    base, tdir = broken_task
+    args = ["run", "--model", "oracle", "--tasks", "broken-videos", "--tasks-dir", str(tdir), "--data-dir",
+            str(base), "-o", str(base / "runs"), "-q"]
+    p = cli(*args)
+    assert p.returncode == ExitCode.SAMPLE_ERRORS
+    run_dir = Path(p.stdout.strip().splitlines()[-1])
+    shutil.copy(base / "data" / "v" / "good.mp4", base / "data" / "v" / "missing.mp4")  # fix one file
+    p = cli(*args)  # plain resume keeps the recorded errors
+    assert p.returncode == ExitCode.SAMPLE_ERRORS and load_run(run_dir).log.n_errors == 3
+    p = cli(*args, "--retry-errors")
+    run = load_run(run_dir)
+    assert run.log.n_errors == 2 and run.log.results["broken-videos"].accuracy.value == 0.5
+    lines = (run_dir / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # one line per sample after the retry

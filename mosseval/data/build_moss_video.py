@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mosseval.errors import ConfigError, DataNotFoundError, OutputError, UsageError
+from mosseval.errors import ConfigError, DataNotFoundError, OutputError, RemoteError, UsageError
 
 PROMPT_VERSION = "1"
 """Bump whenever the annotator prompt or schema changes: it enters every cache fingerprint."""
@@ -589,12 +589,23 @@ def build(opts: BuildOptions, client: Any = None,
             if len(v.timeline) < 2:
                 outcomes[i] = _VideoOutcome(v, rejected=[{"index": None, "reasons": [
                     "fewer than two keyframe captions: no timeline to mask"]}])
+        stop: RemoteError | None = None
         with ThreadPoolExecutor(max_workers=max(1, min(opts.concurrency, len(usable) or 1))) as pool:
-            list(pool.map(work, usable))
+            futures = [pool.submit(work, i) for i in usable]
+            for fut in futures:
+                try:
+                    fut.result()
+                except RemoteError as exc:  # auth refused / budget spent: keep what is done, then stop
+                    stop = stop or exc
     finally:
         if own_client:
             client.close()
+    for i, oc in enumerate(outcomes):
+        if oc is None:
+            outcomes[i] = _VideoOutcome(videos[i], error=f"not annotated: {stop}" if stop else "not annotated")
     _write_outputs(out, opts, videos, outcomes, report, client)
+    if stop is not None:
+        raise stop
     return report
 
 

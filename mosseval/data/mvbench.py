@@ -209,7 +209,6 @@ def _candidates(sub: Subtask, video: str, start: Any, end: Any) -> list[_Candida
         if sub.segment_folder:
             out.append(_Candidate(_join(base, SUPPLEMENTARY, sub.segment_folder, video), "file",
                                   "supplementary", False))
-    # frame folders may be given with or without a trailing slash; the file kind must not be a dir
     seen: set[str] = set()
     unique = []
     for c in out:

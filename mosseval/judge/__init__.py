@@ -29,14 +29,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import ExitCode, MossevalError, RemoteError, UsageError
+from mosseval.errors import ExitCode, RemoteError, UsageError
 from mosseval.judge.aggregate import NO_OUTPUT, summarize_rubric
 from mosseval.judge.cache import CACHE_FILE, SHARED_ENV, VerdictCache
 from mosseval.judge.cost import Prices, estimate_prompt_tokens, fmt_usd, prices_for
 from mosseval.judge.parse import parse_verdict
 from mosseval.judge.rubrics import Rubric, get_rubric, load_rubrics
 from mosseval.prr.format import answer_text, think_text
-from mosseval.records import JudgeVerdict, SampleRecord, TaskSpec, Usage
+from mosseval.records import JudgeVerdict, SampleRecord, TaskSpec
 from mosseval.rundir import fingerprint, load_run, read_records, read_run_log, rewrite_records, write_run_log
 
 BASE_URL_ENV = "MOSSEVAL_JUDGE_BASE_URL"
@@ -367,7 +367,7 @@ def judge_run(
                 hit, where = cache.get(job.fp)
                 if hit is None and rec.score is not None:
                     old = rec.score.judge.get(job.rubric.name)
-                    if old is not None and old.fingerprint == job.fp:
+                    if old is not None and old.fingerprint == job.fp and old.error is None:
                         hit, where = old, "samples"
                 if hit is not None and not (hit.error and opts.get("retry_errors")):
                     job.verdict, job.source = hit, where
@@ -417,7 +417,7 @@ class _NullCtx:
 def _request_all(todo: list[Job], judge_model: str, base_url: str | None, api_key: str | None,
                  concurrency: int, cache: VerdictCache, summary: JudgeSummary, prices: Prices, console: Any,
                  opts: dict[str, Any]) -> None:
-    from mosseval.openai_client import AuthError, BudgetExhaustedError, ChatClient
+    from mosseval.openai_client import ChatClient
 
     key_env = API_KEY_ENV if os.environ.get(API_KEY_ENV) else "OPENAI_API_KEY"
     client = ChatClient(
@@ -543,39 +543,8 @@ def _persist(run_dir: Path, jobs: list[Job], plan: dict[str, list[Rubric]],
         rewrite_records(run_dir, new_records)
 
     log = read_run_log(run_dir)
-    specs = log.task_specs
-    by_task: dict[str, list[SampleRecord]] = {}
-    for rec in new_records:
-        by_task.setdefault(rec.task, []).append(rec)
-    n_err = 0
-    for task, rs in plan.items():
-        res = log.results.get(task)
-        spec = specs.get(task)
-        for r in rs:
-            n_app, n_na = applicable.get((task, r.name), [0, 0])
-            s = summarize_rubric(r, judge_model, by_task.get(task, []), n_app, n_na,
-                                 breakdowns=list(spec.breakdowns) if spec is not None else [])
-            s["cost_usd"] = prices.cost(s["tokens"]["prompt"], s["tokens"]["completion"])
-            n_err += s["n_errors"]
-            summary.results.setdefault(task, {})[r.name] = s
-            if res is not None:
-                res.judge[r.name] = s
-    # groups: the same summaries over each group's member tasks
-    members: dict[str, list[str]] = {}
-    for ref in log.spec.tasks:
-        if ref.group:
-            members.setdefault(ref.group, []).append(ref.name)
-    for gname, names in members.items():
-        gres = log.groups.get(gname)
-        if gres is None:
-            continue
-        rubric_names = {r.name for t in names for r in plan.get(t, [])}
-        for rn in sorted(rubric_names):
-            r = used[rn]
-            recs = [rec for t in names for rec in by_task.get(t, []) if r in plan.get(t, [])]
-            n_app = sum(applicable.get((t, rn), [0, 0])[0] for t in names)
-            n_na = sum(applicable.get((t, rn), [0, 0])[1] for t in names)
-            gres.judge[rn] = summarize_rubric(r, judge_model, recs, n_app, n_na, breakdowns=["task"])
+    results, n_err = apply_summaries(log, new_records, plan, applicable, judge_model, prices)
+    summary.results = results
     summary.n_errors = n_err
 
     # run-level accounting
@@ -619,6 +588,76 @@ def _persist(run_dir: Path, jobs: list[Job], plan: dict[str, list[Rubric]],
                        "scale minimum (score)",
     }
     write_run_log(run_dir, log)
+
+
+def apply_summaries(log: Any, records: list[SampleRecord], plan: dict[str, list[Rubric]],
+                    applicable: dict[tuple[str, str], list[int]], judge_model: str | None,
+                    prices: Prices | None = None) -> tuple[dict[str, dict[str, Any]], int]:
+    """Recompute ``TaskResult.judge[rubric]`` (tasks and groups) of ``log`` in place from the verdicts
+    in ``records``; return (task -> rubric -> summary, number of judge errors)."""
+    specs = log.task_specs
+    by_task: dict[str, list[SampleRecord]] = {}
+    for rec in records:
+        by_task.setdefault(rec.task, []).append(rec)
+    out: dict[str, dict[str, Any]] = {}
+    n_err = 0
+    for task, rs in plan.items():
+        res = log.results.get(task)
+        spec = specs.get(task)
+        for r in rs:
+            n_app, n_na = applicable.get((task, r.name), [0, 0])
+            s = summarize_rubric(r, judge_model, by_task.get(task, []), n_app, n_na,
+                                 breakdowns=list(spec.breakdowns) if spec is not None else [])
+            if prices is not None:
+                s["cost_usd"] = prices.cost(s["tokens"]["prompt"], s["tokens"]["completion"])
+            n_err += s["n_errors"]
+            out.setdefault(task, {})[r.name] = s
+            if res is not None:
+                res.judge[r.name] = s
+    members: dict[str, list[str]] = {}
+    for ref in log.spec.tasks:
+        if ref.group:
+            members.setdefault(ref.group, []).append(ref.name)
+    for gname, names in members.items():  # groups: the same summaries over the member tasks' items
+        gres = log.groups.get(gname)
+        if gres is None:
+            continue
+        by_name = {r.name: r for t in names for r in plan.get(t, [])}
+        for rn, r in sorted(by_name.items()):
+            recs = [rec for t in names if r in plan.get(t, []) for rec in by_task.get(t, [])]
+            n_app = sum(applicable.get((t, rn), [0, 0])[0] for t in names)
+            n_na = sum(applicable.get((t, rn), [0, 0])[1] for t in names)
+            gres.judge[rn] = summarize_rubric(r, judge_model, recs, n_app, n_na, breakdowns=["task"])
+    return out, n_err
+
+
+def refresh_summaries(run_dir: str | os.PathLike, rubrics_dir: list[str] | None = None) -> Any:
+    """Recompute the judge summaries in run.json from the verdicts already in samples.jsonl (no
+    requests): e.g. after ``mosseval score`` re-scored the run (agreement with the rule-based score
+    changes). Rubrics no longer available keep their old summaries. Returns the new RunLog."""
+    run_dir = Path(run_dir)
+    rubrics = load_rubrics(rubrics_dir)
+    loaded = load_run(run_dir)
+    plan: dict[str, list[Rubric]] = {}
+    applicable: dict[tuple[str, str], list[int]] = {}
+    for rec in loaded.records:
+        if rec.score is None:
+            continue
+        for name in rec.score.judge:
+            if name in rubrics and rubrics[name] not in plan.setdefault(rec.task, []):
+                plan[rec.task].append(rubrics[name])
+    for rec in loaded.records:
+        if rec.score is None or rec.task not in plan:
+            continue
+        ctx = item_context(rec)
+        for r in plan[rec.task]:
+            applicable.setdefault((rec.task, r.name), [0, 0])[0 if r.applies_to_item(ctx) else 1] += 1
+    log = loaded.log
+    judges = {v.judge for rec in loaded.records if rec.score is not None for v in rec.score.judge.values()}
+    prices = prices_for(judges.pop()) if len(judges) == 1 else None
+    apply_summaries(log, loaded.records, {t: rs for t, rs in plan.items() if rs}, applicable, None, prices)
+    write_run_log(run_dir, log)
+    return log
 
 
 def _is_builtin(r: Rubric) -> bool:
@@ -683,9 +722,10 @@ def _print_plan(console: Any, s: JudgeSummary, used: dict[str, Rubric], plan: di
         line += f"; {s.n_not_applicable} not applicable"
     _say(console, line)
     if s.n_to_request:
+        cost = (f"≈{fmt_usd(e['cost_usd'])} (≤{fmt_usd(e['cost_usd_max'])}) at {_price_text(s.prices)}"
+                if e["cost_usd"] is not None else "cost unknown: " + _price_text(s.prices))
         _say(console, f"  estimate: {e['requests']} requests, ≈{e['prompt_tokens']:,} prompt + "
-                      f"≈{e['completion_tokens']:,} completion tokens (≤{e['completion_tokens_max']:,}); "
-                      f"≈{fmt_usd(e['cost_usd'])} (≤{fmt_usd(e['cost_usd_max'])}) at {_price_text(s.prices)}")
+                      f"≈{e['completion_tokens']:,} completion tokens (≤{e['completion_tokens_max']:,}); {cost}")
     if s.dry_run:
         _say(console, "  dry run: no request was sent")
 
@@ -730,5 +770,5 @@ def _print_results(console: Any, s: JudgeSummary) -> None:
                       "samples.jsonl (score.judge.<rubric>.error); re-run with --retry-errors to try again")
 
 
-__all__ = ["judge_run", "JudgeSummary", "item_context", "verdict_fingerprint", "select_rubrics", "load_rubrics",
+__all__ = ["judge_run", "refresh_summaries", "apply_summaries", "JudgeSummary", "item_context", "verdict_fingerprint", "select_rubrics", "load_rubrics",
            "get_rubric", "Rubric", "DEFAULT_JUDGE"]

@@ -62,7 +62,7 @@ def _pearson(x: list[float], y: list[float]) -> float | None:
     return sum((u - mx) * (v - my) for u, v in zip(x, y)) / math.sqrt(sxx * syy)
 
 
-def summarize_rubric(rubric: Any, judge_model: str, records: list[SampleRecord], n_applicable: int,
+def summarize_rubric(rubric: Any, judge_model: str | None, records: list[SampleRecord], n_applicable: int,
                      n_not_applicable: int = 0, breakdowns: list[str] | None = None) -> dict[str, Any]:
     """The summary dict of one rubric over one task's (or group's) records.
 
@@ -75,6 +75,7 @@ def summarize_rubric(rubric: Any, judge_model: str, records: list[SampleRecord],
     errors = [v for v in verdicts if v.error is not None]
     judges = sorted({v.judge for v in verdicts})
     versions = sorted({v.rubric_version for v in verdicts})
+    judge_model = judge_model or (judges[0] if judges else "")
     out: dict[str, Any] = {
         "rubric": name,
         "rubric_version": versions[0] if len(versions) == 1 else versions,

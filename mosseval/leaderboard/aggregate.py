@@ -18,12 +18,14 @@ are only used for paired significance tests, judge summaries and the sample brow
 
 from __future__ import annotations
 
+import gc
 import glob
 import hashlib
 import json
 import math
 import os
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -556,7 +558,7 @@ def _sample_payload(rec: SampleRecord, item_id: str, why: str) -> dict[str, Any]
     return out
 
 
-def select_samples(records: list[SampleRecord], k: int, run_id: str) -> list[tuple[SampleRecord, str]]:
+def select_samples(records: list[SampleRecord], k: int) -> list[tuple[SampleRecord, str]]:
     """Deterministic mix: ~1/3 wrong answers, ~1/3 lowest PRR, the rest a key-hashed "random" draw.
 
     The random part ranks items by a hash of (task, sample id) only, so different runs show the
@@ -567,14 +569,13 @@ def select_samples(records: list[SampleRecord], k: int, run_id: str) -> list[tup
     if len(records) <= k:
         chosen = [(r, "wrong" if not (r.score and r.score.correct) else "all") for r in records]
         return sorted(chosen, key=lambda x: (x[0].task, x[0].index))
-    rank = {id(r): _stable_rank(run_id, r.key) for r in records}
     shared = {id(r): _stable_rank(r.task, r.sample.id) for r in records}
     picked: dict[int, tuple[SampleRecord, str]] = {}
     wrong = sorted((r for r in records if not (r.score and r.score.correct)), key=lambda r: shared[id(r)])
     for r in wrong[: k // 3]:
         picked[id(r)] = (r, "wrong")
     low = sorted((r for r in records if r.score and r.score.prr is not None and id(r) not in picked),
-                 key=lambda r: (r.score.prr, rank[id(r)]))
+                 key=lambda r: (r.score.prr, shared[id(r)]))
     for r in low[: k // 3]:
         picked[id(r)] = (r, "low-prr")
     for r in sorted(records, key=lambda r: shared[id(r)]):
@@ -586,7 +587,7 @@ def select_samples(records: list[SampleRecord], k: int, run_id: str) -> list[tup
 
 
 def _attach_samples(run: _Run, records: list[SampleRecord], k: int, items: dict[str, dict]) -> None:
-    for rec, why in select_samples(records, k, run.meta["run_id"]):
+    for rec, why in select_samples(records, k):
         payload = _item_payload(rec)
         item_id = _short_hash(payload, 12)
         items.setdefault(item_id, payload)
@@ -852,6 +853,22 @@ def _display_names(runs: list[_Run]) -> None:
             r.meta["display_name"] += f" ({r.meta['run_id'][:8]})"
 
 
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while hundreds of thousands of (acyclic) records are parsed.
+
+    Records are freed by reference counting as each run is done; without the pause the collector
+    re-scans the growing heap again and again (measured 2-3x slower on 50 runs x 5,000 samples).
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = None,
                       samples_per_run: int = 100, title: str | None = None) -> dict[str, Any]:
     """Aggregate runs into the canonical leaderboard dict (write it with ``write_leaderboard_json``).
@@ -865,16 +882,18 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     paths = expand_run_paths(run_dirs_or_globs or [])
     runs: list[_Run] = []
     items: dict[str, dict[str, Any]] = {}
-    for i, p in enumerate(paths):
-        run, records, _log = _load_mosseval_run(p, i)
-        _attach_samples(run, records, samples_per_run, items)
-        runs.append(run)
-    if lmms:
-        from mosseval.leaderboard.lmms_import import load_lmms_runs
+    with _gc_paused():
+        for i, p in enumerate(paths):
+            run, records, _log = _load_mosseval_run(p, i)
+            _attach_samples(run, records, samples_per_run, items)
+            runs.append(run)
+            del records, _log
+        if lmms:
+            from mosseval.leaderboard.lmms_import import load_lmms_runs
 
-        for imported in load_lmms_runs(lmms, samples_per_run=samples_per_run, items=items,
-                                       start_index=len(runs)):
-            runs.append(imported)
+            for imported in load_lmms_runs(lmms, samples_per_run=samples_per_run, items=items,
+                                           start_index=len(runs)):
+                runs.append(imported)
     if not runs:
         raise UsageError("no runs to put on the leaderboard",
                          hint="pass run directories created by `mosseval run` (or lmms-eval results with --lmms)")

@@ -63,7 +63,8 @@ PRESETS: dict[str, Preset] = {
         Preset("random", "baseline", "random", "uniform random option (seeded); chance calibration"),
         Preset("oracle", "baseline", "oracle", "gold answer + reference steps; the metrics' ceiling"),
         Preset("tiny-qwen2.5-vl", "hf", "builtin:tiny-qwen2.5-vl",
-               "embedded random-weight Qwen2.5-VL (~156k params), built locally on first use"),
+               "embedded random-weight Qwen2.5-VL (~156k params), built locally on first use",
+               default_args={"batch_size": 8}),
         Preset("qwen2.5-vl-3b", "hf", "Qwen/Qwen2.5-VL-3B-Instruct"),
         Preset("qwen2.5-vl-7b", "hf", "Qwen/Qwen2.5-VL-7B-Instruct"),
         Preset("qwen2.5-vl-32b", "hf", "Qwen/Qwen2.5-VL-32B-Instruct"),
@@ -166,7 +167,8 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
 
 EXECUTION_ARGS = frozenset({"batch_size", "concurrency", "timeout", "max_retries", "rpm", "workers",
                             "backoff_base", "backoff_max", "retry_after_cap", "budget_requests",
-                            "budget_tokens", "base_url_env", "api_key_env"})
+                            "budget_tokens", "base_url_env", "api_key_env", "device", "num_threads",
+                            "cache_dir", "attn_implementation"})
 """Model args that change how fast a run goes, not what it outputs: kept out of the run identity."""
 
 
