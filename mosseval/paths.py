@@ -52,8 +52,10 @@ def resource_dir(kind: str) -> Path:
 def safe_join(root: str | os.PathLike, relative: str) -> Path:
     """Join a dataset-provided path onto its root, refusing anything that escapes the root.
 
-    Absolute paths, ``..`` components that climb out, and symlinks resolving outside the root
-    raise ``UnsafePathError`` (a per-sample media error).
+    The check is on the path text a dataset supplies: absolute paths, drive letters, ``~`` and
+    ``..`` components that climb out of the root raise ``UnsafePathError`` (a per-sample media
+    error). Symbolic links the *user* placed inside the root (a video folder on another disk, the
+    Hugging Face cache's links into ``blobs/``) are followed as usual.
     """
     if relative is None or str(relative).strip() == "":
         raise UnsafePathError("empty video path")
@@ -61,28 +63,7 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
     if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or rel.startswith("~"):
         raise UnsafePathError(f"video path {relative!r} is absolute; dataset paths must be relative "
                               f"to the data root {str(root)!r}")
-    root_resolved = Path(root).resolve()
-    candidate = (root_resolved / rel).resolve()
-    try:
-        candidate.relative_to(root_resolved)
-    except ValueError:
-        if not _hf_blob_link(root_resolved, rel, candidate):
-            raise UnsafePathError(f"video path {relative!r} escapes the data root {str(root)!r}") from None
-    return candidate
-
-
-def _hf_blob_link(root_resolved: Path, rel: str, target: Path) -> bool:
-    """True for a Hugging Face cache snapshot entry: the path stays inside the snapshot lexically
-    and is a symlink into the same repository's ``blobs/`` folder (how the hub cache stores files)."""
-    snapshot = next((a for a in (root_resolved, *root_resolved.parents)
-                     if a.parent.name == "snapshots"
-                     and a.parent.parent.name.startswith(("datasets--", "models--", "spaces--"))), None)
-    if snapshot is None:
-        return False
-    lexical = Path(os.path.normpath(root_resolved / rel))
-    try:
-        lexical.relative_to(root_resolved)
-        target.relative_to(snapshot.parent.parent / "blobs")
-    except ValueError:
-        return False
-    return True
+    normalized = os.path.normpath(rel)
+    if normalized == ".." or normalized.startswith("../") or "\x00" in normalized:
+        raise UnsafePathError(f"video path {relative!r} escapes the data root {str(root)!r}")
+    return Path(root) / normalized

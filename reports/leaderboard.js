@@ -167,8 +167,11 @@
     var main = m.kind === "pct" ? pct(e.value) : (m.kind === "judge" && e.metric === "correct" ? pct(e.value) : num(e.value, m.kind === "judge" ? 2 : 3));
     var half = null;
     if (e.ci_low !== null && e.ci_low !== undefined && e.ci_high !== null && e.ci_high !== undefined) {
-      var h = (e.ci_high - e.ci_low) / 2;
-      half = "±" + (m.kind === "pct" || (m.kind === "judge" && e.metric === "correct") ? pct(h) : num(h, m.kind === "judge" ? 2 : 3));
+      var asPct = m.kind === "pct" || (m.kind === "judge" && e.metric === "correct");
+      var f = function (x) { return asPct ? pct(x) : num(x, m.kind === "judge" ? 2 : 3); };
+      var h = (e.ci_high - e.ci_low) / 2, up = e.ci_high - e.value, down = e.value - e.ci_low;
+      // Wilson intervals are asymmetric near 0 and 1: show both sides when "±" would mislead.
+      half = Math.abs(up - down) > 0.25 * h ? "−" + f(down) + " +" + f(up) : "±" + f(h);
     }
     var td = el("td", { class: cls, "data-col": colId, "data-value": e.value, "data-run": run.run_id,
                         title: cellTitle(run, col, c, m, e) },
@@ -587,13 +590,15 @@
             el("figcaption", null, "#" + t.index + (t.t !== null && t.t !== undefined ? " · " + Number(t.t).toFixed(1) + "s" : ""))));
         });
       }
+      if (thumbs.length) host.appendChild(fbox);
       if (fr && fr.indices) {
+        var cbox = el("div", { class: "frames chips-row", title: "frames the model saw: index @ timestamp" });
         fr.indices.forEach(function (ix, i) {
           var t = fr.timestamps && fr.timestamps[i] !== undefined ? " @" + Number(fr.timestamps[i]).toFixed(2) + "s" : "";
-          fbox.appendChild(el("span", { class: "fchip" }, "#" + ix + t));
+          cbox.appendChild(el("span", { class: "fchip" }, "#" + ix + t));
         });
+        host.appendChild(cbox);
       }
-      host.appendChild(fbox);
       var meta = [];
       if (item.video) meta.push(item.video.path + (item.video.start !== null && item.video.start !== undefined ? " [" + item.video.start + "–" + (item.video.end === null ? "end" : item.video.end) + "s]" : ""));
       if (fr && fr.decoder) meta.push("decoder " + fr.decoder);

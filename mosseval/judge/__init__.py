@@ -383,8 +383,12 @@ def judge_run(
                 if job.source in ("shared", "samples") and job.verdict is not None:
                     cache.put(job.key, job.verdict, run_only=True)
             if todo:
-                _request_all(todo, judge_model, base_url, api_key, concurrency, cache, summary, prices, console,
-                             opts)
+                try:
+                    _request_all(todo, judge_model, base_url, api_key, concurrency, cache, summary, prices,
+                                 console, opts)
+                except RemoteError as exc:  # before any request (no API key for the endpoint)
+                    summary.stopped = exc.message
+                    raise
         finally:
             cache.close()
             if not dry_run:
@@ -393,6 +397,11 @@ def judge_run(
     if summary.stopped and summary.stopped.startswith("interrupted"):
         raise KeyboardInterrupt
     if summary.stopped:
+        from mosseval.openai_client import AuthError
+
+        exc = getattr(summary, "_stop_exc", None)
+        if isinstance(exc, AuthError):
+            raise exc
         raise _StoppedError(summary)
     return summary
 
@@ -472,6 +481,7 @@ def _request_all(todo: list[Job], judge_model: str, base_url: str | None, api_ke
         if isinstance(exc, RemoteError):  # budget exhausted, credentials refused: stop, keep what is done
             if summary.stopped is None:
                 summary.stopped = exc.message
+                summary._stop_exc = exc  # type: ignore[attr-defined]
             stop.set()
             return
         raise exc

@@ -667,9 +667,6 @@ def _build_columns(runs: list[_Run]) -> tuple[list[dict], dict[tuple[int, int], 
         ckeys = [variants[c]["entry"].ckey for c in cids]
         split = len(cids) > 1
         diffs = _differences(ckeys) if split else []
-        if split:
-            warnings.append(f"{name!r} was run under {len(cids)} incompatible settings (differing: "
-                            f"{', '.join(diffs)}); shown as separate columns, never merged")
         for i, cid in enumerate(cids):
             v = variants[cid]
             e: _Entry = v["entry"]
@@ -701,12 +698,31 @@ def _build_columns(runs: list[_Run]) -> tuple[list[dict], dict[tuple[int, int], 
                 "n_runs": v["runs"],
                 "notes": list(e.info.get("notes", [])),
             })
-    # Group columns of the same name share the members' split; fix group field for subtasks.
     by_id = {c["id"]: c for c in columns}
     for c in columns:
         for m in c["members"]:
             if m in by_id:
                 by_id[m]["group_column"] = c["id"]
+    # Group keys differ through their members' keys: name the members' differing fields instead.
+    for c in columns:
+        if c["split"] and c["kind"] == "group":
+            inner = sorted({d for m in c["members"] if m in by_id for d in by_id[m]["split_differs"]})
+            c["split_differs"] = [d for d in c["split_differs"] if d != "members"] + \
+                [d for d in inner if d not in c["split_differs"]] or c["split_differs"]
+    # One warning per split task; subtasks whose group column is itself split are covered by it.
+    done: set[str] = set()
+    for c in columns:
+        name = c["id"].rsplit("@", 1)[0]
+        if not c["split"] or name in done:
+            continue
+        variants = [x for x in columns if x["id"].rsplit("@", 1)[0] == name]
+        if all(not x["top_level"] and by_id.get(x.get("group_column"), {}).get("split") for x in variants):
+            continue
+        done.add(name)
+        diffs = sorted({d for x in variants for d in x["split_differs"]})
+        subs = " (and its subtasks)" if c["kind"] == "group" else ""
+        warnings.append(f"{c['task']!r}{subs} was run under {len(variants)} incompatible settings (differing: "
+                        f"{', '.join(diffs)}); shown as separate columns, never merged")
     order = {"group": 0, "task": 1}
     columns.sort(key=lambda c: (c["external"], not c["top_level"], c["task"].lower(), order[c["kind"]], c["label"]))
     return columns, where, warnings
