@@ -381,6 +381,25 @@
     ax.appendChild(svg("text", { class: "title", x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: "rotate(-90 12 " + ((T + H - B) / 2) + ")" }, "PRR"));
     g.appendChild(ax);
     var labelAll = pts.length <= 14;
+    var placed = pts.map(function (d) { var x = X(d.a.value), y = Y(d.p.value); return [x - 5, y - 5, x + 5, y + 5]; });
+    function overlaps(b) {
+      return placed.some(function (p) { return b[0] < p[2] && b[2] > p[0] && b[1] < p[3] && b[3] > p[1]; });
+    }
+    // Greedy label placement: try four spots around the dot, skip the label if all collide
+    // (the dot's tooltip still names the run).
+    function placeLabel(text, cx, cy) {
+      var w = 6.2 * text.length, h = 12;
+      var spots = [[cx + 8, cy - 7, "start"], [cx - 8, cy - 7, "end"], [cx + 8, cy + 15, "start"], [cx - 8, cy + 15, "end"]];
+      for (var i = 0; i < spots.length; i++) {
+        var x = spots[i][0], y = spots[i][1], anchor = spots[i][2];
+        var box = anchor === "start" ? [x, y - h + 2, x + w, y + 2] : [x - w, y - h + 2, x, y + 2];
+        if (box[0] < L || box[2] > W - R + 4 || box[1] < 0 || box[3] > H - B) continue;
+        if (overlaps(box)) continue;
+        placed.push(box);
+        g.appendChild(svg("text", { class: "label", x: x, y: y, "text-anchor": anchor }, text));
+        return;
+      }
+    }
     pts.forEach(function (d) {
       var cx = X(d.a.value), cy = Y(d.p.value);
       if (d.a.ci_low !== null && d.a.ci_low !== undefined) g.appendChild(svg("line", { class: "whisker", x1: X(d.a.ci_low), x2: X(d.a.ci_high), y1: cy, y2: cy }));
@@ -389,11 +408,7 @@
         svg("title", null, d.run.display_name + "\naccuracy " + pct(d.a.value) + "%  PRR " + num(d.p.value)));
       dot.addEventListener("click", function () { state.sampleRun = d.run.run_id; state.drillRun = d.run.run_id; renderBrowserList(); renderCharts(); });
       g.appendChild(dot);
-      if (labelAll) {
-        var right = cx > L + 0.62 * (W - L - R);
-        g.appendChild(svg("text", { class: "label", x: right ? cx - 8 : cx + 8, y: cy - 7, "text-anchor": right ? "end" : "start" },
-          d.run.display_name.length > 28 ? d.run.display_name.slice(0, 27) + "…" : d.run.display_name));
-      }
+      if (labelAll) placeLabel(d.run.display_name.length > 28 ? d.run.display_name.slice(0, 27) + "…" : d.run.display_name, cx, cy);
     });
     host.appendChild(g);
   }

@@ -221,6 +221,14 @@ def test_429_twice_then_answer(tmp_path, chat_server):
     assert all(v.error is None and v.score is not None for v in verdicts)
 
 
+def test_rate_limit_spaces_requests(tmp_path, chat_server):
+    srv = chat_server(consistency_judge)
+    run = make_run(tmp_path, "moss-video-mini", moss_items(4))
+    judge_run(run, "test-model", base_url=srv.base_url, concurrency=4, rpm=300, **FAST)  # one per 0.2 s
+    t = sorted(r.received_at for r in srv.chat_requests())
+    assert len(t) == 4 and min(b - a for a, b in zip(t, t[1:])) >= 0.15
+
+
 def test_timeouts_are_retried_then_recorded_as_judge_errors(tmp_path, chat_server):
     slow_ids = {"cube 1"}
 

@@ -508,7 +508,8 @@ def write_lmms_fixture(root: Path, model: str = "lmms-lab/llava-onevision-qwen2-
         "n-shot": {t: 0 for t in MVB_SUBTASKS},
         "higher_is_better": {t: {"mvbench_accuracy": True} for t in [*MVB_SUBTASKS, "mvbench"]},
         "n-samples": {t: {"original": 200, "effective": 10} for t in MVB_SUBTASKS},
-        "config": {"model": "llava_onevision", "model_args": f"pretrained={model},conv_template=qwen_1_5,max_frames_num=32",
+        "config": {"model": "llava_onevision",
+                   "model_args": f"pretrained={model},conv_template=qwen_1_5,max_frames_num=32,api_key=sk-SECRET123",
                    "batch_size": "1", "batch_sizes": [], "device": None, "use_cache": None, "limit": 10.0,
                    "bootstrap_iters": 100000, "gen_kwargs": "", "random_seed": 0, "numpy_seed": 1234,
                    "torch_seed": 1234, "fewshot_seed": 1234},
@@ -535,6 +536,8 @@ def test_lmms_import_own_columns_and_recomputed_accuracy(tmp_path):
     imported = next(r for r in board["runs"] if r["origin"] == "lmms-eval")
     assert imported["name"] == "lmms-lab/llava-onevision-qwen2-7b-ov"
     assert imported["backend"] == "lmms-eval:llava_onevision" and imported["git_revision"] == "4bd5f1c"
+    assert imported["date"] == "2025-02-01T10:00:00"
+    assert "sk-SECRET123" not in json.dumps(board) and imported["model_args"]["max_frames_num"] == "32"
     ext = [c for c in board["columns"] if c["external"]]
     assert {c["task"] for c in ext} == {"mvbench", *MVB_SUBTASKS}
     assert all(c["origin"] == "lmms-eval" and c["id"].startswith("lmms-eval:") for c in ext)

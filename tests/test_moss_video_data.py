@@ -157,13 +157,17 @@ def test_hf_cache_branch_snapshots_are_candidates(registry, tmp_path, monkeypatc
     assert resolve_data_root(registry["mvbench_action_count"], None) == snap
 
 
-def test_symlink_out_of_a_plain_data_root_is_refused(tmp_path):
+def test_user_symlinks_are_followed_but_dataset_paths_cannot_climb_out(tmp_path):
+    """Path safety is about the text a dataset supplies; links the user placed in the root are theirs."""
     from mosseval.errors import UnsafePathError
     from mosseval.paths import safe_join
 
-    (tmp_path / "outside.mp4").write_bytes(b"x")
+    (tmp_path / "other-disk").mkdir()
+    (tmp_path / "other-disk" / "v.mp4").write_bytes(b"x")
     root = tmp_path / "root"
     root.mkdir()
-    (root / "v.mp4").symlink_to(tmp_path / "outside.mp4")
-    with pytest.raises(UnsafePathError):
-        safe_join(root, "v.mp4")
+    (root / "videos").symlink_to(tmp_path / "other-disk", target_is_directory=True)
+    assert safe_join(root, "videos/v.mp4").read_bytes() == b"x"
+    for bad in ("../other-disk/v.mp4", "videos/../../other-disk/v.mp4", "/etc/passwd", "~/x.mp4", "C:/x.mp4"):
+        with pytest.raises(UnsafePathError):
+            safe_join(root, bad)

@@ -46,8 +46,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Aggregate runs into leaderboard.json and render one self-contained HTML leaderboard.
 
-        Runs whose task versions, protocols or frame settings differ get separate columns; lmms-eval
-        results (--lmms) get their own "external" columns. The page works offline from file://.
+        Runs whose task versions, protocols or frame settings differ get separate columns; lmms-eval results (--lmms) get their own "external" columns. The page works offline from file://.
         """
         from rich.console import Console
 

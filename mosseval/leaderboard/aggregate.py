@@ -723,9 +723,22 @@ def _build_columns(runs: list[_Run]) -> tuple[list[dict], dict[tuple[int, int], 
         subs = " (and its subtasks)" if c["kind"] == "group" else ""
         warnings.append(f"{c['task']!r}{subs} was run under {len(variants)} incompatible settings (differing: "
                         f"{', '.join(diffs)}); shown as separate columns, never merged")
-    order = {"group": 0, "task": 1}
-    columns.sort(key=lambda c: (c["external"], not c["top_level"], c["task"].lower(), order[c["kind"]], c["label"]))
-    return columns, where, warnings
+    # Order: mosseval before external; top-level columns alphabetically, each group followed by its
+    # subtask columns (so "show subtask columns" puts them next to their group).
+    def key(c: dict) -> tuple:
+        return (c["external"], c["task"].lower(), c["label"])
+
+    ordered: list[dict] = []
+    placed: set[str] = set()
+    for c in sorted((c for c in columns if c["top_level"]), key=key):
+        ordered.append(c)
+        placed.add(c["id"])
+        for m in sorted((by_id[m] for m in c["members"] if m in by_id), key=key):
+            if m["id"] not in placed and not m["top_level"]:
+                ordered.append(m)
+                placed.add(m["id"])
+    ordered.extend(sorted((c for c in columns if c["id"] not in placed), key=key))
+    return ordered, where, warnings
 
 
 # --------------------------------------------------------------------------- overall and ties

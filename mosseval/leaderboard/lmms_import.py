@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +75,13 @@ def _parse_model_args(args: Any) -> dict[str, str]:
                 k, _, v = part.partition("=")
                 out[k.strip()] = v.strip()
     return out
+
+
+def _redacted(args: dict[str, str]) -> dict[str, str]:
+    """Secrets never reach the board (lmms-eval model_args may carry API keys)."""
+    from mosseval.models.registry import redact
+
+    return redact(args)
 
 
 def _model_name(data: dict[str, Any], config: dict[str, Any], margs: dict[str, str]) -> str:
@@ -306,11 +312,10 @@ def load_lmms_run(path: Path, *, samples_per_run: int = 100, items: dict[str, di
         metric = _primary_metric(metrics, hib_all.get(g, {}))
         reported = _scale(float(metrics[metric][1]))[1] if metric else None
         if all(c.outcomes for c in mcells):
-            vals, clusters, outcomes = [], [], {}
-            for t, c in zip(members, mcells):
+            vals, outcomes = [], {}
+            for c in mcells:
                 for k, v in c.outcomes.items():
                     vals.append(v)
-                    clusters.append(k)
                     outcomes[k] = v
             e = mean_ci(vals, None, binary=all(v in (0.0, 1.0) for v in vals))
             est = {**_est(e), "method": (e.method or "") + " (pooled over all subtask samples)"}
@@ -359,7 +364,7 @@ def load_lmms_run(path: Path, *, samples_per_run: int = 100, items: dict[str, di
         "status": "completed",
         "limit": config.get("limit"),
         "seed": config.get("random_seed"),
-        "model_args": margs,
+        "model_args": _redacted(margs),
         "identity_hash": None,
         "run_dir": str(path),
         "n_samples": sum(len(v) for v in per_task_records.values()),
