@@ -356,6 +356,8 @@ class GRPOTrainer:
             ds = plugin.deepspeed_config
             if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
                 ds["train_micro_batch_size_per_gpu"] = cfg.batch_size * cfg.num_generations
+            if ds.get("gradient_clipping", "auto") == "auto":
+                ds["gradient_clipping"] = cfg.max_grad_norm
         self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         self.unwrapped = acc.unwrap_model(self.model)
         if self.ref_model is not None:
@@ -817,14 +819,16 @@ class GRPOTrainer:
             shutil.rmtree(tmp, ignore_errors=True)
             (tmp / ck.TRAINER_STATE).mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp / ck.TRAINER_STATE))
         from accelerate.utils import DistributedType
 
-        sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
-        state_dict = acc.get_state_dict(self.model) if sharded and not self.cfg.lora else None
-        digests = self._gather_digests()
+        with _quiet_saving():
+            acc.save_state(str(tmp / ck.TRAINER_STATE))
+            sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+            state_dict = acc.get_state_dict(self.model) if sharded and not self.cfg.lora else None
+            digests = self._gather_digests()
+            if self.is_main:
+                self._save_hf(tmp, state_dict)
         if self.is_main:
-            self._save_hf(tmp, state_dict)
             ck.write_state(tmp, {
                 "step": step,
                 "optimizer_updates": step * self.cfg.num_iterations,
@@ -929,6 +933,24 @@ def _device_arg(device: Any) -> str:
 
 def _is_fsdp2(model: Any) -> bool:
     return type(model).__name__.startswith("FSDP") and "FullyShardedDataParallel" != type(model).__name__
+
+
+@contextmanager
+def _quiet_saving():
+    """No progress bars / tied-weight notices while a checkpoint is written."""
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    acc_log = logging.getLogger("accelerate")
+    level = acc_log.level
+    acc_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        acc_log.setLevel(level)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def _disable_dropout(model: Any) -> None:
