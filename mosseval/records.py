@@ -292,6 +292,8 @@ class RunSpec(Record):
     tasks: list[TaskRef]
     frames: dict[str, Any] = Field(default_factory=dict)
     """Command-line overrides of the tasks' frame settings."""
+    prr: dict[str, Any] = Field(default_factory=dict)
+    """Command-line overrides of the tasks' PRR settings."""
     seed: int = 0
     limit: int | None = None
     mosseval_version: str

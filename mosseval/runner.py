@@ -36,6 +36,7 @@ from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
     Generation,
+    PRRConfig,
     RunLog,
     RunSpec,
     Sample,
@@ -68,6 +69,8 @@ class RunOptions:
     seed: int = 0
     frames: int | None = None
     max_pixels: int | None = None
+    prr: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the tasks' PRR settings (distance, alignment, jump, alpha, max_steps, min_tokens)."""
     data_dir: Path | None = None
     cache_dir: Path | None = None
     tasks_dirs: list[Path] = field(default_factory=list)
@@ -156,6 +159,14 @@ def effective_task(task: TaskSpec, opts: RunOptions) -> TaskSpec:
         update["max_pixels"] = opts.max_pixels
     if update:
         task = task.model_copy(update={"frames": frames.model_copy(update=update)})
+    if opts.prr and task.scoring.prr is not None:
+        try:
+            prr = PRRConfig.model_validate({**task.scoring.prr.model_dump(), **opts.prr})
+        except ValueError as exc:
+            raise UsageError(f"--prr {opts.prr}: {str(exc).splitlines()[-1].strip()}",
+                             hint="keys: distance (rouge|semantic), alignment (sdtw|dtw), jump, alpha, "
+                             "max_steps, min_tokens") from None
+        task = task.model_copy(update={"scoring": task.scoring.model_copy(update={"prr": prr})})
     return task
 
 
@@ -312,6 +323,7 @@ class Runner:
                        for t, g in p.leaves],
                 frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels}.items()
                         if v is not None},
+                prr=dict(opts.prr),
                 seed=opts.seed,
                 limit=opts.limit,
                 mosseval_version=__version__,

@@ -257,3 +257,27 @@ def test_retry_errors_reruns_failed_samples(broken_task, cli):
     assert run.log.n_errors == 2 and run.log.results["broken-videos"].accuracy.value == 0.5
     lines = (run_dir / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 4  # one line per sample after the retry
+
+
+def test_prr_overrides_change_identity_and_values(baseline_runs, tmp_path):
+    base = baseline_runs["random"]
+    ablation = _run("random", tmp_path, prr={"jump": 1, "alpha": 0.0001})
+    assert ablation.log.run_id != base.log.run_id
+    spec = ablation.log.task_specs["moss-video-mini"].scoring.prr
+    assert spec.jump == 1 and spec.alpha == 0.0001
+    assert ablation.log.results["moss-video-mini"].prr.value != base.log.results["moss-video-mini"].prr.value
+    assert ablation.log.results["moss-video-mini"].accuracy == base.log.results["moss-video-mini"].accuracy
+    with pytest.raises(Exception, match="jump"):
+        _run("random", tmp_path, prr={"jump": 0})
+
+
+@pytest.mark.hf
+def test_tiny_model_runs_are_bit_identical(tmp_path):
+    a = _run("tiny-qwen2.5-vl", tmp_path / "a", limit=4)
+    b = _run("tiny-qwen2.5-vl", tmp_path / "b", limit=4)
+    ra, rb = load_run(a.run_dir), load_run(b.run_dir)
+    assert a.log.run_id == b.log.run_id and a.exit_code == 0
+    assert [r.generation.text for r in ra.records] == [r.generation.text for r in rb.records]
+    assert all(r.generation.text for r in ra.records)
+    assert a.log.results == b.log.results
+    assert ra.log.identity["model"]["checkpoint"]  # the resolved checkpoint is recorded

@@ -89,6 +89,9 @@ def run(
     data_dir: DataDirOpt = None,
     cache_dir: CacheDirOpt = None,
     tasks_dir: TasksDirOpt = None,
+    prr: Annotated[Optional[str], typer.Option(
+        help="Override PRR settings for an ablation, e.g. jump=1,alpha=4,alignment=dtw,distance=semantic "
+        "(part of the run identity).", rich_help_panel="Scoring")] = None,
     run_name: Annotated[Optional[str], typer.Option(help="Directory name instead of MODEL__TASKS__HASH.",
                                                     rich_help_panel=OUTPUT)] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Override the backend's batch size.",
@@ -114,6 +117,7 @@ def run(
     opts = RunOptions(
         model=model, tasks=[t for t in tasks.split(",") if t.strip()], model_args=parse_model_args(model_args),
         limit=limit, output_dir=output_dir, seed=seed, frames=frames, max_pixels=max_pixels, data_dir=data_dir,
+        prr=parse_model_args(prr),
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
         retry_errors=retry_errors,

@@ -30,7 +30,7 @@ from typing import Any
 
 from mosseval.errors import DataNotFoundError, UsageError, did_you_mean
 from mosseval.models.base import Frames, ModelAdapter, Request, Response
-from mosseval.models.registry import ModelSpec, register_backend
+from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
 from mosseval.records import ErrorInfo, Usage
 from mosseval.torchvision_compat import ensure_torchvision
 
@@ -83,14 +83,7 @@ class HFArgs:
 def parse_args(args: dict[str, Any] | None) -> HFArgs:
     """Validate ``--model-args`` for the hf backend; unknown keys and bad values are UsageErrors."""
     args = dict(args or {})
-    known = {f.name for f in fields(HFArgs)}
-    unknown = sorted(set(args) - known)
-    if unknown:
-        hints = [h for h in (did_you_mean(k, sorted(known)) for k in unknown) if h]
-        raise UsageError(
-            f"unknown hf model arg(s): {', '.join(unknown)}" + (f"; {hints[0]}" if hints else ""),
-            hint="valid keys: " + ", ".join(sorted(known)),
-        )
+    reject_unknown_args("hf", args, {f.name for f in fields(HFArgs)})
     out: dict[str, Any] = {}
     for k, v in args.items():
         if k == "dtype":

@@ -46,9 +46,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mosseval.errors import UsageError, did_you_mean
+from mosseval.errors import UsageError
 from mosseval.models.base import Frames, ModelAdapter, Request, Response
-from mosseval.models.registry import ModelSpec, register_backend
+from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
 from mosseval.records import ErrorInfo
 
 __all__ = ["OpenAIArgs", "OpenAIChatModel", "apply_prefill_instruction", "encode_frame_jpeg",
@@ -68,13 +68,7 @@ def parse_backend_args(backend: str, args: dict[str, Any] | None, cls: type) -> 
     """
     args = dict(args or {})
     spec = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(args) - set(spec))
-    if unknown:
-        hints = [h for h in (did_you_mean(k, sorted(spec)) for k in unknown) if h]
-        raise UsageError(
-            f"unknown {backend} model arg(s): {', '.join(unknown)}" + (f"; {hints[0]}" if hints else ""),
-            hint="valid keys: " + ", ".join(sorted(spec)),
-        )
+    reject_unknown_args(backend, args, set(spec))
     out: dict[str, Any] = {}
     for k, v in args.items():
         f = spec[k]

@@ -201,6 +201,17 @@ def redact(args: dict[str, Any]) -> dict[str, Any]:
             for k, v in args.items() if not SECRET_KEYS.search(k)}
 
 
+def reject_unknown_args(backend: str, args: dict[str, Any], known: set[str] | list[str]) -> None:
+    """Raise a UsageError naming unknown ``--model-args`` keys, with a "did you mean" and the valid keys."""
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        hints = [h for h in (did_you_mean(k, sorted(known)) for k in unknown) if h]
+        raise UsageError(
+            f"unknown {backend} model arg(s): {', '.join(unknown)}" + (f"; {hints[0]}" if hints else ""),
+            hint="valid keys: " + ", ".join(sorted(known)),
+        )
+
+
 def parse_model_args(text: str | None) -> dict[str, Any]:
     """Parse ``k=v,k2=v2`` (values: int, float, bool, none or string; quote commas with \\,)."""
     out: dict[str, Any] = {}
