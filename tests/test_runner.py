@@ -281,3 +281,13 @@ def test_tiny_model_runs_are_bit_identical(tmp_path):
     assert all(r.generation.text for r in ra.records)
     assert a.log.results == b.log.results
     assert ra.log.identity["model"]["checkpoint"]  # the resolved checkpoint is recorded
+
+
+def test_demo_command_renders_a_leaderboard(cli, tmp_path):
+    p = cli("demo", "--models", "oracle,random", "--limit", "12", "-o", str(tmp_path / "runs"), "--report",
+            str(tmp_path / "lb.html"), "-q")
+    assert p.returncode == 0, p.stderr
+    html = (tmp_path / "lb.html").read_text()
+    assert "oracle" in html and "random" in html and (tmp_path / "lb.json").is_file()
+    board = json.loads((tmp_path / "lb.json").read_text())
+    assert len(board["runs"]) == 2

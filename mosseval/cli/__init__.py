@@ -282,8 +282,7 @@ def demo(
     tasks: TasksOpt = "moss-video-mini",
     limit: LimitOpt = None,
     model_limit: Annotated[Optional[list[str]], typer.Option(
-        "--model-limit", help="Per-model sample limit MODEL=N (repeatable). Default: tiny-qwen2.5-vl=48, "
-        "since the random-weight model spends ~1 s per sample on 2 CPU cores.")] = None,
+        "--model-limit", help="Per-model sample limit MODEL=N (repeatable), e.g. tiny-qwen2.5-vl=48.")] = None,
     output_dir: OutDirOpt = Path("runs"),
     report: Annotated[Path, typer.Option(help="Leaderboard HTML to write.")] = Path("reports/leaderboard.html"),
     seed: SeedOpt = 0,
@@ -295,10 +294,10 @@ def demo(
     Equivalent to `mosseval run --model M --tasks moss-video-mini` for each model, then
     `mosseval leaderboard runs/* -o reports/leaderboard.html`. Nothing is downloaded.
     """
-    from mosseval.leaderboard import build_leaderboard, render_html
+    from mosseval.leaderboard import build_leaderboard, render_html, write_leaderboard_json
     from mosseval.runner import RunOptions, Runner
 
-    limits = {"tiny-qwen2.5-vl": 48}
+    limits: dict[str, int] = {}
     for item in model_limit or []:
         name, _, n = item.partition("=")
         if not n.strip().isdigit():
@@ -321,6 +320,7 @@ def demo(
             console.print(f"  {name}: accuracy {r.accuracy.value:.3f} "
                           f"[{r.accuracy.ci_low:.3f}, {r.accuracy.ci_high:.3f}]{prr}")
     board = build_leaderboard(run_dirs)
+    write_leaderboard_json(board, report.with_suffix(".json"))
     path = render_html(board, report)
     out.print(str(path))
     return worst
