@@ -321,6 +321,12 @@ def test_cli_errors_exit_with_usage_code(tmp_path, monkeypatch):
         with pytest.raises(SystemExit) as e:
             main(base + extra)
         assert e.value.code == int(ExitCode.USAGE), extra
+    import importlib.util
+
+    if not importlib.util.find_spec("tensorboard") and not importlib.util.find_spec("tensorboardX"):
+        with pytest.raises(SystemExit) as e:
+            main(base + ["--report-to", "tensorboard"])
+        assert e.value.code == int(ExitCode.MISSING_DEPENDENCY)
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     with pytest.raises(SystemExit) as e:
         main(base)

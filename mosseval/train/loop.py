@@ -49,7 +49,7 @@ import numpy as np
 
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
 from mosseval.train import checkpointing as ck
-from mosseval.train.config import TRACKERS, GPURequiredError, TrainConfig
+from mosseval.train.config import TRACKERS, TrainConfig
 from mosseval.train.data import TrainData, load_train_task, reward_columns
 
 log = logging.getLogger(__name__)
@@ -608,10 +608,13 @@ class GRPOTrainer:
         target = self.accelerator.unwrap_model(model) if model is not self.ref_model else model
         was = target.training
         target.train(train_mode)
+        # The policy's forward carries accelerate's autocast (--bf16); the reference copy gets the same.
+        ctx = self.accelerator.autocast() if model is self.ref_model else nullcontext()
         try:
             kw = ro.forward_kwargs()
             length = ro.completion_ids.shape[1]
-            out = model(**kw, use_cache=False, logits_to_keep=length + 1)
+            with ctx:
+                out = model(**kw, use_cache=False, logits_to_keep=length + 1)
         finally:
             target.train(was)
         logits = out.logits[:, :-1, :]
@@ -650,7 +653,6 @@ class GRPOTrainer:
     def train(self) -> TrainResult:
         if not self._set_up:
             self.setup()
-        torch = self.torch
         acc, cfg = self.accelerator, self.cfg
         metrics_path = self.output_dir / METRICS_FILE
         history: list[dict[str, Any]] = _read_jsonl(metrics_path) if self.is_main else []
