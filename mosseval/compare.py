@@ -405,7 +405,7 @@ def _run_summary(run: LoadedRun) -> dict[str, Any]:
 
 
 def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> dict[str, Any]:
-    """Compare two loaded runs; returns the machine-readable verdict (see ``docs/compare.md``).
+    """Compare two loaded runs; returns the machine-readable verdict (see the README (Comparing checkpoints)).
 
     Raises ``NotComparableError`` when the evaluation identities differ or nothing overlaps."""
     settings = (settings or CompareSettings()).validate()

@@ -1,4 +1,4 @@
-"""Process Reasoning Reward (PRR): ROUGE step distance + subsequence DTW (SPEC §3, docs/prr.md).
+"""Process Reasoning Reward (PRR): ROUGE step distance + subsequence DTW (SPEC §3, the README (Process consistency)).
 
 Modules: :mod:`~mosseval.prr.format` (output format), :mod:`~mosseval.prr.steps` (step
 serialization), :mod:`~mosseval.prr.rouge` (rouge-score-identical distance),

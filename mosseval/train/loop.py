@@ -264,7 +264,7 @@ class GRPOTrainer:
         if cfg.rollout == "vllm":
             raise UsageError("vLLM rollouts are not built into `mosseval train`",
                              hint="export the data with `--export verl DIR` and train on verl, which runs vLLM "
-                             "rollouts (docs/train.md)")
+                             "rollouts (the README (Training))")
         self._check_trackers()
 
         from accelerate import Accelerator
