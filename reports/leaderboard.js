@@ -141,6 +141,9 @@
       else lines.push(m.label + ": " + num(e.value) + (e.ci_low !== null && e.ci_low !== undefined ? " [" + num(e.ci_low) + ", " + num(e.ci_high) + "]" : ""));
       if (e.n) lines.push("n = " + e.n + (e.n_clusters ? " (" + e.n_clusters + " clusters)" : "") + (e.method ? " · " + e.method : ""));
     }
+    if (e && m.kind === "judge" && e.agreement !== null && e.agreement !== undefined)
+      lines.push("agreement with the rule-based score " + pct(e.agreement, 1) + "%" +
+                 (e.kappa !== null && e.kappa !== undefined ? " (Cohen's kappa " + num(e.kappa, 2) + ")" : ""));
     if (c && c.tie && m.tie && c.tie[m.tie]) lines.push(describeTie(c.tie[m.tie], m.label.toLowerCase()));
     if (c && c.approximate) lines.push("approximate score (offline stand-in for the official protocol)");
     if (c && state.metric === "accuracy") {

@@ -208,6 +208,24 @@ def test_judge_scores_and_error_counts(tmp_path):
     assert c["error_rate"] == pytest.approx(1 / 21) and c["n_errors"] == 1
 
 
+def test_correctness_judge_agreement_with_rule_score(tmp_path):
+    spec = task_spec("mmvu")
+    recs = []
+    for i in range(20):  # rule-based: first 10 correct; judge agrees on 16 of 20 items
+        r = make_record("mmvu", i, i < 10, None)
+        judge_ok = (i < 10) if i % 5 else not (i < 10)
+        r.score.judge["gpt-4o"] = JudgeVerdict(judge="gpt-4o", rubric="mmvu-official", rubric_version="1",
+                                               fingerprint=f"f{i}", correct=judge_ok)
+        recs.append(r)
+    run = write_run(tmp_path / "r", "judged", {"mmvu": (spec, recs)})
+    c = cell(build_leaderboard([str(run)]), "judged", "mmvu")
+    j = c["judge"]["gpt-4o"]["correct"]
+    assert j["value"] == pytest.approx(10 / 20) and j["agreement"] == pytest.approx(16 / 20)
+    # kappa: po = 0.8, both marginals 0.5 -> pe = 0.5 -> (0.8 - 0.5) / 0.5
+    assert j["kappa"] == pytest.approx(0.6)
+    assert c["judge_primary"]["agreement"] == pytest.approx(0.8)
+
+
 # --------------------------------------------------------------------------- comparability
 
 

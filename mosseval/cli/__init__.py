@@ -193,9 +193,10 @@ def tasks_cmd(
 
     registry = load_registry([str(p) for p in tasks_dir or []])
     table = Table(title="mosseval tasks", title_justify="left")
-    for col in ("task", "version", "protocol", "frames", "samples"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
+    table.add_column("task", no_wrap=True, overflow="fold")
+    for col, width in (("version", 7), ("protocol", 17), ("frames", 12), ("samples", 14)):
+        table.add_column(col, no_wrap=True, min_width=width)
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48)
     for name, spec in sorted(registry.items()):
         if spec.is_group:
             table.add_row(name, spec.version, "group", "", f"{len(spec.subtasks)} subtasks", spec.description)

@@ -324,7 +324,8 @@ def _judge_summary(records: list[SampleRecord], reported: dict[str, Any]) -> dic
     from mosseval.stats import mean_ci
 
     by: dict[str, dict[str, list]] = defaultdict(lambda: {"score": [], "score_c": [], "correct": [],
-                                                         "correct_c": [], "errors": [0], "n": [0]})
+                                                         "correct_c": [], "errors": [0], "n": [0],
+                                                         "pairs": []})
     for rec in records:
         if rec.score is None:
             continue
@@ -340,6 +341,7 @@ def _judge_summary(records: list[SampleRecord], reported: dict[str, Any]) -> dic
             if v.correct is not None:
                 slot["correct"].append(1.0 if v.correct else 0.0)
                 slot["correct_c"].append(rec.sample.cluster_key)
+                slot["pairs"].append((bool(v.correct), bool(rec.score.correct)))
     out: dict[str, Any] = {}
     for name, slot in sorted(by.items()):
         entry: dict[str, Any] = {"n_verdicts": slot["n"][0], "n_errors": slot["errors"][0]}
@@ -347,6 +349,8 @@ def _judge_summary(records: list[SampleRecord], reported: dict[str, Any]) -> dic
             entry["score"] = _est(mean_ci(slot["score"], slot["score_c"], lower=None, upper=None))
         if slot["correct"]:
             entry["correct"] = _est(mean_ci(slot["correct"], slot["correct_c"], binary=True))
+            agree, kappa = _agreement(slot["pairs"])
+            entry["correct"].update(agreement=agree, kappa=kappa)
         out[name] = entry
     if not out and reported:
         # No per-sample verdicts: keep what run.json reports, as-is.
@@ -362,6 +366,18 @@ def _judge_summary(records: list[SampleRecord], reported: dict[str, Any]) -> dic
                                                                            "ci_high": None, "n": 0}
                 out[name] = entry
     return out
+
+
+def _agreement(pairs: list[tuple[bool, bool]]) -> tuple[float | None, float | None]:
+    """Share of items where the judge and the rule-based score agree, and Cohen's kappa."""
+    n = len(pairs)
+    if not n:
+        return None, None
+    po = sum(a == b for a, b in pairs) / n
+    pj = sum(a for a, _ in pairs) / n
+    pr = sum(b for _, b in pairs) / n
+    pe = pj * pr + (1 - pj) * (1 - pr)
+    return po, (None if pe >= 1 else (po - pe) / (1 - pe))
 
 
 def _primary_judge(judge: dict[str, Any]) -> dict | None:
