@@ -34,21 +34,32 @@ def fingerprint(data: Any, length: int = 64) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2,
+                      hint: str = "choose a writable location with --output-dir") -> None:
     """Write JSON so that readers see either the old or the new file, never half of one."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+            json.dump(data, fh, indent=indent, ensure_ascii=False, default=str)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}",
-                          hint="choose a writable location with --output-dir") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint=hint) from None
+
+
+def repair_jsonl_tail(path: Path) -> None:
+    """Cut off a partial last line (left by a writer killed mid-line) so appends start clean."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
 
 
 def write_run_log(run_dir: Path, log: RunLog) -> None:
@@ -124,20 +135,11 @@ class SampleWriter:
     def __init__(self, run_dir: Path, fsync: bool = True):
         self.path = Path(run_dir) / SAMPLES_FILE
         self.fsync = fsync
-        self._repair_tail()
+        repair_jsonl_tail(self.path)
         try:
             self._fh = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-
-    def _repair_tail(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb+") as fh:
-            data = fh.read()
-            if data and not data.endswith(b"\n"):
-                cut = data.rfind(b"\n") + 1
-                fh.truncate(cut)
 
     def write(self, record: SampleRecord) -> None:
         self._fh.write(record.model_dump_json() + "\n")

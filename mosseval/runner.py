@@ -52,6 +52,7 @@ from mosseval.rundir import (
     iter_records,
     read_records,
     read_run_log,
+    repair_jsonl_tail,
     rewrite_records,
     write_run_log,
 )
@@ -551,7 +552,7 @@ class _ShardWriter(SampleWriter):
     def __init__(self, path: Path, fsync: bool = True):  # noqa: D401 - same API, other file
         self.path = path
         self.fsync = fsync
-        self._repair_tail()
+        repair_jsonl_tail(path)
         self._fh = path.open("a", encoding="utf-8")
 
 

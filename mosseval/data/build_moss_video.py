@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mosseval.errors import ConfigError, DataNotFoundError, OutputError, RemoteError, UsageError
+from mosseval.rundir import write_json_atomic
 
 PROMPT_VERSION = "1"
 """Bump whenever the annotator prompt or schema changes: it enters every cache fingerprint."""
@@ -417,18 +418,8 @@ class ResponseCache:
         return data if isinstance(data, dict) and data.get("fingerprint") == fp else None
 
     def put(self, fp: str, data: dict[str, Any]) -> None:
-        p = self._path(fp)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=p.name, suffix=".tmp", dir=p.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**data, "fingerprint": fp}, fh, ensure_ascii=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, p)
-        except OSError as exc:
-            raise OutputError(f"cannot write the annotation cache {p}: {exc.strerror or exc}",
-                              hint="choose a writable --out folder") from None
+        write_json_atomic(self._path(fp), {**data, "fingerprint": fp}, indent=None,
+                          hint="choose a writable --out folder")
 
 
 # ----------------------------------------------------------------------------- build

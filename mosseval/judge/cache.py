@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mosseval.errors import OutputError
 from mosseval.records import JudgeVerdict
+from mosseval.rundir import repair_jsonl_tail
 
 CACHE_FILE = "judge_cache.jsonl"
 SHARED_ENV = "MOSSEVAL_JUDGE_CACHE"
@@ -59,19 +60,11 @@ class CacheFile:
         if self._fd is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._repair_tail()
+                repair_jsonl_tail(self.path)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise OutputError(f"cannot write the judge cache {self.path}: {exc.strerror or exc}") from None
         return self._fd
-
-    def _repair_tail(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb+") as fh:
-            data = fh.read()
-            if data and not data.endswith(b"\n"):
-                fh.truncate(data.rfind(b"\n") + 1)
 
     def get(self, fp: str) -> JudgeVerdict | None:
         return self.entries.get(fp)
