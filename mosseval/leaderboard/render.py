@@ -248,14 +248,7 @@ def board_wide_table(board: dict[str, Any]):
 
 def export_csv(board: dict[str, Any], path: str | os.PathLike) -> Path:
     """Wide CSV (one row per run) for spreadsheets."""
-    path = Path(path)
-    table = board_wide_table(board)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(path, index=False)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable --csv path") from None
-    return path
+    return _write_table(board_wide_table(board), Path(path), "csv")
 
 
 def export_parquet(board: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -264,11 +257,14 @@ def export_parquet(board: dict[str, Any], path: str | os.PathLike) -> Path:
         import pyarrow  # noqa: F401
     except ImportError:
         raise MissingDependencyError("--parquet needs pyarrow", hint="pip install 'mosseval[parquet]'") from None
-    path = Path(path)
-    table = board_long_table(board)
+    return _write_table(board_long_table(board), Path(path), "parquet")
+
+
+def _write_table(table: Any, path: Path, fmt: str) -> Path:
+    """Write a pandas table as CSV or Parquet; an unwritable path is an OutputError (exit 4)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(path, index=False)
+        getattr(table, f"to_{fmt}")(path, index=False)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable --parquet path") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint=f"choose a writable --{fmt} path") from None
     return path
