@@ -19,9 +19,24 @@ import time
 from pathlib import Path
 
 from mosseval.leaderboard import build_leaderboard, render_html, write_leaderboard_json
-from mosseval.records import (FrameInfo, FrameSpec, Generation, PromptSpec, PRRConfig, PRRDetail, ReferenceStep,
-                              RunLog, RunSpec, Sample, SampleRecord, SampleScore, ScoringSpec, TaskRef, TaskSpec,
-                              VideoRef)
+from mosseval.records import (
+    FrameInfo,
+    FrameSpec,
+    Generation,
+    PromptSpec,
+    PRRConfig,
+    PRRDetail,
+    ReferenceStep,
+    RunLog,
+    RunSpec,
+    Sample,
+    SampleRecord,
+    SampleScore,
+    ScoringSpec,
+    TaskRef,
+    TaskSpec,
+    VideoRef,
+)
 from mosseval.rundir import fingerprint, load_run, write_run_log
 from mosseval.scoring import aggregate_group, aggregate_task
 

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mosseval.models.base import ModelAdapter, Request, Response  # noqa: E402
-from mosseval.runner import RunOptions, Runner  # noqa: E402
+from mosseval.runner import Runner, RunOptions  # noqa: E402
 
 
 class SleepModel(ModelAdapter):

@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from mosseval.errors import NotComparableError, UsageError, did_you_mean
-from mosseval.rundir import LoadedRun, fingerprint, load_run, write_json_atomic
 from mosseval.records import RunLog, SampleRecord
+from mosseval.rundir import LoadedRun, fingerprint, load_run, write_json_atomic
 from mosseval.stats import (
     mcnemar_exact,
     noninferiority_decision,
@@ -59,7 +60,7 @@ class CompareSettings:
     overall row gate, each at ``alpha / K`` (Bonferroni over the K decisions per metric)."""
     mid_p: bool = False
 
-    def validate(self) -> "CompareSettings":
+    def validate(self) -> CompareSettings:
         if not (self.margin_pp >= 0 and math.isfinite(self.margin_pp)):
             raise UsageError(f"--margin must be a non-negative number of percentage points, got {self.margin_pp}")
         if self.prr_margin_pp is not None and not (self.prr_margin_pp >= 0 and math.isfinite(self.prr_margin_pp)):

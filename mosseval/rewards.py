@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from mosseval.errors import UsageError, did_you_mean
 from mosseval.prr.format import format_ok
@@ -102,7 +103,7 @@ def _options(opts: Any) -> dict[str, str] | list[str] | None:
         try:
             opts = json.loads(opts)
         except json.JSONDecodeError as e:
-            raise UsageError(f"options must be a dict or list, got an unparseable string: {e}")
+            raise UsageError(f"options must be a dict or list, got an unparseable string: {e}") from None
     if isinstance(opts, Mapping):
         # Arrow structs fill absent letters with None.
         return {str(k): str(v) for k, v in opts.items() if v is not None}

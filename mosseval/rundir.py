@@ -12,54 +12,23 @@ loses or duplicates a finished sample.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mosseval.errors import OutputError, UsageError
+from mosseval.fileio import canonical_json, repair_jsonl_tail, write_json_atomic  # noqa: F401  (re-exported)
 from mosseval.records import RunLog, SampleRecord
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 
 
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def fingerprint(data: Any, length: int = 64) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
-
-
-def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2,
-                      hint: str = "choose a writable location with --output-dir") -> None:
-    """Write JSON so that readers see either the old or the new file, never half of one."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=indent, ensure_ascii=False, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint=hint) from None
-
-
-def repair_jsonl_tail(path: Path) -> None:
-    """Cut off a partial last line (left by a writer killed mid-line) so appends start clean."""
-    path = Path(path)
-    if not path.exists():
-        return
-    with path.open("rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
 
 
 def write_run_log(run_dir: Path, log: RunLog) -> None:
@@ -150,7 +119,7 @@ class SampleWriter:
     def close(self) -> None:
         self._fh.close()
 
-    def __enter__(self) -> "SampleWriter":
+    def __enter__(self) -> SampleWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

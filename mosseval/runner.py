@@ -19,13 +19,14 @@ import re
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mosseval import __version__
+from mosseval.clock import utc_now
 from mosseval.data import get_loader
 from mosseval.data.locate import resolve_data_root
 from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
@@ -117,8 +118,7 @@ class Prepared:
     video_path: str | None = None
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+now = utc_now
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -600,7 +600,7 @@ class _InlineExecutor:
             fut.set_exception(exc)
         return fut
 
-    def __enter__(self) -> "_InlineExecutor":
+    def __enter__(self) -> _InlineExecutor:
         return self
 
     def __exit__(self, *a: object) -> None:
@@ -611,7 +611,7 @@ class _NullProgress:
     def advance(self) -> None:
         pass
 
-    def __enter__(self) -> "_NullProgress":
+    def __enter__(self) -> _NullProgress:
         return self
 
     def __exit__(self, *a: object) -> None:
@@ -620,8 +620,14 @@ class _NullProgress:
 
 class _RichProgress(_NullProgress):
     def __init__(self, console: Any, total: int, label: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
@@ -630,7 +636,7 @@ class _RichProgress(_NullProgress):
     def advance(self) -> None:
         self._p.advance(self._t)
 
-    def __enter__(self) -> "_RichProgress":
+    def __enter__(self) -> _RichProgress:
         self._p.__enter__()
         return self
 

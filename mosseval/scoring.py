@@ -14,7 +14,8 @@ from __future__ import annotations
 import importlib
 import re
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mosseval.extract import AnswerResult, check_mc
 from mosseval.prr.format import answer_text, format_ok

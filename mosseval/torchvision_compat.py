@@ -104,7 +104,7 @@ def _load_native_extension(torch, locations: list[str]) -> bool:
 def _register_fallback(torch) -> None:
     global _LIBRARY
     lib = torch.library.Library("torchvision", "DEF")
-    for name, schema in _SCHEMAS.items():
+    for schema in _SCHEMAS.values():
         lib.define(schema)
     lib.impl("nms", _nms_cpu, "CPU")
     lib.impl("qnms", _qnms_cpu, "CPU")

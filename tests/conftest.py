@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,10 +19,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("OPENAI_API_KEY", None)
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.cli import REPO, mosseval_cli  # noqa: E402,F401
 
-if (REPO / "tests" / "chat_server.py").exists():  # loopback chat-completions server fixtures
-    pytest_plugins = ["tests.chat_server"]
+pytest_plugins = ["tests.support.chat_server"]  # loopback chat-completions server fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -36,17 +34,6 @@ def _pin_torch_threads():
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
     return _SESSION_CACHE
-
-
-def mosseval_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600,
-                 check: bool = False) -> subprocess.CompletedProcess:
-    """Run the real console entry point in a subprocess."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "mosseval", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or REPO, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"mosseval {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.support.cli import REPO
 
 DOC = REPO / "README.md"
 _BASELINE_DONE: list[Path] = []

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mosseval.cli import main
 from mosseval.compare import CompareSettings, compare_paths, identity_differences, render_markdown
 from mosseval.errors import NotComparableError, UsageError
 from mosseval.records import (
@@ -32,6 +31,7 @@ from mosseval.records import (
     VideoRef,
 )
 from mosseval.rundir import SampleWriter, fingerprint, load_run, write_run_log
+from tests.support.cli import main_inprocess
 
 # --------------------------------------------------------------------------- building run directories
 
@@ -100,16 +100,6 @@ def flip_correct(rows: list[dict], fraction: float, seed: int = 1) -> list[dict]
     return out
 
 
-def cli(*args: str, capsys=None) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(["compare", *map(str, args)])
-    code = exc.value.code if isinstance(exc.value.code, int) else 0
-    if capsys is not None:
-        cap = capsys.readouterr()
-        return code, cap.out, cap.err
-    return code, "", ""
-
-
 # --------------------------------------------------------------------------- acceptance tests
 
 
@@ -117,7 +107,7 @@ def test_identical_runs_pass(tmp_path, capsys):
     rows = simulate(400)
     a = write_run(tmp_path / "a", "base", rows)
     b = write_run(tmp_path / "b", "cand", rows)
-    code, out, _ = cli(a, b, "--json", tmp_path / "v.json", "--summary", tmp_path / "s.md", capsys=capsys)
+    code, out, _ = main_inprocess("compare", a, b, "--json", tmp_path / "v.json", "--summary", tmp_path / "s.md", capsys=capsys)
     assert code == 0
     assert "PASS" in out
     v = json.loads((tmp_path / "v.json").read_text())
@@ -133,7 +123,7 @@ def test_ten_percent_of_correct_answers_flipped_is_a_regression(tmp_path, capsys
     rows = simulate(2000)
     a = write_run(tmp_path / "a", "base", rows)
     b = write_run(tmp_path / "b", "cand", flip_correct(rows, 0.10))
-    code, out, _ = cli(a, b, "--metric", "accuracy", "--json", tmp_path / "v.json", capsys=capsys)
+    code, out, _ = main_inprocess("compare", a, b, "--metric", "accuracy", "--json", tmp_path / "v.json", capsys=capsys)
     assert code == 1
     assert "REGRESSION" in out
     row = json.loads((tmp_path / "v.json").read_text())["overall"]["accuracy"]
@@ -155,7 +145,7 @@ def test_a_one_sample_difference_is_never_a_regression(tmp_path, capsys, n, dire
     a = write_run(tmp_path / "a", "base", rows)
     b = write_run(tmp_path / "b", "cand", cand)
     for margin in ("1.0", "0"):
-        code, _, _ = cli(a, b, "--margin", margin, "--json", tmp_path / "v.json", capsys=capsys)
+        code, _, _ = main_inprocess("compare", a, b, "--margin", margin, "--json", tmp_path / "v.json", capsys=capsys)
         v = json.loads((tmp_path / "v.json").read_text())
         assert code == 0
         assert v["verdict"] in ("pass", "inconclusive")
@@ -170,7 +160,7 @@ def test_different_frame_counts_are_not_comparable(tmp_path, capsys):
         compare_paths(a, b)
     msg = str(exc.value)
     assert "tasks[moss-video-mini].fingerprint differs: frames.num_frames 8 vs 16" in msg
-    code, _, err = cli(a, b, capsys=capsys)
+    code, _, err = main_inprocess("compare", a, b, capsys=capsys)
     assert code == 2
     assert "num_frames 8 vs 16" in " ".join(err.split())
 
@@ -212,7 +202,7 @@ def test_partial_overlap_is_reported_and_excluded(tmp_path, capsys):
     rows = simulate(300)
     a = write_run(tmp_path / "a", "base", rows[:250])
     b = write_run(tmp_path / "b", "cand", rows[20:])
-    code, out, _ = cli(a, b, "--json", tmp_path / "v.json", capsys=capsys)
+    code, out, _ = main_inprocess("compare", a, b, "--json", tmp_path / "v.json", capsys=capsys)
     v = json.loads((tmp_path / "v.json").read_text())
     assert code == 0
     assert v["join"]["n_joined"] == 230
@@ -257,13 +247,13 @@ def test_errored_samples_count_as_wrong(tmp_path):
 
 def test_missing_run_and_bad_options_exit_2(tmp_path, capsys):
     a = write_run(tmp_path / "a", "base", simulate(20))
-    assert cli(a, tmp_path / "nope", capsys=capsys)[0] == 2
+    assert main_inprocess("compare", a, tmp_path / "nope", capsys=capsys)[0] == 2
     (tmp_path / "empty").mkdir()
-    code, _, err = cli(a, tmp_path / "empty", capsys=capsys)
+    code, _, err = main_inprocess("compare", a, tmp_path / "empty", capsys=capsys)
     assert code == 2 and "run.json" in err
     for bad in (["--alpha", "0.7"], ["--metric", "acc"], ["--bootstrap", "10"], ["--margin", "-1"],
                 ["--gate", "task"]):
-        code, _, err = cli(a, a, *bad, capsys=capsys)
+        code, _, err = main_inprocess("compare", a, a, *bad, capsys=capsys)
         assert code == 2, bad
     assert "did you mean 'tasks'" in err
 
@@ -275,17 +265,17 @@ def test_improvement_passes_and_prr_regression_alone_fails(tmp_path, capsys):
     rows = simulate(800, seed=4)
     better = [dict(r, correct=True) for r in rows]
     a = write_run(tmp_path / "a", "base", rows)
-    assert cli(a, write_run(tmp_path / "b", "better", better), capsys=capsys)[0] == 0
+    assert main_inprocess("compare", a, write_run(tmp_path / "b", "better", better), capsys=capsys)[0] == 0
     worse_prr = [dict(r, prr=max(0.0, r["prr"] - 0.1)) for r in rows]
     c = write_run(tmp_path / "c", "worse-prr", worse_prr)
-    code, out, _ = cli(a, c, "--json", tmp_path / "v.json", capsys=capsys)
+    code, out, _ = main_inprocess("compare", a, c, "--json", tmp_path / "v.json", capsys=capsys)
     v = json.loads((tmp_path / "v.json").read_text())
     assert code == 1
     assert v["overall"]["accuracy"]["verdict"] == "pass"
     assert v["overall"]["prr"]["verdict"] == "regression" and v["overall"]["prr"]["test"] == "cluster_sign_test"
-    assert cli(a, c, "--metric", "accuracy", capsys=capsys)[0] == 0
+    assert main_inprocess("compare", a, c, "--metric", "accuracy", capsys=capsys)[0] == 0
     # a PRR margin wider than the drop tolerates it
-    assert cli(a, c, "--prr-margin", "15", capsys=capsys)[0] == 0
+    assert main_inprocess("compare", a, c, "--prr-margin", "15", capsys=capsys)[0] == 0
 
 
 def test_inconclusive_reports_samples_needed(tmp_path, capsys):
@@ -293,7 +283,7 @@ def test_inconclusive_reports_samples_needed(tmp_path, capsys):
     cand = flip_correct(rows, 0.02, seed=2)  # a ~1.4 point drop on 200 samples: the CI straddles -1
     a = write_run(tmp_path / "a", "base", rows)
     b = write_run(tmp_path / "b", "cand", cand)
-    code, out, _ = cli(a, b, "--metric", "accuracy", "--json", tmp_path / "v.json",
+    code, out, _ = main_inprocess("compare", a, b, "--metric", "accuracy", "--json", tmp_path / "v.json",
                        "--summary", tmp_path / "s.md", capsys=capsys)
     v = json.loads((tmp_path / "v.json").read_text())
     row = v["overall"]["accuracy"]
@@ -344,7 +334,7 @@ def test_per_task_and_overall_rows_and_gate_modes(tmp_path, capsys):
     assert vt["tasks"]["beta"]["accuracy"]["gating"] and vt["tasks"]["beta"]["accuracy"]["alpha"] == pytest.approx(0.05 / 3)
     assert vt["tasks"]["beta"]["accuracy"]["ci_level"] == pytest.approx(1 - 0.05 / 3)
     assert vt["verdict"] == "regression" and vt["exit_code"] == 1
-    code, out, _ = cli(a, b, "--metric", "accuracy", "--gate", "tasks", capsys=capsys)
+    code, out, _ = main_inprocess("compare", a, b, "--metric", "accuracy", "--gate", "tasks", capsys=capsys)
     assert code == 1 and "alpha" in out and "beta" in out and "overall" in out
 
 
@@ -354,7 +344,7 @@ def test_json_schema_and_markdown_summary(tmp_path, capsys):
     b = write_run(tmp_path / "b", "cand", flip_correct(rows, 0.3))
     summary = tmp_path / "step_summary.md"
     summary.write_text("previous step\n")
-    code, _, _ = cli(a, b, "--json", tmp_path / "v.json", "--summary", summary, "--seed", "3", capsys=capsys)
+    code, _, _ = main_inprocess("compare", a, b, "--json", tmp_path / "v.json", "--summary", summary, "--seed", "3", capsys=capsys)
     v = json.loads((tmp_path / "v.json").read_text())
     assert code == 1
     assert v["schema_version"] == 1 and v["kind"] == "mosseval.compare"
@@ -373,7 +363,7 @@ def test_json_schema_and_markdown_summary(tmp_path, capsys):
     assert "**REGRESSION: candidate cand vs baseline base on 200 paired samples" in text
     assert "| moss-video-mini | accuracy | 200 (50) |" in text
     # same seed -> byte-identical verdict
-    code2, _, _ = cli(a, b, "--json", tmp_path / "v2.json", "--seed", "3", capsys=capsys)
+    code2, _, _ = main_inprocess("compare", a, b, "--json", tmp_path / "v2.json", "--seed", "3", capsys=capsys)
     assert json.loads((tmp_path / "v2.json").read_text()) == v
     assert render_markdown(v) in text
 
@@ -401,7 +391,7 @@ def test_model_output_cannot_inject_into_the_summary(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory):
-    from mosseval.runner import RunOptions, Runner
+    from mosseval.runner import Runner, RunOptions
 
     out = tmp_path_factory.mktemp("cmp-runs")
     made = {}
@@ -414,12 +404,12 @@ def real_runs(tmp_path_factory):
 
 
 def test_end_to_end_on_real_runs(real_runs, capsys, tmp_path):
-    assert cli(real_runs["oracle"], real_runs["oracle"], capsys=capsys)[0] == 0
-    code, out, _ = cli(real_runs["oracle"], real_runs["random"], "--json", tmp_path / "v.json", capsys=capsys)
+    assert main_inprocess("compare", real_runs["oracle"], real_runs["oracle"], capsys=capsys)[0] == 0
+    code, out, _ = main_inprocess("compare", real_runs["oracle"], real_runs["random"], "--json", tmp_path / "v.json", capsys=capsys)
     assert code == 1 and "REGRESSION" in out
     v = json.loads((tmp_path / "v.json").read_text())
     assert v["overall"]["accuracy"]["baseline"] == 1.0 and v["overall"]["accuracy"]["n"] == 40
     assert 1 < v["overall"]["accuracy"]["n_clusters"] <= 40  # questions share videos
-    assert cli(real_runs["random"], real_runs["oracle"], capsys=capsys)[0] == 0  # improvement
-    code, _, err = cli(real_runs["oracle"], real_runs["oracle4"], capsys=capsys)
+    assert main_inprocess("compare", real_runs["random"], real_runs["oracle"], capsys=capsys)[0] == 0  # improvement
+    code, _, err = main_inprocess("compare", real_runs["oracle"], real_runs["oracle4"], capsys=capsys)
     assert code == 2 and "num_frames 8 vs 4" in " ".join(err.split())

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mosseval.errors import ExitCode
-from tests.conftest import REPO
+from tests.support.cli import REPO
 
 BLOCK = ("import sys\n"
          "for m in ('torch', 'transformers', 'torchvision', 'accelerate', 'openai', 'scipy'):\n"

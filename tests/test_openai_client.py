@@ -19,7 +19,7 @@ from mosseval.openai_client import (
     host_of,
     parse_json_object,
 )
-from tests.chat_server import ChatServer, Fail, Reply, message_text
+from tests.support.chat_server import ChatServer, Fail, Reply, message_text
 
 pytest.importorskip("openai")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.cli import REPO
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,8 @@ def test_installed_copy_runs_outside_checkout(wheel, tmp_path):
                    check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = ("import mosseval, mosseval.paths as p; "
-            "assert str(p.resource_dir('tasks')).startswith(%r), p.resource_dir('tasks'); "
-            "from mosseval.cli import main; main()") % str(target)
+            f"assert str(p.resource_dir('tasks')).startswith({str(target)!r}), p.resource_dir('tasks'); "
+            "from mosseval.cli import main; main()")
     proc = subprocess.run([sys.executable, "-c", code, "tasks"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -9,8 +9,8 @@ import pytest
 
 from mosseval.preflight import check_task
 from mosseval.tasks import load_registry
-from tests.fixtures_benchmarks import make_mmvu, make_mvbench, write_mvbench_json
-from tests.videos import write_not_a_video, write_truncated_mp4
+from tests.support.benchmarks import make_mmvu, make_mvbench, write_mvbench_json
+from tests.support.videos import write_not_a_video, write_truncated_mp4
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import pytest
 
 from mosseval.errors import ExitCode
 from mosseval.rundir import load_run
-from mosseval.runner import RunOptions, Runner
-from tests.conftest import REPO, mosseval_cli
+from mosseval.runner import Runner, RunOptions
+from tests.support.cli import REPO
 
 
-def _run(model: str, out: Path, **kw) -> "object":
+def _run(model: str, out: Path, **kw) -> object:
     opts = RunOptions(model=model, tasks=kw.pop("tasks", ["moss-video-mini"]), output_dir=out, progress=False,
                       fsync=False, **kw)
     return Runner(opts).execute()
@@ -143,14 +143,14 @@ def broken_task(tmp_path, baseline_runs):
     (root / "items.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     tdir = tmp_path / "tasks"
     tdir.mkdir()
-    (tdir / "broken.yaml").write_text(f"""
+    (tdir / "broken.yaml").write_text("""
 name: broken-videos
 version: "1"
 loader: moss_video_jsonl
-loader_args: {{file: items.jsonl}}
-data: {{path: data}}
-prompt: {{template: "{{{{ question }}}}"}}
-scoring: {{require_format: true, prr: {{}}}}
+loader_args: {file: items.jsonl}
+data: {path: data}
+prompt: {template: "{{ question }}"}
+scoring: {require_format: true, prr: {}}
 """)
     return tmp_path, tdir
 

@@ -123,7 +123,7 @@ def test_fallback_nms_matches_reference():
     from mosseval.torchvision_compat import _nms_cpu, _qnms_cpu
 
     rng = np.random.default_rng(7)
-    for trial in range(20):
+    for _ in range(20):
         n = int(rng.integers(0, 40))
         xy = rng.uniform(0, 50, (n, 2))
         wh = rng.uniform(1, 20, (n, 2))

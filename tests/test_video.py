@@ -1,4 +1,4 @@
-"""The video pipeline on real files written by PyAV (tests/videos.py)."""
+"""The video pipeline on real files written by PyAV (tests/support/videos.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import videos  # noqa: E402
-from videos import recover_index  # noqa: E402
-
 from mosseval import video as V  # noqa: E402
 from mosseval.errors import ConfigError, MediaError, MissingDependencyError, UnsafePathError  # noqa: E402
 from mosseval.records import FrameSpec, VideoRef  # noqa: E402
 from mosseval.video import compute_indices, probe, resize_shape, sample_frames  # noqa: E402
+from tests.support import videos  # noqa: E402
+from tests.support.videos import recover_index  # noqa: E402
 
 N_SRC = 90  # frames per test clip (3 s at 30 fps)
 FOLDER_N = 40  # frames in the JPEG folder (13.3 s at 3 fps)

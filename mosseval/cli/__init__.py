@@ -108,7 +108,7 @@ def run(
 ) -> int:
     """Evaluate a model on tasks; writes (and resumes) one run directory."""
     from mosseval.models.registry import parse_model_args
-    from mosseval.runner import RunOptions, Runner, distributed_env
+    from mosseval.runner import Runner, RunOptions, distributed_env
 
     if distributed_env()[0] > 0:
         quiet = True  # under torchrun / accelerate only rank 0 talks
@@ -296,7 +296,7 @@ def demo(
     `mosseval leaderboard runs/* -o reports/leaderboard.html`. Nothing is downloaded.
     """
     from mosseval.leaderboard import build_leaderboard, render_html, write_leaderboard_json
-    from mosseval.runner import RunOptions, Runner
+    from mosseval.runner import Runner, RunOptions
 
     limits: dict[str, int] = {}
     for item in model_limit or []:
@@ -328,25 +328,9 @@ def demo(
 
 
 def _redacted_argv() -> list[str]:
-    import re
+    from mosseval.redact import redact_argv
 
-    argv = list(sys.argv[1:])
-    red = []
-    hide_next = False
-    for a in argv:
-        if hide_next:
-            red.append("***")
-            hide_next = False
-            continue
-        if re.search(r"(api[_-]?key|token|secret|password)", a, re.I):
-            if "=" in a:
-                red.append(re.sub(r"((?:api[_-]?key|token|secret|password)[^=,]*=)[^,]*", r"\1***", a, flags=re.I))
-            else:
-                red.append(a)
-                hide_next = a.startswith("--")
-            continue
-        red.append(a)
-    return red
+    return redact_argv(list(sys.argv[1:]))
 
 
 # Commands owned by other modules register themselves here (each module exposes register(app)).

@@ -51,8 +51,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from mosseval.errors import UsageError
-        from mosseval.leaderboard import (build_leaderboard, export_csv, export_parquet, render_html,
-                                          write_leaderboard_json)
+        from mosseval.leaderboard import (
+            build_leaderboard,
+            export_csv,
+            export_parquet,
+            render_html,
+            write_leaderboard_json,
+        )
 
         console = Console(stderr=True, soft_wrap=True, quiet=quiet)
         out = Console(soft_wrap=True)

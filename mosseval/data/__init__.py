@@ -7,8 +7,8 @@ Loaders register with ``@register_loader(name)`` and are imported lazily by name
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mosseval.records import Sample, TaskSpec
 

@@ -36,16 +36,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mosseval.errors import ConfigError, DataNotFoundError, OutputError, RemoteError, UsageError
+from mosseval.fileio import atomic_write_text
 from mosseval.rundir import write_json_atomic
 
 PROMPT_VERSION = "1"
@@ -384,7 +384,7 @@ def _check_item(it: Any, states: list[tuple[float, str]]) -> list[str]:
 
 
 def split_of(video_id: str, seed: int, test_fraction: float) -> str:
-    h = hashlib.sha256(f"{seed}:{video_id}".encode("utf-8")).digest()
+    h = hashlib.sha256(f"{seed}:{video_id}".encode()).digest()
     u = int.from_bytes(h[:8], "big") / 2.0 ** 64
     return "test" if u < test_fraction else "train"
 
@@ -673,10 +673,4 @@ def _write_outputs(out: Path, opts: BuildOptions, videos: list[CaptionVideo], ou
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    atomic_write_text(path, text, hint=None)

@@ -25,10 +25,10 @@ import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mosseval.clock import utc_now
 from mosseval.errors import ExitCode, RemoteError, UsageError
 from mosseval.judge.aggregate import NO_OUTPUT, summarize_rubric
 from mosseval.judge.cache import CACHE_FILE, SHARED_ENV, VerdictCache
@@ -222,7 +222,7 @@ class _RunLock:
         self.path = Path(run_dir) / LOCK_FILE
         self._fh: Any = None
 
-    def __enter__(self) -> "_RunLock":
+    def __enter__(self) -> _RunLock:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no advisory lock
@@ -245,8 +245,7 @@ class _RunLock:
 # ----------------------------------------------------------------------------- main entry
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+_now = utc_now
 
 
 def _schema_name(name: str) -> str:
@@ -416,7 +415,7 @@ class _StoppedError(RemoteError):
 
 
 class _NullCtx:
-    def __enter__(self) -> "_NullCtx":
+    def __enter__(self) -> _NullCtx:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -686,7 +685,7 @@ class _NullProgress:
     def advance(self) -> None:
         pass
 
-    def __enter__(self) -> "_NullProgress":
+    def __enter__(self) -> _NullProgress:
         return self
 
     def __exit__(self, *a: Any) -> None:
@@ -706,7 +705,7 @@ class _RichProgress(_NullProgress):
         with self._lock:
             self._p.advance(self._t)
 
-    def __enter__(self) -> "_RichProgress":
+    def __enter__(self) -> _RichProgress:
         self._p.__enter__()
         return self
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
+from mosseval.clock import utc_now
 from mosseval.errors import OutputError
 from mosseval.records import JudgeVerdict
 from mosseval.rundir import repair_jsonl_tail
@@ -27,8 +27,7 @@ CACHE_FILE = "judge_cache.jsonl"
 SHARED_ENV = "MOSSEVAL_JUDGE_CACHE"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+_now = utc_now
 
 
 class CacheFile:

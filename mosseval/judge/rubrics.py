@@ -132,7 +132,7 @@ class Rubric:
             msgs.append({"role": role, "content": text.strip()})
         return msgs
 
-    def compile(self) -> "Rubric":
+    def compile(self) -> Rubric:
         env = _jinja_env(self.folder)
         from jinja2 import TemplateSyntaxError
 

@@ -25,11 +25,12 @@ import json
 import math
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from mosseval.errors import UsageError
 from mosseval.records import Estimate, RunLog, SampleRecord, TaskResult, TaskSpec
@@ -149,7 +150,7 @@ def _paired_values(a: dict[str, float], b: dict[str, float], n_a: int, n_b: int)
     return [(a[k], b[k]) for k in common]
 
 
-def tie_test(metric: str, leader: "_Cell", other: "_Cell") -> dict:
+def tie_test(metric: str, leader: _Cell, other: _Cell) -> dict:
     """Is ``other`` statistically indistinguishable from ``leader`` on ``metric``?
 
     accuracy: exact McNemar on the discordant pairs when both runs share per-sample keys
@@ -673,7 +674,7 @@ def _build_columns(runs: list[_Run]) -> tuple[list[dict], dict[tuple[int, int], 
 
     warnings: list[str] = []
     columns: list[dict] = []
-    for name, cids in by_name.items():
+    for cids in by_name.values():
         infos = []
         for cid in cids:
             e = variants[cid]["entry"]

@@ -79,9 +79,9 @@ def _parse_model_args(args: Any) -> dict[str, str]:
 
 def _redacted(args: dict[str, str]) -> dict[str, str]:
     """Secrets never reach the board (lmms-eval model_args may carry API keys)."""
-    from mosseval.models.registry import redact
+    from mosseval.redact import redact_mapping
 
-    return redact(args)
+    return redact_mapping(args)
 
 
 def _model_name(data: dict[str, Any], config: dict[str, Any], margs: dict[str, str]) -> str:
@@ -200,7 +200,7 @@ def load_lmms_runs(paths: list[str], *, samples_per_run: int = 100, items: dict[
 
 def load_lmms_run(path: Path, *, samples_per_run: int = 100, items: dict[str, dict] | None = None,
                   index: int = 0):
-    from mosseval.leaderboard.aggregate import _Cell, _Entry, _Run, _est, _short_hash, _stable_rank
+    from mosseval.leaderboard.aggregate import _Cell, _Entry, _est, _Run, _short_hash, _stable_rank
     from mosseval.stats import mean_ci
 
     items = items if items is not None else {}

@@ -18,11 +18,11 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mosseval.errors import MissingDependencyError, OutputError
+from mosseval.fileio import atomic_write_text
 
 TEMPLATE = "leaderboard.html.j2"
 THUMBS_PER_ITEM = 4
@@ -166,19 +166,7 @@ def render_html(board: dict[str, Any], out: str | os.PathLike, samples_per_run: 
 
 
 def _write_text_atomic(path: Path, text: str) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}",
-                          hint="choose a writable location with -o/--output") from None
-    return path
+    return atomic_write_text(path, text, hint="choose a writable location with -o/--output")
 
 
 # --------------------------------------------------------------------------- tables

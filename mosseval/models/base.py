@@ -67,5 +67,5 @@ class ModelAdapter(ABC):
         """Return one ``Response`` per request, in order. Per-request failures are returned as
         ``Response(text=None, error=ErrorInfo(...))``; raising aborts the run (saved work stays)."""
 
-    def close(self) -> None:  # pragma: no cover - default no-op
+    def close(self) -> None:  # noqa: B027  # pragma: no cover - default no-op, override to free resources
         pass

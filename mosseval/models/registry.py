@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mosseval.errors import MissingDependencyError, UsageError, did_you_mean
 from mosseval.models.base import ModelAdapter
+from mosseval.redact import SECRET_KEYS, clean_url  # noqa: F401  (re-exported)
+from mosseval.redact import redact_mapping as redact
 
 
 @dataclass(frozen=True)
@@ -172,18 +175,6 @@ EXECUTION_ARGS = frozenset({"batch_size", "concurrency", "timeout", "max_retries
 """Model args that change how fast a run goes, not what it outputs: kept out of the run identity."""
 
 
-def clean_url(url: str) -> str:
-    """``scheme://host[:port]/path`` without credentials, query or fragment."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(str(url))
-    except ValueError:
-        return "<invalid url>"
-    if not parts.scheme or not parts.hostname:
-        return str(url).split("?", 1)[0].split("@")[-1]
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
 
 
 def identity_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -192,13 +183,6 @@ def identity_args(args: dict[str, Any]) -> dict[str, Any]:
             for k, v in redact(args).items() if k not in EXECUTION_ARGS}
 
 
-SECRET_KEYS = re.compile(r"(api[_-]?key|secret|passw(or)?d|authorization|bearer|credential|^token$|_token$)", re.I)
-
-
-def redact(args: dict[str, Any]) -> dict[str, Any]:
-    """Drop secret-looking model args and credentials in URLs before anything is written or logged."""
-    return {k: (clean_url(v) if "url" in k.lower() and isinstance(v, str) and "@" in v else v)
-            for k, v in args.items() if not SECRET_KEYS.search(k)}
 
 
 def reject_unknown_args(backend: str, args: dict[str, Any], known: set[str] | list[str]) -> None:

@@ -210,7 +210,7 @@ class TrainConfig(BaseModel):
     def prr_weight(self) -> float:
         return self.weights.get("prr", 0.0)
 
-    def check(self) -> "TrainConfig":
+    def check(self) -> TrainConfig:
         """Cross-field checks that pydantic cannot express; raises UsageError."""
         G = self.num_generations
         if self.generation_batch_size is not None:

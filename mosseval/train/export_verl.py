@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
 from mosseval.records import PRRConfig, Sample, TaskSpec

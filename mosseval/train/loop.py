@@ -40,10 +40,11 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -245,7 +246,7 @@ class GRPOTrainer:
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def setup(self) -> "GRPOTrainer":
+    def setup(self) -> GRPOTrainer:
         from mosseval.models.registry import load_backend, resolve
 
         load_backend("hf")  # torch + transformers present, with a clear message otherwise

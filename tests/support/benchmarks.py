@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.videos import write_avi, write_frame_folder, write_mp4, write_webm
+from tests.support.videos import write_avi, write_frame_folder, write_mp4, write_webm
 
 # ----------------------------------------------------------------------------- MVBench
 

@@ -13,7 +13,7 @@ from mosseval.errors import DataNotFoundError, UnsafePathError
 from mosseval.records import Generation, Sample, SampleRecord
 from mosseval.scoring import aggregate_task, score_sample
 from mosseval.tasks import load_registry
-from tests.fixtures_benchmarks import (
+from tests.support.benchmarks import (
     CANDIDATE_COUNTS,
     MVBENCH_BOUNDED,
     MVBENCH_FOLDERS,
@@ -21,7 +21,7 @@ from tests.fixtures_benchmarks import (
     official_segment_indices,
     write_mvbench_json,
 )
-from tests.videos import recover_index
+from tests.support.videos import recover_index
 
 
 @pytest.fixture(scope="module")

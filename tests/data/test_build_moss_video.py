@@ -16,9 +16,9 @@ from mosseval.data.build_moss_video import (
     split_of,
     validate_annotation,
 )
-from tests.chat_server import Reply, message_text
-from tests.fixtures_benchmarks import PLACES, make_sharegpt4video_captions
-from tests.videos import write_mp4
+from tests.support.benchmarks import PLACES, make_sharegpt4video_captions
+from tests.support.chat_server import Reply, message_text
+from tests.support.videos import write_mp4
 
 TIMELINE_RE = re.compile(r"^\[t=([0-9.]+)s\] (.+)$", re.MULTILINE)
 

@@ -22,8 +22,8 @@ Recording: ``server.requests`` (``RecordedRequest(path, method, headers, auth, j
 
 Use: the ``chat_server`` fixture is a factory (``srv = chat_server(responder=...)``) whose
 servers shut down at teardown; or ``with ChatServer(...) as srv:``. Enable the fixture in a test
-module with ``from tests.chat_server import chat_server  # noqa: F401`` or for the whole suite
-with ``pytest_plugins = ["tests.chat_server"]`` in ``tests/conftest.py``.
+module with ``from tests.support.chat_server import chat_server  # noqa: F401`` or for the whole suite
+with ``pytest_plugins = ["tests.support.chat_server"]`` in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.hf
 pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.cli import REPO  # noqa: E402
+
 REWARD = '''def vowels(prompts, completions, **columns):
     return [sum(ch in "aeiou" for ch in c) / max(1, len(c)) for c in completions]
 '''

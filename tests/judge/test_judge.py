@@ -1,4 +1,4 @@
-"""`mosseval judge` against a real chat-completions server on loopback (tests/chat_server.py).
+"""`mosseval judge` against a real chat-completions server on loopback (tests/support/chat_server.py).
 
 Run directories are built with the real records, scorer and aggregation (or by the real runner for
 `run --judge`); the judge talks HTTP to a ChatServer whose responder plays the judge model.
@@ -7,11 +7,8 @@ Run directories are built with the real records, scorer and aggregation (or by t
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -37,9 +34,12 @@ from mosseval.rundir import SAMPLES_FILE, load_run, write_run_log
 from mosseval.runner import finalize_log, task_fingerprint
 from mosseval.scoring import score_sample
 from mosseval.tasks import load_registry
-from tests.chat_server import Fail, Reply, message_text
+from tests.support.chat_server import Fail, Reply, message_text
+from tests.support.cli import (
+    REPO,  # noqa: E402
+    mosseval_popen,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "progress": False}
 
 # ----------------------------------------------------------------------------- run directories
@@ -405,12 +405,6 @@ def test_shared_cache_reused_across_run_dirs(tmp_path, chat_server):
 # ----------------------------------------------------------------------------- CLI, kill/resume, secrets
 
 
-def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    full = {**os.environ, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "mosseval", *args], cwd=REPO, env=full,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_kill_midway_and_rerun_loses_nothing_repeats_nothing(tmp_path, chat_server):
     n_items, n_before_kill = 10, 4
     lock = threading.Lock()
@@ -433,7 +427,7 @@ def test_kill_midway_and_rerun_loses_nothing_repeats_nothing(tmp_path, chat_serv
 
     srv = chat_server(responder)
     run = make_run(tmp_path, "moss-video-mini", moss_items(n_items))
-    proc = _cli("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--concurrency", "1", "-q")
+    proc = mosseval_popen("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--concurrency", "1", "-q")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if len(_lines(run / CACHE_FILE)) >= n_before_kill and blocked:
@@ -447,7 +441,7 @@ def test_kill_midway_and_rerun_loses_nothing_repeats_nothing(tmp_path, chat_serv
     assert len(first) == n_before_kill and len(_lines(run / CACHE_FILE)) == n_before_kill
     with (run / CACHE_FILE).open("a") as fh:  # a torn write left by the kill
         fh.write('{"fingerprint": "abc", "verd')
-    proc = _cli("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--concurrency", "2")
+    proc = mosseval_popen("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--concurrency", "2")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     assert len(answered) == n_items  # every item answered exactly once over both runs
@@ -479,7 +473,7 @@ def test_ctrl_c_saves_finished_verdicts(tmp_path, chat_server):
 
     srv = chat_server(responder)
     run = make_run(tmp_path, "moss-video-mini", moss_items(5))
-    proc = _cli("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--concurrency", "1",
+    proc = mosseval_popen("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--concurrency", "1",
                 "--max-retries", "0", "-q")
     deadline = time.monotonic() + 30
     while not blocked and time.monotonic() < deadline:
@@ -513,18 +507,18 @@ def test_api_key_never_written_or_printed(tmp_path, chat_server):
     run = make_run(tmp_path, "moss-video-mini", moss_items(3))
     outputs = []
     # key from the environment
-    p = _cli("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--max-retries", "1",
+    p = mosseval_popen("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--max-retries", "1",
              "--json", str(run / "summary.json"), env={"OPENAI_API_KEY": FAKE_KEY})
     outputs += p.communicate(timeout=60)
     assert p.returncode == 3, outputs  # one judge error (recorded)
     v = load_run(run).records[1].score.judge["process-consistency"]
     assert v.error and "upstream rejected key" in v.error and "***" in v.error
     # key from the option; then a wrong key: credentials refused, exit 7, key not echoed
-    p = _cli("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--max-retries", "0",
+    p = mosseval_popen("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--max-retries", "0",
              "--api-key", FAKE_KEY, "--retry-errors")
     outputs += p.communicate(timeout=60)
     wrong = FAKE_KEY[::-1]
-    p = _cli("judge", str(run), "--judge", "other-judge", "--base-url", srv.base_url, env={"OPENAI_API_KEY": wrong})
+    p = mosseval_popen("judge", str(run), "--judge", "other-judge", "--base-url", srv.base_url, env={"OPENAI_API_KEY": wrong})
     o, e = p.communicate(timeout=60)
     assert p.returncode == 7 and "refused the credentials" in e
     assert wrong not in o + e
@@ -540,11 +534,11 @@ def test_api_key_never_written_or_printed(tmp_path, chat_server):
 
 def test_run_with_judge_inline_on_mmvu_fixture(tmp_path, chat_server):
     """`mosseval run --judge` on MMVU fixture data: the runner, then the official judge, end to end."""
-    from tests.fixtures_benchmarks import make_mmvu
+    from tests.support.benchmarks import make_mmvu
 
     make_mmvu(tmp_path / "MMVU", n=6)
     srv = chat_server(mmvu_judge)
-    p = _cli("run", "--model", "oracle", "--tasks", "mmvu", "--data-dir", str(tmp_path / "MMVU"), "--limit", "6",
+    p = mosseval_popen("run", "--model", "oracle", "--tasks", "mmvu", "--data-dir", str(tmp_path / "MMVU"), "--limit", "6",
              "-o", str(tmp_path / "runs"), "--judge", "gpt-4o", "--workers", "1",
              env={"MOSSEVAL_JUDGE_BASE_URL": srv.base_url})
     out, err = p.communicate(timeout=120)

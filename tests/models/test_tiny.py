@@ -18,7 +18,7 @@ pytestmark = pytest.mark.hf
 
 pytest.importorskip("transformers")
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.cli import REPO  # noqa: E402
 
 
 def _hashes(d: Path) -> dict[str, str]:

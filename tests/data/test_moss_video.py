@@ -12,7 +12,7 @@ from mosseval.data import get_loader
 from mosseval.data.locate import candidate_roots, resolve_data_root
 from mosseval.errors import DataNotFoundError
 from mosseval.tasks import load_registry
-from tests.fixtures_benchmarks import make_mmvu, make_moss_video, make_mvbench
+from tests.support.benchmarks import make_mmvu, make_moss_video, make_mvbench
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,40 @@ from pathlib import Path
 
 import pytest
 
-from mosseval.cli import main
 from mosseval.errors import UsageError
-from mosseval.leaderboard import (board_long_table, board_wide_table, build_leaderboard, json_for_html,
-                                  mcnemar_exact, render_html, write_leaderboard_json)
-from mosseval.records import (ErrorInfo, FrameInfo, FrameSpec, Generation, JudgeVerdict, PRRConfig, PRRDetail,
-                              PromptSpec, ReferenceStep, RunLog, RunSpec, Sample, SampleRecord, SampleScore,
-                              ScoringSpec, TaskRef, TaskSpec, VideoRef)
+from mosseval.leaderboard import (
+    board_long_table,
+    board_wide_table,
+    build_leaderboard,
+    json_for_html,
+    mcnemar_exact,
+    render_html,
+    write_leaderboard_json,
+)
+from mosseval.records import (
+    ErrorInfo,
+    FrameInfo,
+    FrameSpec,
+    Generation,
+    JudgeVerdict,
+    PromptSpec,
+    PRRConfig,
+    PRRDetail,
+    ReferenceStep,
+    RunLog,
+    RunSpec,
+    Sample,
+    SampleRecord,
+    SampleScore,
+    ScoringSpec,
+    TaskRef,
+    TaskSpec,
+    VideoRef,
+)
 from mosseval.rundir import SampleWriter, fingerprint, write_run_log
 from mosseval.scoring import aggregate_group, aggregate_task
 from mosseval.stats import mean_ci
+from tests.support.cli import main_inprocess
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(1)>"
@@ -323,19 +347,11 @@ def test_globs_parent_folders_and_errors(tmp_path):
         build_leaderboard([str(bad)])
 
 
-def run_cli(*args: str, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(["leaderboard", *map(str, args)])
-    cap = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 0
-    return code, cap.out, cap.err
-
-
 def test_cli_writes_json_html_csv_parquet(tmp_path, capsys):
     a = simple_run(tmp_path / "runs" / "a", "model-a", [i % 4 != 0 for i in range(40)])
     b = simple_run(tmp_path / "runs" / "b", "model-b", [i % 4 == 0 for i in range(40)])
     out = tmp_path / "site" / "lb.html"
-    code, stdout, err = run_cli(str(tmp_path / "runs" / "*"), "-o", out, "--csv", tmp_path / "lb.csv",
+    code, stdout, err = main_inprocess("leaderboard", str(tmp_path / "runs" / "*"), "-o", out, "--csv", tmp_path / "lb.csv",
                                 "--parquet", tmp_path / "lb.parquet", "--samples-per-run", "7", capsys=capsys)
     assert code == 0, err
     assert str(out) in stdout and (tmp_path / "site" / "lb.json").is_file()
@@ -357,14 +373,14 @@ def test_cli_writes_json_html_csv_parquet(tmp_path, capsys):
 
 
 def test_cli_errors_name_the_path(tmp_path, capsys):
-    code, _, err = run_cli(tmp_path / "no-such-run", capsys=capsys)
+    code, _, err = main_inprocess("leaderboard", tmp_path / "no-such-run", capsys=capsys)
     assert code == 2 and "no-such-run" in err
-    code, _, err = run_cli(capsys=capsys)
+    code, _, err = main_inprocess("leaderboard", capsys=capsys)
     assert code == 2 and "no runs" in err
     run = simple_run(tmp_path / "r", "m", [True])
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = run_cli(run, "-o", blocker / "lb.html", capsys=capsys)
+    code, _, err = main_inprocess("leaderboard", run, "-o", blocker / "lb.html", capsys=capsys)
     assert code == 4 and "cannot write" in err
 
 
@@ -547,7 +563,7 @@ def write_lmms_fixture(root: Path, model: str = "lmms-lab/llava-onevision-qwen2-
 
 
 def test_lmms_import_own_columns_and_recomputed_accuracy(tmp_path):
-    res = write_lmms_fixture(tmp_path / "lmms")
+    write_lmms_fixture(tmp_path / "lmms")
     ours = simple_run(tmp_path / "ours" / "a", "ours", [True] * 8 + [False] * 2, task="mvbench",
                       spec=task_spec("mvbench", protocol="official", frames=16, prr=False))
     board = build_leaderboard([str(ours)], lmms=[str(tmp_path / "lmms")])
@@ -618,7 +634,7 @@ def test_lmms_errors(tmp_path):
 
 
 def test_end_to_end_with_the_runner(tmp_path, capsys):
-    from mosseval.runner import RunOptions, Runner
+    from mosseval.runner import Runner, RunOptions
 
     dirs = []
     for model in ("oracle", "random"):
@@ -626,7 +642,7 @@ def test_end_to_end_with_the_runner(tmp_path, capsys):
                           progress=False, workers=0)
         dirs.append(Runner(opts, None).execute().run_dir)
     out = tmp_path / "lb.html"
-    code, stdout, err = run_cli(str(tmp_path / "runs" / "*"), "-o", out, "--thumbnails", capsys=capsys)
+    code, stdout, err = main_inprocess("leaderboard", str(tmp_path / "runs" / "*"), "-o", out, "--thumbnails", capsys=capsys)
     assert code == 0, err
     board = json.loads(out.with_suffix(".json").read_text())
     assert [c["task"] for c in board["columns"]] == ["moss-video-mini"]

@@ -14,8 +14,15 @@ from pathlib import Path
 import pytest
 
 from mosseval.leaderboard import build_leaderboard, render_html
-from tests.test_leaderboard import (XSS_IMG, XSS_SCRIPT, make_record, task_spec, write_lmms_fixture, write_run,
-                                    xss_run)
+from tests.leaderboard.test_aggregate import (
+    XSS_IMG,
+    XSS_SCRIPT,
+    make_record,
+    task_spec,
+    write_lmms_fixture,
+    write_run,
+    xss_run,
+)
 
 pytestmark = pytest.mark.browser
 

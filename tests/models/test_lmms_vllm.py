@@ -14,7 +14,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +22,9 @@ from mosseval.errors import MissingDependencyError, UsageError
 from mosseval.models.base import Frames, Request
 from mosseval.models.registry import ModelSpec, load_backend, load_model, resolve
 from mosseval.records import FrameInfo, GenerationSpec, Sample, TaskSpec, VideoRef
-from tests.chat_server import Reply, decode_images, message_text
+from tests.support.chat_server import Reply, decode_images, message_text
+from tests.support.cli import REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 TASK = TaskSpec(name="toy", version="1")
 
 

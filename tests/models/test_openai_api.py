@@ -13,7 +13,7 @@ from mosseval.models.base import Frames, Request
 from mosseval.models.openai_api import encode_frame_jpeg, strip_prefill
 from mosseval.models.registry import load_model, resolve
 from mosseval.records import FrameInfo, GenerationSpec, Sample, TaskSpec, VideoRef
-from tests.chat_server import Fail, Reply, decode_images, message_text
+from tests.support.chat_server import Fail, Reply, decode_images, message_text
 
 pytest.importorskip("openai")
 
@@ -256,7 +256,7 @@ def test_preset_resolves_to_openai_backend():
 def test_run_end_to_end_through_the_runner(chat_server, tmp_path):
     """`mosseval run --model openai:...` on moss-video-mini: frames, usage, no key in run files."""
     from mosseval.rundir import load_run
-    from mosseval.runner import RunOptions, Runner
+    from mosseval.runner import Runner, RunOptions
 
     received: list[int] = []
 

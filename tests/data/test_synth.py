@@ -20,7 +20,7 @@ from mosseval.data import synth
 from mosseval.errors import UsageError
 
 SMALL = {"n_test": 45, "n_train": 15}  # 3 full plan cycles in test: every kind of video appears
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.cli import REPO  # noqa: E402
 
 
 def _items(folder: Path, split: str) -> list[dict]:

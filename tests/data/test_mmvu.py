@@ -12,7 +12,7 @@ from mosseval.data.mmvu import DISCIPLINES, JUDGE_RUBRIC, answer_check, discipli
 from mosseval.errors import DataNotFoundError
 from mosseval.records import Sample
 from mosseval.tasks import load_registry
-from tests.fixtures_benchmarks import MMVU_SUBJECTS, make_mmvu
+from tests.support.benchmarks import MMVU_SUBJECTS, make_mmvu
 
 # The 27 subjects exactly as they appear in the published validation.json (metadata.subject).
 PUBLISHED_SUBJECTS = {
