@@ -262,16 +262,20 @@ def build_tiny(
 def synth(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Target folder (default: the cache).")] = None,
     seed: SeedOpt = 0,
+    train_size: Annotated[Optional[int], typer.Option(
+        "--train-size", min=1, help="Questions in the train split (default 420). The test split never "
+        "changes with it, and no train video equals a test video.")] = None,
     cache_dir: CacheDirOpt = None,
 ) -> int:
     """Generate moss-video-mini deterministically from a seed."""
     from mosseval.data import synth as synth_mod
     from mosseval.paths import cache_dir as cache_root
 
+    n_train = synth_mod.DEFAULT_N_TRAIN if train_size is None else train_size
     if out_dir is None:
-        path = synth_mod.ensure_mini(cache_root(cache_dir) / "data", seed)
+        path = synth_mod.ensure_mini(cache_root(cache_dir) / "data", seed, n_train=n_train)
     else:
-        synth_mod.generate(out_dir, seed=seed)
+        synth_mod.generate(out_dir, seed=seed, n_train=n_train)
         path = out_dir
     out.print(str(path))
     return 0

@@ -5,6 +5,11 @@ second (a *keyframe*). The true state timeline is known exactly. The video file 
 last state change: it holds only the observed states, and the question asks for the state that
 comes next. Items follow the MOSS-Video JSONL schema (SPEC section 4.1).
 
+Options are drawn before the answer and shown in their natural order, so the question and the
+options alone never tell the answer (generator version 2; see ``_option_values``). The test
+split depends only on (seed, n_test): a larger train split (``n_train``, ``mosseval data synth
+--train-size N``) leaves it byte-identical, and no train video equals a test video.
+
 Public API::
 
     generate(out_dir, seed=0, n_test=240, n_train=420) -> manifest dict
@@ -37,7 +42,7 @@ import numpy as np
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
 
 NAME = "moss-video-mini"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DEFAULT_N_TEST = 240
 DEFAULT_N_TRAIN = 420
 SPLITS = ("test", "train")
@@ -65,14 +70,6 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "pink": (245, 125, 195),
 }
 SHAPES = ("square", "circle", "triangle", "diamond", "ring")
-# Shapes that look alike (fine-level distractors after the shapes seen in the video).
-_SIMILAR_SHAPES = {
-    "square": ("diamond", "circle"),
-    "circle": ("ring", "square"),
-    "triangle": ("diamond", "square"),
-    "diamond": ("square", "triangle"),
-    "ring": ("circle", "square"),
-}
 # Named sizes, smallest to largest, with the object's width in pixels.
 SIZE_LEVELS: dict[str, int] = {
     "tiny": 16,
@@ -96,7 +93,6 @@ _CYCLE: tuple[tuple[str, ...], ...] = (
     ("motion",), ("color",), ("shape",), ("size",), ("count",), ("count",), ("count",),
     ("motion", "color"), ("motion", "shape"), ("color", "size"), ("shape", "size"),
 )
-_SPLIT_CODES = {"test": 1, "train": 2}
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,8 +124,7 @@ class _Question:
     question: str
     steps: list[str]  # one per observed keyframe, then the "Next, …" step
     correct: str
-    fine: list[list[str]]  # distractor tiers, most preferred first
-    coarse: list[list[str]]
+    options: list[str]  # the four options in their natural order (the correct one among them)
 
 
 def cell_center(row: int, col: int) -> tuple[float, float]:
@@ -151,165 +146,217 @@ def _object_name(color: str | None, shape: str | None) -> str:
     return "the object"
 
 
-def _motion_path(rng: random.Random, n: int) -> list[tuple[int, int]]:
-    """``n`` consecutive cells along a constant direction, all inside the grid (1-based)."""
-    choices = []
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            if dr == dc == 0:
-                continue
-            for r0 in range(1, GRID + 1):
-                for c0 in range(1, GRID + 1):
-                    r_end, c_end = r0 + dr * (n - 1), c0 + dc * (n - 1)
-                    if 1 <= r_end <= GRID and 1 <= c_end <= GRID:
-                        choices.append((r0, c0, dr, dc))
-    r0, c0, dr, dc = rng.choice(choices)
-    return [(r0 + dr * k, c0 + dc * k) for k in range(n)]
-
-
 def _count_plural(count: int, color: str, shape: str) -> str:
     return f"{count} {color} {shape}" + ("" if count == 1 else "s")
 
 
-def _build_video(rng: random.Random, kinds: tuple[str, ...]) -> tuple[int, list[list[_Obj]],
-                                                                       list[_Question]]:
-    """Sample one video: its number of observed keyframes, the objects of every keyframe
-    (observed ones plus the hidden next one, last) and one question per kind."""
-    n_obs = rng.choice((3, 4) if "motion" in kinds else (3, 4, 5))
+# --------------------------------------------------------------------------------------------
+# option sets first, then the answer, then a timeline that leads to it
+#
+# Generator version 1 picked distractors *around* the answer (fine: its neighbours, coarse: values
+# far from it), so the options alone gave the answer away: the answer was the option in the middle
+# of the others (fine) or the isolated one (coarse), and some values were never answers. A
+# text-only rule reached 47.5 % on the v1 test split (chance 25 %). Version 2 draws the four
+# options without looking at the answer, shows them in their natural order, takes the answer at
+# the position the split's balanced letter plan assigns, and only then builds a video whose next
+# state is that answer. Given the question and the options, every letter is equally likely: only
+# the video tells them apart.
+
+_WHEEL = tuple(COLORS)
+_SIZE_NAMES = tuple(SIZE_LEVELS)
+_DIRECTIONS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0))
+_CENTER = (3, 3)  # no straight path of 4+ cells ends in the middle cell: never an option
+COUNT_RANGE = (4, 16)
+"""Smallest and largest count an answer may have (1 + 1×3 is the smallest reachable)."""
+N_OBS = (3, 4, 5)
+"""Observed keyframes per video (motion: 3 or 4, so that a straight path fits the grid)."""
+
+
+def _option_values(rng: random.Random, kind: str, level: str) -> list:
+    """Four option values in natural order, drawn independently of which one will be the answer.
+
+    fine: neighbouring values (off-by-one answers are wrong); coarse: values spread apart (count,
+    motion) or, for colour and shape, a set whose other members never appear in the video.
+    """
+    if kind == "count":
+        lo, hi = COUNT_RANGE
+        if level == "fine":
+            a = rng.randint(lo, hi - 3)
+            return [a, a + 1, a + 2, a + 3]
+        a = rng.randint(lo, hi - 9)
+        return [a, a + 3, a + 6, a + 9]
+    if kind == "size":
+        if level == "fine":
+            s = rng.randint(0, len(_SIZE_NAMES) - 4)
+            return list(range(s, s + 4))
+        return sorted(rng.sample(range(len(_SIZE_NAMES)), 4))
+    if kind == "motion":
+        if level == "fine":
+            blocks = [(r, c) for r in range(1, GRID) for c in range(1, GRID)
+                      if _CENTER not in {(r, c), (r + 1, c), (r, c + 1), (r + 1, c + 1)}]
+            r, c = rng.choice(blocks)
+            return [(r, c), (r, c + 1), (r + 1, c), (r + 1, c + 1)]
+        cells = [(r, c) for r in range(1, GRID + 1) for c in range(1, GRID + 1) if (r, c) != _CENTER]
+        while True:
+            picked: list[tuple[int, int]] = []
+            free = list(cells)
+            while len(picked) < 4 and free:
+                cell = rng.choice(free)
+                picked.append(cell)
+                free = [x for x in free if max(abs(x[0] - cell[0]), abs(x[1] - cell[1])) >= 2]
+            if len(picked) == 4:
+                return sorted(picked)
+    if kind == "color":
+        if level == "fine":
+            i = rng.randrange(len(_WHEEL))
+            chosen = {_WHEEL[(i + k) % len(_WHEEL)] for k in range(4)}
+        else:
+            chosen = set(rng.sample(_WHEEL, 4))
+        return [c for c in _WHEEL if c in chosen]
+    if kind == "shape":
+        left_out = rng.choice(SHAPES)
+        return [s for s in SHAPES if s != left_out]
+    raise ValueError(kind)  # pragma: no cover
+
+
+def _option_text(kind: str, value) -> str:
+    if kind == "count":
+        return str(value)
+    if kind == "size":
+        return _SIZE_NAMES[value]
+    if kind == "motion":
+        return _cell_name(value)
+    return str(value)
+
+
+def _feasible_n_obs(kind: str, answer) -> set[int]:
+    """Observed lengths for which a timeline of ``kind`` can end in ``answer``."""
+    if kind == "count":
+        return {n for n in N_OBS if answer - n >= 1}
+    if kind == "size":
+        return {n for n in N_OBS if answer - n >= 0 or answer + n <= len(_SIZE_NAMES) - 1}
+    if kind == "motion":
+        return {n for n in (3, 4) if _motion_directions(answer, n)}
+    return set(N_OBS)
+
+
+def _motion_directions(target: tuple[int, int], n_obs: int) -> list[tuple[int, int]]:
+    """Directions of straight paths of ``n_obs + 1`` cells inside the grid that end in ``target``."""
+    return [(dr, dc) for dr, dc in _DIRECTIONS
+            if 1 <= target[0] - dr * n_obs <= GRID and 1 <= target[1] - dc * n_obs <= GRID]
+
+
+def _cycle_ending_in(rng: random.Random, answer: str, others: list[str], n_obs: int) -> list[str]:
+    """A repeating pattern of ``answer`` and ``others`` whose value at index ``n_obs`` is ``answer``."""
+    pattern = [answer, *others]
+    rng.shuffle(pattern)
+    p = len(pattern)
+    shift = (pattern.index(answer) - n_obs) % p
+    pattern = pattern[shift:] + pattern[:shift]
+    return [pattern[k % p] for k in range(n_obs + 1)]
+
+
+def _build_video(rng: random.Random, kinds: tuple[str, ...], levels: Sequence[str],
+                 letters: Sequence[str]) -> tuple[int, list[list[_Obj]], list[_Question]]:
+    """Sample one video with one question per kind: the objects of every keyframe (the observed
+    ones plus the hidden next one, last) and the questions, whose answers sit at ``letters``."""
+    options = [_option_values(rng, kind, level) for kind, level in zip(kinds, levels)]
+    answers = [opts[LETTERS.index(letter)] for opts, letter in zip(options, letters)]
+    feasible = set(N_OBS)
+    for kind, answer in zip(kinds, answers):
+        feasible &= _feasible_n_obs(kind, answer)
+    n_obs = rng.choice(sorted(feasible))  # never empty: 3 fits every answer an option set can hold
     n = n_obs + 1
     if kinds == ("count",):
-        return _build_count_video(rng, n_obs)
+        return _count_video(rng, n_obs, answers[0], options[0])
 
-    base_color = rng.choice(list(COLORS))
+    base_color = rng.choice(_WHEEL)
     base_shape = rng.choice(SHAPES)
     colors = [base_color] * n
     shapes = [base_shape] * n
     centers = [(FRAME_SIZE / 2, FRAME_SIZE / 2)] * n
     sizes = [CENTER_OBJECT] * n
     cells: list[tuple[int, int]] = []
-    size_names: list[str] = []
-    color_pattern: list[str] = []
-    shape_pattern: list[str] = []
-    for kind in kinds:
+    size_idx: list[int] = []
+    for kind, level, answer, opts in zip(kinds, levels, answers, options):
         if kind == "motion":
-            cells = _motion_path(rng, n)
+            dr, dc = rng.choice(_motion_directions(answer, n_obs))
+            cells = [(answer[0] - dr * (n_obs - k), answer[1] - dc * (n_obs - k)) for k in range(n)]
             centers = [cell_center(r, c) for r, c in cells]
             sizes = [CELL_OBJECT] * n
-        elif kind == "color":
-            period = rng.choice([p for p in (2, 3) if p + 1 <= n_obs])
-            color_pattern = rng.sample(list(COLORS), period)
-            colors = [color_pattern[k % period] for k in range(n)]
-        elif kind == "shape":
-            period = rng.choice([p for p in (2, 3) if p + 1 <= n_obs])
-            shape_pattern = rng.sample(list(SHAPES), period)
-            shapes = [shape_pattern[k % period] for k in range(n)]
         elif kind == "size":
-            names = list(SIZE_LEVELS)
-            step = rng.choice((1, -1))
-            lo = 0 if step == 1 else n - 1
-            hi = len(names) - n if step == 1 else len(names) - 1
-            start = rng.randint(lo, hi)
-            size_names = [names[start + step * k] for k in range(n)]
-            sizes = [SIZE_LEVELS[s] for s in size_names]
+            ways = [d for d in (1, -1) if 0 <= answer - d * n_obs <= len(_SIZE_NAMES) - 1]
+            d = rng.choice(ways)
+            size_idx = [answer - d * (n_obs - k) for k in range(n)]
+            sizes = [SIZE_LEVELS[_SIZE_NAMES[i]] for i in size_idx]
+        elif kind in ("color", "shape"):
+            domain = _WHEEL if kind == "color" else SHAPES
+            # fine: the other states of the cycle are options too (order matters);
+            # coarse: they are not, so the answer is the only option the video shows.
+            pool = [v for v in (opts if level == "fine" else domain) if v != answer and v not in
+                    (() if level == "fine" else opts)]
+            period = rng.choice([p for p in (2, 3) if p + 1 <= n_obs and p - 1 <= len(pool)])
+            seq = _cycle_ending_in(rng, answer, rng.sample(pool, period - 1), n_obs)
+            if kind == "color":
+                colors = seq
+            else:
+                shapes = seq
         else:  # pragma: no cover - the plan only holds known kinds
             raise ValueError(kind)
     frames = [[_Obj(shapes[k], colors[k], centers[k][0], centers[k][1], sizes[k])] for k in range(n)]
     obj = _object_name(None if "color" in kinds else base_color,
                        None if "shape" in kinds else base_shape)
+    Obj = f"{obj[0].upper()}{obj[1:]}"
     questions = []
-    for kind in kinds:
+    for kind, answer, opts in zip(kinds, answers, options):
+        texts = [_option_text(kind, v) for v in opts]
         if kind == "motion":
             steps = [f"At {k} s {obj} is at {_cell_name(cells[k])}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be at {_cell_name(cells[n_obs])}.")
-            target = cells[n_obs]
-            all_cells = [(r, c) for r in range(1, GRID + 1) for c in range(1, GRID + 1)]
-            dist = {cell: max(abs(cell[0] - target[0]), abs(cell[1] - target[1])) for cell in all_cells}
-            near = [_cell_name(c) for c in all_cells if dist[c] == 1]
-            far = [_cell_name(c) for c in all_cells if dist[c] >= 2]
-            q = (f"{obj[0].upper()}{obj[1:]} moves on a 5x5 grid (rows 1-5 from top to bottom, "
-                 "columns 1-5 from left to right). Which cell will it occupy right after the video "
-                 "ends?")
-            questions.append(_Question("motion", q, steps, _cell_name(target), [near, far], [far, near]))
+            q = (f"{Obj} moves on a 5x5 grid (rows 1-5 from top to bottom, columns 1-5 from left to "
+                 "right). Which cell will it occupy right after the video ends?")
         elif kind == "color":
             steps = [f"At {k} s {obj} is {colors[k]}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be {colors[n_obs]}.")
-            wheel = list(COLORS)
-            target = colors[n_obs]
-            ti = wheel.index(target)
-            seen = [c for c in color_pattern if c != target]
-            hue_near = [wheel[(ti - 1) % len(wheel)], wheel[(ti + 1) % len(wheel)]]
-            unseen_far = [c for c in wheel if c not in color_pattern
-                          and min((wheel.index(c) - ti) % 8, (ti - wheel.index(c)) % 8) >= 2]
-            q = (f"{obj[0].upper()}{obj[1:]} keeps changing color. What color will it be right after "
-                 "the video ends?")
-            questions.append(_Question("color", q, steps, target, [seen, hue_near, wheel],
-                                       [unseen_far, [c for c in wheel if c not in color_pattern], wheel]))
+            q = f"{Obj} keeps changing color. What color will it be right after the video ends?"
         elif kind == "shape":
             steps = [f"At {k} s {obj} is a {shapes[k]}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be a {shapes[n_obs]}.")
-            target = shapes[n_obs]
-            seen = [s for s in shape_pattern if s != target]
-            unseen = [s for s in SHAPES if s not in shape_pattern]
-            q = (f"{obj[0].upper()}{obj[1:]} keeps changing shape. What shape will it be right after "
-                 "the video ends?")
-            questions.append(_Question("shape", q, steps, target,
-                                       [seen, list(_SIMILAR_SHAPES[target]), list(SHAPES)],
-                                       [unseen, list(SHAPES)]))
-        elif kind == "size":
-            steps = [f"At {k} s {obj} is {size_names[k]}." for k in range(n_obs)]
-            steps.append(f"Next, {obj} will be {size_names[n_obs]}.")
-            names = list(SIZE_LEVELS)
-            target = size_names[n_obs]
-            ti = names.index(target)
-            by_dist: dict[int, list[str]] = {}
-            for i, s in enumerate(names):
-                if i != ti:
-                    by_dist.setdefault(abs(i - ti), []).append(s)
-            q = (f"{obj[0].upper()}{obj[1:]} keeps changing size (sizes from smallest to largest: "
-                 f"{', '.join(names)}). How big will it be right after the video ends?")
-            questions.append(_Question("size", q, steps, target,
-                                       [by_dist[d] for d in sorted(by_dist)],
-                                       [[s for d in sorted(by_dist) if d >= 2 for s in by_dist[d]], names]))
+            q = f"{Obj} keeps changing shape. What shape will it be right after the video ends?"
+        else:  # size
+            names = [_SIZE_NAMES[i] for i in size_idx]
+            steps = [f"At {k} s {obj} is {names[k]}." for k in range(n_obs)]
+            steps.append(f"Next, {obj} will be {names[n_obs]}.")
+            q = (f"{Obj} keeps changing size (sizes from smallest to largest: {', '.join(_SIZE_NAMES)}). "
+                 "How big will it be right after the video ends?")
+        questions.append(_Question(kind, q, steps, _option_text(kind, answer), texts))
     return n_obs, frames, questions
 
 
-def _build_count_video(rng: random.Random, n_obs: int) -> tuple[int, list[list[_Obj]],
-                                                                  list[_Question]]:
+def _count_video(rng: random.Random, n_obs: int, target: int,
+                 options: list[int]) -> tuple[int, list[list[_Obj]], list[_Question]]:
     n = n_obs + 1
-    color = rng.choice(list(COLORS))
+    color = rng.choice(_WHEEL)
     shape = rng.choice(SHAPES)
-    first = rng.randint(1, 3)
-    step = rng.choice((1, 2))
-    counts = [first + step * k for k in range(n)]
+    step = rng.choice([s for s in (1, 2) if target - s * n_obs >= 1])
+    counts = [target - step * (n_obs - k) for k in range(n)]
     cells = [(r, c) for r in range(1, GRID + 1) for c in range(1, GRID + 1)]
     rng.shuffle(cells)
-    frames = []
-    for k in range(n):
-        frames.append([_Obj(shape, color, *cell_center(r, c), CELL_OBJECT) for r, c in cells[:counts[k]]])
+    frames = [[_Obj(shape, color, *cell_center(r, c), CELL_OBJECT) for r, c in cells[:counts[k]]]
+              for k in range(n)]
     steps = []
     for k in range(n_obs):
         verb = "is" if counts[k] == 1 else "are"
         steps.append(f"At {k} s there {verb} {_count_plural(counts[k], color, shape)}.")
-    target = counts[n_obs]
     steps.append(f"Next, there will be {_count_plural(target, color, shape)}.")
-    near = [str(v) for v in (target - 2, target - 1, target + 1, target + 2) if v >= 1]
-    far = [str(v) for v in range(max(1, target - 8), target + 9) if abs(v - target) >= 3]
     q = (f"{color.capitalize()} {shape}s keep appearing. How many {color} {shape}s will be visible "
          "right after the video ends?")
-    return n_obs, frames, [_Question("count", q, steps, str(target), [near, far], [far, near])]
+    return n_obs, frames, [_Question("count", q, steps, str(target), [str(v) for v in options])]
 
 
-def _pick_distractors(rng: random.Random, tiers: list[list[str]], correct: str, k: int = 3) -> list[str]:
-    out: list[str] = []
-    for tier in tiers:
-        tier = list(tier)
-        rng.shuffle(tier)
-        for value in tier:
-            if value != correct and value not in out:
-                out.append(value)
-                if len(out) == k:
-                    return out
-    raise AssertionError(f"not enough distractors for {correct!r}")  # pragma: no cover
+def _signature(keyframes: Sequence[Sequence[_Obj]]) -> tuple:
+    """What a video file shows (its observed keyframes): equal signatures, identical videos."""
+    return tuple(tuple(sorted((o.shape, o.color, o.cx, o.cy, o.size) for o in objs)) for objs in keyframes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,23 +507,34 @@ def _plan(seed: int, split: str, n_items: int) -> list[tuple[tuple[str, ...], li
     return plan
 
 
-def _split_items(out_dir: Path, seed: int, split: str, n_items: int) -> tuple[list[dict], int, int]:
+def _split_items(out_dir: Path, seed: int, split: str, n_items: int,
+                 avoid: frozenset = frozenset()) -> tuple[list[dict], dict]:
+    """Generate one split. A video whose content equals one in ``avoid`` (the test split's, when
+    this is the train split) is drawn again from a derived stream, so no test video is ever a
+    training video. Returns the items and the split's statistics (with its video signatures)."""
     plan = _plan(seed, split, n_items)
     video_dir = out_dir / "videos" / split
     video_dir.mkdir(parents=True, exist_ok=True)
     items: list[dict] = []
-    multi = 0
+    multi = redrawn = 0
+    signatures: set[tuple] = set()
     for vidx, (kinds, levels, letters) in enumerate(plan):
-        rng = _rng(seed, split, vidx)
-        n_obs, frames, questions = _build_video(rng, kinds)
+        attempt = 0
+        while True:
+            rng = _rng(seed, split, vidx) if attempt == 0 else _rng(seed, split, vidx, "redraw", attempt)
+            n_obs, frames, questions = _build_video(rng, kinds, levels, letters)
+            signature = _signature(frames[:n_obs])
+            if signature not in avoid:
+                break
+            attempt += 1
+        redrawn += attempt > 0
+        signatures.add(signature)
         video_id = f"{split}-{vidx:05d}"
         rel = f"videos/{split}/{video_id}.mp4"
         _encode(out_dir / rel, [_render_yuv420p(objs) for objs in frames[:n_obs]])
         multi += len(questions) > 1
         for qi, (q, level, letter) in enumerate(zip(questions, levels, letters), start=1):
-            distractors = _pick_distractors(rng, q.fine if level == "fine" else q.coarse, q.correct)
-            others = iter(distractors)
-            options = {L: (q.correct if L == letter else next(others)) for L in LETTERS}
+            assert q.options[LETTERS.index(letter)] == q.correct
             steps = [{"t": float(k), "text": text} for k, text in enumerate(q.steps)]
             items.append({
                 "id": f"{video_id}-q{qi}",
@@ -484,7 +542,7 @@ def _split_items(out_dir: Path, seed: int, split: str, n_items: int) -> tuple[li
                 "start": 0.0,
                 "end": float(n_obs),
                 "question": q.question,
-                "options": options,
+                "options": dict(zip(LETTERS, q.options)),
                 "answer": letter,
                 "reference_steps": steps,
                 "level": level,
@@ -492,7 +550,9 @@ def _split_items(out_dir: Path, seed: int, split: str, n_items: int) -> tuple[li
                 "split": split,
             })
     items.sort(key=lambda item: item["id"])
-    return items, len(plan), multi
+    stats = {"videos": len(plan), "videos_with_two_questions": multi, "videos_redrawn": redrawn,
+             "signatures": frozenset(signatures)}
+    return items, stats
 
 
 def _jsonl_bytes(items: list[dict]) -> bytes:
@@ -528,15 +588,20 @@ def generate(out_dir: Path, seed: int = 0, n_test: int = DEFAULT_N_TEST,
         raise OutputError(f"moss-video-mini: cannot create {str(out_dir)!r}: {exc}") from exc
     splits: dict[str, dict] = {}
     files: dict[str, dict] = {}
+    avoid: frozenset = frozenset()
     for split, n_items in (("test", n_test), ("train", n_train)):
-        items, n_videos, multi = _split_items(out_dir, seed, split, n_items)
+        # The test split depends on (seed, n_test) only, never on n_train; the train split avoids
+        # every test video.
+        items, stats = _split_items(out_dir, seed, split, n_items, avoid)
+        avoid = stats["signatures"]
         data = _jsonl_bytes(items)
         (out_dir / f"{split}.jsonl").write_bytes(data)
         files[f"{split}.jsonl"] = {"sha256": _sha256(data), "lines": len(items)}
         splits[split] = {
             "items": len(items),
-            "videos": n_videos,
-            "videos_with_two_questions": multi,
+            "videos": stats["videos"],
+            "videos_with_two_questions": stats["videos_with_two_questions"],
+            **({"videos_redrawn_to_avoid_test_videos": stats["videos_redrawn"]} if split == "train" else {}),
             "categories": dict(sorted(Counter(i["category"] for i in items).items())),
             "levels": dict(sorted(Counter(i["level"] for i in items).items())),
             "answers": dict(sorted(Counter(i["answer"] for i in items).items())),

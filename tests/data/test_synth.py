@@ -234,25 +234,107 @@ def test_categories_levels_letters_balanced_and_two_question_videos(small):
     assert manifest["splits"]["test"]["videos"] == len(by_video)
 
 
-def test_fine_distractors_are_near_and_coarse_ones_far(small):
+def _natural_key(category: str):
+    names = list(synth.SIZE_LEVELS)
+    return {
+        "count": int,
+        "size": names.index,
+        "motion": lambda t: tuple(map(int, re.findall(r"\d", t))),
+        "color": list(synth.COLORS).index,
+        "shape": list(synth.SHAPES).index,
+    }[category]
+
+
+def test_options_are_drawn_before_the_answer_and_shown_in_natural_order(small):
     for item in _items(small, "test") + _items(small, "train"):
-        correct = item["options"][item["answer"]]
-        wrong = [v for k, v in item["options"].items() if k != item["answer"]]
-        if item["category"] == "motion":
-            c = tuple(map(int, re.findall(r"\d", correct)))
-            dists = [max(abs(a - b) for a, b in zip(c, map(int, re.findall(r"\d", w)))) for w in wrong]
-            assert all(d == 1 for d in dists) if item["level"] == "fine" else all(d >= 2 for d in dists)
-        elif item["category"] == "count":
-            dists = [abs(int(w) - int(correct)) for w in wrong]
-            assert all(d <= 2 for d in dists) if item["level"] == "fine" else all(d >= 3 for d in dists)
-        elif item["category"] == "size":
-            names = list(synth.SIZE_LEVELS)
-            dists = [abs(names.index(w) - names.index(correct)) for w in wrong]
-            nearest = sorted(abs(i - names.index(correct)) for i in range(len(names)) if names[i] != correct)[:3]
-            assert sorted(dists) == nearest if item["level"] == "fine" else min(dists) >= 2
-        else:
-            domain = synth.COLORS if item["category"] == "color" else synth.SHAPES
-            assert all(w in domain for w in wrong)
+        cat, opts = item["category"], list(item["options"].values())
+        key = _natural_key(cat)
+        assert opts == sorted(opts, key=key), item["id"]
+        values = [key(o) for o in opts]
+        observed = [s["text"] for s in item["reference_steps"][:-1]]
+        if cat == "count":
+            gaps = {b - a for a, b in zip(values, values[1:])}
+            assert gaps == ({1} if item["level"] == "fine" else {3}), opts
+        elif cat == "size" and item["level"] == "fine":
+            assert values == list(range(values[0], values[0] + 4))
+        elif cat == "motion":
+            dists = [max(abs(a[0] - b[0]), abs(a[1] - b[1])) for i, a in enumerate(values) for b in values[i + 1:]]
+            assert (max(dists) == 1) if item["level"] == "fine" else (min(dists) >= 2), opts
+            assert (3, 3) not in values
+        elif cat in ("color", "shape"):
+            seen = {re.search(r"(\w+)\.$", t).group(1) for t in observed}
+            answer = item["options"][item["answer"]]
+            assert answer in seen
+            if item["level"] == "fine":  # every state of the cycle is an option: the order decides
+                assert seen <= set(opts), (seen, opts)
+            else:  # no other option ever appears in the video
+                assert seen & set(opts) == {answer}, (seen, opts)
+
+
+def _probe_items(n_items: int, seed: int):
+    for split in ("train", "test"):
+        plan = synth._plan(seed, split, n_items)
+        for vidx, (kinds, levels, letters) in enumerate(plan):
+            _, _, questions = synth._build_video(synth._rng(seed, split, vidx), kinds, levels, letters)
+            for q, level, letter in zip(questions, levels, letters):
+                yield split, q.category, level, q.options, letter
+
+
+def test_the_options_alone_do_not_give_the_answer_away():
+    """Answer-blind rules that read only the options (the v1 generator leaked: a text-only rule
+    scored 47.5 % on its test split) stay at chance; so does a prior learned on the train split."""
+    items = list(_probe_items(1500, seed=3))
+    train = [i for i in items if i[0] == "train"]
+    test = [i for i in items if i[0] == "test"]
+    prior: dict[tuple[str, str], int] = Counter((c, opts[synth.LETTERS.index(a)]) for _, c, _, opts, a in train)
+
+    def dist(c, x, y):
+        kx, ky = _natural_key(c)(x), _natural_key(c)(y)
+        if c == "motion":
+            return max(abs(kx[0] - ky[0]), abs(kx[1] - ky[1]))
+        return abs(kx - ky)
+
+    rules = {
+        "central": lambda c, lv, o: min(range(4), key=lambda i: sum(dist(c, o[i], o[j]) for j in range(4))),
+        "isolated": lambda c, lv, o: max(range(4), key=lambda i: min(dist(c, o[i], o[j]) for j in range(4) if j != i)),
+        "level-aware": lambda c, lv, o: (rules["central"] if lv == "fine" else rules["isolated"])(c, lv, o),
+        "train prior": lambda c, lv, o: max(range(4), key=lambda i: prior[(c, o[i])]),
+        "first": lambda c, lv, o: 0,
+    }
+    n = len(test)
+    sd = (0.25 * 0.75 / n) ** 0.5
+    for name, rule in rules.items():
+        hits = sum(synth.LETTERS[rule(c, lv, o)] == a for _, c, lv, o, a in test)
+        assert abs(hits / n - 0.25) < 3.5 * sd, (name, hits / n)
+    # and by construction the answer's position among the sorted options is balanced exactly
+    assert set(Counter(a for *_, a in test).values()) == {n // 4}
+
+
+def test_train_split_never_shows_a_test_video(small, tmp_path):
+    listed = [line.split("  ") for line in (small / synth.VIDEO_CHECKSUMS).read_text().splitlines()]
+    test = {d for d, rel in listed if rel.startswith("videos/test/")}
+    train = {d for d, rel in listed if rel.startswith("videos/train/")}
+    assert test and train and not test & train
+    # a train video that would equal a test video is drawn again from a derived stream
+    plan = synth._plan(0, "train", 4)
+    kinds, levels, letters = plan[0]
+    n_obs, frames, _ = synth._build_video(synth._rng(0, "train", 0), kinds, levels, letters)
+    clash = frozenset({synth._signature(frames[:n_obs])})
+    items, stats = synth._split_items(tmp_path / "x", 0, "train", 4, avoid=clash)
+    assert stats["videos_redrawn"] == 1 and not stats["signatures"] & clash
+    plain, _ = synth._split_items(tmp_path / "y", 0, "train", 4)
+    assert items[0]["reference_steps"] != plain[0]["reference_steps"]
+    assert items[1:] == plain[1:]
+
+
+def test_a_larger_train_split_leaves_the_test_split_byte_identical(small, tmp_path):
+    bigger = tmp_path / "big"
+    manifest = synth.generate(bigger, seed=0, n_test=SMALL["n_test"], n_train=3 * SMALL["n_train"])
+    assert (bigger / "test.jsonl").read_bytes() == (small / "test.jsonl").read_bytes()
+    digests = lambda p: [x for x in (p / synth.VIDEO_CHECKSUMS).read_text().splitlines() if "/test/" in x]  # noqa: E731
+    assert digests(bigger) == digests(small)
+    assert manifest["splits"]["train"]["items"] == 3 * SMALL["n_train"]
+    assert synth.dataset_dirname(0, 240, 2000) == "moss-video-mini-seed0-n240x2000"
 
 
 def test_default_sizes_generate_quickly_and_ensure_mini_reuses(tmp_path):
