@@ -170,7 +170,7 @@ def train_command(
         return 0
 
     from mosseval.runner import distributed_env
-    from mosseval.train.loop import train
+    from mosseval.train import train
 
     if distributed_env()[0] > 0:
         cfg = cfg.model_copy(update={"quiet": True})

@@ -2,7 +2,8 @@
 
 Targets (``ModelSpec.target``):
 
-* ``builtin:tiny-qwen2.5-vl`` -- the embedded random Qwen2.5-VL, built locally on first use;
+* ``builtin:tiny-qwen2.5-vl`` / ``builtin:mini-qwen2.5-vl`` -- the embedded random Qwen2.5-VL
+  models (:mod:`mosseval.models.tiny`), built locally on first use;
 * a local checkpoint directory (anything ``save_pretrained`` wrote, e.g. a ``mosseval train``
   checkpoint);
 * a Hub id such as ``Qwen/Qwen2.5-VL-7B-Instruct``, resolved from the *local* Hugging Face cache
@@ -28,7 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import DataNotFoundError, UsageError, did_you_mean
+from mosseval.errors import DataNotFoundError, UsageError
 from mosseval.models.base import Frames, ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
 from mosseval.records import ErrorInfo, Usage
@@ -40,7 +41,6 @@ __all__ = ["HFArgs", "HFModel", "load", "parse_args", "resolve_checkpoint", "Res
 log = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("tiny-qwen2.5-vl",)
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 _FULL_HASH_LIMIT = 64 * 1024 * 1024
 """Checkpoints whose weight files total at most this many bytes are hashed in full."""
@@ -77,7 +77,7 @@ class HFArgs:
     num_threads: int | None = None
     """torch.set_num_threads for CPU inference (None: leave torch's setting alone)."""
     tiny_seed: int = 0
-    """Seed of the builtin tiny model's random weights."""
+    """Seed of a builtin model's random weights (tiny-qwen2.5-vl, mini-qwen2.5-vl)."""
 
 
 def parse_args(args: dict[str, Any] | None) -> HFArgs:
@@ -142,14 +142,10 @@ def resolve_checkpoint(target: str, args: HFArgs) -> ResolvedCheckpoint:
     """Map a target to a local directory without touching the network."""
     target = target.strip()
     if target.startswith(BUILTIN_PREFIX):
-        name = target[len(BUILTIN_PREFIX):]
-        if name not in BUILTINS:
-            hint = did_you_mean(name, list(BUILTINS))
-            raise UsageError(f"unknown builtin model {name!r}" + (f"; {hint}" if hint else ""),
-                             hint="builtin models: " + ", ".join(BUILTINS))
-        from mosseval.models.tiny import ensure_tiny
+        from mosseval.models.tiny import ensure_tiny, recipe
 
-        return ResolvedCheckpoint("builtin", ensure_tiny(seed=args.tiny_seed), target)
+        name = recipe(target[len(BUILTIN_PREFIX):]).name  # UsageError with a suggestion if unknown
+        return ResolvedCheckpoint("builtin", ensure_tiny(seed=args.tiny_seed, name=name), target)
 
     path = Path(target).expanduser()
     if path.is_dir():

@@ -68,6 +68,9 @@ PRESETS: dict[str, Preset] = {
         Preset("tiny-qwen2.5-vl", "hf", "builtin:tiny-qwen2.5-vl",
                "embedded random-weight Qwen2.5-VL (~156k params), built locally on first use",
                default_args={"batch_size": 8}),
+        Preset("mini-qwen2.5-vl", "hf", "builtin:mini-qwen2.5-vl",
+               "learnable Qwen2.5-VL (~2M params, task vocabulary), built locally; untrained until "
+               "`mosseval train` (see `mosseval demo`)", default_args={"batch_size": 16}),
         Preset("qwen2.5-vl-3b", "hf", "Qwen/Qwen2.5-VL-3B-Instruct"),
         Preset("qwen2.5-vl-7b", "hf", "Qwen/Qwen2.5-VL-7B-Instruct"),
         Preset("qwen2.5-vl-32b", "hf", "Qwen/Qwen2.5-VL-32B-Instruct"),

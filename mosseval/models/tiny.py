@@ -1,17 +1,21 @@
-"""The embedded default model ``tiny-qwen2.5-vl``: a real, randomly initialised Qwen2.5-VL.
+"""Embedded Qwen2.5-VL models built locally from a seed: ``tiny-qwen2.5-vl`` and ``mini-qwen2.5-vl``.
 
-It is built locally (no download) from a seed and saved with ``save_pretrained``, so it reloads
-through ``AutoProcessor`` + ``AutoModelForImageTextToText`` exactly like a 7B checkpoint and
-exercises the real code path: Qwen2.5-VL vision tower with window attention and patch merger,
-multimodal RoPE (``mrope_section`` × 2 equals the head dim), the Qwen2-VL image and video
-processors, a byte-level BPE tokenizer carrying Qwen's special tokens and a ChatML template.
+Both are real Qwen2.5-VL checkpoints, randomly initialised and saved with ``save_pretrained``, so
+they reload through ``AutoProcessor`` + ``AutoModelForImageTextToText`` exactly like a 7B
+checkpoint and exercise the real code path: Qwen2.5-VL vision tower with window attention and
+patch merger, multimodal RoPE (``mrope_section`` × 2 equals the head dim), the Qwen2-VL image and
+video processors, a byte-level BPE tokenizer carrying Qwen's special tokens and a ChatML template.
+Same recipe and seed → byte-identical files and identical generations.
 
-Size: 2 text layers (hidden 64, 4 heads, 2 KV heads), vision depth 2 (hidden 32, patch 8,
-spatial merge 2, temporal patch 2), tied embeddings; ~157 k parameters, ~0.6 MB of float32
-weights.
-Same seed → byte-identical files and identical generations.
+``tiny-qwen2.5-vl`` (plumbing and speed, never quality): 2 text layers (hidden 64, 4 heads, 2 KV
+heads), vision depth 2 (hidden 32, patch 8, spatial merge 2, temporal patch 2), tied embeddings,
+a 384-token vocabulary from a generic corpus; ~157 k parameters, ~0.6 MB of float32 weights.
 
-Its outputs are noise: it tests plumbing and speed, never quality.
+``mini-qwen2.5-vl`` (the *learnable* preset, see :data:`MINI`): sized so that it learns
+moss-video-mini on 2 CPU cores in minutes; its tokenizer is trained on the benchmark's own
+vocabulary (questions, options, step sentences, the prompt and the ``<think>``/``<answer>`` tags,
+from a generator stream no split uses), so a prompt is ~3× fewer tokens than with the tiny
+tokenizer, and every colour, shape, size and grid word is one token.
 """
 
 from __future__ import annotations
@@ -22,17 +26,20 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from mosseval.errors import OutputError
 from mosseval.paths import cache_dir
 
-__all__ = ["TINY_NAME", "TINY_FORMAT", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "build_tiny", "ensure_tiny",
-           "tiny_dir"]
+__all__ = ["TINY_NAME", "MINI_NAME", "BUILTINS", "Recipe", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "build_tiny",
+           "ensure_tiny", "tiny_dir", "recipe"]
 
 TINY_NAME = "tiny-qwen2.5-vl"
-TINY_FORMAT = 1
-"""Bump when the recipe below changes; cached builds of another format are rebuilt."""
+MINI_NAME = "mini-qwen2.5-vl"
 MANIFEST = "mosseval_tiny.json"
 _BUILD_LOCK = threading.Lock()  # model init draws from torch's global RNG: one build at a time
 
@@ -115,13 +122,105 @@ Reasoning: the shadow grows longer, so the sun is setting and time is passing.
 """
 
 
-def tiny_dir(cache_root: Path | None = None, seed: int = 0) -> Path:
-    """Where :func:`ensure_tiny` keeps the build for ``seed``."""
+def _generic_corpus() -> list[str]:
+    return _CORPUS.splitlines()
+
+
+def _task_corpus() -> list[str]:
+    """The moss-video-mini vocabulary: prompt and format text, plus questions, options and step
+    sentences from a generator stream of its own (label ``tokenizer``: no split's items)."""
+    from mosseval.data import synth
+    from mosseval.tasks import load_registry
+
+    task = load_registry([])["moss-video-mini"]
+    lines = list(_CORPUS.splitlines())
+    lines += [task.prompt.system or "", task.prompt.template]
+    for vidx, (kinds, levels, letters) in enumerate(synth._plan(0, "tokenizer", 600)):
+        _, _, questions = synth._build_video(synth._rng(0, "tokenizer", vidx), kinds, levels, letters)
+        for q, letter in zip(questions, letters):
+            options = "\n".join(f"({k}) {v}" for k, v in zip(synth.LETTERS, q.options))
+            lines.append(f"Question: {q.question}\nOptions:\n{options}")
+            lines.append("<think>\n" + "\n".join(q.steps) + "\n</think>\n<answer>" + letter + "</answer>")
+    return lines
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a builtin model is built from (the manifest records its fingerprint)."""
+
+    name: str
+    format: int
+    """Bump when the recipe changes in a way the fingerprint cannot see (code)."""
+    description: str
+    vocab_size: int
+    corpus: Callable[[], list[str]]
+    text: dict[str, Any]
+    vision: dict[str, Any]
+    mrope_section: tuple[int, int, int]
+    max_pixels: int
+    """Processor pixel budget per frame (frames are resized to fit)."""
+    min_pixels: int = 16 * 16
+    max_new_tokens: int = 64
+    tie_word_embeddings: bool = True
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        blob = json.dumps({"name": self.name, "format": self.format, "vocab_size": self.vocab_size,
+                           "corpus": hashlib.sha256("\n".join(_corpus(self.name)).encode()).hexdigest(),
+                           "text": self.text, "vision": self.vision, "mrope": list(self.mrope_section),
+                           "pixels": [self.min_pixels, self.max_pixels], "max_new_tokens": self.max_new_tokens,
+                           "tie": self.tie_word_embeddings}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+TINY = Recipe(
+    name=TINY_NAME, format=1, vocab_size=384, corpus=_generic_corpus,
+    description="embedded random-weight Qwen2.5-VL (~157k params): plumbing and speed, never quality",
+    text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=2),
+    vision=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, fullatt_block_indexes=[1]),
+    mrope_section=(2, 3, 3), max_pixels=64 * 64,
+)
+
+MINI = Recipe(
+    name=MINI_NAME, format=1, vocab_size=768, corpus=_task_corpus,
+    description="learnable Qwen2.5-VL (~2.1M params, task vocabulary): learns moss-video-mini on a CPU in minutes",
+    text=dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+              num_key_value_heads=2),
+    vision=dict(depth=4, hidden_size=96, intermediate_size=256, num_heads=4, fullatt_block_indexes=[1, 3]),
+    mrope_section=(4, 6, 6), max_pixels=64 * 64, max_new_tokens=160,
+)
+
+BUILTINS: dict[str, Recipe] = {r.name: r for r in (TINY, MINI)}
+"""The models ``--model builtin:NAME`` (and the presets of the same name) build locally."""
+
+
+def recipe(name: str) -> Recipe:
+    from mosseval.errors import UsageError, did_you_mean
+
+    if name not in BUILTINS:
+        hint = did_you_mean(name, list(BUILTINS))
+        raise UsageError(f"unknown builtin model {name!r}" + (f"; {hint}" if hint else ""),
+                         hint="builtin models: " + ", ".join(BUILTINS))
+    return BUILTINS[name]
+
+
+@cache
+def _corpus_cached(name: str) -> tuple[str, ...]:
+    return tuple(BUILTINS[name].corpus())
+
+
+def _corpus(name: str) -> list[str]:
+    return list(_corpus_cached(name))
+
+
+def tiny_dir(cache_root: Path | None = None, seed: int = 0, name: str = TINY_NAME) -> Path:
+    """Where :func:`ensure_tiny` keeps the build of ``name`` for ``seed``."""
     root = Path(cache_root) if cache_root is not None else cache_dir()
-    return root / "models" / f"{TINY_NAME}-seed{int(seed)}"
+    return root / "models" / f"{recipe(name).name}-seed{int(seed)}"
 
 
-def _train_tokenizer():
+def _train_tokenizer(rec: Recipe):
     from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
     from tokenizers.models import BPE
 
@@ -133,36 +232,37 @@ def _train_tokenizer():
     ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=384,
+        vocab_size=rec.vocab_size,
         min_frequency=2,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_CORPUS.splitlines(), trainer=trainer)
+    tok.train_from_iterator(_corpus(rec.name), trainer=trainer)
     vocab = tok.get_vocab()
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" "))
               for m in json.loads(tok.to_str())["model"]["merges"]]
     return vocab, merges
 
 
-def build_tiny(out_dir: Path, seed: int = 0) -> Path:
-    """Build ``tiny-qwen2.5-vl`` from ``seed`` into ``out_dir`` (created; must be empty or absent)."""
+def build_tiny(out_dir: Path, seed: int = 0, name: str = TINY_NAME) -> Path:
+    """Build the builtin ``name`` from ``seed`` into ``out_dir`` (created; must be empty or absent)."""
     from mosseval.torchvision_compat import ensure_torchvision
 
+    rec = recipe(name)
     ensure_torchvision()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if any(out_dir.iterdir()):
-        raise OutputError(f"cannot build the tiny model into {out_dir}: the directory is not empty",
+        raise OutputError(f"cannot build {rec.name} into {out_dir}: the directory is not empty",
                           hint="pass an empty or new directory")
 
     with _BUILD_LOCK:
-        _build(out_dir, int(seed))
+        _build(out_dir, int(seed), rec)
     return out_dir
 
 
-def _build(out_dir: Path, seed: int) -> None:
+def _build(out_dir: Path, seed: int, rec: Recipe) -> None:
     import torch
     from transformers import (
         GenerationConfig,
@@ -175,7 +275,7 @@ def _build(out_dir: Path, seed: int) -> None:
     )
     from transformers.utils import logging as hf_logging
 
-    vocab, merges = _train_tokenizer()
+    vocab, merges = _train_tokenizer(rec)
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
@@ -191,43 +291,36 @@ def _build(out_dir: Path, seed: int) -> None:
     if len(set(ids.values())) != len(SPECIAL_TOKENS):  # pragma: no cover - recipe invariant
         raise RuntimeError(f"tiny tokenizer special tokens are not distinct: {ids}")
 
-    head_dim = 64 // 4
-    mrope_section = [2, 3, 3]
+    t, v = rec.text, rec.vision
+    head_dim = t["hidden_size"] // t["num_attention_heads"]
+    mrope_section = list(rec.mrope_section)
     assert sum(mrope_section) * 2 == head_dim
     config = Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_window_layers=2,
+            **t,
+            max_window_layers=t["num_hidden_layers"],
             max_position_embeddings=4096,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope_section},
             bos_token_id=ids["<|endoftext|>"],
             eos_token_id=ids["<|im_end|>"],
             pad_token_id=ids["<|endoftext|>"],
-            tie_word_embeddings=True,
+            tie_word_embeddings=rec.tie_word_embeddings,
         ),
         vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_heads=2,
+            **v,
             patch_size=8,
             spatial_merge_size=2,
             temporal_patch_size=2,
             window_size=32,
-            fullatt_block_indexes=[1],
-            out_hidden_size=64,
+            out_hidden_size=t["hidden_size"],
             tokens_per_second=2,
         ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,  # like Qwen2.5-VL-3B
+        tie_word_embeddings=rec.tie_word_embeddings,  # like Qwen2.5-VL-3B
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -238,11 +331,11 @@ def _build(out_dir: Path, seed: int) -> None:
         pad_token_id=ids["<|endoftext|>"],
         suppress_tokens=sorted(ids[t] for t in _SUPPRESSED),
         do_sample=False,
-        max_new_tokens=64,
+        max_new_tokens=rec.max_new_tokens,
     )
 
     pixel_kwargs = dict(patch_size=8, merge_size=2, temporal_patch_size=2,
-                        min_pixels=16 * 16, max_pixels=64 * 64)
+                        min_pixels=rec.min_pixels, max_pixels=rec.max_pixels)
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(**pixel_kwargs),
         tokenizer=tokenizer,
@@ -262,8 +355,10 @@ def _build(out_dir: Path, seed: int) -> None:
     for p in out_dir.iterdir():
         p.chmod(0o644)  # some writers create 0600 files; a shared cache must be readable
     manifest = {
-        "name": TINY_NAME,
-        "format": TINY_FORMAT,
+        "name": rec.name,
+        "format": rec.format,
+        "recipe": rec.fingerprint(),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
         "seed": seed,
         "files": {p.name: _sha256(p) for p in sorted(out_dir.iterdir()) if p.is_file()},
     }
@@ -287,26 +382,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _valid(path: Path) -> bool:
+def _valid(path: Path, rec: Recipe) -> bool:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
-    return (manifest.get("format") == TINY_FORMAT
+    return (manifest.get("format") == rec.format and manifest.get("recipe") == rec.fingerprint()
             and all((path / name).is_file() for name in manifest.get("files", {})))
 
 
-def ensure_tiny(cache_root: Path | None = None, seed: int = 0) -> Path:
-    """Return the cached build for ``seed``, building it once (atomically, race-safe)."""
-    final = tiny_dir(cache_root, seed)
-    if _valid(final):
+def ensure_tiny(cache_root: Path | None = None, seed: int = 0, name: str = TINY_NAME) -> Path:
+    """Return the cached build of ``name`` for ``seed``, building it once (atomically, race-safe)."""
+    rec = recipe(name)
+    final = tiny_dir(cache_root, seed, rec.name)
+    if _valid(final, rec):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=final.parent))
     try:
-        build_tiny(tmp, seed=seed)
+        build_tiny(tmp, seed=seed, name=rec.name)
         tmp.chmod(0o755)  # mkdtemp creates 0700
-        if final.exists() and not _valid(final):
+        if final.exists() and not _valid(final, rec):
             # A stale build (older format or a crashed copy): move it aside, then replace it.
             stale = final.parent / f".{final.name}.stale-{os.getpid()}-{tmp.name[-8:]}"
             try:
@@ -319,7 +415,7 @@ def ensure_tiny(cache_root: Path | None = None, seed: int = 0) -> Path:
             os.rename(tmp, final)
         except OSError:
             # Another process won the race; its build is identical to ours.
-            if not _valid(final):
+            if not _valid(final, rec):
                 raise
     finally:
         if tmp.exists():

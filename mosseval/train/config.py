@@ -1,5 +1,8 @@
 """Training configuration: one typed record, read from YAML and overridden by the command line.
 
+``method`` picks the trainer: ``grpo`` (default; rewards, groups, KL) or ``sft`` (supervised on the
+reference traces: the cold start). Keys that only one method reads are refused for the other.
+
 Every key of :class:`TrainConfig` can appear in ``--config FILE.yaml``; a command-line option
 with the same name (``--num-generations`` for ``num_generations``) overrides the file. Defaults
 follow SPEC §9 (the most-used open video GRPO recipe; the paper publishes none): G = 8,
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mosseval.errors import ConfigError, UsageError, did_you_mean
 from mosseval.records import PRRConfig
@@ -55,6 +58,14 @@ TRACKERS: dict[str, tuple[str, ...]] = {
 
 REWARD_BUILTINS = ("accuracy", "format", "prr")
 
+DEFAULT_LR = {"grpo": 1e-6, "sft": 2e-5}
+"""Peak learning rate when none is given: SPEC §9's GRPO default; a common full-SFT value."""
+
+GRPO_ONLY = ("rewards", "reward_weights", "prr", "require_format", "num_generations", "generation_batch_size",
+             "num_iterations", "beta", "clip_eps", "clip_eps_high", "adv_eps", "scale_rewards", "temperature",
+             "top_p", "rollout", "log_completions")
+SFT_ONLY = ("sft_trace",)
+
 
 class GPURequiredError(UsageError):
     """A GPU-only option was asked for on a machine without CUDA (exit code 2)."""
@@ -64,6 +75,9 @@ class TrainConfig(BaseModel):
     """Everything ``mosseval train`` needs; see the README (Training) for the meaning of each key."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    method: Literal["grpo", "sft"] = "grpo"
+    """grpo: reinforcement learning with the rewards; sft: supervised on the reference traces."""
 
     # -- model
     model: str
@@ -92,6 +106,9 @@ class TrainConfig(BaseModel):
     tasks_dir: list[str] = Field(default_factory=list)
     limit: int | None = Field(None, ge=1)
     """Train on the first N samples only."""
+    train_size: int | None = Field(None, ge=1)
+    """moss-video-mini only: questions in its train split (generated on first use; the test split
+    never changes with it)."""
     frames: int = Field(16, ge=1, le=1024)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=64)
 
@@ -105,6 +122,11 @@ class TrainConfig(BaseModel):
     """PRR parameters (default: the task's ``scoring.prr``, else SPEC §3 defaults)."""
     require_format: bool = True
     """PRR is 0 unless the completion has the ``<think>…</think><answer>…</answer>`` format."""
+
+    # -- SFT
+    sft_trace: Literal["full", "observed", "none"] = "full"
+    """How much of the reference trace an SFT target carries: all steps, all but the final
+    "what comes next" step, or none (an empty <think>)."""
 
     # -- GRPO
     num_generations: int = Field(8, ge=2)
@@ -128,7 +150,7 @@ class TrainConfig(BaseModel):
     max_completion_length: int = Field(768, ge=1)
 
     # -- optimisation
-    lr: float = Field(1e-6, gt=0.0)
+    lr: float = Field(None, gt=0.0)  # type: ignore[assignment]  # filled per method (DEFAULT_LR)
     weight_decay: float = Field(0.01, ge=0.0)
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
@@ -144,8 +166,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
 
     # -- execution
-    rollout: Literal["hf", "vllm"] = "hf"
-    """hf: transformers generate (video in). vllm: not built in -- use ``--export verl``."""
+    rollout: str = "hf"
+    """Rollout engine: hf (transformers generate, video in) or ``module:Class`` implementing
+    ``mosseval.train.rollout.RolloutEngine``; vllm is not built in yet (use ``--export verl``)."""
     num_threads: int | None = Field(None, ge=1)
     """torch.set_num_threads for CPU runs (default: leave torch's setting)."""
 
@@ -163,6 +186,21 @@ class TrainConfig(BaseModel):
     report_to: list[str] = Field(default_factory=list)
     project: str = "mosseval-train"
     quiet: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("lr") is None:
+            data = {**data, "lr": DEFAULT_LR.get(str(data.get("method") or "grpo"), DEFAULT_LR["grpo"])}
+        return data
+
+    @field_validator("rollout")
+    @classmethod
+    def _rollout(cls, v: str) -> str:
+        v = v.strip()
+        if v not in ("hf", "vllm") and (":" not in v or v.startswith(":") or v.endswith(":")):
+            raise ValueError(f"unknown rollout engine {v!r}; use hf, vllm or module:Class")
+        return v
 
     @field_validator("rewards")
     @classmethod
@@ -197,7 +235,7 @@ class TrainConfig(BaseModel):
         """Prompts per micro-batch per process (after resolving generation_batch_size)."""
         if self.per_device_batch_size is not None:
             return self.per_device_batch_size
-        if self.generation_batch_size is not None:
+        if self.generation_batch_size is not None and self.method == "grpo":
             return self.generation_batch_size // self.num_generations
         return 1
 
@@ -212,6 +250,13 @@ class TrainConfig(BaseModel):
 
     def check(self) -> TrainConfig:
         """Cross-field checks that pydantic cannot express; raises UsageError."""
+        other = GRPO_ONLY if self.method == "sft" else SFT_ONLY
+        wrong = [k for k in other if k in self.model_fields_set and getattr(self, k) != _default(k)]
+        if wrong:
+            flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+            raise UsageError(f"{flags} do(es) not apply to --method {self.method}",
+                             hint=f"drop {'it' if len(wrong) == 1 else 'them'}, or use --method "
+                             f"{'grpo' if self.method == 'sft' else 'sft'}")
         G = self.num_generations
         if self.generation_batch_size is not None:
             if self.generation_batch_size % G:
@@ -253,7 +298,7 @@ class TrainConfig(BaseModel):
             asked.append("--bf16 (bf16 mixed precision)")
         if self.dtype != "float32":
             asked.append(f"--dtype {self.dtype}")
-        if self.rollout == "vllm":
+        if self.rollout == "vllm" and self.method == "grpo":
             asked.append("--rollout vllm")
         if distributed and "deepspeed" in distributed.lower():
             asked.append("a DeepSpeed accelerate config")
@@ -266,6 +311,11 @@ class TrainConfig(BaseModel):
                 "(`accelerate launch --config_file configs/accelerate/ddp_cpu.yaml` or `torchrun`); "
                 "see the README (Training)",
             )
+
+
+def _default(key: str) -> Any:
+    field = TrainConfig.model_fields[key]
+    return field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
 
 
 def parse_data(data: str, registry: dict[str, Any]) -> str:

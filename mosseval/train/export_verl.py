@@ -275,7 +275,7 @@ def _model_path(cfg: TrainConfig) -> str:
     if spec.target.startswith("builtin:"):
         from mosseval.models.tiny import ensure_tiny
 
-        return str(ensure_tiny(cfg.cache_dir and Path(cfg.cache_dir)))
+        return str(ensure_tiny(cfg.cache_dir and Path(cfg.cache_dir), name=spec.target.split(":", 1)[1]))
     return spec.target
 
 
@@ -292,7 +292,7 @@ def export_verl(cfg: TrainConfig, out_dir: str | Path, *, video_root: str | None
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create {out}: {e.strerror or e}") from None
-    task, root, samples = load_train_task(cfg)
+    task, root, samples, _ = load_train_task(cfg)
     rows = verl_rows(cfg, task, root, samples, video_root=video_root)
     parquet = out / "train.parquet"
     _write_parquet(rows, parquet)
@@ -300,13 +300,13 @@ def export_verl(cfg: TrainConfig, out_dir: str | Path, *, video_root: str | None
     val_path = None
     if task.name.endswith("-train"):
         from mosseval.tasks import load_registry
+        from mosseval.train.data import load_eval_task
 
         base = task.name[: -len("-train")]
         registry = load_registry(list(cfg.tasks_dir))
         if base in registry and not registry[base].is_group:
-            vcfg = cfg.model_copy(update={"data": base, "limit": None})
-            try:
-                vtask, vroot, vsamples = load_train_task(vcfg)
+            try:  # verl's validation set: evaluated, never trained on
+                vtask, vroot, vsamples = load_eval_task(cfg, base)
             except Exception:  # noqa: BLE001 - validation data is optional
                 vsamples = []
             if vsamples:

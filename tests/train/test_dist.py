@@ -94,7 +94,7 @@ def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     import torch
 
     from mosseval.train.config import load_config
-    from mosseval.train.loop import GRPOTrainer
+    from mosseval.train.grpo import GRPOTrainer
 
     torch.set_num_threads(1)
     reward = _reward_file(tmp_path)

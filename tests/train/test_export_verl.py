@@ -123,7 +123,7 @@ def test_video_root_rewrites_locations(tmp_path):
     from mosseval.train.export_verl import verl_rows
 
     cfg = load_config(None, {"model": "tiny-qwen2.5-vl", "limit": 2})
-    task, root, samples = load_train_task(cfg)
+    task, root, samples, _ = load_train_task(cfg)
     rows = verl_rows(cfg, task, root, samples, video_root="/mnt/data/moss-video-mini/")
     assert rows[0]["videos"][0]["video"] == "/mnt/data/moss-video-mini/" + samples[0].video.path
 

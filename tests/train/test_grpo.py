@@ -32,7 +32,7 @@ def _cfg(tmp: Path, **kw):
 
 
 def _run(tmp: Path, reward_fns=None, **kw):
-    from mosseval.train.loop import GRPOTrainer
+    from mosseval.train.grpo import GRPOTrainer
 
     trainer = GRPOTrainer(_cfg(tmp, **kw), reward_fns=reward_fns)
     return trainer, trainer.train()
@@ -106,7 +106,7 @@ def test_mosseval_run_evaluates_the_checkpoint(twenty, cli, tmp_path):
 
 
 def test_existing_checkpoints_need_resume_or_overwrite(twenty):
-    from mosseval.train.loop import GRPOTrainer
+    from mosseval.train.grpo import GRPOTrainer
 
     _, _, out = twenty
     with pytest.raises(UsageError, match="already holds 2 checkpoint"):
@@ -119,7 +119,7 @@ def test_existing_checkpoints_need_resume_or_overwrite(twenty):
 def test_same_video_tensors_reach_every_forward(tmp_path):
     import torch
 
-    from mosseval.train.loop import GRPOTrainer
+    from mosseval.train.grpo import GRPOTrainer
 
     trainer = GRPOTrainer(_cfg(tmp_path, steps=1, per_device_batch_size=2, num_generations=3,
                                max_completion_length=12, beta=0.1)).setup()
@@ -137,7 +137,7 @@ def test_same_video_tensors_reach_every_forward(tmp_path):
             vision.append((tag, args[0] if args else kwargs["hidden_states"], kwargs.get("grid_thw")))
         return hook
 
-    from mosseval.train.loop import _vision_module
+    from mosseval.train.trainer import vision_module as _vision_module
 
     handles = [trainer.unwrapped.register_forward_pre_hook(recorder("policy"), with_kwargs=True),
                trainer.ref_model.register_forward_pre_hook(recorder("reference"), with_kwargs=True),
@@ -158,16 +158,17 @@ def test_same_video_tensors_reach_every_forward(tmp_path):
     video = ro.inputs["pixel_values_videos"]
     thw = ro.inputs["video_grid_thw"]
     assert video.shape[0] == 2 * 3 * int(thw[0].prod())  # 6 rows of patches: each prompt's video 3 times
-    # The vision tower encodes the same pixels four times: for generate, the old-logprob pass, the
-    # reference pass (in the rollout) and the gradient pass (in the loss).
-    assert [t for t, _, _ in vision] == ["policy", "policy", "reference", "policy"]
-    assert n_vision_rollout == 3
+    # The vision tower encodes the same pixels three times: for generate and the reference pass (in the
+    # rollout) and the gradient pass (in the loss). With one update per generation batch the sampling
+    # policy is the current one, so no separate old-log-prob pass is made.
+    assert [t for t, _, _ in vision] == ["policy", "reference", "policy"]
+    assert n_vision_rollout == 2 and ro.old_logps is None
     for tag, pixels, grid in vision:
         assert torch.equal(pixels, video) and torch.equal(grid, thw), tag
     # Every full-sequence forward receives the very same processor tensors.
     whole = [(i, c) for i, c in enumerate(calls) if c[1] == full]
-    assert [c[0] for _, c in whole] == ["policy", "reference", "policy"]
-    assert whole[2][0] >= n_rollout
+    assert [c[0] for _, c in whole] == ["reference", "policy"]
+    assert whole[1][0] >= n_rollout
     for _, (tag, _, kw) in whole:
         assert kw["pixel_values_videos"] is video, tag
         assert kw["video_grid_thw"] is thw and kw["second_per_grid_ts"] is ro.inputs["second_per_grid_ts"]
@@ -176,28 +177,27 @@ def test_same_video_tensors_reach_every_forward(tmp_path):
     prefill = [c for c in calls if c[1] == plen]
     assert len(prefill) == 1 and prefill[0][2]["second_per_grid_ts"] is ro.inputs["second_per_grid_ts"]
 
-    # first iteration: the policy equals the sampling policy, so the ratio is exactly 1
+    # the ratio is exactly 1 (old = current, detached): nothing is clipped
     assert stats["clip_fraction"] == 0.0
-    with torch.no_grad():
-        again = trainer.sequence_logps(trainer.model, ro, train_mode=True)
     mask = ro.completion_mask.bool()
-    assert torch.allclose(again[mask], ro.old_logps[mask], atol=1e-5)
+    with torch.no_grad():
+        current = trainer.sequence_logps(trainer.model, ro, train_mode=True)
 
-    # the old log-probs are those of the sampling pass: re-run generate with the same seed
-    torch.manual_seed(trainer._generation_seed(0, 0))
-    with torch.no_grad(), trainer._generation_model() as gm:
+    # the loss pass scores the tokens of the sampling pass: re-run generate with the same seed
+    torch.manual_seed(trainer.generation_seed(0, 0))
+    with torch.no_grad(), trainer.engine._generation_model() as gm:
         out = gm.generate(**ro.inputs, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
                           max_new_tokens=12, output_scores=True, return_dict_in_generate=True)
     assert torch.equal(out.sequences[:, plen:], ro.completion_ids)
     sampled = torch.stack(out.scores, 1).log_softmax(-1).gather(-1, ro.completion_ids.unsqueeze(-1)).squeeze(-1)
-    assert torch.allclose(sampled[mask], ro.old_logps[mask], atol=1e-4)
+    assert torch.allclose(sampled[mask], current[mask], atol=1e-4)
 
     # and the video matters: without it the log-probs are different
     blind = copy.copy(ro)
     blind.inputs = {**ro.inputs, "pixel_values_videos": torch.zeros_like(video)}
     with torch.no_grad():
         no_video = trainer.sequence_logps(trainer.model, blind, train_mode=False)
-    assert (no_video[mask] - ro.old_logps[mask]).abs().max() > 1e-3
+    assert (no_video[mask] - current[mask]).abs().max() > 1e-3
 
 
 # --------------------------------------------------------------------------- learning, determinism
@@ -232,7 +232,8 @@ def test_same_seed_same_run_and_resume_state(tmp_path):
 def test_grad_accumulation_clipping_and_schedule(tmp_path):
     import torch
 
-    from mosseval.train.loop import GRPOTrainer, _lr_lambda
+    from mosseval.train.grpo import GRPOTrainer
+    from mosseval.train.trainer import lr_lambda
 
     cfg = _cfg(tmp_path, steps=3, per_device_batch_size=1, num_generations=4, grad_accum=2, max_completion_length=12,
                lr=1e-3, max_grad_norm=1e-3, rewards=["test:vowels"], beta=0.0, warmup_ratio=0.34, save_every=0)
@@ -253,7 +254,7 @@ def test_grad_accumulation_clipping_and_schedule(tmp_path):
     assert all(n <= 1e-3 * 1.0001 for n in seen), seen  # clipped
     assert max(m["grad_norm"] for m in res.metrics) > 1e-3  # ... from a larger norm
     assert all(m["completions"] == 8 for m in res.metrics)  # 2 micro-batches × 1 prompt × 4
-    f = _lr_lambda(cfg, 3)
+    f = lr_lambda(cfg, 3)
     assert [m["lr"] for m in res.metrics] == pytest.approx([1e-3 * f(i) for i in range(3)])
 
 
@@ -292,7 +293,7 @@ def test_model_without_chat_template_is_refused(tmp_path, cache_dir):
     import shutil
 
     from mosseval.models.tiny import ensure_tiny
-    from mosseval.train.loop import GRPOTrainer
+    from mosseval.train.grpo import GRPOTrainer
 
     src = ensure_tiny(cache_dir)
     dst = tmp_path / "no-template"
