@@ -1,0 +1,174 @@
+"""SFT (the cold start): targets, learning, the video in every forward, checkpoints, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from mosseval.errors import UsageError
+from mosseval.train.config import load_config
+from tests.support.cli import mosseval_cli, mosseval_popen
+
+pytestmark = pytest.mark.hf
+
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+SMALL = dict(method="sft", model="tiny-qwen2.5-vl", data="moss-video-mini:train", per_device_batch_size=2, frames=4,
+             max_completion_length=200, quiet=True, num_threads=1, save_every=0, lr=3e-3, warmup_ratio=0.0,
+             lr_scheduler="constant")
+
+
+def _cfg(tmp: Path, **kw):
+    return load_config(None, {**SMALL, "output_dir": str(tmp), **kw})
+
+
+def _trainer(tmp: Path, **kw):
+    from mosseval.train.sft import SFTTrainer
+
+    return SFTTrainer(_cfg(tmp, **kw))
+
+
+def _sample(**kw):
+    from mosseval.records import ReferenceStep, Sample
+
+    steps = [ReferenceStep(t=float(i), text=t) for i, t in enumerate(kw.pop("steps", [
+        "At 0 s the red square is at row 1, column 1.", "At 1 s the red square is at row 2, column 2.",
+        "Next, the red square will be at row 3, column 3."]))]
+    return Sample(id="x", task="t", question="q", options={"A": "a", "B": "b"}, answer="B", reference_steps=steps, **kw)
+
+
+def test_targets_are_the_reference_trace_in_the_task_format():
+    from mosseval.prr.format import format_ok
+    from mosseval.rewards import reward_components
+    from mosseval.train.sft import render_target
+
+    s = _sample()
+    full = render_target(s, "full")
+    assert full == ("<think>\nAt 0 s the red square is at row 1, column 1.\nAt 1 s the red square is at row 2, column 2."
+                    "\nNext, the red square will be at row 3, column 3.\n</think>\n<answer>B</answer>")
+    refs = [[{"t": r.t, "text": r.text} for r in s.reference_steps]] * 3
+    texts = [full, render_target(s, "observed"), render_target(s, "none")]
+    got = reward_components([None] * 3, texts, answer=["B"] * 3, reference_steps=refs)
+    assert all(format_ok(t) for t in texts) and got["accuracy"] == [1.0, 1.0, 1.0]
+    assert got["prr"][0] == pytest.approx(1.0)  # the full trace is the PRR ceiling
+    assert 0.0 < got["prr"][1] < 1.0 and got["prr"][2] == 0.0
+
+
+def test_method_specific_options_are_refused_for_the_other_method(tmp_path):
+    with pytest.raises(UsageError, match="--num-generations, --beta do.* not apply to --method sft"):
+        load_config(None, {"method": "sft", "model": "m", "num_generations": 4, "beta": 0.1})
+    with pytest.raises(UsageError, match="--sft-trace do.* not apply to --method grpo"):
+        load_config(None, {"model": "m", "sft_trace": "observed"})
+    assert load_config(None, {"method": "sft", "model": "m"}).lr == 2e-5  # SFT's own default
+    assert load_config(None, {"model": "m"}).lr == 1e-6
+
+
+def test_loss_falls_on_a_tiny_batch_and_the_video_reaches_every_forward(tmp_path):
+    """Four samples seen over and over: the target likelihood rises fast; every forward of the
+    step gets the processor's video tensors of exactly those samples."""
+    import torch
+
+    from mosseval.train.trainer import vision_module
+
+    trainer = _trainer(tmp_path, limit=2, steps=12, lr=1e-2).setup()
+    seen = []
+    hook = vision_module(trainer.unwrapped).register_forward_pre_hook(
+        lambda m, args, kw: seen.append((args[0] if args else kw["hidden_states"]).detach().clone()),
+        with_kwargs=True)
+    calls = []
+    top = trainer.unwrapped.register_forward_pre_hook(lambda m, args, kw: calls.append(kw), with_kwargs=True)
+    try:
+        res = trainer.train()
+    finally:
+        hook.remove()
+        top.remove()
+    losses = [m["loss"] for m in res.metrics]
+    assert len(losses) == 12 and losses[-1] < 0.5 * losses[0], losses
+    assert res.metrics[-1]["token_prob"] > res.metrics[0]["token_prob"] + 0.2
+    assert len(seen) == len(calls) == 12  # one forward per step, each with the vision tower
+    expected, _ = trainer.hf.prepare_inputs([p.request for p in trainer.data.batch(0, 2)])
+    for k, (pixels, kw) in enumerate(zip(seen, calls)):
+        assert torch.equal(pixels, expected["pixel_values_videos"]), k  # limit 2 = the same 2 videos
+        assert torch.equal(kw["video_grid_thw"], expected["video_grid_thw"])
+        assert kw["input_ids"].shape[1] > expected["input_ids"].shape[1]  # prompt + target
+    # and the video matters to the loss: blank frames give another likelihood
+    from mosseval.train.loss import sft_loss, token_logps
+
+    seqs = trainer.batch(0)
+    with torch.no_grad():
+        with_video = sft_loss(token_logps(trainer.model, seqs), seqs.completion_mask)[0]
+        seqs.inputs = {**seqs.inputs, "pixel_values_videos": torch.zeros_like(seqs.inputs["pixel_values_videos"])}
+        blind = sft_loss(token_logps(trainer.model, seqs), seqs.completion_mask)[0]
+    assert abs(float(with_video) - float(blind)) > 1e-3
+
+
+def test_targets_are_truncated_to_max_completion_length(tmp_path):
+    trainer = _trainer(tmp_path, limit=2, steps=1, max_completion_length=16).setup()
+    seqs = trainer.batch(0)
+    assert seqs.completion_ids.shape[1] == 16 and trainer.truncated == 2
+    res = trainer.train()
+    assert res.metrics[0]["truncated_targets"] >= 2
+
+
+def _train_cli(out: Path, *extra: str) -> list[str]:
+    return ["train", "--method", "sft", "--model", "tiny-qwen2.5-vl", "--data", "moss-video-mini:train",
+            "-b", "2", "--frames", "4", "--max-completion-length", "160", "--num-threads", "1", "--lr", "1e-3",
+            "-o", str(out), "-q", *extra]
+
+
+def test_checkpoint_round_trips_through_run_and_grpo(tmp_path):
+    out = tmp_path / "sft"
+    proc = mosseval_cli(*_train_cli(out, "--steps", "2", "--save-every", "1"))
+    assert proc.returncode == 0, proc.stderr
+    ckpt = out / "checkpoint-2"
+    assert proc.stdout.strip().splitlines()[-1] == str(ckpt)
+    state = json.loads((ckpt / "mosseval_train_state.json").read_text())
+    assert state["method"] == "sft" and state["step"] == 2 and state["consumed_prompts"] == 4
+    assert state["data"]["checked_against"] == ["moss-video-mini"] and state["data"]["shared_videos"] == 0
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2] and all(m["target_tokens"] > 0 for m in metrics)
+    assert "SFT" in (out / "report.html").read_text() or "loss" in (out / "report.html").read_text()
+
+    run = mosseval_cli("run", "--model", str(ckpt), "--tasks", "moss-video-mini", "--limit", "4",
+                       "--output-dir", str(tmp_path / "runs"), "-q", "-M", "num_threads=1")
+    assert run.returncode == 0, run.stderr
+    log = json.loads((Path(run.stdout.strip().splitlines()[-1]) / "run.json").read_text())
+    assert log["status"] == "completed" and log["results"]["moss-video-mini"]["n"] == 4
+    assert log["spec"]["model_identity"]["checkpoint"]["kind"] == "local"
+
+    grpo = mosseval_cli("train", "--model", str(ckpt), "--data", "moss-video-mini:train", "-b", "1", "-G", "2",
+                        "--frames", "4", "--max-completion-length", "8", "--steps", "1", "--num-threads", "1",
+                        "-o", str(tmp_path / "grpo"), "-q")
+    assert grpo.returncode == 0, grpo.stderr
+    gstate = json.loads((tmp_path / "grpo" / "checkpoint-1" / "mosseval_train_state.json").read_text())
+    assert gstate["method"] == "grpo" and gstate["config"]["model"] == str(ckpt)
+
+
+def _deterministic(metrics: list[dict]) -> list[dict]:
+    from mosseval.train.trainer import TIMING_KEYS
+
+    return [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in metrics]
+
+
+def test_resume_after_sigkill_is_identical_to_an_uninterrupted_run(tmp_path):
+    whole = tmp_path / "whole"
+    assert mosseval_cli(*_train_cli(whole, "--steps", "4", "--save-every", "1")).returncode == 0
+    cut = tmp_path / "cut"
+    proc = mosseval_popen(*_train_cli(cut, "--steps", "4", "--save-every", "1"))
+    deadline = time.monotonic() + 300
+    while not (cut / "checkpoint-2").is_dir() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert (cut / "checkpoint-2").is_dir() and not (cut / "checkpoint-4").exists()
+    again = mosseval_cli(*_train_cli(cut, "--steps", "4", "--save-every", "1", "--resume"))
+    assert again.returncode == 0, again.stderr
+    a, b = whole / "checkpoint-4", cut / "checkpoint-4"
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    read = lambda d: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert _deterministic(read(whole)) == _deterministic(read(cut))
