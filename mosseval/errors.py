@@ -51,6 +51,11 @@ class ConfigError(MossevalError):
     exit_code = ExitCode.USAGE
 
 
+class PluginError(ConfigError):
+    """A provider (built-in or from a third-party package) is broken: it fails to import or does not
+    register what its entry point promises."""
+
+
 class NotComparableError(MossevalError):
     exit_code = ExitCode.USAGE
 

@@ -172,9 +172,13 @@ class TrainConfig(BaseModel):
             raise ValueError("at least one reward is needed (e.g. accuracy,format,prr)")
         for r in out:
             if r not in REWARD_BUILTINS and ":" not in r:
-                hint = did_you_mean(r, REWARD_BUILTINS)
+                from mosseval.rewards import rewards
+
+                if r in rewards:  # a reward a third-party package registered
+                    continue
+                hint = did_you_mean(r, rewards.names())
                 raise ValueError(f"unknown reward {r!r}" + (f" ({hint})" if hint else "")
-                                 + "; use accuracy, format, prr or module:function")
+                                 + "; use " + ", ".join(rewards.names()) + " or module:function")
         if len(set(out)) != len(out):
             raise ValueError(f"a reward is listed twice: {out}")
         return out
