@@ -38,6 +38,10 @@ class FrameSpec(Record):
     """Resized sides are rounded to a multiple of this (e.g. 28 for Qwen2.5-VL)."""
     use_bounds: bool = True
     decoder: Literal["pyav", "decord"] = "pyav"
+    control: Literal["none", "blank", "shuffle"] = "none"
+    """Ablation control applied to the decoded frames: ``blank`` replaces every frame with mid-grey
+    (the model sees no video), ``shuffle`` permutes the frames in time (seeded by the video path).
+    A model that scores as well with either has learned the question text, not the video."""
 
 
 class PromptSpec(Record):

@@ -694,9 +694,13 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
     except Exception as e:  # never let a bare decoder exception escape
         raise MediaError(f"{label}: unexpected {type(e).__name__} while reading the video: "
                          f"{_first_line(e)}") from e
+    indices, stamps = [int(i) for i in plan.indices], [float(t) for t in stamps]
+    if spec.control != "none":
+        array, order = apply_control(array, spec.control, str(ref.path))
+        indices, stamps = [indices[k] for k in order], [stamps[k] for k in order]
     info = FrameInfo(
-        indices=[int(i) for i in plan.indices],
-        timestamps=[float(t) for t in stamps],
+        indices=indices,
+        timestamps=stamps,
         decoder=decoder,
         source_fps=round(float(fps), 6),
         sampled_fps=round(float(plan.sampled_fps), 6) if plan.sampled_fps else None,
@@ -705,6 +709,24 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
         height=int(array.shape[1]),
     )
     return Frames(array=array, info=info)
+
+
+def apply_control(array: np.ndarray, control: str, key: str) -> tuple[np.ndarray, list[int]]:
+    """The frames an ablation control shows instead of ``array`` (T, H, W, 3), and the order of the
+    original frames they come from: ``blank`` is mid-grey everywhere (order unchanged), ``shuffle``
+    a permutation seeded by ``key`` that moves at least one frame when T > 1."""
+    import hashlib
+
+    t = int(array.shape[0])
+    if control == "blank":
+        return np.full_like(array, 128), list(range(t))
+    if control == "shuffle":
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
+        order = list(range(t))
+        while t > 1 and order == sorted(order):
+            order = [int(i) for i in rng.permutation(t)]
+        return np.ascontiguousarray(array[order]), order
+    raise ValueError(f"unknown frame control {control!r}")  # pragma: no cover - FrameSpec validates
 
 
 def _resize_all(frames: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:

@@ -407,3 +407,18 @@ def test_decord_errors_are_media_errors(root):
         sample_frames(VideoRef(path="notes.mp4"), spec, root)
     with pytest.raises(MediaError, match=r"missing\.mp4: file not found"):
         sample_frames(VideoRef(path="missing.mp4"), spec, root)
+
+
+def test_ablation_controls_blank_or_shuffle_the_frames_the_model_sees(root):
+    ref = VideoRef(path="clip.mp4")
+    plain = sample_frames(ref, FrameSpec(num_frames=8), root)
+    blank = sample_frames(ref, FrameSpec(num_frames=8, control="blank"), root)
+    assert blank.array.shape == plain.array.shape and (blank.array == 128).all()
+    assert blank.info.indices == plain.info.indices
+    mixed = sample_frames(ref, FrameSpec(num_frames=8, control="shuffle"), root)
+    again = sample_frames(ref, FrameSpec(num_frames=8, control="shuffle"), root)
+    assert np.array_equal(mixed.array, again.array)  # seeded by the video path: deterministic
+    assert sorted(mixed.info.indices) == plain.info.indices and mixed.info.indices != plain.info.indices
+    # each shown frame is the source frame its recorded index names (the frames the model saw)
+    assert [recover_index(f) for f in mixed.array] == mixed.info.indices
+    assert FrameSpec().control == "none"

@@ -1,13 +1,19 @@
-"""``mosseval train``: the command-line face of :mod:`mosseval.train` (GRPO with the PRR reward).
+"""``mosseval train`` (and ``mosseval repro``): the command-line face of :mod:`mosseval.train`.
 
-Every option mirrors a key of ``TrainConfig`` (``--num-generations`` ↔ ``num_generations``); a
-``--config FILE.yaml`` supplies any of them and the command line overrides the file.
+Every ``TrainConfig`` key is an option of ``train`` (``--num-generations`` ↔ ``num_generations``),
+declared once: the options are generated from the config record's fields, their types, defaults and
+docstrings (:func:`train_options`), so a new key is a new option with no CLI code. Only the
+presentation lives here (short flags, help panels, metavars). A ``--config FILE.yaml`` supplies any
+of them and the command line overrides the file.
 """
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
@@ -15,146 +21,151 @@ MODEL = "Model"
 DATA = "Data"
 REWARD = "Rewards"
 GRPO = "GRPO"
+SFT = "SFT"
 OPTIM = "Optimisation"
 OUT = "Output"
 EXEC = "Execution"
+
+PANELS: dict[str, tuple[str, ...]] = {
+    MODEL: ("method", "model", "model_args", "dtype", "bf16", "gradient_checkpointing", "freeze_vision", "lora",
+            "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
+    DATA: ("data", "data_dir", "cache_dir", "tasks_dir", "limit", "train_size", "frames", "max_pixels"),
+    REWARD: ("rewards", "reward_weights", "prr", "require_format"),
+    SFT: ("sft_trace",),
+    GRPO: ("num_generations", "per_device_batch_size", "generation_batch_size", "num_iterations", "beta",
+           "clip_eps", "clip_eps_high", "adv_eps", "scale_rewards", "temperature", "top_p", "max_completion_length"),
+    OPTIM: ("lr", "lr_scheduler", "warmup_ratio", "min_lr_ratio", "weight_decay", "adam_beta1", "adam_beta2",
+            "adam_eps", "grad_accum", "max_grad_norm", "steps", "epochs", "seed"),
+    EXEC: ("rollout", "num_threads", "quiet"),
+    OUT: ("output_dir", "save_every", "save_total_limit", "resume", "overwrite", "log_every", "log_completions",
+          "report_to", "project"),
+}
+SHORT = {"model": "-m", "model_args": "-M", "num_generations": "-G", "per_device_batch_size": "-b", "frames": "-f",
+         "limit": "-n", "output_dir": "-o", "quiet": "-q"}
+KEY_VALUE = ("model_args", "prr")
+"""Mapping keys given as ``k=v,k2=v2`` on the command line."""
 
 
 def _opt(*names: str, help: str, panel: str, **kw):  # noqa: A002 - typer's keyword
     return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **kw)
 
 
+def _panel(name: str) -> str:
+    for panel, names in PANELS.items():
+        if name in names:
+            return panel
+    return OUT
+
+
+def _base(annotation: Any) -> Any:
+    """``int`` for ``int | None``; ``str`` for a Literal of strings; the type otherwise."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is Literal:
+        return str
+    return annotation
+
+
+def _choices(annotation: Any) -> list[str] | None:
+    for a in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(a) is Literal:
+            return [str(x) for x in typing.get_args(a)]
+    return None
+
+
+def _default_text(field: Any) -> str | None:
+    if field.is_required():
+        return None
+    if field.default_factory is not None:
+        value = field.default_factory()
+    else:
+        value = field.default
+    if value is None or value == [] or value == {}:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def train_options() -> list[inspect.Parameter]:
+    """One keyword parameter per ``TrainConfig`` field, typed and documented from the field."""
+    from mosseval.train.config import TrainConfig
+
+    params = []
+    for name, field in TrainConfig.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        base = _base(field.annotation)
+        help_text = " ".join((field.description or "").split())
+        choices = _choices(field.annotation)
+        if choices and not any(c in help_text for c in choices[:1]):
+            help_text += f" ({' | '.join(choices)})"
+        default = _default_text(field)
+        if default is not None and name not in ("lr",):
+            help_text += f" \\[default: {default}]"
+        names = [flag, *([SHORT[name]] if name in SHORT else [])]
+        kw: dict[str, Any] = {}
+        if base is bool:
+            names = [f"{flag}/--no-{flag[2:]}", *names[1:]]
+            typ: Any = Optional[bool]
+        elif name == "tasks_dir":
+            typ, kw["metavar"] = Optional[list[Path]], "DIR"
+        elif name in ("data_dir", "cache_dir", "output_dir"):
+            typ, kw["metavar"] = Optional[Path], "DIR"
+        elif base in (int, float):
+            typ, kw["metavar"] = Optional[base], ("N" if base is int else "X")
+        else:  # strings, choices, comma-separated lists, k=v mappings
+            typ = Optional[str]
+            kw["metavar"] = ("K=V,..." if name in KEY_VALUE else "A,B,..." if typing.get_origin(base) is list
+                             else "|".join(choices) if choices else "TEXT")
+        option = _opt(*names, help=help_text, panel=_panel(name), **kw)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                        annotation=Annotated[typ, option]))
+    return params
+
+
+def _overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """Command-line values to config overrides (None: not given)."""
+    from mosseval.models.registry import parse_model_args
+
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in KEY_VALUE:
+            value = parse_model_args(value)
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, list):
+            value = [str(v) for v in value]
+        out[name] = value
+    return out
+
+
 def train_command(
-    model: Annotated[Optional[str], _opt("--model", "-m", help="Preset (tiny-qwen2.5-vl, qwen2.5-vl-7b), local "
-                                         "checkpoint dir, or Hub id from the local cache.", panel=MODEL)] = None,
-    data: Annotated[Optional[str], _opt("--data", help="TASK or TASK:SPLIT \\[default: moss-video-mini:train] "
-                                        "(TASK:SPLIT is the task TASK-SPLIT; TASK:test is TASK).",
-                                        panel=DATA)] = None,
-    config: Annotated[Optional[Path], _opt("--config", "-c", help="YAML file with any of these settings "
-                                           "(keys as in docs/howto/training.md); options given here override it.",
+    config: Annotated[Optional[Path], _opt("--config", "-c", metavar="FILE", help="YAML file with any of these "
+                                           "settings (keys as the options, e.g. num_generations: 8; see "
+                                           "docs/howto/training.md); options given here override it.",
                                            panel=OUT)] = None,
-    rewards: Annotated[Optional[str], _opt("--rewards", help="Comma-separated: accuracy, format, prr, or "
-                                           "MODULE:FUNC / FILE.py:FUNC \\[default: accuracy,format,prr].",
-                                           panel=REWARD)] = None,
-    reward_weights: Annotated[Optional[str], _opt("--reward-weights", help="One weight per reward, e.g. 1,1,1 "
-                                                  "\\[default: all 1].", panel=REWARD)] = None,
-    require_format: Annotated[Optional[bool], _opt("--require-format/--no-require-format",
-                                                   help="PRR is 0 without <think>…</think><answer>…</answer> "
-                                                   "\\[default: on].", panel=REWARD)] = None,
-    num_generations: Annotated[Optional[int], _opt("--num-generations", "-G", help="Completions per prompt "
-                                                   "(group size) \\[default: 8].", panel=GRPO)] = None,
-    per_device_batch_size: Annotated[Optional[int], _opt("--per-device-batch-size", "-b",
-                                                         help="Prompts per micro-batch per process \\[default: 1].",
-                                                         panel=GRPO)] = None,
-    generation_batch_size: Annotated[Optional[int], _opt("--generation-batch-size", help="Completions per "
-                                                         "micro-batch per process (a multiple of G); "
-                                                         "alternative to --per-device-batch-size.",
-                                                         panel=GRPO)] = None,
-    beta: Annotated[Optional[float], _opt("--beta", help="KL coefficient to the frozen reference "
-                                          "(0: no reference copy) \\[default: 0.04].", panel=GRPO)] = None,
-    clip_eps: Annotated[Optional[float], _opt("--clip-eps", help="PPO clip range \\[default: 0.2].", panel=GRPO)] = None,
-    clip_eps_high: Annotated[Optional[float], _opt("--clip-eps-high", help="Upper clip (clip-higher) "
-                                                   "\\[default: --clip-eps].", panel=GRPO)] = None,
-    num_iterations: Annotated[Optional[int], _opt("--num-iterations", help="Updates per generation batch (μ) "
-                                                  "\\[default: 1].", panel=GRPO)] = None,
-    temperature: Annotated[Optional[float], _opt("--temperature", help="Sampling temperature \\[default: 1.0].",
-                                                 panel=GRPO)] = None,
-    top_p: Annotated[Optional[float], _opt("--top-p", help="Nucleus sampling \\[default: 1.0].", panel=GRPO)] = None,
-    max_completion_length: Annotated[Optional[int], _opt("--max-completion-length", help="New tokens per "
-                                                         "completion \\[default: 768].", panel=GRPO)] = None,
-    lr: Annotated[Optional[float], _opt("--lr", help="Peak learning rate \\[default: 1e-6].", panel=OPTIM)] = None,
-    lr_scheduler: Annotated[Optional[str], _opt("--lr-scheduler", help="cosine | linear | constant "
-                                                "\\[default: cosine].", panel=OPTIM)] = None,
-    warmup_ratio: Annotated[Optional[float], _opt("--warmup-ratio", help="Warm-up share of the updates "
-                                                  "\\[default: 0.05].", panel=OPTIM)] = None,
-    weight_decay: Annotated[Optional[float], _opt("--weight-decay", help="AdamW weight decay \\[default: 0.01].",
-                                                  panel=OPTIM)] = None,
-    grad_accum: Annotated[Optional[int], _opt("--grad-accum", help="Micro-batches per update \\[default: 1].",
-                                              panel=OPTIM)] = None,
-    max_grad_norm: Annotated[Optional[float], _opt("--max-grad-norm", help="Gradient clipping (0: off) "
-                                                   "\\[default: 1.0].", panel=OPTIM)] = None,
-    steps: Annotated[Optional[int], _opt("--steps", help="Generation steps (each = --num-iterations updates).",
-                                         panel=OPTIM)] = None,
-    epochs: Annotated[Optional[float], _opt("--epochs", help="Passes over the data (default 1 when --steps "
-                                            "is not given).", panel=OPTIM)] = None,
-    seed: Annotated[Optional[int], _opt("--seed", help="Seed (data order, sampling, LoRA init) \\[default: 0].",
-                                        panel=OPTIM)] = None,
-    lora: Annotated[Optional[bool], _opt("--lora/--no-lora", help="Train LoRA adapters (PEFT) instead of all "
-                                         "weights; the reference is the base model (no copy).", panel=MODEL)] = None,
-    lora_r: Annotated[Optional[int], _opt("--lora-r", help="LoRA rank \\[default: 16].", panel=MODEL)] = None,
-    lora_alpha: Annotated[Optional[float], _opt("--lora-alpha", help="LoRA alpha \\[default: 32].", panel=MODEL)] = None,
-    freeze_vision: Annotated[Optional[bool], _opt("--freeze-vision/--no-freeze-vision", help="Keep the vision "
-                                                  "tower frozen.", panel=MODEL)] = None,
-    gradient_checkpointing: Annotated[Optional[bool], _opt("--gradient-checkpointing/--no-gradient-checkpointing",
-                                                           help="Trade compute for memory.", panel=MODEL)] = None,
-    dtype: Annotated[Optional[str], _opt("--dtype", help="float32 | bfloat16 | float16 weights (the last two need "
-                                         "a GPU) \\[default: float32].", panel=MODEL)] = None,
-    bf16: Annotated[Optional[bool], _opt("--bf16/--no-bf16", help="bf16 mixed precision (GPU only).",
-                                         panel=MODEL)] = None,
-    model_args: Annotated[Optional[str], _opt("--model-args", "-M", help="k=v,... for the hf backend "
-                                              "(attn_implementation=sdpa, revision=..., cache_dir=...).",
-                                              panel=MODEL)] = None,
-    frames: Annotated[Optional[int], _opt("--frames", "-f", help="Frames per video \\[default: 16].",
-                                          panel=DATA)] = None,
-    max_pixels: Annotated[Optional[int], _opt("--max-pixels", help="Per-frame pixel budget "
-                                              "\\[default: 100352 = 128·28·28].", panel=DATA)] = None,
-    limit: Annotated[Optional[int], _opt("--limit", "-n", help="Train on the first N samples.", panel=DATA)] = None,
-    data_dir: Annotated[Optional[Path], _opt("--data-dir", help="Dataset root (else $MOSSEVAL_DATA_DIR).",
-                                             panel=DATA)] = None,
-    cache_dir: Annotated[Optional[Path], _opt("--cache-dir", help="Cache for generated data / built models.",
-                                              panel=DATA)] = None,
-    tasks_dir: Annotated[Optional[list[Path]], _opt("--tasks-dir", help="Extra folder of task YAML files.",
-                                                    panel=DATA)] = None,
-    output_dir: Annotated[Optional[Path], _opt("--output-dir", "-o", help="Run folder: checkpoint-N/, "
-                                               "metrics.jsonl, report.html \\[default: runs/train].",
-                                               panel=OUT)] = None,
-    save_every: Annotated[Optional[int], _opt("--save-every", help="Checkpoint every K steps, and always at the "
-                                              "end (0: end only) \\[default: 50].", panel=OUT)] = None,
-    save_total_limit: Annotated[Optional[int], _opt("--save-total-limit", help="Keep the newest N checkpoints.",
-                                                    panel=OUT)] = None,
-    resume: Annotated[Optional[bool], _opt("--resume/--no-resume", help="Continue from the last checkpoint in "
-                                           "--output-dir (optimizer, scheduler, RNG, data position).",
-                                           panel=OUT)] = None,
-    overwrite: Annotated[Optional[bool], _opt("--overwrite", help="Delete the checkpoints and logs already in "
-                                              "--output-dir and start over.", panel=OUT)] = None,
-    report_to: Annotated[Optional[str], _opt("--report-to", help="Trackers through accelerate: tensorboard, "
-                                             "wandb, mlflow, ... (comma-separated).", panel=OUT)] = None,
-    log_every: Annotated[Optional[int], _opt("--log-every", help="Write metrics every K steps \\[default: 1].",
-                                             panel=OUT)] = None,
-    export: Annotated[Optional[tuple[str, Path]], _opt("--export", help="`--export verl DIR`: write the data as "
-                                                       "verl parquet + a reward module, then exit (no training).",
-                                                       panel=OUT)] = None,
-    rollout: Annotated[Optional[str], _opt("--rollout", help="hf (transformers generate) | vllm (needs a GPU; use "
-                                           "--export verl) \\[default: hf].", panel=EXEC)] = None,
-    num_threads: Annotated[Optional[int], _opt("--num-threads", help="torch CPU threads.", panel=EXEC)] = None,
-    quiet: Annotated[Optional[bool], _opt("--quiet", "-q", help="No progress output.", panel=EXEC)] = None,
+    export: Annotated[Optional[tuple[str, Path]], _opt("--export", metavar="KIND DIR", help="`--export verl DIR`: "
+                                                       "write the data as verl parquet + a reward module, then "
+                                                       "exit (no training).", panel=OUT)] = None,
+    **options: Any,
 ) -> int:
-    """GRPO training with accuracy + format + PRR rewards, the video in every forward pass.
+    """Train a video MLLM: GRPO with accuracy + format + PRR rewards, or SFT on the reference traces
+    (--method sft, the cold start). The video reaches every forward pass.
 
     Runs as is on one device, and under `torchrun` / `accelerate launch` (DDP, FSDP, DeepSpeed).
-    Checkpoints are Hugging Face folders: `mosseval run --model OUTPUT_DIR/checkpoint-N` evaluates them.
+    Checkpoints are Hugging Face folders: `mosseval run --model OUTPUT_DIR/checkpoint-N` evaluates them
+    and `mosseval train --model OUTPUT_DIR/checkpoint-N` continues from them. Training never reads a
+    test item or a test video (checked, and recorded with every checkpoint).
     """
     from mosseval.cli import console, out
-    from mosseval.models.registry import parse_model_args
     from mosseval.train.config import load_config
 
-    overrides = dict(
-        model=model, data=data, rewards=rewards, reward_weights=reward_weights, require_format=require_format,
-        num_generations=num_generations, per_device_batch_size=per_device_batch_size,
-        generation_batch_size=generation_batch_size, beta=beta, clip_eps=clip_eps, clip_eps_high=clip_eps_high,
-        num_iterations=num_iterations, temperature=temperature, top_p=top_p,
-        max_completion_length=max_completion_length, lr=lr, lr_scheduler=lr_scheduler, warmup_ratio=warmup_ratio,
-        weight_decay=weight_decay, grad_accum=grad_accum, max_grad_norm=max_grad_norm, steps=steps, epochs=epochs,
-        seed=seed, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, freeze_vision=freeze_vision,
-        gradient_checkpointing=gradient_checkpointing, dtype=dtype, bf16=bf16,
-        model_args=parse_model_args(model_args) if model_args else None, frames=frames, max_pixels=max_pixels,
-        limit=limit, data_dir=str(data_dir) if data_dir else None, cache_dir=str(cache_dir) if cache_dir else None,
-        tasks_dir=[str(p) for p in tasks_dir] if tasks_dir else None,
-        output_dir=str(output_dir) if output_dir else None, save_every=save_every,
-        save_total_limit=save_total_limit, resume=resume, overwrite=overwrite, report_to=report_to,
-        log_every=log_every, rollout=rollout, num_threads=num_threads, quiet=quiet,
-    )
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, _overrides(options))
     if export is not None:
         kind, target = export
         from mosseval.errors import UsageError
@@ -178,12 +189,67 @@ def train_command(
     if result.summary:
         s = result.summary
         t = s.get("step_time_median_s")
-        console.print(f"trained {s['steps_this_run']} step(s) (to step {s['steps']}) on {s['world_size']} "
-                      f"process(es){f', {t:.2f} s/step (median)' if t else ''}; last checkpoint "
+        console.print(f"trained {s['steps_this_run']} {s['method']} step(s) (to step {s['steps']}) on "
+                      f"{s['world_size']} process(es){f', {t:.2f} s/step (median)' if t else ''}; last checkpoint "
                       f"{s['last_checkpoint']}; report {result.output_dir / 'report.html'}", highlight=False)
         out.print(str(s["last_checkpoint"] or result.output_dir))
     return 0
 
 
+_sig = inspect.signature(train_command)
+train_command.__signature__ = _sig.replace(  # type: ignore[attr-defined]
+    parameters=[p for p in _sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD] + train_options())
+
+
+def repro_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Which reproduction: mini (MOSS-ChatV on moss-video-mini).")],
+    output_dir: Annotated[Path, _opt("--output-dir", "-o", metavar="DIR", help="Folder for everything it writes "
+                                     "(REPORT.md, repro.json, leaderboard.html, train/, runs/, logs/) "
+                                     "\\[default: runs/repro-mini].", panel=OUT)] = Path("runs/repro-mini"),
+    seeds: Annotated[str, _opt("--seeds", metavar="S,...", help="GRPO seeds (each trains both arms) "
+                               "\\[default: 0,1,2].", panel=OPTIM)] = "0,1,2",
+    jobs: Annotated[int, _opt("--jobs", "-j", metavar="N", min=1, help="Processes at once, one torch thread each "
+                              "\\[default: 2].", panel=EXEC)] = 2,
+    train_size: Annotated[Optional[int], _opt("--train-size", metavar="N", min=1, help="moss-video-mini train "
+                                              "questions \\[default: the recipe's].", panel=DATA)] = None,
+    coldstart_steps: Annotated[Optional[int], _opt("--coldstart-steps", metavar="N", min=1,
+                                                   help="SFT steps \\[default: the recipe's].", panel=OPTIM)] = None,
+    grpo_steps: Annotated[Optional[int], _opt("--grpo-steps", metavar="N", min=1,
+                                              help="GRPO steps per arm \\[default: the recipe's].", panel=OPTIM)] = None,
+    limit: Annotated[Optional[int], _opt("--limit", "-n", metavar="N", min=1, help="Evaluate on the first N test "
+                                         "items only (a smoke run; the report says so).", panel=DATA)] = None,
+    cache_dir: Annotated[Optional[Path], _opt("--cache-dir", metavar="DIR", help="Cache for generated data "
+                                              "and built models.", panel=DATA)] = None,
+    quiet: Annotated[bool, _opt("--quiet", "-q", help="Only print the report's path.", panel=EXEC)] = False,
+) -> int:
+    """Reproduce the MOSS-ChatV claim in miniature: SFT cold start, then GRPO with and without the PRR.
+
+    Cold start (SFT) on moss-video-mini's train split; two GRPO arms from it with equal budgets
+    (accuracy + format vs accuracy + format + PRR) for every seed; every model evaluated with
+    `mosseval run` on the test split and on blind / shuffled-frame controls; one leaderboard;
+    `mosseval compare` verdicts between the arms; REPORT.md with the table, CIs and wall times.
+    Re-running the same command resumes.
+    """
+    from mosseval.cli import console, out
+    from mosseval.errors import UsageError
+    from mosseval.train.repro import ReproOptions, run_repro
+
+    if name != "mini":
+        raise UsageError(f"unknown reproduction {name!r}", hint="available: mini")
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds {seeds!r} must be comma-separated integers", hint="e.g. --seeds 0,1,2") from None
+    res = run_repro(ReproOptions(out=output_dir, seeds=seed_list, jobs=jobs, train_size=train_size,
+                                 coldstart_steps=coldstart_steps, grpo_steps=grpo_steps, limit=limit,
+                                 cache_dir=cache_dir, quiet=quiet), console)
+    if not quiet:
+        console.print(f"reproduction finished in {res.seconds / 60:.1f} min; report: {res.report}; "
+                      f"leaderboard: {res.out / 'leaderboard.html'}", highlight=False)
+    out.print(str(res.report))
+    return 0
+
+
 def register(app: typer.Typer) -> None:
     app.command("train", no_args_is_help=False)(train_command)
+    app.command("repro", no_args_is_help=True)(repro_command)

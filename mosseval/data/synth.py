@@ -683,6 +683,56 @@ def check_dataset(path: Path, seed: int | None = None, n_test: int | None = None
     return problems
 
 
+def _option_key(category: str, text: str):
+    if category == "count":
+        return (int(text),)
+    if category == "size":
+        return (_SIZE_NAMES.index(text),)
+    if category == "motion":
+        return tuple(int(x) for x in text.replace("row", "").replace("column", "").split(","))
+    if category == "color":
+        return (_WHEEL.index(text),)
+    return (SHAPES.index(text),)
+
+
+def _option_distance(category: str, a: tuple, b: tuple) -> int:
+    if category == "color":
+        d = abs(a[0] - b[0])
+        return min(d, len(_WHEEL) - d)
+    if category == "shape":
+        return int(a != b)
+    return max(abs(x - y) for x, y in zip(a, b))
+
+
+def option_bias_probe(path: Path) -> dict:
+    """How often answer-blind rules that read only the options pick the answer on the test split.
+
+    Rules: *central* (the option closest to the others), *isolated* (the one farthest from its
+    nearest neighbour), *train prior* (the option value that was most often the answer in the
+    train split, per category) and *first* (always A). Near 25 % each: the options carry no answer
+    (version 1 of this generator: central/isolated by level reached 47.5 %, the train prior 41.7 %).
+    """
+    path = Path(path)
+    read = lambda split: [json.loads(x) for x in (path / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]  # noqa: E731
+    train, test = read("train"), read("test")
+    prior = Counter((i["category"], i["options"][i["answer"]]) for i in train)
+
+    def pick(rule: str, item: dict) -> str:
+        cat, opts = item["category"], item["options"]
+        keys = {k: _option_key(cat, v) for k, v in opts.items()}
+        if rule == "central":
+            return min(opts, key=lambda k: (sum(_option_distance(cat, keys[k], keys[j]) for j in opts), k))
+        if rule == "isolated":
+            return max(opts, key=lambda k: (min(_option_distance(cat, keys[k], keys[j]) for j in opts if j != k), k))
+        if rule == "train prior":
+            return max(opts, key=lambda k: (prior[(cat, opts[k])], k))
+        return min(opts)
+
+    rules = {r: sum(pick(r, i) == i["answer"] for i in test) / len(test) for r in
+             ("central", "isolated", "train prior", "first")} if test else {}
+    return {"n": len(test), "rules": rules}
+
+
 def dataset_dirname(seed: int = 0, n_test: int = DEFAULT_N_TEST, n_train: int = DEFAULT_N_TRAIN) -> str:
     """``moss-video-mini-seed{seed}``; non-default sizes add ``-n{test}x{train}``."""
     name = f"{NAME}-seed{seed}"

@@ -143,8 +143,12 @@ def resolve_checkpoint(target: str, args: HFArgs) -> ResolvedCheckpoint:
     target = target.strip()
     if target.startswith(BUILTIN_PREFIX):
         from mosseval.models.tiny import ensure_tiny, recipe
+        from mosseval.train.recipes import TRAINED, ensure_trained
 
-        name = recipe(target[len(BUILTIN_PREFIX):]).name  # UsageError with a suggestion if unknown
+        name = target[len(BUILTIN_PREFIX):]
+        if name in TRAINED:  # trained locally on first use by its recipe, then cached
+            return ResolvedCheckpoint("builtin", ensure_trained(name, seed=args.tiny_seed), target)
+        name = recipe(name).name  # UsageError with a suggestion if unknown
         return ResolvedCheckpoint("builtin", ensure_tiny(seed=args.tiny_seed, name=name), target)
 
     path = Path(target).expanduser()

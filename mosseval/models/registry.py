@@ -63,8 +63,11 @@ PRESETS: dict[str, Preset] = {
                "embedded random-weight Qwen2.5-VL (~156k params), built locally on first use",
                default_args={"batch_size": 8}),
         Preset("mini-qwen2.5-vl", "hf", "builtin:mini-qwen2.5-vl",
-               "learnable Qwen2.5-VL (~2M params, task vocabulary), built locally; untrained until "
-               "`mosseval train` (see `mosseval demo`)", default_args={"batch_size": 16}),
+               "learnable Qwen2.5-VL (~1.6M params, task vocabulary), built locally; random weights "
+               "until `mosseval train`", default_args={"batch_size": 16}),
+        Preset("mini-qwen2.5-vl-sft", "hf", "builtin:mini-qwen2.5-vl-sft",
+               "mini-qwen2.5-vl after the demo's SFT recipe on moss-video-mini (trained locally on first "
+               "use, ~2 min on 2 cores, then cached)", default_args={"batch_size": 16}),
         Preset("qwen2.5-vl-3b", "hf", "Qwen/Qwen2.5-VL-3B-Instruct"),
         Preset("qwen2.5-vl-7b", "hf", "Qwen/Qwen2.5-VL-7B-Instruct"),
         Preset("qwen2.5-vl-32b", "hf", "Qwen/Qwen2.5-VL-32B-Instruct"),

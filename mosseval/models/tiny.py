@@ -197,11 +197,13 @@ BUILTINS: dict[str, Recipe] = {r.name: r for r in (TINY, MINI)}
 
 def recipe(name: str) -> Recipe:
     from mosseval.errors import UsageError, did_you_mean
+    from mosseval.train.recipes import TRAINED
 
     if name not in BUILTINS:
-        hint = did_you_mean(name, list(BUILTINS))
+        known = [*BUILTINS, *TRAINED]
+        hint = did_you_mean(name, known)
         raise UsageError(f"unknown builtin model {name!r}" + (f"; {hint}" if hint else ""),
-                         hint="builtin models: " + ", ".join(BUILTINS))
+                         hint="builtin models: " + ", ".join(known))
     return BUILTINS[name]
 
 

@@ -74,118 +74,154 @@ class GPURequiredError(UsageError):
 class TrainConfig(BaseModel):
     """Everything ``mosseval train`` needs; see docs/howto/training.md for the meaning of each key."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
     method: Literal["grpo", "sft"] = "grpo"
-    """grpo: reinforcement learning with the rewards; sft: supervised on the reference traces."""
+    """grpo: reinforcement learning with the rewards; sft: supervised on the reference traces (a cold start)."""
 
     # -- model
     model: str
-    """Preset (``tiny-qwen2.5-vl``, ``qwen2.5-vl-7b``), local checkpoint dir or Hub id (local cache)."""
+    """Preset (mini-qwen2.5-vl, tiny-qwen2.5-vl, qwen2.5-vl-7b, ...), local checkpoint dir, or Hub id from
+    the local cache."""
     model_args: dict[str, Any] = Field(default_factory=dict)
-    """Extra ``hf`` backend args (attn_implementation, trust_remote_code, revision, cache_dir)."""
+    """k=v,... for the hf backend (attn_implementation=sdpa, revision=..., cache_dir=...)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weight dtype. bfloat16 / float16 need a GPU."""
+    """Weight dtype: float32 | bfloat16 | float16 (the last two need a GPU)."""
     bf16: bool = False
     """bf16 mixed precision (autocast) through accelerate; needs a GPU."""
     gradient_checkpointing: bool = False
+    """Trade compute for memory."""
     freeze_vision: bool = False
     """Train the language model only (the vision tower stays frozen)."""
     lora: bool = False
+    """Train LoRA adapters (PEFT) instead of all weights; the KL reference is the base model (no copy)."""
     lora_r: int = Field(16, ge=1)
+    """LoRA rank."""
     lora_alpha: float = Field(32.0, gt=0)
+    """LoRA alpha."""
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """LoRA dropout."""
     lora_target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    """Module names LoRA adapts (comma-separated)."""
 
     # -- data
     data: str = "moss-video-mini:train"
-    """TASK or TASK:SPLIT (``moss-video-mini:train`` is the task ``moss-video-mini-train``)."""
+    """TASK or TASK:SPLIT (TASK:SPLIT is the task TASK-SPLIT; evaluation splits are refused)."""
     data_dir: str | None = None
+    """Dataset root (else the task's environment variable or $MOSSEVAL_DATA_DIR)."""
     cache_dir: str | None = None
+    """Where generated data and built models live (else $MOSSEVAL_CACHE_DIR, ~/.cache/mosseval)."""
     tasks_dir: list[str] = Field(default_factory=list)
+    """Extra folder(s) of task YAML files."""
     limit: int | None = Field(None, ge=1)
     """Train on the first N samples only."""
     train_size: int | None = Field(None, ge=1)
-    """moss-video-mini only: questions in its train split (generated on first use; the test split
-    never changes with it)."""
+    """moss-video-mini only: questions in its train split (generated on first use; the test split never
+    changes with it)."""
     frames: int = Field(16, ge=1, le=1024)
+    """Frames per video (the cap for fps-sampled tasks)."""
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=64)
+    """Per-frame pixel budget (H*W; 100352 = 128·28·28)."""
 
-    # -- rewards
+    # -- rewards (GRPO)
     rewards: list[str] = Field(default_factory=lambda: list(REWARD_BUILTINS))
-    """Built-ins accuracy, format, prr, or ``module:function`` / ``path/file.py:function``
-    (TRL convention ``fn(prompts, completions, **columns) -> list[float | None]``)."""
+    """Comma-separated: accuracy, format, prr, a registered reward, or MODULE:FUNC / FILE.py:FUNC (TRL
+    convention fn(prompts, completions, **columns) -> list[float | None])."""
     reward_weights: list[float] | None = None
-    """One weight per reward (default 1 each). None rewards count as 0 in the total."""
+    """One weight per reward, e.g. 1,1,1 (default 1 each); None rewards count as 0 in the total."""
     prr: PRRConfig | None = None
-    """PRR parameters (default: the task's ``scoring.prr``, else SPEC §3 defaults)."""
+    """PRR parameters, e.g. jump=1,alpha=4 (default: the task's scoring.prr, else SPEC §3 defaults)."""
     require_format: bool = True
-    """PRR is 0 unless the completion has the ``<think>…</think><answer>…</answer>`` format."""
+    """PRR is 0 unless the completion has the <think>…</think><answer>…</answer> format."""
 
     # -- SFT
     sft_trace: Literal["full", "observed", "none"] = "full"
-    """How much of the reference trace an SFT target carries: all steps, all but the final
-    "what comes next" step, or none (an empty <think>)."""
+    """SFT target's trace: full (every reference step), observed (without the final "what comes next"
+    step) or none (an empty <think>)."""
 
     # -- GRPO
     num_generations: int = Field(8, ge=2)
+    """Completions per prompt (the group size G)."""
     per_device_batch_size: int | None = Field(None, ge=1)
     """Prompts per micro-batch per process (default 1)."""
     generation_batch_size: int | None = Field(None, ge=1)
-    """Completions per micro-batch per process; must be a multiple of num_generations."""
+    """Completions per micro-batch per process (a multiple of G); alternative to --per-device-batch-size."""
     grad_accum: int = Field(1, ge=1)
+    """Micro-batches per optimizer update."""
     num_iterations: int = Field(1, ge=1)
     """Optimizer updates per generation batch (PPO's μ); >1 makes the clipping bite."""
     beta: float = Field(0.04, ge=0.0)
     """KL coefficient (k3 estimator) to the frozen reference; 0 creates no reference copy."""
     clip_eps: float = Field(0.2, gt=0.0, lt=1.0)
+    """PPO clip range."""
     clip_eps_high: float | None = Field(None, gt=0.0)
-    """Upper clip (DAPO's clip-higher); default clip_eps."""
+    """Upper clip (DAPO's clip-higher); default --clip-eps."""
     adv_eps: float = Field(1e-4, gt=0.0)
+    """Added to the group std when advantages are scaled."""
     scale_rewards: bool = True
-    """Divide group-centred rewards by the group std (False: Dr. GRPO)."""
+    """Divide group-centred rewards by the group std (off: Dr. GRPO)."""
     temperature: float = Field(1.0, gt=0.0)
+    """Sampling temperature of the rollouts."""
     top_p: float = Field(1.0, gt=0.0, le=1.0)
+    """Nucleus sampling of the rollouts."""
     max_completion_length: int = Field(768, ge=1)
+    """New tokens per completion (GRPO); longest SFT target (longer ones are cut)."""
 
     # -- optimisation
     lr: float = Field(None, gt=0.0)  # type: ignore[assignment]  # filled per method (DEFAULT_LR)
+    """Peak learning rate (default 1e-6 for grpo, 2e-5 for sft)."""
     weight_decay: float = Field(0.01, ge=0.0)
+    """AdamW weight decay."""
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    """cosine | linear | constant, after the warm-up."""
     warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    """Warm-up share of the updates."""
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    """Floor of the schedule as a share of --lr."""
     adam_beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    """AdamW β1."""
     adam_beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    """AdamW β2."""
     adam_eps: float = Field(1e-8, gt=0.0)
+    """AdamW ε."""
     max_grad_norm: float = Field(1.0, ge=0.0)
-    """0 disables clipping (the norm is still logged)."""
+    """Gradient clipping (0: off; the norm is still logged)."""
     steps: int | None = Field(None, ge=1)
-    """Generation steps; each is num_iterations optimizer updates."""
+    """Training steps (GRPO: generation steps, each --num-iterations updates)."""
     epochs: float | None = Field(None, gt=0.0)
+    """Passes over the data (default 1 when --steps is not given)."""
     seed: int = 0
+    """Seed (data order, sampling, LoRA init)."""
 
     # -- execution
     rollout: str = "hf"
-    """Rollout engine: hf (transformers generate, video in) or ``module:Class`` implementing
-    ``mosseval.train.rollout.RolloutEngine``; vllm is not built in yet (use ``--export verl``)."""
+    """Rollout engine: hf (transformers generate, video in) or MODULE:CLASS implementing
+    mosseval.train.rollout.RolloutEngine; vllm is not built in yet (use --export verl)."""
     num_threads: int | None = Field(None, ge=1)
-    """torch.set_num_threads for CPU runs (default: leave torch's setting)."""
+    """torch CPU threads (pin it: a busy machine otherwise slows training many times over)."""
 
     # -- output
     output_dir: str = "runs/train"
+    """Run folder: checkpoint-N/, metrics.jsonl, report.html."""
     save_every: int = Field(50, ge=0)
-    """Checkpoint every K steps (0: only at the end)."""
+    """Checkpoint every K steps, and always at the end (0: end only)."""
     save_total_limit: int | None = Field(None, ge=1)
     """Keep only the newest N checkpoints."""
     resume: bool = False
+    """Continue from the last checkpoint in --output-dir (optimizer, scheduler, RNG, data position)."""
     overwrite: bool = False
+    """Delete the checkpoints and logs already in --output-dir and start over."""
     log_every: int = Field(1, ge=1)
+    """Write metrics every K steps."""
     log_completions: int = Field(2, ge=0)
-    """Completions written to completions.jsonl per logged step (main process)."""
+    """Completions written to completions.jsonl per logged step (GRPO)."""
     report_to: list[str] = Field(default_factory=list)
+    """Trackers through accelerate: tensorboard, wandb, mlflow, ... (comma-separated)."""
     project: str = "mosseval-train"
+    """Tracker project name."""
     quiet: bool = False
+    """No progress output."""
 
     @model_validator(mode="before")
     @classmethod

@@ -25,7 +25,11 @@ __all__ = ["RewardSet", "Scores", "load_reward_fn"]
 
 
 def load_reward_fn(spec: str) -> Callable[..., list]:
-    """``module:function`` or ``path/to/file.py:function``."""
+    """A registered reward name, ``module:function`` or ``path/to/file.py:function``."""
+    if ":" not in spec:
+        from mosseval.rewards import rewards
+
+        return rewards.load(spec)
     target, _, name = spec.rpartition(":")
     if not target or not name:
         raise UsageError(f"reward {spec!r} is not MODULE:FUNCTION or FILE.py:FUNCTION")

@@ -156,7 +156,7 @@ def make_engine(spec: str, trainer: Any) -> RolloutEngine:
     if spec == "vllm":
         raise UsageError("vLLM rollouts are not built into `mosseval train` yet",
                          hint="export the data with `--export verl DIR` and train on verl, which runs vLLM "
-                         "rollouts; or plug an engine in with --rollout module:Class (docs: Training at scale)")
+                         "rollouts (docs/howto/training.md); or plug an engine in with --rollout module:Class")
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise UsageError(f"unknown rollout engine {spec!r}", hint="use hf, or module:Class")

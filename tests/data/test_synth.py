@@ -402,3 +402,19 @@ def test_bad_arguments_raise_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="not empty"):
         synth.generate(tmp_path / "full", seed=0, n_test=1, n_train=0)
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_option_bias_probe_finds_a_planted_leak_and_none_in_the_data(small, tmp_path):
+    probe = synth.option_bias_probe(small)
+    assert probe["n"] == SMALL["n_test"] and set(probe["rules"]) == {"central", "isolated", "train prior", "first"}
+    leaky = tmp_path / "leaky"
+    leaky.mkdir()
+    for split in ("train", "test"):
+        items = _items(small, split)
+        for item in items:  # plant v1's bias: the answer is always the option closest to the others
+            central = min(item["options"], key=lambda k: (sum(
+                synth._option_distance(item["category"], synth._option_key(item["category"], item["options"][k]),
+                                       synth._option_key(item["category"], v)) for v in item["options"].values()), k))
+            item["answer"] = central
+        (leaky / f"{split}.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    assert synth.option_bias_probe(leaky)["rules"]["central"] == 1.0

@@ -1,0 +1,168 @@
+"""Named training recipes on the embedded benchmark, and the trained builtin model they produce.
+
+A recipe is a complete :class:`~mosseval.train.config.TrainConfig` (minus the output folder): the
+demo's SFT, the reproduction's cold start and its two GRPO arms. Every setting is recorded with the
+checkpoint (``train_config.yaml``, ``mosseval_train_state.json``), so
+``mosseval train --config OUTPUT/train_config.yaml`` repeats a run.
+
+``mini-qwen2.5-vl-sft`` is ``mini-qwen2.5-vl`` after the ``demo-sft`` recipe. Nothing is shipped:
+the first use trains it locally (about two minutes on two idle cores; torch threads pinned) and
+caches the checkpoint under ``CACHE/models/mini-qwen2.5-vl-sft-seedS-<recipe hash>``; later uses
+reuse it. The cache key is a hash of the recipe, the base model's recipe and the dataset version,
+so a changed recipe retrains instead of reusing a stale model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mosseval.errors import OutputError, UsageError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RECIPES", "TRAINED", "recipe_config", "ensure_trained", "trained_dir"]
+
+# moss-video-mini's prompt + trace fit in 160 tokens with the mini tokenizer (the longest
+# reference trace renders to ~110).
+_COMMON: dict[str, Any] = {
+    "model": "mini-qwen2.5-vl",
+    "data": "moss-video-mini:train",
+    "frames": 16,
+    "max_completion_length": 160,
+    "num_threads": 1,
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.05,
+    "lr_scheduler": "cosine",
+    "max_grad_norm": 1.0,
+    "save_every": 0,
+    "quiet": True,
+}
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # The demo: the shortest SFT that leaves a model with the format and an above-chance accuracy.
+    "demo-sft": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
+                 "per_device_batch_size": 8, "steps": 300, "lr": 3e-3},
+    # The reproduction's cold start: the same recipe shape, stopped early enough that the trace
+    # is not saturated (the PRR has headroom for the GRPO arms to differ).
+    "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
+                        "per_device_batch_size": 8, "steps": 300, "lr": 3e-3},
+    # GRPO arms from the cold start: identical budgets, only the rewards differ.
+    "repro-grpo": {**_COMMON, "method": "grpo", "train_size": 2000, "per_device_batch_size": 2,
+                   "num_generations": 8, "steps": 60, "lr": 2e-4, "beta": 0.0, "temperature": 1.0,
+                   "warmup_ratio": 0.0, "lr_scheduler": "constant", "log_completions": 4},
+}
+"""Recipes by name (``output_dir`` and, for GRPO, ``model`` / ``rewards`` / ``seed`` are set per run)."""
+
+ARMS: dict[str, list[str]] = {
+    "acc+fmt": ["accuracy", "format"],
+    "acc+fmt+prr": ["accuracy", "format", "prr"],
+}
+"""The two GRPO arms of the reproduction: the paper's ablation of the process reward."""
+
+TRAINED: dict[str, tuple[str, str]] = {
+    "mini-qwen2.5-vl-sft": ("mini-qwen2.5-vl", "demo-sft"),
+}
+"""Trained builtin models: name -> (base builtin, recipe)."""
+
+
+def recipe_config(name: str, **overrides: Any):
+    """The :class:`TrainConfig` of recipe ``name`` with ``overrides`` applied."""
+    from mosseval.train.config import load_config
+
+    if name not in RECIPES:
+        from mosseval.errors import did_you_mean
+
+        hint = did_you_mean(name, list(RECIPES))
+        raise UsageError(f"unknown training recipe {name!r}" + (f"; {hint}" if hint else ""),
+                         hint="recipes: " + ", ".join(RECIPES))
+    return load_config(None, {**RECIPES[name], **overrides})
+
+
+def _key(name: str, seed: int) -> str:
+    from mosseval.data import synth
+    from mosseval.models.tiny import recipe
+
+    base, rec = TRAINED[name]
+    blob = json.dumps({"recipe": RECIPES[rec], "base": recipe(base).fingerprint(), "seed": seed,
+                       "data": synth.GENERATOR_VERSION, "format": 1}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def trained_dir(name: str, cache_root: Path | None = None, seed: int = 0) -> Path:
+    from mosseval.paths import cache_dir
+
+    root = Path(cache_root) if cache_root is not None else cache_dir()
+    return root / "models" / f"{name}-seed{int(seed)}-{_key(name, seed)}"
+
+
+MANIFEST = "mosseval_trained.json"
+
+
+def _valid(path: Path) -> bool:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return (path / "config.json").is_file() and all((path / f).is_file() for f in manifest.get("files", []))
+
+
+def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, console: Any = None) -> Path:
+    """The cached checkpoint of trained builtin ``name``, training it once (atomically, race-safe)."""
+    from mosseval.data.synth import _file_lock
+    from mosseval.paths import cache_dir
+
+    if name not in TRAINED:
+        raise UsageError(f"{name!r} is not a trained builtin model", hint="trained: " + ", ".join(TRAINED))
+    final = trained_dir(name, cache_root, seed)
+    if _valid(final):
+        return final
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the model cache {final.parent}: {e.strerror or e}") from None
+    with _file_lock(final.parent / f".{final.name}.lock"):
+        if _valid(final):
+            return final
+        base, rec = TRAINED[name]
+        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.train-", dir=final.parent))
+        try:
+            cache = str(cache_root) if cache_root is not None else str(cache_dir())
+            cfg = recipe_config(rec, model=base, seed=seed, output_dir=str(work / "run"), cache_dir=cache,
+                                model_args={"tiny_seed": seed})
+            if console is None:
+                from rich.console import Console
+
+                console = Console(stderr=True)
+            console.print(f"[bold]training {name}[/] (first use: the {rec} recipe on moss-video-mini's train "
+                              f"split, {cfg.steps} steps; cached in {final})")
+            from mosseval.train import train
+
+            started = time.perf_counter()
+            result = train(cfg, console=console)
+            wall = time.perf_counter() - started
+            ckpt = result.last_checkpoint
+            assert ckpt is not None
+            out = work / "model"
+            shutil.copytree(ckpt, out, ignore=shutil.ignore_patterns("trainer_state"))
+            shutil.copy(work / "run" / "train_config.yaml", out / "train_config.yaml")
+            files = sorted(p.name for p in out.iterdir() if p.is_file())
+            manifest = {"name": name, "base": base, "recipe": rec, "seed": seed, "key": _key(name, seed),
+                        "train_wall_time_s": round(wall, 1), "torch_threads": cfg.num_threads,
+                        "summary": result.summary, "files": files,
+                        "reproduce": f"mosseval train --config {final / 'train_config.yaml'} -o DIR"}
+            (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+            out.chmod(0o755)
+            if final.exists():
+                shutil.rmtree(final, ignore_errors=True)
+            os.rename(out, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return final

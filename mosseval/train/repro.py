@@ -1,0 +1,540 @@
+"""``mosseval repro mini``: the MOSS-ChatV claim in miniature, end to end, with one command.
+
+The paper's central claim is that GRPO with the process reasoning reward (PRR) gives more
+consistent reasoning than GRPO without it, at equal or better accuracy. On moss-video-mini:
+
+1. **data** -- ``mosseval data synth --train-size N`` (the test split never changes with N; no test
+   item or video is ever in the train split, and every training run re-checks it);
+2. **cold start** -- ``mosseval train --method sft`` on the reference traces (recipe
+   ``repro-coldstart``), stopped early so the PRR has headroom;
+3. **two GRPO arms** from that one checkpoint with identical budgets, rewards accuracy + format vs
+   accuracy + format + PRR, for every seed (recipe ``repro-grpo``);
+4. **evaluation** -- ``mosseval run`` of every model on the moss-video-mini test split and, for
+   the trained models, on the blind (frames blanked) and shuffled (frames out of order) controls;
+5. **one leaderboard** (``mosseval leaderboard``), **paired verdicts** between the arms per seed
+   (``mosseval compare`` on accuracy and PRR, margin 2 points), a pooled paired bootstrap over
+   seeds, and ``REPORT.md``: the table with CIs, PRR on correct vs wrong answers, the controls, the
+   option-bias probe of the generator, wall times and the machine it ran on.
+
+Every step is a subprocess of the real command line (logged with its wall time in
+``commands.log``); up to ``jobs`` run at once, each with one torch thread. Re-running the same
+command resumes: finished training runs and evaluations are reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mosseval.errors import MossevalError, OutputError, UsageError
+
+__all__ = ["ReproOptions", "ReproResult", "run_repro"]
+
+TASK = "moss-video-mini"
+CONTROLS = ("moss-video-mini-blind", "moss-video-mini-shuffled")
+
+
+@dataclass
+class ReproOptions:
+    out: Path
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    jobs: int = 2
+    """Processes at once (each with one torch thread)."""
+    train_size: int | None = None
+    coldstart_steps: int | None = None
+    grpo_steps: int | None = None
+    limit: int | None = None
+    """Evaluate on the first N test items only (smoke runs; the table says so)."""
+    cache_dir: Path | None = None
+    quiet: bool = False
+
+
+@dataclass
+class Job:
+    name: str
+    args: list[str]
+    done: Path
+    """A file whose existence means the job finished (reused on a re-run)."""
+    threads: int = 1
+    ok_codes: tuple[int, ...] = (0,)
+    seconds: float = 0.0
+    returncode: int | None = None
+    reused: bool = False
+
+
+@dataclass
+class ReproResult:
+    out: Path
+    report: Path
+    data: dict[str, Any]
+    seconds: float
+
+
+class Repro:
+    def __init__(self, opts: ReproOptions, console: Any):
+        from mosseval.train.recipes import RECIPES
+
+        self.opts = opts
+        self.console = console
+        self.out = Path(opts.out).resolve()
+        self.cold = dict(RECIPES["repro-coldstart"])
+        self.grpo = dict(RECIPES["repro-grpo"])
+        if opts.train_size is not None:
+            self.cold["train_size"] = self.grpo["train_size"] = opts.train_size
+        if opts.coldstart_steps is not None:
+            self.cold["steps"] = opts.coldstart_steps
+        if opts.grpo_steps is not None:
+            self.grpo["steps"] = opts.grpo_steps
+        self.jobs: list[Job] = []
+        self.log_path = self.out / "commands.log"
+
+    # -- running commands ----------------------------------------------------------------------
+
+    def _env(self, threads: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
+        if self.opts.cache_dir is not None:
+            env["MOSSEVAL_CACHE_DIR"] = str(self.opts.cache_dir)
+        return env
+
+    def run(self, job: Job) -> Job:
+        if job.done.exists():
+            job.reused = True
+            self._log(f"reused  {job.name}: {job.done}")
+            return job
+        cmd = [sys.executable, "-m", "mosseval", *job.args]
+        self.say(f"[bold]$ mosseval {' '.join(job.args)}[/]")
+        started = time.perf_counter()
+        log_file = self.out / "logs" / f"{job.name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "w", encoding="utf-8") as fh:
+            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self._env(job.threads),
+                                  cwd=str(self.out))
+        job.seconds = time.perf_counter() - started
+        job.returncode = proc.returncode
+        self._log(f"{job.seconds:8.1f} s  exit {proc.returncode}  mosseval {' '.join(job.args)}")
+        if proc.returncode not in job.ok_codes:
+            tail = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+            raise ReproStepError(f"step {job.name!r} failed with exit code {proc.returncode}: {' | '.join(tail)}",
+                                 hint=f"full log: {log_file}; fix it and re-run the same command to resume")
+        self.say(f"  done in {job.seconds:.0f} s: {job.name}")
+        return job
+
+    def run_all(self, jobs: list[Job], parallel: int) -> list[Job]:
+        if parallel <= 1 or len(jobs) <= 1:
+            return [self.run(j) for j in jobs]
+        with ThreadPoolExecutor(parallel) as pool:
+            return list(pool.map(self.run, jobs))
+
+    def _log(self, line: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(time.strftime("%H:%M:%S ") + line + "\n")
+
+    def say(self, text: str) -> None:
+        if not self.opts.quiet and self.console is not None:
+            self.console.print(text, highlight=False)
+
+    # -- the pipeline ---------------------------------------------------------------------------
+
+    def train_args(self, recipe: dict[str, Any], out: Path, **over: Any) -> list[str]:
+        import yaml
+
+        cfg = {**recipe, **over, "output_dir": str(out)}
+        if self.opts.cache_dir is not None:
+            cfg["cache_dir"] = str(self.opts.cache_dir)
+        path = self.out / "configs" / f"{out.name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+        resume = ["--resume"] if (out / "train_config.yaml").exists() else []
+        return ["train", "--config", str(path), *resume]
+
+    def eval_job(self, name: str, model: str, tasks: list[str], args: str | None = None) -> Job:
+        run_dir = self.out / "runs" / name
+        argv = ["run", "--model", model, "--tasks", ",".join(tasks), "--output-dir", str(self.out / "runs"),
+                "--run-name", name, "-q", "--workers", "0"]
+        if args:
+            argv += ["--model-args", args]
+        if self.opts.limit:
+            argv += ["--limit", str(self.opts.limit)]
+        return Job(f"eval-{name}", argv, run_dir / ".repro-done", ok_codes=(0, 3))
+
+    def execute(self) -> ReproResult:
+        started = time.perf_counter()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create {self.out}: {e.strerror or e}") from None
+        load_start = _loadavg()
+        seeds = self.opts.seeds
+        self._log(f"start: seeds {seeds}, {self.opts.jobs} job(s) at once, cpus {os.cpu_count()}, "
+                  f"load average {load_start}")
+
+        # 1. data
+        size = int(self.cold.get("train_size") or 420)
+        data = self.run(Job("data", ["data", "synth", "--train-size", str(size)]
+                            + (["--cache-dir", str(self.opts.cache_dir)] if self.opts.cache_dir else []),
+                            self.out / "logs" / ".data-never-reused"))
+        # 2. cold start (alone: it may use every job's thread)
+        cold_dir = self.out / "train" / "coldstart"
+        cold = self.run(Job("coldstart", self.train_args(self.cold, cold_dir, num_threads=self.opts.jobs),
+                            cold_dir / "summary.json", threads=self.opts.jobs))
+        cold_ckpt = _last_checkpoint(cold_dir)
+        # 3. GRPO arms
+        from mosseval.train.recipes import ARMS
+
+        arm_dirs: dict[tuple[str, int], Path] = {}
+        jobs = []
+        for seed in seeds:
+            for arm, rewards in ARMS.items():
+                d = self.out / "train" / f"grpo-{_slug(arm)}-s{seed}"
+                arm_dirs[(arm, seed)] = d
+                jobs.append(Job(f"grpo-{_slug(arm)}-s{seed}",
+                                self.train_args(self.grpo, d, model=str(cold_ckpt), rewards=rewards, seed=seed),
+                                d / "summary.json"))
+        arm_jobs = self.run_all(jobs, self.opts.jobs)
+        # 4. evaluations
+        evals = [self.eval_job("random", "random", [TASK]), self.eval_job("oracle", "oracle", [TASK]),
+                 self.eval_job("coldstart", str(cold_ckpt), [TASK], "num_threads=1"),
+                 self.eval_job("coldstart-controls", str(cold_ckpt), list(CONTROLS), "num_threads=1")]
+        for (arm, seed), d in arm_dirs.items():
+            name = f"grpo-{_slug(arm)}-s{seed}"
+            evals.append(self.eval_job(name, str(_last_checkpoint(d)), [TASK], "num_threads=1"))
+            evals.append(self.eval_job(f"{name}-controls", str(_last_checkpoint(d)), list(CONTROLS), "num_threads=1"))
+        eval_jobs = self.run_all(evals, self.opts.jobs)
+        for j in eval_jobs:
+            j.done.parent.mkdir(parents=True, exist_ok=True)
+            j.done.touch()
+        # 5. leaderboard and paired verdicts
+        board = self.out / "leaderboard.html"
+        self.run(Job("leaderboard", ["leaderboard", str(self.out / "runs" / "*"), "-o", str(board), "-q",
+                                     "--title", "MOSS-ChatV in miniature (moss-video-mini)"],
+                     self.out / "logs" / ".leaderboard-never-reused"))
+        summary_md = self.out / "compare" / "summary.md"
+        summary_md.parent.mkdir(parents=True, exist_ok=True)
+        summary_md.write_text("", encoding="utf-8")
+        verdicts = {}
+        for seed in seeds:
+            base = self.out / "runs" / f"grpo-{_slug('acc+fmt')}-s{seed}"
+            cand = self.out / "runs" / f"grpo-{_slug('acc+fmt+prr')}-s{seed}"
+            vj = self.out / "compare" / f"s{seed}.json"
+            job = self.run(Job(f"compare-s{seed}", ["compare", str(base), str(cand), "--metric", "accuracy,prr",
+                                                   "--margin", "2", "--json", str(vj), "--summary", str(summary_md)],
+                               self.out / "logs" / f".compare-{seed}-never-reused", ok_codes=(0, 1)))
+            verdicts[seed] = {"exit_code": job.returncode, "verdict": _read_json(vj)}
+        # 6. the report
+        seconds = time.perf_counter() - started
+        data_out = self.collect(cold_dir, arm_dirs, verdicts, [data, cold, *arm_jobs, *eval_jobs], seconds,
+                                load_start)
+        (self.out / "repro.json").write_text(json.dumps(data_out, indent=2, default=str) + "\n", encoding="utf-8")
+        report = self.out / "REPORT.md"
+        report.write_text(render_report(data_out, summary_md.read_text(encoding="utf-8")), encoding="utf-8")
+        return ReproResult(self.out, report, data_out, seconds)
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def collect(self, cold_dir: Path, arm_dirs: dict[tuple[str, int], Path], verdicts: dict[int, Any],
+                jobs: list[Job], seconds: float, load_start: str) -> dict[str, Any]:
+        from mosseval.data import synth
+        from mosseval.paths import cache_dir
+
+        runs = self.out / "runs"
+        rows: list[dict[str, Any]] = []
+
+        def row(label: str, name: str, arm: str | None, seed: int | None, train_dir: Path | None) -> None:
+            r = _run_row(runs / name, TASK)
+            ctl = runs / f"{name}-controls"
+            if ctl.is_dir():
+                for task in CONTROLS:
+                    c = _run_row(ctl, task)
+                    key = task.rsplit("-", 1)[-1]
+                    r[f"{key}_accuracy"] = c.get("accuracy")
+                    r[f"{key}_prr"] = c.get("prr")
+            r.update(label=label, run=name, arm=arm, seed=seed)
+            if train_dir is not None:
+                r["train"] = _train_row(train_dir)
+            rows.append(r)
+
+        row("random (chance)", "random", None, None, None)
+        row("oracle (ceiling)", "oracle", None, None, None)
+        row("cold start (SFT)", "coldstart", None, None, cold_dir)
+        for (arm, seed), d in sorted(arm_dirs.items(), key=lambda x: (x[0][0], x[0][1])):
+            row(f"GRPO {arm} (seed {seed})", f"grpo-{_slug(arm)}-s{seed}", arm, seed, d)
+        pooled = _pooled(runs, self.opts.seeds)
+        root = cache_dir(self.opts.cache_dir) / "data" / synth.dataset_dirname(0, synth.DEFAULT_N_TEST,
+                                                                               int(self.cold.get("train_size") or 420))
+        probe = synth.option_bias_probe(root) if root.is_dir() else None
+        return {
+            "schema_version": 1,
+            "seeds": self.opts.seeds,
+            "limit": self.opts.limit,
+            "recipes": {"coldstart": self.cold, "grpo": self.grpo},
+            "rows": rows,
+            "arm_means": _arm_means(rows),
+            "verdicts": verdicts,
+            "pooled": pooled,
+            "option_bias_probe": probe,
+            "wall_time_s": round(seconds, 1),
+            "jobs": [{"name": j.name, "seconds": round(j.seconds, 1), "reused": j.reused, "exit": j.returncode}
+                     for j in jobs],
+            "machine": {"cpus": os.cpu_count(), "jobs_at_once": self.opts.jobs, "torch_threads_per_job": 1,
+                        "load_average_start": load_start, "load_average_end": _loadavg(),
+                        "gpu": _gpu_name()},
+        }
+
+
+class ReproStepError(MossevalError):
+    """A step of the reproduction failed (its exit code and log are named)."""
+
+    exit_code = 70
+
+
+def run_repro(opts: ReproOptions, console: Any) -> ReproResult:
+    if not opts.seeds:
+        raise UsageError("no seeds", hint="e.g. --seeds 0,1,2")
+    if opts.jobs < 1:
+        raise UsageError(f"--jobs {opts.jobs} must be >= 1")
+    return Repro(opts, console).execute()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _slug(arm: str) -> str:
+    return arm.replace("+", "-")
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _gpu_name() -> str | None:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001 - informational only
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _last_checkpoint(train_dir: Path) -> Path:
+    from mosseval.train.checkpointing import last_checkpoint
+
+    ckpt = last_checkpoint(train_dir)
+    if ckpt is None:
+        raise ReproStepError(f"{train_dir} holds no checkpoint", hint="see its log under logs/")
+    return ckpt
+
+
+def _estimate(e: Any) -> dict[str, Any] | None:
+    if e is None or e.value is None:
+        return None
+    return {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "n": e.n}
+
+
+def _run_row(run_dir: Path, task: str) -> dict[str, Any]:
+    """Headline numbers of ``task`` in a run, plus PRR split by answer correctness."""
+    from mosseval.rundir import iter_records, read_run_log
+
+    if not (run_dir / "run.json").is_file():
+        return {}
+    log = read_run_log(run_dir)
+    res = log.results.get(task)
+    if res is None:
+        return {}
+    prr_ok, prr_bad = [], []
+    for rec in iter_records(run_dir / "samples.jsonl"):
+        if rec.task != task or rec.score is None or rec.score.prr is None:
+            continue
+        (prr_ok if rec.score.correct else prr_bad).append(rec.score.prr)
+    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    return {"n": res.n, "accuracy": _estimate(res.accuracy), "prr": _estimate(res.prr),
+            "format": res.format_rate, "unparsed": res.parse_failure_rate,
+            "prr_correct": mean(prr_ok), "prr_wrong": mean(prr_bad), "n_correct": len(prr_ok), "n_wrong": len(prr_bad)}
+
+
+def _train_row(train_dir: Path) -> dict[str, Any]:
+    summary = _read_json(train_dir / "summary.json") or {}
+    metrics = [json.loads(x) for x in (train_dir / "metrics.jsonl").read_text().splitlines() if x.strip()] \
+        if (train_dir / "metrics.jsonl").is_file() else []
+    first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
+    keep = ("loss", "reward", "reward/accuracy", "reward/format", "reward/prr", "accuracy", "prr", "prr_correct",
+            "prr_incorrect", "completion_length")
+    return {"steps": summary.get("steps"), "wall_time_s": summary.get("wall_time_s"),
+            "step_time_median_s": summary.get("step_time_median_s"),
+            "completions": sum(int(m.get("completions", 0)) for m in metrics),
+            "first": {k: first.get(k) for k in keep if k in first}, "last": {k: last.get(k) for k in keep if k in last},
+            "report": str(train_dir / "report.html")}
+
+
+def _arm_means(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import statistics
+
+    out: dict[str, Any] = {}
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("arm"):
+            by[r["arm"]].append(r)
+    for arm, rs in by.items():
+        stats: dict[str, Any] = {"seeds": len(rs)}
+        for key in ("accuracy", "prr"):
+            vals = [r[key]["value"] for r in rs if r.get(key)]
+            if vals:
+                stats[key] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else None}
+        for key in ("format", "unparsed", "prr_correct", "prr_wrong"):
+            vals = [r[key] for r in rs if r.get(key) is not None]
+            stats[key] = statistics.fmean(vals) if vals else None
+        for key in ("blind_accuracy", "shuffled_accuracy", "blind_prr", "shuffled_prr"):
+            vals = [r[key]["value"] for r in rs if r.get(key)]
+            stats[key] = statistics.fmean(vals) if vals else None
+        out[arm] = stats
+    return out
+
+
+def _pooled(runs: Path, seeds: list[int]) -> dict[str, Any]:
+    """Paired differences PRR-arm minus no-PRR-arm per test item, averaged over seeds, with a cluster
+    bootstrap over videos (items of one video move together)."""
+    from mosseval.rundir import iter_records
+    from mosseval.stats import paired_cluster_bootstrap
+
+    per: dict[str, dict[str, list[float]]] = {"accuracy": defaultdict(list), "prr": defaultdict(list)}
+    videos: dict[str, str] = {}
+    for seed in seeds:
+        a = {r.key: r for r in iter_records(runs / f"grpo-{_slug('acc+fmt')}-s{seed}" / "samples.jsonl")
+             if r.task == TASK and r.score is not None}
+        b = {r.key: r for r in iter_records(runs / f"grpo-{_slug('acc+fmt+prr')}-s{seed}" / "samples.jsonl")
+             if r.task == TASK and r.score is not None}
+        for key in sorted(set(a) & set(b)):
+            videos[key] = a[key].sample.video.path if a[key].sample.video else key
+            per["accuracy"][key].append(float(b[key].score.correct) - float(a[key].score.correct))
+            pa, pb = a[key].score.prr, b[key].score.prr
+            if pa is not None and pb is not None:
+                per["prr"][key].append(pb - pa)
+    out: dict[str, Any] = {}
+    for metric, by_item in per.items():
+        keys = sorted(k for k, v in by_item.items() if len(v) == len(seeds))
+        if not keys:
+            continue
+        diffs = [sum(by_item[k]) / len(seeds) for k in keys]
+        ci = paired_cluster_bootstrap(diffs, [videos[k] for k in keys], n_boot=4000, seed=0)
+        out[metric] = {"diff": ci.estimate, "ci_low": ci.ci_low, "ci_high": ci.ci_high, "items": len(keys),
+                       "videos": ci.n_clusters, "method": ci.method}
+    return out
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _p(v: float | None) -> str:
+    from mosseval.units import pct
+
+    return pct(v)
+
+
+def _pci(e: dict[str, Any] | None) -> str:
+    from mosseval.units import pct
+
+    if not e:
+        return "–"
+    if e.get("ci_low") is None:
+        return pct(e["value"])
+    return f"{pct(e['value'])} [{pct(e['ci_low'])}, {pct(e['ci_high'])}]"
+
+
+def render_report(d: dict[str, Any], compare_md: str) -> str:
+    from mosseval.units import pct, pts
+
+    lines = ["# MOSS-ChatV in miniature: GRPO with and without the PRR on moss-video-mini", ""]
+    m = d["machine"]
+    lines += [f"Seeds {', '.join(map(str, d['seeds']))}; wall time **{d['wall_time_s'] / 60:.1f} min** on "
+              f"{m['cpus']} CPU core(s) ({m['jobs_at_once']} job(s) at once, {m['torch_threads_per_job']} torch "
+              f"thread each; GPU: {m['gpu'] or 'none'}); load average at start {m['load_average_start']}, at end "
+              f"{m['load_average_end']} (a load above the core count means the machine was shared and the times "
+              "are inflated).", ""]
+    if d.get("limit"):
+        lines += [f"**Smoke run: only the first {d['limit']} test items were evaluated.**", ""]
+    lines += ["Rates in % (0-100) with 95 % CIs; PRR on its 0-100 scale. *blind*: every frame blanked; "
+              "*shuffled*: frames out of order (controls on the same test items).", "",
+              "| model | acc % | PRR | format % | unparsed % | PRR ✓ / ✗ | blind acc % | shuffled acc % | "
+              "train steps | train time |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        t = r.get("train") or {}
+        lines.append("| " + " | ".join([
+            r["label"], _pci(r.get("accuracy")), _pci(r.get("prr")), _p(r.get("format")), _p(r.get("unparsed")),
+            f"{_p(r.get('prr_correct'))} / {_p(r.get('prr_wrong'))}", _pci(r.get("blind_accuracy")),
+            _pci(r.get("shuffled_accuracy")), str(t.get("steps") or "–"),
+            f"{t['wall_time_s']:.0f} s" if t.get("wall_time_s") else "–"]) + " |")
+    lines += ["", "Means over seeds (± sd across seeds):", "", "| arm | acc % | PRR | PRR ✓ / ✗ | blind acc % |",
+              "|---|---|---|---|---|"]
+    def ms(s: dict[str, Any], key: str) -> str:
+        v = s.get(key)
+        if not v:
+            return "–"
+        return pct(v["mean"]) + (f" ± {100 * v['sd']:.1f}" if v.get("sd") is not None else "")
+
+    for arm, s in d["arm_means"].items():
+        lines.append(f"| {arm} | {ms(s, 'accuracy')} | {ms(s, 'prr')} | {_p(s.get('prr_correct'))} / "
+                     f"{_p(s.get('prr_wrong'))} | {_p(s.get('blind_accuracy'))} |")
+    pooled = d.get("pooled") or {}
+    lines += ["", "## Does the PRR arm beat the no-PRR arm?", ""]
+    for metric in ("prr", "accuracy"):
+        p = pooled.get(metric)
+        if p:
+            lines.append(f"- pooled over seeds, {metric}: {pts(p['diff'])} [{pts(p['ci_low'])}, {pts(p['ci_high'])}] "
+                         f"(PRR arm minus no-PRR arm; {p['items']} items, {p['videos']} videos, {p['method']})")
+    prr, acc = pooled.get("prr"), pooled.get("accuracy")
+    if prr and acc and prr.get("ci_low") is not None and acc.get("ci_low") is not None:
+        better = prr["ci_low"] > 0
+        noninf = acc["ci_low"] >= -0.02
+        if better and noninf:
+            verdict = "**yes**: the PRR arm's PRR is higher (the CI excludes 0) at non-inferior accuracy (margin 2 pts)."
+        elif better:
+            verdict = ("**partly**: the PRR is higher (CI excludes 0), but accuracy is not shown non-inferior "
+                       "within 2 pts.")
+        else:
+            verdict = "**no**: the PRR difference's CI does not exclude 0; the claim is not reproduced here."
+        lines += ["", "Verdict: " + verdict]
+    lines += ["", "Per-seed `mosseval compare` verdicts (baseline: no-PRR arm; candidate: PRR arm):", ""]
+    for seed, v in d["verdicts"].items():
+        lines.append(f"- seed {seed}: exit code {v['exit_code']} (0: non-inferior on every gated metric; 1: a "
+                     "regression beyond the margin)")
+    if compare_md.strip():
+        lines += ["", "<details><summary>compare summaries</summary>", "", compare_md.strip(), "", "</details>"]
+    probe = d.get("option_bias_probe")
+    if probe:
+        lines += ["", "## Can the options alone give the answer away?", "",
+                  "Answer-blind rules that read only the question's options, on the test split (chance 25 %):", ""]
+        for name, v in probe["rules"].items():
+            lines.append(f"- {name}: {pct(v)} %")
+        lines.append(f"\n{probe['n']} test items; the blind control above measures the same thing for the models.")
+    lines += ["", "## Training curves", ""]
+    for r in d["rows"]:
+        t = r.get("train")
+        if t:
+            first, last = t.get("first", {}), t.get("last", {})
+            keys = [k for k in ("loss", "reward", "reward/prr", "prr", "accuracy") if k in last]
+            change = ", ".join(f"{k} {first.get(k, float('nan')):.3f} → {last[k]:.3f}" for k in keys
+                               if isinstance(last.get(k), (int, float)) and isinstance(first.get(k), (int, float)))
+            lines.append(f"- {r['label']}: {change} ([report]({t['report']}))")
+    lines += ["", "## Steps", "", "| step | seconds | reused |", "|---|---|---|"]
+    for j in d["jobs"]:
+        lines.append(f"| {j['name']} | {j['seconds']:.0f} | {'yes' if j['reused'] else ''} |")
+    return "\n".join(lines) + "\n"
