@@ -306,29 +306,28 @@ def _build_video(rng: random.Random, kinds: tuple[str, ...], levels: Sequence[st
     frames = [[_Obj(shapes[k], colors[k], centers[k][0], centers[k][1], sizes[k])] for k in range(n)]
     obj = _object_name(None if "color" in kinds else base_color,
                        None if "shape" in kinds else base_shape)
-    Obj = f"{obj[0].upper()}{obj[1:]}"
     questions = []
     for kind, answer, opts in zip(kinds, answers, options):
         texts = [_option_text(kind, v) for v in opts]
         if kind == "motion":
             steps = [f"At {k} s {obj} is at {_cell_name(cells[k])}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be at {_cell_name(cells[n_obs])}.")
-            q = (f"{Obj} moves on a 5x5 grid (rows 1-5 from top to bottom, columns 1-5 from left to "
-                 "right). Which cell will it occupy right after the video ends?")
+            q = (f"Which cell will {obj} occupy right after the video ends? It moves on a 5x5 grid (rows 1-5 "
+                 "from top to bottom, columns 1-5 from left to right).")
         elif kind == "color":
             steps = [f"At {k} s {obj} is {colors[k]}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be {colors[n_obs]}.")
-            q = f"{Obj} keeps changing color. What color will it be right after the video ends?"
+            q = f"What color will {obj} be right after the video ends? It keeps changing color."
         elif kind == "shape":
             steps = [f"At {k} s {obj} is a {shapes[k]}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be a {shapes[n_obs]}.")
-            q = f"{Obj} keeps changing shape. What shape will it be right after the video ends?"
+            q = f"What shape will {obj} be right after the video ends? It keeps changing shape."
         else:  # size
             names = [_SIZE_NAMES[i] for i in size_idx]
             steps = [f"At {k} s {obj} is {names[k]}." for k in range(n_obs)]
             steps.append(f"Next, {obj} will be {names[n_obs]}.")
-            q = (f"{Obj} keeps changing size (sizes from smallest to largest: {', '.join(_SIZE_NAMES)}). "
-                 "How big will it be right after the video ends?")
+            q = (f"How big will {obj} be right after the video ends? It keeps changing size (sizes from "
+                 f"smallest to largest: {', '.join(_SIZE_NAMES)}).")
         questions.append(_Question(kind, q, steps, _option_text(kind, answer), texts))
     return n_obs, frames, questions
 
@@ -349,8 +348,7 @@ def _count_video(rng: random.Random, n_obs: int, target: int,
         verb = "is" if counts[k] == 1 else "are"
         steps.append(f"At {k} s there {verb} {_count_plural(counts[k], color, shape)}.")
     steps.append(f"Next, there will be {_count_plural(target, color, shape)}.")
-    q = (f"{color.capitalize()} {shape}s keep appearing. How many {color} {shape}s will be visible "
-         "right after the video ends?")
+    q = (f"How many {color} {shape}s will be visible right after the video ends? More keep appearing.")
     return n_obs, frames, [_Question("count", q, steps, str(target), [str(v) for v in options])]
 
 

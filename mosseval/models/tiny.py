@@ -160,6 +160,8 @@ class Recipe:
     max_pixels: int
     """Processor pixel budget per frame (frames are resized to fit)."""
     min_pixels: int = 16 * 16
+    merge_size: int = 2
+    """Spatial merge: merge_size × merge_size patches become one language-model token."""
     max_new_tokens: int = 64
     tie_word_embeddings: bool = True
     notes: dict[str, str] = field(default_factory=dict)
@@ -169,6 +171,7 @@ class Recipe:
                            "corpus": hashlib.sha256("\n".join(_corpus(self.name)).encode()).hexdigest(),
                            "text": self.text, "vision": self.vision, "mrope": list(self.mrope_section),
                            "pixels": [self.min_pixels, self.max_pixels], "max_new_tokens": self.max_new_tokens,
+                           "merge": self.merge_size,
                            "tie": self.tie_word_embeddings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -188,7 +191,7 @@ MINI = Recipe(
     text=dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
               num_key_value_heads=2),
     vision=dict(depth=4, hidden_size=96, intermediate_size=256, num_heads=4, fullatt_block_indexes=[1, 3]),
-    mrope_section=(4, 6, 6), max_pixels=64 * 64, max_new_tokens=160,
+    mrope_section=(4, 6, 6), max_pixels=64 * 64, min_pixels=32 * 32, merge_size=4, max_new_tokens=160,
 )
 
 BUILTINS: dict[str, Recipe] = {r.name: r for r in (TINY, MINI)}
@@ -312,7 +315,7 @@ def _build(out_dir: Path, seed: int, rec: Recipe) -> None:
         vision_config=dict(
             **v,
             patch_size=8,
-            spatial_merge_size=2,
+            spatial_merge_size=rec.merge_size,
             temporal_patch_size=2,
             window_size=32,
             out_hidden_size=t["hidden_size"],
@@ -336,7 +339,7 @@ def _build(out_dir: Path, seed: int, rec: Recipe) -> None:
         max_new_tokens=rec.max_new_tokens,
     )
 
-    pixel_kwargs = dict(patch_size=8, merge_size=2, temporal_patch_size=2,
+    pixel_kwargs = dict(patch_size=8, merge_size=rec.merge_size, temporal_patch_size=2,
                         min_pixels=rec.min_pixels, max_pixels=rec.max_pixels)
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(**pixel_kwargs),

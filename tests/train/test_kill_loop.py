@@ -1,0 +1,82 @@
+"""SIGKILL `mosseval train` at random points, resume, and end byte-identical to an uninterrupted run
+(issue 12's kill loop for training; slow: about ten process starts)."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import mosseval_cli, mosseval_popen
+
+pytestmark = [pytest.mark.hf, pytest.mark.slow]
+
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+STEPS = 6
+KILLS = 10
+
+
+def _args(out: Path, *extra: str) -> list[str]:
+    return ["train", "--model", "tiny-qwen2.5-vl", "--data", "moss-video-mini:train", "-b", "1", "-G", "4",
+            "--frames", "4", "--max-completion-length", "12", "--steps", str(STEPS), "--save-every", "1",
+            "--lr", "1e-3", "--num-threads", "1", "--log-completions", "2", "-o", str(out), "-q", *extra]
+
+
+def _results(out: Path) -> dict:
+    from mosseval.train.trainer import TIMING_KEYS
+
+    final = out / f"checkpoint-{STEPS}"
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return {
+        "weights": (final / "model.safetensors").read_bytes(),
+        "metrics": [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in metrics],
+        "completions": (out / "completions.jsonl").read_text(),
+        "state": {k: v for k, v in json.loads((final / "mosseval_train_state.json").read_text()).items()
+                  if k not in ("saved_at", "metrics", "param_digests")},
+    }
+
+
+def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path):
+    ref = tmp_path / "reference"
+    proc = mosseval_cli(*_args(ref))
+    assert proc.returncode == 0, proc.stderr
+    expected = _results(ref)
+
+    rng = random.Random(12)
+    kills: list[tuple[float, int]] = []  # (seconds after start, last complete checkpoint when killed)
+    runs = 0
+    while len(kills) < KILLS:
+        out = tmp_path / f"killed-{runs}"
+        runs += 1
+        first = True
+        while True:  # kill this run at random points until it completes, then check it
+            started = time.monotonic()
+            p = mosseval_popen(*_args(out, *([] if first else ["--resume"])))
+            first = False
+            delay = rng.uniform(1.0, 25.0)
+            while p.poll() is None and time.monotonic() - started < delay:
+                time.sleep(0.05)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.communicate()
+                done = sorted(int(c.name.split("-")[1]) for c in out.glob("checkpoint-*"))
+                kills.append((round(time.monotonic() - started, 2), done[-1] if done else 0))
+                continue
+            _, err = p.communicate()
+            assert p.returncode == 0, err
+            break
+        got = _results(out)
+        assert got["weights"] == expected["weights"], f"run {out.name} (kills so far: {kills})"
+        assert got["metrics"] == expected["metrics"]
+        assert got["completions"] == expected["completions"]
+        assert got["state"] == expected["state"]
+        assert not list(out.glob(".checkpoint-*.partial"))
+    # the kills landed at different stages: before the first checkpoint and between later ones
+    stages = {c for _, c in kills}
+    assert len(kills) >= KILLS and len(stages) >= 3, kills
