@@ -30,7 +30,7 @@ from mosseval.clock import utc_now
 from mosseval.data import get_loader
 from mosseval.data.locate import resolve_data_root
 from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
-from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, redact, resolve
 from mosseval.paths import CACHE_ENV, safe_join
 from mosseval.prompts import build_messages
@@ -59,6 +59,7 @@ from mosseval.rundir import (
 )
 from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample
 from mosseval.tasks import load_registry, resolve_tasks
+from mosseval.video import Frames
 
 
 @dataclass

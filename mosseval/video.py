@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from mosseval.errors import ConfigError, MediaError, MissingDependencyError, MossevalError
-from mosseval.models.base import Frames
 from mosseval.paths import safe_join
 from mosseval.records import FrameInfo, FrameSpec, VideoRef
 
 __all__ = [
+    "Frames",
     "VideoProbe",
     "compute_indices",
     "sample_frames",
@@ -60,6 +60,15 @@ SKIP_NONREF = True
 """Let the decoder drop non-reference frames that are not wanted (pixel-exact, about 2x faster)."""
 _UNBOUNDED = 100000.0  # VideoChat2's stand-in for "no bound"
 _EPS = 1e-9
+
+
+@dataclass
+class Frames:
+    """Decoded frames as every model backend receives them, with how they were chosen."""
+
+    array: np.ndarray
+    """(T, H, W, 3) uint8 RGB."""
+    info: FrameInfo
 
 
 # --------------------------------------------------------------------------------------------

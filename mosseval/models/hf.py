@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.errors import DataNotFoundError, UsageError, did_you_mean
-from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
 from mosseval.records import ErrorInfo, Usage
 from mosseval.torchvision_compat import ensure_torchvision
+from mosseval.video import Frames
 
 __all__ = ["HFArgs", "HFModel", "load", "parse_args", "resolve_checkpoint", "ResolvedCheckpoint",
            "video_metadata_for", "weights_fingerprint"]
