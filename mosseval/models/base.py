@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mosseval.records import ErrorInfo, GenerationSpec, Sample, TaskSpec, Usage
 from mosseval.video import Frames
@@ -42,6 +42,8 @@ class Response:
     usage: Usage | None = None
     error: ErrorInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    frames_as: Literal["video", "images"] | None = None
+    """How the adapter passed the request's frames to the model (recorded in the sample's frame info)."""
 
 
 class ModelAdapter(ABC):
