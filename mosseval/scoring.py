@@ -1,7 +1,7 @@
 """Scoring: per-sample scores from saved generations, and aggregate results with CIs.
 
 Scoring never needs the model: ``mosseval score RUN_DIR`` re-runs it on a saved run.
-Conventions (documented in the README):
+Conventions (documented in docs/explanation/scoring.md):
 - accuracy counts every sample: unparsed, ambiguous, empty and errored samples are wrong;
 - parse-failure rate = share of samples whose answer could not be extracted (errors excluded);
 - error rate = share of samples whose video or model call failed;

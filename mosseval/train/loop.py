@@ -269,7 +269,7 @@ class GRPOTrainer:
         if cfg.rollout == "vllm":
             raise UsageError("vLLM rollouts are not built into `mosseval train`",
                              hint="export the data with `--export verl DIR` and train on verl, which runs vLLM "
-                             "rollouts (the README (Training))")
+                             "rollouts (docs/howto/training.md)")
         self._check_trackers()
 
         from accelerate import Accelerator
