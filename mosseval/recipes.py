@@ -12,7 +12,8 @@ recipe             indices / size
 =================  ===========================================================================
 qwen2-vl           qwen-vl-utils 0.0.8 ``smart_nframes``: 2 fps, 4..768 frames, a multiple of
 qwen2.5-vl         ``FRAME_FACTOR`` 2, ``linspace(0, n-1, k).round()``; ``smart_resize`` to
-qwen2.5-omni       multiples of 28 within 128·28² .. min(768·28², 24576·28²·2/k) pixels
+                   multiples of 28 within 128·28² .. min(768·28², 24576·28²·2/k) pixels
+qwen2.5-omni       qwen-omni-utils: the same, with a total of 115200·28² pixels (128000·0.9)
 qwen3-vl           qwen-vl-utils 0.0.14 with 16 px patches: the same sampler; multiples of 32
                    within 128·32² .. min(768·32², 20480·32²·2/k)
 llava-onevision    lmms-eval's LLaVA-OneVision loader: 32 frames, ``linspace(0, n-1, 32, int)``;
@@ -63,6 +64,14 @@ class Recipe:
     version: str = "1"
     """Bump when the transcription changes: it enters the run identity."""
     notes: tuple[str, ...] = field(default=())
+
+    def size_description(self) -> str:
+        s = self.size
+        if s["kind"] != "qwen":
+            return s.get("note", "the processor's own size")
+        f = s["factor"]
+        return (f"resized by mosseval (smart_resize): sides multiples of {f}, {s['min_pixels'] // (f * f)}-"
+                f"{s['max_pixels'] // (f * f)} x {f}² px per frame, <= {s['total_pixels'] // (f * f)} video tokens")
 
     def describe(self) -> dict[str, Any]:
         """What enters the run identity."""
@@ -282,8 +291,10 @@ def _qwen(name: str, families: tuple[str, ...], source: str, factor: int, total_
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _qwen("qwen2-vl", ("qwen2-vl",), _QWEN_UTILS_08, 28, 24576),
     _qwen("qwen2.5-vl", ("qwen2.5-vl",), _QWEN_UTILS_08, 28, 24576),
-    _qwen("qwen2.5-omni", ("qwen2.5-omni",), "Qwen2.5-Omni reads video with qwen-omni-utils, which keeps "
-          "qwen-vl-utils' smart_nframes/smart_resize; constants as " + _QWEN_UTILS_08, 28, 24576),
+    _qwen("qwen2.5-omni", ("qwen2.5-omni",), "qwen-omni-utils v2_5 vision_process.py (QwenLM/Qwen2.5-Omni): "
+          "qwen-vl-utils' smart_nframes/smart_resize with FPS=2, FPS_MIN_FRAMES=4, FPS_MAX_FRAMES=768, FRAME_FACTOR=2, "
+          "IMAGE_FACTOR=28, VIDEO_MIN_PIXELS=128*28*28, VIDEO_MAX_PIXELS=768*28*28 and its default "
+          "VIDEO_TOTAL_PIXELS=128000*28*28*0.9", 28, 115200),
     _qwen("qwen3-vl", ("qwen3-vl", "qwen3-vl-moe", "qwen3.5", "qwen3.5-moe"),
           "qwen-vl-utils 0.0.14 vision_process.py (QwenLM/Qwen3-VL) with image_patch_size=16: FPS=2, "
           "FPS_MIN_FRAMES=4, FPS_MAX_FRAMES=768, FRAME_FACTOR=2, VIDEO_MIN_TOKEN_NUM=128, VIDEO_MAX_TOKEN_NUM=768; "

@@ -100,7 +100,8 @@ def test_qwen_frame_counts_follow_2fps_with_bounds_of_4_and_768():
     assert len(r.plan(int(7.3 * 30), 30.0)[0]) == 14  # 14.6 -> floored to an even 14
 
 
-@pytest.mark.parametrize("name,factor,total_tokens", [("qwen2.5-vl", 28, 24576), ("qwen3-vl", 32, 20480)])
+@pytest.mark.parametrize("name,factor,total_tokens", [("qwen2.5-vl", 28, 24576), ("qwen3-vl", 32, 20480),
+                                                      ("qwen2.5-omni", 28, 115200)])
 def test_qwen_sizes_match_smart_resize_with_the_video_budget(name, factor, total_tokens):
     pytest.importorskip("transformers")
     from mosseval.torchvision_compat import ensure_torchvision
@@ -120,8 +121,9 @@ def test_qwen_sizes_match_smart_resize_with_the_video_budget(name, factor, total
             assert got == tuple(want), (k, h, w)
             assert got[0] % factor == 0 and got[1] % factor == 0
             assert got[0] * got[1] <= max(budget, min_px * 2)
-    # 768 frames of 720p: the total budget, not the per-frame cap, decides
-    assert recipe.frame_size(720, 1280, 768)[0] * recipe.frame_size(720, 1280, 768)[1] <= 1.05 * min_px * 1.5
+    # 768 frames of 720p: the total budget (or the per-frame floor), not the per-frame cap, decides
+    h, w = recipe.frame_size(720, 1280, 768)
+    assert h * w <= max(total_tokens * factor * factor / 768 * 2, int(min_px * 1.05)) < 768 * factor * factor
 
 
 def test_qwen_tokens_stay_within_the_reported_budget():
