@@ -10,7 +10,7 @@ of visual placeholder tokens the prompt must hold, derived from the tiny build's
   -> 4 x (320/16)^2 = 1600;
 * LLaVA-OneVision: (32/8)^2 = 16 patches per frame, pooled 2x2 -> 4 per frame, + 1 newline -> 33;
 * LLaVA-NeXT-Video: 16 patches per frame, CLS dropped, spatial pool stride 2 -> 4 per frame -> 32;
-* Video-LLaVA: 16 patches per frame (CLS dropped) -> 128;
+* Video-LLaVA: 16 patches + the CLS token per frame (its video path keeps CLS) -> 8 x 17 = 136;
 * InternVL: 16 patches, pixel shuffle 0.5 -> 4 <IMG_CONTEXT> per frame -> 32;
 * SmolVLM2: 16 patches, scale factor 2 -> 4 <image> per frame -> 32;
 * Gemma 3 (frames as images): mm_tokens_per_image 4 -> 32 soft tokens;
@@ -29,7 +29,7 @@ FRAMES = 8
 EXPECTED_VISUAL_TOKENS: dict[str, int | None] = {
     "qwen2-vl": 16, "qwen2.5-vl": 16, "qwen3-vl": 16, "qwen3-vl-moe": 16, "qwen3.5": 16, "qwen3.5-moe": 16,
     "glm-4.1v": 16, "glm-4.6v": 16, "qwen2.5-omni": 1600, "llava-onevision": 33, "llava-next-video": 32,
-    "video-llava": 128, "internvl": 32, "smolvlm2": 32, "gemma3": 32, "gemma4": 512,
+    "video-llava": 136, "internvl": 32, "smolvlm2": 32, "gemma3": 32, "gemma4": 512,
     "videollama3": None,  # token compression: checked against the processor's mask
 }
 
