@@ -287,3 +287,66 @@ def test_every_recipe_names_its_source_and_families():
     with pytest.raises(UsageError, match="did you mean 'qwen2.5-vl'"):
         get_recipe("qwen2.5vl")
     assert compute_indices(FrameSpec(recipe="videollama3"), 300, 30.0) == list(range(0, 300, 30))
+
+
+# --------------------------------------------------------------------------- --frames-from
+
+
+def test_frames_from_model_runs_the_family_recipe(tmp_path, capsys):
+    """tiny-qwen2.5-vl with --frames-from model: every sample's frames are the Qwen recipe's, the
+    recipe is in the identity, and the run lands in another directory than the task-protocol run."""
+    pytest.importorskip("transformers")
+    import json
+    from pathlib import Path
+
+    from mosseval.records import VideoRef
+    from mosseval.video import probe
+    from tests.support.cli import main_inprocess
+    from tests.support.families import write_matrix_task
+
+    tasks = write_matrix_task(tmp_path / "tasks")
+    common = ["run", "--model", "tiny-qwen2.5-vl", "--tasks", "family-matrix", "--tasks-dir", tasks, "--limit", "2",
+              "-o", tmp_path / "runs", "-q"]
+    code, out, err = main_inprocess(*common, "--frames-from", "model", capsys=capsys)
+    assert code == 0, err
+    run_dir = Path(out.strip().splitlines()[-1])
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["identity"]["eval"]["frames_from"] == "model"
+    assert run["identity"]["eval"]["recipes"]["qwen2.5-vl"] == get_recipe("qwen2.5-vl").describe()
+    assert run["spec"]["frames"] == {"frames_from": "model", "recipe": "qwen2.5-vl"}
+    records = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    from mosseval.data.locate import resolve_data_root
+    from mosseval.records import TaskSpec
+
+    spec = TaskSpec.model_validate(run["task_specs"]["family-matrix"])
+    data_root = resolve_data_root(spec, None, None, generate=False)
+    for r in records:
+        f = r["generation"]["frames"]
+        video = probe(VideoRef.model_validate(r["sample"]["video"]), data_root)
+        want, _, _ = get_recipe("qwen2.5-vl").plan(video.num_frames, video.fps, r["sample"]["video"]["start"],
+                                                    r["sample"]["video"]["end"])
+        assert f["recipe"] == "qwen2.5-vl" and f["indices"] == want
+        assert (f["height"], f["width"]) == get_recipe("qwen2.5-vl").frame_size(video.height, video.width, len(want))
+        assert r["generation"]["error"] is None and r["generation"]["extra"]["visual_tokens"] > 0
+    code, out, err = main_inprocess(*common, capsys=capsys)  # the task protocol: another run
+    assert code == 0 and Path(out.strip().splitlines()[-1]) != run_dir
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--frames-from", "modle"], "--frames-from 'modle' is not one of: task, model"),
+    (["--frames-from", "model", "--frames", "4"], "--frames / --max-pixels override the task's frame settings"),
+    (["--frames-from", "model", "--model", "gpt-4o"], "mosseval does not know the video recipe of 'gpt-4o'"),
+    (["--frames-from", "model", "--model", "gemma-3-4b"], "the Gemma 3 family publishes no video recipe"),
+])
+def test_frames_from_refusals(extra, message, tmp_path, capsys):
+    from mosseval.errors import ExitCode
+    from tests.support.cli import main_inprocess
+
+    args = ["run", "--model", "oracle", "--limit", "1", "-o", tmp_path]
+    if "--model" in extra:
+        i = extra.index("--model")
+        args[2] = extra[i + 1]
+        extra = extra[:i] + extra[i + 2:]
+    code, out, err = main_inprocess(*args, *extra, capsys=capsys)
+    assert code == ExitCode.USAGE and message in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*/run.json"))

@@ -248,10 +248,10 @@ def models_list(ctx: typer.Context) -> None:
                                 b.description)))
     out.print(t)
     p = Table(title="presets", title_justify="left")
-    for col in ("preset", "backend", "target", "description"):
+    for col in ("preset", "backend", "target", "family", "description"):
         p.add_column(col)
     for pr in PRESETS.values():
-        p.add_row(pr.name, pr.backend, pr.target, pr.description)
+        p.add_row(pr.name, pr.backend, pr.target, pr.family or "–", pr.description)
     out.print(p)
 
 
