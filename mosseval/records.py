@@ -25,10 +25,12 @@ class Record(BaseModel):
 class FrameSpec(Record):
     """How frames are picked from a video; part of the run identity."""
 
-    strategy: Literal["uniform", "segment", "fps", "linspace"] = "uniform"
+    strategy: Literal["uniform", "segment", "fps", "linspace", "linspace_fps", "bin_start"] = "uniform"
     """uniform: centres of N equal bins; segment: MVBench/VideoChat2 segment midpoints;
     fps: one frame per 1/fps seconds capped at ``max_frames``; linspace: MMVU's
-    ``linspace(0, n-1, N)`` truncated to int."""
+    ``linspace(0, n-1, N)`` truncated to int; linspace_fps: MMVU's video-model sampling,
+    ``min(fps * int(duration), max_frames)`` frames spread with ``linspace`` from the first to the
+    last frame; bin_start: VCR-Bench's ``floor(i * n / N)`` (the start of each of N bins)."""
     num_frames: int = Field(8, ge=1, le=1024)
     fps: float | None = Field(None, gt=0)
     max_frames: int = Field(64, ge=1, le=4096)

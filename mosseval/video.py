@@ -5,7 +5,8 @@ for all backends and are recorded per sample (``FrameInfo``).
 
 * ``compute_indices`` is a pure function turning a ``FrameSpec`` plus (frame count, fps, bounds)
   into source-frame indices (strategies ``uniform``, ``segment`` = MVBench/VideoChat2,
-  ``linspace`` = MMVU, ``fps``).
+  ``linspace`` = MMVU API models, ``linspace_fps`` = MMVU video models, ``bin_start`` =
+  VCR-Bench, ``fps``).
 * ``sample_frames`` resolves a ``VideoRef`` under its data root, decodes the chosen frames with
   PyAV (default) or decord, resizes them to the pixel budget and returns ``Frames``.
 * ``probe`` reports frame count / fps / size for preflight checks.
@@ -152,6 +153,23 @@ def _plan(spec: FrameSpec, num_frames: int, fps: float, start: float | None, end
         if hi < lo:  # window narrower than one frame period: the frame shown at `s`
             lo = hi = min(int(math.floor(s * fps + _EPS)), last)
         pos = [int(x) for x in np.linspace(lo, hi, n_out).astype(int)]
+        sampled = n_out / window
+    elif spec.strategy == "linspace_fps":
+        if spec.fps is None:
+            raise ConfigError("frame strategy 'linspace_fps' needs frames.fps (e.g. fps: 1)",
+                              hint="set `frames: {strategy: linspace_fps, fps: 1, max_frames: 64}` in the task")
+        lo = max(0, int(math.ceil(s * fps - _EPS)))
+        hi = min(last, int(math.ceil(e * fps - _EPS)) - 1)
+        if hi < lo:
+            lo = hi = min(int(math.floor(s * fps + _EPS)), last)
+        # MMVU video_to_ndarrays_fps: int(fps * int(duration)) capped, never more than the frames
+        count = int(min(float(spec.fps) * int(window + _EPS), spec.max_frames))
+        count = max(1, min(count, hi - lo + 1))
+        pos = [int(x) for x in np.linspace(lo, hi, count).astype(int)]
+        sampled = count / window
+    elif spec.strategy == "bin_start":
+        a, b = s * fps, e * fps
+        pos = [min(max(int(math.floor(a + (b - a) * i / n_out + _EPS)), 0), last) for i in range(n_out)]
         sampled = n_out / window
     elif spec.strategy == "fps":
         if spec.fps is None:
