@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -134,8 +134,29 @@ class VideoRef(Record):
 
 
 class ReferenceStep(Record):
+    """One step of a reference reasoning trace, with the video time it refers to when known."""
+
     text: str
-    t: float | None = None
+    start: float | None = None
+    """Seconds into the video where the step's evidence starts (the time of a point-in-time step)."""
+    end: float | None = None
+    """Seconds where it ends (None for a point in time)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_t(cls, data: Any) -> Any:
+        """Run files written before ``start``/``end`` carry one time ``t``: read it as ``start``."""
+        if isinstance(data, dict) and "t" in data:
+            data = dict(data)
+            t = data.pop("t")
+            if data.get("start") is None:
+                data["start"] = t
+        return data
+
+    @property
+    def t(self) -> float | None:
+        """The step's time: its start (kept for readers of the single-time schema)."""
+        return self.start
 
 
 class Sample(Record):
