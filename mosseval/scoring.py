@@ -37,6 +37,9 @@ extractors.declare("mvbench_official", "mosseval.data.mvbench",
                    description="VideoChat2's MVBench check (prefilled 'Best option:(')")
 extractors.declare("mmvu_rules", "mosseval.data.mmvu",
                    description="MMVU rule-based offline approximation of the GPT-4o judge")
+extractors.declare("vcrbench_rules", "mosseval.data.vcrbench",
+                   description="VCR-Bench offline approximation: official IoU rules on rule-extracted "
+                               "intervals/boxes, strict letters, conservative open-ended match")
 
 
 def register_extractor(name: str) -> Callable[[AnswerCheck], AnswerCheck]:

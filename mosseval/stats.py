@@ -270,11 +270,12 @@ def interval_from_totals(
     alpha: float = 0.05,
     lower: float | None = 0.0,
     upper: float | None = 1.0,
-) -> tuple[float, float, str]:
+) -> tuple[float | None, float | None, str]:
     """(low, high, method) of the interval of the item mean from per-cluster sums and sizes.
 
     ``item_var`` is the per-item variance (computed from the mean for ``binary``; required
-    otherwise); see the module docstring for the method."""
+    otherwise); see the module docstring for the method. A non-binary mean of a single cluster has
+    no interval (None, None): its between-cluster variance cannot be estimated."""
     n = float(sum(sizes))
     g = len(sizes)
     mean = sum(sums) / n
@@ -297,6 +298,8 @@ def interval_from_totals(
         se = math.sqrt(var) / (mean * (1.0 - mean))
         centre = math.log(mean / (1.0 - mean))
         return _expit(centre - crit * se), _expit(centre + crit * se), f"logit-t+{tag}(df={df:.1f})"
+    if g < 2:
+        return None, None, f"none (single {'cluster' if clustered else 'item'})"
     half = crit * math.sqrt(var)
     lo, hi = mean - half, mean + half
     if lower is not None:

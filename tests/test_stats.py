@@ -252,6 +252,8 @@ def test_mean_ci_edge_cases_and_labels():
     assert one.n_clusters == 1 and one.method == "wilson-t(single cluster)" and 0 < one.ci_low < one.ci_high < 1
     est = mean_ci([1, 0, 1, 1, 1, 0, 1, 1], [f"v{i // 2}" for i in range(8)], binary=True)
     assert est.method.startswith("logit-t+cr2(df=") and est.n_clusters == 4 and est.ci_low < 0.75 < est.ci_high
+    lone = mean_ci([0.3, 0.5], ["v", "v"])
+    assert (lone.ci_low, lone.ci_high, lone.method) == (None, None, "none (single cluster)")
     cont = mean_ci([0.2, 0.4, 0.9, 0.5], None)
     assert cont.method == "t+iid(df=3.0)"
     half = t_quantile(0.975, 3.0) * np.std([0.2, 0.4, 0.9, 0.5], ddof=1) / 2

@@ -26,6 +26,8 @@ loaders.declare("moss_video_jsonl", "mosseval.data.moss_video",
                 description="MOSS-Video JSONL (configurable field mapping), also moss-video-mini")
 loaders.declare("mvbench", "mosseval.data.mvbench", description="MVBench (OpenGVLab/MVBench), both layouts")
 loaders.declare("mmvu", "mosseval.data.mmvu", description="MMVU validation (yale-nlp/MMVU), JSON or parquet")
+loaders.declare("vcrbench", "mosseval.data.vcrbench",
+                description="VCR-Bench (VLM-Reasoning/VCR-Bench), meta_info_video.json + videos")
 
 
 def register_loader(name: str, *, holds_data: HoldsData | None = None) -> Callable[[Loader], Loader]:

@@ -116,11 +116,11 @@ def split_steps(
 
 # --------------------------------------------------------------------------- reference traces
 
-_CLOCK = r"(?<![\d:.])(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)(?:\.(\d+))?(?![\d:])"
-_CLOCK_RE = re.compile(_CLOCK)
+CLOCK_PATTERN = r"(?<![\d:.])(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)(?:\.(\d+))?(?![\d:])"
+_CLOCK_RE = re.compile(CLOCK_PATTERN)
 _RANGE_RE = re.compile(
-    rf"(?:\bbetween\s+{_CLOCK}\s*(?:\band\b|-|–|—)\s*{_CLOCK}"
-    rf"|(?:\bfrom\s+)?{_CLOCK}\s*(?:-|–|—|~|\bto\b|\buntil\b|\btill\b)\s*{_CLOCK})",
+    rf"(?:\bbetween\s+{CLOCK_PATTERN}\s*(?:\band\b|-|–|—)\s*{CLOCK_PATTERN}"
+    rf"|(?:\bfrom\s+)?{CLOCK_PATTERN}\s*(?:-|–|—|~|\bto\b|\buntil\b|\btill\b)\s*{CLOCK_PATTERN})",
     re.IGNORECASE,
 )
 

@@ -349,3 +349,93 @@ def make_sharegpt4video_captions(path: Path, n_videos: int = 6, n_keyframes: int
         for line in lines:
             fh.write(json.dumps(line) + "\n")
     return lines
+
+
+# ----------------------------------------------------------------------------- VCR-Bench
+
+VCR_DIMENSIONS = [
+    "Fundamental Temporal Reasoning", "Video Temporal Counting", "Video Temporal Grounding",
+    "Video Knowledge Reasoning", "Temporal Spatial Reasoning", "Video Plot Analysis", "Temporal Spatial Grounding",
+]
+VCR_SOURCES = ["videoEspresso", "CharadesEgo", "ActivityNet", "perception_test"]
+VCR_DURATIONS = [12, 45, 60, 61, 140, 300, 301, 1200]
+"""Annotated durations (seconds) spanning the official buckets, including both edges."""
+
+
+@dataclass
+class VCRBenchFixture:
+    root: Path
+    items: list[dict[str, Any]]
+
+
+def _mmss(t: float) -> str:
+    return f"{int(t) // 60}:{int(t) % 60:02d}"
+
+
+def vcr_item(i: int, video_path: str, rng: random.Random) -> dict[str, Any]:
+    """One item in the published meta_info_video.json schema (written from the dataset card/files)."""
+    dim = VCR_DIMENSIONS[i % len(VCR_DIMENSIONS)]
+    kind = {"Video Temporal Grounding": "interval", "Temporal Spatial Grounding": "box"}.get(
+        dim, "choice" if i % 2 == 0 else "text")
+    obj = WORDS[i % len(WORDS)]
+    verbs = rng.sample(VERBS, 4)
+    t0 = 1 + i % 3
+    steps = [
+        f"1. {_mmss(t0)}-{_mmss(t0 + 2)}, {obj} {verbs[0]} near the table in the first scene.",
+        f"2. From {_mmss(t0 + 3)} to {_mmss(t0 + 5)}, {obj} {verbs[1]}. The camera then follows it to the door.",
+        f"3. Therefore, the event asked about is {obj} {verbs[1]}.",
+    ]
+    item: dict[str, Any] = {
+        "id": i,
+        "video_path": video_path,
+        "duration": VCR_DURATIONS[i % len(VCR_DURATIONS)],
+        "dimension": dim,
+        "multiple-choice": kind == "choice",
+        "choices": {k: "" for k in "ABCD"},
+        "reasoning": steps,
+    }
+    if kind == "choice":
+        options = {k: f"{obj} {v}." for k, v in zip("ABCD", verbs)}
+        answer = "ABCD"[rng.randrange(4)]
+        item["choices"] = options
+        item["question"] = (f"What does {obj} do after the first scene (item {i})?"
+                            + "".join(f"{k}. {v}\n" for k, v in options.items()))
+        item["answer"] = answer
+    elif kind == "interval":
+        item["question"] = f"Please specify the start and end time of the event '{obj} {verbs[1]}' (item {i})."
+        item["answer"] = f"[{t0 + 3}, {t0 + 5.5}]" if i % 2 else f"[{t0 + 3}, {t0 + 5}]"
+    elif kind == "box":
+        item["question"] = f"Give the bounding box of {obj} when it {verbs[1]} (item {i})."
+        item["answer"] = f"[{10 + i}, 20, {110 + i}, 80]"
+    else:
+        item["question"] = f"Where does {obj} go after it {verbs[1]} (item {i})?"
+        item["answer"] = ["Kitchen", "The living room", "Through the door", "Upstairs"][i % 4]
+    return item
+
+
+def make_vcrbench(root: Path, n: int = 14, seed: int = 0, zipped: bool = False) -> VCRBenchFixture:
+    """``v1/videos/meta_info_video.json`` + ``v1/videos/video/<source>/<name>.mp4`` (two items per video);
+    with ``zipped`` the videos are left in ``v1/videos/video.zip`` as downloaded."""
+    import zipfile
+
+    root = Path(root)
+    rng = random.Random(seed)
+    base = root / "v1" / "videos"
+    items = []
+    written: list[str] = []
+    for i in range(n):
+        src = VCR_SOURCES[(i // 2) % len(VCR_SOURCES)]
+        rel = f"video/{src}/clip_{i // 2:03d}.mp4"
+        if rel not in written:
+            write_mp4(base / rel, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+            written.append(rel)
+        items.append(vcr_item(i, rel, rng))
+    (base / "meta_info_video.json").write_text(json.dumps(items, indent=4, ensure_ascii=False), encoding="utf-8")
+    if zipped:
+        with zipfile.ZipFile(base / "video.zip", "w") as zf:
+            for rel in written:
+                zf.write(base / rel, rel)
+        import shutil
+
+        shutil.rmtree(base / "video")
+    return VCRBenchFixture(root=root, items=items)
