@@ -139,8 +139,10 @@ def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord
         groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for rec, ok, c in zip(records, correct, clusters):
             value = rec.task if key == "task" else _field(rec.sample, key)
-            if value is not None:
-                groups[str(value)].append((ok, c))
+            # a list-valued field (e.g. MINERVA's skills) counts the item under each of its values
+            for v in (dict.fromkeys(value) if isinstance(value, (list, tuple)) else [value]):
+                if v is not None:
+                    groups[str(v)].append((ok, c))
         if groups:
             label = key.removeprefix("metadata.")
             result.breakdowns[label] = {

@@ -28,6 +28,8 @@ loaders.declare("mvbench", "mosseval.data.mvbench", description="MVBench (OpenGV
 loaders.declare("mmvu", "mosseval.data.mmvu", description="MMVU validation (yale-nlp/MMVU), JSON or parquet")
 loaders.declare("vcrbench", "mosseval.data.vcrbench",
                 description="VCR-Bench (VLM-Reasoning/VCR-Bench), meta_info_video.json + videos")
+loaders.declare("minerva", "mosseval.data.minerva",
+                description="MINERVA (minerva.json from google-deepmind/neptune) + downloaded YouTube videos")
 
 
 def register_loader(name: str, *, holds_data: HoldsData | None = None) -> Callable[[Loader], Loader]:

@@ -439,3 +439,60 @@ def make_vcrbench(root: Path, n: int = 14, seed: int = 0, zipped: bool = False) 
 
         shutil.rmtree(base / "video")
     return VCRBenchFixture(root=root, items=items)
+
+
+# ----------------------------------------------------------------------------- MINERVA
+
+MINERVA_SKILLS = ["Temporal Reasoning", "Counting", "Spatial Perception", "Cause and Effect", "Reading (OCR)",
+                  "Listening", "Goal Reasoning"]
+MINERVA_DOMAINS = [("Short Films", "Animation"), ("Sports", "Soccer"), ("Educational", "Science lecture"),
+                   ("Cooking", "Recipe")]
+
+
+@dataclass
+class MinervaFixture:
+    root: Path
+    items: list[dict[str, Any]]
+
+
+def minerva_item(i: int, video_id: str, rng: random.Random, legacy_key: bool = True) -> dict[str, Any]:
+    """One item in the published minerva.json schema (README of google-deepmind/neptune)."""
+    obj = WORDS[i % len(WORDS)]
+    verbs = rng.sample(VERBS, 5)
+    answer_id = rng.randrange(5)
+    domain, category = MINERVA_DOMAINS[i % len(MINERVA_DOMAINS)]
+    skills = ", ".join(MINERVA_SKILLS[(i + k) % len(MINERVA_SKILLS)] for k in range(2 + i % 2))
+    t = 3 + i % 4
+    item: dict[str, Any] = {
+        "key": f"minerva_{i:04d}",
+        "video_id": video_id,
+        "question": f"What happens to {obj} right after it is first seen (item {i})?",
+        "answer": f"{obj} {verbs[answer_id]}",
+        **{f"answer_choice_{k}": f"{obj} {v}" for k, v in enumerate(verbs)},
+        "answer_id": answer_id,
+        "reasoning": (f"I first see {obj} at 00:{t:02d} near the table. Between 00:{t + 1:02d} and "
+                      f"00:{t + 3:02d} the person reaches for {obj}, and then {obj} {verbs[answer_id]}. "
+                      f"Nothing else happens to it afterwards, so the answer is that {obj} {verbs[answer_id]}."),
+        ("question type" if legacy_key else "question_type"): skills,
+        "split": domain,
+        "category": category,
+    }
+    return item
+
+
+def make_minerva(root: Path, n: int = 10, seed: int = 0, with_videos: bool = True) -> MinervaFixture:
+    """``minerva.json`` + ``videos/<video_id>.mp4`` (one ``.webm``; two items per video; one item spells
+    the skills key ``question_type`` as lmms-eval's mirror does)."""
+    root = Path(root)
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        vid = f"yt{i // 2:03d}AbCdEf"[:11]
+        ext = ".webm" if i // 2 == 1 else ".mp4"
+        if with_videos and not (root / "videos" / f"{vid}{ext}").exists():
+            (write_webm if ext == ".webm" else write_mp4)(root / "videos" / f"{vid}{ext}", n=VIDEO_FRAMES,
+                                                          fps=VIDEO_FPS)
+        items.append(minerva_item(i, vid, rng, legacy_key=i != 3))
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "minerva.json").write_text(json.dumps(items, indent=2, ensure_ascii=False), encoding="utf-8")
+    return MinervaFixture(root=root, items=items)
