@@ -496,3 +496,77 @@ def make_minerva(root: Path, n: int = 10, seed: int = 0, with_videos: bool = Tru
     root.mkdir(parents=True, exist_ok=True)
     (root / "minerva.json").write_text(json.dumps(items, indent=2, ensure_ascii=False), encoding="utf-8")
     return MinervaFixture(root=root, items=items)
+
+
+# ----------------------------------------------------------------------------- Video-MME
+
+VIDEOMME_DOMAINS = [("Knowledge", "Astronomy"), ("Film & Television", "Animation"),
+                    ("Sports Competition", "Football"), ("Artistic Performance", "Magic Show"),
+                    ("Life Record", "Travel"), ("Multilingual", "Multilingual")]
+VIDEOMME_TASKS = ["Temporal Perception", "Spatial Perception", "Attribute Perception", "Action Recognition",
+                  "Object Recognition", "OCR Problems", "Counting Problem", "Temporal Reasoning",
+                  "Spatial Reasoning", "Action Reasoning", "Object Reasoning", "Information Synopsis"]
+
+
+@dataclass
+class VideoMMEFixture:
+    root: Path
+    rows: list[dict[str, Any]]
+    subtitles: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+    """videoID -> cues written to subtitle/<videoID>.srt (videos without subtitles are absent)."""
+
+
+def _srt_time(t: float) -> str:
+    ms = int(round(t * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def write_srt(path: Path, cues: list[tuple[float, float, str]]) -> None:
+    """An SRT file as Video-MME ships them (each line wrapped in a <font> tag)."""
+    blocks = [f'{k}\n{_srt_time(s)} --> {_srt_time(e)}\n<font color="white" size=".72c">{text}</font>'
+              for k, (s, e, text) in enumerate(cues, 1)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def make_videomme(root: Path, n_videos: int = 6, seed: int = 0, zipped: bool = False) -> VideoMMEFixture:
+    """``videomme/test-00000-of-00001.parquet`` (3 questions per video), ``data/<videoID>.mp4`` and
+    ``subtitle/<videoID>.srt`` (every third video has none, as in the real release)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    rng = random.Random(seed)
+    rows = []
+    fx = VideoMMEFixture(root=root, rows=rows)
+    durations = ["short", "medium", "long"]
+    for v in range(n_videos):
+        vid = f"fX{v:02d}vidmme"  # 11 characters, like a YouTube id
+        if not zipped:
+            write_mp4(root / "data" / f"{vid}.mp4", n=VIDEO_FRAMES, fps=VIDEO_FPS)
+        if v % 3 != 2:
+            cues = [(0.5 + 2.0 * k, 1.5 + 2.0 * k, f"line {k} of video {v}") for k in range(5)]
+            write_srt(root / "subtitle" / f"{vid}.srt", cues)
+            fx.subtitles[vid] = cues
+        domain, sub = VIDEOMME_DOMAINS[v % len(VIDEOMME_DOMAINS)]
+        for q in range(3):
+            obj = WORDS[(v + q) % len(WORDS)]
+            texts = rng.sample(VERBS, 4)
+            rows.append({
+                "video_id": f"{v + 1:03d}",
+                "duration": durations[v % 3],
+                "domain": domain,
+                "sub_category": sub,
+                "url": f"https://www.youtube.com/watch?v={vid}",
+                "videoID": vid,
+                "question_id": f"{v + 1:03d}-{q + 1}",
+                "task_type": VIDEOMME_TASKS[(3 * v + q) % len(VIDEOMME_TASKS)],
+                "question": f"What did {obj} do in the video (question {q + 1})?",
+                "options": [f"{L}. {t.capitalize()}." for L, t in zip("ABCD", texts)],
+                "answer": "ABCD"[rng.randrange(4)],
+            })
+    (root / "videomme").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), root / "videomme" / "test-00000-of-00001.parquet")
+    if zipped:
+        (root / "videos_chunked_01.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    return fx
