@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -25,10 +25,12 @@ class Record(BaseModel):
 class FrameSpec(Record):
     """How frames are picked from a video; part of the run identity."""
 
-    strategy: Literal["uniform", "segment", "fps", "linspace"] = "uniform"
+    strategy: Literal["uniform", "segment", "fps", "linspace", "linspace_fps", "bin_start"] = "uniform"
     """uniform: centres of N equal bins; segment: MVBench/VideoChat2 segment midpoints;
     fps: one frame per 1/fps seconds capped at ``max_frames``; linspace: MMVU's
-    ``linspace(0, n-1, N)`` truncated to int."""
+    ``linspace(0, n-1, N)`` truncated to int; linspace_fps: MMVU's video-model sampling,
+    ``min(fps * int(duration), max_frames)`` frames spread with ``linspace`` from the first to the
+    last frame; bin_start: VCR-Bench's ``floor(i * n / N)`` (the start of each of N bins)."""
     num_frames: int = Field(8, ge=1, le=1024)
     fps: float | None = Field(None, gt=0)
     max_frames: int = Field(64, ge=1, le=4096)
@@ -147,8 +149,29 @@ class VideoRef(Record):
 
 
 class ReferenceStep(Record):
+    """One step of a reference reasoning trace, with the video time it refers to when known."""
+
     text: str
-    t: float | None = None
+    start: float | None = None
+    """Seconds into the video where the step's evidence starts (the time of a point-in-time step)."""
+    end: float | None = None
+    """Seconds where it ends (None for a point in time)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_t(cls, data: Any) -> Any:
+        """Run files written before ``start``/``end`` carry one time ``t``: read it as ``start``."""
+        if isinstance(data, dict) and "t" in data:
+            data = dict(data)
+            t = data.pop("t")
+            if data.get("start") is None:
+                data["start"] = t
+        return data
+
+    @property
+    def t(self) -> float | None:
+        """The step's time: its start (kept for readers of the single-time schema)."""
+        return self.start
 
 
 class Sample(Record):

@@ -430,7 +430,6 @@ class Runner:
     # -- the pipelined loop -------------------------------------------------------------
 
     def _prepare(self, item: Item, model: ModelAdapter, roots: dict[str, Path]) -> Prepared:
-        messages, prefill = build_messages(item.task, item.sample)
         frames, err, t0 = None, None, time.perf_counter()
         if model.needs_frames and item.sample.video is not None:
             from mosseval.video import sample_frames
@@ -447,6 +446,15 @@ class Runner:
                 video_path = str(safe_join(roots[item.task.name], item.sample.video.path))
             except MediaError as exc:
                 err = err or ErrorInfo(kind="media", message=str(exc))
+        # the prompt may depend on the frames chosen (Video-MME: subtitles at the sampled frames)
+        messages: list[dict[str, Any]] = []
+        prefill = item.task.prompt.prefill if item.task.prompt is not None else None
+        if err is None:
+            try:
+                messages, prefill = build_messages(item.task, item.sample, root=roots.get(item.task.name),
+                                                   frames=frames.info if frames is not None else None)
+            except MediaError as exc:
+                err = ErrorInfo(kind="media", message=str(exc))
         return Prepared(item, messages, prefill, frames, err, time.perf_counter() - t0, video_path)
 
     def _loop(self, pending: list[Item], model: ModelAdapter, writer: Any, roots: dict[str, Path]) -> None:
