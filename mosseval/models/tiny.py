@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -398,31 +395,8 @@ def _valid(path: Path, rec: Recipe) -> bool:
 
 def ensure_tiny(cache_root: Path | None = None, seed: int = 0, name: str = TINY_NAME) -> Path:
     """Return the cached build of ``name`` for ``seed``, building it once (atomically, race-safe)."""
+    from mosseval.fileio import build_dir_once
+
     rec = recipe(name)
-    final = tiny_dir(cache_root, seed, rec.name)
-    if _valid(final, rec):
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=final.parent))
-    try:
-        build_tiny(tmp, seed=seed, name=rec.name)
-        tmp.chmod(0o755)  # mkdtemp creates 0700
-        if final.exists() and not _valid(final, rec):
-            # A stale build (older format or a crashed copy): move it aside, then replace it.
-            stale = final.parent / f".{final.name}.stale-{os.getpid()}-{tmp.name[-8:]}"
-            try:
-                os.rename(final, stale)
-            except OSError:
-                pass  # another process moved it first
-            else:
-                shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process won the race; its build is identical to ours.
-            if not _valid(final, rec):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return build_dir_once(tiny_dir(cache_root, seed, rec.name), lambda p: _valid(p, rec),
+                          lambda tmp: build_tiny(tmp, seed=seed, name=rec.name))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -128,30 +127,31 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create the model cache {final.parent}: {e.strerror or e}") from None
-    with _file_lock(final.parent / f".{final.name}.lock"):
-        if _valid(final):
-            return final
-        base, rec = TRAINED[name]
+    base, rec = TRAINED[name]
+
+    def build(out: Path) -> None:
         work = Path(tempfile.mkdtemp(prefix=f".{final.name}.train-", dir=final.parent))
         try:
             cache = str(cache_root) if cache_root is not None else str(cache_dir())
             cfg = recipe_config(rec, model=base, seed=seed, output_dir=str(work / "run"), cache_dir=cache,
                                 model_args={"tiny_seed": seed})
-            if console is None:
+            say = console
+            if say is None:
                 from rich.console import Console
 
-                console = Console(stderr=True)
-            console.print(f"[bold]training {name}[/] (first use: the {rec} recipe on moss-video-mini's train "
-                              f"split, {cfg.steps} steps; cached in {final})")
+                say = Console(stderr=True)
+            say.print(f"[bold]training {name}[/] (first use: the {rec} recipe on moss-video-mini's train split, "
+                      f"{cfg.steps} steps, {cfg.num_threads} torch thread(s); cached in {final})", highlight=False)
             from mosseval.train import train
 
             started = time.perf_counter()
-            result = train(cfg, console=console)
+            result = train(cfg)
             wall = time.perf_counter() - started
             ckpt = result.last_checkpoint
             assert ckpt is not None
-            out = work / "model"
-            shutil.copytree(ckpt, out, ignore=shutil.ignore_patterns("trainer_state"))
+            for p in ckpt.iterdir():
+                if p.is_file():
+                    shutil.copy(p, out / p.name)
             shutil.copy(work / "run" / "train_config.yaml", out / "train_config.yaml")
             files = sorted(p.name for p in out.iterdir() if p.is_file())
             manifest = {"name": name, "base": base, "recipe": rec, "seed": seed, "key": _key(name, seed),
@@ -159,10 +159,11 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
                         "summary": result.summary, "files": files,
                         "reproduce": f"mosseval train --config {final / 'train_config.yaml'} -o DIR"}
             (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-            out.chmod(0o755)
-            if final.exists():
-                shutil.rmtree(final, ignore_errors=True)
-            os.rename(out, final)
+            say.print(f"trained {name} in {wall:.0f} s", highlight=False)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    return final
+
+    from mosseval.fileio import build_dir_once
+
+    with _file_lock(final.parent / f".{final.name}.lock"):  # one trainer; the others wait and reuse
+        return build_dir_once(final, _valid, build)
