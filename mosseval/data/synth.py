@@ -156,11 +156,12 @@ def _count_plural(count: int, color: str, shape: str) -> str:
 # Generator version 1 picked distractors *around* the answer (fine: its neighbours, coarse: values
 # far from it), so the options alone gave the answer away: the answer was the option in the middle
 # of the others (fine) or the isolated one (coarse), and some values were never answers. A
-# text-only rule reached 47.5 % on the v1 test split (chance 25 %). Version 2 draws the four
-# options without looking at the answer, shows them in their natural order, takes the answer at
-# the position the split's balanced letter plan assigns, and only then builds a video whose next
-# state is that answer. Given the question and the options, every letter is equally likely: only
-# the video tells them apart.
+# text-only rule reached 47.5 % on the v1 test split (chance 25 %). Version 2 draws the number of
+# observed states first, then the four options (every one reachable in that many states) without
+# looking at the answer, shows them in their natural order, takes the answer at the position the
+# split's balanced letter plan assigns, and only then builds a video whose next state is that
+# answer. Given the question, the options and the video's length, every letter is equally likely:
+# only what the frames show tells them apart.
 
 _WHEEL = tuple(COLORS)
 _SIZE_NAMES = tuple(SIZE_LEVELS)
@@ -169,17 +170,34 @@ _CENTER = (3, 3)  # no straight path of 4+ cells ends in the middle cell: never 
 COUNT_RANGE = (4, 16)
 """Smallest and largest count an answer may have (1 + 1×3 is the smallest reachable)."""
 N_OBS = (3, 4, 5)
-"""Observed keyframes per video (motion: 3 or 4, so that a straight path fits the grid)."""
+"""Observed keyframes per video."""
 
 
-def _option_values(rng: random.Random, kind: str, level: str) -> list:
-    """Four option values in natural order, drawn independently of which one will be the answer.
+def _allowed_n_obs(kind: str, level: str) -> set[int]:
+    """Observed lengths for which *every* value an option set of ``kind``/``level`` may hold can be
+    reached: the length is drawn first and the options after it, so the video's duration (visible
+    even with blanked frames) says nothing about which option is the answer."""
+    if kind == "size":
+        return {3}  # 6 sizes: a 4-step ramp reaches every size only from 3 observed states
+    if kind == "motion":
+        return {3} if level == "fine" else {3, 4}  # 5-cell straight paths end on the border only
+    return set(N_OBS)
+
+
+def _motion_cells(n_obs: int) -> list[tuple[int, int]]:
+    """Cells a straight path of ``n_obs + 1`` cells can end in."""
+    return [(r, c) for r in range(1, GRID + 1) for c in range(1, GRID + 1) if _motion_directions((r, c), n_obs)]
+
+
+def _option_values(rng: random.Random, kind: str, level: str, n_obs: int) -> list:
+    """Four option values in natural order, drawn independently of which one will be the answer,
+    each reachable by a timeline of ``n_obs`` observed states.
 
     fine: neighbouring values (off-by-one answers are wrong); coarse: values spread apart (count,
     motion) or, for colour and shape, a set whose other members never appear in the video.
     """
     if kind == "count":
-        lo, hi = COUNT_RANGE
+        lo, hi = max(COUNT_RANGE[0], n_obs + 1), COUNT_RANGE[1]
         if level == "fine":
             a = rng.randint(lo, hi - 3)
             return [a, a + 1, a + 2, a + 3]
@@ -191,12 +209,13 @@ def _option_values(rng: random.Random, kind: str, level: str) -> list:
             return list(range(s, s + 4))
         return sorted(rng.sample(range(len(_SIZE_NAMES)), 4))
     if kind == "motion":
+        reachable = set(_motion_cells(n_obs))
         if level == "fine":
             blocks = [(r, c) for r in range(1, GRID) for c in range(1, GRID)
-                      if _CENTER not in {(r, c), (r + 1, c), (r, c + 1), (r + 1, c + 1)}]
+                      if {(r, c), (r + 1, c), (r, c + 1), (r + 1, c + 1)} <= reachable]
             r, c = rng.choice(blocks)
             return [(r, c), (r, c + 1), (r + 1, c), (r + 1, c + 1)]
-        cells = [(r, c) for r in range(1, GRID + 1) for c in range(1, GRID + 1) if (r, c) != _CENTER]
+        cells = sorted(reachable)
         while True:
             picked: list[tuple[int, int]] = []
             free = list(cells)
@@ -229,17 +248,6 @@ def _option_text(kind: str, value) -> str:
     return str(value)
 
 
-def _feasible_n_obs(kind: str, answer) -> set[int]:
-    """Observed lengths for which a timeline of ``kind`` can end in ``answer``."""
-    if kind == "count":
-        return {n for n in N_OBS if answer - n >= 1}
-    if kind == "size":
-        return {n for n in N_OBS if answer - n >= 0 or answer + n <= len(_SIZE_NAMES) - 1}
-    if kind == "motion":
-        return {n for n in (3, 4) if _motion_directions(answer, n)}
-    return set(N_OBS)
-
-
 def _motion_directions(target: tuple[int, int], n_obs: int) -> list[tuple[int, int]]:
     """Directions of straight paths of ``n_obs + 1`` cells inside the grid that end in ``target``."""
     return [(dr, dc) for dr, dc in _DIRECTIONS
@@ -260,12 +268,12 @@ def _build_video(rng: random.Random, kinds: tuple[str, ...], levels: Sequence[st
                  letters: Sequence[str]) -> tuple[int, list[list[_Obj]], list[_Question]]:
     """Sample one video with one question per kind: the objects of every keyframe (the observed
     ones plus the hidden next one, last) and the questions, whose answers sit at ``letters``."""
-    options = [_option_values(rng, kind, level) for kind, level in zip(kinds, levels)]
+    allowed = set(N_OBS)
+    for kind, level in zip(kinds, levels):
+        allowed &= _allowed_n_obs(kind, level)
+    n_obs = rng.choice(sorted(allowed))  # never empty: every kind allows 3
+    options = [_option_values(rng, kind, level, n_obs) for kind, level in zip(kinds, levels)]
     answers = [opts[LETTERS.index(letter)] for opts, letter in zip(options, letters)]
-    feasible = set(N_OBS)
-    for kind, answer in zip(kinds, answers):
-        feasible &= _feasible_n_obs(kind, answer)
-    n_obs = rng.choice(sorted(feasible))  # never empty: 3 fits every answer an option set can hold
     n = n_obs + 1
     if kinds == ("count",):
         return _count_video(rng, n_obs, answers[0], options[0])
@@ -707,13 +715,16 @@ def option_bias_probe(path: Path) -> dict:
 
     Rules: *central* (the option closest to the others), *isolated* (the one farthest from its
     nearest neighbour), *train prior* (the option value that was most often the answer in the
-    train split, per category) and *first* (always A). Near 25 % each: the options carry no answer
-    (version 1 of this generator: central/isolated by level reached 47.5 %, the train prior 41.7 %).
+    train split, per category), *length prior* (the same, per category and video length -- the
+    duration is visible even in the blind control) and *first* (always A). Near 25 % each: the
+    options carry no answer (version 1 of this generator: central/isolated by level reached 47.5 %,
+    the train prior 41.7 %).
     """
     path = Path(path)
     read = lambda split: [json.loads(x) for x in (path / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]  # noqa: E731
     train, test = read("train"), read("test")
     prior = Counter((i["category"], i["options"][i["answer"]]) for i in train)
+    by_length = Counter((i["category"], i["end"], i["options"][i["answer"]]) for i in train)
 
     def pick(rule: str, item: dict) -> str:
         cat, opts = item["category"], item["options"]
@@ -724,10 +735,12 @@ def option_bias_probe(path: Path) -> dict:
             return max(opts, key=lambda k: (min(_option_distance(cat, keys[k], keys[j]) for j in opts if j != k), k))
         if rule == "train prior":
             return max(opts, key=lambda k: (prior[(cat, opts[k])], k))
+        if rule == "length prior":
+            return max(opts, key=lambda k: (by_length[(cat, item["end"], opts[k])], k))
         return min(opts)
 
     rules = {r: sum(pick(r, i) == i["answer"] for i in test) / len(test) for r in
-             ("central", "isolated", "train prior", "first")} if test else {}
+             ("central", "isolated", "train prior", "length prior", "first")} if test else {}
     return {"n": len(test), "rules": rules}
 
 

@@ -276,8 +276,9 @@ def _probe_items(n_items: int, seed: int):
         plan = synth._plan(seed, split, n_items)
         for vidx, (kinds, levels, letters) in enumerate(plan):
             _, _, questions = synth._build_video(synth._rng(seed, split, vidx), kinds, levels, letters)
+            n_obs = len(questions[0].steps) - 1
             for q, level, letter in zip(questions, levels, letters):
-                yield split, q.category, level, q.options, letter
+                yield split, q.category, level, q.options, letter, n_obs
 
 
 def test_the_options_alone_do_not_give_the_answer_away():
@@ -286,7 +287,9 @@ def test_the_options_alone_do_not_give_the_answer_away():
     items = list(_probe_items(1500, seed=3))
     train = [i for i in items if i[0] == "train"]
     test = [i for i in items if i[0] == "test"]
-    prior: dict[tuple[str, str], int] = Counter((c, opts[synth.LETTERS.index(a)]) for _, c, _, opts, a in train)
+    prior: dict[tuple[str, str], int] = Counter((c, opts[synth.LETTERS.index(a)]) for _, c, _, opts, a, _ in train)
+    # the video's length is visible even with blanked frames: it must not point at an option either
+    by_length = Counter((c, n, opts[synth.LETTERS.index(a)]) for _, c, _, opts, a, n in train)
 
     def dist(c, x, y):
         kx, ky = _natural_key(c)(x), _natural_key(c)(y)
@@ -304,10 +307,12 @@ def test_the_options_alone_do_not_give_the_answer_away():
     n = len(test)
     sd = (0.25 * 0.75 / n) ** 0.5
     for name, rule in rules.items():
-        hits = sum(synth.LETTERS[rule(c, lv, o)] == a for _, c, lv, o, a in test)
+        hits = sum(synth.LETTERS[rule(c, lv, o)] == a for _, c, lv, o, a, _ in test)
         assert abs(hits / n - 0.25) < 3.5 * sd, (name, hits / n)
+    hits = sum(synth.LETTERS[max(range(4), key=lambda i: by_length[(c, k, o[i])])] == a for _, c, _, o, a, k in test)
+    assert abs(hits / n - 0.25) < 3.5 * sd, ("length prior", hits / n)
     # and by construction the answer's position among the sorted options is balanced exactly
-    assert set(Counter(a for *_, a in test).values()) == {n // 4}
+    assert set(Counter(a for *_, a, _ in test).values()) == {n // 4}
 
 
 def test_train_split_never_shows_a_test_video(small, tmp_path):
@@ -406,7 +411,8 @@ def test_bad_arguments_raise_usage_errors(tmp_path):
 
 def test_option_bias_probe_finds_a_planted_leak_and_none_in_the_data(small, tmp_path):
     probe = synth.option_bias_probe(small)
-    assert probe["n"] == SMALL["n_test"] and set(probe["rules"]) == {"central", "isolated", "train prior", "first"}
+    assert probe["n"] == SMALL["n_test"]
+    assert set(probe["rules"]) == {"central", "isolated", "train prior", "length prior", "first"}
     leaky = tmp_path / "leaky"
     leaky.mkdir()
     for split in ("train", "test"):

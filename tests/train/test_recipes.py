@@ -1,0 +1,52 @@
+"""Training recipes and the trained builtin model (built by its recipe on first use, then reused)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mosseval.errors import UsageError
+
+pytestmark = pytest.mark.hf
+
+pytest.importorskip("transformers")
+
+
+def test_recipes_are_valid_configs_with_equal_arm_budgets():
+    from mosseval.train.recipes import ARMS, RECIPES, recipe_config
+
+    for name in RECIPES:
+        cfg = recipe_config(name, output_dir="x")
+        assert cfg.model == "mini-qwen2.5-vl" and cfg.num_threads == 1 and cfg.steps
+    grpo = recipe_config("repro-grpo", rewards=ARMS["acc+fmt"])
+    assert set(ARMS) == {"acc+fmt", "acc+fmt+prr"} and ARMS["acc+fmt+prr"] == ARMS["acc+fmt"] + ["prr"]
+    assert grpo.method == "grpo" and grpo.beta == 0.0
+    with pytest.raises(UsageError, match="unknown training recipe 'demo'; did you mean 'demo-sft'"):
+        recipe_config("demo")
+
+
+def test_trained_builtin_is_trained_once_then_reused(tmp_path, monkeypatch):
+    from mosseval.models.hf import HFArgs, resolve_checkpoint
+    from mosseval.train import recipes
+
+    fast = {**recipes.RECIPES["demo-sft"], "train_size": None, "steps": 2, "per_device_batch_size": 2, "frames": 4,
+            "max_completion_length": 64}
+    monkeypatch.setitem(recipes.RECIPES, "demo-sft", fast)
+    monkeypatch.setitem(recipes.TRAINED, "mini-qwen2.5-vl-sft", ("tiny-qwen2.5-vl", "demo-sft"))
+    monkeypatch.setenv("MOSSEVAL_CACHE_DIR", str(tmp_path))
+    path = resolve_checkpoint("builtin:mini-qwen2.5-vl-sft", HFArgs()).path
+    assert path == recipes.trained_dir("mini-qwen2.5-vl-sft", tmp_path) and path.name.startswith("mini-qwen2.5-vl-sft-seed0-")
+    manifest = json.loads((path / "mosseval_trained.json").read_text())
+    assert manifest["recipe"] == "demo-sft" and manifest["base"] == "tiny-qwen2.5-vl"
+    assert manifest["summary"]["method"] == "sft" and manifest["summary"]["steps"] == 2
+    assert (path / "model.safetensors").is_file() and (path / "train_config.yaml").is_file()
+    assert not (path / "trainer_state").exists() and not list(tmp_path.glob("models/.*train-*"))
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    assert recipes.ensure_trained("mini-qwen2.5-vl-sft", tmp_path) == path
+    assert (path / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not retrained
+    # a changed recipe is another cache entry, never a stale reuse
+    monkeypatch.setitem(recipes.RECIPES, "demo-sft", {**fast, "lr": 1e-4})
+    assert recipes.trained_dir("mini-qwen2.5-vl-sft", tmp_path) != path
+    with pytest.raises(UsageError, match="unknown builtin model 'mini-qwen2.5-vl-stf'; did you mean"):
+        resolve_checkpoint("builtin:mini-qwen2.5-vl-stf", HFArgs())
