@@ -159,6 +159,9 @@ class Recipe:
     min_pixels: int = 16 * 16
     merge_size: int = 2
     """Spatial merge: merge_size × merge_size patches become one language-model token."""
+    image_mean: tuple[float, float, float] | None = None
+    """Pixel normalisation of the processor (None: the Qwen2-VL / CLIP defaults)."""
+    image_std: tuple[float, float, float] | None = None
     max_new_tokens: int = 64
     tie_word_embeddings: bool = True
     notes: dict[str, str] = field(default_factory=dict)
@@ -168,7 +171,7 @@ class Recipe:
                            "corpus": hashlib.sha256("\n".join(_corpus(self.name)).encode()).hexdigest(),
                            "text": self.text, "vision": self.vision, "mrope": list(self.mrope_section),
                            "pixels": [self.min_pixels, self.max_pixels], "max_new_tokens": self.max_new_tokens,
-                           "merge": self.merge_size,
+                           "merge": self.merge_size, "norm": [self.image_mean, self.image_std],
                            "tie": self.tie_word_embeddings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -338,6 +341,8 @@ def _build(out_dir: Path, seed: int, rec: Recipe) -> None:
 
     pixel_kwargs = dict(patch_size=8, merge_size=rec.merge_size, temporal_patch_size=2,
                         min_pixels=rec.min_pixels, max_pixels=rec.max_pixels)
+    if rec.image_mean is not None:
+        pixel_kwargs.update(image_mean=list(rec.image_mean), image_std=list(rec.image_std or (0.5, 0.5, 0.5)))
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(**pixel_kwargs),
         tokenizer=tokenizer,
