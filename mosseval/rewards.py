@@ -33,7 +33,7 @@ from mosseval.errors import UsageError, did_you_mean
 from mosseval.prr.format import format_ok
 from mosseval.records import PRRConfig
 
-RewardFn = Callable[..., list]
+RewardFn = Callable[..., list[Any]]
 
 COMPONENTS = ("accuracy", "format", "prr")
 DEFAULT_WEIGHTS: dict[str, float] = {"accuracy": 1.0, "format": 1.0, "prr": 1.0}
@@ -65,7 +65,7 @@ def completion_text(completion: Any) -> str | None:
     )
 
 
-def _column(columns: Mapping[str, Any], name: str, n: int, required: bool = False) -> list:
+def _column(columns: Mapping[str, Any], name: str, n: int, required: bool = False) -> list[Any]:
     value = columns.get(name)
     if value is None:
         if required:
