@@ -34,7 +34,7 @@ class ExitCode(IntEnum):
     """
 
     OK = 0
-    """Success."""
+    """Success (``compare``: pass or inconclusive)."""
     REGRESSION = 1
     """``compare`` found a regression (no other command exits 1)."""
     USAGE = 2
@@ -53,7 +53,7 @@ class ExitCode(IntEnum):
     INTERNAL = 70
     """An unexpected exception (a bug in mosseval or a library): one line, ``--debug`` for the traceback."""
     INTERRUPTED = 130
-    """Interrupted by the user (SIGINT); finished samples are saved and the same command resumes."""
+    """Interrupted (Ctrl-C / SIGTERM): finished samples are saved; run the same command to resume."""
 
     @classmethod
     def for_status(cls, status: str) -> ExitCode:
@@ -102,6 +102,11 @@ class DataFormatError(MossevalError):
     JSON); the message names the file and the line (exit 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+class PluginError(ConfigError):
+    """A provider (built-in or from a third-party package) is broken: it fails to import or does not
+    register what its entry point promises."""
 
 
 class NotComparableError(MossevalError):

@@ -251,17 +251,21 @@ def models_list(ctx: typer.Context) -> None:
     """List backends (with the extra each needs) and presets."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    from mosseval.models.registry import CATALOG, PRESETS, missing_requirements
+    from mosseval.models.registry import PRESETS, backend_prefix, backends
 
     t = Table(title="backends", title_justify="left")
-    for col in ("backend", "--model form", "extra", "installed", "description"):
+    for col in ("backend", "--model form", "provided by", "installed", "description"):
         t.add_column(col)
-    for b in CATALOG.values():
-        miss = missing_requirements(b)
-        form = f"{b.prefix}:NAME" if b.prefix else "random | oracle"
-        t.add_row(b.name, form, b.extra or "(core)", "yes" if not miss else "no: " + ", ".join(miss), b.description)
+    for b in backends.entries().values():
+        miss = b.missing()
+        prefix = backend_prefix(b)
+        form = f"{prefix}:NAME" if prefix else "random | oracle"
+        provider = (f"mosseval[{b.extra}]" if b.extra else "mosseval") if b.builtin else b.provider
+        t.add_row(*map(escape, (b.name, form, provider, "yes" if not miss else f"no: {b.install_command()}",
+                                b.description)))
     out.print(t)
     p = Table(title="presets", title_justify="left")
     for col in ("preset", "backend", "target", "description"):
@@ -367,16 +371,14 @@ def _redacted_argv() -> list[str]:
     return redact_argv(list(sys.argv[1:]))
 
 
-def _register_commands() -> None:
-    """Commands implemented in their own modules (each exposes ``register(app)``)."""
-    from mosseval.cli import benchmarks, compare, judge, leaderboard, train
+# Commands owned by other modules (and third-party packages) come through one registry.
+def _load_plugins() -> None:
+    from mosseval.cli.plugins import load_commands
 
-    for mod in (leaderboard, compare, judge, train):
-        mod.register(app)
-    benchmarks.register_data(data_app)
+    load_commands(app, data_app)
 
 
-_register_commands()
+_load_plugins()
 
 
 # ----------------------------------------------------------------------------- the exit-code contract
