@@ -145,6 +145,34 @@ class RemoteError(MossevalError):
     exit_code = ExitCode.REMOTE
 
 
+class AuthError(RemoteError):
+    """The server refused the credentials (HTTP 401/403) or no key is configured (exit 7)."""
+
+
+class BudgetExhaustedError(RemoteError):
+    """A client's request or token budget is spent (exit 7). ``results`` holds what finished."""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.results: list[object] = []
+
+
+class JudgeStoppedError(RemoteError):
+    """Judging stopped early (budget, credentials); what was judged is saved (exit 7)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, summary: object = None):
+        super().__init__(message, hint=hint)
+        self.summary = summary
+
+
+class GPURequiredError(UsageError):
+    """A GPU-only option was asked for on a machine without CUDA (exit 2)."""
+
+
+class NoReferenceStepsError(UsageError):
+    """PRR was requested on a dataset whose samples carry no reference steps (exit 2)."""
+
+
 class InternalError(MossevalError):
     """An invariant of mosseval itself was violated (a bug, or a backend breaking its contract):
     exit 70, like any unexpected exception, but with a message that says what went wrong."""

@@ -97,7 +97,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from mosseval.errors import MissingDependencyError, RemoteError, UsageError
+from mosseval.errors import AuthError, BudgetExhaustedError, MissingDependencyError, RemoteError, UsageError
 from mosseval.records import Usage
 from mosseval.redact import redact_text
 
@@ -121,18 +121,6 @@ _GEN_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop", "json_schema"
              "strict", "extra_body", "timeout")
 _BEARER_RE = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{4,}")
 _SK_RE = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
-
-
-class AuthError(RemoteError):
-    """The server refused the credentials (HTTP 401/403) or no key is configured."""
-
-
-class BudgetExhaustedError(RemoteError):
-    """The client's request or token budget is spent."""
-
-    def __init__(self, message: str, *, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.results: list[ChatResult | None] = []
 
 
 @dataclass

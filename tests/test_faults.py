@@ -276,8 +276,6 @@ def api_args(e: Env, *extra: str, secret: str = "") -> list[str]:
     assert e.server is not None
     base = e.server.base_url.replace("http://", f"http://user:{secret}@") if secret else e.server.base_url
     margs = f"base_url={base}{'?token=' + secret if secret else ''},timeout=1,max_retries=0"
-    if secret:
-        margs += f",api_key={secret}"
     return [*_faults_args(e, "openai:test-model"), "-M", margs, *extra]
 
 
@@ -339,6 +337,34 @@ def interrupted_kept(e: Env, before: dict[str, str], after: dict[str, str]) -> N
     run = load_run(_only_run_dir(e))
     assert run.log.status == "interrupted" and len(run.records) == 5
     assert run_cli(["score", str(_only_run_dir(e))]) == ExitCode.INTERRUPTED  # still incomplete: never 0
+
+
+SECRET = "s3cr3tV4lue"
+XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def secrets_nowhere(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+    """The secret given in the URL user-info, a ?token= query and api_key= never reaches run.json,
+    samples.jsonl, leaderboard.json, the HTML or the console."""
+    run_dir = _only_run_dir(e)
+    code = run_cli(["leaderboard", str(run_dir), "-o", str(e.tmp / "lb.html"), "--samples-per-run", "5"])
+    assert code == 0
+    for p in [*run_dir.rglob("*"), e.tmp / "lb.html", e.tmp / "lb.json"]:
+        if p.is_file():
+            assert SECRET not in p.read_text(errors="replace"), p
+    assert e.server is not None and e.server.requests  # the server was reached (the secret was sent)
+
+
+def _no_secret_printed(e: Env) -> None:
+    assert SECRET not in e.values.get("printed", ""), "the secret was printed"
+
+
+def xss_escaped(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+    run_dir = _only_run_dir(e)
+    assert run_cli(["leaderboard", str(run_dir), "-o", str(e.tmp / "lb.html")]) == 0
+    html = (e.tmp / "lb.html").read_text()
+    assert "<script>alert(1)" not in html and "onerror=alert(2)>" not in html
+    assert load_run(run_dir).records[0].generation.text.startswith("<think>" + XSS)  # stored verbatim
 
 
 CASES = [
@@ -414,6 +440,17 @@ CASES = [
          setup=api_server(lambda: Fail.drip(0.2)), check=drip_cut_off),
     Case("redirect-to-another-host", lambda e: api_args(e), ExitCode.SAMPLE_ERRORS, "1 sample(s) failed",
          setup=api_server(None, redirect_elsewhere=True), check=never_sent_elsewhere),
+    # secrets and hostile model output
+    # (a query in base_url breaks the request path: the sample fails, and its error text is redacted too)
+    Case("secrets-in-url-query-and-args", lambda e: api_args(e, secret=SECRET), ExitCode.SAMPLE_ERRORS,
+         "1 sample(s) failed", setup=api_server(None), check=secrets_nowhere),
+    Case("api-key-as-model-arg", lambda e: [*api_args(e)[:-1], api_args(e)[-1] + f",api_key={SECRET}"],
+         ExitCode.USAGE, "api_key", setup=api_server(None), check=lambda e, b, a: (
+             unchanged(e, b, a), _no_secret_printed(e))),
+    Case("xss-in-model-output", lambda e: api_args(e), ExitCode.OK, "",
+         setup=lambda e, mp: (api_server(None)(e, mp), setattr(e.server, "responder",
+                                                              lambda req: f"<think>{XSS}</think><answer>B</answer>")),
+         check=xss_escaped),
     Case("huge-response-capped", lambda e: [*api_args(e)[:-1], api_args(e)[-1] + ",max_response_bytes=100000"],
          ExitCode.SAMPLE_ERRORS, "1 sample(s) failed", setup=api_server(lambda: Fail.huge(10_000_000)),
          check=huge_not_stored),
@@ -431,6 +468,7 @@ def test_fault(case: Case, env: Env, capsys, monkeypatch):
         code = run_cli(argv)
         cap = capsys.readouterr()
         monkeypatch.undo()
+        env.values["printed"] = cap.out + cap.err
         text = cap.err if case.stream == "err" else cap.out
         assert code == case.code, (code, cap.out[-800:], cap.err[-800:])
         assert case.fragment in text, (case.fragment, cap.out[-800:], cap.err[-800:])

@@ -505,6 +505,23 @@ def _internal(exc: BaseException, debug: bool) -> int:
     return int(ExitCode.INTERNAL)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a scheduler, torchrun tearing down) ends like Ctrl-C: saved, exit 130
+
+
 def main(argv: list[str] | None = None) -> None:
     """The ``mosseval`` console entry point: runs the command line and exits with its code."""
-    sys.exit(run_cli(argv))
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
+    try:
+        code = run_cli(argv)
+    except BaseException as exc:  # noqa: BLE001 - even a failure while reporting an error is one line
+        if isinstance(exc, SystemExit):
+            raise
+        code = 130 if isinstance(exc, KeyboardInterrupt) else int(ExitCode.INTERNAL)
+        print(f"error: internal error while reporting an error: {type(exc).__name__}", file=sys.stderr)
+    sys.exit(code)

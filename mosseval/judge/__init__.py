@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.clock import utc_now
-from mosseval.errors import ExitCode, RemoteError, UsageError
+from mosseval.errors import ExitCode, JudgeStoppedError, RemoteError, UsageError
 from mosseval.judge.aggregate import NO_OUTPUT, summarize_rubric
 from mosseval.judge.cache import CACHE_FILE, SHARED_ENV, VerdictCache
 from mosseval.judge.cost import Prices, estimate_prompt_tokens, fmt_usd, prices_for
@@ -391,13 +391,11 @@ def judge_run(
     return summary
 
 
-class _StoppedError(RemoteError):
-    def __init__(self, summary: JudgeSummary):
-        done = summary.n_cached + summary.n_no_output + summary.n_requested
-        super().__init__(f"judging stopped early: {summary.stopped}; {done} of {summary.n_jobs} verdicts are "
-                         f"saved in {summary.run_dir}",
-                         hint="re-run the same `mosseval judge` command to continue (cached verdicts cost nothing)")
-        self.summary = summary
+def _StoppedError(summary: JudgeSummary) -> JudgeStoppedError:
+    done = summary.n_cached + summary.n_no_output + summary.n_requested
+    return JudgeStoppedError(f"judging stopped early: {summary.stopped}; {done} of {summary.n_jobs} verdicts are "
+                             f"saved in {summary.run_dir}", summary=summary,
+                             hint="re-run the same `mosseval judge` command to continue (cached verdicts cost nothing)")
 
 
 class _NullCtx:
