@@ -99,32 +99,6 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | 
     return atomic_write_text(path, text, hint=hint)
 
 
-def atomic_replace_dir(tmp: str | os.PathLike[str], final: str | os.PathLike[str]) -> Path:
-    """Move a finished directory ``tmp`` into place as ``final`` (both on one file system).
-
-    An existing ``final`` is moved aside first and removed after the swap, so ``final`` is never
-    half-written (it may be absent for an instant). Raises ``OutputError`` naming ``final``.
-    """
-    import shutil
-
-    tmp, final = Path(tmp), Path(final)
-    stale: Path | None = None
-    try:
-        if final.exists():
-            stale = final.with_name(f".{final.name}.old-{os.getpid()}{TMP_SUFFIX}")
-            os.replace(final, stale)
-        os.replace(tmp, final)
-    except OSError as exc:
-        if stale is not None and not final.exists():
-            os.replace(stale, final)
-            stale = None
-        raise OutputError(f"cannot move {tmp.name} into place as {final}: {_why(exc)}") from None
-    finally:
-        if stale is not None:
-            shutil.rmtree(stale, ignore_errors=True)
-    return final
-
-
 def remove_stale_temp(directory: str | os.PathLike[str], *, prefix: str = ".", older_than_s: float = 0.0) -> list[Path]:
     """Delete temporary files/folders this module left in ``directory`` (``.NAME.*.tmp``) when a
     writer was killed (SIGKILL, power loss) between creating and renaming them.
@@ -156,6 +130,41 @@ def remove_stale_temp(directory: str | os.PathLike[str], *, prefix: str = ".", o
         except OSError:
             continue
     return removed
+
+
+def build_dir_once(final: Path, is_valid: Callable[[Path], bool], build: Callable[[Path], Any]) -> Path:
+    """Return ``final`` when ``is_valid`` says it is complete; else ``build`` it into a temporary sibling
+    and rename it into place (atomic and race-safe: concurrent builders of the same deterministic
+    content agree, a stale or crashed build is replaced, readers never see a half-built folder).
+    A builder killed mid-way leaves a ``.NAME.*.tmp`` folder that the next build removes after an hour."""
+    import shutil
+
+    final = Path(final)
+    if is_valid(final):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp(final.parent, prefix=f".{final.name}.", older_than_s=3600)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", suffix=TMP_SUFFIX, dir=final.parent))
+    try:
+        build(tmp)
+        tmp.chmod(0o755)  # mkdtemp creates 0700; a shared cache must be readable
+        if final.exists() and not is_valid(final):
+            stale = final.parent / f".{final.name}.stale-{os.getpid()}-{tmp.name[-12:]}"
+            try:
+                os.rename(final, stale)
+            except OSError:
+                pass  # another process moved it first
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_valid(final):  # another process won the race with an identical build
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 # ----------------------------------------------------------------------------- JSONL

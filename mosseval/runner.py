@@ -42,7 +42,7 @@ from mosseval.errors import (
     UsageError,
 )
 from mosseval.fileio import DirLock
-from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, resolve
 from mosseval.paths import CACHE_ENV, is_path_component, safe_join
 from mosseval.progress import progress as make_progress
@@ -78,6 +78,7 @@ from mosseval.rundir import (
 )
 from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample
 from mosseval.tasks import load_registry, resolve_tasks
+from mosseval.video import Frames
 
 
 @dataclass
@@ -90,6 +91,9 @@ class RunOptions:
     seed: int = 0
     frames: int | None = None
     max_pixels: int | None = None
+    frames_from: str = "task"
+    """task: the task's frame protocol (the same frames for every model); model: the model family's own
+    published recipe (``mosseval.recipes``), to reproduce its reported numbers."""
     prr: dict[str, Any] = field(default_factory=dict)
     """Overrides of the tasks' PRR settings (distance, alignment, jump, alpha, max_steps, min_tokens)."""
     data_dir: Path | None = None
@@ -205,9 +209,16 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def effective_task(task: TaskSpec, opts: RunOptions) -> TaskSpec:
+FRAMES_FROM = ("task", "model")
+
+
+def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) -> TaskSpec:
     """The task with the command-line overrides applied, validated by the same schema as the YAML."""
     frames = task.frames
+    if recipe is not None:  # --frames-from model: the family's recipe replaces the task's selection
+        task = task.model_copy(update={"frames": FrameSpec(recipe=recipe, use_bounds=frames.use_bounds,
+                                                            decoder=frames.decoder)})
+        frames = task.frames
     update: dict[str, Any] = {}
     if opts.frames is not None:
         update["num_frames"] = opts.frames
@@ -259,11 +270,35 @@ class Plan:
     model_spec: ModelSpec
 
 
+def frames_recipe(opts: RunOptions, model_spec: ModelSpec) -> str | None:
+    """The recipe ``--frames-from`` selects (None: the tasks' own frame settings)."""
+    if opts.frames_from not in FRAMES_FROM:
+        raise UsageError(f"--frames-from {opts.frames_from!r} is not one of: {', '.join(FRAMES_FROM)}",
+                         hint="task (default): the task's frame protocol; model: the model family's own recipe")
+    if opts.frames_from == "task":
+        return None
+    if opts.frames is not None or opts.max_pixels is not None:
+        raise UsageError("--frames / --max-pixels override the task's frame settings, but --frames-from model "
+                         "hands frame selection and size to the model's recipe",
+                         hint="drop --frames/--max-pixels, or use --frames-from task")
+    from mosseval.models.registry import model_recipe
+
+    family, recipe = model_recipe(model_spec)
+    if recipe is None:
+        why = (f"the {family.display} family publishes no video recipe" if family is not None
+               else f"mosseval does not know the video recipe of {model_spec.name!r}")
+        raise UsageError(f"--frames-from model: {why}",
+                         hint="use --frames-from task (the task's frame protocol); `mosseval families` lists the "
+                         "families and their recipes")
+    return str(recipe)
+
+
 def plan(opts: RunOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
     validate_options(opts)
     registry = load_registry([str(p) for p in opts.tasks_dirs])
-    leaves = [(effective_task(t, opts), g) for t, g in resolve_tasks(opts.tasks, registry)]
     model_spec = resolve(opts.model, opts.model_args)
+    recipe = frames_recipe(opts, model_spec)
+    leaves = [(effective_task(t, opts, recipe), g) for t, g in resolve_tasks(opts.tasks, registry)]
     load_backend(model_spec.backend)  # fail fast on a missing extra, before any data work
     roots: dict[str, Path] = {}
     items: list[Item] = []
@@ -355,7 +390,7 @@ class Runner:
         self.say("preflight: all video references readable")
 
     def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> dict[str, Any]:
-        return {
+        ident = {
             "model": {**identity_args(model.identity()), "args": identity_args(spec.args)},
             "eval": {
                 "tasks": [{"name": t.name, "version": t.version, "fingerprint": task_fingerprint(t)}
@@ -364,6 +399,13 @@ class Runner:
                 "metric_version": METRIC_VERSION,
             },
         }
+        recipes = sorted({t.frames.recipe for t, _ in p.leaves if t.frames.recipe})
+        if recipes:  # --frames-from model: the recipe's full parameters, so a changed recipe is a new run
+            from mosseval.recipes import get_recipe
+
+            ident["eval"]["frames_from"] = "model"
+            ident["eval"]["recipes"] = {name: get_recipe(name).describe() for name in recipes}
+        return ident
 
     def _run(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int) -> RunOutcome:
         opts = self.opts
@@ -405,7 +447,10 @@ class Runner:
             model_identity=identity["model"],
             tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
                    for t, g in p.leaves],
-            frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels}.items()
+            frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels,
+                                      "frames_from": None if opts.frames_from == "task" else opts.frames_from,
+                                      "recipe": next((t.frames.recipe for t, _ in p.leaves if t.frames.recipe),
+                                                     None)}.items()
                     if v is not None},
             prr=dict(opts.prr),
             seed=opts.seed,
@@ -476,7 +521,6 @@ class Runner:
     # -- the pipelined loop -------------------------------------------------------------
 
     def _prepare(self, item: Item, model: ModelAdapter, roots: dict[str, Path]) -> Prepared:
-        messages, prefill = build_messages(item.task, item.sample)
         frames, err, t0 = None, None, time.perf_counter()
         if model.needs_frames and item.sample.video is not None:
             from mosseval.video import sample_frames
@@ -493,6 +537,15 @@ class Runner:
                 video_path = str(safe_join(roots[item.task.name], item.sample.video.path))
             except MediaError as exc:
                 err = err or ErrorInfo(kind="media", message=str(exc))
+        # the prompt may depend on the frames chosen (Video-MME: subtitles at the sampled frames)
+        messages: list[dict[str, Any]] = []
+        prefill = item.task.prompt.prefill if item.task.prompt is not None else None
+        if err is None:
+            try:
+                messages, prefill = build_messages(item.task, item.sample, root=roots.get(item.task.name),
+                                                   frames=frames.info if frames is not None else None)
+            except MediaError as exc:
+                err = ErrorInfo(kind="media", message=str(exc))
         return Prepared(item, messages, prefill, frames, err, time.perf_counter() - t0, video_path)
 
     def _loop(self, pending: list[Item], model: ModelAdapter, writer: Any, roots: dict[str, Path]) -> None:
@@ -551,9 +604,12 @@ class Runner:
         error = resp.error
         if error is not None:  # error texts can carry URLs with credentials (never model output: kept as is)
             error = error.model_copy(update={"message": redact_text(error.message)})
+        info = p.frames.info if p.frames is not None else None
+        if info is not None and resp.frames_as is not None:
+            info = info.model_copy(update={"model_input": resp.frames_as})
         gen = Generation(
             text=resp.text,
-            frames=p.frames.info if p.frames is not None else None,
+            frames=info,
             error=error,
             usage=resp.usage,
             latency_s=round(latency, 6),
@@ -609,6 +665,9 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
     for name, res in new.results.items():  # keep judge summaries added by `mosseval judge`
         if name in old_results and old_results[name].judge and not res.judge:
             res.judge = old_results[name].judge
+    from mosseval.published import check_run
+
+    new.published = check_run(new)  # comparisons with published numbers (mosseval reproduce)
     return new
 
 

@@ -521,6 +521,8 @@ def _load_mosseval_run(path: Path, index: int) -> tuple[_Run, list[SampleRecord]
         "task_data": {name: ts.data.model_dump(mode="json") for name, ts in log.task_specs.items()},
         "order": index,
         "stale": stale,
+        "published": [{"task": v.score.task, "status": v.status, "line": v.line, "source": v.score.source}
+                      for v in log.published],
     }
     from mosseval.redact import redact_value
 
