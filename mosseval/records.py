@@ -40,6 +40,9 @@ class FrameSpec(Record):
     """Resized sides are rounded to a multiple of this (e.g. 28 for Qwen2.5-VL)."""
     use_bounds: bool = True
     decoder: Literal["pyav", "decord"] = "pyav"
+    recipe: str | None = None
+    """A model family's own recipe (``mosseval.recipes``, e.g. ``qwen2.5-vl``) instead of ``strategy``:
+    it picks the indices and the frame size; set by ``mosseval run --frames-from model``."""
 
 
 class PromptSpec(Record):
@@ -211,6 +214,11 @@ class FrameInfo(Record):
     num_source_frames: int | None = None
     width: int | None = None
     height: int | None = None
+    recipe: str | None = None
+    """The model family's recipe that chose these frames (None: the task's own frame settings)."""
+    model_input: Literal["video", "images"] | None = None
+    """How the frames reached the model: as a video, or as a sequence of images (families without a
+    video processor, e.g. Gemma 3). None: the backend does not say."""
 
 
 class ErrorInfo(Record):
@@ -343,6 +351,44 @@ class RunSpec(Record):
     command: list[str] = Field(default_factory=list)
 
 
+class PublishedScore(Record):
+    """One published number a run can be checked against (``manifests/published.yaml``)."""
+
+    preset: str
+    """A ``mosseval models`` preset; a run matches it by preset name or by the preset's checkpoint id."""
+    task: str
+    """A task or group name (``mosseval tasks``)."""
+    metric: Literal["accuracy", "judged_accuracy"] = "accuracy"
+    """accuracy: the rule-based score; judged_accuracy: the official judge's accuracy (``mosseval judge``)."""
+    recipe: str
+    """The frame recipe the number was produced with (``mosseval.recipes``)."""
+    published: float = Field(ge=0.0, le=1.0)
+    """The published value, as a fraction in [0, 1]."""
+    tolerance: float = Field(0.01, ge=0.0, le=1.0)
+    """Extra slack around the run's CI, as a fraction (0.01 = 1 point)."""
+    source: str
+    setting: str = ""
+
+
+class PublishedManifest(Record):
+    schema_version: int = SCHEMA_VERSION
+    version: str
+    scores: list[PublishedScore]
+
+
+class PublishedVerdict(Record):
+    """Whether a run reproduces a published number: the published value lies in the run's 95 % CI
+    widened by the tolerance."""
+
+    score: PublishedScore
+    status: Literal["reproduces", "does_not_reproduce", "not_comparable"]
+    observed: Estimate | None = None
+    reason: str | None = None
+    """Why the run cannot be compared (wrong recipe, partial run, approximate metric, ...)."""
+    line: str
+    """The verdict as people read it, e.g. "reproduces 69.6: ours 68.9 [67.5, 70.3]"."""
+
+
 class RunLog(Record):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -361,3 +407,5 @@ class RunLog(Record):
     """The effective task specs (after command-line overrides), so a run re-scores on its own."""
     judge: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    published: list[PublishedVerdict] = Field(default_factory=list)
+    """Checks against published numbers this run is comparable with (``mosseval reproduce``)."""

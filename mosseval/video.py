@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from mosseval.errors import ConfigError, MediaError, MissingDependencyError, MossevalError
-from mosseval.models.base import Frames
 from mosseval.paths import safe_join
 from mosseval.records import FrameInfo, FrameSpec, VideoRef
 
 __all__ = [
+    "Frames",
     "VideoProbe",
     "compute_indices",
     "sample_frames",
@@ -61,6 +61,15 @@ SKIP_NONREF = True
 """Let the decoder drop non-reference frames that are not wanted (pixel-exact, about 2x faster)."""
 _UNBOUNDED = 100000.0  # VideoChat2's stand-in for "no bound"
 _EPS = 1e-9
+
+
+@dataclass
+class Frames:
+    """Decoded frames as every model backend receives them, with how they were chosen."""
+
+    array: np.ndarray
+    """(T, H, W, 3) uint8 RGB."""
+    info: FrameInfo
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,6 +141,8 @@ def _segment(n_out: int, num_frames: int, fps: float, start, end, first_index: i
 def _plan(spec: FrameSpec, num_frames: int, fps: float, start: float | None, end: float | None,
           first_index: int) -> _Plan:
     _check_inputs(num_frames, fps)
+    if spec.recipe:
+        return _recipe_plan(spec.recipe, num_frames, fps, start, end, first_index)
     for name, value in (("start", start), ("end", end)):
         if value is not None and not math.isfinite(value):
             raise MediaError(f"bound {name}={value!r} is not a finite number of seconds")
@@ -187,6 +198,29 @@ def _plan(spec: FrameSpec, num_frames: int, fps: float, start: float | None, end
     else:  # pragma: no cover - FrameSpec validation prevents this
         raise ConfigError(f"unknown frame strategy {spec.strategy!r}")
     return _Plan([first_index + p for p in pos], window, sampled)
+
+
+def _recipe_plan(name: str, num_frames: int, fps: float, start: float | None, end: float | None,
+                 first_index: int) -> _Plan:
+    """Indices from a model family's recipe (``mosseval.recipes``)."""
+    from mosseval.recipes import get_recipe
+
+    indices, window, sampled = get_recipe(name).plan(num_frames, fps, start, end, first_index)
+    return _Plan(indices, window, sampled)
+
+
+def target_shape(spec: FrameSpec, height: int, width: int, n_frames: int) -> tuple[int, int]:
+    """(height, width) the decoded frames are resized to: the recipe's size when ``spec.recipe`` is set
+    (its "processor" sizes keep the decoded size), else the pixel budget of ``spec``."""
+    if spec.recipe:
+        from mosseval.recipes import get_recipe
+
+        size = get_recipe(spec.recipe).frame_size(height, width, n_frames)
+        if size is not None:
+            return size
+        if spec.max_pixels is None:
+            return height, width
+    return resize_shape(height, width, spec.max_pixels, spec.size_multiple)
 
 
 def compute_indices(spec: FrameSpec, num_frames: int, fps: float, start: float | None = None,
@@ -705,7 +739,7 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
         else:
             frames, plan, stamps, fps, n, decoder = _sample_pyav(path, label, spec, start, end)
         h0, w0 = frames[0].shape[:2]
-        shape = resize_shape(h0, w0, spec.max_pixels, spec.size_multiple)
+        shape = target_shape(spec, h0, w0, len(frames))
         array = _resize_all(frames, shape)
     except (MediaError, MossevalError):
         raise
@@ -724,6 +758,7 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
         num_source_frames=int(n),
         width=int(array.shape[2]),
         height=int(array.shape[1]),
+        recipe=spec.recipe,
     )
     return Frames(array=array, info=info)
 
