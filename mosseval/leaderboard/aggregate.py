@@ -28,7 +28,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +99,9 @@ def _norm_cdf(x: float) -> float:
 
 
 def _iso_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    from mosseval.clock import utc_now  # the one clock
+
+    return utc_now()
 
 
 # --------------------------------------------------------------------------- significance tests
