@@ -131,9 +131,9 @@ _OPTION_NAMES = {"num_frames": "--frames", "max_frames": "--frames", "max_pixels
 def _override_error(exc: ValidationError, values: dict[str, Any], hint: str | None = None) -> UsageError:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err.get("loc") else "?"
-    option = _OPTION_NAMES.get(name, f"--prr {name}")
     got = values.get(name, err.get("input"))
-    return UsageError(f"{option} {got}: {err['msg'].lower()}", hint=hint)
+    what = f"{_OPTION_NAMES[name]} {got}" if name in _OPTION_NAMES else f"--prr {name}={got}"
+    return UsageError(f"{what}: {err['msg'].lower()}", hint=hint)
 
 
 def validate_options(opts: RunOptions) -> None:
@@ -235,10 +235,9 @@ def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) 
     if opts.prr and task.scoring.prr is not None:
         try:
             prr = PRRConfig.model_validate({**task.scoring.prr.model_dump(), **opts.prr})
-        except ValueError as exc:
-            raise UsageError(f"--prr {opts.prr}: {str(exc).splitlines()[-1].strip()}",
-                             hint="keys: distance (rouge|semantic), alignment (sdtw|dtw), jump, alpha, "
-                             "max_steps, min_tokens") from None
+        except ValidationError as exc:
+            raise _override_error(exc, opts.prr, hint="keys: distance (rouge|semantic), alignment (sdtw|dtw), "
+                                  "jump, alpha, max_steps, min_tokens") from None
         task = task.model_copy(update={"scoring": task.scoring.model_copy(update={"prr": prr})})
     return task
 
