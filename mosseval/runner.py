@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import subprocess
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -352,9 +353,8 @@ class Runner:
         out = Path(opts.output_dir)
         try:
             out.mkdir(parents=True, exist_ok=True)
-            probe = out / f".write-test-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
+            with tempfile.TemporaryFile(dir=out):  # unnamed (O_TMPFILE) where possible: a kill leaves nothing
+                pass
         except OSError as exc:
             raise OutputError(f"output directory {out} is not writable: {exc.strerror or exc}",
                               hint="pass a writable folder with --output-dir") from None
