@@ -71,6 +71,9 @@ class PRRConfig(Record):
     alpha: float = Field(2.0, ge=0.0)
     max_steps: int = Field(64, ge=1)
     min_tokens: int = Field(3, ge=0)
+    reference: Literal["steps", "paragraph"] = "steps"
+    """What the reference is: an annotated step-by-step trace (``steps``), or a prose paragraph split
+    into sentences (``paragraph``, e.g. MMVU's rationales: a coarse reference, labelled as such)."""
 
 
 class ScoringSpec(Record):
@@ -313,6 +316,9 @@ class TaskResult(Record):
     prr_correct: Estimate | None = None
     prr_incorrect: Estimate | None = None
     prr_not_applicable: int = 0
+    prr_reference: Literal["steps", "paragraph"] | None = None
+    """The kind of reference the PRR was computed against (``paragraph``: a coarse "paragraph
+    reference", shown labelled); None when the PRR is off."""
     approximate: bool = False
     breakdowns: dict[str, dict[str, Estimate]] = Field(default_factory=dict)
     judge: dict[str, Any] = Field(default_factory=dict)

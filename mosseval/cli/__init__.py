@@ -118,7 +118,7 @@ def run(
 
     if distributed_env()[0] > 0:
         quiet = True  # under torchrun / accelerate only rank 0 talks
-    from mosseval.scoring import summarize
+    from mosseval.scoring import summarize, summarize_value
 
     opts = RunOptions(
         model=model, tasks=[t for t in tasks.split(",") if t.strip()], model_args=parse_model_args(model_args),
@@ -141,10 +141,13 @@ def run(
     from rich.table import Table
 
     table = Table(title=f"{model} — {log.status}", title_justify="left")
-    for col in ("task", "n", "accuracy (95% CI)", "PRR (95% CI)", "format", "unparsed", "errors"):
+    for col in ("task", "n", "accuracy (95% CI)", "PRR (95% CI)", "PRR ✓ / ✗", "format", "unparsed", "errors"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for name, res in {**log.results, **log.groups}.items():
-        table.add_row(name, str(res.n), summarize(res.accuracy), summarize(res.prr),
+        prr = summarize(res.prr) + (" paragraph ref." if res.prr_reference == "paragraph" else "")
+        split = "–" if res.prr is None else (f"{summarize_value(res.prr_correct)} / "
+                                             f"{summarize_value(res.prr_incorrect)}")
+        table.add_row(name, str(res.n), summarize(res.accuracy), prr, split,
                       "–" if res.format_rate is None else f"{res.format_rate:.3f}",
                       "–" if res.parse_failure_rate is None else f"{res.parse_failure_rate:.3f}",
                       str(res.n_errors) + (" (approx.)" if res.approximate else ""))
