@@ -28,7 +28,8 @@ commands.declare("leaderboard", "mosseval.cli.leaderboard", attr="register",
 commands.declare("compare", "mosseval.cli.compare", attr="register",
                  description="compare: paired non-inferiority gate between two runs")
 commands.declare("judge", "mosseval.cli.judge", attr="register", description="judge: LLM judge over a run")
-commands.declare("train", "mosseval.cli.train", attr="register", description="train: GRPO with the PRR reward")
+commands.declare("train", "mosseval.cli.train", attr="register",
+                 description="train, repro: SFT and GRPO with the PRR reward; the MOSS-ChatV ablation in miniature")
 commands.declare("data-benchmarks", "mosseval.cli.benchmarks", attr="register_data", parent="data",
                  description="data build/check commands for the benchmarks")
 commands.declare("families", "mosseval.cli.families", attr="register",

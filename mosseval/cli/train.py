@@ -222,7 +222,9 @@ def repro_command(
                                               "and built models.", panel=DATA)] = None,
     quiet: Annotated[bool, _opt("--quiet", "-q", help="Only print the report's path.", panel=EXEC)] = False,
 ) -> int:
-    """Reproduce the MOSS-ChatV claim in miniature: SFT cold start, then GRPO with and without the PRR.
+    """Reproduce the MOSS-ChatV PRR ablation in miniature: SFT cold start, then GRPO with and without the PRR.
+
+    (Not `mosseval reproduce`, which checks runs against models' published numbers.)
 
     Cold start (SFT) on moss-video-mini's train split; two GRPO arms from it with equal budgets
     (accuracy + format vs accuracy + format + PRR) for every seed; every model evaluated with

@@ -294,7 +294,9 @@ def _build(out_dir: Path, seed: int, rec: Recipe) -> None:
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     if len(set(ids.values())) != len(SPECIAL_TOKENS):  # pragma: no cover - recipe invariant
-        raise RuntimeError(f"tiny tokenizer special tokens are not distinct: {ids}")
+        from mosseval.errors import InternalError
+
+        raise InternalError(f"tiny tokenizer special tokens are not distinct: {ids}")
 
     t, v = rec.text, rec.vision
     head_dim = t["hidden_size"] // t["num_attention_heads"]

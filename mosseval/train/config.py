@@ -34,7 +34,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mosseval.errors import ConfigError, UsageError, did_you_mean
+from mosseval.errors import ConfigError, GPURequiredError, UsageError, did_you_mean
 from mosseval.records import PRRConfig
 
 __all__ = ["TrainConfig", "GPURequiredError", "load_config", "parse_data", "TRACKERS",
@@ -65,10 +65,6 @@ GRPO_ONLY = ("rewards", "reward_weights", "prr", "require_format", "num_generati
              "num_iterations", "beta", "clip_eps", "clip_eps_high", "adv_eps", "scale_rewards", "temperature",
              "top_p", "rollout", "log_completions")
 SFT_ONLY = ("sft_trace",)
-
-
-class GPURequiredError(UsageError):
-    """A GPU-only option was asked for on a machine without CUDA (exit code 2)."""
 
 
 class TrainConfig(BaseModel):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mosseval.errors import DataNotFoundError, MediaError, UsageError
+from mosseval.errors import DataNotFoundError, MediaError, NoReferenceStepsError, UsageError
 from mosseval.models.base import Request
 from mosseval.records import GenerationSpec, Sample, TaskSpec
 from mosseval.train.config import TrainConfig, parse_data
@@ -107,7 +107,7 @@ def load_train_task(cfg: TrainConfig) -> tuple[TaskSpec, Path, list[Sample], dic
     if cfg.method == "grpo" and cfg.prr_weight:
         with_refs = sum(1 for s in samples if s.reference_steps)
         if with_refs == 0:
-            raise UsageError(
+            raise NoReferenceStepsError(
                 f"the PRR reward was requested but no sample of {name!r} ({len(samples)} samples in "
                 f"{root}) has reference steps",
                 hint="train without it (--rewards accuracy,format) or use a dataset whose items carry "
