@@ -26,7 +26,6 @@ reach every forward:
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import numpy as np
@@ -245,13 +244,15 @@ class GRPOTrainer(Trainer):
         ro, n = self._last_rollout, self.cfg.log_completions
         if ro is None or not n:
             return
-        with open(self.output_dir / COMPLETIONS_FILE, "a", encoding="utf-8") as fh:
+        from mosseval.fileio import JsonlAppender
+
+        with JsonlAppender(self.output_dir / COMPLETIONS_FILE) as out:
             for i in range(min(n, len(ro.texts))):
-                fh.write(json.dumps({
+                out.write_json({
                     "step": step, "sample_id": ro.sample_ids[i], "text": ro.texts[i],
                     "reward": float(ro.rewards[i]), "advantage": float(ro.advantages[i]),
                     **{f"reward/{k}": v[i] for k, v in ro.components.items()},
-                }, ensure_ascii=False) + "\n")
+                })
 
     def progress_info(self, rec: dict[str, Any]) -> str:
         parts = [f"loss {rec['loss']:+.4f}", f"reward {rec['reward']:.3f}"]

@@ -115,7 +115,7 @@ def _valid(path: Path) -> bool:
 
 def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, console: Any = None) -> Path:
     """The cached checkpoint of trained builtin ``name``, training it once (atomically, race-safe)."""
-    from mosseval.data.synth import _file_lock
+    from mosseval.fileio import DirLock
     from mosseval.paths import cache_dir
 
     if name not in TRAINED:
@@ -165,5 +165,6 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
 
     from mosseval.fileio import build_dir_once
 
-    with _file_lock(final.parent / f".{final.name}.lock"):  # one trainer; the others wait and reuse
+    # One trainer; the other processes wait for it and reuse its model.
+    with DirLock(final.parent, name=f".{final.name}.lock", wait=True, clean_temp=False, command=f"train {name}"):
         return build_dir_once(final, _valid, build)

@@ -123,8 +123,9 @@ class Repro:
         self._log(f"{job.seconds:8.1f} s  exit {proc.returncode}  mosseval {' '.join(job.args)}")
         if proc.returncode not in job.ok_codes:
             tail = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-            raise ReproStepError(f"step {job.name!r} failed with exit code {proc.returncode}: {' | '.join(tail)}",
-                                 hint=f"full log: {log_file}; fix it and re-run the same command to resume")
+            raise step_error(proc.returncode, f"step {job.name!r} failed with exit code {proc.returncode}: "
+                             f"{' | '.join(tail)}",
+                             hint=f"full log: {log_file}; fix it and re-run the same command to resume")
         self.say(f"  done in {job.seconds:.0f} s: {job.name}")
         return job
 
@@ -290,10 +291,13 @@ class Repro:
         }
 
 
-class ReproStepError(MossevalError):
-    """A step of the reproduction failed (its exit code and log are named)."""
+def step_error(code: int, message: str, hint: str) -> MossevalError:
+    """The error a failed step raises: its own exit code's class (usage, output, missing dependency,
+    data not found), else an internal error."""
+    from mosseval.errors import DataNotFoundError, InternalError, MissingDependencyError
 
-    exit_code = 70
+    cls = {2: UsageError, 4: OutputError, 5: MissingDependencyError, 6: DataNotFoundError}.get(code, InternalError)
+    return cls(message, hint=hint)
 
 
 def run_repro(opts: ReproOptions, console: Any) -> ReproResult:
@@ -339,7 +343,9 @@ def _last_checkpoint(train_dir: Path) -> Path:
 
     ckpt = last_checkpoint(train_dir)
     if ckpt is None:
-        raise ReproStepError(f"{train_dir} holds no checkpoint", hint="see its log under logs/")
+        from mosseval.errors import InternalError
+
+        raise InternalError(f"{train_dir} holds no checkpoint", hint="see its log under logs/")
     return ckpt
 
 

@@ -96,7 +96,7 @@ class Trainer:
     # -- setup ---------------------------------------------------------------------------------
 
     def setup(self) -> Trainer:
-        from mosseval.models.registry import load_backend, resolve
+        from mosseval.models.registry import load_backend
 
         load_backend("hf")  # torch + transformers present, with a clear message otherwise
         from mosseval.torchvision_compat import ensure_torchvision
@@ -129,6 +129,25 @@ class Trainer:
         self.rank = acc.process_index
         set_seed(cfg.seed)
 
+        # One writer per output folder (the run-directory lock of `mosseval run`): a second
+        # `mosseval train -o SAME` exits 2 naming this one. Held by the main process until the end.
+        self.lock = None
+        if self.is_main:
+            from mosseval.fileio import DirLock
+
+            self.lock = DirLock(self.output_dir, command=["mosseval", "train", "-o", str(self.output_dir)]).acquire()
+        try:
+            self._setup_run(torch)
+        except BaseException:
+            self.release()
+            raise
+        self._set_up = True
+        return self
+
+    def _setup_run(self, torch: Any) -> None:
+        from mosseval.models.registry import resolve
+
+        cfg, acc = self.cfg, self.accelerator
         self._prepare_output_dir()
 
         # Data and model: the main process builds caches first (moss-video-mini, builtin models).
@@ -215,8 +234,6 @@ class Trainer:
 
         if cfg.report_to:
             acc.init_trackers(cfg.project, config=_flat_config(cfg))
-        self._set_up = True
-        return self
 
     @property
     def updates_per_step(self) -> int:
@@ -352,6 +369,18 @@ class Trainer:
         """Called after each optimizer update (GRPO: push the weights to the rollout engine)."""
 
     def train(self) -> TrainResult:
+        try:
+            return self._train()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Give the output folder's lock back (``train`` does it when it returns or fails)."""
+        lock, self.lock = getattr(self, "lock", None), None
+        if lock is not None:
+            lock.release()
+
+    def _train(self) -> TrainResult:
         if not self._set_up:
             self.setup()
         acc, cfg = self.accelerator, self.cfg
@@ -635,22 +664,19 @@ def nanmean(a: Any) -> float | None:
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        fh.flush()
+    from mosseval.fileio import JsonlAppender
+
+    with JsonlAppender(path) as out:
+        out.write_json(record)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The complete records of a JSONL file (a torn last line from a killed run is skipped)."""
+    from mosseval.fileio import iter_jsonl
+
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line from a killed run
-    return out
+    return [json.loads(raw) for _, raw in iter_jsonl(path)]
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:

@@ -172,3 +172,21 @@ def test_resume_after_sigkill_is_identical_to_an_uninterrupted_run(tmp_path):
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     read = lambda d: [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     assert _deterministic(read(whole)) == _deterministic(read(cut))
+
+
+def test_one_writer_per_output_folder(tmp_path):
+    """`train` holds the output folder's lock (the run-directory lock): a second writer exits 2 naming the first."""
+    import os
+
+    trainer = _trainer(tmp_path / "out", limit=2, steps=1).setup()
+    try:
+        proc = mosseval_cli(*_train_cli(tmp_path / "out", "--steps", "1"))
+        assert proc.returncode == 2, proc.stderr
+        assert "is being written by another mosseval process" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    finally:
+        trainer.release()
+    res = trainer.train()  # the lock is re-taken by nobody else; this trainer finishes normally
+    assert res.steps == 1
+    again = mosseval_cli(*_train_cli(tmp_path / "out", "--steps", "2", "--resume"))
+    assert again.returncode == 0, again.stderr
