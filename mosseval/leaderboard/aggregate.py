@@ -33,6 +33,7 @@ from typing import Any
 
 from mosseval.errors import UsageError
 from mosseval.records import Estimate, RunLog, SampleRecord, TaskResult, TaskSpec
+from mosseval.redact import redact_text, redact_value
 
 LEADERBOARD_SCHEMA_VERSION = 1
 ALPHA = 0.05
@@ -525,8 +526,6 @@ def _load_mosseval_run(path: Path, index: int) -> tuple[_Run, list[SampleRecord]
         "published": [{"task": v.score.task, "status": v.status, "line": v.line, "source": v.score.source}
                       for v in log.published],
     }
-    from mosseval.redact import redact_value
-
     return _Run(redact_value(meta), entries), loaded.records, log
 
 
@@ -560,7 +559,8 @@ def _sample_payload(rec: SampleRecord, item_id: str, why: str) -> dict[str, Any]
     out: dict[str, Any] = {
         "key": rec.key, "item": item_id, "task": rec.task, "index": rec.index, "why": why,
         "text": text, "text_truncated": cut,
-        "error": ({"kind": g.error.kind, "message": _truncate(g.error.message, 500)[0]} if g.error else None),
+        "error": ({"kind": g.error.kind, "message": _truncate(redact_text(g.error.message), 500)[0]}
+                  if g.error else None),  # (runs written before errors were redacted at the source)
         "latency_s": g.latency_s,
         "tokens": g.usage.completion_tokens if g.usage else None,
         "frames": ({"indices": g.frames.indices[:256], "timestamps": [round(t, 3) for t in g.frames.timestamps[:256]],
