@@ -36,12 +36,15 @@ from mosseval.paths import CACHE_ENV, safe_join
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
+    EvalIdentity,
     Generation,
     PRRConfig,
+    RunIdentity,
     RunLog,
     RunSpec,
     Sample,
     SampleRecord,
+    TaskIdentity,
     TaskRef,
     TaskResult,
     TaskSpec,
@@ -49,7 +52,6 @@ from mosseval.records import (
 from mosseval.rundir import (
     SAMPLES_FILE,
     SampleWriter,
-    fingerprint,
     iter_records,
     read_records,
     read_run_log,
@@ -172,7 +174,8 @@ def effective_task(task: TaskSpec, opts: RunOptions) -> TaskSpec:
 
 
 def task_fingerprint(task: TaskSpec) -> str:
-    return fingerprint(task.model_dump(mode="json", exclude={"description", "source_file"}))
+    """The task's part of the run identity: its comparability key (``mosseval.comparability``)."""
+    return task.comparability_hash()
 
 
 def distributed_env() -> tuple[int, int]:
@@ -279,21 +282,21 @@ class Runner:
                                       "per-sample errors")
         self.say("preflight: all video references readable")
 
-    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> dict[str, Any]:
-        return {
-            "model": {**identity_args(model.identity()), "args": identity_args(spec.args)},
-            "eval": {
-                "tasks": [{"name": t.name, "version": t.version, "fingerprint": task_fingerprint(t)}
-                          for t, _ in p.leaves],
-                "seed": self.opts.seed,
-                "metric_version": METRIC_VERSION,
-            },
-        }
+    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> RunIdentity:
+        return RunIdentity(
+            model={**identity_args(model.identity()), "args": identity_args(spec.args)},
+            eval=EvalIdentity(
+                tasks=[TaskIdentity(name=t.name, version=t.version, fingerprint=task_fingerprint(t))
+                       for t, _ in p.leaves],
+                seed=self.opts.seed,
+                metric_version=METRIC_VERSION,
+            ),
+        )
 
     def _run(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int) -> RunOutcome:
         opts = self.opts
         identity = self.identity(p, model, spec)
-        run_id = fingerprint(identity)
+        run_id = identity.hash()
         name = opts.run_name or "__".join(
             [slug(opts.model), slug("+".join(opts.tasks), 60), run_id[:12]])
         run_dir = Path(opts.output_dir) / name
@@ -315,11 +318,12 @@ class Runner:
         log = RunLog(
             run_id=run_id,
             identity=identity,
+            model=model.describe().model_copy(update={"hash": identity.model_hash()}),
             spec=RunSpec(
                 model=opts.model,
                 backend=spec.backend,
                 model_args=redact(spec.args),
-                model_identity=identity["model"],
+                model_identity=identity.model,
                 tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
                        for t, g in p.leaves],
                 frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels}.items()
@@ -508,14 +512,9 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
         status = "interrupted"
     else:
         status = "completed_with_errors" if n_errors else "completed"
-    old_results = log.results
     update = {"results": results, "groups": groups, "n_done": len(records), "n_errors": n_errors,
               "n_expected": n_expected, "status": status, "updated_at": now()}
-    new = log.model_copy(update=update)
-    for name, res in new.results.items():  # keep judge summaries added by `mosseval judge`
-        if name in old_results and old_results[name].judge and not res.judge:
-            res.judge = old_results[name].judge
-    return new
+    return log.model_copy(update=update)
 
 
 def rescore(run_dir: Path) -> RunLog:
@@ -530,8 +529,6 @@ def rescore(run_dir: Path) -> RunLog:
     for rec in records:
         task = specs[rec.task]
         score = score_sample(task, rec.sample, rec.generation, task.prompt.prefill if task.prompt else None)
-        if rec.score is not None and rec.score.judge:
-            score.judge = rec.score.judge
         new_records.append(rec.model_copy(update={"score": score}))
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mosseval.records import ErrorInfo, FrameInfo, GenerationSpec, Sample, TaskSpec, Usage
+from mosseval.records import ErrorInfo, FrameInfo, GenerationSpec, ModelIdentity, Sample, TaskSpec, Usage
 
 
 @dataclass
@@ -61,6 +61,12 @@ class ModelAdapter(ABC):
     def identity(self) -> dict[str, Any]:
         """Everything about the model that changes its outputs (enters the run hash)."""
         return {"name": self.name, "backend": self.backend}
+
+    def describe(self) -> ModelIdentity:
+        """The model for people (checkpoint name, revision, parameter count), recorded in run.json and
+        shown by the leaderboard. The default reads :meth:`identity`; adapters that know more (the
+        parameter count) override it."""
+        return ModelIdentity.from_identity(self.identity(), self.name, self.backend)
 
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[Response]:

@@ -31,7 +31,7 @@ from typing import Any
 from mosseval.errors import DataNotFoundError, UsageError, did_you_mean
 from mosseval.models.base import Frames, ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
-from mosseval.records import ErrorInfo, Usage
+from mosseval.records import ErrorInfo, ModelIdentity, Usage
 from mosseval.torchvision_compat import ensure_torchvision
 
 __all__ = ["HFArgs", "HFModel", "load", "parse_args", "resolve_checkpoint", "ResolvedCheckpoint",
@@ -454,6 +454,11 @@ class HFModel(ModelAdapter):
             },
             "video_input": "video+metadata",
         }
+
+    def describe(self) -> ModelIdentity:
+        """The checkpoint for people, with its parameter count."""
+        n = sum(int(p.numel()) for p in self.model.parameters())
+        return super().describe().model_copy(update={"params": n})
 
     def runtime_info(self) -> dict[str, Any]:
         """What does not enter the identity but is worth logging."""
