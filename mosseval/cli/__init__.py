@@ -113,6 +113,7 @@ def run(
     if distributed_env()[0] > 0:
         quiet = True  # under torchrun / accelerate only rank 0 talks
     from mosseval.scoring import summarize
+    from mosseval.units import pct
 
     opts = RunOptions(
         model=model, tasks=[t for t in tasks.split(",") if t.strip()], model_args=parse_model_args(model_args),
@@ -128,19 +129,23 @@ def run(
         console.print("[yellow]interrupted[/]: finished samples are saved; re-run the same command to resume")
         return int(ExitCode.INTERRUPTED)
     if judge:
-        judge_mod = importlib.import_module("mosseval.judge")
-        judge_mod.judge_run(outcome.run_dir, judge_model=judge, console=console)
+        from mosseval.cli.judge import print_plan, print_results
+        from mosseval.judge import judge_run
+        from mosseval.progress import progress_bar
+
+        show = None if quiet else console
+        print_results(show, judge_run(outcome.run_dir, judge_model=judge, progress=progress_bar(show, transient=True),
+                                      on_plan=(lambda r: print_plan(show, r)) if show is not None else None))
     log = outcome.log
     from rich.table import Table
 
-    table = Table(title=f"{model} — {log.status}", title_justify="left")
-    for col in ("task", "n", "accuracy (95% CI)", "PRR (95% CI)", "format", "unparsed", "errors"):
+    table = Table(title=f"{model} — {log.status}", title_justify="left",
+                  caption="all rates in % (0-100); PRR on 0-100", caption_justify="left")
+    for col in ("task", "n", "accuracy % (95% CI)", "PRR (95% CI)", "format %", "unparsed %", "errors"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for name, res in {**log.results, **log.groups}.items():
-        table.add_row(name, str(res.n), summarize(res.accuracy), summarize(res.prr),
-                      "–" if res.format_rate is None else f"{res.format_rate:.3f}",
-                      "–" if res.parse_failure_rate is None else f"{res.parse_failure_rate:.3f}",
-                      str(res.n_errors) + (" (approx.)" if res.approximate else ""))
+        table.add_row(name, str(res.n), summarize(res.accuracy), summarize(res.prr), pct(res.format_rate),
+                      pct(res.parse_failure_rate), str(res.n_errors) + (" (approx.)" if res.approximate else ""))
     if not quiet:
         console.print(table)
     out.print(str(outcome.run_dir))
@@ -158,7 +163,7 @@ def score(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> 
 
     log = rescore(run_dir)
     for name, res in {**log.results, **log.groups}.items():
-        out.print(f"{name}\tn={res.n}\taccuracy={summarize(res.accuracy)}\tprr={summarize(res.prr)}")
+        out.print(f"{name}\tn={res.n}\taccuracy%={summarize(res.accuracy)}\tprr={summarize(res.prr)}")
     return 0
 
 
