@@ -707,6 +707,40 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
     return Frames(array=array, info=info)
 
 
+def read_frames_at(ref: VideoRef, indices: list[int], root: Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode exactly the frames ``indices`` of ``ref`` as a sample recorded them (``FrameInfo.indices``:
+    stream positions of a file, numbers of a frame folder), e.g. to show the frames a model saw.
+
+    Returns (T, H, W, 3) uint8 RGB, resized to ``max_pixels``. Files are read with PyAV (every correct
+    decoder returns the same pixels). Raises ``MediaError`` (``UnsafePathError`` outside ``root``)."""
+    label = str(ref.path)
+    if not indices:
+        raise MediaError(f"{label}: no frame indices to read")
+    path = safe_join(root, ref.path)
+    try:
+        if ref.kind == "frames":
+            files = _list_frames(path, label)
+            first = int(ref.first_index)
+            frames = []
+            for i in indices:
+                if not 0 <= i - first < len(files):
+                    raise MediaError(f"{label}: frame {i} is not in the folder ({len(files)} frames from {first})")
+                frames.append(_read_image(files[i - first], label))
+        else:
+            index = _get_index(path, label)
+            missing = [i for i in indices if not 0 <= i < index.num_frames]
+            if missing:
+                raise MediaError(f"{label}: frame {missing[0]} is beyond the {index.num_frames} readable frames")
+            decoded = _decode_pyav(path, label, index, list(indices))
+            frames = [decoded[i] for i in indices]
+        h0, w0 = frames[0].shape[:2]
+        return _resize_all(frames, resize_shape(h0, w0, max_pixels))
+    except (MediaError, MossevalError):
+        raise
+    except Exception as e:  # never let a bare decoder exception escape
+        raise MediaError(f"{label}: unexpected {type(e).__name__} while reading frames: {_first_line(e)}") from e
+
+
 def _resize_all(frames: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     if all(f.shape[0] == h and f.shape[1] == w for f in frames):
