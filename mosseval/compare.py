@@ -415,7 +415,7 @@ def _run_summary(run: LoadedRun) -> CompareRunInfo:
 
 
 def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> CompareReport:
-    """Compare two loaded runs; returns the machine-readable verdict (docs: how-to/ci-gate).
+    """Compare two loaded runs; returns the machine-readable verdict (see docs/howto/ci-gate.md).
 
     Raises ``NotComparableError`` when the runs are not comparable or nothing overlaps."""
     settings = (settings or CompareSettings()).validate()

@@ -17,6 +17,10 @@ Parsers turn one reply into a :class:`~mosseval.judge.parse.ParsedVerdict` (an u
 judge *error*, never a wrong answer); aggregators turn the valid verdicts of one task into named
 estimates. The ``default`` parser reads ``{correct, extracted_answer}`` or ``{score, rationale}`` per the
 rubric's ``fields``; the ``default`` aggregator averages every name in the verdicts' ``metrics``.
+
+Both are registries (:mod:`mosseval.registry`): a third-party package adds its own through the
+``mosseval.judge_parsers`` / ``mosseval.judge_aggregators`` entry-point groups, and rubric folders through
+``mosseval.rubrics`` — no change to mosseval needed. ``mosseval plugins`` lists them.
 """
 
 from __future__ import annotations
@@ -26,27 +30,30 @@ from typing import Any
 
 from mosseval.judge.parse import ParsedVerdict, parse_verdict
 from mosseval.records import Estimate, JudgeVerdict, SampleRecord
+from mosseval.registry import Registry
 from mosseval.stats import mean_ci
 
 Parser = Callable[[Any, "str | None", "dict[str, Any] | None"], ParsedVerdict]
 Aggregator = Callable[[Any, list[tuple[SampleRecord, JudgeVerdict]]], dict[str, Estimate]]
 
-PARSERS: dict[str, Parser] = {}
-AGGREGATORS: dict[str, Aggregator] = {}
+parsers: Registry[Parser] = Registry("judge_parsers", "mosseval.judge_parsers", "judge reply parser")
+aggregators: Registry[Aggregator] = Registry("judge_aggregators", "mosseval.judge_aggregators",
+                                             "judge metric aggregator")
 
 
 def register_parser(name: str) -> Callable[[Parser], Parser]:
-    def deco(fn: Parser) -> Parser:
-        PARSERS[name] = fn
-        return fn
-    return deco
+    """Decorator: ``@register_parser("step-match")``; a rubric names it with ``parser: step-match``."""
+    return parsers.register(name)
 
 
 def register_aggregator(name: str) -> Callable[[Aggregator], Aggregator]:
-    def deco(fn: Aggregator) -> Aggregator:
-        AGGREGATORS[name] = fn
-        return fn
-    return deco
+    """Decorator: ``@register_aggregator("step-f1")``; a rubric names it with ``aggregator: step-f1``."""
+    return aggregators.register(name)
+
+
+def aggregator_for(name: str) -> Aggregator:
+    """The named aggregator; a verdict file naming one that is no longer installed falls back to the default."""
+    return aggregators.load(name if name in aggregators else "default")
 
 
 @register_parser("default")
@@ -65,4 +72,5 @@ def mean_of_metrics(rubric: Any, pairs: list[tuple[SampleRecord, JudgeVerdict]])
     return out
 
 
-__all__ = ["PARSERS", "AGGREGATORS", "register_parser", "register_aggregator", "default_parser", "mean_of_metrics"]
+__all__ = ["parsers", "aggregators", "register_parser", "register_aggregator", "aggregator_for", "default_parser",
+           "mean_of_metrics"]

@@ -51,7 +51,7 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
     """Request a verdict for every job (setting ``job.verdict``); account requests and tokens in
     ``report``. Returns the error that stopped judging early (budget exhausted, credentials refused) or
     None; raises ``KeyboardInterrupt`` after keeping the verdicts already paid for."""
-    from mosseval.judge.extensions import PARSERS
+    from mosseval.judge.extensions import parsers
     from mosseval.openai_client import ChatClient
 
     key_env = API_KEY_ENV if os.environ.get(API_KEY_ENV) else "OPENAI_API_KEY"
@@ -76,7 +76,7 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
             # transport / HTTP / empty reply: recorded, not cached (a re-run tries again), except a reply
             # with no content (a refusal), which was paid for
             return JudgeVerdict(**base, error=f"{res.error_kind}: {res.error}"), res.error_kind == "empty"
-        pv = PARSERS[r.parser](r, res.text, res.parsed if res.error is None else None)
+        pv = parsers.load(r.parser)(r, res.text, res.parsed if res.error is None else None)
         if pv.error:
             return JudgeVerdict(**base, error=pv.error), True
         return JudgeVerdict(**base, score=pv.score, correct=pv.correct, extracted_answer=pv.extracted_answer,

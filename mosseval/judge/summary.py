@@ -101,10 +101,9 @@ def summarize_rubric(rubric: RubricInfo, records: list[SampleRecord], verdicts: 
                 val: mean_ci([x for x, _ in items], [c for _, c in items], binary=rubric.kind == "correctness",
                              lower=lo, upper=hi)
                 for val, items in sorted(groups.items())}
-    from mosseval.judge.extensions import AGGREGATORS
+    from mosseval.judge.extensions import aggregator_for
 
-    aggregate = AGGREGATORS.get(rubric.aggregator) or AGGREGATORS["default"]
-    out.metrics = aggregate(rubric, valid)
+    out.metrics = aggregator_for(rubric.aggregator)(rubric, valid)
     usage = [v.usage for _, v in judged if v.usage is not None]
     out.tokens = TokenCount(prompt=sum(u.prompt_tokens or 0 for u in usage),
                             completion=sum(u.completion_tokens or 0 for u in usage))

@@ -590,3 +590,74 @@ def test_run_with_judge_inline_on_mmvu_fixture(tmp_path, chat_server):
     assert j.accuracy.value == 1.0 and j.n == 6  # the oracle answers the gold answer
     assert j.agreement.rate == 1.0
     assert "judge gpt-4o" in err and "requests: 6" in err  # the CLI printed the judge's report
+
+
+STEP_RUBRIC = """
+name: step-match
+version: "1"
+kind: score
+description: per-step matching of the trace against the reference steps (a test rubric)
+requires: [reference_steps]
+scale: {min: 0, max: 1}
+parser: test-step-match
+aggregator: test-step-recall
+templates:
+  user: |
+    Reference:
+    {{ reference_timeline }}
+    Trace:
+    {{ reasoning }}
+    For each reference step say whether the trace states it.
+schema:
+  type: object
+  properties:
+    matched: {type: array, items: {type: boolean}}
+  required: [matched]
+fields: {score: matched}
+"""
+
+
+def test_a_rubric_with_its_own_parser_and_aggregator(tmp_path, chat_server):
+    """Benchmark-specific judges are YAML + template + a named parser/aggregator; the judge needs no change."""
+    from mosseval.judge.extensions import aggregators, parsers, register_aggregator, register_parser
+    from mosseval.judge.parse import ParsedVerdict, find_object
+    from mosseval.stats import mean_ci
+
+    @register_parser("test-step-match")
+    def step_match(rubric, text, parsed):
+        obj = parsed if isinstance(parsed, dict) else find_object(text)[0]
+        flags = obj.get("matched") if isinstance(obj, dict) else None
+        if not isinstance(flags, list) or not flags:
+            return ParsedVerdict(error=f"no per-step decisions in {text!r}")
+        return ParsedVerdict(score=sum(flags) / len(flags), metrics={"steps_matched": float(sum(flags)),
+                                                                     "steps": float(len(flags))})
+
+    @register_aggregator("test-step-recall")
+    def step_recall(rubric, pairs):
+        return {"recall": mean_ci([v.metrics["steps_matched"] / v.metrics["steps"] for _, v in pairs],
+                                  [r.sample.cluster_key for r, _ in pairs])}
+
+    try:
+        folder = tmp_path / "rubrics"
+        folder.mkdir()
+        (folder / "step-match.yaml").write_text(STEP_RUBRIC)
+        srv = chat_server(lambda req: json.dumps({"matched": [True, "cube 1" not in message_text(req), True]}))
+        run = make_run(tmp_path, "moss-video-mini", moss_items(3))
+        s = judge_run(run, "test-model", rubric="step-match", base_url=srv.base_url, rubrics_dir=[folder], **FAST)
+        assert s.n_errors == 0 and len(srv.chat_requests()) == 3
+        v = verdicts_of(run, "step-match")
+        assert v["test-00001"].score == pytest.approx(2 / 3) and v["test-00001"].metrics == {"steps_matched": 2.0,
+                                                                                             "steps": 3.0}
+        summary = summary_of(run, "moss-video-mini", "step-match")
+        assert summary.metrics["recall"].value == pytest.approx((1 + 2 / 3 + 1) / 3)
+        assert summary.mean_score.value == pytest.approx((1 + 2 / 3 + 1) / 3)
+        # an unknown parser name is a one-line config error naming the file and the key
+        (folder / "step-match.yaml").write_text(STEP_RUBRIC.replace("test-step-match", "test-step-mach"))
+        from mosseval.errors import ConfigError
+
+        with pytest.raises(ConfigError, match=r"key `parser`: unknown parser 'test-step-mach'.*did you mean"):
+            judge_run(run, "test-model", rubric="step-match", base_url=srv.base_url, rubrics_dir=[folder], **FAST)
+    finally:
+        for reg, name in ((parsers, "test-step-match"), (aggregators, "test-step-recall")):
+            reg._objects.pop(name, None)
+            reg._declared.pop(name, None)
