@@ -11,24 +11,22 @@ loses or duplicates a finished sample.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mosseval.errors import OutputError, UsageError
 from mosseval.fileio import canonical_json, repair_jsonl_tail, write_json_atomic  # noqa: F401  (re-exported)
-from mosseval.records import RunLog, SampleRecord
+from mosseval.records import RunLog, SampleRecord, digest
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 
 
-def fingerprint(data: Any, length: int = 64) -> str:
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
+fingerprint = digest
+"""SHA-256 of the canonical JSON (``mosseval.records.digest``: the one hash of every identity)."""
 
 
 def write_run_log(run_dir: Path, log: RunLog) -> None:

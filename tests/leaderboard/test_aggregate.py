@@ -429,7 +429,9 @@ def xss_run(path: Path, name: str = "xss <b>model</b>", spec: TaskSpec | None = 
     recs[0].sample.question = f"Which option? {XSS_IMG} </script><script>alert(2)</script>"
     recs[0].score.steps = [f"Step 1: {XSS_SCRIPT}", XSS_IMG, "then it stops"]
     recs[0].sample.options["B"] = XSS_SCRIPT
-    recs[1] = make_record("moss-video-mini", 1, False, 0.0, text=" \n\t ")  # whitespace only
+    blank = make_record("moss-video-mini", 1, False, 0.0, text=" \n\t ")  # whitespace only, scored as such
+    recs[1] = blank.model_copy(update={"score": SampleScore(parse_failed=True, format_ok=False, prr=0.0,
+                                                            prr_status="format_broken")})
     return write_run(path, name, {"moss-video-mini": (spec, recs)})
 
 
