@@ -34,8 +34,11 @@ def _task_part(log: RunLog, task: str) -> Any:
 
 def _run_part(log: RunLog) -> dict[str, Any]:
     ev = log.identity.eval
-    return {"origin": log.origin, "seed": ev.seed if ev is not None else log.spec.seed,
+    part = {"origin": log.origin, "seed": ev.seed if ev is not None else log.spec.seed,
             "metric_version": ev.metric_version if ev is not None else None}
+    if ev is not None and ev.recipes:  # frames from model recipes: their full parameters count too
+        part["recipes"] = ev.recipes
+    return part
 
 
 def run_tasks(log: RunLog) -> list[str]:

@@ -21,8 +21,8 @@ from mosseval.judge.plan import select_rubrics
 from mosseval.judge.records import JudgeLog, JudgeReport, JudgeSummary, VerdictLine
 from mosseval.judge.rubrics import Rubric, get_rubric, load_rubrics
 from mosseval.judge.store import read_judgements
-from mosseval.judge.summary import RunJudgements, summarize_run
+from mosseval.judge.summary import RunJudgements, official_accuracies, official_from, summarize_run
 
-__all__ = ["judge_run", "JudgeStopped", "JudgeReport", "JudgeSummary", "JudgeLog", "VerdictLine", "RunJudgements",
+__all__ = ["official_accuracies", "official_from", "judge_run", "JudgeStopped", "JudgeReport", "JudgeSummary", "JudgeLog", "VerdictLine", "RunJudgements",
            "summarize_run", "read_judgements", "item_context", "verdict_fingerprint", "select_rubrics",
            "load_rubrics", "get_rubric", "Rubric", "DEFAULT_JUDGE"]

@@ -172,4 +172,22 @@ def summarize_run(log: RunLog, records: list[SampleRecord], stored: StoredJudgem
     return out
 
 
-__all__ = ["summarize_rubric", "summarize_run", "RunJudgements"]
+def official_from(judgements: RunJudgements) -> dict[str, Any]:
+    """Task or group -> the official judge's accuracy (an ``Estimate``), from a run's judge summaries."""
+    out: dict[str, Any] = {}
+    for scope in (judgements.tasks, judgements.groups):
+        for name, by_rubric in scope.items():
+            for s in by_rubric.values():
+                if s.official and s.kind == "correctness" and s.accuracy is not None and s.accuracy.value is not None:
+                    out.setdefault(name, s.accuracy)
+    return out
+
+
+def official_accuracies(run_dir: Any, log: RunLog, records: list[SampleRecord]) -> dict[str, Any]:
+    """The official judged accuracies of a run (e.g. MMVU's GPT-4o score), read from its judge files."""
+    from mosseval.judge.store import read_judgements
+
+    return official_from(summarize_run(log, records, read_judgements(run_dir)))
+
+
+__all__ = ["summarize_rubric", "summarize_run", "RunJudgements", "official_from", "official_accuracies"]

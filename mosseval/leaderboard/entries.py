@@ -64,7 +64,9 @@ def frames_label(frames: FrameSpec | dict[str, Any] | None) -> str | None:
     if not frames:
         return None
     f = frames.model_dump() if isinstance(frames, FrameSpec) else frames
-    if f.get("strategy") == "fps":
+    if f.get("recipe"):
+        return f"{f['recipe']} recipe"
+    if f.get("strategy") in ("fps", "linspace_fps"):
         fps = f.get("fps")
         fps_s = f"{fps:g}" if isinstance(fps, (int, float)) else "?"
         return f"{fps_s}fps" + (f"≤{f['max_frames']}" if f.get("max_frames") else "")
@@ -117,6 +119,16 @@ def outcomes_of(records: list[SampleRecord]) -> Outcomes:
     return out
 
 
+def published_checks(inp: BoardInput) -> list:
+    """Published-number checks of a mosseval run, judged metrics included when it was judged."""
+    if inp.log.origin != "mosseval":
+        return []
+    from mosseval.judge.summary import official_from
+    from mosseval.published import check_run
+
+    return check_run(inp.log, judged=official_from(inp.judgements))
+
+
 def run_entry(inp: BoardInput, index: int) -> RunEntry:
     log: RunLog = inp.log
     spec = log.spec
@@ -132,7 +144,7 @@ def run_entry(inp: BoardInput, index: int) -> RunEntry:
         seed=spec.seed, model_args=dict(spec.model_args), identity_hash=log.identity.hash(),
         model_hash=log.identity.model_hash(), eval_hash=log.identity.eval_hash(), run_dir=str(inp.path),
         n_samples=len(inp.records), n_expected=log.n_expected, n_errors=log.n_errors, packages=dict(spec.packages),
-        order=index, judged=inp.judgements.judged, stale=inp.stale, notes=notes)
+        order=index, judged=inp.judgements.judged, stale=inp.stale, published=published_checks(inp), notes=notes)
 
 
 def digest_run(inp: BoardInput, index: int) -> RunDigest:

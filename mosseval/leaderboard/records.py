@@ -13,7 +13,16 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mosseval.judge.records import JudgeSummary
-from mosseval.records import SCHEMA_VERSION, ErrorInfo, Estimate, FrameSpec, ModelIdentity, Record, VideoRef
+from mosseval.records import (
+    SCHEMA_VERSION,
+    ErrorInfo,
+    Estimate,
+    FrameSpec,
+    ModelIdentity,
+    PublishedVerdict,
+    Record,
+    VideoRef,
+)
 
 LEADERBOARD_SCHEMA_VERSION = 2
 """Version of ``leaderboard.json`` (2: typed records, judge summaries from the judge's files)."""
@@ -148,6 +157,9 @@ class RunEntry(Record):
     judged: bool = False
     """The run has judge verdicts (``mosseval judge`` ran on it)."""
     stale: StaleNotice | None = None
+    published: list[PublishedVerdict] = Field(default_factory=list)
+    """Checks against the numbers the model's authors published (``mosseval reproduce``), judged metrics
+    included when the run was judged."""
     notes: list[str] = Field(default_factory=list)
     cells: dict[str, Cell] = Field(default_factory=dict)
     overall: Cell | None = None
