@@ -25,10 +25,10 @@ class _Variant:
 def _split_label(task: str, variants: list[Entry], ckeys: list[dict], idx: int) -> str:
     """Label for one of several incompatible variants of the same task name: ``task [protocol, frames]``;
     the version is added when that is not enough, then a short hash of the comparability key."""
-    origins = {e.origin for e in variants}
+    origins = {e.info.origin for e in variants}
 
     def base(i: int) -> tuple:
-        e = variants[i]
+        e = variants[i].info
         parts = []
         if len(origins) > 1 and e.origin != "mosseval":
             parts.append(e.origin)
@@ -41,8 +41,8 @@ def _split_label(task: str, variants: list[Entry], ckeys: list[dict], idx: int) 
     parts = list(base(idx))
     same = [j for j in others if base(j) == base(idx)]
     if same:
-        parts.append(f"v{variants[idx].version}")
-        same = [j for j in same if str(variants[j].version) == str(variants[idx].version)]
+        parts.append(f"v{variants[idx].info.version}")
+        same = [j for j in same if str(variants[j].info.version) == str(variants[idx].info.version)]
     if same:
         parts.append(f"cfg {key_hash(ckeys[idx], 6)}")
     return f"{task} [{', '.join(parts)}]"
@@ -56,7 +56,7 @@ def build_columns(runs: list[RunDigest]) -> tuple[list[Column], dict[tuple[int, 
     where: dict[tuple[int, int], str] = {}
     for ri, run in enumerate(runs):
         for ei, e in enumerate(run.entries):
-            name = e.name if e.origin == "mosseval" else f"{e.origin}:{e.name}"
+            name = e.name if e.info.origin == "mosseval" else f"{e.info.origin}:{e.name}"
             cid = f"{name}@{key_hash(e.ckey, 8)}"
             if cid not in variants:
                 variants[cid] = _Variant(e, name)
@@ -83,15 +83,13 @@ def build_columns(runs: list[RunDigest]) -> tuple[list[Column], dict[tuple[int, 
         for i, cid in enumerate(cids):
             v = variants[cid]
             e = v.entry
-            external = e.origin != "mosseval"
+            external = e.info.origin != "mosseval"
             label = _split_label(e.name, entries, ckeys, i) if split else e.name
             if external and not split:
-                label = f"{e.name} ({e.origin})"
+                label = f"{e.name} ({e.info.origin})"
             columns.append(Column(
-                id=cid, task=e.name, label=label, kind=e.kind, top_level=v.top, group=e.group,  # type: ignore[arg-type]
-                members=sorted(v.members), version=e.version, protocol=e.protocol, frames=e.frames,
-                frames_label=e.frames_label, approximate=e.approximate, has_prr=e.has_prr, has_format=e.has_format,
-                chance=e.chance, origin=e.origin, external=external, split=split,  # type: ignore[arg-type]
+                **e.info.model_dump(), id=cid, task=e.name, label=label, kind=e.kind,  # type: ignore[arg-type]
+                top_level=v.top, group=e.group, members=sorted(v.members), external=external, split=split,
                 split_differs=diffs, comparability_key=e.ckey, n_runs=v.runs, notes=list(e.notes)))
     by_id = {c.id: c for c in columns}
     for c in columns:

@@ -12,7 +12,7 @@ from typing import Any
 
 from mosseval.comparability import group_key, task_key
 from mosseval.judge.records import JudgeSummary
-from mosseval.leaderboard.records import Cell, JudgeHeadline, RunEntry
+from mosseval.leaderboard.records import Cell, JudgeHeadline, RunEntry, TaskInfo
 from mosseval.leaderboard.sources import BoardInput
 from mosseval.records import FrameSpec, RunLog, SampleRecord, TaskResult
 
@@ -39,15 +39,7 @@ class Entry:
     top_level: bool
     cell: Cell
     outcomes: Outcomes
-    version: str | None = None
-    protocol: str | None = None
-    frames: FrameSpec | None = None
-    frames_label: str | None = None
-    approximate: bool = False
-    has_prr: bool = False
-    has_format: bool = False
-    chance: float | None = None
-    origin: str = "mosseval"
+    info: TaskInfo
     members: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -164,11 +156,12 @@ def digest_run(inp: BoardInput, index: int) -> RunDigest:
             name=name, kind="task", group=group, ckey=task_key(log, name),
             top_level=group is None or group not in log.groups,
             cell=make_cell(res, inp.judgements.tasks.get(name, {})), outcomes=outcomes_of(recs),
-            version=res.version, protocol=res.protocol, frames=tspec.frames if tspec else None,
-            frames_label=frames_label(tspec.frames) if tspec else run_frames,
-            approximate=bool(res.approximate or (tspec.scoring.approximate if tspec else False)),
-            has_prr=res.prr is not None, has_format=res.format_rate is not None, chance=chance_level(recs),
-            origin=log.origin, notes=[f"metric: {res.metric}"] if res.metric else []))
+            info=TaskInfo(version=res.version, protocol=res.protocol, frames=tspec.frames if tspec else None,
+                          frames_label=frames_label(tspec.frames) if tspec else run_frames,
+                          approximate=bool(res.approximate or (tspec.scoring.approximate if tspec else False)),
+                          has_prr=res.prr is not None, has_format=res.format_rate is not None,
+                          chance=chance_level(recs), origin=log.origin),
+            notes=[f"metric: {res.metric}"] if res.metric else []))
     for gname, res in log.groups.items():
         members = [t.name for t in log.spec.tasks if t.group == gname and t.name in log.results]
         recs = [r for m in members for r in by_task.get(m, [])]
@@ -177,9 +170,11 @@ def digest_run(inp: BoardInput, index: int) -> RunDigest:
         entries.append(Entry(
             name=gname, kind="group", group=None, ckey=group_key(log, gname, members), top_level=True,
             cell=make_cell(res, inp.judgements.groups.get(gname, {})), outcomes=outcomes_of(recs),
-            version=res.version, protocol=res.protocol, frames_label="/".join(labels) if labels else run_frames,
-            approximate=bool(res.approximate), has_prr=res.prr is not None, has_format=res.format_rate is not None,
-            chance=chance_level(recs), origin=log.origin, members=members))
+            info=TaskInfo(version=res.version, protocol=res.protocol,
+                          frames_label="/".join(labels) if labels else run_frames, approximate=bool(res.approximate),
+                          has_prr=res.prr is not None, has_format=res.format_rate is not None,
+                          chance=chance_level(recs), origin=log.origin),
+            members=members))
     return RunDigest(run_entry(inp, index), entries)
 
 

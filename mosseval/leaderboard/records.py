@@ -84,7 +84,22 @@ class Cell(Record):
     """metric (accuracy, prr) -> tie test against the column leader."""
 
 
-class Column(Record):
+class TaskInfo(Record):
+    """What a task (or group) result says about its setting; shared by a run's entry and its column."""
+
+    version: str | None = None
+    protocol: str | None = None
+    frames: FrameSpec | None = None
+    frames_label: str | None = None
+    approximate: bool = False
+    has_prr: bool = False
+    has_format: bool = False
+    chance: float | None = None
+    """Expected accuracy of uniform guessing over the options (None when the items are open-ended)."""
+    origin: Literal["mosseval", "lmms-eval"] = "mosseval"
+
+
+class Column(TaskInfo):
     """One task (or group) under one comparability key; incompatible settings get separate columns."""
 
     id: str
@@ -96,16 +111,6 @@ class Column(Record):
     group_column: str | None = None
     members: list[str] = Field(default_factory=list)
     """Column ids of a group column's subtasks."""
-    version: str | None = None
-    protocol: str | None = None
-    frames: FrameSpec | None = None
-    frames_label: str | None = None
-    approximate: bool = False
-    has_prr: bool = False
-    has_format: bool = False
-    chance: float | None = None
-    """Expected accuracy of uniform guessing over the options (None when the items are open-ended)."""
-    origin: Literal["mosseval", "lmms-eval"] = "mosseval"
     external: bool = False
     split: bool = False
     """The task also appears under other, incompatible settings (separate columns)."""
@@ -290,6 +295,6 @@ class Board(Record):
         return next((c for c in self.columns if c.id == column_id), None)
 
 
-__all__ = ["LEADERBOARD_SCHEMA_VERSION", "TieTest", "JudgeHeadline", "Cell", "Column", "StaleNotice", "RunEntry",
+__all__ = ["LEADERBOARD_SCHEMA_VERSION", "TaskInfo", "TieTest", "JudgeHeadline", "Cell", "Column", "StaleNotice", "RunEntry",
            "ItemView", "Thumbnail", "FramesView", "AlignmentView", "VerdictView", "SampleView", "SampleSet",
            "BoardSettings", "OverallInfo", "Board", "SCHEMA_VERSION"]

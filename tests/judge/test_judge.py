@@ -349,6 +349,10 @@ def test_mmvu_official_accuracy_from_judge_verdicts(tmp_path, chat_server):
     assert j.agreement.rate == pytest.approx(sum(a == b for a, b in pairs) / 9)
     assert j.agreement.both_correct + j.agreement.judge_only == 5
     assert s.exit_code == 3  # a judge error was recorded
+    # the official number published-number checks use (`mosseval reproduce`, the leaderboard)
+    from mosseval.judge import official_accuracies
+
+    assert official_accuracies(run, loaded.log, loaded.records) == {"mmvu": j.accuracy}
 
 
 def test_summaries_are_a_pure_function_of_run_and_judge_files(tmp_path, chat_server):
