@@ -1,50 +1,37 @@
-"""One progress abstraction for long loops (the runner's samples, the judge's requests).
+"""The one progress abstraction: a bar on the console, or nothing.
 
-Controllers take a :class:`Progress` and never print; the CLI passes :func:`progress_bar` (a rich bar on
-its console) or nothing (:class:`NullProgress`).
+``progress(console, total, label)`` returns a context manager with ``advance(n=1)`` and
+``update(completed=None, info=None)``; with ``console=None`` (``--quiet``, non-zero ranks) or
+``total == 0`` it does nothing. Safe to advance from worker threads. Used by ``run``, ``judge``
+and ``train``.
 """
 
 from __future__ import annotations
 
 import threading
+from types import TracebackType
 from typing import Any
 
 
 class Progress:
-    """Interface (and the silent implementation): ``start(total, label)``, ``advance()``, ``close()``."""
-
-    def start(self, total: int, label: str) -> Progress:
-        return self
+    """No bar: every call is a no-op (the base of the real one)."""
 
     def advance(self, n: int = 1) -> None:
         pass
 
-    def close(self) -> None:
+    def update(self, completed: int | None = None, info: str | None = None) -> None:
         pass
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pass
 
 
-NullProgress = Progress
-
-
-class RichProgress(Progress):
-    """A rich progress bar (count, elapsed and remaining time); thread-safe ``advance``."""
-
-    def __init__(self, console: Any, *, transient: bool = False):
-        self.console = console
-        self.transient = transient
-        self._p: Any = None
-        self._t: Any = None
-        self._lock = threading.Lock()
-
-    def start(self, total: int, label: str) -> Progress:
-        if total <= 0:
-            return self
+class _Bar(Progress):
+    def __init__(self, console: Any, total: int, label: str, *, transient: bool, completed: int, info: bool):
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -52,28 +39,40 @@ class RichProgress(Progress):
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
-        from rich.progress import Progress as Bar
+        from rich.progress import Progress as RichProgress
 
-        self._p = Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=self.console, transient=self.transient)
-        self._t = self._p.add_task(label, total=total)
-        self._p.start()
-        return self
+        columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), TimeRemainingColumn()]
+        if info:
+            columns.append(TextColumn("{task.fields[info]}"))
+        self._p = RichProgress(*columns, console=console, transient=transient)
+        self._t = self._p.add_task(label, total=total, completed=completed, info="")
+        self._lock = threading.Lock()
 
     def advance(self, n: int = 1) -> None:
-        if self._p is not None:
-            with self._lock:
-                self._p.advance(self._t, n)
+        with self._lock:
+            self._p.advance(self._t, n)
 
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-            self._p = None
+    def update(self, completed: int | None = None, info: str | None = None) -> None:
+        fields: dict[str, Any] = {} if info is None else {"info": info}
+        with self._lock:
+            self._p.update(self._t, completed=completed, **fields)
+
+    def __enter__(self) -> Progress:
+        self._p.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._p.__exit__(exc_type, exc, tb)
 
 
-def progress_bar(console: Any, *, transient: bool = False) -> Progress:
-    """A rich bar on ``console``, or the silent progress when ``console`` is None."""
-    return RichProgress(console, transient=transient) if console is not None else Progress()
+def progress(console: Any, total: int, label: str, *, transient: bool = False, completed: int = 0,
+             info: bool = False) -> Progress:
+    """A progress bar for ``total`` steps on ``console`` (None: no bar)."""
+    if console is None or total <= 0:
+        return Progress()
+    return _Bar(console, total, label, transient=transient, completed=completed, info=info)
 
 
-__all__ = ["Progress", "NullProgress", "RichProgress", "progress_bar"]
+__all__ = ["Progress", "progress"]

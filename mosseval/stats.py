@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from mosseval.records import Estimate
 
@@ -529,9 +530,9 @@ def samples_needed(n: int, estimate: float, ci_low: float, ci_high: float, margi
     return max(need, n + 1)
 
 
-# --------------------------------------------------------------------------- agreement and association
+# --------------------------------------------------------------------------- agreement
 #
-# Used by the judge summaries (judge vs rule-based score, judge score vs PRR) and the leaderboard.
+# Used by the judge summaries (judge vs rule-based score) and the leaderboard.
 
 
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
@@ -546,19 +547,6 @@ def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     if pe >= 1.0 - 1e-12:
         return None
     return (po - pe) / (1 - pe)
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Pearson correlation; ``None`` for fewer than 3 pairs or a constant variable."""
-    n = len(x)
-    if n < 3 or n != len(y):
-        return None
-    mx, my = sum(x) / n, sum(y) / n
-    sxx = sum((v - mx) ** 2 for v in x)
-    syy = sum((v - my) ** 2 for v in y)
-    if sxx <= 0 or syy <= 0:
-        return None
-    return sum((u - mx) * (v - my) for u, v in zip(x, y)) / math.sqrt(sxx * syy)
 
 
 # --------------------------------------------------------------------------- two-sample z tests
@@ -604,3 +592,72 @@ def unpaired_z(a: Estimate, b: Estimate) -> float | None:
     if sa is None or sb is None or a.value is None or b.value is None:
         return None
     return normal_two_sided_p(b.value - a.value, math.sqrt(sa * sa + sb * sb))
+
+
+# --------------------------------------------------------------------------- correlation
+
+
+def _ranks(x: Any) -> Any:
+    """Average ranks (ties share their mean rank), 1-based."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sx = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def _corr(x: Any, y: Any) -> float | None:
+
+    xc, yc = x - x.mean(), y - y.mean()
+    den = math.sqrt(float((xc * xc).sum()) * float((yc * yc).sum()))
+    return None if den <= 0 else float((xc * yc).sum()) / den
+
+
+def correlation(x: Sequence[float], y: Sequence[float], clusters: Sequence[str] | None = None, *,
+                method: str = "pearson", n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> Estimate:
+    """Pearson or Spearman correlation of paired per-item values with a cluster-bootstrap interval.
+
+    Items sharing a cluster (a video) are resampled together; the percentile interval of ``n_boot``
+    seeded replicates (replicates with no variance in x or y are skipped). No interval below 3
+    clusters; ``value`` None when x or y is constant (e.g. an oracle's PRR of 1.0 everywhere)."""
+    import numpy as np
+
+    if method not in ("pearson", "spearman"):
+        raise ValueError("method must be 'pearson' or 'spearman'")
+    xs = np.asarray([float(v) for v in x], dtype=np.float64)
+    ys = np.asarray([float(v) for v in y], dtype=np.float64)
+    if xs.shape != ys.shape:
+        raise ValueError("x and y differ in length")
+    n = int(xs.size)
+    codes, g = cluster_codes(clusters, n)
+    label = f"{method}+cluster-bootstrap" if clusters is not None else f"{method}+bootstrap"
+    if n < 3:
+        return Estimate(value=None, n=n, n_clusters=g if clusters is not None else None, method=label)
+
+    def stat(a: Any, b: Any) -> float | None:
+        return _corr(_ranks(a), _ranks(b)) if method == "spearman" else _corr(a, b)
+
+    value = stat(xs, ys)
+    lo = hi = None
+    if value is not None and g >= 3 and n_boot > 0:
+        members = [np.flatnonzero(codes == k) for k in range(g)]
+        rng = np.random.default_rng(seed)
+        reps = []
+        for _ in range(n_boot):
+            idx = np.concatenate([members[k] for k in rng.integers(0, g, size=g)])
+            r = stat(xs[idx], ys[idx])
+            if r is not None:
+                reps.append(r)
+        if len(reps) >= max(20, n_boot // 2):
+            lo, hi = (float(v) for v in np.quantile(reps, [alpha / 2, 1 - alpha / 2]))
+    return Estimate(value=value, ci_low=lo, ci_high=hi, n=n, n_clusters=g if clusters is not None else None,
+                    method=label)

@@ -16,13 +16,13 @@ Layout (one concern per module):
 """
 
 from mosseval.judge.context import item_context, verdict_fingerprint
-from mosseval.judge.controller import DEFAULT_JUDGE, JudgeStopped, judge_run
+from mosseval.judge.controller import DEFAULT_JUDGE, judge_run
 from mosseval.judge.plan import select_rubrics
 from mosseval.judge.records import JudgeLog, JudgeReport, JudgeSummary, VerdictLine
 from mosseval.judge.rubrics import Rubric, get_rubric, load_rubrics
 from mosseval.judge.store import read_judgements
 from mosseval.judge.summary import RunJudgements, official_accuracies, official_from, summarize_run
 
-__all__ = ["official_accuracies", "official_from", "judge_run", "JudgeStopped", "JudgeReport", "JudgeSummary", "JudgeLog", "VerdictLine", "RunJudgements",
+__all__ = ["official_accuracies", "official_from", "judge_run", "JudgeReport", "JudgeSummary", "JudgeLog", "VerdictLine", "RunJudgements",
            "summarize_run", "read_judgements", "item_context", "verdict_fingerprint", "select_rubrics",
            "load_rubrics", "get_rubric", "Rubric", "DEFAULT_JUDGE"]

@@ -21,62 +21,38 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.clock import utc_now
-from mosseval.errors import RemoteError, UsageError
+from mosseval.errors import JudgeStoppedError, RemoteError, UsageError
 from mosseval.judge.cache import SHARED_ENV, VerdictCache
 from mosseval.judge.cost import Prices, prices_for
 from mosseval.judge.plan import Plan, build_plan, estimate, resolve_known, select_rubrics, split_names
-from mosseval.judge.records import JudgeInvocation, JudgeLog, JudgeReport, JudgeTotals, VerdictLine
-from mosseval.judge.requests import ClientSettings, request_verdicts
+from mosseval.judge.records import JudgeInvocation, JudgeLog, JudgeReport, VerdictLine
+from mosseval.judge.requests import ClientSettings, ProgressFactory, request_verdicts
 from mosseval.judge.rubrics import load_rubrics
-from mosseval.judge.store import HISTORY_LIMIT, StoredJudgements, read_judgements, write_judgements
+from mosseval.judge.store import (
+    HISTORY_LIMIT,
+    REQUESTS_FILE,
+    StoredJudgements,
+    ledger_totals,
+    read_judgements,
+    write_judgements,
+)
 from mosseval.judge.summary import summarize_run
-from mosseval.progress import Progress
-from mosseval.rundir import load_run
+from mosseval.rundir import load_run, run_lock
 
 BASE_URL_ENV = "MOSSEVAL_JUDGE_BASE_URL"
 DEFAULT_JUDGE = "gpt-4o"
-LOCK_FILE = ".judge.lock"
 OPTIONS = {"rubrics_dir", "tasks", "rpm", "max_requests", "max_tokens", "price_in", "price_out", "timeout",
-           "max_retries", "backoff_base", "backoff_max", "retry_errors", "shared_cache", "fsync"}
+           "max_retries", "backoff_base", "backoff_max", "retry_errors", "shared_cache", "fsync", "wait",
+           "max_response_bytes"}
 
 
-class JudgeStopped(RemoteError):
-    """Judging stopped early (budget exhausted, credentials refused); what was judged is saved."""
-
-    def __init__(self, report: JudgeReport, cause: RemoteError | None = None):
-        done = report.n_cached + report.n_no_output + report.n_requested
-        super().__init__(f"judging stopped early: {report.stopped}; {done} of {report.n_jobs} verdicts are "
-                         f"saved in {report.run_dir}",
-                         hint="re-run the same `mosseval judge` command to continue (cached verdicts cost nothing)")
-        self.report = report
-        self.cause = cause
-
-
-class _RunLock:
-    """An advisory lock so two ``judge`` processes never write one run directory's judge files at once."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
-        self._fh: Any = None
-
-    def __enter__(self) -> _RunLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory lock
-            return self
-        self._fh = self.path.open("a")
-        try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._fh.close()
-            self._fh = None
-            raise UsageError(f"another `mosseval judge` is working on {self.path.parent}",
-                             hint="wait for it to finish (its verdicts are cached), then re-run") from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._fh is not None:
-            self._fh.close()
+def _stopped(report: JudgeReport) -> JudgeStoppedError:
+    """Judging stopped early (budget exhausted, credentials refused); what was judged is saved (exit 7).
+    The error carries the report (``.summary``) so the CLI can still show it."""
+    done = report.n_cached + report.n_no_output + report.n_requested
+    return JudgeStoppedError(f"judging stopped early: {report.stopped}; {done} of {report.n_jobs} verdicts are "
+                             f"saved in {report.run_dir}", summary=report,
+                             hint="re-run the same `mosseval judge` command to continue (cached verdicts cost nothing)")
 
 
 def _validate(judge_model: str, concurrency: int, opts: dict[str, Any]) -> None:
@@ -102,8 +78,9 @@ def judge_run(
     api_key: str | None = None,
     concurrency: int = 4,
     dry_run: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressFactory | None = None,
     on_plan: Callable[[JudgeReport], None] | None = None,
+    say: Callable[[str], None] | None = None,
     **opts: Any,
 ) -> JudgeReport:
     """Judge the items of a saved run; record verdicts and accounting in the run's judge files.
@@ -113,12 +90,15 @@ def judge_run(
     HTTP requests incl. retries / total tokens), ``price_in`` / ``price_out`` (USD per 1M tokens),
     ``timeout`` (seconds per attempt, 60), ``max_retries`` (5), ``backoff_base`` (1.0 s), ``backoff_max``
     (30 s), ``retry_errors`` (re-send items whose cached verdict is a judge error), ``shared_cache``
-    (folder; default ``$MOSSEVAL_JUDGE_CACHE``), ``fsync`` (True).
+    (folder; default ``$MOSSEVAL_JUDGE_CACHE``), ``fsync`` (True), ``wait`` (wait for another writer of
+    the run directory instead of failing), ``max_response_bytes`` (reply size cap).
 
-    ``progress`` shows the requests; ``on_plan`` receives the report once the plan and its estimate are
-    known, before any request. Raises :class:`JudgeStopped` (a ``RemoteError``, with the report) after
-    saving when the budget runs out, the credentials are refused (the client's ``AuthError`` when that
-    happens before any verdict) and ``KeyboardInterrupt`` after saving on Ctrl-C.
+    Holds the run directory's writer lock while it writes (not for a dry run). ``progress`` makes the
+    progress bar of the requests (``(total, label) -> Progress``); ``on_plan`` receives the report once the
+    plan and its estimate are known, before any request; ``say`` receives status lines (waiting for the
+    lock). Raises :class:`~mosseval.errors.JudgeStoppedError` (exit 7, with the report as ``.summary``)
+    after saving when the budget runs out, the client's ``AuthError`` when the credentials are refused, and
+    ``KeyboardInterrupt`` after saving on Ctrl-C.
     """
     _validate(judge_model, concurrency, opts)
     run_dir = Path(run_dir)
@@ -141,9 +121,8 @@ def judge_run(
     report.rubrics = {n: r.version for n, r in plan.used.items()}
     report.n_jobs, report.n_not_applicable = len(plan.jobs), plan.n_not_applicable
     shared = opts.get("shared_cache") or os.environ.get(SHARED_ENV) or None
-    progress = progress or Progress()
-
-    with _RunLock(run_dir) if not dry_run else _NoLock():
+    lock = run_lock(run_dir, wait=bool(opts.get("wait")), say=say) if not dry_run else _NoLock()
+    with lock:
         stored = read_judgements(run_dir)
         cache = VerdictCache(run_dir, Path(shared) if shared else None, fsync=opts.get("fsync", True))
         stop: RemoteError | None = None
@@ -162,8 +141,9 @@ def judge_run(
                     cache.put(job.key, job.verdict, run_only=True)
             if todo:
                 try:
-                    stop = request_verdicts(todo, _client_settings(judge_model, base_url, api_key, concurrency, opts),
-                                            cache, report, progress)
+                    settings = _client_settings(judge_model, base_url, api_key, concurrency, opts,
+                                                run_dir / REQUESTS_FILE)
+                    stop = request_verdicts(todo, settings, cache, report, progress)
                 except RemoteError as exc:  # before any request (no API key for the endpoint)
                     report.stopped = exc.message
                     raise
@@ -179,7 +159,7 @@ def judge_run(
 
         if isinstance(stop, AuthError):
             raise stop
-        raise JudgeStopped(report, stop)
+        raise _stopped(report)
     return report
 
 
@@ -192,13 +172,15 @@ class _NoLock:
 
 
 def _client_settings(judge_model: str, base_url: str | None, api_key: str | None, concurrency: int,
-                     opts: dict[str, Any]) -> ClientSettings:
+                     opts: dict[str, Any], ledger: Path) -> ClientSettings:
     return ClientSettings(judge_model=judge_model, base_url=base_url, api_key=api_key, concurrency=concurrency,
                           rpm=opts.get("rpm"), max_requests=opts.get("max_requests"),
                           max_tokens=opts.get("max_tokens"), timeout=float(opts.get("timeout") or 60.0),
                           max_retries=int(opts.get("max_retries", 5)),
                           backoff_base=float(opts.get("backoff_base", 1.0)),
-                          backoff_max=float(opts.get("backoff_max", 30.0)))
+                          backoff_max=float(opts.get("backoff_max", 30.0)),
+                          max_response_bytes=opts.get("max_response_bytes"), ledger=ledger,
+                          fsync=bool(opts.get("fsync", True)))
 
 
 def _persist(run_dir: Path, run_id: str, plan: Plan, stored: StoredJudgements, judge_model: str,
@@ -230,12 +212,10 @@ def _persist(run_dir: Path, run_id: str, plan: Plan, stored: StoredJudgements, j
         requests=report.requests, retries=report.retries, prompt_tokens=report.prompt_tokens,
         completion_tokens=report.completion_tokens, cost_usd=report.cost_usd, judge_errors=n_err,
         stopped=report.stopped)
-    totals = JudgeTotals(requests=old.totals.requests + report.requests,
-                         prompt_tokens=old.totals.prompt_tokens + report.prompt_tokens,
-                         completion_tokens=old.totals.completion_tokens + report.completion_tokens)
     log = old.model_copy(update={"run_id": run_id, "updated_at": now, "rubrics": rubric_info, "prices": prices,
-                                 "totals": totals, "history": (old.history + [invocation])[-HISTORY_LIMIT:]})
+                                 "totals": ledger_totals(run_dir),
+                                 "history": (old.history + [invocation])[-HISTORY_LIMIT:]})
     write_judgements(run_dir, log, sorted(lines.values(), key=lambda x: (x.key, x.rubric)))
 
 
-__all__ = ["judge_run", "JudgeStopped", "DEFAULT_JUDGE", "BASE_URL_ENV"]
+__all__ = ["judge_run", "DEFAULT_JUDGE", "BASE_URL_ENV"]

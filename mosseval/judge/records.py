@@ -83,9 +83,12 @@ class JudgeInvocation(Record):
 
 
 class JudgeTotals(Record):
+    """Everything spent on judging this run, from the request ledger (killed invocations included)."""
+
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    invocations: int = 0
 
 
 CONVENTIONS = ("judge errors are excluded from judged accuracy and counted in n_errors; items with no model "
@@ -158,7 +161,9 @@ class JudgeSummary(Record):
     mean_score: Estimate | None = None
     """Score rubrics: the mean score on the rubric's scale."""
     agreement: Agreement | None = None
-    pearson_with_prr: float | None = None
+    pearson_with_prr: Estimate | None = None
+    """Score rubrics: Pearson correlation of the judge's score with the PRR over the same items, with a
+    cluster-bootstrap interval."""
     official_note: str | None = None
     breakdowns: dict[str, dict[str, Estimate]] = Field(default_factory=dict)
     metrics: dict[str, Estimate] = Field(default_factory=dict)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mosseval.errors import RemoteError
@@ -36,6 +38,10 @@ class ClientSettings:
     max_retries: int = 5
     backoff_base: float = 1.0
     backoff_max: float = 30.0
+    max_response_bytes: int | None = None
+    ledger: Path | None = None
+    """``judge_requests.jsonl``: every request is accounted there as it is made."""
+    fsync: bool = True
 
 
 class _Skipped(Exception):
@@ -46,20 +52,34 @@ def _schema_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name)[:64] or "verdict"
 
 
+ProgressFactory = Callable[[int, str], Progress]
+"""``(total, label) -> Progress`` (``mosseval.progress.progress`` bound to a console)."""
+
+
 def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCache, report: JudgeReport,
-                     progress: Progress) -> RemoteError | None:
+                     progress: ProgressFactory | None = None) -> RemoteError | None:
     """Request a verdict for every job (setting ``job.verdict``); account requests and tokens in
     ``report``. Returns the error that stopped judging early (budget exhausted, credentials refused) or
     None; raises ``KeyboardInterrupt`` after keeping the verdicts already paid for."""
+    from mosseval.clock import utc_now
+    from mosseval.fileio import JsonlAppender
     from mosseval.judge.extensions import parsers
     from mosseval.openai_client import ChatClient
 
     key_env = API_KEY_ENV if os.environ.get(API_KEY_ENV) else "OPENAI_API_KEY"
+    ledger = JsonlAppender(settings.ledger, fsync=settings.fsync) if settings.ledger is not None else None
+    invocation = f"{utc_now()}-{os.getpid()}"
+
+    def account(event: dict[str, Any]) -> None:
+        if ledger is not None:
+            ledger.write_json({"at": utc_now(), "invocation": invocation, "judge": settings.judge_model, **event})
+
     client = ChatClient(
         settings.judge_model, base_url=settings.base_url, api_key=settings.api_key, api_key_env=key_env,
         timeout=settings.timeout, max_retries=settings.max_retries, concurrency=settings.concurrency,
         rpm=settings.rpm, budget_requests=settings.max_requests, budget_tokens=settings.max_tokens,
-        backoff_base=settings.backoff_base, backoff_max=settings.backoff_max,
+        backoff_base=settings.backoff_base, backoff_max=settings.backoff_max, on_request=account,
+        **({"max_response_bytes": int(settings.max_response_bytes)} if settings.max_response_bytes else {}),
     )
     stop = threading.Event()
     stopped: list[RemoteError] = []
@@ -98,7 +118,7 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
             report.n_requested += 1
             if cacheable:
                 cache.put(job.key, verdict)
-            progress.advance()
+            bar.advance()
             return
         if isinstance(exc, _Skipped):
             return
@@ -110,29 +130,28 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
             return
         raise exc
 
-    progress.start(len(todo), f"judge {settings.judge_model}")
+    bar = progress(len(todo), f"judge {settings.judge_model}") if progress is not None else Progress()
     try:
-        try:
+        with bar:
             for fut in as_completed(futures):
                 handle(fut)
                 if stop.is_set():
                     for f in futures:
                         f.cancel()  # queued ones; those in flight finish and are kept
-        except KeyboardInterrupt:
-            report.stopped = "interrupted"
-            stop.set()
-            for f in futures:
-                f.cancel()
-            for f in futures:  # requests already in flight are paid for: keep their verdicts
-                try:
-                    if not f.cancelled():
-                        f.exception()
-                        handle(f)
-                except KeyboardInterrupt:
-                    break
-            raise
+    except KeyboardInterrupt:
+        report.stopped = "interrupted"
+        stop.set()
+        for f in futures:
+            f.cancel()
+        for f in futures:  # requests already in flight are paid for: keep their verdicts
+            try:
+                if not f.cancelled():
+                    f.exception()
+                    handle(f)
+            except KeyboardInterrupt:
+                break
+        raise
     finally:
-        progress.close()
         pool.shutdown(wait=False, cancel_futures=True)
         st: dict[str, Any] = client.stats
         report.requests += st["requests"]
@@ -141,7 +160,9 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
         report.completion_tokens += st["completion_tokens"]
         report.cost_usd = report.prices.cost(report.prompt_tokens, report.completion_tokens)
         client.close()
+        if ledger is not None:
+            ledger.close()
     return stopped[0] if stopped else None
 
 
-__all__ = ["ClientSettings", "request_verdicts", "API_KEY_ENV"]
+__all__ = ["ClientSettings", "ProgressFactory", "request_verdicts", "API_KEY_ENV"]

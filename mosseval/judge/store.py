@@ -13,11 +13,14 @@ from pathlib import Path
 
 from mosseval.errors import UsageError
 from mosseval.fileio import atomic_write_text
-from mosseval.judge.records import JudgeLog, VerdictLine
+from mosseval.judge.records import JudgeLog, JudgeTotals, VerdictLine
 from mosseval.records import JudgeVerdict
 
 JUDGE_FILE = "judge.json"
 VERDICTS_FILE = "judge_verdicts.jsonl"
+REQUESTS_FILE = "judge_requests.jsonl"
+"""One line per HTTP request to the judge, appended as it is made, so a killed invocation's requests and
+tokens still count in the run's totals."""
 HISTORY_LIMIT = 20
 
 
@@ -74,5 +77,28 @@ def write_judgements(run_dir: str | os.PathLike, log: JudgeLog, lines: list[Verd
                       hint="the run directory must be writable to judge it")
 
 
-__all__ = ["JUDGE_FILE", "VERDICTS_FILE", "HISTORY_LIMIT", "StoredJudgements", "read_judgements",
+def ledger_totals(run_dir: str | os.PathLike) -> JudgeTotals:
+    """Requests and tokens of every judge invocation on this run, killed ones included (the ledger)."""
+    import json
+
+    from mosseval.fileio import iter_jsonl
+
+    out = JudgeTotals()
+    invocations: set[str] = set()
+    for _, line in iter_jsonl(Path(run_dir) / REQUESTS_FILE):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("event") == "sent":
+            out.requests += 1
+            invocations.add(str(ev.get("invocation")))
+        else:
+            out.prompt_tokens += int(ev.get("prompt_tokens") or 0)
+            out.completion_tokens += int(ev.get("completion_tokens") or 0)
+    out.invocations = len(invocations)
+    return out
+
+
+__all__ = ["JUDGE_FILE", "VERDICTS_FILE", "REQUESTS_FILE", "ledger_totals", "HISTORY_LIMIT", "StoredJudgements", "read_judgements",
            "write_judgements"]

@@ -27,7 +27,7 @@ from mosseval.judge.cost import Prices
 from mosseval.judge.records import Agreement, JudgeSummary, RubricInfo, TokenCount
 from mosseval.judge.store import StoredJudgements
 from mosseval.records import JudgeVerdict, RunLog, SampleRecord
-from mosseval.stats import cohen_kappa, mean_ci, pearson
+from mosseval.stats import cohen_kappa, correlation, mean_ci
 
 
 def _field(rec: SampleRecord, key: str) -> Any:
@@ -65,8 +65,11 @@ def summarize_rubric(rubric: RubricInfo, records: list[SampleRecord], verdicts: 
     if rubric.kind == "score":
         pts = [(float(v.score), r) for r, v in valid if v.score is not None]
         out.mean_score = mean_ci([x for x, _ in pts], [r.sample.cluster_key for _, r in pts], lower=lo, upper=hi)
-        prr = [(x, float(r.score.prr)) for x, r in pts if r.score is not None and r.score.prr is not None]
-        out.pearson_with_prr = pearson([a for a, _ in prr], [b for _, b in prr]) if prr else None
+        prr = [(x, float(r.score.prr), r.sample.cluster_key) for x, r in pts
+               if r.score is not None and r.score.prr is not None]
+        if len(prr) >= 3:
+            out.pearson_with_prr = correlation([a for a, _, _ in prr], [b for _, b, _ in prr], [c for _, _, c in prr],
+                                               n_boot=1000)
     else:
         flags = [bool(v.correct) for _, v in valid]
         out.accuracy = mean_ci([1.0 if f else 0.0 for f in flags], [r.sample.cluster_key for r, _ in valid],

@@ -128,7 +128,9 @@ def run_entry(inp: BoardInput, index: int) -> RunEntry:
     notes = list(inp.notes)
     if inp.stale is not None:
         notes.insert(0, inp.stale.reason)
-    return RunEntry(
+    from mosseval.redact import redact_value
+
+    entry = RunEntry(
         run_id=log.run_id, display_name=spec.model, name=spec.model, backend=spec.backend, model=model,
         checkpoint=model.checkpoint, revision=model.revision, params=model.params, date=log.created_at or None,
         updated_at=log.updated_at or None, git_revision=spec.git_revision,
@@ -137,6 +139,7 @@ def run_entry(inp: BoardInput, index: int) -> RunEntry:
         model_hash=log.identity.model_hash(), eval_hash=log.identity.eval_hash(), run_dir=str(inp.path),
         n_samples=len(inp.records), n_expected=log.n_expected, n_errors=log.n_errors, packages=dict(spec.packages),
         order=index, judged=inp.judgements.judged, stale=inp.stale, published=published_checks(inp), notes=notes)
+    return RunEntry.model_validate(redact_value(entry.model_dump(mode="json")))  # secrets never reach the board
 
 
 def digest_run(inp: BoardInput, index: int) -> RunDigest:

@@ -19,7 +19,7 @@ from mosseval.judge.store import read_judgements
 from mosseval.judge.summary import RunJudgements, summarize_run
 from mosseval.leaderboard.records import StaleNotice
 from mosseval.records import RunLog, SampleRecord
-from mosseval.rundir import SAMPLES_FILE, iter_records, read_run_log
+from mosseval.rundir import expected_records, load_run, verify_run
 
 
 @dataclass
@@ -91,43 +91,24 @@ def expand_run_paths(items: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def read_checked(path: Path) -> tuple[RunLog, list[SampleRecord], StaleNotice | None]:
-    """A run's log and records, recomputing the log's results when ``samples.jsonl`` disagrees with it."""
-    from mosseval.runner import finalize_log
+    """A run's log and its own records (``rundir.expected_records``), with the log's results recomputed
+    from the samples when ``run.json`` disagrees with ``samples.jsonl`` (``rundir.verify_run``: counts,
+    duplicate keys, a ``running`` status whose writer is gone)."""
+    from mosseval.runner import recompute_stale
 
-    log = read_run_log(path)
-    by_key: dict[str, SampleRecord] = {}
-    lines = 0
-    for rec in iter_records(path / SAMPLES_FILE):
-        lines += 1
-        by_key.pop(rec.key, None)
-        by_key[rec.key] = rec  # the newest record of a key wins, as everywhere else
-    records = list(by_key.values())
-    dupes = lines - len(records)
-    problems: list[str] = []
-    if dupes:
-        problems.append(f"{dupes} duplicate sample key(s) in {SAMPLES_FILE}")
-    if len(records) != log.n_done:
-        problems.append(f"{SAMPLES_FILE} holds {len(records)} sample(s), run.json counts {log.n_done}")
-    counts: dict[str, int] = {}
-    for rec in records:
-        counts[rec.task] = counts.get(rec.task, 0) + 1
-    wrong = [t for t, res in log.results.items() if counts.get(t, 0) != res.n]
-    if wrong and len(records) == log.n_done:
-        problems.append(f"per-task counts differ for {', '.join(sorted(wrong))}")
+    loaded = load_run(path)
+    own = expected_records(loaded.log, loaded.records)
+    problems = verify_run(loaded)
     if not problems:
-        return log, records, None
+        return loaded.log, own, None
     reason = "run.json disagrees with samples.jsonl: " + "; ".join(problems)
-    if log.status == "running":
-        reason += " (the run is still running)"
-    specs = log.task_specs
-    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    if len(leaves) != len(log.spec.tasks) or not leaves:
-        return log, records, StaleNotice(reason=reason + "; the run lacks its task specs, so its numbers are "
-                                                         "run.json's and may be stale", recomputed=False)
-    keep = log.status if log.status in ("running", "failed", "interrupted") else None
-    fresh = finalize_log(log, leaves, records, None, status_override=keep)
-    fresh = fresh.model_copy(update={"updated_at": log.updated_at})
-    return fresh, records, StaleNotice(reason=reason + "; numbers recomputed from samples.jsonl", recomputed=True)
+    log = loaded.log
+    if not log.task_specs or any(t.name not in log.task_specs for t in log.spec.tasks):
+        return log, own, StaleNotice(reason=reason + "; the run lacks its task specs, so its numbers are "
+                                                     "run.json's and may be stale", recomputed=False)
+    fresh = recompute_stale(loaded).log.model_copy(update={"updated_at": log.updated_at})
+    return fresh, own, StaleNotice(reason=reason + "; numbers recomputed from samples.jsonl "
+                                                   "(`mosseval score` rewrites run.json)", recomputed=True)
 
 
 def load_run_input(path: Path) -> BoardInput:

@@ -28,8 +28,8 @@ def test_duplicate_keys_are_noticed_and_recomputed(tmp_path):
     board = build_leaderboard([str(run)])
     entry = board.runs[0]
     assert entry.stale is not None and entry.stale.recomputed
-    assert "5 duplicate sample key(s)" in entry.stale.reason and "recomputed" in entry.stale.reason
-    assert any("duplicate sample key" in w for w in board.warnings)
+    assert "samples.jsonl holds 5 duplicate line(s)" in entry.stale.reason and "recomputed" in entry.stale.reason
+    assert any("duplicate line" in w for w in board.warnings)
     cell = next(iter(entry.cells.values()))
     assert cell.accuracy.value == pytest.approx(15 / 20) and cell.n == 20  # newest record per key wins
     assert next(iter(before.values())).accuracy.value == 1.0
@@ -44,8 +44,8 @@ def test_a_run_killed_before_its_final_write_is_recomputed(tmp_path):
     write_run_log(run, log.model_copy(update={"status": "running", "results": {}, "n_done": 0}))
     board = build_leaderboard([str(run)])
     entry = board.runs[0]
-    assert entry.stale.recomputed and "the run is still running" in entry.stale.reason
-    assert entry.status == "running"
+    assert entry.stale.recomputed and "no process is writing it (the writer was killed)" in entry.stale.reason
+    assert entry.status == "interrupted" and entry.n_samples == 20
     cell = next(iter(entry.cells.values()))
     assert cell.accuracy.value == pytest.approx(0.5) and cell.n == 20
 
@@ -57,7 +57,7 @@ def test_without_task_specs_the_run_is_marked_not_recomputed(tmp_path):
     board = build_leaderboard([str(run)])
     entry = board.runs[0]
     assert entry.stale is not None and not entry.stale.recomputed
-    assert "samples.jsonl holds 10 sample(s), run.json counts 12" in entry.stale.reason
+    assert "run.json counts 12 finished samples, samples.jsonl holds 10" in entry.stale.reason
     assert "may be stale" in entry.stale.reason
     html = tmp_path / "lb.html"
     from mosseval.leaderboard import render_html
