@@ -397,7 +397,7 @@ def test_budget_stops_and_resume_completes(tmp_path, chat_server):
     assert len(srv.chat_requests()) == 3
     res = summary_of(run, "moss-video-mini", "process-consistency")
     assert (res.n, res.n_pending, res.complete) == (3, 3, False)
-    assert exc.value.report.n_requested == 3 and exc.value.report.results["moss-video-mini"]["process-consistency"] == res
+    assert exc.value.summary.n_requested == 3 and exc.value.summary.results["moss-video-mini"]["process-consistency"] == res
     log = read_judgements(run).log
     assert log.history[-1].stopped.startswith("request budget exhausted") and log.totals.requests == 3
     judge_run(run, "test-model", base_url=srv.base_url, **FAST)
