@@ -99,10 +99,10 @@ def test_leaderboard_marks_and_recomputes_a_stale_run(run_dir, tmp_path):
     lines = (run_dir / SAMPLES_FILE).read_text().splitlines()
     (run_dir / SAMPLES_FILE).write_text("\n".join(lines[:10]) + "\n")
     board = build_leaderboard([str(run_dir)])
-    assert any("stale" in w and "recomputed" in w for w in board["warnings"])
-    run = board["runs"][0]
-    cell = next(iter(run["cells"].values()))
-    assert cell["n"] == 10
+    assert any("stale" in w and "recomputed" in w for w in board.warnings)
+    run = board.runs[0]
+    cell = next(iter(run.cells.values()))
+    assert cell.n == 10 and run.stale.recomputed
 
 
 def test_running_status_with_a_live_writer_is_not_stale(run_dir):

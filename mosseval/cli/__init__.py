@@ -176,13 +176,17 @@ def run(
                 "errors"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for name, res in {**log.results, **log.groups}.items():
-        prr = summarize(res.prr) + (" paragraph ref." if res.prr_reference == "paragraph" else "")
+        prr = summarize(res.prr) + (" ¶" if res.prr_reference == "paragraph" else "")
         split = "–" if res.prr is None else (f"{summarize_value(res.prr_correct)} / "
                                              f"{summarize_value(res.prr_incorrect)}")
         table.add_row(name, str(res.n), summarize(res.accuracy), prr, split, pct(res.format_rate),
                       pct(res.parse_failure_rate), str(res.n_errors) + (" (approx.)" if res.approximate else ""))
     if not quiet:
         console.print(table)
+        for name, res in {**log.results, **log.groups}.items():
+            if res.prr_reference == "paragraph":
+                console.print(f"¶ {name}: PRR against a paragraph ref. (the rationale split into sentences; coarse)",
+                              highlight=False)
         for v in log.published:
             console.print(f"published {v.score.task} ({v.score.source}): {v.line}", highlight=False)
     out.print(str(outcome.run_dir), highlight=False)

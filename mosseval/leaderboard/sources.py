@@ -101,7 +101,7 @@ def read_checked(path: Path) -> tuple[RunLog, list[SampleRecord], StaleNotice | 
     problems = verify_run(loaded)
     if not problems:
         return loaded.log, own, None
-    reason = "run.json disagrees with samples.jsonl: " + "; ".join(problems)
+    reason = "stale run.json (it disagrees with samples.jsonl: " + "; ".join(problems) + ")"
     log = loaded.log
     if not log.task_specs or any(t.name not in log.task_specs for t in log.spec.tasks):
         return log, own, StaleNotice(reason=reason + "; the run lacks its task specs, so its numbers are "
