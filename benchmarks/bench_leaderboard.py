@@ -68,9 +68,10 @@ def make_runs(root: Path, n_runs: int, n_samples: int, seed: int = 0) -> list[Pa
     for r in range(n_runs):
         skill = 0.25 + 0.7 * r / max(1, n_runs - 1)
         model = f"model-{r:02d}"
-        refs = [TaskRef(name=t, version="1", fingerprint=fingerprint(specs[t].model_dump(mode="json")),
+        refs = [TaskRef(name=t, version="1", fingerprint=specs[t].comparability_hash(),
                         group="mvb" if t.startswith("mvb_") else None) for t, _, _ in plan]
-        identity = {"model": {"name": model, "backend": "hf", "params": 7_000_000_000}, "eval": {"seed": r}}
+        identity = {"model": {"name": model, "backend": "hf", "params": 7_000_000_000, "run": r},
+                    "eval": {"seed": 0}}
         log = RunLog(run_id=fingerprint(identity), identity=identity,
                      spec=RunSpec(model=model, backend="hf", model_identity=identity["model"], tasks=refs,
                                   mosseval_version="0.1.0"),
@@ -150,7 +151,7 @@ def main() -> None:
               f"(ratio to the baseline: {t_build / t_load:.2f}x)")
         print(f"write leaderboard.json:                                {t_json:6.2f} s  ({jsize / 1e6:.1f} MB)")
         print(f"render_html:                                           {t_render:6.2f} s  ({size / 1e6:.1f} MB page, "
-              f"{args.samples_per_run} samples/run, {len(board['samples']['items'])} distinct items)")
+              f"{args.samples_per_run} samples/run, {len(board.samples.items)} distinct items)")
         print(f"total build + render:                                  {t_build + t_render:6.2f} s")
         print(json.dumps({"runs": args.runs, "samples": args.samples, "load_s": round(t_load, 3),
                           "build_s": round(t_build, 3), "render_s": round(t_render, 3), "page_bytes": size,
