@@ -141,7 +141,7 @@ def package_versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for name in ("mosseval", "av", "numpy", "pydantic", "torch", "transformers", "accelerate", "openai",
-                 "decord", "nltk"):
+                 "decord"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -5,9 +5,10 @@
 .score(target=r, prediction=g)``.
 
 Tokenization replicates ``rouge_score.tokenize.tokenize`` exactly: ``str.lower()``, every run of
-characters outside ``[a-z0-9]`` becomes a space, split on whitespace, nltk's ``PorterStemmer``
-(default NLTK_EXTENSIONS mode) applied only to tokens longer than 3 characters, then tokens that
-are not ``^[a-z0-9]+$`` are dropped.
+characters outside ``[a-z0-9]`` becomes a space, split on whitespace, the Porter stemmer in nltk's
+default NLTK_EXTENSIONS variant (:mod:`mosseval.prr.porter`, our own dependency-free
+implementation, identical to nltk's) applied only to tokens longer than 3 characters, then tokens
+that are not ``^[a-z0-9]+$`` are dropped.
 
 Speed comes from three things, none of which changes a single value:
 
@@ -27,27 +28,19 @@ from functools import lru_cache
 
 import numpy as np
 
+from mosseval.prr.porter import stem as porter_stem
+
 _NON_ALPHANUM_RE = re.compile(r"[^a-z0-9]+")
 _VALID_TOKEN_RE = re.compile(r"^[a-z0-9]+$")
 
-_stemmer = None
 _stem_cache: dict[str, str] = {}
 _STEM_CACHE_MAX = 500_000
-
-
-def _get_stemmer():
-    global _stemmer
-    if _stemmer is None:
-        from nltk.stem import porter
-
-        _stemmer = porter.PorterStemmer()
-    return _stemmer
 
 
 def _stem(word: str) -> str:
     s = _stem_cache.get(word)
     if s is None:
-        s = _get_stemmer().stem(word)
+        s = porter_stem(word)
         if len(_stem_cache) >= _STEM_CACHE_MAX:
             _stem_cache.clear()
         _stem_cache[word] = s
