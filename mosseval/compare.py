@@ -406,7 +406,7 @@ def _run_summary(run: LoadedRun) -> dict[str, Any]:
 
 
 def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> dict[str, Any]:
-    """Compare two loaded runs; returns the machine-readable verdict (see the README (Comparing checkpoints)).
+    """Compare two loaded runs; returns the machine-readable verdict (see docs/howto/ci-gate.md).
 
     Raises ``NotComparableError`` when the evaluation identities differ or nothing overlaps."""
     settings = (settings or CompareSettings()).validate()

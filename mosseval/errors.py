@@ -10,6 +10,7 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0
+    """Success (``compare``: pass or inconclusive)."""
     REGRESSION = 1
     """``compare`` found a regression (also: an unexpected internal error)."""
     USAGE = 2
@@ -25,6 +26,7 @@ class ExitCode(IntEnum):
     REMOTE = 7
     """A remote API failed in a way that stops the command (auth, budget exhausted)."""
     INTERRUPTED = 130
+    """Interrupted (Ctrl-C / SIGTERM): finished samples are saved; run the same command to resume."""
 
 
 class MossevalError(Exception):
@@ -47,6 +49,11 @@ class ConfigError(MossevalError):
     """An invalid task / rubric / config file."""
 
     exit_code = ExitCode.USAGE
+
+
+class PluginError(ConfigError):
+    """A provider (built-in or from a third-party package) is broken: it fails to import or does not
+    register what its entry point promises."""
 
 
 class NotComparableError(MossevalError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -69,12 +69,24 @@ class PRRConfig(Record):
 
 
 class ScoringSpec(Record):
-    extractor: Literal["mc_strict", "mvbench_official", "mmvu_rules"] = "mc_strict"
+    extractor: str = "mc_strict"
+    """Answer check by registry name (``mosseval plugins``): mc_strict, mvbench_official, mmvu_rules,
+    or one a third-party package adds through the ``mosseval.extractors`` entry-point group."""
     require_format: bool = False
     """When true the task expects ``<think>…</think><answer>…</answer>``; format rate is reported."""
     prr: PRRConfig | None = None
     approximate: bool = False
     """Scores are an offline approximation of the official protocol (labelled as such)."""
+
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, value: str) -> str:
+        from mosseval.scoring import extractors
+
+        if value not in extractors:
+            known = ", ".join(extractors.names())
+            raise ValueError(f"unknown extractor {value!r} (known: {known})")
+        return value
 
 
 class DataSpec(Record):

@@ -32,10 +32,24 @@ from typing import Any
 from mosseval.errors import UsageError, did_you_mean
 from mosseval.prr.format import format_ok
 from mosseval.records import PRRConfig
+from mosseval.registry import Registry
 
 RewardFn = Callable[..., list]
 
 COMPONENTS = ("accuracy", "format", "prr")
+
+rewards: Registry[RewardFn] = Registry("rewards", "mosseval.rewards", "reward")
+"""Rewards by name for ``mosseval train --rewards`` (TRL calling convention). Third-party packages add
+theirs through the ``mosseval.rewards`` entry-point group (``name = package.module:reward_fn``)."""
+for _name, _what in (("accuracy", "1 when the extracted letter equals the gold answer"),
+                     ("format", "1 when the completion is exactly <think>…</think><answer>…</answer>"),
+                     ("prr", "Process Reasoning Reward against the item's reference steps (SPEC §3)")):
+    rewards.declare(_name, "mosseval.rewards", description=_what)
+
+
+def register_reward(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Decorator for reward functions: ``@register_reward("my_reward")``."""
+    return rewards.register(name)
 DEFAULT_WEIGHTS: dict[str, float] = {"accuracy": 1.0, "format": 1.0, "prr": 1.0}
 
 
@@ -127,6 +141,7 @@ def _steps(steps: Any) -> list[Any] | None:
 # --------------------------------------------------------------------------- components
 
 
+@register_reward("accuracy")
 def accuracy_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float | None]:
     """1.0 if the extracted option letter equals the gold ``answer``, else 0.0 (None: no gold)."""
     from mosseval.extract import extract_choice
@@ -145,6 +160,7 @@ def accuracy_reward(prompts: Any, completions: Sequence[Any], **columns: Any) ->
     return out
 
 
+@register_reward("format")
 def format_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float | None]:
     """1.0 when the completion is exactly ``<think>…</think><answer>…</answer>``, else 0.0."""
     return [1.0 if format_ok(completion_text(c)) else 0.0 for c in completions]
@@ -181,7 +197,7 @@ def make_prr_reward(config: PRRConfig | None = None, *, require_format: bool = T
     return prr_reward
 
 
-prr_reward = make_prr_reward()
+prr_reward = register_reward("prr")(make_prr_reward())
 prr_reward.__doc__ = """PRR of each completion against its ``reference_steps`` (default PRRConfig;
 format required). None when the item has no reference steps."""
 

@@ -1,7 +1,7 @@
 """Scoring: per-sample scores from saved generations, and aggregate results with CIs.
 
 Scoring never needs the model: ``mosseval score RUN_DIR`` re-runs it on a saved run.
-Conventions (documented in the README):
+Conventions (documented in docs/explanation/scoring.md):
 - accuracy counts every sample: unparsed, ambiguous, empty and errored samples are wrong;
 - parse-failure rate = share of samples whose answer could not be extracted (errors excluded);
 - error rate = share of samples whose video or model call failed;
@@ -11,7 +11,6 @@ Conventions (documented in the README):
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -20,23 +19,36 @@ from typing import Any
 from mosseval.extract import AnswerResult, check_mc
 from mosseval.prr.format import answer_text, format_ok
 from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
+from mosseval.registry import Registry
 from mosseval.stats import mean_ci
 
 METRIC_VERSION = "1"
 """Bump when a scoring rule changes: it enters every run identity."""
 
 AnswerCheck = Callable[[str | None, Sample, TaskSpec, str | None], AnswerResult]
+"""``check(text, sample, task, prefill) -> AnswerResult``: extracts and checks one answer."""
 
-EXTRACTORS: dict[str, str] = {
-    "mvbench_official": "mosseval.data.mvbench:answer_check",
-    "mmvu_rules": "mosseval.data.mmvu:answer_check",
-}
+extractors: Registry[AnswerCheck] = Registry("extractors", "mosseval.extractors", "answer extractor")
+"""Answer checks a task names in ``scoring.extractor``; third parties add theirs through the
+``mosseval.extractors`` entry-point group."""
+extractors.declare("mc_strict", "mosseval.scoring",
+                   description="strict multiple-choice letter extraction; open-ended: normalised exact match")
+extractors.declare("mvbench_official", "mosseval.data.mvbench",
+                   description="VideoChat2's MVBench check (prefilled 'Best option:(')")
+extractors.declare("mmvu_rules", "mosseval.data.mmvu",
+                   description="MMVU rule-based offline approximation of the GPT-4o judge")
+
+
+def register_extractor(name: str) -> Callable[[AnswerCheck], AnswerCheck]:
+    """Decorator for answer-check functions: ``@register_extractor("my_check")``."""
+    return extractors.register(name)
 
 
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
 
 
+@register_extractor("mc_strict")
 def strict_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     if sample.question_type == "open-ended":
         ans = answer_text(text) if text else None
@@ -48,10 +60,7 @@ def strict_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str 
 
 
 def get_answer_check(name: str) -> AnswerCheck:
-    if name == "mc_strict":
-        return strict_check
-    module, _, attr = EXTRACTORS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return extractors.load(name)
 
 
 def score_sample(task: TaskSpec, sample: Sample, gen: Generation, prefill: str | None = None) -> SampleScore:

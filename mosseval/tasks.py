@@ -76,7 +76,7 @@ def parse_task_file(path: Path) -> list[TaskSpec]:
             more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
             raise ConfigError(
                 f"task file {path}: task {name!r}, key `{_loc(err)}`: {err['msg']}{more}",
-                hint="see the TaskSpec fields in the README (Task files)",
+                hint="see the TaskSpec fields in docs/reference/schemas.md",
             ) from None
         if not spec.is_group and (spec.loader is None or spec.prompt is None):
             missing = "loader" if spec.loader is None else "prompt"

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[hf,api,semantic,train,test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[hf,api,semantic,train,test,docs]"
 # The lmms-eval bridge is tested against the real lmms-eval classes. Its full dependency set is huge (and
 # pins an old PyAV), so only the modules its registry and the tested models import are installed.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps lmms-eval==0.7.3 loguru pytz evaluate \

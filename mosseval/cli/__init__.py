@@ -222,17 +222,21 @@ def models_list(ctx: typer.Context) -> None:
     """List backends (with the extra each needs) and presets."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    from mosseval.models.registry import CATALOG, PRESETS, missing_requirements
+    from mosseval.models.registry import PRESETS, backend_prefix, backends
 
     t = Table(title="backends", title_justify="left")
-    for col in ("backend", "--model form", "extra", "installed", "description"):
+    for col in ("backend", "--model form", "provided by", "installed", "description"):
         t.add_column(col)
-    for b in CATALOG.values():
-        miss = missing_requirements(b)
-        form = f"{b.prefix}:NAME" if b.prefix else "random | oracle"
-        t.add_row(b.name, form, b.extra or "(core)", "yes" if not miss else "no: " + ", ".join(miss), b.description)
+    for b in backends.entries().values():
+        miss = b.missing()
+        prefix = backend_prefix(b)
+        form = f"{prefix}:NAME" if prefix else "random | oracle"
+        provider = (f"mosseval[{b.extra}]" if b.extra else "mosseval") if b.builtin else b.provider
+        t.add_row(*map(escape, (b.name, form, provider, "yes" if not miss else f"no: {b.install_command()}",
+                                b.description)))
     out.print(t)
     p = Table(title="presets", title_justify="left")
     for col in ("preset", "backend", "target", "description"):
@@ -333,33 +337,11 @@ def _redacted_argv() -> list[str]:
     return redact_argv(list(sys.argv[1:]))
 
 
-# Commands owned by other modules register themselves here (each module exposes register(app)).
-_PLUGINS = {
-    "mosseval.cli.leaderboard": "register",
-    "mosseval.cli.compare": "register",
-    "mosseval.cli.judge": "register",
-    "mosseval.cli.train": "register",
-}
-_DATA_PLUGINS = {"mosseval.cli.benchmarks": "register_data"}
-
-
+# Commands owned by other modules (and third-party packages) come through one registry.
 def _load_plugins() -> None:
-    for mod, fn in _PLUGINS.items():
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                continue
-            raise
-        getattr(m, fn)(app)
-    for mod, fn in _DATA_PLUGINS.items():
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                continue
-            raise
-        getattr(m, fn)(data_app)
+    from mosseval.cli.plugins import load_commands
+
+    load_commands(app, data_app)
 
 
 _load_plugins()

@@ -31,7 +31,7 @@ def train_command(
                                         "(TASK:SPLIT is the task TASK-SPLIT; TASK:test is TASK).",
                                         panel=DATA)] = None,
     config: Annotated[Optional[Path], _opt("--config", "-c", help="YAML file with any of these settings "
-                                           "(keys as in the README (Training)); options given here override it.",
+                                           "(keys as in docs/howto/training.md); options given here override it.",
                                            panel=OUT)] = None,
     rewards: Annotated[Optional[str], _opt("--rewards", help="Comma-separated: accuracy, format, prr, or "
                                            "MODULE:FUNC / FILE.py:FUNC \\[default: accuracy,format,prr].",

@@ -1,40 +1,52 @@
 """Dataset loaders. A loader turns a task's data location into ``Sample`` records.
 
-Loaders register with ``@register_loader(name)`` and are imported lazily by name through
-``LOADER_MODULES`` so that listing tasks never imports every dataset module.
+Loaders live in the one registry pattern (:mod:`mosseval.registry`): built-ins are declared here by
+module (nothing is imported until a task needs the loader, so listing tasks stays cheap), each
+module registers its function with ``@register_loader(name)``, and third-party packages add loaders
+through the ``mosseval.loaders`` entry-point group. A loader may register a ``holds_data(task, path)
+-> bool`` hook: data location (``mosseval.data.locate``) uses it to tell a folder that holds the
+task's data from one that does not.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 from mosseval.records import Sample, TaskSpec
+from mosseval.registry import Registry
 
 Loader = Callable[[TaskSpec, Path], list[Sample]]
 """``loader(task, root) -> samples``; ``root`` is the resolved data root of the task."""
+HoldsData = Callable[[TaskSpec, Path], bool]
+"""``holds_data(task, path) -> bool``: cheap check (no parsing) that ``path`` holds the task's data."""
 
-LOADER_MODULES: dict[str, str] = {
-    "moss_video_jsonl": "mosseval.data.moss_video",
-    "mvbench": "mosseval.data.mvbench",
-    "mmvu": "mosseval.data.mmvu",
-}
-
-_LOADERS: dict[str, Loader] = {}
+loaders: Registry[Loader] = Registry("loaders", "mosseval.loaders", "dataset loader")
+loaders.declare("moss_video_jsonl", "mosseval.data.moss_video",
+                description="MOSS-Video JSONL (configurable field mapping), also moss-video-mini")
+loaders.declare("mvbench", "mosseval.data.mvbench", description="MVBench (OpenGVLab/MVBench), both layouts")
+loaders.declare("mmvu", "mosseval.data.mmvu", description="MMVU validation (yale-nlp/MMVU), JSON or parquet")
 
 
-def register_loader(name: str) -> Callable[[Loader], Loader]:
-    def deco(fn: Loader) -> Loader:
-        _LOADERS[name] = fn
-        return fn
+def register_loader(name: str, *, holds_data: HoldsData | None = None) -> Callable[[Loader], Loader]:
+    """Decorator for loader modules: ``@register_loader("mvbench", holds_data=...)``."""
+    return loaders.register(name, **({"holds_data": holds_data} if holds_data is not None else {}))
 
-    return deco
+
+def register_holds_data(name: str) -> Callable[[HoldsData], HoldsData]:
+    """Decorator for a loader module's ``holds_data(task, path)`` check (see the module docstring)."""
+    return loaders.register_hook(name, "holds_data")
 
 
 def get_loader(name: str) -> Loader:
-    if name not in _LOADERS and name in LOADER_MODULES:
-        importlib.import_module(LOADER_MODULES[name])
-    if name not in _LOADERS:
+    """The loader ``name`` (KeyError when no such loader exists; exit 5 when its dependency is missing)."""
+    if name not in loaders:
         raise KeyError(name)
-    return _LOADERS[name]
+    return loaders.load(name)
+
+
+def loader_holds_data(name: str) -> HoldsData | None:
+    """The loader's ``holds_data`` hook, or None (any existing folder counts as holding the data)."""
+    if name not in loaders:
+        return None
+    return loaders.hook(name, "holds_data")

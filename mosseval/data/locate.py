@@ -12,9 +12,9 @@ Candidate roots of a non-synthetic task, in order:
 5. the dataset caches other tools leave under ``$HF_HOME`` (``LMMS_CACHES``, e.g. lmms-eval's
    ``mvbench_video``).
 
-The first candidate that actually *holds the task's data* wins (for MVBench a ``json/<subtask>.json``,
-for MMVU ``validation.json`` or its parquet, for a JSONL task its file; for other loaders any
-existing folder). A miss raises ``DataNotFoundError`` listing every place looked at (saying which
+The first candidate that actually *holds the task's data* wins, as its loader's ``holds_data`` hook
+says (for MVBench a ``json/<subtask>.json``, for MMVU ``validation.json`` or its parquet, for a JSONL
+task its file; for a loader without the hook any existing folder). A miss raises ``DataNotFoundError`` listing every place looked at (saying which
 exist but hold something else) and how to obtain the data.
 """
 
@@ -92,24 +92,10 @@ def holds_data(task: TaskSpec, path: Path) -> bool:
     """Whether ``path`` contains what the task's loader reads (cheap checks, no parsing)."""
     if not path.is_dir():
         return False
-    loader = task.loader or ""
-    if loader == "mvbench":
-        from mosseval.data.mvbench import find_json
+    from mosseval.data import loader_holds_data
 
-        sub = task.loader_args.get("subtask")
-        if sub:
-            return find_json(path, str(sub)) is not None
-        from mosseval.data.mvbench import looks_like_root
-
-        return looks_like_root(path)
-    if loader == "mmvu":
-        from mosseval.data.mmvu import find_annotations
-
-        return bool(find_annotations(path, str(task.loader_args.get("split", "validation")),
-                                     task.loader_args.get("file")))
-    if loader == "moss_video_jsonl":
-        return (path / str(task.loader_args.get("file", "test.jsonl"))).is_file()
-    return True
+    check = loader_holds_data(task.loader or "")
+    return True if check is None else bool(check(task, path))
 
 
 def candidate_roots(task: TaskSpec, data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:

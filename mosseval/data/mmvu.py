@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from mosseval.data import register_loader
+from mosseval.data import register_holds_data, register_loader
 from mosseval.errors import ConfigError, DataNotFoundError, MissingDependencyError, UnsafePathError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.paths import safe_join
 from mosseval.prr.format import answer_text
 from mosseval.records import Sample, TaskSpec, VideoRef
+from mosseval.scoring import register_extractor
 
 JUDGE_RUBRIC = "mmvu-official"
 """Name of the judge rubric that computes the official MMVU score (the judge issue)."""
@@ -136,6 +137,13 @@ def find_annotations(root: Path, split: str = "validation", file: str | None = N
 
 def looks_like_root(path: Path) -> bool:
     return bool(find_annotations(path))
+
+
+@register_holds_data("mmvu")
+def holds_data(task: TaskSpec, path: Path) -> bool:
+    """``validation.json`` (or the split's parquet / ``loader_args.file``) is under ``path``."""
+    return bool(find_annotations(path, str(task.loader_args.get("split", "validation")),
+                                 task.loader_args.get("file")))
 
 
 def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
@@ -418,6 +426,7 @@ def open_ended_match(pred: str, gold: str) -> tuple[bool, str]:
     return False, "no-match"
 
 
+@register_extractor("mmvu_rules")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     """Offline approximation of MMVU's judged score (always ``approximate=True``)."""
     if text is None or not text.strip():

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mosseval.data import register_loader
+from mosseval.data import register_holds_data, register_loader
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.records import ReferenceStep, Sample, TaskSpec, VideoRef
 
@@ -105,3 +105,9 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
             seen.add(sample.id)
             samples.append(sample)
     return samples
+
+
+@register_holds_data("moss_video_jsonl")
+def holds_data(task: TaskSpec, path: Path) -> bool:
+    """The task's JSONL file (``loader_args.file``, default ``test.jsonl``) is in ``path``."""
+    return (Path(path) / str(task.loader_args.get("file", "test.jsonl"))).is_file()

@@ -42,11 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mosseval.data import register_loader
+from mosseval.data import register_holds_data, register_loader
 from mosseval.errors import ConfigError, DataNotFoundError, UnsafePathError
 from mosseval.extract import AnswerResult
 from mosseval.paths import safe_join
 from mosseval.records import Sample, TaskSpec, VideoRef
+from mosseval.scoring import register_extractor
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -367,6 +368,13 @@ def looks_like_root(path: Path) -> bool:
     return any(find_json(path, s) is not None for s in SUBTASKS)
 
 
+@register_holds_data("mvbench")
+def holds_data(task: TaskSpec, path: Path) -> bool:
+    """The subtask's ``json/<subtask>.json`` (any subtask's when none is named) is under ``path``."""
+    sub = task.loader_args.get("subtask")
+    return find_json(path, str(sub)) is not None if sub else looks_like_root(path)
+
+
 # ----------------------------------------------------------------------------- scoring
 
 
@@ -402,6 +410,7 @@ def official_prediction(text: str | None, prefill: str | None = PREFILL) -> str:
     return lead + first
 
 
+@register_extractor("mvbench_official")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     """MVBench official answer check (see module docstring)."""
     prefill = prefill if prefill is not None else (task.prompt.prefill if task.prompt else PREFILL)

@@ -1,6 +1,6 @@
 """Per-task judge summaries (``TaskResult.judge[rubric]``) from the verdicts in the records.
 
-Conventions (documented in the README (LLM-as-judge)):
+Conventions (documented in docs/howto/judge.md):
 
 * ``n`` counts items that carry a verdict of this rubric; ``n_errors`` the verdicts that are judge
   errors (transport failures after retries, unparseable replies). Judge errors are **excluded**

@@ -29,9 +29,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import ConfigError, UsageError, did_you_mean
+from mosseval.errors import ConfigError, PluginError, UsageError, did_you_mean
+from mosseval.registry import Registry
 
 JUDGES_ENV = "MOSSEVAL_JUDGES_DIR"
+
+rubric_sources: Registry[Any] = Registry("rubrics", "mosseval.rubrics", "rubric folder")
+"""Folders of rubric YAML files that third-party packages add through the ``mosseval.rubrics``
+entry-point group (``name = package.module:FOLDER``, a path or a function returning one). They are
+read after the built-in ``judges/`` folder and before ``$MOSSEVAL_JUDGES_DIR`` / ``--rubrics-dir``."""
+
+
+def plugin_rubric_dirs() -> list[Path]:
+    """The folders the ``mosseval.rubrics`` providers point at."""
+    out: list[Path] = []
+    for name in rubric_sources.names():
+        value = rubric_sources.load(name)
+        folder = value() if callable(value) else value
+        try:
+            path = Path(folder)
+        except TypeError:
+            raise PluginError(f"rubric source {name!r} ({rubric_sources.entry(name).provider}) is "
+                              f"{type(folder).__name__}, not a folder path") from None
+        if not path.is_dir():
+            raise PluginError(f"rubric source {name!r} ({rubric_sources.entry(name).provider}) points at "
+                              f"{path}, which is not a folder",
+                              hint="reinstall the package that provides it")
+        out.append(path)
+    return out
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 TEMPLATE_VARIABLES = {
@@ -163,7 +188,7 @@ def _jinja_env(folder: Path | None) -> Any:
 
 
 def rubric_dirs(extra: list[str | os.PathLike] | None = None) -> list[Path]:
-    """Built-in ``judges/`` first, then ``$MOSSEVAL_JUDGES_DIR`` (os.pathsep-separated), then
+    """Built-in ``judges/`` first, then third-party ``mosseval.rubrics`` folders, then ``$MOSSEVAL_JUDGES_DIR`` (os.pathsep-separated), then
     ``extra`` (``--rubrics-dir``); a later folder overrides an earlier one's rubric of the same name."""
     from mosseval.paths import resource_dir
 
@@ -172,6 +197,7 @@ def rubric_dirs(extra: list[str | os.PathLike] | None = None) -> list[Path]:
         dirs.append(resource_dir("judges"))
     except FileNotFoundError:
         pass
+    dirs += plugin_rubric_dirs()
     env = os.environ.get(JUDGES_ENV)
     if env:
         dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]

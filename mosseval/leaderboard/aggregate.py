@@ -1,6 +1,6 @@
 """Aggregate run directories (and imported lmms-eval results) into the canonical ``leaderboard.json``.
 
-The board is plain JSON (``schema_version`` 1, documented in the README (Leaderboard)):
+The board is plain JSON (``schema_version`` 1, documented in docs/howto/leaderboard.md):
 
 - ``runs``: one entry per run, with model metadata and one *cell* per column (accuracy ± CI, PRR ± CI,
   PRR on correct / incorrect answers, format / parse-failure / error rates, judge scores, the

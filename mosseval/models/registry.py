@@ -1,54 +1,48 @@
-"""Model registry: decorator registration, lazy and dependency-checked backend loading.
+"""Model backends and presets: which ``--model`` values exist and how they resolve.
 
-``CATALOG`` names every backend and the modules it needs *without importing it*, so the CLI,
-scoring, leaderboard and compare work with no torch installed. A backend module registers its
-factory with ``@register_backend(name)`` when (and only when) it is imported.
+Backends live in the one registry pattern (:mod:`mosseval.registry`): ``backends`` declares every
+built-in backend with the modules it needs *without importing it*, so the CLI, scoring, leaderboard
+and compare work with no torch installed. A backend module registers its factory with
+``@register_backend(name)`` when (and only when) it is imported; third-party packages add backends
+through the ``mosseval.backends`` entry-point group (``name = package.module:factory``).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import MissingDependencyError, UsageError, did_you_mean
+from mosseval.errors import UsageError, did_you_mean
 from mosseval.models.base import ModelAdapter
 from mosseval.redact import SECRET_KEYS, clean_url  # noqa: F401  (re-exported)
 from mosseval.redact import redact_mapping as redact
+from mosseval.registry import Entry, Registry
+
+backends: Registry[Callable[[ModelSpec], ModelAdapter]] = Registry("backends", "mosseval.backends", "backend")
+"""``--model`` backends: name -> factory ``(ModelSpec) -> ModelAdapter``. ``meta["prefix"]`` is the
+``PREFIX:target`` form that selects the backend (third-party backends: their entry-point name)."""
+
+backends.declare("baseline", "mosseval.models.baselines",
+                 description="random (seeded, uniform over options) and oracle (reference steps + gold answer)")
+backends.declare("hf", "mosseval.models.hf", requires=("torch", "transformers"), extra="hf", prefix="hf",
+                 description="transformers AutoModelForImageTextToText / AutoModelForMultimodalLM "
+                 "(Qwen2/2.5/3-VL, LLaVA-OneVision, InternVL, Gemma 3, Qwen2.5-Omni, ...)")
+backends.declare("openai", "mosseval.models.openai_api", requires=("openai",), extra="api", prefix="openai",
+                 description="OpenAI-compatible chat completions (GPT-4o, vLLM/SGLang/Ollama servers)")
+backends.declare("lmms", "mosseval.models.lmms", requires=("lmms_eval",), extra="lmms", prefix="lmms",
+                 description="wraps an lmms-eval model class by name")
+backends.declare("vllm", "mosseval.models.vllm_backend", requires=("vllm",), extra="vllm", prefix="vllm",
+                 description="vLLM offline engine (GPU throughput)")
 
 
-@dataclass(frozen=True)
-class BackendInfo:
-    name: str
-    module: str
-    requires: tuple[str, ...] = ()
-    extra: str | None = None
-    description: str = ""
-    prefix: str | None = None
-    """``--model PREFIX:target`` selects this backend."""
-
-
-CATALOG: dict[str, BackendInfo] = {
-    b.name: b
-    for b in [
-        BackendInfo("baseline", "mosseval.models.baselines", (), None,
-                    "random (seeded, uniform over options) and oracle (reference steps + gold answer)"),
-        BackendInfo("hf", "mosseval.models.hf", ("torch", "transformers"), "hf",
-                    "transformers AutoModelForImageTextToText (Qwen2.5-VL, Qwen2-VL, LLaVA-OneVision, ...)",
-                    prefix="hf"),
-        BackendInfo("openai", "mosseval.models.openai_api", ("openai",), "api",
-                    "OpenAI-compatible chat completions (GPT-4o, vLLM/SGLang/Ollama servers)",
-                    prefix="openai"),
-        BackendInfo("lmms", "mosseval.models.lmms", ("lmms_eval",), "lmms",
-                    "wraps an lmms-eval model class by name", prefix="lmms"),
-        BackendInfo("vllm", "mosseval.models.vllm_backend", ("vllm",), "vllm",
-                    "vLLM offline engine (GPU throughput)", prefix="vllm"),
-    ]
-}
+def backend_prefix(entry: Entry) -> str | None:
+    """The ``PREFIX:`` of ``--model PREFIX:target`` that selects a backend (None: presets only)."""
+    if entry.builtin:
+        return entry.meta.get("prefix")
+    return entry.name
 
 
 @dataclass(frozen=True)
@@ -93,23 +87,11 @@ class ModelSpec:
 
 
 Factory = Callable[[ModelSpec], ModelAdapter]
-_FACTORIES: dict[str, Factory] = {}
 
 
 def register_backend(name: str) -> Callable[[Factory], Factory]:
     """Decorator used by backend modules: ``@register_backend("hf") def load(spec): ...``."""
-
-    def deco(fn: Factory) -> Factory:
-        if name not in CATALOG:
-            raise ValueError(f"backend {name!r} is not in mosseval.models.registry.CATALOG")
-        _FACTORIES[name] = fn
-        return fn
-
-    return deco
-
-
-def missing_requirements(info: BackendInfo) -> list[str]:
-    return [m for m in info.requires if importlib.util.find_spec(m) is None]
+    return backends.register(name)
 
 
 def resolve(model: str, args: dict[str, Any] | None = None) -> ModelSpec:
@@ -124,10 +106,11 @@ def resolve(model: str, args: dict[str, Any] | None = None) -> ModelSpec:
     m = re.match(r"^([a-z][a-z0-9_-]*):(.+)$", model)
     if m and not Path(model).exists():
         prefix, target = m.group(1), m.group(2)
-        for info in CATALOG.values():
-            if info.prefix == prefix:
-                return ModelSpec(model, info.name, target, args)
-        prefixes = sorted(i.prefix for i in CATALOG.values() if i.prefix)
+        entries = backends.entries()
+        for entry in entries.values():
+            if backend_prefix(entry) == prefix:
+                return ModelSpec(model, entry.name, target, args)
+        prefixes = sorted(p for p in map(backend_prefix, entries.values()) if p)
         raise UsageError(
             f"unknown model backend prefix {prefix!r} in --model {model!r}",
             hint="known prefixes: " + ", ".join(p + ":" for p in prefixes),
@@ -149,19 +132,8 @@ def resolve(model: str, args: dict[str, Any] | None = None) -> ModelSpec:
 
 
 def load_backend(name: str) -> Factory:
-    info = CATALOG[name]
-    missing = missing_requirements(info)
-    if missing:
-        extra = f"pip install 'mosseval[{info.extra}]'" if info.extra else "pip install mosseval"
-        raise MissingDependencyError(
-            f"the {name!r} backend needs {', '.join(missing)}, which is not installed",
-            hint=f"install the extra with: {extra} -c constraints.txt",
-        )
-    if name not in _FACTORIES:
-        importlib.import_module(info.module)
-    if name not in _FACTORIES:  # pragma: no cover - programming error
-        raise RuntimeError(f"module {info.module} did not register backend {name!r}")
-    return _FACTORIES[name]
+    """The factory of backend ``name``: dependency-checked (exit 5 with the pip command), then imported."""
+    return backends.load(name)
 
 
 def load_model(spec: ModelSpec) -> ModelAdapter:

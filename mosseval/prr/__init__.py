@@ -1,4 +1,4 @@
-"""Process Reasoning Reward (PRR): ROUGE step distance + subsequence DTW (SPEC §3, the README (Process consistency)).
+"""Process Reasoning Reward (PRR): ROUGE step distance + subsequence DTW (SPEC §3, docs/explanation/prr.md).
 
 Modules: :mod:`~mosseval.prr.format` (output format), :mod:`~mosseval.prr.steps` (step
 serialization), :mod:`~mosseval.prr.rouge` (rouge-score-identical distance),

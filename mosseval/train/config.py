@@ -61,7 +61,7 @@ class GPURequiredError(UsageError):
 
 
 class TrainConfig(BaseModel):
-    """Everything ``mosseval train`` needs; see the README (Training) for the meaning of each key."""
+    """Everything ``mosseval train`` needs; see docs/howto/training.md for the meaning of each key."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -172,9 +172,13 @@ class TrainConfig(BaseModel):
             raise ValueError("at least one reward is needed (e.g. accuracy,format,prr)")
         for r in out:
             if r not in REWARD_BUILTINS and ":" not in r:
-                hint = did_you_mean(r, REWARD_BUILTINS)
+                from mosseval.rewards import rewards
+
+                if r in rewards:  # a reward a third-party package registered
+                    continue
+                hint = did_you_mean(r, rewards.names())
                 raise ValueError(f"unknown reward {r!r}" + (f" ({hint})" if hint else "")
-                                 + "; use accuracy, format, prr or module:function")
+                                 + "; use " + ", ".join(rewards.names()) + " or module:function")
         if len(set(out)) != len(out):
             raise ValueError(f"a reward is listed twice: {out}")
         return out
@@ -264,7 +268,7 @@ class TrainConfig(BaseModel):
                 f"{' and '.join(asked)} need(s) a CUDA GPU, and none is available here",
                 hint="on CPU train in float32 without --bf16 under plain DDP "
                 "(`accelerate launch --config_file configs/accelerate/ddp_cpu.yaml` or `torchrun`); "
-                "see the README (Training)",
+                "see docs/howto/training.md",
             )
 
 
@@ -344,7 +348,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     if unknown:
         hints = [h for h in (did_you_mean(k, list(TrainConfig.model_fields)) for k in unknown) if h]
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}" + (f"; {hints[0]}" if hints else ""),
-                          hint="see the README (Training) for the keys")
+                          hint="see docs/howto/training.md for the keys")
     try:
         cfg = TrainConfig(**data)
     except ValidationError as e:

@@ -186,7 +186,11 @@ class TrainResult:
 
 
 def _load_reward_fn(spec: str) -> Callable[..., list]:
-    """``module:function`` or ``path/to/file.py:function``."""
+    """A registered reward name, ``module:function`` or ``path/to/file.py:function``."""
+    if ":" not in spec:
+        from mosseval.rewards import rewards
+
+        return rewards.load(spec)
     target, _, name = spec.rpartition(":")
     if not target or not name:
         raise UsageError(f"reward {spec!r} is not MODULE:FUNCTION or FILE.py:FUNCTION")
@@ -265,7 +269,7 @@ class GRPOTrainer:
         if cfg.rollout == "vllm":
             raise UsageError("vLLM rollouts are not built into `mosseval train`",
                              hint="export the data with `--export verl DIR` and train on verl, which runs vLLM "
-                             "rollouts (the README (Training))")
+                             "rollouts (docs/howto/training.md)")
         self._check_trackers()
 
         from accelerate import Accelerator

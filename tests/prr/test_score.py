@@ -290,7 +290,7 @@ def test_alpha_zero_is_one_minus_dbar():
 
 
 def test_docs_worked_example():
-    """The numbers printed in the README (Process consistency)."""
+    """The numbers printed in docs/explanation/prr.md."""
     refs = ["The red ball starts at the left edge.", "The red ball rolls to the center.",
             "A blue cube appears on the right."]
     text = ("<think>\n1. At the start, the red ball is at the left edge.\n"
