@@ -57,7 +57,7 @@ from mosseval.rundir import (
     rewrite_records,
     write_run_log,
 )
-from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample
+from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
 from mosseval.tasks import load_registry, resolve_tasks
 
 
@@ -426,7 +426,8 @@ class Runner:
                 prepared = queue.popleft().result() if queue else None
                 refill()
                 if prepared is not None and prepared.error is not None:
-                    self._write(writer, prepared, Response(text=None, error=prepared.error), 0.0)
+                    self._write(writer, prepared,
+                                self._generation(prepared, Response(text=None, error=prepared.error), 0.0))
                     progress.advance()
                     continue
                 if prepared is not None and batch and batch[0].item.task.name != prepared.item.task.name:
@@ -451,12 +452,17 @@ class Runner:
         if len(responses) != len(requests):
             raise RuntimeError(f"model {model.name} returned {len(responses)} responses for "
                                f"{len(requests)} requests")
-        for p, r in zip(batch, responses):
-            self._write(writer, p, r, elapsed / len(batch))
+        gens = [self._generation(p, r, elapsed / len(batch)) for p, r in zip(batch, responses)]
+        # One task per batch (the loop flushes on a task change): its PRRs are scored together.
+        scores = score_samples(batch[0].item.task, [(p.item.sample, g) for p, g in zip(batch, gens)],
+                               batch[0].prefill)
+        for p, g, s in zip(batch, gens, scores):
+            self._write(writer, p, g, s)
             progress.advance()
 
-    def _write(self, writer: Any, p: Prepared, resp: Response, latency: float) -> None:
-        gen = Generation(
+    @staticmethod
+    def _generation(p: Prepared, resp: Response, latency: float) -> Generation:
+        return Generation(
             text=resp.text,
             frames=p.frames.info if p.frames is not None else None,
             error=resp.error,
@@ -464,7 +470,10 @@ class Runner:
             latency_s=round(latency, 6),
             extra={**resp.extra, "decode_s": round(p.decode_s, 6)},
         )
-        score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
+
+    def _write(self, writer: Any, p: Prepared, gen: Generation, score: Any = None) -> None:
+        if score is None:
+            score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
         writer.write(SampleRecord(key=p.item.key, task=p.item.task.name, index=p.item.index,
                                   sample=p.item.sample, generation=gen, score=score))
 
@@ -526,13 +535,19 @@ def rescore(run_dir: Path) -> RunLog:
     missing = sorted({r.task for r in records} - set(specs))
     if missing:
         raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
-    new_records = []
-    for rec in records:
-        task = specs[rec.task]
-        score = score_sample(task, rec.sample, rec.generation, task.prompt.prefill if task.prompt else None)
-        if rec.score is not None and rec.score.judge:
-            score.judge = rec.score.judge
-        new_records.append(rec.model_copy(update={"score": score}))
+    by_task: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        by_task.setdefault(rec.task, []).append(i)
+    new_records = list(records)
+    for name, idx in by_task.items():  # each task's samples scored in one batch
+        task = specs[name]
+        scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
+                               task.prompt.prefill if task.prompt else None)
+        for i, score in zip(idx, scores):
+            rec = records[i]
+            if rec.score is not None and rec.score.judge:
+                score.judge = rec.score.judge
+            new_records[i] = rec.model_copy(update={"score": score})
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     log = finalize_log(log, leaves, new_records, None,
