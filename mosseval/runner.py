@@ -50,6 +50,7 @@ from mosseval.rundir import (
     SAMPLES_FILE,
     SampleWriter,
     fingerprint,
+    gc_paused,
     iter_records,
     read_records,
     read_run_log,
@@ -529,6 +530,11 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
 
 def rescore(run_dir: Path) -> RunLog:
     """Re-score a saved run with its own task specs (no model, no video decoding)."""
+    with gc_paused():
+        return _rescore(run_dir)
+
+
+def _rescore(run_dir: Path) -> RunLog:
     log = read_run_log(run_dir)
     records = read_records(run_dir)
     specs = log.task_specs
@@ -538,16 +544,16 @@ def rescore(run_dir: Path) -> RunLog:
     by_task: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
         by_task.setdefault(rec.task, []).append(i)
-    new_records = list(records)
     for name, idx in by_task.items():  # each task's samples scored in one batch
         task = specs[name]
         scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
                                task.prompt.prefill if task.prompt else None)
         for i, score in zip(idx, scores):
-            rec = records[i]
+            rec = records[i]  # read for this call only: updated in place
             if rec.score is not None and rec.score.judge:
                 score.judge = rec.score.judge
-            new_records[i] = rec.model_copy(update={"score": score})
+            rec.score = score
+    new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     log = finalize_log(log, leaves, new_records, None,
