@@ -87,6 +87,8 @@ class RunOptions:
     fsync: bool = True
     retry_errors: bool = False
     """On resume, run again the samples whose record holds an error (e.g. a transient API failure)."""
+    frame_cache: bool = True
+    """Read and fill the shared decoded-frame cache (``mosseval.frame_cache``); frames are identical."""
     command: list[str] = field(default_factory=list)
 
 
@@ -226,8 +228,11 @@ def plan(opts: RunOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
 
 class Runner:
     def __init__(self, opts: RunOptions, console: Any = None):
+        from mosseval.frame_cache import open_cache
+
         self.opts = opts
         self.console = console
+        self.frame_cache = open_cache(opts.frame_cache, opts.cache_dir)
 
     def say(self, text: str) -> None:
         if self.console is not None and self.opts.progress:
@@ -326,6 +331,7 @@ class Runner:
                 frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels}.items()
                         if v is not None},
                 prr=dict(opts.prr),
+                frame_cache=self.frame_cache is not None,
                 seed=opts.seed,
                 limit=opts.limit,
                 mosseval_version=__version__,
@@ -391,7 +397,8 @@ class Runner:
             from mosseval.video import sample_frames
 
             try:
-                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name])
+                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name],
+                                       cache=self.frame_cache)
             except MediaError as exc:
                 err = ErrorInfo(kind="media", message=str(exc))
             except Exception as exc:  # a decoder bug must not stop the run either
@@ -469,7 +476,8 @@ class Runner:
             error=resp.error,
             usage=resp.usage,
             latency_s=round(latency, 6),
-            extra={**resp.extra, "decode_s": round(p.decode_s, 6)},
+            extra={**resp.extra, "decode_s": round(p.decode_s, 6),
+                   **({"frame_cache": p.frames.cache} if p.frames is not None and p.frames.cache else {})},
         )
 
     def _write(self, writer: Any, p: Prepared, gen: Generation, score: Any = None) -> None:

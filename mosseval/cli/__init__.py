@@ -98,6 +98,11 @@ def run(
                                                       rich_help_panel=EXEC)] = None,
     workers: Annotated[int, typer.Option(help="Background video-decoding threads (0: decode serially).",
                                          rich_help_panel=EXEC)] = 2,
+    frame_cache: Annotated[bool, typer.Option(
+        "--frame-cache/--no-frame-cache",
+        help="Reuse decoded frames across models and runs (<cache dir>/frames, or $MOSSEVAL_FRAME_CACHE; "
+        "bound $MOSSEVAL_FRAME_CACHE_MAX, default 10G). Frames are identical either way.",
+        rich_help_panel=EXEC)] = True,
     preflight: Annotated[bool, typer.Option(help="Open every referenced video before loading the model.",
                                             rich_help_panel=DATA)] = False,
     retry_errors: Annotated[bool, typer.Option(help="When resuming, run again the samples that failed "
@@ -120,7 +125,7 @@ def run(
         prr=parse_model_args(prr),
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
-        retry_errors=retry_errors,
+        retry_errors=retry_errors, frame_cache=frame_cache,
     )
     try:
         outcome = Runner(opts, console).execute()

@@ -20,6 +20,9 @@ class Frames:
     array: np.ndarray
     """(T, H, W, 3) uint8 RGB."""
     info: FrameInfo
+    cache: str | None = None
+    """"hit" when the frames came from the shared frame cache, "miss" when they were decoded and
+    stored, None when no cache was used (:mod:`mosseval.frame_cache`)."""
 
 
 @dataclass
