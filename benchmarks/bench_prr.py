@@ -4,8 +4,8 @@ Implementations, all starting from the same completion texts and the same step s
 
 * ``mosseval``        – :func:`mosseval.prr.score.score_batch` / ``score_group`` (vectorised over every
                         step pair of every item, cold caches each repetition);
-* ``tokenize-once``   – the strongest simple baseline: every distinct string tokenized once with
-                        rouge-score's own tokenizer (nltk's stemmer), then ROUGE-1/2/L F1 in plain Python
+* ``tokenize-once``   – the strongest simple baseline: every distinct string tokenized once (with
+                        mosseval's tokenizer, so both pay the same for stemming), then ROUGE-1/2/L F1 in plain Python
                         (Counter overlaps, O(nm) LCS) and a textbook O(N·M·J) DTW
                         (:func:`mosseval.prr.dtw.align_reference`);
 * ``rouge-score``     – for reference: ``RougeScorer(["rouge1","rouge2","rougeL"], use_stemmer=True).score``
@@ -107,13 +107,13 @@ def _dist_tokens(r: list[str], g: list[str]) -> float:
     return 1.0 - (fs[0] + fs[1] + fs[2]) / 3.0
 
 
-def tokenize_once(items: list[tuple[str, list[str]]], cfg: PRRConfig, tokenizer) -> list[float]:
+def tokenize_once(items: list[tuple[str, list[str]]], cfg: PRRConfig) -> list[float]:
     cache: dict[str, list[str]] = {}
 
     def tok(s: str) -> list[str]:
         t = cache.get(s)
         if t is None:
-            t = cache[s] = tokenizer.tokenize(s)
+            t = cache[s] = list(fast_rouge.tokenize(s))
         return t
 
     out = []
@@ -145,12 +145,12 @@ def ours(items: list[tuple[str, list[str]]], cfg: PRRConfig) -> list[float]:
     return [s.prr for s in score_batch(items, cfg)]  # type: ignore[misc]
 
 
-def scenario(name: str, items, cfg, repeats: int, scorer, tokenizer, with_rouge_score: bool = True) -> None:
+def scenario(name: str, items, cfg, repeats: int, scorer, with_rouge_score: bool = True) -> None:
     a = ours(items, cfg)
-    b = tokenize_once(items, cfg, tokenizer)
+    b = tokenize_once(items, cfg)
     diff = max(abs(x - y) for x, y in zip(a, b))
     assert diff <= 1e-12, f"{name}: mosseval and tokenize-once differ by {diff}"
-    fns = {"mosseval": lambda: ours(items, cfg), "tokenize-once": lambda: tokenize_once(items, cfg, tokenizer)}
+    fns = {"mosseval": lambda: ours(items, cfg), "tokenize-once": lambda: tokenize_once(items, cfg)}
     if with_rouge_score:
         c = rouge_score_loop(items, cfg, scorer)
         diff = max(abs(x - y) for x, y in zip(a, c))
@@ -171,22 +171,21 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
     pin_threads()
-    from rouge_score import rouge_scorer, tokenizers
+    from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    tokenizer = tokenizers.DefaultTokenizer(use_stemmer=True)
     cfg = PRRConfig()
     rng = random.Random(1234)
 
     refs = [ref_step(rng, 2.0 * i) for i in range(8)]
     group = [(completion(rng, refs, 12), refs) for _ in range(8)]
-    scenario("grpo_group", group, cfg, args.repeats, scorer, tokenizer)
+    scenario("grpo_group", group, cfg, args.repeats, scorer)
 
     batch = []
     for _ in range(240):
         r = [ref_step(rng, 1.0 * i) for i in range(5)]
         batch.append((completion(rng, r, 5), r))
-    scenario("score_240", batch, cfg, args.repeats, scorer, tokenizer)
+    scenario("score_240", batch, cfg, args.repeats, scorer)
 
     # The alignment alone (distances given): vectorised sweep vs the textbook DP.
     d = np.random.default_rng(0).random((64, 64))

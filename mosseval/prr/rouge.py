@@ -67,41 +67,40 @@ def tokenize(text: str) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- encoding
 #
-# Every distinct step string is encoded once into three integer sequences: its word ids, its
-# *occurrence-tagged* unigram ids and its occurrence-tagged bigram ids. Tagging the k-th occurrence
-# of an n-gram as (n-gram, k) turns the clipped overlap ``sum_g min(c_r(g), c_p(g))`` of two
-# multisets into the size of the intersection of two sets, i.e. the number of equal (i, j) pairs.
+# Every distinct step string is encoded once into word ids. For a batch, each token is then tagged
+# with its occurrence number among equal n-grams of its string: tagging the k-th occurrence of an
+# n-gram as (n-gram, k) turns the clipped overlap ``sum_g min(c_r(g), c_p(g))`` of two multisets into
+# the size of the intersection of two sets, i.e. the number of equal (i, j) position pairs.
 
 _OCC = 1 << 20
 """Tag = id * _OCC + occurrence; a step repeating one n-gram a million times is cut there."""
 
 _word_ids: dict[str, int] = {}
-_bigram_ids: dict[tuple[int, int], int] = {}
-_encoded: dict[str, tuple[list[int], list[int], list[int]]] = {}
+_encoded: dict[str, list[int]] = {}
 _ENCODED_MAX = 200_000
 
 
-def _encode(text: str) -> tuple[list[int], list[int], list[int]]:
+def _encode(text: str) -> list[int]:
     enc = _encoded.get(text)
-    if enc is not None:
-        return enc
-    words = [_word_ids.setdefault(w, len(_word_ids)) for w in tokenize(text)]
-    seen: dict[int, int] = {}
-    uni = []
-    for w in words:
-        k = seen.get(w, 0)
-        seen[w] = k + 1
-        uni.append(w * _OCC + min(k, _OCC - 1))
-    seen = {}
-    bi = []
-    for a, b in zip(words, words[1:]):
-        g = _bigram_ids.setdefault((a, b), len(_bigram_ids))
-        k = seen.get(g, 0)
-        seen[g] = k + 1
-        bi.append(g * _OCC + min(k, _OCC - 1))
-    enc = (words, uni, bi)
-    _encoded[text] = enc
+    if enc is None:
+        ids = _word_ids
+        enc = _encoded[text] = [ids.setdefault(w, len(ids)) for w in tokenize(text)]
     return enc
+
+
+def _occurrence_tags(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """``ids * _OCC + k`` where k counts earlier equal ids of the same owner (string)."""
+    if ids.size == 0:
+        return ids.copy()
+    _, key = np.unique(owner * (int(ids.max()) + 1) + ids, return_inverse=True)
+    key = key.reshape(-1)
+    order = np.argsort(key, kind="stable")  # stable: positions stay in text order within a key
+    sk = key[order]
+    start = np.r_[True, sk[1:] != sk[:-1]]
+    run_start = np.maximum.accumulate(np.where(start, np.arange(sk.size), 0))
+    occ = np.empty_like(key)
+    occ[order] = np.arange(sk.size) - run_start
+    return ids * _OCC + np.minimum(occ, _OCC - 1)
 
 
 def clear_caches() -> None:
@@ -110,7 +109,6 @@ def clear_caches() -> None:
     _stem_cache.clear()
     _encoded.clear()
     _word_ids.clear()
-    _bigram_ids.clear()
 
 
 # --------------------------------------------------------------------------- pairwise scores
@@ -186,15 +184,20 @@ def _lcs(eq: np.ndarray, rlen: np.ndarray) -> np.ndarray:
 def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]) -> np.ndarray:
     """``1 - mean(F1 R1, F1 R2, F1 RL)`` for each (strings[ref_idx[p]], strings[gen_idx[p]])."""
     encs = [_encode(s) for s in strings]
-    lens = np.array([len(e[0]) for e in encs], dtype=np.int64)
+    lens = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    total = int(lens.sum())
     off = np.zeros(len(encs), dtype=np.int64)
     np.cumsum(lens[:-1], out=off[1:])
-    flat_w = np.fromiter((x for e in encs for x in e[0]), dtype=np.int64, count=int(lens.sum()))
-    flat_u = np.fromiter((x for e in encs for x in e[1]), dtype=np.int64, count=int(lens.sum()))
+    flat_w = np.fromiter((x for e in encs for x in e), dtype=np.int64, count=total)
+    owner = np.repeat(np.arange(len(encs), dtype=np.int64), lens)
+    flat_u = _occurrence_tags(flat_w, owner)
+    # bigrams: token t and t+1 of the same string
+    nxt = np.nonzero(owner[1:] == owner[:-1])[0]
+    _, bid = np.unique(flat_w[nxt] * (int(flat_w.max(initial=0)) + 1) + flat_w[nxt + 1], return_inverse=True)
+    flat_b = _occurrence_tags(bid.reshape(-1).astype(np.int64), owner[nxt])
     blens = np.maximum(lens - 1, 0)
     boff = np.zeros(len(encs), dtype=np.int64)
     np.cumsum(blens[:-1], out=boff[1:])
-    flat_b = np.fromiter((x for e in encs for x in e[2]), dtype=np.int64, count=int(blens.sum()))
     flat_w = np.append(flat_w, -3)  # keeps indexing valid when every string is empty
     flat_u = np.append(flat_u, -3)
     flat_b = np.append(flat_b, -3)
