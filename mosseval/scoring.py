@@ -75,38 +75,37 @@ def score_samples(task: TaskSpec, items: Sequence[tuple[Sample, Generation]],
     spec = task.scoring
     prr_cfg: PRRConfig | None = spec.prr
     check = get_answer_check(spec.extractor)
-    scores: list[SampleScore] = []
+    fields: list[dict[str, Any]] = []
     prr_todo: list[tuple[int, str, list[str]]] = []
     for sample, gen in items:
         refs = [s.text for s in sample.reference_steps]
         if gen.error is not None or gen.text is None:
-            score = SampleScore(correct=False, parse_failed=False,
-                                format_ok=False if spec.require_format else None)
+            f: dict[str, Any] = {"correct": False, "parse_failed": False,
+                                 "format_ok": False if spec.require_format else None}
             if prr_cfg is not None:
-                score.prr, score.prr_status = (0.0, "no_steps") if refs else (None, "not_applicable")
-            scores.append(score)
+                f["prr"], f["prr_status"] = (0.0, "no_steps") if refs else (None, "not_applicable")
+            fields.append(f)
             continue
         text = gen.text
         ans = check(text, sample, task, prefill)
-        scores.append(SampleScore(
-            extracted=ans.extracted,
-            correct=bool(ans.correct),
-            parse_failed=bool(ans.parse_failed),
-            format_ok=format_ok(text) if spec.require_format else None,
-            approximate=bool(ans.approximate or spec.approximate),
-        ))
+        fields.append({
+            "extracted": ans.extracted,
+            "correct": bool(ans.correct),
+            "parse_failed": bool(ans.parse_failed),
+            "format_ok": format_ok(text) if spec.require_format else None,
+            "approximate": bool(ans.approximate or spec.approximate),
+        })
         if prr_cfg is not None:
-            prr_todo.append((len(scores) - 1, text, refs))
+            prr_todo.append((len(fields) - 1, text, refs))
     if prr_todo:
         from mosseval.prr.score import score_batch
 
         results = score_batch([(text, refs) for _, text, refs in prr_todo], prr_cfg,
                               require_format=spec.require_format)
         for (k, _, _), ps in zip(prr_todo, results):
-            score = scores[k]
-            score.prr, score.prr_status = ps.prr, ps.status
-            score.steps, score.steps_truncated, score.prr_detail = ps.steps, ps.truncated, ps.detail
-    return scores
+            fields[k].update(prr=ps.prr, prr_status=ps.status, steps=ps.steps, steps_truncated=ps.truncated,
+                             prr_detail=ps.detail)
+    return [SampleScore(**f) for f in fields]
 
 
 def _field(sample: Sample, key: str) -> Any:

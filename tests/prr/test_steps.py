@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mosseval.prr.steps import split_sentences, split_steps, strip_markers
 
@@ -108,3 +110,19 @@ def test_cap_and_truncation_flag():
 def test_line_endings():
     steps, _ = split_steps("The ball moves left\r\nThe cube turns blue\rThe box opens now")
     assert steps == ["The ball moves left", "The cube turns blue", "The box opens now"]
+
+
+_MARKERISH = st.text(alphabet=list("#>*_-•·‣◦▪–—+()[]0123456789٣.:aAbZsStTeEpPſK \t"), max_size=14)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_MARKERISH, st.text(max_size=20), st.tuples(_MARKERISH, st.text(max_size=10)).map("".join)))
+def test_strip_markers_fast_path_changes_nothing(text):
+    """strip_markers skips the marker regex for text that cannot start with a marker; same result."""
+    from mosseval.prr import steps
+
+    slow, prev = text.strip(), None
+    while prev != slow:
+        prev = slow
+        slow = steps._MARKER_RE.sub("", slow, count=1).strip()
+    assert steps.strip_markers(text) == slow
