@@ -170,10 +170,10 @@ def score(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> 
 @app.command()
 def errors(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> int:
     """List the samples of a run that failed (media or model errors) with their reasons."""
-    from mosseval.rundir import load_run
+    from mosseval.rundir import errored_records, read_run_log
 
-    run = load_run(run_dir)
-    bad = [r for r in run.records if r.generation.error is not None]
+    read_run_log(run_dir)  # a clear error when this is not a run directory
+    bad = errored_records(run_dir)
     for r in bad:
         out.print(f"{r.key}\t{r.generation.error.kind}\t{r.generation.error.message}", highlight=False)
     if not bad:
