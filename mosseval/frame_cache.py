@@ -14,8 +14,11 @@ libraries that produce the pixels (PyAV/FFmpeg or decord, Pillow for the resize)
 of them is a miss, never a stale hit.
 
 Entry: one file ``<dir>/<key[:2]>/<key>.frames``: the magic ``MOSSFRM1``, a 4-byte header length,
-a JSON header (array shape, ``FrameInfo``, compressed size) and the uint8 pixels compressed with
-zlib (level 1: lossless, about 2-6x smaller on real video, decompresses at hundreds of MB/s).
+a JSON header (array shape, ``FrameInfo``, codec, stored size) and the uint8 pixels, compressed
+with zlib level 1 when a 256 KiB probe compresses at least 3x (synthetic, flat or letterboxed
+frames: moss-video-mini shrinks ~15x and reads back in well under a millisecond) and stored raw
+otherwise (noisy natural video compresses ~1.1-1.4x losslessly, and compressing 16 720p frames
+would cost more than decoding them again; raw entries read back at disk/page-cache speed).
 Frames read from the cache are bit-identical to decoded ones (tested).
 
 Concurrency: entries are written to a temporary file and renamed into place, so a reader sees a
@@ -62,6 +65,8 @@ HEAD_BYTES = 64 * 1024
 _MAGIC = b"MOSSFRM1"
 _SUFFIX = ".frames"
 _LEVEL = 1
+PROBE_BYTES = 256 * 1024
+MIN_RATIO = 3.0
 
 
 def parse_size(text: str | int) -> int:
@@ -81,6 +86,17 @@ class CacheStats:
     writes: int = 0
     evicted: int = 0
     errors: int = 0
+
+
+def _encode(array: np.ndarray) -> tuple[bytes | memoryview, str]:
+    """zlib (level 1) when a probe of the pixels compresses at least :data:`MIN_RATIO` times
+    (synthetic, flat or letterboxed video), else the raw bytes: on noisy natural video lossless
+    compression saves little and costs more than decoding the video again."""
+    raw = array.data.cast("B") if array.size else memoryview(b"")
+    probe = raw[:PROBE_BYTES]
+    if len(probe) and len(probe) >= MIN_RATIO * len(zlib.compress(probe, _LEVEL)):
+        return zlib.compress(raw, _LEVEL), "zlib"
+    return raw, "raw"
 
 
 def _versions() -> dict[str, str]:
@@ -139,28 +155,33 @@ class FrameCache:
     # -- read ---------------------------------------------------------------------------
 
     def get(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
-        """``(array, info dict)`` or None (missing, or damaged: then removed)."""
+        """``(array, info dict)`` or None (missing, or damaged: then removed). The array is writable."""
         path = self._path(key)
         try:
-            with path.open("rb") as fh:
-                data = fh.read()
+            fh = path.open("rb")
         except OSError:
             self._count("misses")
             return None
         try:
-            if data[:8] != _MAGIC:
-                raise ValueError("bad magic")
-            (hlen,) = struct.unpack("<I", data[8:12])
-            header = json.loads(data[12 : 12 + hlen])
-            payload = data[12 + hlen :]
-            if len(payload) != header["compressed"]:
-                raise ValueError("truncated")
-            shape = tuple(header["shape"])
-            raw = zlib.decompress(payload)
-            if len(raw) != int(np.prod(shape)):
+            with fh:
+                head = fh.read(12)
+                if head[:8] != _MAGIC:
+                    raise ValueError("bad magic")
+                (hlen,) = struct.unpack("<I", head[8:12])
+                header = json.loads(fh.read(hlen))
+                shape = tuple(header["shape"])
+                size = header["stored"]
+                buf = bytearray(size)
+                if fh.readinto(buf) != size or fh.read(1):
+                    raise ValueError("truncated")
+            if header["codec"] == "zlib":
+                buf = bytearray(zlib.decompress(buf))
+            elif header["codec"] != "raw":
+                raise ValueError("unknown codec")
+            if len(buf) != int(np.prod(shape)):
                 raise ValueError("wrong size")
-            array = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
-        except (ValueError, KeyError, struct.error, zlib.error):
+            array = np.frombuffer(buf, dtype=np.uint8).reshape(shape)
+        except (OSError, ValueError, KeyError, TypeError, struct.error, zlib.error):
             self._count("errors")
             self._count("misses")
             path.unlink(missing_ok=True)
@@ -177,16 +198,19 @@ class FrameCache:
     def put(self, key: str, array: np.ndarray, info: dict[str, Any]) -> None:
         """Store an entry (atomically); never raises for I/O problems (the cache is an optimisation)."""
         array = np.ascontiguousarray(array, dtype=np.uint8)
-        payload = zlib.compress(array.tobytes(), _LEVEL)
-        header = json.dumps({"shape": list(array.shape), "info": info, "compressed": len(payload)}).encode()
-        blob = _MAGIC + struct.pack("<I", len(header)) + header + payload
+        payload, codec = _encode(array)
+        header = json.dumps({"shape": list(array.shape), "info": info, "codec": codec,
+                             "stored": len(payload)}).encode()
+        head = _MAGIC + struct.pack("<I", len(header)) + header
+        size = len(head) + len(payload)
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(blob)
+                    fh.write(head)
+                    fh.write(payload)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -197,7 +221,7 @@ class FrameCache:
         self._count("writes")
         with self._lock:
             if self._approx_size is not None:
-                self._approx_size += len(blob)
+                self._approx_size += size
         self._maybe_evict()
 
     # -- eviction -----------------------------------------------------------------------

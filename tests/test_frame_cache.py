@@ -50,6 +50,7 @@ def test_frames_are_bit_identical_with_and_without_the_cache(media, tmp_path):
             assert (plain.cache, first.cache, second.cache) == (None, "miss", "hit")
             for got in (first, second):
                 assert got.array.dtype == np.uint8 and got.array.shape == plain.array.shape
+                assert got.array.flags.writeable and got.array.flags.c_contiguous
                 assert np.array_equal(got.array, plain.array)
                 assert got.info == plain.info
     n = len(_refs()) * len(SPECS)
@@ -110,6 +111,20 @@ def test_size_bound_evicts_least_recently_used(tmp_path):
     assert not cache._path(keys[2]).exists() and cache._path(keys[0]).exists()
     got = cache.get(keys[4])
     assert got is not None and np.array_equal(got[0], arrays[keys[4]]) and got[1] == {"k": keys[4]}
+
+
+def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    flat = np.zeros((4, 64, 64, 3), dtype=np.uint8)
+    flat[:, 10:30] = 200
+    noisy = np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    cache.put("a" * 64, flat, {})
+    cache.put("b" * 64, noisy, {})
+    assert cache._path("a" * 64).stat().st_size < flat.nbytes / 10
+    assert noisy.nbytes <= cache._path("b" * 64).stat().st_size < noisy.nbytes + 200
+    for key, arr in (("a" * 64, flat), ("b" * 64, noisy)):
+        got = cache.get(key)
+        assert got is not None and np.array_equal(got[0], arr)
 
 
 def test_parse_size():
