@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-FIXED_RUNS = REPO / "tests" / "fixtures" / "fixed_runs" / "runs"
+FIXED_RUNS = REPO / "tests" / "fixtures" / "fixed_runs" / "rundirs"
 
 
 def pin_threads() -> None:

@@ -383,6 +383,12 @@ class Runner:
             _wait_for_shards(shard_dir, world)
             _merge_shards(run_dir, shard_dir)
         log = self._finalize(run_dir, log, p, status_override="interrupted" if interrupted else None)
+        cache = self.frame_cache
+        if cache is not None and cache.stats.evicted:
+            self.say(f"[yellow]note:[/] the frame cache ({cache.dir}) reached its bound and evicted "
+                     f"{cache.stats.evicted} entr{'y' if cache.stats.evicted == 1 else 'ies'} during this run; "
+                     "a second model on these tasks will decode again. Raise MOSSEVAL_FRAME_CACHE_MAX "
+                     f"(now {cache.max_bytes / 2**30:.3g} GiB) to keep whole tasks.")
         if interrupted:
             raise KeyboardInterrupt
         code = ExitCode.SAMPLE_ERRORS if log.n_errors else ExitCode.OK

@@ -194,6 +194,20 @@ def test_second_model_decodes_nothing_and_the_run_records_it(tmp_path, monkeypat
     assert hit_s < miss_s
 
 
+def test_a_run_that_outgrows_the_bound_says_so(tmp_path, monkeypatch, capsys):
+    from rich.console import Console
+
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", str(tmp_path / "fc"))
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE_MAX", "40K")  # smaller than a few samples' frames
+    opts = RunOptions(model="random", tasks=["moss-video-mini"], output_dir=tmp_path / "runs", fsync=False,
+                      limit=6)
+    runner = Runner(opts, Console(file=None, force_terminal=False, width=200))
+    runner.opts.progress = True
+    runner.execute()
+    assert runner.frame_cache is not None and runner.frame_cache.stats.evicted > 0
+    assert "evicted" in capsys.readouterr().out and runner.frame_cache.size() <= 40 * 1024
+
+
 def test_env_off_disables_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", "off")
     run = load_run(_run("random", tmp_path / "runs").run_dir)

@@ -1,6 +1,6 @@
 """A fixed set of run directories and the exact bytes every reader produced from them.
 
-``tests/fixtures/fixed_runs/runs/`` holds four real run directories of moss-video-mini (40 samples
+``tests/fixtures/fixed_runs/rundirs/`` holds four real run directories of moss-video-mini (40 samples
 each), written once and never regenerated:
 
 * ``oracle`` and ``random``: ``mosseval run --model oracle|random --tasks moss-video-mini --limit 40``;
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "fixed_runs"
-RUNS = ROOT / "runs"
+RUNS = ROOT / "rundirs"
 GOLDEN = ROOT / "golden"
 RUN_NAMES = ("oracle", "random", "random_seed1", "noisy")
 
