@@ -66,10 +66,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t_import = time.perf_counter() - t0
 
-    from mosseval.models.base import Frames, Request
+    from mosseval.models.base import Request
     from mosseval.models.registry import ModelSpec, load_model
     from mosseval.models.tiny import build_tiny
     from mosseval.records import FrameInfo, GenerationSpec, Sample, TaskSpec
+    from mosseval.video import Frames
 
     with tempfile.TemporaryDirectory(prefix="bench-tiny-") as tmp:
         t1 = time.perf_counter()

@@ -7,7 +7,9 @@ pages with the output of :func:`generate`:
 - ``exit-codes``: the :class:`mosseval.errors.ExitCode` enum with each member's documentation;
 - ``schema DOTTED.NAME``: the fields of a pydantic record (type, default, description), with the
   records it nests;
-- ``tasks``: the built-in task registry.
+- ``tasks``: the built-in task registry;
+- ``families`` / ``recipes`` / ``published``: the supported video model families, their frame recipes
+  and the published-number manifest.
 
 ``python -m mosseval.docgen cli`` prints one section (handy for checking a change).
 """
@@ -41,6 +43,8 @@ def generate(kind: str, arg: str | None = None) -> str:
         return schema(arg)
     if kind == "tasks":
         return tasks_table()
+    if kind in ("families", "recipes", "published"):
+        return {"families": families_table, "recipes": recipes_table, "published": published_table}[kind]()
     raise ValueError(f"unknown docs generator {kind!r}")
 
 
@@ -203,6 +207,43 @@ def tasks_table() -> str:
         frames = f"{f.strategy} {f.num_frames}" if f.strategy != "fps" else f"{f.fps} fps ≤ {f.max_frames}"
         rows.append([f"`{name}`", spec.version, spec.protocol, frames, spec.description])
     return _table(["task", "version", "protocol", "frames", "description"], rows) + "\n"
+
+
+# --------------------------------------------------------------------------- model families
+
+
+def families_table() -> str:
+    from mosseval.models.families import FAMILIES
+    from mosseval.models.registry import PRESETS
+
+    rows = []
+    for fam in FAMILIES.values():
+        presets = ", ".join(f"`{p.name}`" for p in PRESETS.values() if p.family == fam.name) or "–"
+        needs = ", ".join(pip for _, pip in fam.requires)
+        notes = "; ".join(x for x in (fam.notes, f"processor needs `{needs}` (in the hf extra)" if needs else "") if x)
+        rows.append([fam.display, ", ".join(f"`{m}`" for m in fam.model_types), fam.frames_as,
+                     f"`{fam.recipe}`" if fam.recipe else "none published", presets, notes or "–"])
+    return _table(["family", "model type", "frames go in as", "video recipe", "presets", "notes"], rows) + "\n"
+
+
+def recipes_table() -> str:
+    from mosseval.recipes import RECIPES
+
+    rows = [[f"`{r.name}`", ", ".join(r.families), r.description, r.size_description(), r.source]
+            for r in RECIPES.values()]
+    return _table(["recipe", "families", "frames", "size", "primary source"], rows) + "\n"
+
+
+def published_table() -> str:
+    from mosseval.published import load_manifest
+    from mosseval.units import pct
+
+    man = load_manifest()
+    rows = [[f"`{s.preset}`", f"`{s.task}`", s.metric, f"`{s.recipe}`", pct(s.published),
+             f"{100 * s.tolerance:.1f}", s.source, s.setting or "–"] for s in man.scores]
+    return (f"Manifest version `{man.version}`.\n\n"
+            + _table(["preset", "task", "metric", "recipe", "published", "tolerance (pts)", "source", "setting"], rows)
+            + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover - manual check

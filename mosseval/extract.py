@@ -4,11 +4,18 @@ Rules, in priority order; the first rule that finds anything decides, and if it 
 distinct letter the answer is *ambiguous* (a parse failure, scored wrong):
 
 1. Only the ``<answer>…</answer>`` block is read when there is one (the last one).
-2. The whole candidate is a single letter, optionally bracketed / punctuated: ``B``, ``(b)``, ``C.``.
-3. An explicit statement: ``answer is B``, ``Answer: (C)``, ``best option is D``, ``option E``.
-4. A leading option label: ``B. the red square``, ``(C) left``, ``D) ...``.
-5. Parenthesised labels anywhere: ``... so (B)``.
-6. The candidate equals one option's text (case and punctuation insensitive).
+2. The whole candidate is a single letter, optionally bracketed / punctuated / emphasised:
+   ``B``, ``(b)``, ``C.``, ``**D**``, ``$\\boxed{C}$``.
+3. Conclusive statements and boxed answers, together: ``answer is B``, ``Answer: (C)``,
+   ``best option is D``, ``**Final Answer:** C``, ``the final answer is: $B$``, ``\\boxed{C}`` /
+   ``\\boxed{\\text{(C) green}}``. Markdown emphasis (``**``, ``__``) and ``$`` around the parts are
+   ignored. Only these conclusive forms count here, so a closing "The answer is B." after a
+   discussion that *mentions* other options ("Option A says … C is wrong …") reads B; two
+   conclusive statements naming different letters ("Answer: A. Final answer: B") stay ambiguous.
+4. Referring statements: ``option E``, ``choice B`` (when no conclusive statement exists).
+5. A leading option label: ``B. the red square``, ``(C) left``, ``D) ...``.
+6. Parenthesised labels anywhere: ``... so (B)``.
+7. The candidate equals one option's text (case and punctuation insensitive).
 
 Lower-case letters count only when they stand alone or in brackets, so the English article "a"
 is never read as option A. Valid letters are the sample's option keys (so F, G, … work when a
@@ -26,6 +33,15 @@ from mosseval.prr.format import answer_text
 Status = Literal["ok", "unparsed", "ambiguous", "empty"]
 
 DEFAULT_LETTERS = ("A", "B", "C", "D", "E")
+
+_EMPH = r"[*_$\s]*"
+"""Markdown emphasis / LaTeX dollars (and spaces) that may surround the parts of a statement."""
+_CONCLUSIVE = (r"final\s+answer|correct\s+answer|best\s+answer|answer|best\s+option|correct\s+option"
+               r"|best\s+choice|correct\s+choice")
+_REFERRING = r"option|choice"
+_VERB = r"(?:\s+is|\s+would\s+be|\s+should\s+be)?"
+_BOXED_RE = re.compile(r"\\boxed\s*\{")
+_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,76 @@ def _decide(found: list[str], rule: str) -> Extraction | None:
     return Extraction(distinct[0], "ok", rule)
 
 
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every ``\\boxed{…}`` (nested braces balanced), ``\\text{…}`` unwrapped."""
+    out: list[str] = []
+    for m in _BOXED_RE.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth:
+            continue  # unbalanced: not a box
+        inner = text[m.end():i - 1]
+        prev = None
+        while prev != inner:
+            prev, inner = inner, _TEXT_CMD_RE.sub(r"\1", inner)
+        out.append(inner.strip())
+    return out
+
+
+class _Patterns:
+    """The regular expressions for one set of valid option letters (built once per letter set)."""
+
+    def __init__(self, letters: tuple[str, ...]):
+        cls = "".join(re.escape(x) for x in letters if len(x) == 1)
+        self.ok = bool(cls)
+        lower = cls.lower()
+        label = rf"(?:\(([{cls}{lower}])\)|\[([{cls}{lower}])\]|([{cls}])(?![A-Za-z0-9]))"
+        self.single = re.compile(rf"[\W_]*([{cls}{lower}])[\W_]*")
+        self.conclusive = re.compile(rf"(?i:\b(?:{_CONCLUSIVE})\b){_EMPH}(?i:{_VERB}){_EMPH}[:=]?{_EMPH}"
+                                     rf"(?i:(?:option|choice)\s*)?{_EMPH}{label}")
+        self.referring = re.compile(rf"(?i:\b(?:{_REFERRING})\b)\s*[:=]?\s*{label}")
+        self.alt = re.compile(rf"{_EMPH}(?i:or|and|/){_EMPH}(?:\(([{cls}{lower}])\)|([{cls}])(?![A-Za-z0-9]))")
+        self.leading = re.compile(rf"\s*(?:\(([{cls}{lower}])\)|\[([{cls}{lower}])\]|([{cls}])[.:),])")
+        self.paren = re.compile(rf"\(([{cls}])\)")
+
+
+_PATTERNS: dict[tuple[str, ...], _Patterns] = {}
+
+
+def _patterns(letters: tuple[str, ...]) -> _Patterns:
+    p = _PATTERNS.get(letters)
+    if p is None:
+        if len(_PATTERNS) > 256:
+            _PATTERNS.clear()
+        p = _PATTERNS[letters] = _Patterns(letters)
+    return p
+
+
+def _statement_hits(rx: re.Pattern[str], alt: re.Pattern[str], text: str) -> list[str]:
+    hits: list[str] = []
+    for mm in rx.finditer(text):
+        hits.append(next(g for g in mm.groups() if g).upper())
+        more = alt.match(text, mm.end())  # "answer is A or B" names two options
+        if more:
+            hits.append(next(g for g in more.groups() if g).upper())
+    return hits
+
+
+def _boxed_letter(inner: str, p: _Patterns, texts: dict[str, str]) -> str | None:
+    """The option a box names: a single letter, a leading label, or exactly an option's text."""
+    m = p.single.fullmatch(inner)
+    if m:
+        return m.group(1).upper()
+    m = p.leading.match(inner)
+    if m:
+        return next(g for g in m.groups() if g).upper()
+    norm = _norm(inner)
+    same = [k for k, v in texts.items() if _norm(v) and _norm(v) == norm]
+    return same[0] if len(same) == 1 else None
+
+
 def extract_choice(
     text: str | None, options: dict[str, str] | list[str] | tuple[str, ...] | None = None
 ) -> Extraction:
@@ -91,47 +177,44 @@ def extract_choice(
     candidate = block if block is not None else text
     if not candidate.strip():
         return Extraction(None, "empty", "answer-block")
-    letters = _letters(options)
-    cls = "".join(re.escape(x) for x in letters if len(x) == 1)
-    if not cls:
+    p = _patterns(_letters(options))
+    if not p.ok:
         return Extraction(None, "unparsed")
-    lower_cls = cls.lower()
+    texts = _option_texts(options)
 
-    # 2. the candidate is one letter
-    m = re.fullmatch(rf"\W*([{cls}{lower_cls}])\W*", candidate.strip())
+    # 2. the candidate is one letter (possibly boxed / emphasised)
+    boxes = boxed_contents(candidate)
+    bare = candidate.strip()
+    if len(boxes) == 1 and re.fullmatch(r"[\s$*_]*\\boxed\s*\{.*\}[\s$*_.]*", bare, re.DOTALL):
+        bare = boxes[0]
+    m = p.single.fullmatch(bare)
     if m:
         return Extraction(m.group(1).upper(), "ok", "single-letter")
 
-    # 3. explicit statements ("answer is B", "Answer: (c)", "best option: D", "option B")
-    stmt = re.compile(
-        rf"(?i:\b(?:final\s+answer|answer|best\s+option|correct\s+option|option|choice)\b)"
-        rf"(?i:\s+is|\s+would\s+be|\s+should\s+be)?\s*[:=]?\s*(?i:option\s*)?"
-        rf"(?:\(([{cls}{lower_cls}])\)|\[([{cls}{lower_cls}])\]|([{cls}])(?![A-Za-z0-9]))"
-    )
-    hits: list[str] = []
-    alt = re.compile(rf"\s*(?i:or|and|/)\s*(?:\(([{cls}{lower_cls}])\)|([{cls}])(?![A-Za-z0-9]))")
-    for mm in stmt.finditer(candidate):
-        hits.append(next(g for g in mm.groups() if g).upper())
-        more = alt.match(candidate, mm.end())  # "answer is A or B" names two options
-        if more:
-            hits.append(next(g for g in more.groups() if g).upper())
+    # 3. conclusive statements and boxed answers
+    hits = _statement_hits(p.conclusive, p.alt, candidate)
+    boxed = [_boxed_letter(b, p, texts) for b in boxes]
+    hits += [b for b in boxed if b]
     decided = _decide(hits, "statement")
     if decided:
         return decided
 
-    # 4. leading label: "B. text", "(C) text", "D) text", "E: text", "B, not A"
-    m = re.match(rf"\s*(?:\(([{cls}{lower_cls}])\)|\[([{cls}{lower_cls}])\]|([{cls}])[.:),])", candidate)
-    if m:
-        return Extraction(next(g for g in m.groups() if g).upper(), "ok", "leading-label")
-
-    # 5. parenthesised labels anywhere
-    hits = [x.upper() for x in re.findall(rf"\(([{cls}])\)", candidate)]
-    decided = _decide(hits, "parenthesised")
+    # 4. statements that refer to an option ("option B")
+    decided = _decide(_statement_hits(p.referring, p.alt, candidate), "statement")
     if decided:
         return decided
 
-    # 6. equals an option's text
-    texts = _option_texts(options)
+    # 5. leading label: "B. text", "(C) text", "D) text", "E: text", "B, not A"
+    m = p.leading.match(candidate)
+    if m:
+        return Extraction(next(g for g in m.groups() if g).upper(), "ok", "leading-label")
+
+    # 6. parenthesised labels anywhere
+    decided = _decide([x.upper() for x in p.paren.findall(candidate)], "parenthesised")
+    if decided:
+        return decided
+
+    # 7. equals an option's text
     if texts:
         norm = _norm(candidate)
         same = [k for k, v in texts.items() if _norm(v) and _norm(v) == norm]

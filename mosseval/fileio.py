@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,34 @@ def repair_jsonl_tail(path: str | os.PathLike) -> None:
         data = fh.read()
         if data and not data.endswith(b"\n"):
             fh.truncate(data.rfind(b"\n") + 1)
+
+
+def build_dir_once(final: Path, is_valid: Callable[[Path], bool], build: Callable[[Path], Any]) -> Path:
+    """Return ``final`` when ``is_valid`` says it is complete; else ``build`` it into a temporary sibling
+    and rename it into place (atomic and race-safe: concurrent builders of the same deterministic
+    content agree, a stale or crashed build is replaced, readers never see a half-built folder)."""
+    final = Path(final)
+    if is_valid(final):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=final.parent))
+    try:
+        build(tmp)
+        tmp.chmod(0o755)  # mkdtemp creates 0700; a shared cache must be readable
+        if final.exists() and not is_valid(final):
+            stale = final.parent / f".{final.name}.stale-{os.getpid()}-{tmp.name[-8:]}"
+            try:
+                os.rename(final, stale)
+            except OSError:
+                pass  # another process moved it first
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_valid(final):  # another process won the race with an identical build
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -25,10 +25,12 @@ class Record(BaseModel):
 class FrameSpec(Record):
     """How frames are picked from a video; part of the run identity."""
 
-    strategy: Literal["uniform", "segment", "fps", "linspace"] = "uniform"
+    strategy: Literal["uniform", "segment", "fps", "linspace", "linspace_fps", "bin_start"] = "uniform"
     """uniform: centres of N equal bins; segment: MVBench/VideoChat2 segment midpoints;
     fps: one frame per 1/fps seconds capped at ``max_frames``; linspace: MMVU's
-    ``linspace(0, n-1, N)`` truncated to int."""
+    ``linspace(0, n-1, N)`` truncated to int; linspace_fps: MMVU's video-model sampling,
+    ``min(fps * int(duration), max_frames)`` frames spread with ``linspace`` from the first to the
+    last frame; bin_start: VCR-Bench's ``floor(i * n / N)`` (the start of each of N bins)."""
     num_frames: int = Field(8, ge=1, le=1024)
     fps: float | None = Field(None, gt=0)
     max_frames: int = Field(64, ge=1, le=4096)
@@ -38,6 +40,9 @@ class FrameSpec(Record):
     """Resized sides are rounded to a multiple of this (e.g. 28 for Qwen2.5-VL)."""
     use_bounds: bool = True
     decoder: Literal["pyav", "decord"] = "pyav"
+    recipe: str | None = None
+    """A model family's own recipe (``mosseval.recipes``, e.g. ``qwen2.5-vl``) instead of ``strategy``:
+    it picks the indices and the frame size; set by ``mosseval run --frames-from model``."""
 
 
 class PromptSpec(Record):
@@ -144,8 +149,29 @@ class VideoRef(Record):
 
 
 class ReferenceStep(Record):
+    """One step of a reference reasoning trace, with the video time it refers to when known."""
+
     text: str
-    t: float | None = None
+    start: float | None = None
+    """Seconds into the video where the step's evidence starts (the time of a point-in-time step)."""
+    end: float | None = None
+    """Seconds where it ends (None for a point in time)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_t(cls, data: Any) -> Any:
+        """Run files written before ``start``/``end`` carry one time ``t``: read it as ``start``."""
+        if isinstance(data, dict) and "t" in data:
+            data = dict(data)
+            t = data.pop("t")
+            if data.get("start") is None:
+                data["start"] = t
+        return data
+
+    @property
+    def t(self) -> float | None:
+        """The step's time: its start (kept for readers of the single-time schema)."""
+        return self.start
 
 
 class Sample(Record):
@@ -185,6 +211,11 @@ class FrameInfo(Record):
     num_source_frames: int | None = None
     width: int | None = None
     height: int | None = None
+    recipe: str | None = None
+    """The model family's recipe that chose these frames (None: the task's own frame settings)."""
+    model_input: Literal["video", "images"] | None = None
+    """How the frames reached the model: as a video, or as a sequence of images (families without a
+    video processor, e.g. Gemma 3). None: the backend does not say."""
 
 
 class ErrorInfo(Record):
@@ -325,6 +356,44 @@ class RunSpec(Record):
         return data
 
 
+class PublishedScore(Record):
+    """One published number a run can be checked against (``manifests/published.yaml``)."""
+
+    preset: str
+    """A ``mosseval models`` preset; a run matches it by preset name or by the preset's checkpoint id."""
+    task: str
+    """A task or group name (``mosseval tasks``)."""
+    metric: Literal["accuracy", "judged_accuracy"] = "accuracy"
+    """accuracy: the rule-based score; judged_accuracy: the official judge's accuracy (``mosseval judge``)."""
+    recipe: str
+    """The frame recipe the number was produced with (``mosseval.recipes``)."""
+    published: float = Field(ge=0.0, le=1.0)
+    """The published value, as a fraction in [0, 1]."""
+    tolerance: float = Field(0.01, ge=0.0, le=1.0)
+    """Extra slack around the run's CI, as a fraction (0.01 = 1 point)."""
+    source: str
+    setting: str = ""
+
+
+class PublishedManifest(Record):
+    schema_version: int = SCHEMA_VERSION
+    version: str
+    scores: list[PublishedScore]
+
+
+class PublishedVerdict(Record):
+    """Whether a run reproduces a published number: the published value lies in the run's 95 % CI
+    widened by the tolerance."""
+
+    score: PublishedScore
+    status: Literal["reproduces", "does_not_reproduce", "not_comparable"]
+    observed: Estimate | None = None
+    reason: str | None = None
+    """Why the run cannot be compared (wrong recipe, partial run, approximate metric, ...)."""
+    line: str
+    """The verdict as people read it, e.g. "reproduces 69.6: ours 68.9 [67.5, 70.3]"."""
+
+
 class RunLog(Record):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -343,3 +412,5 @@ class RunLog(Record):
     """The effective task specs (after command-line overrides), so a run re-scores on its own."""
     judge: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+    published: list[PublishedVerdict] = Field(default_factory=list)
+    """Checks against published numbers this run is comparable with (``mosseval reproduce``)."""

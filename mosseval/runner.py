@@ -30,12 +30,13 @@ from mosseval.clock import utc_now
 from mosseval.data import get_loader
 from mosseval.data.locate import resolve_data_root
 from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
-from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, redact, resolve
 from mosseval.paths import CACHE_ENV, safe_join
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
+    FrameSpec,
     Generation,
     PRRConfig,
     RunLog,
@@ -60,6 +61,7 @@ from mosseval.rundir import (
 )
 from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
 from mosseval.tasks import load_registry, resolve_tasks
+from mosseval.video import Frames
 
 
 @dataclass
@@ -72,6 +74,9 @@ class RunOptions:
     seed: int = 0
     frames: int | None = None
     max_pixels: int | None = None
+    frames_from: str = "task"
+    """task: the task's frame protocol (the same frames for every model); model: the model family's own
+    published recipe (``mosseval.recipes``), to reproduce its reported numbers."""
     prr: dict[str, Any] = field(default_factory=dict)
     """Overrides of the tasks' PRR settings (distance, alignment, jump, alpha, max_steps, min_tokens)."""
     data_dir: Path | None = None
@@ -152,8 +157,15 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def effective_task(task: TaskSpec, opts: RunOptions) -> TaskSpec:
+FRAMES_FROM = ("task", "model")
+
+
+def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) -> TaskSpec:
     frames = task.frames
+    if recipe is not None:  # --frames-from model: the family's recipe replaces the task's selection
+        task = task.model_copy(update={"frames": FrameSpec(recipe=recipe, use_bounds=frames.use_bounds,
+                                                            decoder=frames.decoder)})
+        frames = task.frames
     update: dict[str, Any] = {}
     if opts.frames is not None:
         update["num_frames"] = opts.frames
@@ -198,10 +210,34 @@ class Plan:
     model_spec: ModelSpec
 
 
+def frames_recipe(opts: RunOptions, model_spec: ModelSpec) -> str | None:
+    """The recipe ``--frames-from`` selects (None: the tasks' own frame settings)."""
+    if opts.frames_from not in FRAMES_FROM:
+        raise UsageError(f"--frames-from {opts.frames_from!r} is not one of: {', '.join(FRAMES_FROM)}",
+                         hint="task (default): the task's frame protocol; model: the model family's own recipe")
+    if opts.frames_from == "task":
+        return None
+    if opts.frames is not None or opts.max_pixels is not None:
+        raise UsageError("--frames / --max-pixels override the task's frame settings, but --frames-from model "
+                         "hands frame selection and size to the model's recipe",
+                         hint="drop --frames/--max-pixels, or use --frames-from task")
+    from mosseval.models.registry import model_recipe
+
+    family, recipe = model_recipe(model_spec)
+    if recipe is None:
+        why = (f"the {family.display} family publishes no video recipe" if family is not None
+               else f"mosseval does not know the video recipe of {model_spec.name!r}")
+        raise UsageError(f"--frames-from model: {why}",
+                         hint="use --frames-from task (the task's frame protocol); `mosseval families` lists the "
+                         "families and their recipes")
+    return recipe
+
+
 def plan(opts: RunOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
     registry = load_registry([str(p) for p in opts.tasks_dirs])
-    leaves = [(effective_task(t, opts), g) for t, g in resolve_tasks(opts.tasks, registry)]
     model_spec = resolve(opts.model, opts.model_args)
+    recipe = frames_recipe(opts, model_spec)
+    leaves = [(effective_task(t, opts, recipe), g) for t, g in resolve_tasks(opts.tasks, registry)]
     load_backend(model_spec.backend)  # fail fast on a missing extra, before any data work
     if opts.limit is not None and opts.limit < 1:
         raise UsageError(f"--limit must be at least 1 (got {opts.limit})")
@@ -286,7 +322,7 @@ class Runner:
         self.say("preflight: all video references readable")
 
     def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> dict[str, Any]:
-        return {
+        ident = {
             "model": {**identity_args(model.identity()), "args": identity_args(spec.args)},
             "eval": {
                 "tasks": [{"name": t.name, "version": t.version, "fingerprint": task_fingerprint(t)}
@@ -295,6 +331,13 @@ class Runner:
                 "metric_version": METRIC_VERSION,
             },
         }
+        recipes = sorted({t.frames.recipe for t, _ in p.leaves if t.frames.recipe})
+        if recipes:  # --frames-from model: the recipe's full parameters, so a changed recipe is a new run
+            from mosseval.recipes import get_recipe
+
+            ident["eval"]["frames_from"] = "model"
+            ident["eval"]["recipes"] = {name: get_recipe(name).describe() for name in recipes}
+        return ident
 
     def _run(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int) -> RunOutcome:
         opts = self.opts
@@ -328,7 +371,10 @@ class Runner:
                 model_identity=identity["model"],
                 tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
                        for t, g in p.leaves],
-                frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels}.items()
+                frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels,
+                                          "frames_from": None if opts.frames_from == "task" else opts.frames_from,
+                                          "recipe": next((t.frames.recipe for t, _ in p.leaves if t.frames.recipe),
+                                                         None)}.items()
                         if v is not None},
                 prr=dict(opts.prr),
                 frame_cache=self.frame_cache is not None,
@@ -397,7 +443,6 @@ class Runner:
     # -- the pipelined loop -------------------------------------------------------------
 
     def _prepare(self, item: Item, model: ModelAdapter, roots: dict[str, Path]) -> Prepared:
-        messages, prefill = build_messages(item.task, item.sample)
         frames, err, t0 = None, None, time.perf_counter()
         if model.needs_frames and item.sample.video is not None:
             from mosseval.video import sample_frames
@@ -415,6 +460,15 @@ class Runner:
                 video_path = str(safe_join(roots[item.task.name], item.sample.video.path))
             except MediaError as exc:
                 err = err or ErrorInfo(kind="media", message=str(exc))
+        # the prompt may depend on the frames chosen (Video-MME: subtitles at the sampled frames)
+        messages: list[dict[str, Any]] = []
+        prefill = item.task.prompt.prefill if item.task.prompt is not None else None
+        if err is None:
+            try:
+                messages, prefill = build_messages(item.task, item.sample, root=roots.get(item.task.name),
+                                                   frames=frames.info if frames is not None else None)
+            except MediaError as exc:
+                err = ErrorInfo(kind="media", message=str(exc))
         return Prepared(item, messages, prefill, frames, err, time.perf_counter() - t0, video_path)
 
     def _loop(self, pending: list[Item], model: ModelAdapter, writer: Any, roots: dict[str, Path]) -> None:
@@ -476,9 +530,12 @@ class Runner:
 
     @staticmethod
     def _generation(p: Prepared, resp: Response, latency: float) -> Generation:
+        info = p.frames.info if p.frames is not None else None
+        if info is not None and resp.frames_as is not None:
+            info = info.model_copy(update={"model_input": resp.frames_as})
         return Generation(
             text=resp.text,
-            frames=p.frames.info if p.frames is not None else None,
+            frames=info,
             error=resp.error,
             usage=resp.usage,
             latency_s=round(latency, 6),
@@ -539,6 +596,9 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
     for name, res in new.results.items():  # keep judge summaries added by `mosseval judge`
         if name in old_results and old_results[name].judge and not res.judge:
             res.judge = old_results[name].judge
+    from mosseval.published import check_run
+
+    new.published = check_run(new)  # comparisons with published numbers (mosseval reproduce)
     return new
 
 

@@ -37,6 +37,12 @@ extractors.declare("mvbench_official", "mosseval.data.mvbench",
                    description="VideoChat2's MVBench check (prefilled 'Best option:(')")
 extractors.declare("mmvu_rules", "mosseval.data.mmvu",
                    description="MMVU rule-based offline approximation of the GPT-4o judge")
+extractors.declare("videomme_official", "mosseval.data.videomme",
+                   description="Video-MME's official answer parser (thanku-all/parse_answer); unanswered = wrong, "
+                               "official-style accuracy (answered only) beside it")
+extractors.declare("vcrbench_rules", "mosseval.data.vcrbench",
+                   description="VCR-Bench offline approximation: official IoU rules on rule-extracted "
+                               "intervals/boxes, strict letters, conservative open-ended match")
 
 
 def register_extractor(name: str) -> Callable[[AnswerCheck], AnswerCheck]:
@@ -117,6 +123,15 @@ def _field(sample: Sample, key: str) -> Any:
     return getattr(sample, key, None)
 
 
+def breakdown_value(rec: SampleRecord, key: str) -> list[str]:
+    """The group(s) a record falls in for a breakdown key (``task``, a sample field or
+    ``metadata.<key>``); a list-valued field (e.g. MINERVA's skills) puts the record in each of its
+    values, a missing one in none."""
+    value = rec.task if key == "task" else _field(rec.sample, key)
+    values = dict.fromkeys(value) if isinstance(value, (list, tuple)) else [value]
+    return [str(v) for v in values if v is not None]
+
+
 def _rate(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
@@ -152,9 +167,8 @@ def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord
     for key in breakdowns:
         groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
         for rec, ok, c in zip(records, correct, clusters):
-            value = rec.task if key == "task" else _field(rec.sample, key)
-            if value is not None:
-                groups[str(value)].append((ok, c))
+            for v in breakdown_value(rec, key):
+                groups[v].append((ok, c))
         if groups:
             label = key.removeprefix("metadata.")
             result.breakdowns[label] = {
@@ -165,9 +179,14 @@ def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord
 
 
 def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
-    return aggregate(task.name, task.version, task.protocol, records, task.breakdowns,
-                     approximate=task.scoring.approximate, prr_enabled=task.scoring.prr is not None,
-                     format_required=task.scoring.require_format)
+    result = aggregate(task.name, task.version, task.protocol, records, task.breakdowns,
+                       approximate=task.scoring.approximate, prr_enabled=task.scoring.prr is not None,
+                       format_required=task.scoring.require_format)
+    # an extractor may add a benchmark's own summary (e.g. Video-MME's official-style accuracy)
+    summarize = extractors.hook(task.scoring.extractor, "summarize") if task.scoring.extractor in extractors else None
+    if summarize is not None:
+        result.extra[task.scoring.extractor] = summarize(records, list(task.breakdowns))
+    return result
 
 
 def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecord]) -> TaskResult:

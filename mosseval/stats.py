@@ -1,9 +1,30 @@
 """Statistics used for every number mosseval prints: confidence intervals that respect clusters.
 
-Items that share a video are not independent; intervals use the cluster-robust variance of the
-mean. For proportions the interval is Wilson's, computed on the design-effect-adjusted sample size
-(n_eff = n / deff, deff = clustered variance / iid variance, never below 1), so an all-correct run
-gets a sensible interval instead of a zero-width one. Deterministic: no resampling.
+Items that share a video are not independent, and benchmarks have few videos per item group and
+very uneven cluster sizes, so the intervals are built for small numbers of clusters:
+
+* **variance**: the cluster-robust CR2 ("bias-reduced linearisation") variance of the item mean,
+  ``V = sum_g s_g^2 / (1 - n_g/N) / N^2`` with ``s_g`` the sum of residuals of cluster ``g`` (for
+  a mean this is the exact CR2 form; it is unbiased under independence, where CR1's ``G/(G-1)``
+  factor is only right for equal cluster sizes);
+* **degrees of freedom**: Bell and McCaffrey's small-sample df as recommended by Imbens and
+  Kolesar (2016): ``df = (sum lambda)^2 / sum lambda^2`` over the eigenvalues of ``W' Omega W``,
+  with an exchangeable working model ``Omega`` whose intra-cluster correlation is estimated by
+  moments. Equal cluster sizes give ``G - 1``; uneven sizes give fewer. Computed in O(G);
+* **interval**: ``mean +- t(df) * se``. For proportions the interval is built on the logit scale
+  (``logit(p) +- t * se / (p (1 - p))``, mapped back), which keeps it inside [0, 1] and lets it
+  extend further towards the middle when the accuracy is high, as the sampling distribution does;
+  the variance is never taken below the binomial ``p (1 - p) / (N - 1)`` (design effect >= 1). An
+  all-correct (or all-wrong) run gets a Wilson interval with the same ``t`` instead of a
+  zero-width one.
+
+Coverage of the 95 % interval is checked by simulation in ``tests/test_stats.py``: 10-240
+clusters of very uneven sizes (lognormal, median 3, up to ~30 items), accuracies 0.5-0.95,
+per-video accuracies Beta-distributed with intra-video correlation 0.1-0.25. It is >= 94 %
+everywhere except at correlation 0.25 with accuracy 0.95 (93.7 % at 120 clusters), where a few
+videos fail completely and the sampling distribution is strongly skewed. The previous interval
+(CR1 design effect + normal Wilson) covered 89-91 % at 60 clusters and accuracy 0.9. Small cluster
+counts are conservative (97-99 % at 10 clusters). Deterministic: no resampling.
 """
 
 from __future__ import annotations
@@ -14,6 +35,7 @@ from collections.abc import Sequence
 from mosseval.records import Estimate
 
 Z95 = 1.959963984540054
+POWER = 1
 
 
 def _z(alpha: float) -> float:
@@ -24,11 +46,114 @@ def _z(alpha: float) -> float:
     return NormalDist().inv_cdf(1 - alpha / 2)
 
 
-def wilson(successes: float, n: float, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval for a proportion (``n`` may be fractional: an effective size)."""
+# --------------------------------------------------------------------------- Student t quantiles
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta ``I_x(a, b)``."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(lbt) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """CDF of Student's t with ``df > 0`` (real) degrees of freedom."""
+    if df <= 0:
+        raise ValueError("degrees of freedom must be positive")
+    if math.isinf(df):
+        from statistics import NormalDist
+
+        return NormalDist().cdf(t)
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def _t_pdf(t: float, df: float) -> float:
+    lc = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    return math.exp(lc - (df + 1) / 2 * math.log1p(t * t / df))
+
+
+def t_quantile(q: float, df: float) -> float:
+    """Quantile of Student's t with real ``df > 0`` (agrees with ``scipy.stats.t.ppf`` to ~1e-7).
+
+    Newton's method on the CDF from the Cornish-Fisher start, guarded by a bracket."""
+    if not 0.0 < q < 1.0:
+        raise ValueError("q must lie in (0, 1)")
+    if df <= 0:
+        raise ValueError("degrees of freedom must be positive")
+    from statistics import NormalDist
+
+    if df > 1e7:
+        return NormalDist().inv_cdf(q)
+    if q < 0.5:
+        return -t_quantile(1.0 - q, df)
+    if q == 0.5:
+        return 0.0
+    z = NormalDist().inv_cdf(q)
+    g1 = (z ** 3 + z) / 4
+    g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
+    x = z + g1 / df + g2 / (df * df)
+    if df < 3 or not math.isfinite(x) or x <= 0:
+        x = math.tan(math.pi * (q - 0.5)) if df <= 1.5 else max(z, 1e-3)
+    lo, hi = 0.0, math.inf
+    for _ in range(100):
+        f = t_cdf(x, df) - q
+        if f < 0:
+            lo = x
+        else:
+            hi = x
+        if abs(f) < 1e-14:
+            break
+        step = f / max(_t_pdf(x, df), 1e-300)
+        nxt = x - step
+        if not (lo < nxt < hi):  # outside the bracket: bisect (or expand)
+            nxt = (lo + hi) / 2 if math.isfinite(hi) else max(2 * x, lo + 1.0)
+        if abs(nxt - x) <= 1e-13 * max(1.0, abs(x)):
+            x = nxt
+            break
+        x = nxt
+    return x
+
+
+# --------------------------------------------------------------------------- cluster-robust intervals
+
+
+def wilson(successes: float, n: float, alpha: float = 0.05, *, crit: float | None = None) -> tuple[float, float]:
+    """Wilson score interval for a proportion (``n`` may be fractional: an effective size);
+    ``crit`` replaces the normal critical value (e.g. a t quantile)."""
     if n <= 0:
         return (0.0, 1.0)
-    z = _z(alpha)
+    z = _z(alpha) if crit is None else float(crit)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -36,22 +161,152 @@ def wilson(successes: float, n: float, alpha: float = 0.05) -> tuple[float, floa
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def cluster_totals(values: Sequence[float], clusters: Sequence[str] | None) -> tuple[list[float], list[int]]:
+    """Per-cluster sums and sizes (each item its own cluster when ``clusters`` is None)."""
+    if clusters is None:
+        return [float(v) for v in values], [1] * len(values)
+    if len(clusters) != len(values):
+        raise ValueError("values and clusters differ in length")
+    index: dict[str, int] = {}
+    sums: list[float] = []
+    sizes: list[int] = []
+    for v, c in zip(values, clusters):
+        i = index.get(c)
+        if i is None:
+            i = index[c] = len(sums)
+            sums.append(0.0)
+            sizes.append(0)
+        sums[i] += float(v)
+        sizes[i] += 1
+    return sums, sizes
+
+
+def cr2_variance(sums: Sequence[float], sizes: Sequence[int], mean: float) -> float:
+    """CR2 cluster-robust variance of the item mean from per-cluster sums and sizes."""
+    n = float(sum(sizes))
+    if len(sizes) < 2 or n <= 0:
+        return 0.0
+    total = 0.0
+    for y, m in zip(sums, sizes):
+        s = y - m * mean
+        total += s * s / (1.0 - m / n) ** POWER
+    return total / (n * n)
+
+
+def icc_moments(sums: Sequence[float], sizes: Sequence[int], mean: float, item_var: float) -> float:
+    """Moment estimate of the intra-cluster correlation, clipped to [0, 0.99]."""
+    pairs = sum(m * (m - 1) for m in sizes)
+    if pairs <= 0 or item_var <= 0:
+        return 0.0
+    between = sum((y - m * mean) ** 2 for y, m in zip(sums, sizes))
+    rho = (between - item_var * sum(sizes)) / (item_var * pairs)
+    return min(max(rho, 0.0), 0.99)
+
+
+def bell_mccaffrey_df(sizes: Sequence[int], rho: float = 0.0) -> float:
+    """Imbens-Kolesar / Bell-McCaffrey degrees of freedom for a cluster-robust (CR2) mean.
+
+    ``(tr M)^2 / tr(M^2)`` with ``M = W' Omega W``, ``Omega`` exchangeable with correlation
+    ``rho``; ``M`` is a diagonal matrix plus a rank-2 term, so both traces are O(G). Equal sizes
+    give ``G - 1`` for any ``rho``."""
+    g = len(sizes)
+    if g < 2:
+        return 1.0
+    n = float(sum(sizes))
+    tr = tr_u = tr_uw = tr_ww = tr_d2 = tr_du_w = tr_du_u = 0.0
+    s_tot = 0.0
+    rows = []
+    for m in sizes:
+        a = m / n
+        d = 1.0 - a
+        ne = m * (1.0 + rho * (m - 1))
+        s_tot += ne
+        rows.append((a / math.sqrt(d), ne / math.sqrt(d), ne / d))
+    for u, w, dg in rows:
+        tr_u += u * u
+        tr_uw += u * w
+        tr_ww += w * w
+        tr_d2 += dg * dg
+        tr_du_w += dg * u * w
+        tr_du_u += dg * u * u
+        tr += dg
+    tr_m = tr - 2.0 * tr_uw + s_tot * tr_u
+    # R = -u w' - w u' + S u u' = [u w] K [u w]',  K = [[S, -1], [-1, 0]];  tr(R^2) = tr((C K)^2)
+    c11, c12, c22 = tr_u, tr_uw, tr_ww
+    k11, k12 = s_tot, -1.0
+    a11 = c11 * k11 + c12 * k12
+    a12 = c11 * k12
+    a21 = c12 * k11 + c22 * k12
+    a22 = c12 * k12
+    tr_r2 = a11 * a11 + 2.0 * a12 * a21 + a22 * a22
+    tr_dr = -2.0 * tr_du_w + s_tot * tr_du_u
+    tr_m2 = tr_d2 + tr_r2 + 2.0 * tr_dr
+    if tr_m2 <= 0:
+        return float(g - 1)
+    return max(1.0, tr_m * tr_m / tr_m2)
+
+
 def cluster_variance_of_mean(values: Sequence[float], clusters: Sequence[str] | None) -> tuple[float, int]:
-    """Cluster-robust (CR1-style) variance of the sample mean, and the number of clusters."""
+    """Cluster-robust CR1 variance of the sample mean (``G/(G-1)`` factor), and the number of
+    clusters: the analytic reference of the paired bootstrap in ``compare``."""
     n = len(values)
     if n == 0:
         return (float("nan"), 0)
-    mean = sum(values) / n
-    if clusters is None:
-        clusters = [str(i) for i in range(n)]
-    sums: dict[str, float] = {}
-    for v, c in zip(values, clusters):
-        sums[c] = sums.get(c, 0.0) + (v - mean)
-    g = len(sums)
+    mean = sum(float(v) for v in values) / n
+    sums, sizes = cluster_totals(values, clusters)
+    g = len(sizes)
     if g < 2:
         return (0.0, g)
-    var = sum(s * s for s in sums.values()) / (n * n) * g / (g - 1)
-    return (var, g)
+    return (sum((y - m * mean) ** 2 for y, m in zip(sums, sizes)) / (n * n) * g / (g - 1), g)
+
+
+def interval_from_totals(
+    sums: Sequence[float],
+    sizes: Sequence[int],
+    *,
+    binary: bool,
+    item_var: float | None = None,
+    clustered: bool = True,
+    alpha: float = 0.05,
+    lower: float | None = 0.0,
+    upper: float | None = 1.0,
+) -> tuple[float | None, float | None, str]:
+    """(low, high, method) of the interval of the item mean from per-cluster sums and sizes.
+
+    ``item_var`` is the per-item variance (computed from the mean for ``binary``; required
+    otherwise); see the module docstring for the method. A non-binary mean of a single cluster has
+    no interval (None, None): its between-cluster variance cannot be estimated."""
+    n = float(sum(sizes))
+    g = len(sizes)
+    mean = sum(sums) / n
+    tag = "cr2" if clustered else "iid"
+    if binary:
+        item_var = mean * (1.0 - mean)
+        floor = item_var / (n - 1) if n > 1 else item_var
+    else:
+        item_var = float(item_var or 0.0)
+        floor = 0.0
+    var = max(cr2_variance(sums, sizes, mean), floor)
+    rho = icc_moments(sums, sizes, mean, item_var) if clustered else 0.0
+    df = bell_mccaffrey_df(sizes, rho) if g >= 2 else 1.0
+    crit = t_quantile(1.0 - alpha / 2.0, df)
+    if binary and (mean <= 0.0 or mean >= 1.0 or g < 2):
+        lo, hi = wilson(mean * n, n, alpha, crit=crit)
+        lo, hi = (0.0 if mean <= 0.0 else lo), (1.0 if mean >= 1.0 else hi)
+        return lo, hi, "wilson-t" + ("(single cluster)" if g < 2 else f"(df={df:.1f})")
+    if binary:
+        se = math.sqrt(var) / (mean * (1.0 - mean))
+        centre = math.log(mean / (1.0 - mean))
+        return _expit(centre - crit * se), _expit(centre + crit * se), f"logit-t+{tag}(df={df:.1f})"
+    if g < 2:
+        return None, None, f"none (single {'cluster' if clustered else 'item'})"
+    half = crit * math.sqrt(var)
+    lo, hi = mean - half, mean + half
+    if lower is not None:
+        lo = max(lower, lo)
+    if upper is not None:
+        hi = min(upper, hi)
+    return lo, hi, f"t+{tag}(df={df:.1f})"
 
 
 def mean_ci(
@@ -63,29 +318,25 @@ def mean_ci(
     lower: float | None = 0.0,
     upper: float | None = 1.0,
 ) -> Estimate:
-    """Mean with a (1 - alpha) interval, clustered when ``clusters`` is given."""
+    """Mean with a (1 - alpha) interval, clustered when ``clusters`` is given (see module docs)."""
     vals = [float(v) for v in values]
     n = len(vals)
     if n == 0:
         return Estimate(value=None, n=0, n_clusters=0, method=None)
     mean = sum(vals) / n
-    var_c, g = cluster_variance_of_mean(vals, clusters)
-    iid_var = sum((v - mean) ** 2 for v in vals) / (n * (n - 1)) if n > 1 else 0.0
-    if binary:
-        deff = max(1.0, var_c / iid_var) if iid_var > 0 else 1.0
-        lo, hi = wilson(mean * n / deff, n / deff, alpha)
-        method = "wilson" + ("+cluster-deff" if clusters is not None else "")
-    else:
-        se = math.sqrt(var_c) if clusters is not None else math.sqrt(iid_var)
-        z = _z(alpha)
-        lo, hi = mean - z * se, mean + z * se
-        if lower is not None:
-            lo = max(lower, lo)
-        if upper is not None:
-            hi = min(upper, hi)
-        method = "normal" + ("+cluster-robust" if clusters is not None else "")
+    sums, sizes = cluster_totals(vals, clusters)
+    item_var = None if binary else (sum((v - mean) ** 2 for v in vals) / (n - 1) if n > 1 else 0.0)
+    lo, hi, method = interval_from_totals(sums, sizes, binary=binary, item_var=item_var,
+                                          clustered=clusters is not None, alpha=alpha, lower=lower, upper=upper)
     return Estimate(value=mean, ci_low=lo, ci_high=hi, n=n,
-                    n_clusters=g if clusters is not None else None, method=method)
+                    n_clusters=len(sizes) if clusters is not None else None, method=method)
+
+
+def _expit(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 # --------------------------------------------------------------------------- paired comparison

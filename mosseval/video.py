@@ -5,7 +5,8 @@ for all backends and are recorded per sample (``FrameInfo``).
 
 * ``compute_indices`` is a pure function turning a ``FrameSpec`` plus (frame count, fps, bounds)
   into source-frame indices (strategies ``uniform``, ``segment`` = MVBench/VideoChat2,
-  ``linspace`` = MMVU, ``fps``).
+  ``linspace`` = MMVU API models, ``linspace_fps`` = MMVU video models, ``bin_start`` =
+  VCR-Bench, ``fps``).
 * ``sample_frames`` resolves a ``VideoRef`` under its data root, decodes the chosen frames with
   PyAV (default) or decord, resizes them to the pixel budget and returns ``Frames``.
 * ``probe`` reports frame count / fps / size for preflight checks.
@@ -36,11 +37,11 @@ from typing import Any
 import numpy as np
 
 from mosseval.errors import ConfigError, MediaError, MissingDependencyError, MossevalError
-from mosseval.models.base import Frames
 from mosseval.paths import safe_join
 from mosseval.records import FrameInfo, FrameSpec, VideoRef
 
 __all__ = [
+    "Frames",
     "VideoProbe",
     "compute_indices",
     "sample_frames",
@@ -61,6 +62,18 @@ SKIP_NONREF = True
 """Let the decoder drop non-reference frames that are not wanted (pixel-exact, about 2x faster)."""
 _UNBOUNDED = 100000.0  # VideoChat2's stand-in for "no bound"
 _EPS = 1e-9
+
+
+@dataclass
+class Frames:
+    """Decoded frames as every model backend receives them, with how they were chosen."""
+
+    array: np.ndarray
+    """(T, H, W, 3) uint8 RGB."""
+    info: FrameInfo
+    cache: str | None = None
+    """"hit" when the frames came from the shared frame cache, "miss" when they were decoded and
+    stored, None when no cache was used (:mod:`mosseval.frame_cache`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,7 +117,12 @@ def _time_window(num_frames: int, fps: float, start: float | None, end: float | 
 
 
 def _segment(n_out: int, num_frames: int, fps: float, start, end, first_index: int) -> _Plan:
-    """VideoChat2's MVBench ``get_index``, exactly (incl. half-to-even rounding)."""
+    """VideoChat2's MVBench ``get_index``, exactly (incl. half-to-even rounding).
+
+    A start bound that rounds past the last frame (e.g. 9.96 s in a 100-frame 10 fps clip) makes
+    the official segment length negative; its indices are still computed as published (they step
+    back from the last frame: ``[99]*9 + [98]*7`` above) and used in that order. Only indices the
+    official reader could not decode either (outside the video) are an error."""
     lo_t = start if start is not None else -_UNBOUNDED
     hi_t = end if end is not None else _UNBOUNDED
     if start is not None and end is not None and end < start:
@@ -113,22 +131,22 @@ def _segment(n_out: int, num_frames: int, fps: float, start, end, first_index: i
     # Python's round() on floats is round-half-to-even, like numpy.round / np.rint.
     start_idx = max(first_index, int(round(lo_t * fps)))
     end_idx = min(int(round(hi_t * fps)), max_frame)
-    if start_idx > max_frame:
-        raise MediaError(f"bound start {_fmt(lo_t)}s (frame {start_idx}) is beyond the last frame "
-                         f"{max_frame} ({num_frames} frames at {fps:.3f} fps)")
-    if end_idx < start_idx:
-        raise MediaError(f"the bounded window is empty: end {_fmt(hi_t)}s -> frame {end_idx} is before "
-                         f"start frame {start_idx}")
     seg = float(end_idx - start_idx) / n_out
     idx = [int(start_idx + seg / 2 + float(np.round(seg * i))) for i in range(n_out)]
-    idx = [min(max(i, first_index), max_frame) for i in idx]
-    window = (end_idx - start_idx + 1) / fps
+    outside = [i for i in idx if not first_index <= i <= max_frame]
+    if outside:
+        raise MediaError(f"bound start {_fmt(lo_t)}s (frame {start_idx}) is beyond the last frame {max_frame} "
+                         f"({num_frames} frames at {fps:.3f} fps): the official segment indices include frame "
+                         f"{outside[0]}, outside the video")
+    window = max(end_idx - start_idx + 1, 1) / fps
     return _Plan(idx, window, len(idx) / window)
 
 
 def _plan(spec: FrameSpec, num_frames: int, fps: float, start: float | None, end: float | None,
           first_index: int) -> _Plan:
     _check_inputs(num_frames, fps)
+    if spec.recipe:
+        return _recipe_plan(spec.recipe, num_frames, fps, start, end, first_index)
     for name, value in (("start", start), ("end", end)):
         if value is not None and not math.isfinite(value):
             raise MediaError(f"bound {name}={value!r} is not a finite number of seconds")
@@ -151,6 +169,23 @@ def _plan(spec: FrameSpec, num_frames: int, fps: float, start: float | None, end
             lo = hi = min(int(math.floor(s * fps + _EPS)), last)
         pos = [int(x) for x in np.linspace(lo, hi, n_out).astype(int)]
         sampled = n_out / window
+    elif spec.strategy == "linspace_fps":
+        if spec.fps is None:
+            raise ConfigError("frame strategy 'linspace_fps' needs frames.fps (e.g. fps: 1)",
+                              hint="set `frames: {strategy: linspace_fps, fps: 1, max_frames: 64}` in the task")
+        lo = max(0, int(math.ceil(s * fps - _EPS)))
+        hi = min(last, int(math.ceil(e * fps - _EPS)) - 1)
+        if hi < lo:
+            lo = hi = min(int(math.floor(s * fps + _EPS)), last)
+        # MMVU video_to_ndarrays_fps: int(fps * int(duration)) capped, never more than the frames
+        count = int(min(float(spec.fps) * int(window + _EPS), spec.max_frames))
+        count = max(1, min(count, hi - lo + 1))
+        pos = [int(x) for x in np.linspace(lo, hi, count).astype(int)]
+        sampled = count / window
+    elif spec.strategy == "bin_start":
+        a, b = s * fps, e * fps
+        pos = [min(max(int(math.floor(a + (b - a) * i / n_out + _EPS)), 0), last) for i in range(n_out)]
+        sampled = n_out / window
     elif spec.strategy == "fps":
         if spec.fps is None:
             raise ConfigError("frame strategy 'fps' needs frames.fps (e.g. fps: 1)",
@@ -167,6 +202,29 @@ def _plan(spec: FrameSpec, num_frames: int, fps: float, start: float | None, end
     else:  # pragma: no cover - FrameSpec validation prevents this
         raise ConfigError(f"unknown frame strategy {spec.strategy!r}")
     return _Plan([first_index + p for p in pos], window, sampled)
+
+
+def _recipe_plan(name: str, num_frames: int, fps: float, start: float | None, end: float | None,
+                 first_index: int) -> _Plan:
+    """Indices from a model family's recipe (``mosseval.recipes``)."""
+    from mosseval.recipes import get_recipe
+
+    indices, window, sampled = get_recipe(name).plan(num_frames, fps, start, end, first_index)
+    return _Plan(indices, window, sampled)
+
+
+def target_shape(spec: FrameSpec, height: int, width: int, n_frames: int) -> tuple[int, int]:
+    """(height, width) the decoded frames are resized to: the recipe's size when ``spec.recipe`` is set
+    (its "processor" sizes keep the decoded size), else the pixel budget of ``spec``."""
+    if spec.recipe:
+        from mosseval.recipes import get_recipe
+
+        size = get_recipe(spec.recipe).frame_size(height, width, n_frames)
+        if size is not None:
+            return size
+        if spec.max_pixels is None:
+            return height, width
+    return resize_shape(height, width, spec.max_pixels, spec.size_multiple)
 
 
 def compute_indices(spec: FrameSpec, num_frames: int, fps: float, start: float | None = None,
@@ -715,7 +773,7 @@ def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str) -> Fr
         else:
             frames, plan, stamps, fps, n, decoder = _sample_pyav(path, label, spec, start, end)
         h0, w0 = frames[0].shape[:2]
-        shape = resize_shape(h0, w0, spec.max_pixels, spec.size_multiple)
+        shape = target_shape(spec, h0, w0, len(frames))
         array = _resize_all(frames, shape)
     except (MediaError, MossevalError):
         raise
@@ -734,6 +792,7 @@ def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str) -> Fr
         num_source_frames=int(n),
         width=int(array.shape[2]),
         height=int(array.shape[1]),
+        recipe=spec.recipe,
     )
     return Frames(array=array, info=info)
 

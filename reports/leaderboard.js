@@ -280,7 +280,10 @@
           el("span", { class: "badge backend" }, run.backend || "?"),
           run.origin !== "mosseval" ? el("span", { class: "badge ext" }, run.origin) : null,
           run.status && run.status !== "completed" ? el("span", { class: "badge status" }, run.status.replace(/_/g, " ")) : null,
-          metaBits.length ? el("span", { class: "model-meta" }, metaBits.join(" · ")) : null),
+          metaBits.length ? el("span", { class: "model-meta" }, metaBits.join(" · ")) : null,
+          (run.published || []).map(function (p) {
+            return el("span", { class: "published " + p.status, title: p.source }, p.task + ": " + p.line);
+          })),
         el("td", { "data-value": run.params === null || run.params === undefined ? "" : run.params }, fmtParams(run.params)),
         el("td", { class: "left muted small" }, shortDate(run.date)),
         renderCell(run, "overall"),

@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 # The lmms-eval bridge is tested against the real lmms-eval classes. Its full dependency set is huge (and
 # pins an old PyAV), so only the modules its registry and the tested models import are installed.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps lmms-eval==0.7.3 loguru pytz evaluate \
-  datasets dill xxhash multiprocess fsspec 2>/dev/null \
+  datasets dill xxhash multiprocess fsspec tenacity sacrebleu portalocker tabulate colorama lxml 2>/dev/null \
   || echo "warning: lmms-eval could not be installed; its bridge tests will be skipped" >&2
 # Browser tests drive Debian's Chromium; install it when we can (root + apt), else they are skipped.
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

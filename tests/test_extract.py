@@ -46,6 +46,38 @@ CASES = [
     (None, OPTS4, None, "empty"),
     ("<think>steps</think><answer>  </answer>", OPTS4, None, "empty"),
     ("I cannot tell from the video.", OPTS4, None, "unparsed"),
+    # conclusive statements outrank options merely mentioned on the way
+    ("Option A is red and option C is green.", OPTS4, None, "ambiguous"),  # no conclusion: both mentioned
+    ("Option E is not listed, so option B", OPTS4, "B", "ok"),
+    ("The answer is not A.", OPTS4, None, "unparsed"),  # a negation names no answer
+    ("The answer is A, or maybe the answer is B.", OPTS4, None, "ambiguous"),
+    ("**Final Answer:** A or B", OPTS4, None, "ambiguous"),
+    ("\\boxed{A} or \\boxed{B}", OPTS4, None, "ambiguous"),
+    ("The answer is C. \\boxed{B}", OPTS4, None, "ambiguous"),  # statement and box disagree
+    ("\\boxed{42}", OPTS4, None, "unparsed"),  # a box that names no option
+    ("\\boxed{E}", OPTS4, None, "unparsed"),  # E is not an option here
+    ("\\boxed{A dog}", OPTS4, None, "unparsed"),  # the article inside a box is still no option
+]
+
+# Forms the strict extractor accepts (issue 15, item 7). Each of these was unparsed or ambiguous before.
+NEW_FORMS = [
+    ("\\boxed{C}", OPTS4, "C"),
+    ("$\\boxed{C}$", OPTS4, "C"),
+    ("So the correct choice is $\\boxed{\\text{D}}$.", OPTS4, "D"),
+    ("The colour at the end is green, hence \\boxed{C}.", OPTS4, "C"),
+    ("<think>green appears last</think><answer>\\boxed{C}</answer>", OPTS4, "C"),
+    ("<think>green appears last</think>\n\\boxed{C}", OPTS4, "C"),  # outside <answer> (none given)
+    ("\\boxed{(B) blue}", OPTS4, "B"),
+    ("\\boxed{\\text{yellow}}", OPTS4, "D"),
+    ("**Final Answer:** C", OPTS4, "C"),
+    ("**Final Answer**: C", OPTS4, "C"),
+    ("Final answer: **B**", OPTS4, "B"),
+    ("**Answer: (D)**", OPTS4, "D"),
+    ("Therefore, the final answer is: $B$", OPTS4, "B"),
+    ("Option A says red, which the video contradicts. Option C is green, which appears too late. "
+     "The answer is B.", OPTS4, "B"),
+    ("A is wrong (the cube is not red) and (C) is wrong too.\nThe answer is B.", OPTS4, "B"),
+    ("Let us check each choice: choice A fails, choice D fails.\nTherefore, the best option is C.", OPTS4, "C"),
 ]
 
 
@@ -53,6 +85,12 @@ CASES = [
 def test_extract_choice(text, options, letter, status):
     ex = extract_choice(text, options)
     assert (ex.letter, ex.status) == (letter, status)
+
+
+@pytest.mark.parametrize("text,options,letter", NEW_FORMS)
+def test_new_answer_forms(text, options, letter):
+    ex = extract_choice(text, options)
+    assert (ex.letter, ex.status) == (letter, "ok")
 
 
 def test_check_mc_counts_unparsed_as_wrong():

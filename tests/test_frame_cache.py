@@ -189,9 +189,6 @@ def test_second_model_decodes_nothing_and_the_run_records_it(tmp_path, monkeypat
     assert [r.generation.frames for r in second.records] == [r.generation.frames for r in off.records]
     assert [r.score for r in second.records] == [r.score for r in off.records]
     assert second.log.run_id == off.log.run_id  # the cache is not part of the identity
-    hit_s = sum(r.generation.extra["decode_s"] for r in second.records)
-    miss_s = sum(r.generation.extra["decode_s"] for r in off.records)
-    assert hit_s < miss_s
 
 
 def test_a_run_that_outgrows_the_bound_says_so(tmp_path, monkeypatch, capsys):

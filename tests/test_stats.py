@@ -170,3 +170,169 @@ def test_samples_needed_formula_resolves_the_margin():
     assert need2 == math.ceil(400 * (0.015 / 0.01) ** 2)
     assert samples_needed(400, -0.01, -0.03, 0.01, 0.01) is None  # estimate on the margin
     assert samples_needed(100, 0.0, -0.0100001, 0.01, 0.01) >= 101
+
+
+# --------------------------------------------------------------------------- intervals of one mean
+#
+# mean_ci: CR2 variance, Bell-McCaffrey / Imbens-Kolesar degrees of freedom, logit-scale t interval
+# for proportions (see the module docstring). Checked against SciPy and explicit matrix algebra,
+# then by simulated coverage over a grid of cluster counts and accuracies.
+
+from mosseval.stats import (  # noqa: E402
+    bell_mccaffrey_df,
+    cluster_totals,
+    cr2_variance,
+    interval_from_totals,
+    mean_ci,
+    t_quantile,
+)
+
+
+@pytest.mark.parametrize("df", [0.7, 1.0, 1.3, 2.0, 3.5, 7.0, 19.0, 59.0, 250.0, 1e4])
+@pytest.mark.parametrize("q", [0.975, 0.995, 0.6, 0.025])
+def test_t_quantile_matches_scipy(df, q):
+    assert t_quantile(q, df) == pytest.approx(scipy_stats.t.ppf(q, df), rel=1e-7, abs=1e-9)
+
+
+def _membership(sizes):
+    return np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_cr2_variance_is_the_bias_reduced_sandwich():
+    """(X'X)^-1 sum_g X_g' A_g e_g e_g' A_g X_g (X'X)^-1 with A_g = (I - H_gg)^(-1/2), X = 1."""
+    rng = np.random.default_rng(3)
+    sizes = [1, 4, 2, 7, 1, 3]
+    y = rng.random(sum(sizes))
+    e = y - y.mean()
+    n = len(y)
+    total = 0.0
+    start = 0
+    for m in sizes:
+        h = np.full((m, m), 1.0 / n)
+        w, v = np.linalg.eigh(np.eye(m) - h)
+        a = v @ np.diag(w ** -0.5) @ v.T
+        u = np.ones(m) @ a @ e[start:start + m]
+        total += u * u
+        start += m
+    sums = [float(e_.sum()) for e_ in np.split(y, np.cumsum(sizes)[:-1])]
+    assert cr2_variance(sums, sizes, float(y.mean())) == pytest.approx(total / n ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("sizes,rho", [([3] * 20, 0.0), ([3] * 20, 0.4), ([1, 1, 1, 30, 2, 2], 0.0),
+                                       ([1, 5, 2, 9, 1, 1, 4, 12, 3], 0.3), ([2, 2, 1], 0.9)])
+def test_bell_mccaffrey_df_matches_the_eigenvalue_definition(sizes, rho):
+    n = sum(sizes)
+    g = _membership(sizes)
+    x = np.ones((n, 1))
+    hat = x @ x.T / n
+    omega = np.zeros((n, n))
+    cols = []
+    for k, m in enumerate(sizes):
+        idx = np.where(g == k)[0]
+        omega[np.ix_(idx, idx)] = (1 - rho) * np.eye(m) + rho
+        w, v = np.linalg.eigh(np.eye(m) - hat[np.ix_(idx, idx)])
+        a = v @ np.diag(w ** -0.5) @ v.T
+        col = (np.eye(n) - hat)[:, idx] @ a @ x[idx] / n
+        cols.append(col[:, 0])
+    wmat = np.stack(cols, axis=1)
+    lam = np.linalg.eigvalsh(wmat.T @ omega @ wmat)
+    expected = lam.sum() ** 2 / (lam ** 2).sum()
+    assert bell_mccaffrey_df(sizes, rho) == pytest.approx(expected, rel=1e-9)
+    if len(set(sizes)) == 1:
+        assert bell_mccaffrey_df(sizes, rho) == pytest.approx(len(sizes) - 1)
+
+
+def test_mean_ci_edge_cases_and_labels():
+    assert mean_ci([]).value is None
+    allright = mean_ci([1.0] * 12, [f"v{i // 3}" for i in range(12)], binary=True)
+    assert allright.ci_high == 1.0 and 0.3 < allright.ci_low < 0.95 and allright.method.startswith("wilson-t")
+    allwrong = mean_ci([0.0] * 12, [f"v{i // 3}" for i in range(12)], binary=True)
+    assert allwrong.ci_low == 0.0 and 0.05 < allwrong.ci_high < 0.7
+    one = mean_ci([1.0, 0.0, 1.0], ["v", "v", "v"], binary=True)
+    assert one.n_clusters == 1 and one.method == "wilson-t(single cluster)" and 0 < one.ci_low < one.ci_high < 1
+    est = mean_ci([1, 0, 1, 1, 1, 0, 1, 1], [f"v{i // 2}" for i in range(8)], binary=True)
+    assert est.method.startswith("logit-t+cr2(df=") and est.n_clusters == 4 and est.ci_low < 0.75 < est.ci_high
+    lone = mean_ci([0.3, 0.5], ["v", "v"])
+    assert (lone.ci_low, lone.ci_high, lone.method) == (None, None, "none (single cluster)")
+    cont = mean_ci([0.2, 0.4, 0.9, 0.5], None)
+    assert cont.method == "t+iid(df=3.0)"
+    half = t_quantile(0.975, 3.0) * np.std([0.2, 0.4, 0.9, 0.5], ddof=1) / 2
+    assert cont.ci_high - cont.value == pytest.approx(half) and cont.ci_low == pytest.approx(0.5 - half)
+
+
+def test_clustering_widens_the_interval_and_never_narrows_it_below_binomial():
+    vals = [1.0] * 30 + [0.0] * 10
+    iid = mean_ci(vals, None, binary=True)
+    clustered = mean_ci(vals, ["a"] * 15 + ["b"] * 15 + ["c"] * 5 + ["d"] * 5, binary=True)
+    assert clustered.ci_high - clustered.ci_low > iid.ci_high - iid.ci_low
+    # perfectly balanced clusters (zero between-cluster variance) still get the binomial width
+    spread = mean_ci([1.0, 0.0] * 20, [f"v{i // 2}" for i in range(40)], binary=True)
+    assert spread.ci_high - spread.ci_low >= mean_ci([1.0, 0.0] * 20, None, binary=True).ci_high - \
+        mean_ci([1.0, 0.0] * 20, None, binary=True).ci_low - 1e-9
+
+
+def _clustered_accuracy(rng, reps: int, g: int, acc: float, kappa: float):
+    """Per-cluster (correct, size) for ``reps`` simulated runs: uneven cluster sizes (lognormal,
+    median ~3, some clusters of 15-30 items), per-video accuracy ~ Beta(acc*kappa, (1-acc)*kappa)
+    (intra-video correlation 1 / (1 + kappa)), items Bernoulli given their video."""
+    sizes = np.maximum(1, np.round(rng.lognormal(1.0, 0.8, (reps, g)))).astype(int)
+    p = rng.beta(acc * kappa, (1 - acc) * kappa, (reps, g))
+    return rng.binomial(sizes, p), sizes
+
+
+def _coverage(g: int, acc: float, kappa: float, reps: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    y, sizes = _clustered_accuracy(rng, reps, g, acc, kappa)
+    hits = 0
+    for r in range(reps):
+        lo, hi, _ = interval_from_totals(y[r].tolist(), sizes[r].tolist(), binary=True)
+        hits += lo <= acc <= hi
+    return hits / reps
+
+
+def test_coverage_at_sixty_uneven_clusters_and_accuracy_0_9():
+    """The setting where the previous interval (CR1 design effect + normal Wilson) covered ~89-91 %,
+    through the public mean_ci on item lists, with a strong per-video effect (ICC 0.25)."""
+    rng = np.random.default_rng(2026)
+    y, sizes = _clustered_accuracy(rng, 1500, 60, 0.9, 3.0)
+    hits = 0
+    for r in range(1500):
+        vals: list[float] = []
+        cl: list[str] = []
+        for k, (c, m) in enumerate(zip(y[r], sizes[r])):
+            vals += [1.0] * int(c) + [0.0] * int(m - c)
+            cl += [f"video{k}"] * int(m)
+        e = mean_ci(vals, cl, binary=True)
+        hits += e.ci_low <= 0.9 <= e.ci_high
+    assert hits / 1500 >= 0.94
+
+
+def test_cluster_totals_match_item_lists():
+    sums, sizes = cluster_totals([1, 0, 1, 1, 0], ["b", "a", "b", "c", "a"])
+    assert (sums, sizes) == ([2.0, 0.0, 1.0], [2, 2, 1])
+    with pytest.raises(ValueError):
+        cluster_totals([1.0], ["a", "b"])
+
+
+FAST_GRID = [(g, acc) for g in (10, 30, 60, 120) for acc in (0.5, 0.9, 0.95)]
+
+
+@pytest.mark.parametrize("g,acc", FAST_GRID)
+def test_coverage_fast_grid(g, acc):
+    """Fast version of the coverage grid (600 runs per cell, ICC 0.2): within Monte-Carlo error
+    of 95 % (the slow test below asserts >= 94 % with 4,000 runs per cell)."""
+    assert _coverage(g, acc, 4.0, 600, seed=g * 1000 + int(acc * 100)) >= 0.925
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kappa", [3.0, 4.0, 9.0])
+@pytest.mark.parametrize("g", [10, 20, 40, 60, 120, 240])
+def test_coverage_grid(g, kappa):
+    """>= 94 % coverage of the 95 % interval at accuracies {0.5, 0.7, 0.9, 0.95}, 4,000 runs each, for
+    intra-video correlation 0.1 and 0.2 (kappa 9, 4) and 0.25 (kappa 3) up to accuracy 0.9. At 0.25 and
+    accuracy 0.95 the per-video accuracies are U-shaped (a few videos fail completely) and coverage
+    measured 93.7 % at 120 clusters: the documented limit, asserted >= 93 %."""
+    for acc in (0.5, 0.7, 0.9, 0.95):
+        cov = _coverage(g, acc, kappa, 4000, seed=g * 1000 + int(acc * 100) + int(kappa))
+        floor = 0.93 if (kappa == 3.0 and acc == 0.95) else 0.94
+        assert cov >= floor, (g, acc, kappa, cov)

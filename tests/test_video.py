@@ -110,14 +110,26 @@ def test_segment_random_parameters_against_reference():
         e = float(rng.uniform(s, dur * 1.2))
         spec = FrameSpec(strategy="segment", num_frames=k)
         want = ref_videochat2((s, e), fps, first + n - 1, first, k)
-        start_idx = max(first, round(s * fps))
-        if min(round(e * fps), first + n - 1) < start_idx:
+        if not all(first <= i <= first + n - 1 for i in want):  # the official reader fails too
             with pytest.raises(MediaError):
                 compute_indices(spec, n, fps, start=s, end=e, first_index=first)
             continue
         got = compute_indices(spec, n, fps, start=s, end=e, first_index=first)
-        assert got == [min(max(i, first), first + n - 1) for i in want]
-        assert all(first <= i <= first + n - 1 for i in got)
+        assert got == want
+
+
+def test_segment_start_rounding_past_the_last_frame_follows_the_official_indices():
+    """MVBench: a start bound that rounds past the last frame is not an error (issue 15, item 9)."""
+    spec = FrameSpec(strategy="segment", num_frames=16)
+    # 100 frames at 10 fps; start 9.96 s -> frame 100 > last frame 99; end 10.0 s -> 99
+    got = compute_indices(spec, 100, 10.0, start=9.96, end=10.0)
+    assert got == ref_videochat2((9.96, 10.0), 10.0, 99, 0, 16) == [99] * 9 + [98] * 7
+    # frame folder (first index 1, 30 files at 3 fps): start 10.1 s -> frame 30 = last, end clipped
+    assert compute_indices(spec, 30, 3.0, start=10.1, end=12.0, first_index=1) == \
+        ref_videochat2((10.1, 12.0), 3.0, 30, 1, 16)
+    # further past the end the official indices leave the video: still an error, saying why
+    with pytest.raises(MediaError, match="official segment indices include frame 10[0-9]"):
+        compute_indices(spec, 100, 10.0, start=10.4, end=11.0)
 
 
 def test_linspace_is_mmvu():
@@ -155,7 +167,8 @@ def test_indices_always_clamped_into_range():
             except MediaError:
                 continue
             assert got and all(first <= i <= first + n - 1 for i in got)
-            assert got == sorted(got)
+            start_past_end = strategy == "segment" and got[0] > got[-1]  # official order kept (see below)
+            assert got == sorted(got) or start_past_end
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "segment", "linspace", "fps"])

@@ -86,6 +86,12 @@ def run(
     seed: SeedOpt = 0,
     frames: FramesOpt = None,
     max_pixels: MaxPixelsOpt = None,
+    frames_from: Annotated[str, typer.Option(
+        "--frames-from", metavar="task|model",
+        help="Which frames the model sees. task (default): the task's frame protocol, identical for every "
+        "model, for fair comparisons. model: the model family's own published recipe (e.g. Qwen2.5-VL 2 fps "
+        "+ pixel budget), to reproduce its reported numbers; recorded in the run identity.",
+        rich_help_panel=VIDEO)] = "task",
     data_dir: DataDirOpt = None,
     cache_dir: CacheDirOpt = None,
     tasks_dir: TasksDirOpt = None,
@@ -122,6 +128,7 @@ def run(
     opts = RunOptions(
         model=model, tasks=[t for t in tasks.split(",") if t.strip()], model_args=parse_model_args(model_args),
         limit=limit, output_dir=output_dir, seed=seed, frames=frames, max_pixels=max_pixels, data_dir=data_dir,
+        frames_from=frames_from,
         prr=parse_model_args(prr),
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
@@ -148,6 +155,8 @@ def run(
                       str(res.n_errors) + (" (approx.)" if res.approximate else ""))
     if not quiet:
         console.print(table)
+        for v in log.published:
+            console.print(f"published {v.score.task} ({v.score.source}): {v.line}", highlight=False)
     out.print(str(outcome.run_dir))
     if log.n_errors:
         console.print(f"[yellow]{log.n_errors} sample(s) failed[/] (listed with reasons in samples.jsonl; "
@@ -244,10 +253,10 @@ def models_list(ctx: typer.Context) -> None:
                                 b.description)))
     out.print(t)
     p = Table(title="presets", title_justify="left")
-    for col in ("preset", "backend", "target", "description"):
+    for col in ("preset", "backend", "target", "family", "description"):
         p.add_column(col)
     for pr in PRESETS.values():
-        p.add_row(pr.name, pr.backend, pr.target, pr.description)
+        p.add_row(pr.name, pr.backend, pr.target, pr.family or "–", pr.description)
     out.print(p)
 
 

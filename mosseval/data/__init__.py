@@ -5,7 +5,9 @@ module (nothing is imported until a task needs the loader, so listing tasks stay
 module registers its function with ``@register_loader(name)``, and third-party packages add loaders
 through the ``mosseval.loaders`` entry-point group. A loader may register a ``holds_data(task, path)
 -> bool`` hook: data location (``mosseval.data.locate``) uses it to tell a folder that holds the
-task's data from one that does not.
+task's data from one that does not; and a ``prompt_context(task, sample, root, frames) -> dict``
+hook: extra prompt variables computed from the data root and the frames actually sampled (Video-MME's
+subtitles at those frames).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ loaders.declare("moss_video_jsonl", "mosseval.data.moss_video",
                 description="MOSS-Video JSONL (configurable field mapping), also moss-video-mini")
 loaders.declare("mvbench", "mosseval.data.mvbench", description="MVBench (OpenGVLab/MVBench), both layouts")
 loaders.declare("mmvu", "mosseval.data.mmvu", description="MMVU validation (yale-nlp/MMVU), JSON or parquet")
+loaders.declare("vcrbench", "mosseval.data.vcrbench",
+                description="VCR-Bench (VLM-Reasoning/VCR-Bench), meta_info_video.json + videos")
+loaders.declare("videomme", "mosseval.data.videomme",
+                description="Video-MME v1 (lmms-lab/Video-MME parquet + videos + subtitles)")
+loaders.declare("minerva", "mosseval.data.minerva",
+                description="MINERVA (minerva.json from google-deepmind/neptune) + downloaded YouTube videos")
 
 
 def register_loader(name: str, *, holds_data: HoldsData | None = None) -> Callable[[Loader], Loader]:
@@ -50,3 +58,15 @@ def loader_holds_data(name: str) -> HoldsData | None:
     if name not in loaders:
         return None
     return loaders.hook(name, "holds_data")
+
+
+PromptContext = Callable[..., dict]
+"""``prompt_context(task, sample, root, frames) -> dict``: extra prompt-template variables for one sample
+(``root``: the data root or None; ``frames``: the ``FrameInfo`` the sampler chose, or None)."""
+
+
+def loader_prompt_context(name: str) -> PromptContext | None:
+    """The loader's ``prompt_context`` hook, or None."""
+    if name not in loaders:
+        return None
+    return loaders.hook(name, "prompt_context")

@@ -30,6 +30,7 @@ from mosseval.records import TaskSpec
 LMMS_CACHES: dict[str, tuple[str, ...]] = {
     "OpenGVLab/MVBench": ("mvbench_video", "mvbench"),
     "yale-nlp/MMVU": ("mmvu",),
+    "lmms-lab/Video-MME": ("videomme",),
 }
 """Folders under ``$HF_HOME`` where lmms-eval style tools unpack these datasets."""
 

@@ -34,16 +34,15 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from mosseval.data import register_holds_data, register_loader
-from mosseval.errors import ConfigError, DataNotFoundError, MissingDependencyError, UnsafePathError
+from mosseval.data.answers import _WRAP, final_answer, normalize, open_ended_match  # noqa: F401 (re-exported)
+from mosseval.errors import ConfigError, DataNotFoundError, UnsafePathError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.paths import safe_join
-from mosseval.prr.format import answer_text
 from mosseval.records import Sample, TaskSpec, VideoRef
 from mosseval.scoring import register_extractor
 
@@ -146,42 +145,10 @@ def holds_data(task: TaskSpec, path: Path) -> bool:
                                  task.loader_args.get("file")))
 
 
-def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise MissingDependencyError("reading MMVU parquet files needs pyarrow",
-                                     hint="pip install 'mosseval[parquet]' (or use validation.json)") from None
-    rows: list[dict[str, Any]] = []
-    for p in paths:
-        try:
-            rows.extend(pq.read_table(p).to_pylist())
-        except Exception as exc:  # pyarrow raises several types for damaged files
-            raise ConfigError(f"{p}: cannot read the parquet file ({type(exc).__name__}: {exc})") from None
-    return rows
-
-
 def read_items(paths: list[Path]) -> list[dict[str, Any]]:
-    if len(paths) == 1 and paths[0].suffix == ".json":
-        try:
-            data = json.loads(paths[0].read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{paths[0]}: invalid JSON (line {exc.lineno}: {exc.msg})") from None
-        if isinstance(data, dict):  # {"validation": [...]} or {"data": [...]}
-            data = data.get("validation") or data.get("data") or data
-        if not isinstance(data, list):
-            raise ConfigError(f"{paths[0]}: expected a JSON list of items")
-        return data
-    if len(paths) == 1 and paths[0].suffix == ".jsonl":
-        out = []
-        for n, line in enumerate(paths[0].read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{paths[0]}:{n}: invalid JSON ({exc.msg})") from None
-        return out
-    return _read_parquet(paths)
+    from mosseval.data.files import read_items as _read
+
+    return _read(paths, "MMVU", keys=("validation", "data"))
 
 
 def video_relpath(item: dict[str, Any]) -> str:
@@ -318,113 +285,6 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
 
 
 # ----------------------------------------------------------------------------- rule-based score
-
-_FINAL_RE = re.compile(r"final\s+answer\s*(?:is|:)\s*:?", re.IGNORECASE)
-_ANSWER_LINE_RE = re.compile(r"^\s*\**\s*answer\s*\**\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-_WRAP = " \t\r\n'\"`*“”‘’$"
-_SUPERSCRIPTS = str.maketrans({"²": "^2", "³": "^3", "¹": "^1", "⁰": "^0", "⁴": "^4", "⁵": "^5",
-                               "⁶": "^6", "⁷": "^7", "⁸": "^8", "⁹": "^9", "⁻": "-"})
-_ARTICLES = {"a", "an", "the"}
-_NEGATIONS = {"not", "no", "never", "isn't", "isnt", "neither", "nor"}
-_HEDGES = {"approximately", "about", "around", "roughly", "nearly", "approx", "is", "it", "answer"}
-PHRASE_SLACK = 4
-"""A stated gold phrase counts only in an answer at most this many words longer than it."""
-_NUM_RE = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
-
-
-def final_answer(text: str | None) -> str | None:
-    """The model's final answer segment (None when it gave none)."""
-    if text is None:
-        return None
-    block = answer_text(text)
-    if block is not None:
-        cand = block
-    else:
-        matches = list(_FINAL_RE.finditer(text))
-        if matches:
-            cand = text[matches[-1].end():].strip().split("\n")[0]
-        else:
-            lines = _ANSWER_LINE_RE.findall(text)
-            cand = lines[-1] if lines else None
-    if cand is None:
-        return None
-    cand = cand.strip().strip(_WRAP)
-    m = re.match(r"(?i)^answer\s*:\s*", cand)  # the official open-ended wrapper 'Answer: X'
-    if m:
-        cand = cand[m.end():]
-    m = re.fullmatch(r"\\boxed\{(.*)\}", cand.strip())
-    if m:
-        cand = m.group(1)
-    return cand.strip().strip(_WRAP).rstrip(".").strip(_WRAP)
-
-
-def normalize(text: str) -> str:
-    t = unicodedata.normalize("NFKC", text.translate(_SUPERSCRIPTS)).lower()
-    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 1,000 -> 1000
-    t = re.sub(r"[^0-9a-z.^+\-]+", " ", t)
-    t = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", t)  # keep decimal points only
-    t = re.sub(r"(?<![0-9a-z])[-+](?![0-9])|(?<=[a-z])-(?=[a-z])", " ", t)
-    return " ".join(w for w in t.split() if w not in _ARTICLES)
-
-
-def gold_aliases(gold: str) -> list[str]:
-    """Normalised forms that count as the gold answer: itself, the part before a parenthesis and
-    the parenthesised abbreviation (``Depth-First Search (DFS)``)."""
-    out = [normalize(gold)]
-    m = re.fullmatch(r"\s*(.+?)\s+\(([^()]+)\)\s*", gold)
-    if m and len(normalize(m.group(1))) >= 2 and len(normalize(m.group(2))) >= 2:
-        out += [normalize(m.group(1)), normalize(m.group(2))]
-    return [a for a in dict.fromkeys(out) if a]
-
-
-def _numbers(text: str) -> list[float]:
-    out = []
-    for raw in _NUM_RE.findall(text):
-        try:
-            out.append(float(raw.replace(",", ".")))
-        except ValueError:
-            pass
-    return out
-
-
-def _contains_phrase(hay: list[str], needle: list[str]) -> int:
-    """Start index of ``needle`` as a contiguous word sequence in ``hay``, or -1."""
-    n = len(needle)
-    for i in range(len(hay) - n + 1):
-        if hay[i:i + n] == needle:
-            return i
-    return -1
-
-
-def open_ended_match(pred: str, gold: str) -> tuple[bool, str]:
-    """Conservative open-ended comparison; returns (correct, rule)."""
-    p = normalize(pred)
-    if not p:
-        return False, "empty"
-    aliases = gold_aliases(gold)
-    if p in aliases:
-        return True, "exact"
-    words = p.split()
-    if "or" in words or "and/or" in words:
-        return False, "alternatives"
-    negated = bool(set(words) & _NEGATIONS) or any(w.endswith("n't") for w in words)
-    for alias in aliases:
-        a = alias.split()
-        at = _contains_phrase(words, a)
-        if at >= 0 and len(words) <= len(a) + PHRASE_SLACK:
-            if negated:
-                return False, "negated"
-            return True, "phrase"
-    gnums, pnums = _numbers(normalize(gold)), _numbers(p)
-    if len(gnums) == 1 and len(pnums) == 1:
-        g, v = gnums[0], pnums[0]
-        if abs(v - g) <= max(1e-9, 0.01 * abs(g)):
-            gold_words = set(normalize(gold).split())
-            extra = [w for w in words if not _NUM_RE.fullmatch(w) and w not in gold_words and w not in _HEDGES]
-            if not extra:
-                return True, "number"
-    return False, "no-match"
-
 
 @register_extractor("mmvu_rules")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:

@@ -28,9 +28,15 @@ Official protocol (VideoChat2 ``mvbench.ipynb``): 16 frames at segment midpoints
 bounds, the system text, ``Question: …\\nOptions:\\n(A) …`` + ``\\nOnly give the best option.``,
 the assistant turn pre-filled with ``Best option:(``, greedy decoding, 100 new tokens; the answer
 check keeps the first line of the output, prepends ``(`` and compares its first token with the
-gold ``(x)`` by mutual containment (``official_check``). Two deliberate departures, both stricter:
-an empty output (which the official check accepts, since ``"("`` is contained in every gold
-label) is wrong and flagged unparsed; an output naming several options is wrong and flagged.
+gold ``(x)`` by mutual containment (``official_check``). Only that first token is read, as
+upstream: ``"B) the cup. Or maybe (C)"`` is B, whatever follows. One deliberate departure,
+stricter: an empty output (which the official check accepts, since ``"("`` is contained in every
+gold label) is wrong and flagged unparsed. A first token that contains several labels at once
+(``"(A)(B)"``, which the official check scores correct for either gold) is flagged ambiguous and
+scored wrong.
+
+Frames: when a start bound rounds past the last frame, the official index computation is
+followed (``mosseval.video``), not refused.
 """
 
 from __future__ import annotations

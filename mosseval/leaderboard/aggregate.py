@@ -515,6 +515,8 @@ def _load_mosseval_run(path: Path, index: int) -> tuple[_Run, list[SampleRecord]
         "packages": spec.packages,
         "task_data": {name: ts.data.model_dump(mode="json") for name, ts in log.task_specs.items()},
         "order": index,
+        "published": [{"task": v.score.task, "status": v.status, "line": v.line, "source": v.score.source}
+                      for v in log.published],
     }
     return _Run(meta, entries), loaded.records, log
 

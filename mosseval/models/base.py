@@ -1,28 +1,19 @@
 """The model-adapter contract. Adapters turn ``Request`` batches into ``Response`` lists.
 
-An adapter never decodes video itself: the runner's one video pipeline hands it ``Frames``
-(uint8 RGB array + the indices actually used), so every backend sees identical pixels.
+An adapter never decodes video itself: the runner's one video pipeline (``mosseval.video``) hands it
+``Frames`` (uint8 RGB array + the indices actually used), so every backend sees identical pixels.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
+from mosseval.records import ErrorInfo, GenerationSpec, Sample, TaskSpec, Usage
+from mosseval.video import Frames
 
-from mosseval.records import ErrorInfo, FrameInfo, GenerationSpec, Sample, TaskSpec, Usage
-
-
-@dataclass
-class Frames:
-    array: np.ndarray
-    """(T, H, W, 3) uint8 RGB."""
-    info: FrameInfo
-    cache: str | None = None
-    """"hit" when the frames came from the shared frame cache, "miss" when they were decoded and
-    stored, None when no cache was used (:mod:`mosseval.frame_cache`)."""
+__all__ = ["Frames", "ModelAdapter", "Request", "Response"]
 
 
 @dataclass
@@ -51,6 +42,8 @@ class Response:
     usage: Usage | None = None
     error: ErrorInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    frames_as: Literal["video", "images"] | None = None
+    """How the adapter passed the request's frames to the model (recorded in the sample's frame info)."""
 
 
 class ModelAdapter(ABC):

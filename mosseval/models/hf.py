@@ -1,4 +1,4 @@
-"""transformers backend: ``AutoProcessor`` + ``AutoModelForImageTextToText``.
+"""transformers backend: ``AutoProcessor`` + ``AutoModelForImageTextToText`` (or ``AutoModelForMultimodalLM``).
 
 Targets (``ModelSpec.target``):
 
@@ -12,6 +12,15 @@ Targets (``ModelSpec.target``):
 Frames go through the processor's *video* path with ``video_metadata`` carrying the fps of the
 sampled frames and ``do_sample_frames=False``: the frames the runner decoded are exactly the
 frames the model sees, and Qwen2.5-VL's temporal position ids (``second_per_grid_ts``) are right.
+
+Families (``mosseval.models.families``) differ in three ways handled here: a family without a video
+processor (Gemma 3) gets the frames as a sequence of images, recorded as such per sample; omni models
+(Qwen2.5-Omni) load with ``AutoModelForMultimodalLM`` and generate text from the thinker
+(``generation_mode="text"``, ``thinker_max_new_tokens``); a family whose processor imports an extra
+package (SmolVLM2: ``num2words``) is refused up front with the exact pip command. Every request with
+frames is checked after processing: pixel inputs present and visual placeholder tokens in the prompt,
+else the sample fails with a clear error instead of silently running text-only. A chat template that
+already writes the BOS token is tokenized without adding special tokens again (no double BOS).
 
 Greedy requests (temperature 0) are generated in left-padded batches. Sampled requests
 (temperature > 0) are generated one at a time with ``torch.manual_seed(request.seed)`` so their
@@ -28,11 +37,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import DataNotFoundError, UsageError, did_you_mean
-from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.errors import DataNotFoundError, MissingDependencyError, UsageError, did_you_mean
+from mosseval.models.base import ModelAdapter, Request, Response
+from mosseval.models.families import Family, family_of
 from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
 from mosseval.records import ErrorInfo, Usage
 from mosseval.torchvision_compat import ensure_torchvision
+from mosseval.video import Frames
 
 __all__ = ["HFArgs", "HFModel", "load", "parse_args", "resolve_checkpoint", "ResolvedCheckpoint",
            "video_metadata_for", "weights_fingerprint"]
@@ -321,9 +332,13 @@ class HFModel(ModelAdapter):
                     "or, for checkpoints shipping their own code, pass --model-args trust_remote_code=true",
                 ) from None
             model_type = getattr(config, "model_type", "?")
+            self.family = family_of(model_type)
+            _check_family_requirements(self.family, model_type)
             try:
                 self.processor = transformers.AutoProcessor.from_pretrained(
                     path, trust_remote_code=a.trust_remote_code, local_files_only=True)
+            except ImportError as e:
+                raise _missing_processor_dependency(e, self.family, model_type) from None
             except (ValueError, KeyError, OSError, TypeError) as e:
                 raise UsageError(f"cannot load a processor for {where} (model type {model_type!r}): "
                                  f"{_first_line(e)}") from None
@@ -354,15 +369,16 @@ class HFModel(ModelAdapter):
             elif device.startswith("cuda") and not torch.cuda.is_available():
                 raise UsageError(f"--model-args device={a.device} but no CUDA device is available",
                                  hint="use device=cpu (or auto)")
+            self.auto_class = _auto_class(transformers, type(config), self.family)
             try:
-                self.model = transformers.AutoModelForImageTextToText.from_pretrained(path, **load_kwargs)
+                self.model = getattr(transformers, self.auto_class).from_pretrained(path, **load_kwargs)
             except ValueError as e:
                 msg = _first_line(e)
                 if "Unrecognized configuration class" in str(e) or "not supported" in msg:
                     raise UsageError(
-                        f"model type {model_type!r} of {where} is not supported by "
-                        "AutoModelForImageTextToText (the hf backend evaluates vision-language models)",
-                        hint="use a video/image-text model such as Qwen2.5-VL, Qwen2-VL or LLaVA-OneVision",
+                        f"model type {model_type!r} of {where} is not supported by AutoModelForImageTextToText "
+                        "or AutoModelForMultimodalLM (the hf backend evaluates vision-language models)",
+                        hint="`mosseval families` lists the video families tested with mosseval",
                     ) from None
                 raise UsageError(f"cannot load {where}: {msg}") from None
         finally:
@@ -373,11 +389,16 @@ class HFModel(ModelAdapter):
         self.model.eval()
         self.device = next(self.model.parameters()).device
         self.model_type = model_type
+        self.frames_as = "video" if getattr(self.processor, "video_processor", None) is not None else "images"
+        self.omni = bool(self.family and self.family.generation == "omni-thinker") or (
+            hasattr(self.model, "thinker") and hasattr(self.model, "has_talker"))
+        self._generator = self.model.thinker if self.omni else self.model
+        self.placeholder_ids = _placeholder_ids(self.model.config)
         self._base_generation = self._generation_defaults()
         # Only token-level settings survive from the checkpoint's generation_config.json (e.g. Qwen's
         # repetition_penalty=1.05 / top_k=1 would otherwise leak into "greedy"): the task decides.
-        self.checkpoint_generation_config = getattr(self.model, "generation_config", None)
-        self.model.generation_config = transformers.GenerationConfig(**self._base_generation)
+        self.checkpoint_generation_config = getattr(self._generator, "generation_config", None)
+        self._generator.generation_config = transformers.GenerationConfig(**self._base_generation)
 
     def _configure_processor(self) -> None:
         """Apply max_pixels / min_pixels to Qwen2-VL-style processors (a per-frame pixel budget)."""
@@ -406,7 +427,7 @@ class HFModel(ModelAdapter):
 
     def _generation_defaults(self) -> dict[str, Any]:
         """Token-level settings kept from the checkpoint; sampling knobs come from the task."""
-        gc_ = getattr(self.model, "generation_config", None)
+        gc_ = getattr(self._generator, "generation_config", None)
         keep: dict[str, Any] = {}
         for k in ("eos_token_id", "pad_token_id", "bos_token_id", "suppress_tokens",
                   "begin_suppress_tokens", "bad_words_ids"):
@@ -452,7 +473,9 @@ class HFModel(ModelAdapter):
                 "seed": a.seed,
                 **{k: v for k, v in self._base_generation.items()},
             },
-            "video_input": "video+metadata",
+            "video_input": "video+metadata" if self.frames_as == "video" else "images",
+            "family": self.family.name if self.family else None,
+            "auto_class": self.auto_class,
         }
 
     def runtime_info(self) -> dict[str, Any]:
@@ -477,7 +500,7 @@ class HFModel(ModelAdapter):
             if r.generation.temperature > 0:
                 out[i] = self._run_safe([r])[0]
             else:
-                greedy.setdefault((r.generation.max_new_tokens,), []).append(i)
+                greedy.setdefault((r.generation.max_new_tokens, r.frames is not None), []).append(i)
         for idxs in greedy.values():
             for start in range(0, len(idxs), self.batch_size):
                 chunk = idxs[start:start + self.batch_size]
@@ -490,6 +513,8 @@ class HFModel(ModelAdapter):
             return self._run(batch)
         except (UsageError, KeyboardInterrupt):
             raise
+        except _FramesDropped:
+            return [self._run_safe([r])[0] for r in batch]
         except Exception as e:  # noqa: BLE001 - isolate the failing request
             if len(batch) > 1:
                 self._free()
@@ -499,6 +524,8 @@ class HFModel(ModelAdapter):
 
     def _prompt(self, r: Request) -> str:
         messages = _normalise_messages(r.messages, has_video=r.frames is not None)
+        if r.frames is not None and self.frames_as == "images":
+            messages = _video_as_images(messages, int(r.frames.array.shape[0]))
         try:
             text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         except Exception as e:  # template errors are a property of the checkpoint/task pair
@@ -515,11 +542,17 @@ class HFModel(ModelAdapter):
         with_frames = [r for r in batch if r.frames is not None]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         fps_seen: list[float | None] = []
-        if with_frames:
+        if with_frames and self.frames_as == "images":
+            kwargs["images"] = [list(r.frames.array) for r in with_frames]  # type: ignore[union-attr]
+            fps_seen = [r.frames.info.sampled_fps for r in with_frames]  # type: ignore[union-attr]
+        elif with_frames:
             metas = [video_metadata_for(r.frames) for r in with_frames]  # type: ignore[arg-type]
             kwargs.update(videos=[r.frames.array for r in with_frames],  # type: ignore[union-attr]
                           video_metadata=metas, do_sample_frames=False)
             fps_seen = [_sampled_fps(m) for m in metas]
+        bos = getattr(self.tokenizer, "bos_token", None)
+        if bos and all(t.startswith(bos) for t in texts):
+            kwargs["add_special_tokens"] = False  # the chat template already wrote the BOS
         tok = self.tokenizer
         old_side = getattr(tok, "padding_side", "left")
         tok.padding_side = "left"
@@ -528,15 +561,33 @@ class HFModel(ModelAdapter):
         finally:
             tok.padding_side = old_side
         inputs = inputs.to(self.device)
-        for key in ("pixel_values_videos", "pixel_values"):
-            if key in inputs and inputs[key].is_floating_point() and inputs[key].dtype != self.model.dtype:
+        for key in list(inputs.keys()):
+            if key.startswith("pixel_values") and inputs[key].is_floating_point() and inputs[key].dtype != self.model.dtype:
                 inputs[key] = inputs[key].to(self.model.dtype)
         return inputs, fps_seen
+
+    def visual_report(self, inputs: Any) -> tuple[list[int], dict[str, list[int]]]:
+        """Per row, how many visual placeholder tokens the prompt holds; and the shapes of the pixel
+        inputs. Computed on exactly what is passed to ``generate``."""
+        ids = inputs["input_ids"]
+        counts = [0] * int(ids.shape[0])
+        for tid in self.placeholder_ids:
+            for row, n in enumerate((ids == tid).sum(dim=1).tolist()):
+                counts[row] += int(n)
+        pixels = {k: [int(d) for d in v.shape] for k, v in inputs.items()
+                  if k.startswith("pixel_values") and hasattr(v, "shape")}
+        return counts, pixels
 
     def _run(self, batch: list[Request]) -> list[Response]:
         torch = self._torch
         tok = self.tokenizer
         inputs, fps_seen = self.prepare_inputs(batch)
+        visual, pixels = self.visual_report(inputs)
+        missing = [i for i, r in enumerate(batch) if r.frames is not None and (not visual[i] or not pixels)]
+        if missing:
+            if len(batch) > 1:
+                raise _FramesDropped()  # isolate: _run_safe retries one request at a time
+            return [Response(text=None, error=ErrorInfo(kind="model", message=self._dropped_message(pixels)))]
         g = batch[0].generation
         gen: dict[str, Any] = {"max_new_tokens": g.max_new_tokens,
                                "repetition_penalty": self.args.repetition_penalty}
@@ -545,8 +596,12 @@ class HFModel(ModelAdapter):
             torch.manual_seed((self.args.seed + batch[0].seed) % (2 ** 63))
         else:
             gen.update(do_sample=False)
+        if self.omni:  # text from the thinker; its own token limit (the wrapper ignores max_new_tokens)
+            gen["thinker_max_new_tokens"] = gen.pop("max_new_tokens")
+            gen["generation_mode"] = "text"
         with torch.inference_mode():
             output = self.model.generate(**inputs, **gen)
+        output = getattr(output, "sequences", output)
         prompt_len = inputs["input_ids"].shape[1]
         new = output[:, prompt_len:].cpu()
         eos = self._base_generation.get("eos_token_id")
@@ -565,14 +620,24 @@ class HFModel(ModelAdapter):
             extra: dict[str, Any] = {}
             if r.frames is not None:
                 extra["video_fps"] = fps_seen[vi]
+                extra["visual_tokens"] = visual[row]
+                extra["pixel_inputs"] = pixels
                 vi += 1
             responses.append(Response(
                 text=text,
                 usage=Usage(prompt_tokens=int(n_prompt), completion_tokens=n_completion,
                             total_tokens=int(n_prompt) + n_completion),
                 extra=extra,
+                frames_as=self.frames_as if r.frames is not None else None,
             ))
         return responses
+
+    def _dropped_message(self, pixels: dict[str, list[int]]) -> str:
+        fam = self.family.display if self.family else f"model type {self.model_type!r}"
+        what = "no pixel inputs" if not pixels else "no visual placeholder tokens in the prompt"
+        return (f"frames were given but the {fam} processor produced {what} for them "
+                f"(input mode: {self.frames_as}); the model would not have seen the video, so this sample "
+                "is not scored as if it had (check the chat template's video/image placeholders)")
 
     def _free(self) -> None:
         gc.collect()
@@ -584,6 +649,75 @@ class HFModel(ModelAdapter):
             if hasattr(self, attr):
                 delattr(self, attr)
         self._free()
+
+
+class _FramesDropped(Exception):
+    """A batch in which some request's frames did not reach the model inputs (retried one by one)."""
+
+
+def _check_family_requirements(family: Family | None, model_type: str) -> None:
+    if family is None:
+        return
+    missing = family.missing()
+    if missing:
+        mods = ", ".join(m for m, _ in missing)
+        pips = " ".join(p for _, p in missing)
+        raise MissingDependencyError(
+            f"the {family.display} processor (model type {model_type!r}) needs {mods}, which is not installed",
+            hint=f"pip install {pips}  (the hf extra installs it: pip install 'mosseval[hf]' -c constraints.txt)",
+        )
+
+
+def _missing_processor_dependency(e: ImportError, family: Family | None, model_type: str) -> MissingDependencyError:
+    import re
+
+    text = str(e)
+    found = re.search(r"pip install ([A-Za-z0-9_.\-\[\]]+)", text)
+    name = getattr(e, "name", None) or (found.group(1) if found else None)
+    who = family.display if family else f"model type {model_type!r}"
+    how = f"pip install {found.group(1) if found else name}" if (found or name) else "install the missing package"
+    return MissingDependencyError(f"the {who} processor cannot be loaded: {_first_line(e)}", hint=how)
+
+
+def _auto_class(transformers: Any, config_cls: type, family: Family | None) -> str:
+    """The Auto class that loads this config: the family's, else the first that knows the config."""
+    if family is not None:
+        return family.auto_class
+    for name in ("AutoModelForImageTextToText", "AutoModelForMultimodalLM"):
+        auto = getattr(transformers, name, None)
+        mapping = getattr(auto, "_model_mapping", None)
+        if mapping is not None and config_cls in mapping:
+            return name
+    return "AutoModelForImageTextToText"
+
+
+def _placeholder_ids(config: Any) -> list[int]:
+    """Token ids the model replaces with visual features (image and video placeholders)."""
+    cfgs = [config] + [getattr(config, k) for k in ("thinker_config",) if getattr(config, k, None) is not None]
+    ids: set[int] = set()
+    for cfg in cfgs:
+        for key in ("image_token_id", "video_token_id", "image_token_index", "video_token_index"):
+            v = getattr(cfg, key, None)
+            if isinstance(v, int) and v >= 0:
+                ids.add(v)
+    return sorted(ids)
+
+
+def _video_as_images(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Replace the video placeholder with ``n`` image placeholders (families without a video processor)."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            items: list[Any] = []
+            for c in content:
+                if isinstance(c, dict) and c.get("type") == "video":
+                    items += [{"type": "image"} for _ in range(n)]
+                else:
+                    items.append(c)
+            m = {**m, "content": items}
+        out.append(m)
+    return out
 
 
 def _sampled_fps(meta: dict[str, Any]) -> float | None:

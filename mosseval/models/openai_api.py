@@ -48,9 +48,10 @@ from typing import Any
 import numpy as np
 
 from mosseval.errors import UsageError
-from mosseval.models.base import Frames, ModelAdapter, Request, Response
+from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
 from mosseval.records import ErrorInfo
+from mosseval.video import Frames
 
 __all__ = ["OpenAIArgs", "OpenAIChatModel", "apply_prefill_instruction", "encode_frame_jpeg",
            "load", "parse_backend_args", "strip_prefill", "to_openai_messages"]

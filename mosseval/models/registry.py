@@ -52,6 +52,8 @@ class Preset:
     target: str
     description: str = ""
     default_args: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None
+    """The model family (``mosseval.models.families``): its video recipe, its input mode."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -61,15 +63,25 @@ PRESETS: dict[str, Preset] = {
         Preset("oracle", "baseline", "oracle", "gold answer + reference steps; the metrics' ceiling"),
         Preset("tiny-qwen2.5-vl", "hf", "builtin:tiny-qwen2.5-vl",
                "embedded random-weight Qwen2.5-VL (~156k params), built locally on first use",
-               default_args={"batch_size": 8}),
-        Preset("qwen2.5-vl-3b", "hf", "Qwen/Qwen2.5-VL-3B-Instruct"),
-        Preset("qwen2.5-vl-7b", "hf", "Qwen/Qwen2.5-VL-7B-Instruct"),
-        Preset("qwen2.5-vl-32b", "hf", "Qwen/Qwen2.5-VL-32B-Instruct"),
-        Preset("qwen2.5-vl-72b", "hf", "Qwen/Qwen2.5-VL-72B-Instruct"),
-        Preset("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct"),
-        Preset("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct"),
-        Preset("llava-onevision-0.5b", "hf", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"),
-        Preset("llava-onevision-7b", "hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf"),
+               default_args={"batch_size": 8}, family="qwen2.5-vl"),
+        Preset("qwen2.5-vl-3b", "hf", "Qwen/Qwen2.5-VL-3B-Instruct", family="qwen2.5-vl"),
+        Preset("qwen2.5-vl-7b", "hf", "Qwen/Qwen2.5-VL-7B-Instruct", family="qwen2.5-vl"),
+        Preset("qwen2.5-vl-32b", "hf", "Qwen/Qwen2.5-VL-32B-Instruct", family="qwen2.5-vl"),
+        Preset("qwen2.5-vl-72b", "hf", "Qwen/Qwen2.5-VL-72B-Instruct", family="qwen2.5-vl"),
+        Preset("qwen2-vl-2b", "hf", "Qwen/Qwen2-VL-2B-Instruct", family="qwen2-vl"),
+        Preset("qwen2-vl-7b", "hf", "Qwen/Qwen2-VL-7B-Instruct", family="qwen2-vl"),
+        Preset("qwen3-vl-8b", "hf", "Qwen/Qwen3-VL-8B-Instruct", family="qwen3-vl"),
+        Preset("qwen2.5-omni-7b", "hf", "Qwen/Qwen2.5-Omni-7B", "text output from the thinker",
+               family="qwen2.5-omni"),
+        Preset("llava-onevision-0.5b", "hf", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", family="llava-onevision"),
+        Preset("llava-onevision-7b", "hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf", family="llava-onevision"),
+        Preset("llava-next-video-7b", "hf", "llava-hf/LLaVA-NeXT-Video-7B-hf", family="llava-next-video"),
+        Preset("video-llava-7b", "hf", "LanguageBind/Video-LLaVA-7B-hf", family="video-llava"),
+        Preset("internvl3-8b", "hf", "OpenGVLab/InternVL3-8B-hf", family="internvl"),
+        Preset("smolvlm2-2.2b", "hf", "HuggingFaceTB/SmolVLM2-2.2B-Instruct", family="smolvlm2"),
+        Preset("gemma-3-4b", "hf", "google/gemma-3-4b-it", "images only: frames go in as an image sequence",
+               family="gemma3"),
+        Preset("glm-4.1v-9b-thinking", "hf", "zai-org/GLM-4.1V-9B-Thinking", family="glm-4.1v"),
         Preset("gpt-4o", "openai", "gpt-4o", "OpenAI GPT-4o (needs OPENAI_API_KEY)"),
         Preset("gpt-4o-mini", "openai", "gpt-4o-mini", "OpenAI GPT-4o mini (needs OPENAI_API_KEY)"),
     ]
@@ -134,6 +146,26 @@ def resolve(model: str, args: dict[str, Any] | None = None) -> ModelSpec:
 def load_backend(name: str) -> Factory:
     """The factory of backend ``name``: dependency-checked (exit 5 with the pip command), then imported."""
     return backends.load(name)
+
+
+def model_family(spec: ModelSpec):
+    """The family of a resolved ``--model`` (None: unknown, or not a transformers model)."""
+    from mosseval.models.families import FAMILIES, family_of, read_model_type
+
+    preset = PRESETS.get(spec.name)
+    if preset is not None and preset.family:
+        return FAMILIES[preset.family]
+    if spec.backend != "hf":
+        return None
+    if spec.target.startswith("builtin:"):
+        return FAMILIES["qwen2.5-vl"]
+    return family_of(read_model_type(spec.target))
+
+
+def model_recipe(spec: ModelSpec):
+    """(family, recipe name) of a resolved ``--model``; the recipe is None when none is published."""
+    family = model_family(spec)
+    return family, (family.recipe if family is not None else None)
 
 
 def load_model(spec: ModelSpec) -> ModelAdapter:

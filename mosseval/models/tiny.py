@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -298,30 +295,6 @@ def _valid(path: Path) -> bool:
 
 def ensure_tiny(cache_root: Path | None = None, seed: int = 0) -> Path:
     """Return the cached build for ``seed``, building it once (atomically, race-safe)."""
-    final = tiny_dir(cache_root, seed)
-    if _valid(final):
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.build-", dir=final.parent))
-    try:
-        build_tiny(tmp, seed=seed)
-        tmp.chmod(0o755)  # mkdtemp creates 0700
-        if final.exists() and not _valid(final):
-            # A stale build (older format or a crashed copy): move it aside, then replace it.
-            stale = final.parent / f".{final.name}.stale-{os.getpid()}-{tmp.name[-8:]}"
-            try:
-                os.rename(final, stale)
-            except OSError:
-                pass  # another process moved it first
-            else:
-                shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process won the race; its build is identical to ours.
-            if not _valid(final):
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    from mosseval.fileio import build_dir_once
+
+    return build_dir_once(tiny_dir(cache_root, seed), _valid, lambda tmp: build_tiny(tmp, seed=seed))

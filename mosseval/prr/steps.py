@@ -10,6 +10,22 @@
 4. Strip markers again from every sentence (inline ``… moves. 2. The cube …``).
 5. Drop fragments with fewer than ``min_tokens`` tokens (counted as ``rouge-score`` tokenizes).
 6. Keep the first ``max_steps`` steps and report whether any were cut.
+
+Reference traces of public benchmarks are serialized with the same rules, so a trace that repeats
+the reference verbatim gets exactly the reference's steps (PRR 1.0), and each step keeps the video
+time it refers to (``ReferenceStep.start``/``end``):
+
+* ``steps_from_list`` — numbered steps, one annotated step per list element (VCR-Bench's
+  ``"2. 0:30-0:33, the man steps forward."``, ``"From 0:33 to 0:36, …"``): the element's time range
+  applies to every sentence of the element; the time text stays in the step text (a trace that
+  names the right times shares those tokens with the reference).
+* ``steps_from_paragraph`` — a paragraph with inline timestamps (MINERVA's ``"At 01:12 he …"``,
+  ``"01:12 - 01:30"``): split into sentences, each sentence gets the first time (range) it names,
+  a sentence naming none gets none.
+
+Times are ``M:SS``, ``MM:SS`` or ``H:MM:SS`` (optionally with fractional seconds); a range is two
+times joined by ``-``, ``–``, ``to``/``until``, or written ``from T to T`` / ``between T and T``.
+A range whose end precedes its start (an annotation slip) keeps the start only.
 """
 
 from __future__ import annotations
@@ -17,6 +33,7 @@ from __future__ import annotations
 import re
 
 from mosseval.prr.rouge import tokenize
+from mosseval.records import ReferenceStep
 
 _MARKER_RE = re.compile(
     r"""^\s*(?:
@@ -102,3 +119,71 @@ def split_steps(
                 steps.append(sent)
     truncated = len(steps) > max_steps
     return steps[:max_steps], truncated
+
+
+# --------------------------------------------------------------------------- reference traces
+
+CLOCK_PATTERN = r"(?<![\d:.])(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)(?:\.(\d+))?(?![\d:])"
+_CLOCK_RE = re.compile(CLOCK_PATTERN)
+_RANGE_RE = re.compile(
+    rf"(?:\bbetween\s+{CLOCK_PATTERN}\s*(?:\band\b|-|–|—)\s*{CLOCK_PATTERN}"
+    rf"|(?:\bfrom\s+)?{CLOCK_PATTERN}\s*(?:-|–|—|~|\bto\b|\buntil\b|\btill\b)\s*{CLOCK_PATTERN})",
+    re.IGNORECASE,
+)
+
+
+def clock_seconds(h: str | None, m: str, sec: str, frac: str | None = None) -> float:
+    value = int(h or 0) * 3600 + int(m) * 60 + int(sec)
+    return value + (float("0." + frac) if frac else 0.0)
+
+
+def parse_clock(text: str) -> float | None:
+    """Seconds of a ``M:SS`` / ``H:MM:SS`` time (the whole string), or None."""
+    m = _CLOCK_RE.fullmatch(text.strip())
+    return clock_seconds(*m.groups()) if m else None
+
+
+def time_span(text: str) -> tuple[float | None, float | None]:
+    """The first time named in ``text``: a range (start, end) when that time opens a range, else
+    the point (start, None); (None, None) without a time."""
+    point = _CLOCK_RE.search(text)
+    if point is None:
+        return (None, None)
+    for rng in _RANGE_RE.finditer(text):
+        g = rng.groups()
+        clocks = g[:8] if g[1] is not None else g[8:]  # "between" form, else the plain form
+        base = 0 if g[1] is not None else 8
+        first = next(rng.start(base + k + 1) for k in range(2) if rng.start(base + k + 1) != -1)
+        if first == point.start():
+            start, end = clock_seconds(*clocks[:4]), clock_seconds(*clocks[4:])
+            return (start, end if end >= start else None)
+        if first > point.start():
+            break
+    return (clock_seconds(*point.groups()), None)
+
+
+def _sentences(text: str, min_tokens: int) -> list[str]:
+    steps, _ = split_steps(text, max_steps=1_000_000, min_tokens=min_tokens)
+    return steps
+
+
+def steps_from_list(items: list[str], min_tokens: int = 3) -> list[ReferenceStep]:
+    """Reference steps from a list of annotated steps (one per element; see module docstring)."""
+    out: list[ReferenceStep] = []
+    for item in items:
+        if item is None:
+            continue
+        text = strip_markers(str(item))
+        start, end = time_span(text[:40])  # the element's own time leads it
+        for sent in _sentences(text, min_tokens):
+            out.append(ReferenceStep(text=sent, start=start, end=end))
+    return out
+
+
+def steps_from_paragraph(text: str | None, min_tokens: int = 3) -> list[ReferenceStep]:
+    """Reference steps from a paragraph with inline timestamps (see module docstring)."""
+    out: list[ReferenceStep] = []
+    for sent in _sentences(text or "", min_tokens):
+        start, end = time_span(sent)
+        out.append(ReferenceStep(text=sent, start=start, end=end))
+    return out

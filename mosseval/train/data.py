@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from mosseval.errors import DataNotFoundError, MediaError, UsageError
-from mosseval.models.base import Frames, Request
+from mosseval.models.base import Request
 from mosseval.records import GenerationSpec, Sample, TaskSpec
 from mosseval.train.config import TrainConfig, parse_data
+from mosseval.video import Frames
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ def test_task_settings_follow_the_official_protocol(registry):
     assert t.prompt.video_position == "before" and t.prompt.option_format == "{letter}: {text}"
     assert {"metadata.discipline", "metadata.subject", "question_type"} <= set(t.breakdowns)
     v = registry["mmvu-1fps"]
-    assert v.frames.strategy == "fps" and v.frames.fps == 1.0 and v.frames.max_frames == 64
+    assert v.frames.strategy == "linspace_fps" and v.frames.fps == 1.0 and v.frames.max_frames == 64
     assert JUDGE_RUBRIC == "mmvu-official"
 
 
@@ -218,3 +218,31 @@ def test_oracle_and_random_runs_save_breakdowns(tmp_path, cli):
     assert rnd["open-ended"]["value"] == 0.0          # a random word never passes as the answer
     assert rnd["multiple-choice"]["value"] <= 0.6
     assert runs["random"]["task_specs"]["mmvu"]["generation"]["temperature"] == 1.0
+
+
+def _official_1fps(n_frames: int, fps: float, max_frames: int = 64) -> list[int]:
+    """MMVU's video_to_ndarrays_fps, written out: int(fps * int(duration)) frames, capped, spread with
+    np.linspace(0, n - 1, k, dtype=int) over every frame of the video."""
+    import numpy as np
+
+    k = int(min(1 * int(n_frames / fps), max_frames))
+    k = min(k, n_frames)
+    return np.linspace(0, n_frames - 1, k, dtype=int).tolist()
+
+
+@pytest.mark.parametrize("seconds,fps", [(1.2, 30.0), (5.0, 25.0), (9.9, 29.97), (33.3, 24.0), (63.7, 30.0),
+                                         (600.5, 29.97), (3599.0, 25.0)])
+def test_mmvu_1fps_matches_the_official_sampling(registry, seconds, fps):
+    """Same count (truncated duration, at most 64) and the same first-to-last spread as upstream;
+    the previous 1 s grid gave one frame too many for most durations and offsets of seconds."""
+    from mosseval.video import compute_indices
+
+    n = int(round(seconds * fps))
+    got = compute_indices(registry["mmvu-1fps"].frames, n, fps)
+    assert got == _official_1fps(n, fps)
+    assert got[0] == 0 and (len(got) == 1 or got[-1] == n - 1)
+
+
+def test_mmvu_task_file_does_not_promise_a_seed():
+    text = (Path(__file__).resolve().parents[2] / "tasks" / "mmvu.yaml").read_text()
+    assert "--seed 215" not in text and "seed is 215" not in text

@@ -187,7 +187,9 @@ def _sample(n: int = 4, answer: str = "B") -> Sample:
     ("a person opens the door", "B", 4, False, True, "A"),  # after "(" the first token is the label
     ("F) option F", "F", 6, True, True, "F"),           # letters past E
     ("E)", "B", 3, False, False, None),                 # not an option of a 3-candidate item
-    ("A)(B)", "B", 4, False, False, None),              # names two options
+    ("A)(B)", "B", 4, False, False, None),              # one first token holding two labels: ambiguous
+    ("B) option B. Or maybe (C)", "B", 4, True, True, "B"),  # only the first token is read, as upstream
+    ("C) option C, not (B)", "B", 4, False, True, "C"),
     ("Not sure", "C", 3, False, False, None),
 ])
 def test_answer_check_cases(registry, text, gold, n, correct, parsed, extracted):

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from mosseval.errors import DataNotFoundError, UsageError
-from mosseval.models.base import Frames, Request
+from mosseval.models.base import Request
 from mosseval.models.registry import ModelSpec, resolve
 from mosseval.records import FrameInfo, GenerationSpec, Sample, TaskSpec
+from mosseval.video import Frames
 
 pytestmark = pytest.mark.hf
 

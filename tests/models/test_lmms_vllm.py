@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from mosseval.errors import MissingDependencyError, UsageError
-from mosseval.models.base import Frames, Request
+from mosseval.models.base import Request
 from mosseval.models.registry import ModelSpec, load_backend, load_model, resolve
 from mosseval.records import FrameInfo, GenerationSpec, Sample, TaskSpec, VideoRef
+from mosseval.video import Frames
 from tests.support.chat_server import Reply, decode_images, message_text
 from tests.support.cli import REPO  # noqa: E402
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from mosseval.errors import UsageError
-from mosseval.models.base import Frames, Request
+from mosseval.models.base import Request
 from mosseval.models.openai_api import encode_frame_jpeg, strip_prefill
 from mosseval.models.registry import load_model, resolve
 from mosseval.records import FrameInfo, GenerationSpec, Sample, TaskSpec, VideoRef
+from mosseval.video import Frames
 from tests.support.chat_server import Fail, Reply, decode_images, message_text
 
 pytest.importorskip("openai")

@@ -112,6 +112,66 @@ def test_line_endings():
     assert steps == ["The ball moves left", "The cube turns blue", "The box opens now"]
 
 
+# --------------------------------------------------------------------------- reference traces
+
+from mosseval.prr.steps import steps_from_list, steps_from_paragraph, time_span  # noqa: E402
+
+
+@pytest.mark.parametrize("text,span", [
+    ("0:07-0:55, two women fight", (7.0, 55.0)),
+    ("0:07–0:55 two women fight", (7.0, 55.0)),
+    ("From 0:33 to 0:36, the car explodes", (33.0, 36.0)),
+    ("from 1:05 until 1:20 he waits", (65.0, 80.0)),
+    ("Between 0:10 and 0:20 the dog runs", (10.0, 20.0)),
+    ("Between 2:55 and 1:02, they fight", (175.0, None)),  # an annotation slip: the start is kept
+    ("At 01:12 the man enters", (72.0, None)),
+    ("01:12 - 01:30 the man waits", (72.0, 90.0)),
+    ("1:02:03-1:02:09 a goal", (3723.0, 3729.0)),
+    ("at 75:30 the credits roll", (4530.0, None)),  # minutes past an hour, MM:SS style
+    ("at 00:12.5 it starts", (12.5, None)),
+    ("the 10:00 train and then 0:05-0:09 later", (600.0, None)),  # the first time named decides
+    ("at 5:00 and 6:00 he claps", (300.0, None)),  # 'and' makes a range only after 'between'
+    ("at 3.5 s the ball moves", (None, None)),
+    ("version 1.2:30", (None, None)),
+    ("score 12:60 is no time", (None, None)),
+    ("no time here", (None, None)),
+])
+def test_time_span(text, span):
+    assert time_span(text) == span
+
+
+VCR_REASONING = [  # the published format of VCR-Bench `reasoning` (meta_info_video.json)
+    "1. 0:08-0:30, a series of explosions occurred in the parking lot, and a woman was trapped in the car.",
+    "2. 0:30-0:33, the Black man noticed the woman was trapped and stepped forward to prepare for rescue.",
+    "3. From 0:33 to 0:36, the location of the woman's vehicle exploded again. This prevented the rescue.",
+    "4. Therefore, the Black man was pushed back by another explosion.",
+]
+
+
+def test_numbered_steps_with_time_ranges():
+    steps = steps_from_list(VCR_REASONING)
+    assert [(s.start, s.end) for s in steps] == [(8.0, 30.0), (30.0, 33.0), (33.0, 36.0), (33.0, 36.0),
+                                               (None, None)]
+    assert steps[0].text.startswith("0:08-0:30, a series of explosions")  # marker gone, time text kept
+    assert steps[3].text == "This prevented the rescue."  # a second sentence keeps its element's range
+    # a trace that repeats the reference is split into exactly these steps
+    assert split_steps("\n".join(s.text for s in steps))[0] == [s.text for s in steps]
+
+
+MINERVA_REASONING = (
+    "I look at 00:12 where the chef adds salt. Between 01:05 and 01:20 he stirs the pot twice, "
+    "then at 02:10 - 02:30 he tastes it. The salt was added before stirring, so the answer is the first option."
+)
+
+
+def test_paragraph_with_inline_timestamps():
+    steps = steps_from_paragraph(MINERVA_REASONING)
+    assert [(s.start, s.end) for s in steps] == [(12.0, None), (65.0, 80.0), (None, None)]
+    assert steps[1].text.startswith("Between 01:05 and 01:20 he stirs")
+    assert split_steps("\n".join(s.text for s in steps))[0] == [s.text for s in steps]
+    assert steps_from_paragraph("") == [] and steps_from_paragraph(None) == []
+
+
 _MARKERISH = st.text(alphabet=list("#>*_-•·‣◦▪–—+()[]0123456789٣.:aAbZsStTeEpPſK \t"), max_size=14)
 
 

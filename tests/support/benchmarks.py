@@ -349,3 +349,224 @@ def make_sharegpt4video_captions(path: Path, n_videos: int = 6, n_keyframes: int
         for line in lines:
             fh.write(json.dumps(line) + "\n")
     return lines
+
+
+# ----------------------------------------------------------------------------- VCR-Bench
+
+VCR_DIMENSIONS = [
+    "Fundamental Temporal Reasoning", "Video Temporal Counting", "Video Temporal Grounding",
+    "Video Knowledge Reasoning", "Temporal Spatial Reasoning", "Video Plot Analysis", "Temporal Spatial Grounding",
+]
+VCR_SOURCES = ["videoEspresso", "CharadesEgo", "ActivityNet", "perception_test"]
+VCR_DURATIONS = [12, 45, 60, 61, 140, 300, 301, 1200]
+"""Annotated durations (seconds) spanning the official buckets, including both edges."""
+
+
+@dataclass
+class VCRBenchFixture:
+    root: Path
+    items: list[dict[str, Any]]
+
+
+def _mmss(t: float) -> str:
+    return f"{int(t) // 60}:{int(t) % 60:02d}"
+
+
+def vcr_item(i: int, video_path: str, rng: random.Random) -> dict[str, Any]:
+    """One item in the published meta_info_video.json schema (written from the dataset card/files)."""
+    dim = VCR_DIMENSIONS[i % len(VCR_DIMENSIONS)]
+    kind = {"Video Temporal Grounding": "interval", "Temporal Spatial Grounding": "box"}.get(
+        dim, "choice" if i % 2 == 0 else "text")
+    obj = WORDS[i % len(WORDS)]
+    verbs = rng.sample(VERBS, 4)
+    t0 = 1 + i % 3
+    steps = [
+        f"1. {_mmss(t0)}-{_mmss(t0 + 2)}, {obj} {verbs[0]} near the table in the first scene.",
+        f"2. From {_mmss(t0 + 3)} to {_mmss(t0 + 5)}, {obj} {verbs[1]}. The camera then follows it to the door.",
+        f"3. Therefore, the event asked about is {obj} {verbs[1]}.",
+    ]
+    item: dict[str, Any] = {
+        "id": i,
+        "video_path": video_path,
+        "duration": VCR_DURATIONS[i % len(VCR_DURATIONS)],
+        "dimension": dim,
+        "multiple-choice": kind == "choice",
+        "choices": {k: "" for k in "ABCD"},
+        "reasoning": steps,
+    }
+    if kind == "choice":
+        options = {k: f"{obj} {v}." for k, v in zip("ABCD", verbs)}
+        answer = "ABCD"[rng.randrange(4)]
+        item["choices"] = options
+        item["question"] = (f"What does {obj} do after the first scene (item {i})?"
+                            + "".join(f"{k}. {v}\n" for k, v in options.items()))
+        item["answer"] = answer
+    elif kind == "interval":
+        item["question"] = f"Please specify the start and end time of the event '{obj} {verbs[1]}' (item {i})."
+        item["answer"] = f"[{t0 + 3}, {t0 + 5.5}]" if i % 2 else f"[{t0 + 3}, {t0 + 5}]"
+    elif kind == "box":
+        item["question"] = f"Give the bounding box of {obj} when it {verbs[1]} (item {i})."
+        item["answer"] = f"[{10 + i}, 20, {110 + i}, 80]"
+    else:
+        item["question"] = f"Where does {obj} go after it {verbs[1]} (item {i})?"
+        item["answer"] = ["Kitchen", "The living room", "Through the door", "Upstairs"][i % 4]
+    return item
+
+
+def make_vcrbench(root: Path, n: int = 14, seed: int = 0, zipped: bool = False) -> VCRBenchFixture:
+    """``v1/videos/meta_info_video.json`` + ``v1/videos/video/<source>/<name>.mp4`` (two items per video);
+    with ``zipped`` the videos are left in ``v1/videos/video.zip`` as downloaded."""
+    import zipfile
+
+    root = Path(root)
+    rng = random.Random(seed)
+    base = root / "v1" / "videos"
+    items = []
+    written: list[str] = []
+    for i in range(n):
+        src = VCR_SOURCES[(i // 2) % len(VCR_SOURCES)]
+        rel = f"video/{src}/clip_{i // 2:03d}.mp4"
+        if rel not in written:
+            write_mp4(base / rel, n=VIDEO_FRAMES, fps=VIDEO_FPS)
+            written.append(rel)
+        items.append(vcr_item(i, rel, rng))
+    (base / "meta_info_video.json").write_text(json.dumps(items, indent=4, ensure_ascii=False), encoding="utf-8")
+    if zipped:
+        with zipfile.ZipFile(base / "video.zip", "w") as zf:
+            for rel in written:
+                zf.write(base / rel, rel)
+        import shutil
+
+        shutil.rmtree(base / "video")
+    return VCRBenchFixture(root=root, items=items)
+
+
+# ----------------------------------------------------------------------------- MINERVA
+
+MINERVA_SKILLS = ["Temporal Reasoning", "Counting", "Spatial Perception", "Cause and Effect", "Reading (OCR)",
+                  "Listening", "Goal Reasoning"]
+MINERVA_DOMAINS = [("Short Films", "Animation"), ("Sports", "Soccer"), ("Educational", "Science lecture"),
+                   ("Cooking", "Recipe")]
+
+
+@dataclass
+class MinervaFixture:
+    root: Path
+    items: list[dict[str, Any]]
+
+
+def minerva_item(i: int, video_id: str, rng: random.Random, legacy_key: bool = True) -> dict[str, Any]:
+    """One item in the published minerva.json schema (README of google-deepmind/neptune)."""
+    obj = WORDS[i % len(WORDS)]
+    verbs = rng.sample(VERBS, 5)
+    answer_id = rng.randrange(5)
+    domain, category = MINERVA_DOMAINS[i % len(MINERVA_DOMAINS)]
+    skills = ", ".join(MINERVA_SKILLS[(i + k) % len(MINERVA_SKILLS)] for k in range(2 + i % 2))
+    t = 3 + i % 4
+    item: dict[str, Any] = {
+        "key": f"minerva_{i:04d}",
+        "video_id": video_id,
+        "question": f"What happens to {obj} right after it is first seen (item {i})?",
+        "answer": f"{obj} {verbs[answer_id]}",
+        **{f"answer_choice_{k}": f"{obj} {v}" for k, v in enumerate(verbs)},
+        "answer_id": answer_id,
+        "reasoning": (f"I first see {obj} at 00:{t:02d} near the table. Between 00:{t + 1:02d} and "
+                      f"00:{t + 3:02d} the person reaches for {obj}, and then {obj} {verbs[answer_id]}. "
+                      f"Nothing else happens to it afterwards, so the answer is that {obj} {verbs[answer_id]}."),
+        ("question type" if legacy_key else "question_type"): skills,
+        "split": domain,
+        "category": category,
+    }
+    return item
+
+
+def make_minerva(root: Path, n: int = 10, seed: int = 0, with_videos: bool = True) -> MinervaFixture:
+    """``minerva.json`` + ``videos/<video_id>.mp4`` (one ``.webm``; two items per video; one item spells
+    the skills key ``question_type`` as lmms-eval's mirror does)."""
+    root = Path(root)
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        vid = f"yt{i // 2:03d}AbCdEf"[:11]
+        ext = ".webm" if i // 2 == 1 else ".mp4"
+        if with_videos and not (root / "videos" / f"{vid}{ext}").exists():
+            (write_webm if ext == ".webm" else write_mp4)(root / "videos" / f"{vid}{ext}", n=VIDEO_FRAMES,
+                                                          fps=VIDEO_FPS)
+        items.append(minerva_item(i, vid, rng, legacy_key=i != 3))
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "minerva.json").write_text(json.dumps(items, indent=2, ensure_ascii=False), encoding="utf-8")
+    return MinervaFixture(root=root, items=items)
+
+
+# ----------------------------------------------------------------------------- Video-MME
+
+VIDEOMME_DOMAINS = [("Knowledge", "Astronomy"), ("Film & Television", "Animation"),
+                    ("Sports Competition", "Football"), ("Artistic Performance", "Magic Show"),
+                    ("Life Record", "Travel"), ("Multilingual", "Multilingual")]
+VIDEOMME_TASKS = ["Temporal Perception", "Spatial Perception", "Attribute Perception", "Action Recognition",
+                  "Object Recognition", "OCR Problems", "Counting Problem", "Temporal Reasoning",
+                  "Spatial Reasoning", "Action Reasoning", "Object Reasoning", "Information Synopsis"]
+
+
+@dataclass
+class VideoMMEFixture:
+    root: Path
+    rows: list[dict[str, Any]]
+    subtitles: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+    """videoID -> cues written to subtitle/<videoID>.srt (videos without subtitles are absent)."""
+
+
+def _srt_time(t: float) -> str:
+    ms = int(round(t * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def write_srt(path: Path, cues: list[tuple[float, float, str]]) -> None:
+    """An SRT file as Video-MME ships them (each line wrapped in a <font> tag)."""
+    blocks = [f'{k}\n{_srt_time(s)} --> {_srt_time(e)}\n<font color="white" size=".72c">{text}</font>'
+              for k, (s, e, text) in enumerate(cues, 1)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def make_videomme(root: Path, n_videos: int = 6, seed: int = 0, zipped: bool = False) -> VideoMMEFixture:
+    """``videomme/test-00000-of-00001.parquet`` (3 questions per video), ``data/<videoID>.mp4`` and
+    ``subtitle/<videoID>.srt`` (every third video has none, as in the real release)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    rng = random.Random(seed)
+    rows = []
+    fx = VideoMMEFixture(root=root, rows=rows)
+    durations = ["short", "medium", "long"]
+    for v in range(n_videos):
+        vid = f"fX{v:02d}vidmme"  # 11 characters, like a YouTube id
+        if not zipped:
+            write_mp4(root / "data" / f"{vid}.mp4", n=VIDEO_FRAMES, fps=VIDEO_FPS)
+        if v % 3 != 2:
+            cues = [(0.5 + 2.0 * k, 1.5 + 2.0 * k, f"line {k} of video {v}") for k in range(5)]
+            write_srt(root / "subtitle" / f"{vid}.srt", cues)
+            fx.subtitles[vid] = cues
+        domain, sub = VIDEOMME_DOMAINS[v % len(VIDEOMME_DOMAINS)]
+        for q in range(3):
+            obj = WORDS[(v + q) % len(WORDS)]
+            texts = rng.sample(VERBS, 4)
+            rows.append({
+                "video_id": f"{v + 1:03d}",
+                "duration": durations[v % 3],
+                "domain": domain,
+                "sub_category": sub,
+                "url": f"https://www.youtube.com/watch?v={vid}",
+                "videoID": vid,
+                "question_id": f"{v + 1:03d}-{q + 1}",
+                "task_type": VIDEOMME_TASKS[(3 * v + q) % len(VIDEOMME_TASKS)],
+                "question": f"What did {obj} do in the video (question {q + 1})?",
+                "options": [f"{L}. {t.capitalize()}." for L, t in zip("ABCD", texts)],
+                "answer": "ABCD"[rng.randrange(4)],
+            })
+    (root / "videomme").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), root / "videomme" / "test-00000-of-00001.parquet")
+    if zipped:
+        (root / "videos_chunked_01.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    return fx

@@ -1,0 +1,92 @@
+"""Reading the annotation files benchmarks ship: JSON lists, JSONL, parquet (one definition).
+
+Every error names the file and what is wrong with it (``ConfigError``, exit 2); a parquet file
+without ``pyarrow`` installed is a ``MissingDependencyError`` (exit 5) naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mosseval.errors import ConfigError, MissingDependencyError
+
+
+def read_json_list(path: Path, keys: tuple[str, ...] = ("data",)) -> list[Any]:
+    """A JSON file holding a list of items, or a mapping whose first present ``keys`` entry is one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON (line {exc.lineno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if isinstance(data, dict):
+        for key in keys:
+            if isinstance(data.get(key), list):
+                return data[key]
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
+    return data
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+    return out
+
+
+def read_parquet(paths: list[Path], what: str = "this dataset") -> list[dict[str, Any]]:
+    """Rows of one or more parquet files, as dicts (needs ``pyarrow``)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependencyError(f"reading the parquet files of {what} needs pyarrow",
+                                     hint="pip install 'mosseval[parquet]'") from None
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        try:
+            rows.extend(pq.read_table(p).to_pylist())
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise ConfigError(f"{p}: cannot read the parquet file ({type(exc).__name__}: {exc})") from None
+    return rows
+
+
+def read_items(paths: list[Path], what: str = "this dataset", keys: tuple[str, ...] = ("data",)) -> list[Any]:
+    """Items of one ``.json`` / ``.jsonl`` file or of parquet file(s)."""
+    if len(paths) == 1 and paths[0].suffix == ".json":
+        return read_json_list(paths[0], keys)
+    if len(paths) == 1 and paths[0].suffix == ".jsonl":
+        return read_jsonl(paths[0])
+    return read_parquet(paths, what)
+
+
+def as_list(value: Any) -> list[Any] | None:
+    """A list-valued field as a list: parquet gives numpy arrays, CSV/TSV gives JSON text."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "tolist"):
+        out = value.tolist()
+        return out if isinstance(out, list) else [out]
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, list) else None
+    return None
