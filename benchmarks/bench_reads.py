@@ -44,7 +44,8 @@ if kind == "leaderboard":
 elif kind == "compare":
     compare_runs(load_run(runs[0]), load_run(runs[1]))
 else:
-    run = load_run(runs[0]); [r for r in run.records if r.generation.error is not None]
+    from mosseval.rundir import errored_records, read_run_log
+    read_run_log(runs[0]); errored_records(runs[0])
 print(rss("VmHWM:") - base)
 """
 
@@ -59,12 +60,13 @@ def peak_growth(kind: str, runs: list[Path]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="1x240,1x2400,1x24000,10x2400,50x2400")
+    ap.add_argument("--only", default="leaderboard,compare,errors", help="readers to time")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     pin_threads()
     from mosseval.compare import compare_runs
     from mosseval.leaderboard import build_leaderboard
-    from mosseval.rundir import load_run
+    from mosseval.rundir import errored_records, load_run, read_run_log
 
     with tempfile.TemporaryDirectory() as tmp:
         for cfg in args.configs.split(","):
@@ -74,25 +76,34 @@ def main() -> int:
             board_runs = runs[:n_runs]
             largest = max((r / "samples.jsonl").stat().st_size for r in board_runs)
 
-            def errors() -> int:
-                return sum(1 for r in load_run(runs[0]).records if r.generation.error is not None)
+            def errors() -> int:  # what `mosseval errors` does
+                read_run_log(runs[0])
+                return len(errored_records(runs[0]))
 
-            fns = {
-                "leaderboard": lambda: build_leaderboard([str(r) for r in board_runs], samples_per_run=100),
-                "floor_board": lambda: json_floor(board_runs),
-                "compare": lambda: compare_runs(load_run(runs[0]), load_run(runs[1])),
-                "floor_pair": lambda: json_floor(runs[:2]),
-                "errors": errors,
-                "floor_one": lambda: json_floor(runs[:1]),
-            }
+            only = args.only.split(",")
+            fns = {}
+            if "leaderboard" in only:
+                fns["leaderboard"] = lambda: build_leaderboard([str(r) for r in board_runs], samples_per_run=100)
+                fns["floor_board"] = lambda: json_floor(board_runs)
+            if "compare" in only:
+                fns["compare"] = lambda: compare_runs(load_run(runs[0]), load_run(runs[1]))
+                fns["floor_pair"] = lambda: json_floor(runs[:2])
+            if "errors" in only:
+                fns["errors"] = errors
+                fns["floor_one"] = lambda: json_floor(runs[:1])
             times, _ = interleave(fns, args.repeats)
-            ratio_line(f"leaderboard_{cfg}", times["leaderboard"], times["floor_board"],
-                       f"build_leaderboard / json.loads floor, {n_runs} run(s) x {n} samples", "<= 1.5x")
-            ratio_line(f"compare_{cfg}", times["compare"], times["floor_pair"],
-                       f"compare of 2 runs x {n} samples / json.loads floor", "<= 1.5x")
-            ratio_line(f"errors_{cfg}", times["errors"], times["floor_one"],
-                       f"errors of 1 run x {n} samples / json.loads floor", "<= 1.5x")
+            if "leaderboard" in only:
+                ratio_line(f"leaderboard_{cfg}", times["leaderboard"], times["floor_board"],
+                           f"build_leaderboard / json.loads floor, {n_runs} run(s) x {n} samples", "<= 1.5x")
+            if "compare" in only:
+                ratio_line(f"compare_{cfg}", times["compare"], times["floor_pair"],
+                           f"compare of 2 runs x {n} samples / json.loads floor", "<= 1.5x")
+            if "errors" in only:
+                ratio_line(f"errors_{cfg}", times["errors"], times["floor_one"],
+                           f"errors of 1 run x {n} samples / json.loads floor", "<= 1.5x")
             for kind, rs in (("leaderboard", board_runs), ("compare", runs[:2]), ("errors", runs[:1])):
+                if kind not in only:
+                    continue
                 grow = peak_growth(kind, rs)
                 print(f"MEM {kind}_{cfg}: peak RSS growth {grow / 2**20:.1f} MiB = {grow / largest:.2f}x the "
                       f"largest run's samples.jsonl ({largest / 2**20:.1f} MiB); target <= 2x plus embedded samples",

@@ -394,12 +394,15 @@ class Runner:
         shard_dir = run_dir / "shards"
         done = {r.key for r in read_records(run_dir)
                 if not (opts.retry_errors and r.generation.error is not None)}
-        if world > 1:
-            for shard in shard_dir.glob("rank*.jsonl"):
-                done |= {r.key for r in iter_records(shard)}
         pending = [it for it in p.items if it.key not in done]
         if world > 1:
-            pending = pending[rank::world]
+            # Every rank partitions the same list (samples.jsonl only changes when rank 0 merges, after
+            # all ranks are done), then skips what its own shard already holds from an earlier attempt.
+            # Reading the other ranks' shards here would race with their writers and drop samples.
+            own = shard_dir / f"rank{rank}.jsonl"
+            mine = {r.key for r in iter_records(own)} if own.exists() else set()
+            pending = [it for it in pending[rank::world] if it.key not in mine]
+            done |= mine
         if rank == 0:
             write_run_log(run_dir, log)
         if done and rank == 0:
