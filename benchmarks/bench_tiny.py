@@ -156,7 +156,7 @@ def main() -> None:
     print(f"  load (hf backend):         {t_load:6.2f} s")
     print(f"  batch 1 (baseline): {n / t_seq:7.2f} samples/s   latency median "
           f"{statistics.median(latencies) * 1000:6.1f} ms  p90 "
-          f"{sorted(latencies)[int(0.9 * (n - 1))] * 1000:6.1f} ms  "
+          f"{sorted(latencies)[int(0.9 * (len(latencies) - 1))] * 1000:6.1f} ms  "
           f"({tokens / t_seq:.0f} new tokens/s)")
     print(f"  batch {args.batch_size}:            {n / statistics.median(times['batchB']):7.2f} samples/s")
     print(f"  peak RSS: {_peak_rss_mb():.0f} MB")
