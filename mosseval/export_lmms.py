@@ -163,7 +163,7 @@ def export_lmms(task_names: list[str], out_dir: str | os.PathLike, *, data_dir: 
             samples = samples[:limit]
         rows = []
         for s in samples:
-            messages, prefill = build_messages(task, s)
+            messages, prefill = build_messages(task, s, root=root)
             video = str(safe_join(root, s.video.path)) if s.video is not None else None
             rows.append({"lmms_task": name, "id": s.id, "video": video,
                          "video_kind": s.video.kind if s.video else None,

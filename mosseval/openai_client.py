@@ -7,7 +7,14 @@ MOSS-Video construction pipeline. It wraps the official ``openai`` package (impo
 * **retries** with exponential backoff and full jitter on HTTP 408/409/425/429/5xx, timeouts and
   connection errors; a ``Retry-After`` / ``retry-after-ms`` header is honoured (capped at
   ``retry_after_cap`` seconds);
-* a **per-request timeout** (seconds, for one HTTP attempt);
+* a **total deadline per attempt** (``timeout`` seconds for one HTTP attempt, connection, headers
+  and body together — not per socket read: a server that drips one byte at a time cannot hold a
+  request past it);
+* **no redirect to another origin**: a redirect to another scheme, host or port is refused (the
+  prompt and frames are never re-sent elsewhere) and recorded as an error of kind ``"redirect"``;
+  same-origin redirects are followed;
+* a **response size cap** (``max_response_bytes``, default 4 MiB): a larger body is not read past
+  the cap and is recorded as an error of kind ``"too_large"``;
 * **bounded concurrency**: at most ``concurrency`` HTTP requests are in flight per client, whatever
   the number of calling threads; :meth:`ChatClient.complete_many` runs a batch on a thread pool and
   returns results in input order;
@@ -35,10 +42,11 @@ Errors
     exception cancels the queued requests and carries the finished ones in ``exc.results`` (a list
     aligned with the input; ``None`` where nothing finished).
 
-``error_kind`` values: ``"timeout"`` (the last attempt timed out), ``"connection"``, ``"status"``
-(an HTTP error status; see ``ChatResult.status``), ``"malformed"`` (the body is not the expected
-JSON), ``"empty"`` (no message content, e.g. a refusal or a tool call), ``"parse"`` (structured
-output requested but the reply holds no JSON object; ``text`` keeps the reply).
+``error_kind`` values: ``"timeout"`` (the last attempt passed its deadline), ``"connection"``,
+``"status"`` (an HTTP error status; see ``ChatResult.status``), ``"redirect"`` (a redirect to another
+origin, refused), ``"too_large"`` (the body exceeded ``max_response_bytes``), ``"malformed"`` (the
+body is not the expected JSON), ``"empty"`` (no message content, e.g. a refusal or a tool call),
+``"parse"`` (structured output requested but the reply holds no JSON object; ``text`` keeps the reply).
 
 Secrets
     ``base_url`` and the key come from the arguments or the environment (``OPENAI_BASE_URL`` /
@@ -80,6 +88,7 @@ import math
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -88,8 +97,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from mosseval.errors import MissingDependencyError, RemoteError, UsageError
+from mosseval.errors import AuthError, BudgetExhaustedError, MissingDependencyError, RemoteError, UsageError
 from mosseval.records import Usage
+from mosseval.redact import redact_text
 
 __all__ = [
     "AuthError",
@@ -104,23 +114,13 @@ __all__ = [
 log = logging.getLogger("mosseval.openai")
 
 OPENAI_HOST = "api.openai.com"
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+"""Largest response body read per attempt (about a million tokens of text)."""
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429})
 _GEN_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop", "json_schema", "schema_name",
              "strict", "extra_body", "timeout")
 _BEARER_RE = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{4,}")
 _SK_RE = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
-
-
-class AuthError(RemoteError):
-    """The server refused the credentials (HTTP 401/403) or no key is configured."""
-
-
-class BudgetExhaustedError(RemoteError):
-    """The client's request or token budget is spent."""
-
-    def __init__(self, message: str, *, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.results: list[ChatResult | None] = []
 
 
 @dataclass
@@ -220,12 +220,7 @@ class _Scrubber:
         self.secrets = [s for s in secrets if s and len(s) >= 4]
 
     def text(self, value: Any) -> str:
-        s = str(value)
-        for secret in self.secrets:
-            if secret in s:
-                s = s.replace(secret, "***")
-        s = _BEARER_RE.sub(r"\1***", s)
-        return _SK_RE.sub("sk-***", s)
+        return redact_text(str(value), self.secrets)
 
     def obj(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -294,6 +289,8 @@ class ChatClient:
         retry_after_cap: float = 60.0,
         max_tokens_param: str = "max_tokens",
         default_headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        on_request: Callable[[dict[str, Any]], None] | None = None,
     ):
         if not model or not str(model).strip():
             raise UsageError("the chat model name is empty", hint="pass a model, e.g. gpt-4o")
@@ -309,6 +306,8 @@ class ChatClient:
         for name, value in (("budget_requests", budget_requests), ("budget_tokens", budget_tokens)):
             if value is not None and value < 0:
                 raise UsageError(f"{name} must be >= 0, got {value}")
+        if max_response_bytes is None or int(max_response_bytes) < 1024:
+            raise UsageError(f"max_response_bytes must be at least 1024, got {max_response_bytes}")
 
         self.model = str(model)
         base_url = base_url or os.environ.get(base_url_env) or None
@@ -341,6 +340,11 @@ class ChatClient:
         self.backoff_max = float(backoff_max)
         self.retry_after_cap = float(retry_after_cap)
         self.max_tokens_param = max_tokens_param
+        self.max_response_bytes = int(max_response_bytes)
+        self.on_request = on_request
+        """Called with ``{"event": "sent"}`` just before every HTTP attempt and with ``{"event": "done",
+        "status", "error_kind", "prompt_tokens", "completion_tokens"}`` after it, e.g. to account
+        requests as they are made (an invocation killed with requests in flight still counts them)."""
         self._limiter = RateLimiter(rpm) if rpm else None
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._lock = threading.Lock()
@@ -359,7 +363,7 @@ class ChatClient:
         self._openai = openai
         self._client = openai.OpenAI(
             api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
-            default_headers=dict(default_headers or {}) or None,
+            default_headers=dict(default_headers or {}) or None, http_client=_bounded_http_client(openai, self.timeout),
         )
 
     # ------------------------------------------------------------------ public
@@ -445,6 +449,7 @@ class ChatClient:
             try:
                 data, status = self._send(call_msgs, call_body, extra_body, timeout)
             except _Outcome as out:
+                self._account(out.status, out.kind, None)
                 if out.rejects_schema and structured == "json_schema":
                     # Maybe the server does not do response_format=json_schema: ask in the prompt.
                     log.warning("%s rejected a request with response_format=json_schema (HTTP %s); "
@@ -477,6 +482,7 @@ class ChatClient:
                         self._schema_supported = False
                         self._stats["schema_fallbacks"] += 1
             result = self._result_from(data, status, attempts, structured, t0)
+            self._account(status, result.error_kind, result.usage)
             if structured == "json_schema" and result.ok and self._schema_supported is None:
                 with self._lock:
                     self._schema_supported = True
@@ -543,6 +549,13 @@ class ChatClient:
 
     # ------------------------------------------------------------------ internals
 
+    def _account(self, status: int | None, error_kind: str | None, usage: Usage | None) -> None:
+        if self.on_request is None:
+            return
+        self.on_request({"event": "done", "status": status, "error_kind": error_kind,
+                         "prompt_tokens": (usage.prompt_tokens or 0) if usage else 0,
+                         "completion_tokens": (usage.completion_tokens or 0) if usage else 0})
+
     def _reserve(self) -> None:
         with self._lock:
             if self.budget_requests is not None and self._stats["requests"] >= self.budget_requests:
@@ -563,6 +576,8 @@ class ChatClient:
               extra_body: Mapping[str, Any] | None, timeout: float | None) -> tuple[dict[str, Any], int]:
         openai = self._openai
         self._reserve()
+        if self.on_request is not None:
+            self.on_request({"event": "sent"})
         if self._limiter is not None:
             self._limiter.acquire()
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
@@ -577,20 +592,16 @@ class ChatClient:
             kwargs["extra_body"] = extra
         if timeout is not None:
             kwargs["timeout"] = float(timeout)
-        with self._slots:
+        limit = float(timeout or self.timeout)
+        with self._slots, _Attempt(limit, self.max_response_bytes) as attempt:
             try:
                 raw = self._client.chat.completions.with_raw_response.create(**kwargs)
                 http = raw.http_response
                 status = http.status_code
                 text = http.text
-            except openai.APITimeoutError:
-                raise _Outcome("timeout", f"request to {self.host} timed out after "
-                                          f"{timeout or self.timeout:g}s",
-                               retriable=True) from None
-            except openai.APIConnectionError as e:
-                raise _Outcome("connection",
-                               self._scrub.text(f"connection error to {self.host}: {_cause(e)}"),
-                               retriable=True) from None
+            except (openai.APITimeoutError, openai.APIConnectionError, _RedirectRefused, _TooLarge,
+                    _DeadlinePassed) as e:  # ours arrive wrapped or not, depending on the openai release
+                raise self._transport_outcome(e, attempt, limit) from None
             except openai.APIStatusError as e:
                 failure = self._status_outcome(e, "response_format" in kwargs)
                 raise failure from None
@@ -606,6 +617,21 @@ class ChatClient:
             raise _Outcome("malformed", f"server returned JSON that is not an object (HTTP {status})",
                            status=status)
         return data, status
+
+    def _transport_outcome(self, e: BaseException, attempt: _Attempt, limit: float) -> _Outcome:
+        cause = _find_cause(e, (_RedirectRefused, _TooLarge))
+        if isinstance(cause, _RedirectRefused):
+            return _Outcome("redirect", self._scrub.text(
+                f"{self.host} redirected to another origin ({cause.target}); refused: the request is never "
+                f"re-sent to another host"), status=cause.status)
+        if isinstance(cause, _TooLarge):
+            return _Outcome("too_large", f"the response from {self.host} exceeds {self.max_response_bytes:,} bytes "
+                                         f"(max_response_bytes); not read further")
+        if attempt.expired or isinstance(e, (self._openai.APITimeoutError, _DeadlinePassed)):
+            return _Outcome("timeout", f"request to {self.host} timed out (total deadline {limit:g}s per attempt)",
+                            retriable=True)
+        return _Outcome("connection", self._scrub.text(f"connection error to {self.host}: {_cause(e)}"),
+                        retriable=True)
 
     def _status_outcome(self, e: Any, sent_schema: bool) -> _Outcome | AuthError:
         status = int(getattr(e, "status_code", 0) or 0)
@@ -672,6 +698,183 @@ class ChatClient:
                 result.error_kind = "parse"
             result.parsed = parsed
         return result
+
+
+# ---------------------------------------------------------------------- network bounds
+#
+# The HTTP client (``httpx``, or ``httpx2`` for newer ``openai`` releases) bounds each socket
+# read, not a request. ``_Attempt`` gives the current thread's attempt a deadline; the transport
+# wrapper clamps every phase's timeout to the time left, shuts the socket down when the deadline
+# passes (a watchdog timer: a dripping server is cut off mid-read), refuses redirects to another
+# origin, and stops reading a body past the size cap. Keep-alive is off so that every attempt's
+# socket is known to its watchdog.
+
+_current = threading.local()
+
+
+class _RedirectRefused(Exception):
+    def __init__(self, target: str, status: int):
+        super().__init__(f"redirect to {target} refused")
+        self.target, self.status = target, status
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+class _Attempt:
+    """One HTTP attempt of the current thread: its deadline, byte budget and socket."""
+
+    def __init__(self, seconds: float, max_bytes: int):
+        self.deadline = time.monotonic() + seconds
+        self.max_bytes = max_bytes
+        self.read = 0
+        self.expired = False
+        self.sockets: list[socket.socket] = []
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's ``trace`` extension: remember each new connection's socket."""
+        if event.endswith("connect_tcp.complete") or event.endswith("connect_unix_socket.complete"):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                with self._lock:
+                    self.sockets.append(sock)
+                    if self.expired:
+                        self._shutdown()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a read blocked on a dripping server
+            except OSError:
+                pass
+
+    def __enter__(self) -> _Attempt:
+        self._timer = threading.Timer(max(self.remaining(), 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+        _current.attempt = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _current.attempt = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    scheme = str(url.scheme).lower()
+    return scheme, str(url.host).lower(), url.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _bounded_http_client(openai: Any, timeout: float) -> Any:
+    """The ``http_client`` for ``openai.OpenAI``: the library's default client class (``httpx`` or
+    ``httpx2``) with keep-alive off and every transport wrapped by ``_BoundedTransport``."""
+    import importlib
+
+    base = next((c for c in type.mro(openai.DefaultHttpxClient)[1:] if c.__name__ == "Client"), None)
+    httpx = importlib.import_module(base.__module__.split(".")[0]) if base is not None else None
+    if httpx is None:  # pragma: no cover - an openai release without DefaultHttpxClient
+        return None
+    inner = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+    client = openai.DefaultHttpxClient(transport=_bounded_transport(httpx, inner), follow_redirects=True,
+                                       timeout=httpx.Timeout(timeout), max_redirects=5)
+    mounts = getattr(client, "_mounts", None)  # proxies from the environment get their own transports
+    if isinstance(mounts, dict):
+        for pattern, transport in list(mounts.items()):
+            if transport is not None:
+                mounts[pattern] = _bounded_transport(httpx, transport)
+    return client
+
+
+def _bounded_transport(httpx: Any, inner: Any) -> Any:
+    class _BoundedStream(httpx.SyncByteStream):
+        def __init__(self, stream: Any, attempt: _Attempt):
+            self._stream, self._attempt = stream, attempt
+
+        def __iter__(self) -> Any:
+            a = self._attempt
+            for chunk in self._stream:
+                a.read += len(chunk)
+                if a.read > a.max_bytes:
+                    raise _TooLarge()
+                if a.remaining() <= 0:
+                    a.expired = True
+                    raise _DeadlinePassed()
+                yield chunk
+
+        def close(self) -> None:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+
+    class _BoundedTransport(httpx.BaseTransport):
+        def __init__(self, wrapped: Any):
+            self._wrapped = wrapped
+
+        def handle_request(self, request: Any) -> Any:
+            a: _Attempt | None = getattr(_current, "attempt", None)
+            if a is None:
+                return self._wrapped.handle_request(request)
+            left = a.remaining()
+            if left <= 0:
+                a.expired = True
+                raise _DeadlinePassed()
+            ext = dict(request.extensions)
+            phases = dict(ext.get("timeout") or {})
+            for phase in ("connect", "read", "write", "pool"):
+                phases[phase] = min(float(phases.get(phase) or left), left)
+            ext["timeout"] = phases
+            previous = ext.get("trace")
+
+            def trace(event: str, info: dict[str, Any]) -> None:
+                a.trace(event, info)
+                if previous is not None:
+                    previous(event, info)
+
+            ext["trace"] = trace
+            request.extensions = ext
+            response = self._wrapped.handle_request(request)
+            location = response.headers.get("location")
+            if 300 <= response.status_code < 400 and location:
+                target = request.url.join(location)
+                if _origin(target) != _origin(request.url):
+                    response.close()
+                    raise _RedirectRefused(f"{target.scheme}://{target.host}"
+                                           + (f":{target.port}" if target.port else ""), response.status_code)
+            response.stream = _BoundedStream(response.stream, a)
+            return response
+
+        def close(self) -> None:
+            self._wrapped.close()
+
+    return _BoundedTransport(inner)
+
+
+def _find_cause(e: BaseException, kinds: tuple[type, ...]) -> BaseException | None:
+    seen = 0
+    cur: BaseException | None = e
+    while cur is not None and seen < 10:
+        if isinstance(cur, kinds):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return None
 
 
 # ---------------------------------------------------------------------- helpers

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serial
 
 SCHEMA_VERSION = 1
 
+MAX_PIXELS_LIMIT = 8192 * 8192
+"""The largest per-frame pixel budget a task or ``--max-pixels`` may ask for."""
+
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -34,12 +37,16 @@ class FrameSpec(Record):
     num_frames: int = Field(8, ge=1, le=1024)
     fps: float | None = Field(None, gt=0)
     max_frames: int = Field(64, ge=1, le=4096)
-    max_pixels: int | None = Field(None, ge=64)
-    """Pixel budget per frame (H*W); frames larger than this are resized keeping aspect."""
+    max_pixels: int | None = Field(None, ge=64, le=MAX_PIXELS_LIMIT)
+    """Pixel budget per frame (H*W); frames larger than this are resized keeping aspect. Unset:
+    frames keep their size up to a default cap of 3840x2160 pixels (``video.DEFAULT_MAX_PIXELS``)."""
     size_multiple: int = Field(1, ge=1)
     """Resized sides are rounded to a multiple of this (e.g. 28 for Qwen2.5-VL)."""
     use_bounds: bool = True
     decoder: Literal["pyav", "decord"] = "pyav"
+    allow_images: bool = False
+    """Accept a still image (PNG, JPEG, ...) where a video is expected, as a 1-frame video.
+    Off: such a file (e.g. a PNG renamed ``.mp4``) is a per-sample media error."""
     recipe: str | None = None
     """A model family's own recipe (``mosseval.recipes``, e.g. ``qwen2.5-vl``) instead of ``strategy``:
     it picks the indices and the frame size; set by ``mosseval run --frames-from model``."""
@@ -71,6 +78,9 @@ class PRRConfig(Record):
     alpha: float = Field(2.0, ge=0.0)
     max_steps: int = Field(64, ge=1)
     min_tokens: int = Field(3, ge=0)
+    reference: Literal["steps", "paragraph"] = "steps"
+    """What the reference is: an annotated step-by-step trace (``steps``), or a prose paragraph split
+    into sentences (``paragraph``, e.g. MMVU's rationales: a coarse reference, labelled as such)."""
 
 
 class ScoringSpec(Record):
@@ -313,6 +323,9 @@ class TaskResult(Record):
     prr_correct: Estimate | None = None
     prr_incorrect: Estimate | None = None
     prr_not_applicable: int = 0
+    prr_reference: Literal["steps", "paragraph"] | None = None
+    """The kind of reference the PRR was computed against (``paragraph``: a coarse "paragraph
+    reference", shown labelled); None when the PRR is off."""
     approximate: bool = False
     breakdowns: dict[str, dict[str, Estimate]] = Field(default_factory=dict)
     judge: dict[str, Any] = Field(default_factory=dict)

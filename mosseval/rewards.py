@@ -34,7 +34,7 @@ from mosseval.prr.format import format_ok
 from mosseval.records import PRRConfig
 from mosseval.registry import Registry
 
-RewardFn = Callable[..., list]
+RewardFn = Callable[..., list[Any]]
 
 COMPONENTS = ("accuracy", "format", "prr")
 
@@ -79,7 +79,7 @@ def completion_text(completion: Any) -> str | None:
     )
 
 
-def _column(columns: Mapping[str, Any], name: str, n: int, required: bool = False) -> list:
+def _column(columns: Mapping[str, Any], name: str, n: int, required: bool = False) -> list[Any]:
     value = columns.get(name)
     if value is None:
         if required:

@@ -1,12 +1,15 @@
 """The run directory: one reloadable log per run.
 
     <output-dir>/<model>__<tasks>__<hash12>/
-        run.json        RunLog (spec, identity + hash, status, aggregate results)
-        samples.jsonl   one SampleRecord per finished sample, appended and flushed as it finishes
+        run.json         RunLog (spec, identity + hash, status, aggregate results)
+        samples.jsonl    one SampleRecord per finished sample, appended and flushed as it finishes
+        .mosseval.lock   the writer lock (pid, command, start of the process writing the directory)
 
 ``samples.jsonl`` is append-only during a run. A process killed mid-write can leave a partial last
-line; ``SampleWriter`` cuts it off before appending, and readers ignore it, so a resumed run never
-loses or duplicates a finished sample.
+line; ``SampleWriter`` cuts it off before appending (a complete last record that only lacks its
+newline is kept), and readers ignore it, so a resumed run never loses or duplicates a finished
+sample. Every command that writes a run directory (``run`` and its finalize, ``score``,
+``judge``, the data-parallel merge) holds ``run_lock`` for its whole write; readers never lock.
 """
 
 from __future__ import annotations
@@ -15,15 +18,23 @@ import gc
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import OutputError, UsageError
-from mosseval.fileio import canonical_json, repair_jsonl_tail, write_json_atomic  # noqa: F401  (re-exported)
+from mosseval.errors import UsageError
+from mosseval.fileio import (  # noqa: F401  (re-exported)
+    DirLock,
+    JsonlAppender,
+    atomic_write_lines,
+    canonical_json,
+    is_locked,
+    iter_jsonl,
+    repair_jsonl_tail,
+    write_json_atomic,
+)
 from mosseval.records import RunLog, SampleRecord
 
 RUN_FILE = "run.json"
@@ -32,6 +43,15 @@ SAMPLES_FILE = "samples.jsonl"
 
 def fingerprint(data: Any, length: int = 64) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
+
+
+def run_lock(run_dir: str | os.PathLike[str], *, wait: bool = False, command: str | list[str] | None = None,
+             say: Callable[[str], None] | None = None) -> DirLock:
+    """The writer lock of a run directory (use as a context manager around the whole write)."""
+    def waiting(holder: str) -> None:
+        if say is not None:
+            say(f"waiting for the other writer of {run_dir} ({holder}) to finish…")
+    return DirLock(run_dir, command=command, wait=wait, on_wait=waiting)
 
 
 def write_run_log(run_dir: Path, log: RunLog) -> None:
@@ -49,17 +69,6 @@ def read_run_log(run_dir: Path) -> RunLog:
         raise UsageError(f"{path} is not a valid run log: {str(exc).splitlines()[0]}") from None
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of every complete, non-blank line; a partial last line is skipped."""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.endswith(b"\n"):
-                break  # partial tail left by a killed writer
-            line = raw.strip()
-            if line:
-                yield lineno, line
-
-
 def _validate(path: Path, lineno: int, line: bytes) -> SampleRecord:
     try:
         return SampleRecord.model_validate_json(line)
@@ -69,11 +78,8 @@ def _validate(path: Path, lineno: int, line: bytes) -> SampleRecord:
 
 def iter_records(path: Path) -> Iterable[SampleRecord]:
     """Yield complete records of a samples file; a partial (unterminated) last line is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return
-    for lineno, line in _lines(path):
-        yield _validate(path, lineno, line)
+    for lineno, line in iter_jsonl(path):
+        yield _validate(Path(path), lineno, line)
 
 
 def errored_records(run_dir: Path) -> list[SampleRecord]:
@@ -87,7 +93,7 @@ def errored_records(run_dir: Path) -> list[SampleRecord]:
         return []
     last: dict[Any, tuple[int, bytes] | None] = {}
     with gc_paused():
-        for lineno, line in _lines(path):
+        for lineno, line in iter_jsonl(path):
             try:
                 data = json.loads(line)
                 key = data["key"]
@@ -133,6 +139,11 @@ def read_records(run_dir: Path) -> list[SampleRecord]:
     return list(by_key.values())
 
 
+def count_lines(path: Path) -> int:
+    """Complete (non-empty) lines of a JSONL file."""
+    return sum(1 for _ in iter_jsonl(path))
+
+
 @dataclass
 class LoadedRun:
     path: Path
@@ -140,44 +151,72 @@ class LoadedRun:
     records: list[SampleRecord]
 
 
-def load_run(run_dir: str | os.PathLike) -> LoadedRun:
+def load_run(run_dir: str | os.PathLike[str]) -> LoadedRun:
     run_dir = Path(run_dir)
     log = read_run_log(run_dir)
     return LoadedRun(run_dir, log, read_records(run_dir))
 
 
+def expected_records(log: RunLog, records: list[SampleRecord]) -> list[SampleRecord]:
+    """The records a run's own results cover: its tasks and, after ``--limit N``, the first N
+    samples of each task (records beyond that stay in the file from a longer earlier run)."""
+    tasks = {t.name for t in log.spec.tasks}
+    limit = log.spec.limit
+    return [r for r in records if r.task in tasks and (limit is None or r.index < limit)]
+
+
+def verify_run(loaded: LoadedRun) -> list[str]:
+    """Ways ``run.json`` disagrees with ``samples.jsonl`` (empty when they agree).
+
+    Readers (the leaderboard) call this so that a stale ``run.json`` (a writer killed before its
+    finalize, a file edited by hand) is noticed instead of trusted.
+    """
+    log, problems = loaded.log, []
+    path = loaded.path / SAMPLES_FILE
+    lines = count_lines(path)
+    if lines != len(loaded.records):
+        problems.append(f"{SAMPLES_FILE} holds {lines - len(loaded.records)} duplicate line(s)")
+    own = expected_records(log, loaded.records)
+    if len(own) != log.n_done:
+        problems.append(f"run.json counts {log.n_done} finished samples, {SAMPLES_FILE} holds {len(own)}")
+    else:
+        n_res = sum(r.n for r in log.results.values())
+        if n_res != len(own):
+            problems.append(f"run.json results cover {n_res} samples, {SAMPLES_FILE} holds {len(own)}")
+    if log.status == "running" and not is_locked(loaded.path):
+        problems.append("run.json says `running` but no process is writing it (the writer was killed)")
+    return problems
+
+
 def rewrite_records(run_dir: Path, records: list[SampleRecord]) -> None:
-    """Atomically replace samples.jsonl (used by re-scoring and judging)."""
-    path = Path(run_dir) / SAMPLES_FILE
-    fd, tmp = tempfile.mkstemp(prefix=SAMPLES_FILE + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(rec.model_dump_json() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Atomically replace samples.jsonl (re-scoring, retried samples, the data-parallel merge).
+
+    Only call it while holding ``run_lock``: replacing the file while another process appends to
+    it would silently discard that process's later lines.
+    """
+    atomic_write_lines(Path(run_dir) / SAMPLES_FILE, (rec.model_dump_json() for rec in records))
 
 
 class SampleWriter:
-    """Append-only writer for samples.jsonl; every record is flushed (and fsynced) as it lands."""
+    """Append-only writer for samples.jsonl (or a shard); every record is flushed (and fsynced)
+    as it lands."""
 
-    def __init__(self, run_dir: Path, fsync: bool = True):
-        self.path = Path(run_dir) / SAMPLES_FILE
+    def __init__(self, run_dir: Path | None = None, fsync: bool = True, *, path: Path | None = None):
+        if path is None:
+            if run_dir is None:
+                raise TypeError("SampleWriter needs run_dir or path")
+            path = Path(run_dir) / SAMPLES_FILE
+        self.path = Path(path)
         self.fsync = fsync
-        repair_jsonl_tail(self.path)
-        try:
-            self._fh = self.path.open("a", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._out = JsonlAppender(self.path, fsync=fsync,
+                                  hint="free disk space or choose another --output-dir; finished samples "
+                                       "are kept and the same command resumes")
 
     def write(self, record: SampleRecord) -> None:
-        self._fh.write(record.model_dump_json() + "\n")
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        self._out.write_line(record.model_dump_json())
 
     def close(self) -> None:
-        self._fh.close()
+        self._out.close()
 
     def __enter__(self) -> SampleWriter:
         return self

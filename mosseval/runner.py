@@ -25,20 +25,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationError
+
 from mosseval import __version__
 from mosseval.clock import utc_now
 from mosseval.data import get_loader
 from mosseval.data.locate import resolve_data_root
-from mosseval.errors import ExitCode, MediaError, NotComparableError, OutputError, UsageError
+from mosseval.errors import (
+    ExitCode,
+    InternalError,
+    MediaError,
+    MossevalError,
+    NotComparableError,
+    OutputError,
+    SampleErrorsError,
+    UsageError,
+)
+from mosseval.fileio import DirLock
 from mosseval.models.base import ModelAdapter, Request, Response
-from mosseval.models.registry import ModelSpec, identity_args, load_backend, redact, resolve
-from mosseval.paths import CACHE_ENV, safe_join
+from mosseval.models.registry import ModelSpec, identity_args, load_backend, resolve
+from mosseval.paths import CACHE_ENV, is_path_component, safe_join
+from mosseval.progress import progress as make_progress
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
     FrameSpec,
     Generation,
     PRRConfig,
+    Record,
     RunLog,
     RunSpec,
     Sample,
@@ -47,16 +61,20 @@ from mosseval.records import (
     TaskResult,
     TaskSpec,
 )
+from mosseval.redact import redact_argv, redact_text, redact_value
+from mosseval.redact import redact_mapping as redact
 from mosseval.rundir import (
     SAMPLES_FILE,
     SampleWriter,
+    count_lines,
+    expected_records,
     fingerprint,
     gc_paused,
     iter_records,
     read_records,
     read_run_log,
-    repair_jsonl_tail,
     rewrite_records,
+    run_lock,
     write_run_log,
 )
 from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
@@ -95,6 +113,43 @@ class RunOptions:
     frame_cache: bool = True
     """Read and fill the shared decoded-frame cache (``mosseval.frame_cache``); frames are identical."""
     command: list[str] = field(default_factory=list)
+    wait: bool = False
+    """When another process is writing the same run directory: wait for it (else exit 2)."""
+
+
+class ExecLimits(Record):
+    """Limits of the execution options (``--limit``, ``--workers``, ``--batch-size``, prefetch);
+    the frame and PRR overrides are checked by ``FrameSpec`` / ``PRRConfig``, as in the YAML."""
+
+    limit: int | None = Field(None, ge=1)
+    workers: int = Field(2, ge=0, le=64)
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    prefetch: int | None = Field(None, ge=1, le=4096)
+
+
+_OPTION_NAMES = {"num_frames": "--frames", "max_frames": "--frames", "max_pixels": "--max-pixels",
+                 "batch_size": "--batch-size", "limit": "--limit", "workers": "--workers", "prefetch": "prefetch"}
+
+
+def _override_error(exc: ValidationError, values: dict[str, Any], hint: str | None = None) -> UsageError:
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err.get("loc") else "?"
+    option = _OPTION_NAMES.get(name, f"--prr {name}")
+    got = values.get(name, err.get("input"))
+    return UsageError(f"{option} {got}: {err['msg'].lower()}", hint=hint)
+
+
+def validate_options(opts: RunOptions) -> None:
+    """Check the execution options against ``ExecLimits`` and ``--run-name`` (one path component)."""
+    values = {"limit": opts.limit, "workers": opts.workers, "batch_size": opts.batch_size, "prefetch": opts.prefetch}
+    try:
+        ExecLimits.model_validate(values)
+    except ValidationError as exc:
+        raise _override_error(exc, values) from None
+    if opts.run_name is not None and not is_path_component(opts.run_name):
+        raise UsageError(f"--run-name {opts.run_name!r} is not a plain directory name",
+                         hint="the run directory is created inside --output-dir; use a name without "
+                              "'/', '..' or a drive, e.g. --run-name qwen-ablation-1")
 
 
 @dataclass
@@ -161,6 +216,7 @@ FRAMES_FROM = ("task", "model")
 
 
 def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) -> TaskSpec:
+    """The task with the command-line overrides applied, validated by the same schema as the YAML."""
     frames = task.frames
     if recipe is not None:  # --frames-from model: the family's recipe replaces the task's selection
         task = task.model_copy(update={"frames": FrameSpec(recipe=recipe, use_bounds=frames.use_bounds,
@@ -174,7 +230,11 @@ def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) 
     if opts.max_pixels is not None:
         update["max_pixels"] = opts.max_pixels
     if update:
-        task = task.model_copy(update={"frames": frames.model_copy(update=update)})
+        try:
+            new_frames = FrameSpec.model_validate({**frames.model_dump(), **update})
+        except ValidationError as exc:
+            raise _override_error(exc, update) from None
+        task = task.model_copy(update={"frames": new_frames})
     if opts.prr and task.scoring.prr is not None:
         try:
             prr = PRRConfig.model_validate({**task.scoring.prr.model_dump(), **opts.prr})
@@ -187,7 +247,10 @@ def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) 
 
 
 def task_fingerprint(task: TaskSpec) -> str:
-    return fingerprint(task.model_dump(mode="json", exclude={"description", "source_file"}))
+    data = task.model_dump(mode="json", exclude={"description", "source_file"})
+    if not task.frames.allow_images:  # added later: at its default it leaves existing identities alone
+        data["frames"].pop("allow_images", None)
+    return fingerprint(data)
 
 
 def distributed_env() -> tuple[int, int]:
@@ -230,17 +293,16 @@ def frames_recipe(opts: RunOptions, model_spec: ModelSpec) -> str | None:
         raise UsageError(f"--frames-from model: {why}",
                          hint="use --frames-from task (the task's frame protocol); `mosseval families` lists the "
                          "families and their recipes")
-    return recipe
+    return str(recipe)
 
 
 def plan(opts: RunOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
+    validate_options(opts)
     registry = load_registry([str(p) for p in opts.tasks_dirs])
     model_spec = resolve(opts.model, opts.model_args)
     recipe = frames_recipe(opts, model_spec)
     leaves = [(effective_task(t, opts, recipe), g) for t, g in resolve_tasks(opts.tasks, registry)]
     load_backend(model_spec.backend)  # fail fast on a missing extra, before any data work
-    if opts.limit is not None and opts.limit < 1:
-        raise UsageError(f"--limit must be at least 1 (got {opts.limit})")
     roots: dict[str, Path] = {}
     items: list[Item] = []
     for task, _ in leaves:
@@ -251,12 +313,24 @@ def plan(opts: RunOptions, say: Callable[[str], None] = lambda s: None) -> Plan:
         except KeyError:
             raise UsageError(f"task {task.name!r} ({task.source_file}): key `loader`: unknown loader "
                              f"{task.loader!r}") from None
-        samples = loader(task, roots[task.name])
+        samples = load_samples(task, roots[task.name], loader)
         if opts.limit is not None:
             samples = samples[: opts.limit]
         items += [Item(task, i, s) for i, s in enumerate(samples)]
         say(f"{task.name}: {len(samples)} samples from {roots[task.name]}")
     return Plan(leaves, roots, items, model_spec)
+
+
+def load_samples(task: TaskSpec, root: Path, loader: Callable[[TaskSpec, Path], list[Sample]]) -> list[Sample]:
+    """Run a task's loader; a dataset field of the wrong type becomes a one-line error naming the task."""
+    try:
+        return loader(task, root)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        raise UsageError(f"task {task.name!r}: the data in {root} does not match the schema: field {where!r}: "
+                         f"{err['msg']} (got {str(err.get('input'))[:80]!r})",
+                         hint="fix the dataset file, or the task's loader_args field mapping") from None
 
 
 # ----------------------------------------------------------------------------- execution
@@ -316,7 +390,7 @@ class Runner:
             for prob in report.problems:
                 self.say(f"[yellow]preflight[/] {task.name}: {prob}")
         if problems:
-            raise MediaPreflightError(f"preflight found {problems} unreadable or invalid video reference(s)",
+            raise SampleErrorsError(f"preflight found {problems} unreadable or invalid video reference(s)",
                                       hint="fix the data, or run without --preflight to record them as "
                                       "per-sample errors")
         self.say("preflight: all video references readable")
@@ -346,7 +420,24 @@ class Runner:
         name = opts.run_name or "__".join(
             [slug(opts.model), slug("+".join(opts.tasks), 60), run_id[:12]])
         run_dir = Path(opts.output_dir) / name
-        created = now()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {run_dir}: {exc.strerror or exc}") from None
+        shard_dir = run_dir / "shards"
+        if world > 1 and rank > 0:  # each rank writes only its own shard: that file is its lock's domain
+            shard_dir.mkdir(exist_ok=True)
+            lock = DirLock(shard_dir, name=f".rank{rank}.lock", wait=opts.wait, clean_temp=False)
+        else:
+            lock = run_lock(run_dir, wait=opts.wait, command=["mosseval", *opts.command] if opts.command else None,
+                            say=self.say)
+        with lock:
+            return self._run_locked(p, model, spec, rank, world, identity, run_id, run_dir, shard_dir)
+
+    def _run_locked(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int,
+                    identity: dict[str, Any], run_id: str, run_dir: Path, shard_dir: Path) -> RunOutcome:
+        opts = self.opts
+        old: RunLog | None = None
         if (run_dir / "run.json").exists():
             old = read_run_log(run_dir)
             if old.run_id != run_id:
@@ -355,43 +446,35 @@ class Runner:
                     "refusing to mix results",
                     hint="use another --run-name or --output-dir, or drop --run-name to get a "
                     "hash-named directory")
-            created = old.created_at
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create {run_dir}: {exc.strerror or exc}") from None
-
-        log = RunLog(
-            run_id=run_id,
-            identity=identity,
-            spec=RunSpec(
-                model=opts.model,
-                backend=spec.backend,
-                model_args=redact(spec.args),
-                model_identity=identity["model"],
-                tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
-                       for t, g in p.leaves],
-                frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels,
-                                          "frames_from": None if opts.frames_from == "task" else opts.frames_from,
-                                          "recipe": next((t.frames.recipe for t, _ in p.leaves if t.frames.recipe),
-                                                         None)}.items()
-                        if v is not None},
-                prr=dict(opts.prr),
-                frame_cache=self.frame_cache is not None,
-                seed=opts.seed,
-                limit=opts.limit,
-                mosseval_version=__version__,
-                git_revision=git_revision(),
-                packages=package_versions(),
-                command=opts.command,
-            ),
-            status="running",
-            created_at=created,
-            updated_at=now(),
-            n_expected=len(p.items),
-            task_specs={t.name: t for t, _ in p.leaves},
+        run_spec = RunSpec(
+            model=opts.model,
+            backend=spec.backend,
+            model_args=redact(spec.args),
+            model_identity=identity["model"],
+            tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
+                   for t, g in p.leaves],
+            frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels,
+                                      "frames_from": None if opts.frames_from == "task" else opts.frames_from,
+                                      "recipe": next((t.frames.recipe for t, _ in p.leaves if t.frames.recipe),
+                                                     None)}.items()
+                    if v is not None},
+            prr=dict(opts.prr),
+            frame_cache=self.frame_cache is not None,
+            seed=opts.seed,
+            limit=opts.limit,
+            mosseval_version=__version__,
+            git_revision=git_revision(),
+            packages=package_versions(),
+            command=redact_argv(opts.command),
         )
-        shard_dir = run_dir / "shards"
+        common = {"spec": run_spec, "status": "running", "updated_at": now(), "n_expected": len(p.items),
+                  "task_specs": {t.name: t for t, _ in p.leaves}}
+        if old is not None:
+            # Keep the finished results (and judge summaries) until the new ones are complete: a
+            # re-run that is killed leaves the previous results in place, marked as running.
+            log = old.model_copy(update=common)
+        else:
+            log = RunLog(run_id=run_id, identity=identity, created_at=now(), **common)
         done = {r.key for r in read_records(run_dir)
                 if not (opts.retry_errors and r.generation.error is not None)}
         pending = [it for it in p.items if it.key not in done]
@@ -407,28 +490,27 @@ class Runner:
             write_run_log(run_dir, log)
         if done and rank == 0:
             self.say(f"resuming {run_dir}: {len(done)} finished, {len(pending)} to go")
-        writer_dir = run_dir
         if world > 1:
             shard_dir.mkdir(exist_ok=True)
             (shard_dir / f"rank{rank}.done").unlink(missing_ok=True)
         interrupted = False
         try:
             if world > 1:
-                writer = _ShardWriter(shard_dir / f"rank{rank}.jsonl", opts.fsync)
+                writer = SampleWriter(path=shard_dir / f"rank{rank}.jsonl", fsync=opts.fsync)
             else:
-                writer = SampleWriter(writer_dir, fsync=opts.fsync)
+                writer = SampleWriter(run_dir, fsync=opts.fsync)
             with writer:
                 self._loop(pending, model, writer, p.roots)
         except KeyboardInterrupt:
             interrupted = True
-        except BaseException:
+        except BaseException as exc:
             if rank == 0:
-                self._finalize(run_dir, log, p, status_override="failed")
+                self._finalize_after_failure(run_dir, log, p, exc)
             raise
         if world > 1:
             (shard_dir / f"rank{rank}.done").write_text(str(len(pending)))
             if rank != 0:
-                return RunOutcome(run_dir, log, ExitCode.OK)
+                return RunOutcome(run_dir, log, int(ExitCode.OK))
             _wait_for_shards(shard_dir, world)
             _merge_shards(run_dir, shard_dir)
         log = self._finalize(run_dir, log, p, status_override="interrupted" if interrupted else None)
@@ -440,8 +522,17 @@ class Runner:
                      f"(now {cache.max_bytes / 2**30:.3g} GiB) to keep whole tasks.")
         if interrupted:
             raise KeyboardInterrupt
-        code = ExitCode.SAMPLE_ERRORS if log.n_errors else ExitCode.OK
-        return RunOutcome(run_dir, log, int(code))
+        return RunOutcome(run_dir, log, int(ExitCode.for_status(log.status)))
+
+    def _finalize_after_failure(self, run_dir: Path, log: RunLog, p: Plan, exc: BaseException) -> None:
+        """Record ``failed`` in run.json; a second failure (the disk is still full) never hides the first."""
+        try:
+            self._finalize(run_dir, log, p, status_override="failed")
+        except MossevalError as second:
+            if isinstance(exc, MossevalError):
+                extra = f"run.json was not updated either ({second.message})"
+                exc.hint = f"{exc.hint}; {extra}" if exc.hint else extra
+
 
     # -- the pipelined loop -------------------------------------------------------------
 
@@ -477,7 +568,7 @@ class Runner:
     def _loop(self, pending: list[Item], model: ModelAdapter, writer: Any, roots: dict[str, Path]) -> None:
         opts = self.opts
         batch_size = max(1, int(getattr(model, "batch_size", 1) or 1))
-        progress = _progress(self.console if opts.progress else None, len(pending), model.name)
+        progress = make_progress(self.console if opts.progress else None, len(pending), model.name)
         queue: deque[Future[Prepared]] = deque()
         it = iter(pending)
         lookahead = opts.prefetch or max(batch_size * 2, opts.workers * 2)
@@ -521,8 +612,8 @@ class Runner:
         responses = model.generate(requests)
         elapsed = time.perf_counter() - t0
         if len(responses) != len(requests):
-            raise RuntimeError(f"model {model.name} returned {len(responses)} responses for "
-                               f"{len(requests)} requests")
+            raise InternalError(f"model backend {model.name} returned {len(responses)} responses for "
+                                f"{len(requests)} requests", hint="a bug in the backend; finished samples are saved")
         gens = [self._generation(p, r, elapsed / len(batch)) for p, r in zip(batch, responses)]
         # One task per batch (the loop flushes on a task change): its PRRs are scored together.
         scores = score_samples(batch[0].item.task, [(p.item.sample, g) for p, g in zip(batch, gens)],
@@ -533,17 +624,21 @@ class Runner:
 
     @staticmethod
     def _generation(p: Prepared, resp: Response, latency: float) -> Generation:
+        error = resp.error
+        if error is not None:  # error texts can carry URLs with credentials (never model output: kept as is)
+            error = error.model_copy(update={"message": redact_text(error.message)})
         info = p.frames.info if p.frames is not None else None
         if info is not None and resp.frames_as is not None:
             info = info.model_copy(update={"model_input": resp.frames_as})
         return Generation(
             text=resp.text,
             frames=info,
-            error=resp.error,
+            error=error,
             usage=resp.usage,
             latency_s=round(latency, 6),
-            extra={**resp.extra, "decode_s": round(p.decode_s, 6),
-                   **({"frame_cache": p.frames.cache} if p.frames is not None and p.frames.cache else {})},
+            extra=redact_value({**resp.extra, "decode_s": round(p.decode_s, 6),
+                                **({"frame_cache": p.frames.cache} if p.frames is not None and p.frames.cache
+                                   else {})}),
         )
 
     def _write(self, writer: Any, p: Prepared, gen: Generation, score: Any = None) -> None:
@@ -556,8 +651,7 @@ class Runner:
 
     def _finalize(self, run_dir: Path, log: RunLog, p: Plan, status_override: str | None = None) -> RunLog:
         records = read_records(run_dir)
-        lines = (run_dir / SAMPLES_FILE).read_bytes().count(b"\n") if (run_dir / SAMPLES_FILE).exists() else 0
-        if lines != len(records):  # retried samples: keep one line per sample (the newest)
+        if count_lines(run_dir / SAMPLES_FILE) != len(records):  # retried samples: one line per sample (the newest)
             rewrite_records(run_dir, records)
         log = finalize_log(log, p.leaves, records, [it.key for it in p.items], status_override)
         write_run_log(run_dir, log)
@@ -605,13 +699,17 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
     return new
 
 
-def rescore(run_dir: Path) -> RunLog:
-    """Re-score a saved run with its own task specs (no model, no video decoding)."""
-    with gc_paused():
-        return _rescore(run_dir)
+def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | None = None) -> RunLog:
+    """Re-score a saved run with its own task specs (no model, no video decoding).
+
+    Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
+    the first N of each task), so they match what ``run`` reported.
+    """
+    with run_lock(run_dir, wait=wait, say=say), gc_paused():
+        return _rescore_locked(Path(run_dir))
 
 
-def _rescore(run_dir: Path) -> RunLog:
+def _rescore_locked(run_dir: Path) -> RunLog:
     log = read_run_log(run_dir)
     records = read_records(run_dir)
     specs = log.task_specs
@@ -633,25 +731,33 @@ def _rescore(run_dir: Path) -> RunLog:
     new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    log = finalize_log(log, leaves, new_records, None,
-                       status_override=log.status if log.status in ("interrupted", "failed") else None)
+    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}  # running: its writer died
+    log = finalize_log(log, leaves, expected_records(log, new_records), None, status_override=keep.get(log.status))
     write_run_log(run_dir, log)
     return log
 
 
+def recompute_stale(loaded: Any) -> Any:
+    """A ``LoadedRun`` whose ``run.json`` disagrees with ``samples.jsonl`` (see
+    ``rundir.verify_run``), with its results recomputed from the samples in memory (nothing is
+    written): readers use this instead of trusting stale aggregates. A ``running`` status whose
+    writer is gone becomes ``interrupted``."""
+    from mosseval.fileio import is_locked
+    from mosseval.rundir import LoadedRun
+
+    log = loaded.log
+    specs = log.task_specs
+    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
+    status = None
+    if log.status in ("interrupted", "failed"):
+        status = log.status
+    elif log.status == "running":
+        status = "running" if is_locked(loaded.path) else "interrupted"
+    new = finalize_log(log, leaves, expected_records(log, loaded.records), None, status_override=status)
+    return LoadedRun(loaded.path, new, loaded.records)
+
+
 # ----------------------------------------------------------------------------- helpers
-
-
-class MediaPreflightError(UsageError):
-    exit_code = ExitCode.SAMPLE_ERRORS
-
-
-class _ShardWriter(SampleWriter):
-    def __init__(self, path: Path, fsync: bool = True):  # noqa: D401 - same API, other file
-        self.path = path
-        self.fsync = fsync
-        repair_jsonl_tail(path)
-        self._fh = path.open("a", encoding="utf-8")
 
 
 def _wait_for_shards(shard_dir: Path, world: int, timeout: float = 24 * 3600) -> None:
@@ -660,19 +766,19 @@ def _wait_for_shards(shard_dir: Path, world: int, timeout: float = 24 * 3600) ->
         if all((shard_dir / f"rank{r}.done").exists() for r in range(world)):
             return
         time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {world} shards in {shard_dir}")
+    missing = [r for r in range(world) if not (shard_dir / f"rank{r}.done").exists()]
+    raise InternalError(f"timed out waiting for rank(s) {missing} to finish their shards in {shard_dir}",
+                        hint="their finished samples are kept in the shards; run the same command again to resume")
 
 
 def _merge_shards(run_dir: Path, shard_dir: Path) -> None:
-    existing = read_records(run_dir)
-    keys = {r.key for r in existing}
-    merged = list(existing)
+    """Fold the ranks' shards into samples.jsonl (rank 0, holding the run lock); a shard's record
+    replaces an older one of the same key (a sample retried with --retry-errors)."""
+    by_key = {r.key: r for r in read_records(run_dir)}
     for shard in sorted(shard_dir.glob("rank*.jsonl")):
         for rec in iter_records(shard):
-            if rec.key not in keys:
-                keys.add(rec.key)
-                merged.append(rec)
-    rewrite_records(run_dir, merged)
+            by_key[rec.key] = rec
+    rewrite_records(run_dir, list(by_key.values()))
     for f in shard_dir.iterdir():
         f.unlink()
     shard_dir.rmdir()
@@ -690,8 +796,8 @@ def _cuda_available() -> bool:
 class _InlineExecutor:
     """Runs each job when submitted (the serial decode-then-generate baseline)."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        fut: Future = Future()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
         try:
             fut.set_result(fn(*args))
         except BaseException as exc:  # pragma: no cover - _prepare catches media errors
@@ -705,51 +811,8 @@ class _InlineExecutor:
         pass
 
 
-class _NullProgress:
-    def advance(self) -> None:
-        pass
-
-    def __enter__(self) -> _NullProgress:
-        return self
-
-    def __exit__(self, *a: object) -> None:
-        pass
-
-
-class _RichProgress(_NullProgress):
-    def __init__(self, console: Any, total: int, label: str):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-        self._t = self._p.add_task(label, total=total)
-
-    def advance(self) -> None:
-        self._p.advance(self._t)
-
-    def __enter__(self) -> _RichProgress:
-        self._p.__enter__()
-        return self
-
-    def __exit__(self, *a: object) -> None:
-        self._p.__exit__(*a)
-
-
-def _progress(console: Any, total: int, label: str) -> _NullProgress:
-    if console is None or total == 0:
-        return _NullProgress()
-    return _RichProgress(console, total, label)
-
-
 def run(opts: RunOptions, console: Any = None) -> RunOutcome:
     return Runner(opts, console).execute()
 
 
-__all__ = ["RunOptions", "RunOutcome", "Runner", "run", "rescore", "finalize_log", "SAMPLES_FILE"]
+__all__ = ["RunOptions", "RunOutcome", "Runner", "run", "rescore", "finalize_log", "recompute_stale", "SAMPLES_FILE"]

@@ -182,6 +182,8 @@ def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
     result = aggregate(task.name, task.version, task.protocol, records, task.breakdowns,
                        approximate=task.scoring.approximate, prr_enabled=task.scoring.prr is not None,
                        format_required=task.scoring.require_format)
+    if task.scoring.prr is not None:
+        result.prr_reference = task.scoring.prr.reference
     # an extractor may add a benchmark's own summary (e.g. Video-MME's official-style accuracy)
     summarize = extractors.hook(task.scoring.extractor, "summarize") if task.scoring.extractor in extractors else None
     if summarize is not None:
@@ -201,7 +203,15 @@ def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecor
                        format_required=any(t.scoring.require_format for t in tasks))
     if "task" in result.breakdowns:
         result.breakdowns["subtask"] = result.breakdowns.pop("task")
+    kinds = {t.scoring.prr.reference for t in tasks if t.scoring.prr is not None}
+    if kinds:  # a group with any paragraph reference is labelled as one
+        result.prr_reference = "paragraph" if "paragraph" in kinds else "steps"
     return result
+
+
+def summarize_value(est: Estimate | None) -> str:
+    """The value of an estimate alone (``–`` when there is none)."""
+    return "–" if est is None or est.value is None else f"{est.value:.3f}"
 
 
 def summarize(est: Estimate | None) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from mosseval.records import Estimate
 
@@ -527,3 +528,72 @@ def samples_needed(n: int, estimate: float, ci_low: float, ci_high: float, margi
     w = max(w, 0.0)
     need = math.ceil(n * (w / gap) ** 2 - 1e-9)
     return max(need, n + 1)
+
+
+# --------------------------------------------------------------------------- correlation
+
+
+def _ranks(x: Any) -> Any:
+    """Average ranks (ties share their mean rank), 1-based."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sx = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def _corr(x: Any, y: Any) -> float | None:
+
+    xc, yc = x - x.mean(), y - y.mean()
+    den = math.sqrt(float((xc * xc).sum()) * float((yc * yc).sum()))
+    return None if den <= 0 else float((xc * yc).sum()) / den
+
+
+def correlation(x: Sequence[float], y: Sequence[float], clusters: Sequence[str] | None = None, *,
+                method: str = "pearson", n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> Estimate:
+    """Pearson or Spearman correlation of paired per-item values with a cluster-bootstrap interval.
+
+    Items sharing a cluster (a video) are resampled together; the percentile interval of ``n_boot``
+    seeded replicates (replicates with no variance in x or y are skipped). No interval below 3
+    clusters; ``value`` None when x or y is constant (e.g. an oracle's PRR of 1.0 everywhere)."""
+    import numpy as np
+
+    if method not in ("pearson", "spearman"):
+        raise ValueError("method must be 'pearson' or 'spearman'")
+    xs = np.asarray([float(v) for v in x], dtype=np.float64)
+    ys = np.asarray([float(v) for v in y], dtype=np.float64)
+    if xs.shape != ys.shape:
+        raise ValueError("x and y differ in length")
+    n = int(xs.size)
+    codes, g = cluster_codes(clusters, n)
+    label = f"{method}+cluster-bootstrap" if clusters is not None else f"{method}+bootstrap"
+    if n < 3:
+        return Estimate(value=None, n=n, n_clusters=g if clusters is not None else None, method=label)
+
+    def stat(a: Any, b: Any) -> float | None:
+        return _corr(_ranks(a), _ranks(b)) if method == "spearman" else _corr(a, b)
+
+    value = stat(xs, ys)
+    lo = hi = None
+    if value is not None and g >= 3 and n_boot > 0:
+        members = [np.flatnonzero(codes == k) for k in range(g)]
+        rng = np.random.default_rng(seed)
+        reps = []
+        for _ in range(n_boot):
+            idx = np.concatenate([members[k] for k in rng.integers(0, g, size=g)])
+            r = stat(xs[idx], ys[idx])
+            if r is not None:
+                reps.append(r)
+        if len(reps) >= max(20, n_boot // 2):
+            lo, hi = (float(v) for v in np.quantile(reps, [alpha / 2, 1 - alpha / 2]))
+    return Estimate(value=value, ci_low=lo, ci_high=hi, n=n, n_clusters=g if clusters is not None else None,
+                    method=label)

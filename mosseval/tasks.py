@@ -138,3 +138,78 @@ def resolve_tasks(names: list[str], registry: dict[str, TaskSpec]) -> list[tuple
     if not out:
         raise UsageError("no task given", hint="e.g. --tasks moss-video-mini")
     return out
+
+
+class TaskListing:
+    """One row of ``mosseval tasks``: a task or a group, with its sample count where known."""
+
+    def __init__(self, spec: TaskSpec, samples: str, members: list[str], member_of: list[str]):
+        self.spec = spec
+        self.samples = samples
+        """Sample count, or why there is none (``not generated``, ``data not found``, ``error: …``)."""
+        self.members = members
+        """Subtasks of a group (empty for a task)."""
+        self.member_of = member_of
+        """Groups this task belongs to."""
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def frames(self) -> str:
+        f = self.spec.frames
+        if self.spec.is_group:
+            return ""
+        return f"{f.strategy} {f.num_frames}" if f.strategy != "fps" else f"{f.fps:g} fps ≤{f.max_frames}"
+
+
+def count_samples(spec: TaskSpec, data_dir: str | os.PathLike | None = None,
+                  cache_dir: str | os.PathLike | None = None) -> str:
+    """The number of samples of a task where its data is present (nothing is generated or
+    downloaded to count), else why not: ``not generated``, ``data not found``, ``error: …``."""
+    from mosseval.data import get_loader
+    from mosseval.data.locate import resolve_data_root
+    from mosseval.errors import DataNotFoundError, MossevalError
+
+    try:
+        root = resolve_data_root(spec, data_dir, cache_dir, generate=False)
+        return str(len(get_loader(spec.loader or "")(spec, root)))
+    except DataNotFoundError:
+        return "not generated" if spec.data.synthetic else "data not found"
+    except MossevalError as exc:
+        return f"error: {exc.message[:60]}"
+
+
+def list_tasks(registry: dict[str, TaskSpec], *, expand: bool | list[str] = False, counts: bool = True,
+               data_dir: str | os.PathLike | None = None,
+               cache_dir: str | os.PathLike | None = None) -> list[TaskListing]:
+    """The rows of ``mosseval tasks`` in name order: groups and the tasks outside any group; the
+    members of a group only when ``expand`` is True or names that group. Sample counts are
+    computed for the rows shown (``counts``)."""
+    groups_of: dict[str, list[str]] = {}
+    for spec in registry.values():
+        for sub in spec.subtasks:
+            groups_of.setdefault(sub, []).append(spec.name)
+    if isinstance(expand, list):
+        unknown = [g for g in expand if g not in registry or not registry[g].is_group]
+        if unknown:
+            groups = sorted(n for n, s in registry.items() if s.is_group)
+            hint = did_you_mean(unknown[0], groups)
+            raise UsageError(f"--expand {unknown[0]!r} is not a task group" + (f"; {hint}" if hint else ""),
+                             hint="groups: " + ", ".join(groups))
+    expanded = {n for n, s in registry.items() if s.is_group} if expand is True else set(expand or [])
+
+    def task_row(spec: TaskSpec) -> TaskListing:
+        n = count_samples(spec, data_dir, cache_dir) if counts else "–"
+        return TaskListing(spec, n, [], groups_of.get(spec.name, []))
+
+    rows: list[TaskListing] = []
+    for name, spec in sorted(registry.items()):
+        if spec.is_group:
+            rows.append(TaskListing(spec, f"{len(spec.subtasks)} subtasks", list(spec.subtasks), []))
+            if name in expanded:  # members right below their group, in the group's order
+                rows += [task_row(registry[sub]) for sub in spec.subtasks]
+        elif name not in groups_of:
+            rows.append(task_row(spec))
+    return rows

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from mosseval.errors import ConfigError, MediaError, MissingDependencyError, MossevalError
-from mosseval.paths import safe_join
-from mosseval.records import FrameInfo, FrameSpec, VideoRef
+from mosseval.errors import ConfigError, MediaError, MediaKindError, MissingDependencyError, MossevalError
+from mosseval.paths import confine, safe_join
+from mosseval.records import MAX_PIXELS_LIMIT, FrameInfo, FrameSpec, VideoRef
 
 __all__ = [
     "Frames",
@@ -56,6 +56,15 @@ DEFAULT_FOLDER_FPS = 3.0
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 RESAMPLE = "bicubic"
 """Resize filter (PIL ``Image.Resampling.BICUBIC``), the one Qwen-VL style processors use."""
+
+DEFAULT_MAX_PIXELS = 3840 * 2160
+"""Per-frame pixel cap when a task sets no ``frames.max_pixels`` (4K UHD): a huge source (say
+8000x8000) is downscaled as each frame is decoded, so memory stays bounded (frames x 25 MB)."""
+
+IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "jpegls_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
+                 "gif_pipe", "qoi_pipe", "pgm_pipe", "ppm_pipe", "psd_pipe", "svg_pipe", "j2k_pipe")
+"""FFmpeg demuxers of still images: such a file is reported, not decoded as a 1-frame video,
+unless the task sets ``frames.allow_images``."""
 
 INDEX_CACHE_SIZE = 128
 SKIP_NONREF = True
@@ -310,6 +319,7 @@ class _Index:
     still reference); only these are fed to the decoder."""
     last_error: str | None = None
     seek_failed: bool = field(default=False)
+    container_format: str = ""
 
     @property
     def num_frames(self) -> int:
@@ -424,7 +434,8 @@ def _build_index(path: Path, label: str) -> _Index:
         return _Index(pts=pts, key_pos=key_pos, pos_of_pts={p: i for i, p in enumerate(pts)},
                       time_base=Fraction(tb), fps=fps, codec=codec, width=width, height=height,
                       declared_frames=declared, truncated=truncated, seekable=seekable,
-                      readable_pts=readable, last_error=last_error)
+                      readable_pts=readable, last_error=last_error,
+                      container_format=str(getattr(container.format, "name", "") or ""))
     finally:
         container.close()
 
@@ -467,7 +478,8 @@ class _PtsMismatch(MediaError):
     """Decoded frames carried timestamps that match no packet; retry counting frames."""
 
 
-def _decode_pyav(path: Path, label: str, index: _Index, positions: list[int]) -> dict[int, np.ndarray]:
+def _decode_pyav(path: Path, label: str, index: _Index, positions: list[int],
+                 shrink: _Shrinker | None = None) -> dict[int, np.ndarray]:
     """Decoded RGB arrays for the presentation positions ``positions``.
 
     Frames are matched to positions by their timestamps. If a seek overshoots, decoding is
@@ -480,18 +492,19 @@ def _decode_pyav(path: Path, label: str, index: _Index, positions: list[int]) ->
         try:
             if not index.seek_failed:
                 try:
-                    return _decode_positions(path, label, index, wanted, allow_seek=True, by_pts=True)
+                    return _decode_positions(path, label, index, wanted, allow_seek=True, by_pts=True,
+                                             shrink=shrink)
                 except _SeekMiss:
                     index.seek_failed = True
-            return _decode_positions(path, label, index, wanted, allow_seek=False, by_pts=True)
+            return _decode_positions(path, label, index, wanted, allow_seek=False, by_pts=True, shrink=shrink)
         except _PtsMismatch:
             if index.truncated:
                 raise
-    return _decode_positions(path, label, index, wanted, allow_seek=False, by_pts=False)
+    return _decode_positions(path, label, index, wanted, allow_seek=False, by_pts=False, shrink=shrink)
 
 
 def _decode_positions(path: Path, label: str, index: _Index, wanted: list[int],
-                      allow_seek: bool, by_pts: bool) -> dict[int, np.ndarray]:
+                      allow_seek: bool, by_pts: bool, shrink: _Shrinker | None = None) -> dict[int, np.ndarray]:
     import av
 
     out: dict[int, np.ndarray] = {}
@@ -570,7 +583,8 @@ def _decode_positions(path: Path, label: str, index: _Index, wanted: list[int],
                         raise _SeekMiss()
                 cur = pos
                 if pos in wanted_set and pos not in out:
-                    out[pos] = frame.to_ndarray(format="rgb24")
+                    rgb = frame.to_ndarray(format="rgb24")
+                    out[pos] = shrink(rgb) if shrink is not None else rgb
                 if pos >= target:
                     break
             if target not in out:
@@ -646,7 +660,7 @@ def _first_line(e: BaseException) -> str:
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
-def _list_frames(path: Path, label: str) -> list[Path]:
+def _list_frames(path: Path, label: str, root: Path | None = None) -> list[Path]:
     if not path.exists():
         raise MediaError(f"{label}: frame folder not found")
     if not path.is_dir():
@@ -664,7 +678,10 @@ def _list_frames(path: Path, label: str) -> list[Path]:
         if m is None:
             raise MediaError(f"{label}: frame file {name!r} has no frame number; frames must be "
                              f"numbered like 00001.jpg")
-        numbered.append((int(m.group(1)), name, Path(entry.path)))
+        file = Path(entry.path)
+        if root is not None:
+            confine(root, file, f"{label}/{name}")
+        numbered.append((int(m.group(1)), name, file))
     if not numbered:
         raise MediaError(f"{label}: frame folder contains no .jpg/.jpeg/.png frames")
     numbered.sort()
@@ -686,15 +703,17 @@ def _read_image(file: Path, label: str) -> np.ndarray:
                          f"it is truncated, damaged or not an image") from None
 
 
-def _sample_folder(path: Path, label: str, ref: VideoRef, spec: FrameSpec, start, end):
-    files = _list_frames(path, label)
+def _sample_folder(path: Path, label: str, ref: VideoRef, spec: FrameSpec, start, end, root: Path,
+                   shrink: _Shrinker):
+    files = _list_frames(path, label, root)
     fps = float(ref.fps or DEFAULT_FOLDER_FPS)
     first = int(ref.first_index)
     plan = _labeled_plan(label, spec, len(files), fps, start, end, first)
+    shrink.n_frames = len(plan.indices)
     cache: dict[int, np.ndarray] = {}
     for idx in plan.indices:
         if idx not in cache:
-            cache[idx] = _read_image(files[idx - first], label)
+            cache[idx] = shrink(_read_image(files[idx - first], label))
     frames = [cache[i] for i in plan.indices]
     timestamps = [round((i - first) / fps, 6) for i in plan.indices]
     return frames, plan, timestamps, fps, len(files), "pil"
@@ -712,13 +731,23 @@ def _labeled_plan(label: str, spec: FrameSpec, n: int, fps: float, start, end, f
         raise MediaError(f"{label}: {e}") from None
 
 
-def _sample_pyav(path: Path, label: str, spec: FrameSpec, start, end):
+def _refuse_image(index: _Index, label: str, allow_images: bool) -> None:
+    if index.container_format in IMAGE_FORMATS and not allow_images:
+        kind = index.codec.upper() if index.codec else index.container_format
+        raise MediaKindError(f"{label}: is a still image ({kind}), not a video; the task does not accept "
+                             f"images (set frames.allow_images: true in its YAML to decode it as a 1-frame video)")
+
+
+def _sample_pyav(path: Path, label: str, spec: FrameSpec, start, end, shrink: _Shrinker | None = None):
     index = _get_index(path, label)
+    _refuse_image(index, label, spec.allow_images)
     if index.num_frames == 0:
         extra = f" (the file is truncated: {index.last_error})" if index.last_error else ""
         raise MediaError(f"{label}: contains no decodable video frames{extra}")
     plan = _labeled_plan(label, spec, index.num_frames, index.fps, start, end, 0)
-    decoded = _decode_pyav(path, label, index, plan.indices)
+    if shrink is not None:
+        shrink.n_frames = len(plan.indices)
+    decoded = _decode_pyav(path, label, index, plan.indices, shrink)
     frames = [decoded[p] for p in plan.indices]
     timestamps = [round(index.timestamp(p), 6) for p in plan.indices]
     return frames, plan, timestamps, index.fps, index.num_frames, "pyav"
@@ -756,25 +785,27 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path, cache: Any = _USE_
             if hit is not None:
                 array, info = hit
                 return Frames(array=array, info=FrameInfo.model_validate(info), cache="hit")
-    frames = _decode_frames(ref, spec, path, label)
+    frames = _decode_frames(ref, spec, path, label, root)
     if key is not None:
         cache.put(key, frames.array, frames.info.model_dump(mode="json"))
         frames.cache = "miss"
     return frames
 
 
-def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str) -> Frames:
+def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str, root: Path) -> Frames:
     start, end = (ref.start, ref.end) if spec.use_bounds else (None, None)
+    shrink = _Shrinker(spec)
     try:
         if ref.kind == "frames":
-            frames, plan, stamps, fps, n, decoder = _sample_folder(path, label, ref, spec, start, end)
+            frames, plan, stamps, fps, n, decoder = _sample_folder(path, label, ref, spec, start, end, root,
+                                                                   shrink)
         elif spec.decoder == "decord":
             frames, plan, stamps, fps, n, decoder = _sample_decord(path, label, spec, start, end)
+            shrink.n_frames = len(frames)
+            frames = [shrink(f) for f in frames]
         else:
-            frames, plan, stamps, fps, n, decoder = _sample_pyav(path, label, spec, start, end)
-        h0, w0 = frames[0].shape[:2]
-        shape = target_shape(spec, h0, w0, len(frames))
-        array = _resize_all(frames, shape)
+            frames, plan, stamps, fps, n, decoder = _sample_pyav(path, label, spec, start, end, shrink)
+        array = _resize_all(frames, shrink.shape or frames[0].shape[:2])
     except (MediaError, MossevalError):
         raise
     except MemoryError:
@@ -797,6 +828,34 @@ def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str) -> Fr
     return Frames(array=array, info=info)
 
 
+def pixel_budget(spec: FrameSpec) -> int:
+    """The per-frame pixel budget frames are resized to: the task's ``max_pixels``, else the
+    default cap ``DEFAULT_MAX_PIXELS`` (never above ``MAX_PIXELS_LIMIT``)."""
+    return min(spec.max_pixels or DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT)
+
+
+class _Shrinker:
+    """Resizes each frame to its target size (``target_shape``: the recipe's size, else the pixel
+    budget, else the default cap) as soon as it is decoded — the shape comes from the first frame,
+    as for the whole clip — so a clip never holds full-size frames. ``n_frames`` is set once the
+    frame selection is known (recipes size frames by their count)."""
+
+    def __init__(self, spec: FrameSpec):
+        self.spec = spec if spec.max_pixels else spec.model_copy(update={"max_pixels": pixel_budget(spec)})
+        self.n_frames = 1
+        self.shape: tuple[int, int] | None = None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if self.shape is None:
+            self.shape = target_shape(self.spec, frame.shape[0], frame.shape[1], self.n_frames)
+        h, w = self.shape
+        if frame.shape[0] == h and frame.shape[1] == w:
+            return frame
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BICUBIC))
+
+
 def _resize_all(frames: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     if all(f.shape[0] == h and f.shape[1] == w for f in frames):
@@ -816,13 +875,13 @@ def _resize_all(frames: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def probe(ref: VideoRef, root: Path) -> VideoProbe:
+def probe(ref: VideoRef, root: Path, *, allow_images: bool = False) -> VideoProbe:
     """Frame count, fps, duration, codec and size of ``ref`` without decoding pixels."""
     label = str(ref.path)
     path = safe_join(root, ref.path)
     try:
         if ref.kind == "frames":
-            files = _list_frames(path, label)
+            files = _list_frames(path, label, root)
             from PIL import Image, UnidentifiedImageError
 
             try:
@@ -834,6 +893,7 @@ def probe(ref: VideoRef, root: Path) -> VideoProbe:
             return VideoProbe(path=label, num_frames=len(files), fps=fps, duration=len(files) / fps,
                               codec=fmt, width=width, height=height, declared_frames=None)
         index = _get_index(path, label)
+        _refuse_image(index, label, allow_images)
         if index.num_frames == 0:
             extra = f" (the file is truncated: {index.last_error})" if index.last_error else ""
             raise MediaError(f"{label}: contains no decodable video frames{extra}")

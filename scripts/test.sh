@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install mosseval with its test extras into .venv (CPU-only torch via constraints.txt) and run the
-# test suite. Usage: bash scripts/test.sh [pytest args...]   e.g. bash scripts/test.sh -m slow
+# test suite. Usage: bash scripts/test.sh [pytest args...]   e.g. bash scripts/test.sh -m slow, -m e2e
+# (the default selection excludes slow, api, gpu and e2e tests; .ci/run also runs -m e2e, ruff and mypy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -73,6 +73,7 @@ def mosseval_on_path():
         pytest.skip("the mosseval console script is not installed in this environment")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("candidate,expected_exit,word", [("random", 1, "REGRESSION"), ("oracle", 0, "PASS")])
 def test_recipe_commands_gate_as_documented(tmp_path, cache_dir, mosseval_on_path, candidate, expected_exit, word):
     # the baseline step is the same command in both cases: later cases start from the first case's

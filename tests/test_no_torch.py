@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mosseval.errors import ExitCode
 from tests.support.cli import REPO
 
@@ -22,6 +24,7 @@ def nt(*args: str) -> subprocess.CompletedProcess:
                           env=dict(os.environ), timeout=600)
 
 
+@pytest.mark.e2e
 def test_core_commands_without_torch(tmp_path):
     runs = []
     for model in ("oracle", "random"):

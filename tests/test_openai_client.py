@@ -327,3 +327,46 @@ def test_unrelated_400_does_not_disable_json_schema(chat_server):
     res2 = c.complete(MSG, json_schema={"type": "object"})
     assert res2.parsed == {"ok": 1} and res2.structured == "json_schema"
     assert "response_format" in srv.chat_requests()[-1].json and c.stats["schema_fallbacks"] == 0
+
+
+# ----------------------------------------------------------------------------- network bounds (issue 12)
+
+
+def test_timeout_is_a_total_deadline_not_per_read(chat_server):
+    """A server dripping one byte every 0.2 s used to hold a timeout=1 request for over a minute."""
+    srv = chat_server(echo).fail(Fail.drip(0.2))
+    t0 = time.monotonic()
+    res = client(srv, timeout=1.0, max_retries=0).complete(MSG)
+    assert time.monotonic() - t0 < 2.5
+    assert res.error_kind == "timeout" and "timed out" in res.error and res.attempts == 1
+
+
+def test_redirect_to_another_host_is_refused(chat_server):
+    other = chat_server(echo)
+    srv = chat_server(echo).fail(Fail.redirect(other.base_url + "/chat/completions"))
+    res = client(srv, max_retries=2).complete(MSG)
+    assert res.error_kind == "redirect" and "another origin" in res.error and res.attempts == 1  # not retried
+    assert other.chat_requests() == []  # the prompt never reached the other host
+
+
+def test_same_host_redirect_is_followed(chat_server):
+    srv = chat_server(echo).fail(Fail.redirect("/v1/chat/completions", status=308))
+    res = client(srv).complete(MSG)
+    assert res.ok and res.text == "echo: hello there"
+    assert len(srv.chat_requests()) == 2
+
+
+def test_response_size_is_capped(chat_server):
+    srv = chat_server(echo).fail(Fail.huge(3_000_000))
+    res = client(srv, max_response_bytes=100_000).complete(MSG)
+    assert res.error_kind == "too_large" and res.text is None and "100,000" in res.error
+    assert client(srv, max_response_bytes=100_000).complete(MSG).text == "echo: hello there"
+
+
+def test_every_request_is_accounted_as_it_is_made(chat_server):
+    events: list[dict] = []
+    srv = chat_server(echo).fail(Fail.status(500))
+    res = client(srv, on_request=events.append).complete(MSG)
+    assert res.ok
+    assert [e["event"] for e in events] == ["sent", "done", "sent", "done"]
+    assert events[1]["status"] == 500 and events[3]["prompt_tokens"] > 0

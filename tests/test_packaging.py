@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.cli import REPO
 
+pytestmark = pytest.mark.e2e  # builds and installs a wheel: subprocess-heavy
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:

@@ -90,6 +90,7 @@ def test_different_identity_never_mixed(tmp_path, cli):
     assert len([d for d in tmp_path.iterdir() if d.is_dir()]) == 2
 
 
+@pytest.mark.e2e
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     ref = _run("random", tmp_path / "ref")
     out = tmp_path / "killed"
@@ -233,6 +234,7 @@ def test_scores_do_not_depend_on_the_model_batch(tmp_path):
     assert sum(r.score.prr_status == "scored" for r in many.records) == 24
 
 
+@pytest.mark.e2e
 @pytest.mark.hf
 def test_two_process_data_parallel_equals_single(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"

@@ -336,3 +336,46 @@ def test_coverage_grid(g, kappa):
         cov = _coverage(g, acc, kappa, 4000, seed=g * 1000 + int(acc * 100) + int(kappa))
         floor = 0.93 if (kappa == 3.0 and acc == 0.95) else 0.94
         assert cov >= floor, (g, acc, kappa, cov)
+
+
+# --------------------------------------------------------------------------- correlation
+
+from mosseval.stats import correlation  # noqa: E402
+
+
+def test_correlation_matches_scipy_and_handles_ties():
+    rng = np.random.default_rng(4)
+    x = np.round(rng.random(80), 1)  # many ties
+    y = x + rng.normal(0, 0.4, 80)
+    cl = [f"v{i // 4}" for i in range(80)]
+    p = correlation(x, y, cl)
+    s = correlation(x, y, cl, method="spearman")
+    assert p.value == pytest.approx(scipy_stats.pearsonr(x, y)[0], rel=1e-12)
+    assert s.value == pytest.approx(scipy_stats.spearmanr(x, y)[0], rel=1e-12)
+    assert p.ci_low < p.value < p.ci_high and p.n == 80 and p.n_clusters == 20
+    assert p.method == "pearson+cluster-bootstrap" and s.method == "spearman+cluster-bootstrap"
+    assert correlation(x, y, cl) == p  # seeded: deterministic
+
+
+def test_correlation_interval_respects_clusters():
+    """Whole videos that agree inflate a naive interval's confidence: the cluster bootstrap is wider."""
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=25)
+    x = np.repeat(base, 6) + rng.normal(0, 0.1, 150)
+    y = np.repeat(base * 0.3 + rng.normal(size=25), 6) + rng.normal(0, 0.1, 150)
+    cl = [f"v{i // 6}" for i in range(150)]
+    clustered = correlation(x, y, cl)
+    naive = correlation(x, y, None)
+    assert clustered.value == pytest.approx(naive.value)
+    assert clustered.ci_high - clustered.ci_low > 1.5 * (naive.ci_high - naive.ci_low)
+
+
+def test_correlation_degenerate_inputs():
+    assert correlation([1.0] * 5, [1, 2, 3, 4, 5]).value is None  # e.g. an oracle's PRR of 1.0 everywhere
+    assert correlation([0.1, 0.2], [0.3, 0.1]).value is None  # fewer than 3 items
+    two = correlation([0.1, 0.5, 0.9, 0.2], [0.2, 0.6, 0.8, 0.1], ["a", "a", "b", "b"])
+    assert two.value is not None and two.ci_low is None  # no interval below 3 clusters
+    with pytest.raises(ValueError):
+        correlation([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError):
+        correlation([1, 2, 3], [1, 2, 3], method="kendall")

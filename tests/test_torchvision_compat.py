@@ -21,6 +21,7 @@ def _py(code: str, timeout: float = 240) -> subprocess.CompletedProcess:
                           cwd=REPO, timeout=timeout)
 
 
+@pytest.mark.e2e
 def test_import_fails_without_step_and_works_after_it():
     if importlib.util.find_spec("torchvision") is None:  # never import it here: that is the bug
         pytest.skip("torchvision is not installed")

@@ -420,3 +420,68 @@ def test_decord_errors_are_media_errors(root):
         sample_frames(VideoRef(path="notes.mp4"), spec, root)
     with pytest.raises(MediaError, match=r"missing\.mp4: file not found"):
         sample_frames(VideoRef(path="missing.mp4"), spec, root)
+
+
+# ----------------------------------------------------------------------------- media safety (issue 12)
+
+
+def test_png_renamed_mp4_is_reported_not_decoded(tmp_path):
+    from PIL import Image
+
+    from mosseval.errors import MediaKindError
+
+    Image.new("RGB", (40, 30), (0, 200, 0)).save(tmp_path / "still.mp4", format="PNG")
+    ref = VideoRef(path="still.mp4")
+    with pytest.raises(MediaKindError, match="still image"):
+        sample_frames(ref, FrameSpec(num_frames=4), tmp_path)
+    with pytest.raises(MediaKindError, match="still image"):
+        probe(ref, tmp_path)
+    frames = sample_frames(ref, FrameSpec(num_frames=4, allow_images=True), tmp_path)  # the task allows images
+    assert frames.array.shape == (4, 30, 40, 3) and frames.info.num_source_frames == 1
+    assert probe(ref, tmp_path, allow_images=True).num_frames == 1
+
+
+def test_frames_are_capped_as_they_are_decoded(tmp_path, monkeypatch):
+    """With no max_pixels, a default per-frame cap holds, and no full-size frame is ever kept."""
+    videos.write_mp4(tmp_path / "big.mp4", n=12, width=320, height=240)
+    monkeypatch.setattr(V, "DEFAULT_MAX_PIXELS", 80 * 60)
+    kept: list[tuple[int, int]] = []
+    real = V._Shrinker.__call__
+
+    def spy(self, frame):
+        out = real(self, frame)
+        kept.append(out.shape[:2])
+        return out
+
+    monkeypatch.setattr(V._Shrinker, "__call__", spy)
+    frames = sample_frames(VideoRef(path="big.mp4"), FrameSpec(num_frames=6), tmp_path)
+    assert frames.array.shape == (6, 60, 80, 3) and set(kept) == {(60, 80)}
+    # the task's own budget still wins, and without a cap hit the pixels are the decoder's own
+    small = sample_frames(VideoRef(path="big.mp4"), FrameSpec(num_frames=6, max_pixels=40 * 30), tmp_path)
+    assert small.array.shape == (6, 30, 40, 3)
+
+
+def test_unset_budget_is_identical_below_the_cap(root):
+    spec = FrameSpec(num_frames=5)
+    a = sample_frames(VideoRef(path="clip.mp4"), spec, root)
+    assert a.array.shape[1:3] == (96, 160)
+    assert [recover_index(f) for f in a.array] == a.info.indices
+
+
+def test_frame_folder_file_linked_out_of_the_root_is_refused(tmp_path):
+    folder = videos.write_frame_folder(tmp_path / "root" / "frames", n=6, first_index=1)
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "00003.jpg").rename(tmp_path / "elsewhere" / "private.jpg")
+    (folder / "00003.jpg").symlink_to(tmp_path / "elsewhere" / "private.jpg")
+    ref = VideoRef(path="frames", kind="frames", fps=3)
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        sample_frames(ref, FrameSpec(num_frames=3), tmp_path / "root")
+    with pytest.raises(UnsafePathError):
+        probe(ref, tmp_path / "root")
+
+
+def test_video_linked_out_of_the_root_is_refused(root, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "leak.mp4").symlink_to(root / "clip.mp4")
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        sample_frames(VideoRef(path="leak.mp4"), FrameSpec(num_frames=2), tmp_path / "data")

@@ -1,7 +1,10 @@
 """The ``mosseval`` command line: a thin layer over the controllers.
 
-Every option is declared once with ``Annotated`` and grouped in help panels. ``main()`` turns
-``MossevalError`` into a one-line message and its exit code (no traceback).
+Shared options are declared once in :mod:`mosseval.cli.options`. ``main()`` owns the exit-code
+contract (:class:`mosseval.errors.ExitCode`): a ``MossevalError`` prints one line (plus a hint)
+and exits with its code; a usage error of the command-line parser prints one line and exits 2;
+Ctrl-C exits 130; anything unexpected prints one line and exits 70 (``--debug`` or
+``$MOSSEVAL_DEBUG=1`` shows the traceback). No traceback reaches the user otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +18,28 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from mosseval.cli.options import (
+    DATA,
+    EXEC,
+    OUTPUT,
+    SCORING,
+    VIDEO,
+    App,
+    CacheDirOpt,
+    DataDirOpt,
+    FramesOpt,
+    LimitOpt,
+    MaxPixelsOpt,
+    ModelArgsOpt,
+    ModelOpt,
+    OutDirOpt,
+    QuietOpt,
+    RunDirArg,
+    SeedOpt,
+    TasksDirOpt,
+    TasksOpt,
+    WaitOpt,
+)
 from mosseval.errors import ExitCode, MossevalError, UsageError
 
 console = Console(stderr=True, soft_wrap=True)
@@ -23,60 +48,45 @@ for _c in (console, out):
     if not _c.is_terminal:  # logs and CI: wide enough for result tables
         _c.width = max(_c.width, 120)
 
-app = typer.Typer(
-    name="mosseval",
-    help="Evaluate video MLLMs on answer accuracy and DTW process consistency (PRR); "
-    "judge, leaderboard, compare and train.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-models_app = typer.Typer(help="List model backends and presets; build the embedded tiny model.",
-                         no_args_is_help=False, invoke_without_command=True)
-data_app = typer.Typer(help="Generate, check and build datasets.", no_args_is_help=True)
+DEBUG_ENV = "MOSSEVAL_DEBUG"
+
+app = App(name="mosseval", no_args_is_help=True)
+models_app = App(help="List model backends and presets; build the embedded tiny model.", no_args_is_help=False,
+                 invoke_without_command=True)
+data_app = App(help="Generate, check and build datasets.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 
-MODEL = "Model"
-DATA = "Data"
-OUTPUT = "Output"
-VIDEO = "Video"
-EXEC = "Execution"
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Preset (`mosseval models`), local checkpoint "
-                                       "dir, Hub id, or PREFIX:NAME (openai:, hf:, lmms:, vllm:).",
-                                       rich_help_panel=MODEL)]
-ModelArgsOpt = Annotated[Optional[str], typer.Option("--model-args", "-M", help="k=v,k2=v2 passed to the backend "
-                                                     "(dtype=bfloat16,device=cuda,base_url=...).",
-                                                     rich_help_panel=MODEL)]
-TasksOpt = Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated tasks or groups (`mosseval tasks`).",
-                                       rich_help_panel=DATA)]
-LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", help="First N samples of each task.",
-                                                 rich_help_panel=DATA)]
-DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root (else $MOSSEVAL_DATA_DIR).",
-                                                    rich_help_panel=DATA)]
-CacheDirOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Where generated data and built models "
-                                                     "live (else $MOSSEVAL_CACHE_DIR, ~/.cache/mosseval).",
-                                                     rich_help_panel=DATA)]
-TasksDirOpt = Annotated[Optional[list[Path]], typer.Option("--tasks-dir", help="Extra folder of task YAML files "
-                                                           "(repeatable; also $MOSSEVAL_TASKS_DIR).",
-                                                           rich_help_panel=DATA)]
-OutDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Parent folder of run directories.",
-                                         rich_help_panel=OUTPUT)]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for sampling, the random baseline and synthetic data.",
-                                      rich_help_panel=EXEC)]
-FramesOpt = Annotated[Optional[int], typer.Option("--frames", "-f", help="Override the tasks' frame count.",
-                                                  rich_help_panel=VIDEO)]
-MaxPixelsOpt = Annotated[Optional[int], typer.Option("--max-pixels", help="Override the per-frame pixel budget.",
-                                                     rich_help_panel=VIDEO)]
+def _version_callback(value: bool) -> None:
+    if value:
+        from mosseval import __version__
+
+        out.print(f"mosseval {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error (also "
+                                        f"${DEBUG_ENV}=1); may be given anywhere on the command line.")] = False,
+) -> None:
+    """Evaluate video MLLMs on answer accuracy and DTW process consistency (PRR); judge, leaderboard,
+    compare and train.
+
+    Exit codes: 0 ok · 1 compare regression · 2 usage / bad input / locked · 3 sample errors ·
+    4 output not writable · 5 missing dependency · 6 data not found · 7 remote API stopped ·
+    70 internal error · 130 interrupted.
+    """
 
 
 def _set_verbosity(quiet: bool) -> None:
     console.quiet = quiet
 
 
-@app.command(no_args_is_help=True)
+@app.command()
 def run(
     model: ModelOpt,
     tasks: TasksOpt = "moss-video-mini",
@@ -96,34 +106,44 @@ def run(
     cache_dir: CacheDirOpt = None,
     tasks_dir: TasksDirOpt = None,
     prr: Annotated[Optional[str], typer.Option(
+        "--prr", metavar="K=V,...", rich_help_panel=SCORING,
         help="Override PRR settings for an ablation, e.g. jump=1,alpha=4,alignment=dtw,distance=semantic "
-        "(part of the run identity).", rich_help_panel="Scoring")] = None,
-    run_name: Annotated[Optional[str], typer.Option(help="Directory name instead of MODEL__TASKS__HASH.",
-                                                    rich_help_panel=OUTPUT)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Override the backend's batch size.",
-                                                      rich_help_panel=EXEC)] = None,
-    workers: Annotated[int, typer.Option(help="Background video-decoding threads (0: decode serially).",
-                                         rich_help_panel=EXEC)] = 2,
+        "(part of the run identity).")] = None,
+    run_name: Annotated[Optional[str], typer.Option(
+        "--run-name", metavar="NAME", rich_help_panel=OUTPUT,
+        help="Directory name inside --output-dir instead of MODEL__TASKS__HASH (one plain name).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", metavar="N", rich_help_panel=EXEC, help="Override the backend's batch size (1-4096).")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", metavar="N", rich_help_panel=EXEC,
+        help="Background video-decoding threads (0: decode serially; at most 64).")] = 2,
+    preflight: Annotated[bool, typer.Option(
+        "--preflight/--no-preflight", rich_help_panel=DATA,
+        help="Open every referenced video before loading the model.")] = False,
+    retry_errors: Annotated[bool, typer.Option(
+        "--retry-errors", rich_help_panel=EXEC,
+        help="When resuming, run again the samples that failed (media/model/API errors).")] = False,
     frame_cache: Annotated[bool, typer.Option(
-        "--frame-cache/--no-frame-cache",
+        "--frame-cache/--no-frame-cache", rich_help_panel=EXEC,
         help="Reuse decoded frames across models and runs (<cache dir>/frames, or $MOSSEVAL_FRAME_CACHE; "
-        "bound $MOSSEVAL_FRAME_CACHE_MAX, default 10G). Frames are identical either way.",
-        rich_help_panel=EXEC)] = True,
-    preflight: Annotated[bool, typer.Option(help="Open every referenced video before loading the model.",
-                                            rich_help_panel=DATA)] = False,
-    retry_errors: Annotated[bool, typer.Option(help="When resuming, run again the samples that failed "
-                                               "(media/model/API errors).", rich_help_panel=EXEC)] = False,
-    judge: Annotated[Optional[str], typer.Option(help="Also judge the run inline with this judge model "
-                                                 "(see `mosseval judge`).", rich_help_panel=OUTPUT)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.", rich_help_panel=OUTPUT)] = False,
+        "bound $MOSSEVAL_FRAME_CACHE_MAX, default 10G). Frames are identical either way.")] = True,
+    judge: Annotated[Optional[str], typer.Option(
+        "--judge", metavar="JUDGE_MODEL", rich_help_panel=OUTPUT,
+        help="Also judge the run inline with this judge model (see `mosseval judge`).")] = None,
+    wait: WaitOpt = False,
+    quiet: QuietOpt = False,
 ) -> int:
-    """Evaluate a model on tasks; writes (and resumes) one run directory."""
+    """Evaluate a model on tasks; writes (and resumes) one run directory.
+
+    Exit codes: 0 completed, 3 completed with sample errors (recorded), 130 interrupted (the same
+    command resumes), 2 bad input or the run directory is being written by another process.
+    """
     from mosseval.models.registry import parse_model_args
     from mosseval.runner import Runner, RunOptions, distributed_env
 
     if distributed_env()[0] > 0:
         quiet = True  # under torchrun / accelerate only rank 0 talks
-    from mosseval.scoring import summarize
+    from mosseval.scoring import summarize, summarize_value
 
     opts = RunOptions(
         model=model, tasks=[t for t in tasks.split(",") if t.strip()], model_args=parse_model_args(model_args),
@@ -132,7 +152,7 @@ def run(
         prr=parse_model_args(prr),
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
-        retry_errors=retry_errors, frame_cache=frame_cache,
+        retry_errors=retry_errors, wait=wait, frame_cache=frame_cache,
     )
     try:
         outcome = Runner(opts, console).execute()
@@ -146,10 +166,13 @@ def run(
     from rich.table import Table
 
     table = Table(title=f"{model} — {log.status}", title_justify="left")
-    for col in ("task", "n", "accuracy (95% CI)", "PRR (95% CI)", "format", "unparsed", "errors"):
+    for col in ("task", "n", "accuracy (95% CI)", "PRR (95% CI)", "PRR ✓ / ✗", "format", "unparsed", "errors"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for name, res in {**log.results, **log.groups}.items():
-        table.add_row(name, str(res.n), summarize(res.accuracy), summarize(res.prr),
+        prr = summarize(res.prr) + (" paragraph ref." if res.prr_reference == "paragraph" else "")
+        split = "–" if res.prr is None else (f"{summarize_value(res.prr_correct)} / "
+                                             f"{summarize_value(res.prr_incorrect)}")
+        table.add_row(name, str(res.n), summarize(res.accuracy), prr, split,
                       "–" if res.format_rate is None else f"{res.format_rate:.3f}",
                       "–" if res.parse_failure_rate is None else f"{res.parse_failure_rate:.3f}",
                       str(res.n_errors) + (" (approx.)" if res.approximate else ""))
@@ -157,7 +180,7 @@ def run(
         console.print(table)
         for v in log.published:
             console.print(f"published {v.score.task} ({v.score.source}): {v.line}", highlight=False)
-    out.print(str(outcome.run_dir))
+    out.print(str(outcome.run_dir), highlight=False)
     if log.n_errors:
         console.print(f"[yellow]{log.n_errors} sample(s) failed[/] (listed with reasons in samples.jsonl; "
                       f"`mosseval errors {outcome.run_dir}`); exit code {int(ExitCode.SAMPLE_ERRORS)}")
@@ -165,26 +188,35 @@ def run(
 
 
 @app.command()
-def score(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> int:
-    """Re-score a saved run without the model (after a scorer change, or to refresh run.json)."""
+def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
+    """Re-score a saved run without the model (after a scorer change, or to refresh run.json).
+
+    Exit code as for `run`: 0 completed, 3 with sample errors, 130 when the run is incomplete.
+    """
     from mosseval.runner import rescore
     from mosseval.scoring import summarize
 
-    log = rescore(run_dir)
+    log = rescore(run_dir, wait=wait, say=lambda t: console.print(t, highlight=False))
     for name, res in {**log.results, **log.groups}.items():
-        out.print(f"{name}\tn={res.n}\taccuracy={summarize(res.accuracy)}\tprr={summarize(res.prr)}")
-    return 0
+        out.print(f"{name}\tn={res.n}\taccuracy={summarize(res.accuracy)}\tprr={summarize(res.prr)}", highlight=False)
+    code = ExitCode.for_status(log.status)
+    if code == ExitCode.INTERRUPTED:
+        console.print(f"[yellow]the run is incomplete[/] ({log.n_done} of {log.n_expected} samples): resume it "
+                      "with the same `mosseval run` command")
+    return int(code)
 
 
 @app.command()
-def errors(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> int:
+def errors(run_dir: RunDirArg) -> int:
     """List the samples of a run that failed (media or model errors) with their reasons."""
+    from mosseval.redact import redact_text
     from mosseval.rundir import errored_records, read_run_log
 
     read_run_log(run_dir)  # a clear error when this is not a run directory
     bad = errored_records(run_dir)
     for r in bad:
-        out.print(f"{r.key}\t{r.generation.error.kind}\t{r.generation.error.message}", highlight=False)
+        out.print(f"{r.key}\t{r.generation.error.kind}\t{redact_text(r.generation.error.message)}", highlight=False,
+                  markup=False)
     if not bad:
         console.print("no failed samples")
     return int(ExitCode.SAMPLE_ERRORS) if bad else 0
@@ -192,43 +224,43 @@ def errors(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 @app.command("tasks")
 def tasks_cmd(
+    expand: Annotated[Optional[list[str]], typer.Option(
+        "--expand", "-e", metavar="GROUP", show_default=False,
+        help="List the subtasks of GROUP (repeatable); `--expand all` lists every group's subtasks.")] = None,
     data_dir: DataDirOpt = None,
     cache_dir: CacheDirOpt = None,
     tasks_dir: TasksDirOpt = None,
-    counts: Annotated[bool, typer.Option(help="Count samples where the data is present.")] = True,
+    counts: Annotated[bool, typer.Option("--counts/--no-counts",
+                                         help="Count samples where the data is present.")] = True,
 ) -> int:
-    """List tasks and groups, with sample counts where the data is present."""
+    """List tasks and groups (groups collapsed: `--expand GROUP` shows their subtasks)."""
     from rich.table import Table
 
-    from mosseval.data import get_loader
-    from mosseval.data.locate import resolve_data_root
-    from mosseval.errors import DataNotFoundError
-    from mosseval.tasks import load_registry
+    from mosseval.tasks import list_tasks, load_registry
 
     registry = load_registry([str(p) for p in tasks_dir or []])
-    table = Table(title="mosseval tasks", title_justify="left")
-    table.add_column("task", no_wrap=True, overflow="fold")
-    for col, width in (("version", 7), ("protocol", 17), ("frames", 12), ("samples", 14)):
-        table.add_column(col, no_wrap=True, min_width=width)
-    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=48)
-    for name, spec in sorted(registry.items()):
-        if spec.is_group:
-            table.add_row(name, spec.version, "group", "", f"{len(spec.subtasks)} subtasks", spec.description)
-            continue
-        n = "–"
-        if counts:
-            try:
-                root = resolve_data_root(spec, data_dir, cache_dir, generate=False)
-                n = str(len(get_loader(spec.loader or "")(spec, root)))
-            except DataNotFoundError:
-                n = "not generated" if spec.data.synthetic else "data not found"
-            except MossevalError as exc:
-                n = f"error: {exc.message[:60]}"
-        f = spec.frames
-        frames = f"{f.strategy} {f.num_frames}" if f.strategy != "fps" else f"{f.fps} fps ≤{f.max_frames}"
-        table.add_row(name, spec.version, spec.protocol, frames, n, " ".join(spec.description.split()))
+    wanted: bool | list[str] = True if expand and "all" in expand else list(expand or [])
+    rows = list_tasks(registry, expand=wanted, counts=counts, data_dir=data_dir, cache_dir=cache_dir)
+    table = Table(title="mosseval tasks", title_justify="left", caption="groups are collapsed: "
+                  "`mosseval tasks --expand GROUP` (or `--expand all`) lists their subtasks"
+                  if not wanted else None, caption_justify="left")
+    table.add_column("task", no_wrap=True, min_width=max(len(r.name) for r in rows) if rows else 4)
+    for col in ("version", "protocol", "frames", "samples"):
+        table.add_column(col, no_wrap=True, min_width=max([len(col)] + [len(_cell(r, col)) for r in rows]))
+    table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=60)
+    for r in rows:
+        table.add_row(r.name, *(_cell(r, c) for c in ("version", "protocol", "frames", "samples")),
+                      " ".join(r.spec.description.split()), style="bold" if r.spec.is_group else None)
     out.print(table)
     return 0
+
+
+def _cell(row, col: str) -> str:
+    if col == "version":
+        return row.spec.version
+    if col == "protocol":
+        return "group" if row.spec.is_group else row.spec.protocol
+    return row.frames if col == "frames" else row.samples
 
 
 @models_app.callback()
@@ -262,7 +294,8 @@ def models_list(ctx: typer.Context) -> None:
 
 @models_app.command("build-tiny")
 def build_tiny(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the checkpoint into.")],
+    out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder to write the checkpoint into.",
+                                          show_default=False)],
     seed: SeedOpt = 0,
 ) -> int:
     """Build the embedded tiny-qwen2.5-vl checkpoint (deterministic from the seed)."""
@@ -278,7 +311,8 @@ def build_tiny(
 
 @data_app.command("synth")
 def synth(
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Target folder (default: the cache).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR",
+                                                    help="Target folder (default: the cache).")] = None,
     seed: SeedOpt = 0,
     cache_dir: CacheDirOpt = None,
 ) -> int:
@@ -297,16 +331,19 @@ def synth(
 
 @app.command()
 def demo(
-    models: Annotated[str, typer.Option(help="Comma-separated models to evaluate.")] = "oracle,random,tiny-qwen2.5-vl",
+    models: Annotated[str, typer.Option("--models", metavar="MODEL,...",
+                                        help="Comma-separated models to evaluate.")] = "oracle,random,tiny-qwen2.5-vl",
     tasks: TasksOpt = "moss-video-mini",
     limit: LimitOpt = None,
     model_limit: Annotated[Optional[list[str]], typer.Option(
-        "--model-limit", help="Per-model sample limit MODEL=N (repeatable), e.g. tiny-qwen2.5-vl=48.")] = None,
+        "--model-limit", metavar="MODEL=N",
+        help="Per-model sample limit MODEL=N (repeatable), e.g. tiny-qwen2.5-vl=48.")] = None,
     output_dir: OutDirOpt = Path("runs"),
-    report: Annotated[Path, typer.Option(help="Leaderboard HTML to write.")] = Path("reports/leaderboard.html"),
+    report: Annotated[Path, typer.Option("--report", metavar="FILE",
+                                         help="Leaderboard HTML to write.")] = Path("reports/leaderboard.html"),
     seed: SeedOpt = 0,
     cache_dir: CacheDirOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> int:
     """The main job on the embedded default: evaluate models on moss-video-mini, render the leaderboard.
 
@@ -361,28 +398,147 @@ def _load_plugins() -> None:
 _load_plugins()
 
 
-def main(argv: list[str] | None = None) -> None:
-    import click
+# ----------------------------------------------------------------------------- the exit-code contract
+
+
+def _parser_exception_types() -> tuple[dict[str, tuple[type, ...]], list[str]]:
+    """The command-line parser's exception classes: typer >= 0.2x raises those of its bundled
+    click (``typer._click``), which are not the ``click`` package's; older typer raises click's.
+    Both sets are caught, so a usage error never escapes as a traceback whichever is installed."""
+    kinds: dict[str, list[type]] = {"usage": [], "exit": [], "abort": [], "click": []}
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        found.append(name)
+        for kind, cls_name in (("usage", "UsageError"), ("exit", "Exit"), ("abort", "Abort"),
+                               ("click", "ClickException")):
+            cls = getattr(mod, cls_name, None)
+            if isinstance(cls, type):
+                kinds[kind].append(cls)
+    return {k: tuple(v) for k, v in kinds.items()}, found
+
+
+def _say_error(message: str, hint: str | None = None) -> None:
+    from rich.markup import escape
+
+    from mosseval.redact import redact_text
+
+    first, *rest = redact_text(str(message)).strip().splitlines() or [""]
+    console.print(f"[bold red]error:[/] {escape(first)}", highlight=False)
+    extra = " ".join(x.strip() for x in rest if x.strip())
+    if extra:
+        hint = f"{extra}; {hint}" if hint else extra
+    if hint:
+        console.print(f"  [dim]hint:[/] {escape(redact_text(hint))}", highlight=False)
+
+
+def _usage_hint(exc: BaseException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "mosseval"
+    return f"see `{path} --help`"
+
+
+def _print_help(exc: BaseException) -> None:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text = ctx.get_help()
+        if text:
+            out.print(text, highlight=False, markup=False)
+
+
+def _strip_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` is global: it is accepted anywhere on the command line (before ``--``)."""
+    debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    cut = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" in argv[:cut]:
+        debug = True
+        argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < cut)]
+    return argv, debug
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code (``main`` exits with it)."""
+    import errno
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv, debug = _strip_debug(list(sys.argv[1:] if argv is None else argv))
+    kinds, _ = _parser_exception_types()
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="mosseval")
     except MossevalError as exc:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            console.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False)
-        sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        console.print("[yellow]aborted[/]")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _say_error(exc.message, exc.hint)
+        if debug:
+            console.print_exception()
+        return int(exc.exit_code)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished work is saved")
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(int(ExitCode.USAGE) if exc.exit_code == 2 else exc.exit_code)
-    sys.exit(int(rv or 0) if isinstance(rv, int) else 0)
+        console.print("[yellow]interrupted[/]: finished work is saved; the same command resumes")
+        return int(ExitCode.INTERRUPTED)
+    except kinds["abort"]:  # the parser turned a Ctrl-C into Abort
+        console.print("[yellow]interrupted[/]: finished work is saved; the same command resumes")
+        return int(ExitCode.INTERRUPTED)
+    except kinds["exit"] as exc:  # --help, --version
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except kinds["usage"] as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show what it offers
+            _print_help(exc)
+            return int(ExitCode.USAGE)
+        _say_error(exc.format_message(), _usage_hint(exc))
+        return int(ExitCode.USAGE)
+    except kinds["click"] as exc:  # e.g. a file option that cannot be opened
+        _say_error(exc.format_message())
+        return int(ExitCode.USAGE if getattr(exc, "exit_code", 1) in (1, 2) else exc.exit_code)
+    except ImportError as exc:  # an optional package a library needs at run time (e.g. num2words)
+        if (exc.name or "").startswith("mosseval"):
+            return _internal(exc, debug)
+        name = exc.name or str(exc).split("'")[1] if "'" in str(exc) else exc.name
+        _say_error(f"a missing optional package{f' ({name!r})' if name else ''}: {str(exc).splitlines()[0]}",
+                   f"install it (pip install {name})" if name else "install the package named above")
+        if debug:
+            console.print_exception()
+        return int(ExitCode.MISSING_DEPENDENCY)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM) and exc.filename:
+            _say_error(f"cannot write {exc.filename}: {exc.strerror}", "free disk space or choose a writable location")
+            if debug:
+                console.print_exception()
+            return int(ExitCode.OUTPUT)
+        return _internal(exc, debug)
+    except Exception as exc:  # noqa: BLE001 - the contract: one line and exit 70, never a traceback
+        return _internal(exc, debug)
+    return int(rv or 0) if isinstance(rv, int) else 0
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    from mosseval import __version__
+
+    _say_error(f"internal error: {type(exc).__name__}: {exc}",
+               "this is a bug in mosseval or a library; run again with --debug for the traceback and report it"
+               f" (mosseval {__version__})")
+    if debug:
+        console.print_exception()
+    return int(ExitCode.INTERNAL)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a scheduler, torchrun tearing down) ends like Ctrl-C: saved, exit 130
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``mosseval`` console entry point: runs the command line and exits with its code."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
+    try:
+        code = run_cli(argv)
+    except BaseException as exc:  # noqa: BLE001 - even a failure while reporting an error is one line
+        if isinstance(exc, SystemExit):
+            raise
+        code = 130 if isinstance(exc, KeyboardInterrupt) else int(ExitCode.INTERNAL)
+        print(f"error: internal error while reporting an error: {type(exc).__name__}", file=sys.stderr)
+    sys.exit(code)

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mosseval.cli.options import CacheDirOpt, DataDirOpt, JsonOutOpt, LimitOpt, QuietOpt, SeedOpt, TasksDirOpt
 from mosseval.errors import ExitCode
 
 console = Console(stderr=True, soft_wrap=True)
@@ -24,27 +25,23 @@ OUTPUT = "Output"
 
 
 def data_check(
-    task: Annotated[str, typer.Argument(help="Task or group (comma-separated allowed), e.g. mvbench, mmvu.")],
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root (else the task's "
-                                                     "environment variable, $MOSSEVAL_DATA_DIR, the HF cache).",
-                                                     rich_help_panel=DATA)] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", help="First N samples of each task.",
-                                                 rich_help_panel=DATA)] = None,
-    sample: Annotated[Optional[int], typer.Option("--sample", help="Open only K randomly chosen videos per task "
-                                                  "(seeded).", rich_help_panel=DATA)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.", rich_help_panel=DATA)] = 0,
-    tasks_dir: Annotated[Optional[list[Path]], typer.Option("--tasks-dir", help="Extra folder of task YAML files.",
-                                                            rich_help_panel=DATA)] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache (for the synthetic benchmark).",
-                                                      rich_help_panel=DATA)] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON here.",
-                                                     rich_help_panel=OUTPUT)] = None,
+    task: Annotated[str, typer.Argument(metavar="TASK", show_default=False,
+                                        help="Task or group (comma-separated allowed), e.g. mvbench, mmvu.")],
+    data_dir: DataDirOpt = None,
+    limit: LimitOpt = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", metavar="K", help="Open only K randomly chosen videos "
+                                                  "per task (seeded).", rich_help_panel=DATA)] = None,
+    seed: SeedOpt = 0,
+    tasks_dir: TasksDirOpt = None,
+    cache_dir: CacheDirOpt = None,
+    json_out: JsonOutOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every video (frames, fps, duration, "
                                           "codec, size), not only the problems.", rich_help_panel=OUTPUT)] = False,
 ) -> int:
     """Open every video a task references (before any model is loaded) and report problems.
 
-    Lists missing, unreadable (damaged / not a video), truncated and escaping paths, bound problems
+    Lists missing, unreadable (damaged / not a video / a still image), truncated and escaping paths
+    (symbolic links leading out of the data root included), bound problems
     (start/end beyond the video) and frame-selection failures, with durations and codecs.
     Exit status: 0 clean, 3 problems found, 6 dataset not found, 2 bad task name.
     """
@@ -141,9 +138,9 @@ def build_moss_video(
                                               "validation.", rich_help_panel=ANNOT)] = 2,
     video_prefix: Annotated[str, typer.Option("--video-prefix", help="Folder (inside --out) prepended to each "
                                               "video_path.", rich_help_panel=DATA)] = "",
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", help="First N videos only.",
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", metavar="N", help="First N videos only.",
                                                  rich_help_panel=DATA)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT)] = False,
+    quiet: QuietOpt = False,
 ) -> int:
     """Build a MOSS-Video dataset from ShareGPT4Video captions with an LLM annotator.
 

@@ -7,41 +7,44 @@ from typing import Annotated, Optional
 
 import typer
 
+from mosseval.cli.options import JsonOutOpt
+
 GATE = "Decision"
 OUT = "Output"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("compare", no_args_is_help=True)
+    @app.command("compare")
     def compare(
         baseline: Annotated[Path, typer.Argument(metavar="BASELINE",
-                                                            help="Run directory of the reference checkpoint.")],
+                                                            help="Run directory of the reference checkpoint.",
+                                                            show_default=False)],
         candidate: Annotated[Path, typer.Argument(metavar="CANDIDATE",
-                                                             help="Run directory of the checkpoint under test.")],
-        margin: Annotated[float, typer.Option(help="Non-inferiority margin in percentage points: fail only "
+                                                             help="Run directory of the checkpoint under test.",
+                                                             show_default=False)],
+        margin: Annotated[float, typer.Option("--margin", metavar="POINTS", help="Non-inferiority margin in percentage points: fail only "
                                               "when the candidate is worse by more than this, with confidence.",
                                               rich_help_panel=GATE)] = 1.0,
-        prr_margin: Annotated[Optional[float], typer.Option(help="Margin for PRR in points of its 0-100 "
+        prr_margin: Annotated[Optional[float], typer.Option("--prr-margin", metavar="POINTS", help="Margin for PRR in points of its 0-100 "
                                                             "scale (default: --margin).",
                                                             rich_help_panel=GATE)] = None,
-        metric: Annotated[str, typer.Option(help="Comma-separated metrics to gate on: accuracy, prr.",
+        metric: Annotated[str, typer.Option("--metric", metavar="METRIC,...", help="Comma-separated metrics to gate on: accuracy, prr.",
                                             rich_help_panel=GATE)] = "accuracy,prr",
-        alpha: Annotated[float, typer.Option(help="Two-sided CIs of level 1-alpha; exact tests at alpha.",
+        alpha: Annotated[float, typer.Option("--alpha", metavar="ALPHA", help="Two-sided CIs of level 1-alpha; exact tests at alpha.",
                                              rich_help_panel=GATE)] = 0.05,
-        bootstrap: Annotated[int, typer.Option(help="Cluster-bootstrap resamples.",
+        bootstrap: Annotated[int, typer.Option("--bootstrap", metavar="N", help="Cluster-bootstrap resamples.",
                                                rich_help_panel=GATE)] = 2000,
-        seed: Annotated[int, typer.Option(help="Bootstrap seed (results are deterministic).",
+        seed: Annotated[int, typer.Option("--seed", metavar="N", help="Bootstrap seed (results are deterministic).",
                                           rich_help_panel=GATE)] = 0,
-        gate: Annotated[str, typer.Option(help="overall: exit code follows the overall rows; tasks: every "
+        gate: Annotated[str, typer.Option("--gate", metavar="overall|tasks", help="overall: exit code follows the overall rows; tasks: every "
                                           "task also gates (Bonferroni-corrected).",
                                           rich_help_panel=GATE)] = "overall",
         mid_p: Annotated[bool, typer.Option("--mid-p", help="Use the mid-p McNemar test (less conservative).",
                                             rich_help_panel=GATE)] = False,
-        summary: Annotated[Optional[Path], typer.Option(help="Append a Markdown summary to this file "
+        summary: Annotated[Optional[Path], typer.Option("--summary", metavar="FILE", help="Append a Markdown summary to this file "
                                                         "(e.g. \"$GITHUB_STEP_SUMMARY\").",
                                                         rich_help_panel=OUT)] = None,
-        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the machine-readable verdict "
-                                                         "(JSON) to this file.", rich_help_panel=OUT)] = None,
+        json_out: JsonOutOpt = None,
     ) -> int:
         """Gate a candidate run against a baseline run: exit 0 pass/inconclusive, 1 regression, 2 not comparable.
 

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from mosseval.cli.options import CacheDirOpt, DataDirOpt, LimitOpt, SeedOpt, TasksDirOpt
+
 
 def register(app: typer.Typer) -> None:
     from mosseval.cli.plugins import plugins_command
@@ -89,15 +91,15 @@ def reproduce_command(
 
 
 def export_lmms_command(
-    tasks: Annotated[str, typer.Argument(help="Comma-separated tasks or groups (`mosseval tasks`).")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the lmms-eval tasks into.")],
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root (else $MOSSEVAL_DATA_DIR).")]
-    = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where generated data lives.")] = None,
-    tasks_dir: Annotated[Optional[list[Path]], typer.Option("--tasks-dir", help="Extra folder of task YAML files.")]
-    = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", help="First N samples of each task.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of generated data (moss-video-mini).")] = 0,
+    tasks: Annotated[str, typer.Argument(metavar="TASK,...", show_default=False,
+                                         help="Comma-separated tasks or groups (`mosseval tasks`).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", show_default=False,
+                                          help="Folder to write the lmms-eval tasks into.")],
+    data_dir: DataDirOpt = None,
+    cache_dir: CacheDirOpt = None,
+    tasks_dir: TasksDirOpt = None,
+    limit: LimitOpt = None,
+    seed: SeedOpt = 0,
 ) -> int:
     """Write tasks as an lmms-eval task folder (YAML + utils.py); scores include mosseval's PRR."""
     from mosseval.cli import out

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from mosseval.cli.options import JsonOutOpt, QuietOpt, WaitOpt
 
 JUDGE = "Judge"
 LIMITS = "Limits and cost"
@@ -17,58 +18,60 @@ def register(app: typer.Typer) -> None:
     @app.command("judge")
     def judge(
         run_dir: Annotated[Optional[Path], typer.Argument(metavar="RUN_DIR", help="A run directory "
-                                                          "(from `mosseval run`).")] = None,
-        judge_model: Annotated[str, typer.Option("--judge", "-j", help="Judge model name at the endpoint.",
+                                                          "(from `mosseval run`).", show_default=False)] = None,
+        judge_model: Annotated[str, typer.Option("--judge", "-j", metavar="MODEL",
+                                                 help="Judge model name at the endpoint.",
                                                  rich_help_panel=JUDGE)] = "gpt-4o",
-        rubric: Annotated[Optional[list[str]], typer.Option("--rubric", "-r", help="Rubric(s) to apply "
+        rubric: Annotated[Optional[list[str]], typer.Option("--rubric", "-r", metavar="NAME", help="Rubric(s) to apply "
                                                             "(repeatable or comma-separated). Default per task: "
                                                             "mmvu-official for MMVU, process-consistency for "
                                                             "tasks with reference steps.",
                                                             rich_help_panel=JUDGE)] = None,
-        rubrics_dir: Annotated[Optional[list[Path]], typer.Option("--rubrics-dir", help="Extra folder of rubric "
+        rubrics_dir: Annotated[Optional[list[Path]], typer.Option("--rubrics-dir", metavar="DIR", help="Extra folder of rubric "
                                                                   "YAML files (repeatable; also "
                                                                   "$MOSSEVAL_JUDGES_DIR).",
                                                                   rich_help_panel=JUDGE)] = None,
-        tasks: Annotated[Optional[str], typer.Option("--tasks", "-t", help="Only judge these tasks "
+        tasks: Annotated[Optional[str], typer.Option("--tasks", "-t", metavar="TASK,...", help="Only judge these tasks "
                                                      "(comma-separated).", rich_help_panel=JUDGE)] = None,
-        base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint incl. /v1 (else "
+        base_url: Annotated[Optional[str], typer.Option("--base-url", metavar="URL", help="OpenAI-compatible endpoint incl. /v1 (else "
                                                         "$MOSSEVAL_JUDGE_BASE_URL, $OPENAI_BASE_URL, "
                                                         "api.openai.com).", rich_help_panel=JUDGE)] = None,
-        api_key: Annotated[Optional[str], typer.Option(help="API key (prefer $MOSSEVAL_JUDGE_API_KEY or "
+        api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", help="API key (prefer $MOSSEVAL_JUDGE_API_KEY or "
                                                        "$OPENAI_API_KEY: a command line is visible to other "
                                                        "processes). Never written anywhere.",
                                                        rich_help_panel=JUDGE, show_default=False)] = None,
-        concurrency: Annotated[int, typer.Option(help="Requests in flight at once.",
+        concurrency: Annotated[int, typer.Option("--concurrency", metavar="N", help="Requests in flight at once.",
                                                  rich_help_panel=LIMITS)] = 4,
-        rpm: Annotated[Optional[float], typer.Option(help="Client-side rate limit, requests per minute.",
+        rpm: Annotated[Optional[float], typer.Option("--rpm", metavar="N", help="Client-side rate limit, requests per minute.",
                                                      rich_help_panel=LIMITS)] = None,
-        max_requests: Annotated[Optional[int], typer.Option(help="Stop after this many HTTP requests "
+        max_requests: Annotated[Optional[int], typer.Option("--max-requests", metavar="N", help="Stop after this many HTTP requests "
                                                             "(retries count); re-run to continue.",
                                                             rich_help_panel=LIMITS)] = None,
-        max_tokens: Annotated[Optional[int], typer.Option(help="Stop after this many tokens (prompt + "
+        max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", metavar="N", help="Stop after this many tokens (prompt + "
                                                           "completion) in this call.",
                                                           rich_help_panel=LIMITS)] = None,
-        timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.", rich_help_panel=LIMITS)] = 60.0,
-        max_retries: Annotated[int, typer.Option(help="Retries on 429/5xx/timeouts (exponential backoff "
+        timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Total deadline of one HTTP "
+                                               "attempt (connection, reply and body together).",
+                                               rich_help_panel=LIMITS)] = 60.0,
+        max_retries: Annotated[int, typer.Option("--max-retries", metavar="N", help="Retries on 429/5xx/timeouts (exponential backoff "
                                                  "with jitter).", rich_help_panel=LIMITS)] = 5,
-        price_in: Annotated[Optional[float], typer.Option(help="USD per 1M prompt tokens (default: list "
+        price_in: Annotated[Optional[float], typer.Option("--price-in", metavar="USD", help="USD per 1M prompt tokens (default: list "
                                                           "price for gpt-4o / gpt-4o-mini / gpt-4.1*).",
                                                           rich_help_panel=LIMITS)] = None,
-        price_out: Annotated[Optional[float], typer.Option(help="USD per 1M completion tokens.",
+        price_out: Annotated[Optional[float], typer.Option("--price-out", metavar="USD", help="USD per 1M completion tokens.",
                                                            rich_help_panel=LIMITS)] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent and its estimated "
                                               "tokens and cost; send nothing.", rich_help_panel=LIMITS)] = False,
         retry_errors: Annotated[bool, typer.Option("--retry-errors", help="Re-send items whose cached verdict "
                                                    "is a judge error.", rich_help_panel=JUDGE)] = False,
-        shared_cache: Annotated[Optional[Path], typer.Option(help="Also reuse/store verdicts in this folder "
+        shared_cache: Annotated[Optional[Path], typer.Option("--shared-cache", metavar="DIR", help="Also reuse/store verdicts in this folder "
                                                              "(else $MOSSEVAL_JUDGE_CACHE).",
                                                              rich_help_panel=JUDGE)] = None,
         list_rubrics: Annotated[bool, typer.Option("--list-rubrics", help="List available rubrics and exit.",
                                                    rich_help_panel=OUT)] = False,
-        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the judge summary (JSON) here.",
-                                                         rich_help_panel=OUT)] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.",
-                                            rich_help_panel=OUT)] = False,
+        json_out: JsonOutOpt = None,
+        wait: WaitOpt = False,
+        quiet: QuietOpt = False,
     ) -> int:
         """Judge a saved run with an LLM (MMVU's official answer judge, reasoning-process rubric).
 
@@ -97,9 +100,11 @@ def register(app: typer.Typer) -> None:
             rubrics_dir=[str(p) for p in rubrics_dir or []], tasks=tasks, rpm=rpm, max_requests=max_requests,
             max_tokens=max_tokens, timeout=timeout, max_retries=max_retries, price_in=price_in,
             price_out=price_out, retry_errors=retry_errors, shared_cache=str(shared_cache) if shared_cache else None,
-            progress=not quiet,
+            progress=not quiet, wait=wait,
         )
         if json_out is not None:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(summary.as_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+            from mosseval.fileio import write_json_atomic
+            from mosseval.redact import redact_value
+
+            write_json_atomic(json_out, redact_value(summary.as_dict()), hint="choose a writable --json path")
         return summary.exit_code

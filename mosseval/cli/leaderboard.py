@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from mosseval.cli.options import DataDirOpt, QuietOpt
+
 INPUT = "Input"
 OUTPUT = "Output"
 PAGE = "Page"
@@ -16,33 +18,33 @@ def register(app: typer.Typer) -> None:
     @app.command("leaderboard")
     def leaderboard(
         runs: Annotated[Optional[list[str]], typer.Argument(
+            metavar="RUN_DIR_OR_GLOB...",
             help="Run directories, folders of runs, or glob patterns (quote them: 'runs/*').",
             show_default=False)] = None,
-        output: Annotated[Path, typer.Option("--output", "-o", help="HTML page to write.",
+        output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="HTML page to write.",
                                              rich_help_panel=OUTPUT)] = Path("reports/leaderboard.html"),
-        json_out: Annotated[Optional[Path], typer.Option("--json", help="Canonical leaderboard JSON "
+        json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Canonical leaderboard JSON "
                                                          "(default: next to the HTML, .json).",
                                                          rich_help_panel=OUTPUT)] = None,
-        csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Also write a wide CSV table "
+        csv_out: Annotated[Optional[Path], typer.Option("--csv", metavar="FILE", help="Also write a wide CSV table "
                                                         "(one row per run).", rich_help_panel=OUTPUT)] = None,
-        parquet_out: Annotated[Optional[Path], typer.Option("--parquet", help="Also write a tidy Parquet table "
+        parquet_out: Annotated[Optional[Path], typer.Option("--parquet", metavar="FILE", help="Also write a tidy Parquet table "
                                                             "(one row per run x column; needs pyarrow).",
                                                             rich_help_panel=OUTPUT)] = None,
-        lmms: Annotated[Optional[list[Path]], typer.Option("--lmms", help="lmms-eval *_results.json file or "
+        lmms: Annotated[Optional[list[Path]], typer.Option("--lmms", metavar="PATH", help="lmms-eval *_results.json file or "
                                                            "output folder to import (repeatable).",
                                                            rich_help_panel=INPUT)] = None,
-        samples_per_run: Annotated[int, typer.Option("--samples-per-run", min=0,
+        samples_per_run: Annotated[int, typer.Option("--samples-per-run", min=0, metavar="N",
                                                      help="Per-sample records embedded per run for the sample "
                                                      "browser (bounds the page size; 0 = none).",
                                                      rich_help_panel=PAGE)] = 100,
         thumbnails: Annotated[bool, typer.Option("--thumbnails", help="Embed a few small JPEG frames per "
                                                  "embedded sample (needs the videos: --data-dir or the "
                                                  "task's usual data location).", rich_help_panel=PAGE)] = False,
-        data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Dataset root for --thumbnails "
-                                                         "(else $MOSSEVAL_DATA_DIR).", rich_help_panel=PAGE)] = None,
-        title: Annotated[Optional[str], typer.Option(help="Page title.", rich_help_panel=PAGE)] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print the written paths.",
-                                            rich_help_panel=OUTPUT)] = False,
+        data_dir: DataDirOpt = None,
+        title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="Page title.",
+                                                     rich_help_panel=PAGE)] = None,
+        quiet: QuietOpt = False,
     ) -> int:
         """Aggregate runs into leaderboard.json and render one self-contained HTML leaderboard.
 

@@ -43,6 +43,7 @@ from mosseval.data.answers import _WRAP, final_answer, normalize, open_ended_mat
 from mosseval.errors import ConfigError, DataNotFoundError, UnsafePathError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.paths import safe_join
+from mosseval.prr.steps import steps_from_paragraph
 from mosseval.records import Sample, TaskSpec, VideoRef
 from mosseval.scoring import register_extractor
 
@@ -191,7 +192,8 @@ def _metadata(item: dict[str, Any]) -> dict[str, Any]:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) -> Sample:
+def parse_item(item: Any, task_name: str, root: Path, where: str, index: int,
+               rationale_reference: bool = False) -> Sample:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: item {index} must be an object")
     missing = [k for k in ("id", "question", "question_type", "answer") if item.get(k) is None]
@@ -241,6 +243,7 @@ def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) ->
     parts = rel.split("/")
     if len(parts) >= 2:
         metadata["video_folder"] = parts[-2]
+    steps = steps_from_paragraph(str(meta.get("rationale") or "")) if rationale_reference else []
     return Sample(
         id=str(item["id"]),
         task=task_name,
@@ -249,6 +252,7 @@ def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) ->
         options=options,
         answer=answer,
         question_type=qtype,  # type: ignore[arg-type]
+        reference_steps=steps,
         category=subject,
         split=str(item.get("split") or "validation"),
         metadata=metadata,
@@ -258,7 +262,8 @@ def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) ->
 @register_loader("mmvu")
 def load(task: TaskSpec, root: Path) -> list[Sample]:
     """``loader_args``: ``split`` (default ``validation``), ``file`` (explicit annotation file),
-    ``question_type`` (keep only one type)."""
+    ``question_type`` (keep only one type), ``rationale_reference`` (true: the rationale paragraph,
+    split into sentences, becomes the reference steps: a coarse "paragraph reference" for the PRR)."""
     root = Path(root)
     args = task.loader_args
     split = str(args.get("split", "validation"))
@@ -274,7 +279,7 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
     samples: list[Sample] = []
     seen: set[str] = set()
     for i, item in enumerate(read_items(paths)):
-        sample = parse_item(item, task.name, root, where, i)
+        sample = parse_item(item, task.name, root, where, i, bool(args.get("rationale_reference")))
         if only and sample.question_type != only:
             continue
         if sample.id in seen:

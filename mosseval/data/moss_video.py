@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mosseval.data import register_holds_data, register_loader
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.records import ReferenceStep, Sample, TaskSpec, VideoRef
@@ -97,7 +99,13 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
                 raise ConfigError(f"{where}: invalid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{where}: each line must be a JSON object")
-            sample = parse_line(obj, task.name, fields, where)
+            try:
+                sample = parse_line(obj, task.name, fields, where)
+            except ValidationError as exc:  # a field of the wrong type: name the line and the field
+                err = exc.errors()[0]
+                field = ".".join(str(x) for x in err.get("loc", ()))
+                raise ConfigError(f"{where}: field {field!r}: {err['msg']} (got {str(err.get('input'))[:60]!r})",
+                                  hint="fix the dataset line, or map fields with loader_args.fields") from None
             if split and sample.split and sample.split != split:
                 continue
             if sample.id in seen:

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
+from mosseval.fileio import TMP_SUFFIX, remove_stale_temp
 
 NAME = "moss-video-mini"
 GENERATOR_VERSION = "1"
@@ -672,12 +673,13 @@ def ensure_mini(root: Path, seed: int = 0, *, n_test: int = DEFAULT_N_TEST,
     with _file_lock(root / f".{name}.lock"):
         if final.is_dir() and not check_dataset(final, seed, n_test, n_train):
             return final  # another process finished it while we waited
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        remove_stale_temp(root, prefix=f".{name}.")  # left by a generator that was killed (we hold its lock)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=TMP_SUFFIX, dir=root))
         stale: Path | None = None
         try:
             generate(tmp, seed, n_test, n_train)
             if final.exists():
-                stale = root / f".{name}.stale-{os.getpid()}-{tmp.name[-8:]}"
+                stale = root / f".{name}.stale-{os.getpid()}-{tmp.name[-12:]}"
                 try:
                     os.rename(final, stale)
                 except FileNotFoundError:

@@ -239,6 +239,61 @@ def official_cot_score(items: list[dict[str, Any]]) -> dict[str, dict[str, float
     return out
 
 
+RECALL_LABELS = ("Matched", "Unmatched")
+PRECISION_LABELS = ("Matched", "Wrong", "Redundant")
+_FENCED_JSON_RE = re.compile(r"```json\n(.*?)```", re.DOTALL)
+
+
+def parse_step_judgments(text: str | None, labels: tuple[str, ...]) -> list[dict[str, str]]:
+    """The judge's JSON array of ``{step, step_type, judgment}`` (recall or precision reply).
+
+    Upstream reads the block fenced as ```` ```json ```` (VLMEvalKit: the whole reply) and asks again
+    until it parses and every ``step_type``/``judgment`` is a known label; here a reply that cannot be
+    read that way raises ``ValueError`` (a judge error, retried by ``--retry-errors``). One departure:
+    the precision prompt itself names the label "Match", so "Match" is read as "Matched"."""
+    import json
+
+    if not text or not text.strip():
+        raise ValueError("empty reply")
+    m = _FENCED_JSON_RE.search(text)
+    body = m.group(1).strip() if m else text.strip()
+    if not m and not body.startswith("["):
+        start, end = body.find("["), body.rfind("]")
+        if start < 0 or end <= start:
+            raise ValueError("no JSON array in the reply")
+        body = body[start:end + 1]
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the JSON array does not parse ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise ValueError("the reply is not a JSON array")
+    out: list[dict[str, str]] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ValueError(f"element {i} is not an object")
+        step_type, judgment = str(item.get("step_type", "")).strip(), str(item.get("judgment", "")).strip()
+        if judgment == "Match" and "Matched" in labels:
+            judgment = "Matched"
+        if step_type not in STEP_TYPES:
+            raise ValueError(f"element {i}: unknown step_type {step_type!r}")
+        if judgment not in labels:
+            raise ValueError(f"element {i}: unknown judgment {judgment!r} (expected one of {list(labels)})")
+        out.append({"step": str(item.get("step", "")), "step_type": step_type, "judgment": judgment})
+    return out
+
+
+def scoring_reply_correct(text: str | None) -> bool:
+    """The scoring judge's verdict as upstream reads it: correct only when the reply is ``1`` (here
+    after trimming surrounding whitespace, which upstream does not do)."""
+    return (text or "").strip() == "1"
+
+
+def extraction_reply(text: str | None) -> str:
+    """The extracted answer (``Z``: the response gives none / matches no option)."""
+    return (text or "").strip()
+
+
 def item_f1(precision: float | str | None, recall: float | str | None) -> float | None:
     """The CoT F1 of one item (for correlations; the dataset F1 is computed from means)."""
     if precision in ("", None) or recall in ("", None):

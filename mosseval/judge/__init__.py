@@ -29,21 +29,32 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.clock import utc_now
-from mosseval.errors import ExitCode, RemoteError, UsageError
+from mosseval.errors import ExitCode, JudgeStoppedError, RemoteError, UsageError
 from mosseval.judge.aggregate import NO_OUTPUT, summarize_rubric
 from mosseval.judge.cache import CACHE_FILE, SHARED_ENV, VerdictCache
 from mosseval.judge.cost import Prices, estimate_prompt_tokens, fmt_usd, prices_for
 from mosseval.judge.parse import parse_verdict
 from mosseval.judge.rubrics import Rubric, get_rubric, load_rubrics
+from mosseval.progress import progress as make_progress
 from mosseval.prr.format import answer_text, think_text
 from mosseval.records import JudgeVerdict, SampleRecord, TaskSpec
-from mosseval.rundir import fingerprint, load_run, read_records, read_run_log, rewrite_records, write_run_log
+from mosseval.rundir import (
+    fingerprint,
+    load_run,
+    read_records,
+    read_run_log,
+    rewrite_records,
+    run_lock,
+    write_run_log,
+)
 
 BASE_URL_ENV = "MOSSEVAL_JUDGE_BASE_URL"
 API_KEY_ENV = "MOSSEVAL_JUDGE_API_KEY"
 DEFAULT_JUDGE = "gpt-4o"
-LOCK_FILE = ".judge.lock"
 HISTORY_LIMIT = 20
+REQUESTS_FILE = "judge_requests.jsonl"
+"""One line per HTTP request to the judge, appended as it is made (so a killed invocation's
+requests and tokens still count in the run's judge totals)."""
 
 
 @dataclass
@@ -212,36 +223,6 @@ def select_rubrics(records: list[SampleRecord], specs: dict[str, TaskSpec], rubr
     return out
 
 
-# ----------------------------------------------------------------------------- locking
-
-
-class _RunLock:
-    """An advisory lock so two ``judge`` processes never rewrite one run directory at once."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
-        self._fh: Any = None
-
-    def __enter__(self) -> _RunLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory lock
-            return self
-        self._fh = self.path.open("a")
-        try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._fh.close()
-            self._fh = None
-            raise UsageError(f"another `mosseval judge` is working on {self.path.parent}",
-                             hint="wait for it to finish (its verdicts are cached), then re-run") from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
 # ----------------------------------------------------------------------------- main entry
 
 
@@ -288,13 +269,17 @@ def judge_run(
     ``price_in`` / ``price_out`` (USD per 1M tokens), ``timeout`` (seconds per attempt, 60),
     ``max_retries`` (5), ``backoff_base`` (1.0 s), ``backoff_max`` (30 s), ``retry_errors``
     (re-send items whose cached verdict is a judge error), ``shared_cache`` (folder; default
-    ``$MOSSEVAL_JUDGE_CACHE``), ``fsync`` (True), ``progress`` (True).
+    ``$MOSSEVAL_JUDGE_CACHE``), ``fsync`` (True), ``progress`` (True), ``wait`` (wait for another
+    writer of the run directory instead of failing), ``max_response_bytes`` (reply size cap).
+
+    Holds the run directory's writer lock while it works (not for a dry run).
 
     Raises :class:`~mosseval.errors.RemoteError` (after saving what was judged) when the budget
     runs out or the credentials are refused; ``KeyboardInterrupt`` after saving on Ctrl-C.
     """
     known = {"rubrics_dir", "tasks", "rpm", "max_requests", "max_tokens", "price_in", "price_out", "timeout",
-             "max_retries", "backoff_base", "backoff_max", "retry_errors", "shared_cache", "fsync", "progress"}
+             "max_retries", "backoff_base", "backoff_max", "retry_errors", "shared_cache", "fsync", "progress",
+             "wait", "max_response_bytes"}
     bad = set(opts) - known
     if bad:
         raise UsageError(f"unknown judge option(s) {sorted(bad)}", hint="known: " + ", ".join(sorted(known)))
@@ -353,7 +338,8 @@ def judge_run(
                             no_output=_no_output(rec)))
     summary.n_jobs = len(jobs)
 
-    with _RunLock(run_dir) if not dry_run else _NullCtx():
+    lock = run_lock(run_dir, wait=bool(opts.get("wait")), say=lambda t: _say(console, t)) if not dry_run else _NullCtx()
+    with lock:
         cache = VerdictCache(run_dir, Path(shared) if shared else None, fsync=opts.get("fsync", True))
         try:
             todo: list[Job] = []
@@ -384,7 +370,7 @@ def judge_run(
             if todo:
                 try:
                     _request_all(todo, judge_model, base_url, api_key, concurrency, cache, summary, prices,
-                                 console, opts)
+                                 console, {**opts, "ledger": run_dir / REQUESTS_FILE})
                 except RemoteError as exc:  # before any request (no API key for the endpoint)
                     summary.stopped = exc.message
                     raise
@@ -405,13 +391,11 @@ def judge_run(
     return summary
 
 
-class _StoppedError(RemoteError):
-    def __init__(self, summary: JudgeSummary):
-        done = summary.n_cached + summary.n_no_output + summary.n_requested
-        super().__init__(f"judging stopped early: {summary.stopped}; {done} of {summary.n_jobs} verdicts are "
-                         f"saved in {summary.run_dir}",
-                         hint="re-run the same `mosseval judge` command to continue (cached verdicts cost nothing)")
-        self.summary = summary
+def _StoppedError(summary: JudgeSummary) -> JudgeStoppedError:
+    done = summary.n_cached + summary.n_no_output + summary.n_requested
+    return JudgeStoppedError(f"judging stopped early: {summary.stopped}; {done} of {summary.n_jobs} verdicts are "
+                             f"saved in {summary.run_dir}", summary=summary,
+                             hint="re-run the same `mosseval judge` command to continue (cached verdicts cost nothing)")
 
 
 class _NullCtx:
@@ -428,12 +412,21 @@ def _request_all(todo: list[Job], judge_model: str, base_url: str | None, api_ke
     from mosseval.openai_client import ChatClient
 
     key_env = API_KEY_ENV if os.environ.get(API_KEY_ENV) else "OPENAI_API_KEY"
+    from mosseval.fileio import JsonlAppender
+
+    ledger = JsonlAppender(opts["ledger"], fsync=bool(opts.get("fsync", True)))
+    invocation_id = f"{_now()}-{os.getpid()}"
+
+    def account(event: dict[str, Any]) -> None:
+        ledger.write_json({"at": _now(), "invocation": invocation_id, "judge": judge_model, **event})
+
     client = ChatClient(
         judge_model, base_url=base_url, api_key=api_key, api_key_env=key_env,
         timeout=float(opts.get("timeout") or 60.0), max_retries=int(opts.get("max_retries", 5)),
         concurrency=concurrency, rpm=opts.get("rpm"), budget_requests=opts.get("max_requests"),
         budget_tokens=opts.get("max_tokens"), backoff_base=float(opts.get("backoff_base", 1.0)),
-        backoff_max=float(opts.get("backoff_max", 30.0)),
+        backoff_max=float(opts.get("backoff_max", 30.0)), on_request=account,
+        **({"max_response_bytes": int(opts["max_response_bytes"])} if opts.get("max_response_bytes") else {}),
     )
     stop = threading.Event()
 
@@ -455,7 +448,8 @@ def _request_all(todo: list[Job], judge_model: str, base_url: str | None, api_ke
         return JudgeVerdict(**base, score=pv.score, correct=pv.correct, extracted_answer=pv.extracted_answer,
                             rationale=pv.rationale), True
 
-    progress = _progress(console if opts.get("progress", True) else None, len(todo), f"judge {judge_model}")
+    progress = make_progress(console if opts.get("progress", True) else None, len(todo), f"judge {judge_model}",
+                             transient=True)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mosseval-judge")
     futures: dict[Future, Job] = {pool.submit(work, j): j for j in todo}
 
@@ -514,6 +508,7 @@ def _request_all(todo: list[Job], judge_model: str, base_url: str | None, api_ke
         summary.completion_tokens += st["completion_tokens"]
         summary.cost_usd = prices.cost(summary.prompt_tokens, summary.completion_tokens)
         client.close()
+        ledger.close()
 
 
 class _Skipped(Exception):
@@ -573,7 +568,7 @@ def _persist(run_dir: Path, jobs: list[Job], plan: dict[str, list[Rubric]],
     for name, r in used.items():
         rubric_info[name] = {"version": r.version, "kind": r.kind, "official": r.official, "judge": judge_model,
                              "description": r.description, "builtin": _is_builtin(r)}
-    totals = dict(prev.get("totals") or {})
+    totals = _ledger_totals(run_dir, prev)
     log.judge = {
         "judge": judge_model,
         "host": summary.host,
@@ -585,11 +580,7 @@ def _persist(run_dir: Path, jobs: list[Job], plan: dict[str, list[Rubric]],
         "cost_usd": prices.cost(p_tok, c_tok),
         "prices": prices.as_dict(),
         "cache_file": CACHE_FILE,
-        "totals": {
-            "requests": int(totals.get("requests", 0)) + summary.requests,
-            "prompt_tokens": int(totals.get("prompt_tokens", 0)) + summary.prompt_tokens,
-            "completion_tokens": int(totals.get("completion_tokens", 0)) + summary.completion_tokens,
-        },
+        "totals": totals,
         "last_invocation": invocation,
         "history": (list(prev.get("history") or []) + [invocation])[-HISTORY_LIMIT:],
         "conventions": "judge errors are excluded from judged accuracy and counted in n_errors; items "
@@ -597,6 +588,36 @@ def _persist(run_dir: Path, jobs: list[Job], plan: dict[str, list[Rubric]],
                        "scale minimum (score)",
     }
     write_run_log(run_dir, log)
+
+
+def _ledger_totals(run_dir: Path, prev: dict[str, Any]) -> dict[str, Any]:
+    """Requests and tokens of every judge invocation on this run, killed ones included, from the
+    request ledger (``judge_requests.jsonl``); totals recorded before the ledger existed are kept."""
+    import json
+
+    from mosseval.fileio import iter_jsonl
+
+    base = dict((prev.get("totals") or {}).get("totals_before_ledger") or {})
+    if not base and prev.get("totals") and not (run_dir / REQUESTS_FILE).exists():
+        base = {k: int(v) for k, v in prev["totals"].items() if k in ("requests", "prompt_tokens", "completion_tokens")}
+    out = {"requests": int(base.get("requests", 0)), "prompt_tokens": int(base.get("prompt_tokens", 0)),
+           "completion_tokens": int(base.get("completion_tokens", 0))}
+    invocations: set[str] = set()
+    for _, line in iter_jsonl(run_dir / REQUESTS_FILE):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("event") == "sent":
+            out["requests"] += 1
+            invocations.add(str(ev.get("invocation")))
+            continue
+        out["prompt_tokens"] += int(ev.get("prompt_tokens") or 0)
+        out["completion_tokens"] += int(ev.get("completion_tokens") or 0)
+    out["invocations"] = len(invocations)
+    if base:
+        out["totals_before_ledger"] = base
+    return out
 
 
 def apply_summaries(log: Any, records: list[SampleRecord], plan: dict[str, list[Rubric]],
@@ -646,6 +667,11 @@ def refresh_summaries(run_dir: str | os.PathLike, rubrics_dir: list[str] | None 
     changes). Rubrics no longer available keep their old summaries. Returns the new RunLog."""
     run_dir = Path(run_dir)
     rubrics = load_rubrics(rubrics_dir)
+    with run_lock(run_dir):
+        return _refresh_locked(run_dir, rubrics)
+
+
+def _refresh_locked(run_dir: Path, rubrics: dict[str, Rubric]) -> Any:
     loaded = load_run(run_dir)
     plan: dict[str, list[Rubric]] = {}
     applicable: dict[tuple[str, str], list[int]] = {}
@@ -679,44 +705,6 @@ def _is_builtin(r: Rubric) -> bool:
 
 
 # ----------------------------------------------------------------------------- output
-
-
-class _NullProgress:
-    def advance(self) -> None:
-        pass
-
-    def __enter__(self) -> _NullProgress:
-        return self
-
-    def __exit__(self, *a: Any) -> None:
-        pass
-
-
-class _RichProgress(_NullProgress):
-    def __init__(self, console: Any, total: int, label: str):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), console=console, transient=True)
-        self._t = self._p.add_task(label, total=total)
-        self._lock = threading.Lock()
-
-    def advance(self) -> None:
-        with self._lock:
-            self._p.advance(self._t)
-
-    def __enter__(self) -> _RichProgress:
-        self._p.__enter__()
-        return self
-
-    def __exit__(self, *a: Any) -> None:
-        self._p.__exit__(*a)
-
-
-def _progress(console: Any, total: int, label: str) -> _NullProgress:
-    if console is None or total == 0:
-        return _NullProgress()
-    return _RichProgress(console, total, label)
 
 
 def _print_plan(console: Any, s: JudgeSummary, used: dict[str, Rubric], plan: dict[str, list[Rubric]]) -> None:

@@ -15,13 +15,11 @@ content, so a verdict is never reused for another judge, rubric version, prompt 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from mosseval.clock import utc_now
-from mosseval.errors import OutputError
+from mosseval.fileio import JsonlAppender, iter_jsonl
 from mosseval.records import JudgeVerdict
-from mosseval.rundir import repair_jsonl_tail
 
 CACHE_FILE = "judge_cache.jsonl"
 SHARED_ENV = "MOSSEVAL_JUDGE_CACHE"
@@ -35,55 +33,32 @@ class CacheFile:
         self.path = Path(path)
         self.fsync = fsync
         self.entries: dict[str, JudgeVerdict] = {}
-        self._fd: int | None = None
+        self._out: JsonlAppender | None = None
         self._load()
 
     def _load(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break  # partial tail of a killed writer
-                line = raw.strip()
-                if not line:
-                    continue
-                try:
-                    obj = json.loads(line)
-                    verdict = JudgeVerdict.model_validate(obj["verdict"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # a foreign or corrupt line never stops judging; it is re-requested
-                self.entries[verdict.fingerprint] = verdict
-
-    def _open(self) -> int:
-        if self._fd is None:
+        for _, line in iter_jsonl(self.path):
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                repair_jsonl_tail(self.path)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise OutputError(f"cannot write the judge cache {self.path}: {exc.strerror or exc}") from None
-        return self._fd
+                obj = json.loads(line)
+                verdict = JudgeVerdict.model_validate(obj["verdict"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a foreign or corrupt line never stops judging; it is re-requested
+            self.entries[verdict.fingerprint] = verdict
 
     def get(self, fp: str) -> JudgeVerdict | None:
         return self.entries.get(fp)
 
     def put(self, key: str, verdict: JudgeVerdict) -> None:
-        line = json.dumps({"fingerprint": verdict.fingerprint, "key": key, "at": _now(),
-                           "verdict": verdict.model_dump(mode="json")}, ensure_ascii=False) + "\n"
-        fd = self._open()
-        try:
-            os.write(fd, line.encode("utf-8"))
-            if self.fsync:
-                os.fsync(fd)
-        except OSError as exc:
-            raise OutputError(f"cannot write the judge cache {self.path}: {exc.strerror or exc}") from None
+        if self._out is None:
+            self._out = JsonlAppender(self.path, fsync=self.fsync, hint="judged verdicts so far are kept")
+        self._out.write_json({"fingerprint": verdict.fingerprint, "key": key, "at": _now(),
+                              "verdict": verdict.model_dump(mode="json")})
         self.entries[verdict.fingerprint] = verdict
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._out is not None:
+            self._out.close()
+            self._out = None
 
 
 class VerdictCache:

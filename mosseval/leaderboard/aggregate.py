@@ -26,7 +26,6 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +98,9 @@ def _norm_cdf(x: float) -> float:
 
 
 def _iso_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    from mosseval.clock import utc_now  # the one clock
+
+    return utc_now()
 
 
 # --------------------------------------------------------------------------- significance tests
@@ -446,9 +447,14 @@ def _model_meta(log: RunLog) -> dict[str, Any]:
 
 
 def _load_mosseval_run(path: Path, index: int) -> tuple[_Run, list[SampleRecord], RunLog]:
-    from mosseval.rundir import load_run
+    from mosseval.rundir import load_run, verify_run
 
     loaded = load_run(path)
+    stale = verify_run(loaded)
+    if stale:  # never trust a run.json that disagrees with samples.jsonl: recompute (in memory)
+        from mosseval.runner import recompute_stale
+
+        loaded = recompute_stale(loaded)
     log = loaded.log
     spec = log.spec
     refs = {t.name: t for t in spec.tasks}
@@ -514,10 +520,13 @@ def _load_mosseval_run(path: Path, index: int) -> tuple[_Run, list[SampleRecord]
         "packages": spec.packages,
         "task_data": {name: ts.data.model_dump(mode="json") for name, ts in log.task_specs.items()},
         "order": index,
+        "stale": stale,
         "published": [{"task": v.score.task, "status": v.status, "line": v.line, "source": v.score.source}
                       for v in log.published],
     }
-    return _Run(meta, entries), loaded.records, log
+    from mosseval.redact import redact_value
+
+    return _Run(redact_value(meta), entries), loaded.records, log
 
 
 # --------------------------------------------------------------------------- sample selection
@@ -973,6 +982,9 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
         warnings.append("columns marked ~ are approximate (an offline stand-in for the official protocol, "
                         "e.g. MMVU without its GPT-4o judge)")
     for r in runs:
+        if r.meta.get("stale"):
+            warnings.append(f"run {r.meta['display_name']!r}: its run.json was stale ({'; '.join(r.meta['stale'])}); "
+                            "its numbers were recomputed from samples.jsonl (`mosseval score` rewrites run.json)")
         if r.meta.get("status") not in (None, "completed", "completed_with_errors"):
             warnings.append(f"run {r.meta['display_name']!r} is {r.meta['status']}: its numbers cover "
                             f"{r.meta.get('n_samples')} finished samples")

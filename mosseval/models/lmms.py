@@ -344,7 +344,10 @@ class LmmsBridge(ModelAdapter):
         self.model.task_dict = task_dict
         outputs = self.model.generate_until(instances)
         if len(outputs) != len(instances):
-            raise RuntimeError(f"generate_until returned {len(outputs)} outputs for {len(instances)} requests")
+            from mosseval.errors import InternalError
+
+            raise InternalError(f"lmms-eval's generate_until returned {len(outputs)} outputs for {len(instances)} "
+                                "requests", hint="a bug in the lmms-eval model class; finished samples are saved")
         return list(outputs)
 
     def _response(self, request: Request, output: Any) -> Response:

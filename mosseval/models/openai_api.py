@@ -30,7 +30,9 @@ concurrency), ``timeout`` (60 s per attempt), ``max_retries`` (5), ``rpm``, ``ba
 ``backoff_max`` (30 s), ``budget_requests``, ``budget_tokens``, ``image_detail``
 (``low``/``high``/``auto``; omitted when unset), ``max_pixels``, ``jpeg_quality`` (85),
 ``frame_timestamps`` (false), ``prefill_mode`` (user), ``max_tokens_param`` (``max_tokens``;
-``max_completion_tokens`` for OpenAI reasoning models), ``send_seed`` (true).
+``max_completion_tokens`` for OpenAI reasoning models), ``send_seed`` (true), ``max_response_bytes``
+(4 MiB: a larger reply is a per-sample error). ``timeout`` is a total deadline per attempt, and a
+redirect to another host is refused (see :mod:`mosseval.openai_client`).
 
 The key is read from the environment only by the client; it never enters ``identity()``, run
 files, logs or error messages.
@@ -129,6 +131,7 @@ class OpenAIArgs:
     max_tokens_param: str = field(default="max_tokens", metadata={"choices": ("max_tokens",
                                                                             "max_completion_tokens")})
     send_seed: bool = field(default=True, metadata={"kind": "bool"})
+    max_response_bytes: int = field(default=4 * 1024 * 1024, metadata={"kind": "int", "min": 1024})
 
 
 # --------------------------------------------------------------------------- conversion
@@ -279,6 +282,7 @@ class OpenAIChatModel(ModelAdapter):
                 concurrency=a.concurrency, rpm=a.rpm, budget_requests=a.budget_requests,
                 budget_tokens=a.budget_tokens, backoff_base=a.backoff_base, backoff_max=a.backoff_max,
                 retry_after_cap=a.retry_after_cap, max_tokens_param=a.max_tokens_param,
+                max_response_bytes=a.max_response_bytes,
             )
         self.client = client
 

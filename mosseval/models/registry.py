@@ -175,7 +175,7 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
 EXECUTION_ARGS = frozenset({"batch_size", "concurrency", "timeout", "max_retries", "rpm", "workers",
                             "backoff_base", "backoff_max", "retry_after_cap", "budget_requests",
                             "budget_tokens", "base_url_env", "api_key_env", "device", "num_threads",
-                            "cache_dir", "attn_implementation"})
+                            "cache_dir", "attn_implementation", "max_response_bytes"})
 """Model args that change how fast a run goes, not what it outputs: kept out of the run identity."""
 
 

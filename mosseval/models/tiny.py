@@ -186,7 +186,9 @@ def _build(out_dir: Path, seed: int) -> None:
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     if len(set(ids.values())) != len(SPECIAL_TOKENS):  # pragma: no cover - recipe invariant
-        raise RuntimeError(f"tiny tokenizer special tokens are not distinct: {ids}")
+        from mosseval.errors import InternalError
+
+        raise InternalError(f"tiny tokenizer special tokens are not distinct: {ids}")
 
     head_dim = 64 // 4
     mrope_section = [2, 3, 3]

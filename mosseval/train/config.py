@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mosseval.errors import ConfigError, UsageError, did_you_mean
+from mosseval.errors import ConfigError, GPURequiredError, UsageError, did_you_mean
 from mosseval.records import PRRConfig
 
 __all__ = ["TrainConfig", "GPURequiredError", "load_config", "parse_data", "TRACKERS",
@@ -54,10 +54,6 @@ TRACKERS: dict[str, tuple[str, ...]] = {
 """``--report-to`` values (accelerate's trackers) and the import names that provide them."""
 
 REWARD_BUILTINS = ("accuracy", "format", "prr")
-
-
-class GPURequiredError(UsageError):
-    """A GPU-only option was asked for on a machine without CUDA (exit code 2)."""
 
 
 class TrainConfig(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mosseval.errors import DataNotFoundError, MediaError, UsageError
+from mosseval.errors import DataNotFoundError, MediaError, NoReferenceStepsError, UsageError
 from mosseval.models.base import Request
 from mosseval.records import GenerationSpec, Sample, TaskSpec
 from mosseval.train.config import TrainConfig, parse_data
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 __all__ = ["TrainData", "load_train_task", "reward_columns"]
 
 FRAME_CACHE = 64
-
-
-class NoReferenceStepsError(UsageError):
-    """PRR was requested on a dataset whose samples carry no reference steps (exit code 2)."""
 
 
 def load_train_task(cfg: TrainConfig) -> tuple[TaskSpec, Path, list[Sample]]:

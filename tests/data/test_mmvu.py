@@ -246,3 +246,29 @@ def test_mmvu_1fps_matches_the_official_sampling(registry, seconds, fps):
 def test_mmvu_task_file_does_not_promise_a_seed():
     text = (Path(__file__).resolve().parents[2] / "tasks" / "mmvu.yaml").read_text()
     assert "--seed 215" not in text and "seed is 215" not in text
+
+
+def test_rationale_paragraph_reference_is_optional_and_labelled(registry, tmp_path, cli):
+    """mmvu-prr: the rationale split into sentences is the (coarse) reference; `mmvu` has no PRR."""
+    root = tmp_path / "MMVU"
+    fx = make_mmvu(root, n=24)
+    plain = load(registry, root)
+    assert all(not s.reference_steps for s in plain) and registry["mmvu"].scoring.prr is None
+    with_ref = load(registry, root, "mmvu-prr")
+    assert [r.text for r in with_ref[0].reference_steps] == [
+        "The video shows step 0 of the procedure on the bench.", "Therefore the answer follows from what happens "
+        "in that step."]
+    assert all(r.start is None for s in with_ref for r in s.reference_steps)
+    assert fx.items[0]["metadata"]["rationale"] == " ".join(r.text for r in with_ref[0].reference_steps)
+    results = {}
+    for model in ("oracle", "random"):
+        proc = cli("run", "--model", model, "--tasks", "mmvu-prr", "--data-dir", str(tmp_path),
+                   "-o", str(tmp_path / "runs"), "-q")
+        assert proc.returncode == 0, proc.stderr
+        run_dir = Path(proc.stdout.strip().splitlines()[-1])
+        results[model] = json.loads((run_dir / "run.json").read_text())["results"]["mmvu-prr"]
+    assert results["oracle"]["prr"]["value"] == 1.0 and results["oracle"]["prr_reference"] == "paragraph"
+    assert results["random"]["prr"]["value"] < 0.2
+    proc = cli("run", "--model", "oracle", "--tasks", "mmvu-prr", "--data-dir", str(tmp_path),
+               "-o", str(tmp_path / "runs2"))
+    assert "paragraph ref." in proc.stdout + proc.stderr

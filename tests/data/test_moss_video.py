@@ -157,16 +157,20 @@ def test_hf_cache_branch_snapshots_are_candidates(registry, tmp_path, monkeypatc
     assert resolve_data_root(registry["mvbench_action_count"], None) == snap
 
 
-def test_user_symlinks_are_followed_but_dataset_paths_cannot_climb_out(tmp_path):
-    """Path safety is about the text a dataset supplies; links the user placed in the root are theirs."""
+def test_symlinks_out_of_the_root_need_an_explicit_media_root(tmp_path, monkeypatch):
+    """A link inside the data root that leads out of it is refused (issue 12.8) unless the user
+    lists the target folder in $MOSSEVAL_MEDIA_ROOTS; dataset paths can never climb out."""
     from mosseval.errors import UnsafePathError
-    from mosseval.paths import safe_join
+    from mosseval.paths import MEDIA_ROOTS_ENV, safe_join
 
     (tmp_path / "other-disk").mkdir()
     (tmp_path / "other-disk" / "v.mp4").write_bytes(b"x")
     root = tmp_path / "root"
     root.mkdir()
     (root / "videos").symlink_to(tmp_path / "other-disk", target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        safe_join(root, "videos/v.mp4")
+    monkeypatch.setenv(MEDIA_ROOTS_ENV, str(tmp_path / "other-disk"))
     assert safe_join(root, "videos/v.mp4").read_bytes() == b"x"
     for bad in ("../other-disk/v.mp4", "videos/../../other-disk/v.mp4", "/etc/passwd", "~/x.mp4", "C:/x.mp4"):
         with pytest.raises(UnsafePathError):

@@ -296,6 +296,7 @@ print(ensure_mini(Path(sys.argv[1]), seed=5, n_test=12, n_train=6))
 """
 
 
+@pytest.mark.e2e
 def test_ensure_mini_is_safe_under_concurrency(tmp_path):
     root = tmp_path / "cache"
     procs = [subprocess.Popen([sys.executable, "-c", _CHILD, str(root)], cwd=REPO, stdout=subprocess.PIPE,

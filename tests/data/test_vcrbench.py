@@ -345,3 +345,41 @@ def test_oracle_and_random_runs(tmp_path, cli):
     # reference steps (with their times) reach the saved records
     steps = recs[0]["sample"]["reference_steps"]
     assert steps[0]["start"] is not None and "end" in steps[0]
+
+
+# ----------------------------------------------------------------------------- judge replies
+
+from mosseval.data.vcrbench import (  # noqa: E402
+    PRECISION_LABELS,
+    RECALL_LABELS,
+    parse_step_judgments,
+    scoring_reply_correct,
+)
+
+RECALL_REPLY = """```json
+[
+  {"step": "1. 0:08-0:30, a series of explosions", "step_type": "Video Description Steps", "judgment": "Unmatched"},
+  {"step": "4. Therefore, …", "step_type": "Logical Inference Steps", "judgment": "Matched"}
+]
+```"""
+
+
+def test_step_judgment_replies():
+    got = parse_step_judgments(RECALL_REPLY, RECALL_LABELS)
+    assert [(j["step_type"], j["judgment"]) for j in got] == [("Video Description Steps", "Unmatched"),
+                                                              ("Logical Inference Steps", "Matched")]
+    assert official_recall(got)["overall_recall"] == 0.5
+    bare = '[{"step": "x", "step_type": "Background Review Steps", "judgment": "Redundant"}]'
+    assert parse_step_judgments(bare, PRECISION_LABELS)[0]["judgment"] == "Redundant"  # VLMEvalKit style
+    match = '[{"step": "x", "step_type": "Video Description Steps", "judgment": "Match"}]'
+    assert parse_step_judgments(match, PRECISION_LABELS)[0]["judgment"] == "Matched"
+    for bad, why in [("", "empty"), ("I think all steps match.", "no JSON array"), ("[{\"step\": 1,", "parse"),
+                     ('[{"step": "x", "step_type": "Visual Steps", "judgment": "Matched"}]', "step_type"),
+                     ('[{"step": "x", "step_type": "Video Description Steps", "judgment": "Wrong"}]', "judgment")]:
+        with pytest.raises(ValueError, match=why):
+            parse_step_judgments(bad, RECALL_LABELS)
+
+
+def test_scoring_reply_is_one_or_wrong():
+    assert scoring_reply_correct("1") and scoring_reply_correct(" 1\n")
+    assert not scoring_reply_correct("0") and not scoring_reply_correct("1.") and not scoring_reply_correct(None)

@@ -58,6 +58,8 @@ class Reply:
     finish_reason: str = "stop"
     error: str | None = None
     """For status >= 400: the error message in the OpenAI error body."""
+    drip: float = 0.0
+    """Hostile: send the body one byte every ``drip`` seconds (headers at once)."""
 
 
 class Fail:
@@ -72,6 +74,20 @@ class Fail:
     @staticmethod
     def sleep(seconds: float, text: str = "late") -> Reply:
         return Reply(text=text, delay=seconds)
+
+    @staticmethod
+    def drip(interval: float = 0.2, text: str = "slow " * 200) -> Reply:
+        """A server that keeps a request alive by sending one byte of a long body at a time."""
+        return Reply(text=text, drip=interval)
+
+    @staticmethod
+    def redirect(location: str, status: int = 307) -> Reply:
+        return Reply(text=None, status=status, body=b"", headers={"Location": location})
+
+    @staticmethod
+    def huge(n_bytes: int) -> Reply:
+        """A 200 whose content is ``n_bytes`` of text."""
+        return Reply(text="x" * n_bytes)
 
     @staticmethod
     def malformed() -> Reply:
@@ -282,7 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, payload: str | bytes | dict, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, payload: str | bytes | dict, headers: dict[str, str] | None = None,
+              drip: float = 0.0) -> None:
         if isinstance(payload, dict):
             data = json.dumps(payload).encode()
         elif isinstance(payload, str):
@@ -296,8 +313,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
+            if drip > 0:
+                self.wfile.flush()
+                for i in range(len(data)):
+                    if self.owner._stop.wait(drip):
+                        return
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                return
             self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+        except (BrokenPipeError, ConnectionResetError, OSError):  # the client gave up (timeout test)
             pass
 
     def do_GET(self) -> None:  # noqa: N802
@@ -345,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
                                  "code": reply.status}}
                 self._send(reply.status, err, reply.headers)
             else:
-                self._send(reply.status, srv._completion_json(body or {}, reply), reply.headers)
+                self._send(reply.status, srv._completion_json(body or {}, reply), reply.headers, reply.drip)
         finally:
             with srv._lock:
                 srv.in_flight -= 1

@@ -60,6 +60,7 @@ def _check_two_process_run(out: Path, tiny_dir: Path) -> None:
     assert any(not torch.equal(trained[k], start[k]) for k in start), "the 2-process run changed nothing"
 
 
+@pytest.mark.e2e
 def test_torchrun_two_processes_stay_in_sync(tmp_path, cache_dir):
     from mosseval.models.tiny import ensure_tiny
 
@@ -73,6 +74,7 @@ def test_torchrun_two_processes_stay_in_sync(tmp_path, cache_dir):
     _check_two_process_run(out, tiny)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_accelerate_launch_two_processes_stay_in_sync(tmp_path, cache_dir):
     from mosseval.models.tiny import ensure_tiny
@@ -88,6 +90,7 @@ def test_accelerate_launch_two_processes_stay_in_sync(tmp_path, cache_dir):
     _check_two_process_run(out, tiny)
 
 
+@pytest.mark.e2e
 def test_resume_after_sigkill_continues_from_the_last_checkpoint(tmp_path):
     """A run killed with SIGKILL after checkpoint-4 resumes there and ends exactly where an
     uninterrupted run ends (same metrics, same parameters)."""

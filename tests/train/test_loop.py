@@ -93,6 +93,7 @@ def test_checkpoint_reloads_with_the_trained_weights(twenty):
     assert any(".visual." in n or n.startswith("model.visual") for n in changed), "the vision tower got no gradient"
 
 
+@pytest.mark.e2e
 def test_mosseval_run_evaluates_the_checkpoint(twenty, cli, tmp_path):
     _, _, out = twenty
     proc = cli("run", "--model", str(out / "checkpoint-20"), "--tasks", "moss-video-mini", "--limit", "8",

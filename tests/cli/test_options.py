@@ -1,0 +1,76 @@
+"""Help screens and shared options: one declaration per shared option, plain metavars, -h everywhere."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import typer
+
+from mosseval.cli import app, run_cli
+
+COMMANDS = [["run"], ["score"], ["errors"], ["tasks"], ["models"], ["models", "build-tiny"], ["data", "synth"],
+            ["data", "check"], ["data", "build-moss-video"], ["judge"], ["leaderboard"], ["compare"], ["train"],
+            ["demo"], []]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=[" ".join(c) or "mosseval" for c in COMMANDS])
+def test_help_shows_no_python_type_names(cmd, capsys):
+    assert run_cli([*cmd, "-h"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: mosseval" in out
+    assert not re.search(r"<(list\[|str|int|float|bool|path|Path)[^>]*>", out), out
+
+
+def _declared_options() -> dict[str, list[tuple[str, str]]]:
+    """option name -> [(command, help text)] over every command."""
+    seen: dict[str, list[tuple[str, str]]] = {}
+    root = typer.main.get_command(app)
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+        for p in cmd.params:
+            for opt in getattr(p, "opts", []):
+                if opt.startswith("--"):
+                    seen.setdefault(opt, []).append((" ".join(path), p.help or ""))
+    walk(root, [])
+    return seen
+
+
+@pytest.mark.parametrize("option,commands", [
+    ("--data-dir", None), ("--quiet", None), ("--cache-dir", None), ("--tasks-dir", None), ("--wait", None),
+    # options whose name other commands use in another sense (a bootstrap seed, N videos, the board's path)
+    ("--limit", {"run", "demo", "data check"}), ("--seed", {"run", "demo", "data check", "data synth"}),
+    ("--json", {"judge", "compare", "data check"}),
+])
+def test_shared_options_have_one_help_text(option, commands):
+    uses = [(c, h) for c, h in _declared_options()[option]
+            if c != "train" and (commands is None or c in commands)]  # train maps its own config keys
+    assert len(uses) >= 2 and (commands is None or {c for c, _ in uses} == commands), uses
+    assert len({h for _, h in uses}) == 1, uses
+
+
+def test_writers_accept_wait():
+    uses = {c for c, _ in _declared_options()["--wait"]}
+    assert {"run", "score", "judge"} <= uses
+
+
+def test_tasks_groups_collapsed_and_expandable(capsys):
+    assert run_cli(["tasks", "--no-counts"]) == 0
+    out = capsys.readouterr().out
+    assert "mvbench" in out and "mvbench_action_antonym" not in out and "--expand" in out
+    assert run_cli(["tasks", "--no-counts", "--expand", "mvbench"]) == 0
+    out = capsys.readouterr().out
+    names = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│")]
+    assert "mvbench_counterfactual_inference" in names  # full, copyable names (never cut)
+    assert "mvbench-reasoning_counterfactual_inference" not in names
+    assert run_cli(["tasks", "--no-counts", "--expand", "all"]) == 0
+    assert "mvbench-reasoning_counterfactual_inference" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    from mosseval import __version__
+
+    assert run_cli(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"mosseval {__version__}"

@@ -1,0 +1,144 @@
+"""The shared file layer: atomic writer, JSONL appender / reader / tail repair, directory lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mosseval.errors import LockedError, OutputError
+from mosseval.fileio import (
+    DirLock,
+    JsonlAppender,
+    atomic_write_text,
+    is_locked,
+    iter_jsonl,
+    read_lock_holder,
+    remove_stale_temp,
+    repair_jsonl_tail,
+    write_json_atomic,
+)
+
+
+def test_atomic_writes_get_0644_not_mkstemp_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = write_json_atomic(tmp_path / "run.json", {"a": 1})
+        q = JsonlAppender(tmp_path / "samples.jsonl")
+        q.write_json({"k": 1})
+        q.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "samples.jsonl").stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_complete_last_record_without_newline_is_kept(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"k": 1}\n{"k": 2}')  # killed between the record and its newline
+    assert [json.loads(line)["k"] for _, line in iter_jsonl(p)] == [1, 2]
+    repair_jsonl_tail(p)
+    assert p.read_text() == '{"k": 1}\n{"k": 2}\n'
+
+
+def test_partial_last_record_is_cut_before_appending(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"k": 1}\n{"k": 2, "te')  # killed mid-record
+    assert [json.loads(line)["k"] for _, line in iter_jsonl(p)] == [1]
+    with JsonlAppender(p) as out:
+        out.write_json({"k": 3})
+    assert p.read_text() == '{"k": 1}\n{"k": 3}\n'
+
+
+def test_repair_finds_the_last_line_of_a_big_file(tmp_path):
+    p = tmp_path / "s.jsonl"
+    big = json.dumps({"k": "x" * 200_000})
+    p.write_text(big + "\n" + big[:-5])
+    repair_jsonl_tail(p)
+    assert p.read_text() == big + "\n"
+
+
+def test_appender_names_the_file_when_the_disk_is_full(tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    link = tmp_path / "samples.jsonl"
+    link.symlink_to("/dev/full")
+    out = JsonlAppender(link)
+    with pytest.raises(OutputError, match="samples.jsonl.*No space left"):
+        out.write_json({"k": 1})
+    out.close()
+
+
+def test_atomic_write_failure_names_the_file_and_leaves_no_temp(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write .*run.json"):
+        atomic_write_text(blocker / "run.json", "{}")
+
+
+def test_lock_refuses_a_second_writer_and_names_the_holder(tmp_path):
+    code = ("import sys, time; from mosseval.fileio import DirLock\n"
+            "with DirLock(sys.argv[1], command='mosseval run --model holder'):\n"
+            "    print('locked', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        assert is_locked(tmp_path)
+        with pytest.raises(LockedError) as exc:
+            DirLock(tmp_path).acquire()
+        assert f"pid {proc.pid}" in exc.value.message and "mosseval run --model holder" in exc.value.message
+        assert "--wait" in exc.value.hint
+        assert read_lock_holder(tmp_path)["pid"] == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+    with DirLock(tmp_path):  # the holder died: the lock is free again (flock dies with its process)
+        assert is_locked(tmp_path)
+    assert not is_locked(tmp_path)
+
+
+def test_lock_waits_when_asked(tmp_path):
+    first = DirLock(tmp_path, command="holder").acquire()
+    code = ("import sys; from mosseval.fileio import DirLock\n"
+            "with DirLock(sys.argv[1], wait=True, on_wait=lambda h: print('waiting for', h, flush=True)):\n"
+            "    print('got it', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # printed once it found the lock taken, before it blocks
+        assert line.startswith("waiting for") and f"pid {os.getpid()}" in line and "holder" in line
+        assert proc.poll() is None
+    finally:
+        first.release()
+    assert proc.stdout.readline().strip() == "got it"
+    assert proc.wait(timeout=60) == 0
+
+
+def test_lock_is_reentrant_in_one_process_and_cleans_stale_temp(tmp_path):
+    (tmp_path / ".run.json.abc123.tmp").write_text("{")  # left by a writer killed before its rename
+    (tmp_path / ".keep").write_text("")
+    with DirLock(tmp_path):
+        assert not (tmp_path / ".run.json.abc123.tmp").exists() and (tmp_path / ".keep").exists()
+        with DirLock(tmp_path):  # e.g. `run --judge`: the judge takes the lock its run already holds
+            pass
+        assert is_locked(tmp_path)
+    assert not is_locked(tmp_path)
+
+
+def test_remove_stale_temp_respects_prefix(tmp_path):
+    (tmp_path / ".a.x1.tmp").mkdir()
+    (tmp_path / ".b.x2.tmp").write_text("")
+    removed = remove_stale_temp(tmp_path, prefix=".a.")
+    assert [p.name for p in removed] == [".a.x1.tmp"] and (tmp_path / ".b.x2.tmp").exists()
+
+
+def test_lock_in_an_unwritable_place_is_an_output_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError):
+        DirLock(blocker / "run").acquire()

@@ -1,0 +1,81 @@
+"""The one redactor: every kind of secret the issue names, and what must stay untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from mosseval.redact import is_secret_key, redact_argv, redact_mapping, redact_text, redact_url, redact_value
+
+SECRET = "s3cr3tV4lue"
+
+
+@pytest.mark.parametrize("text", [
+    f"http://user:{SECRET}@host:8000/v1",
+    f"https://host/v1?token={SECRET}",
+    f"https://host/v1?model=x&key={SECRET}",
+    f"https://host/v1?api_key={SECRET}&x=1",
+    f"https://host/v1?apikey={SECRET}",
+    f"https://host/v1?secret={SECRET}",
+    f"https://host/v1?password={SECRET}",
+    f"https://host/video.mp4?sig={SECRET}",
+    f"https://host/video.mp4?signature={SECRET}",
+    f"https://host/v1?access_token={SECRET}",
+    f"https://bucket.s3.amazonaws.com/x.mp4?X-Amz-Signature={SECRET}&X-Amz-Credential={SECRET}",
+    f"Authorization: Bearer {SECRET}",
+    f"api-key: {SECRET}",
+    f"x-api-key: {SECRET}",
+    f"base_url=http://h/v1,api_key={SECRET},dtype=bfloat16",
+    f'{{"api_key": "{SECRET}", "max_tokens": 5}}',
+    f"connection error to http://a:{SECRET}@127.0.0.1:8000/v1: refused",
+    f"password={SECRET} token={SECRET}",
+    "sk-proj-abcdefghijklmnop1234",
+    "hf_abcdefghijklmnopqrstu",
+])
+def test_secrets_never_survive(text):
+    out = redact_text(text)
+    assert SECRET not in out and "abcdefghijklmnop" not in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "max_tokens=512 keyframe_interval=2.0 max_new_tokens=64",
+    "use --model-args key=value,key2=value2",
+    "export OPENAI_API_KEY=$OPENAI_API_KEY",
+    "error: task 'x', key `loader`: required",
+    "http://127.0.0.1:8000/v1/chat/completions?model=qwen",
+    "The ball moves left; its token count is 5.",
+])
+def test_ordinary_text_is_untouched(text):
+    assert redact_text(text) == text
+
+
+def test_url_keeps_its_shape():
+    assert redact_url(f"http://u:{SECRET}@h:81/v1?token={SECRET}&m=x#f") == "http://h:81/v1?token=***&m=x#f"
+
+
+def test_mapping_drops_secret_keys_and_scrubs_urls():
+    out = redact_mapping({"api_key": SECRET, "base_url": f"http://u:p@h/v1?sig={SECRET}", "max_tokens": 9,
+                          "token": SECRET, "dtype": "bfloat16"})
+    assert out == {"base_url": "http://h/v1?sig=***", "max_tokens": 9, "dtype": "bfloat16"}
+
+
+def test_value_masks_nested_secrets():
+    out = redact_value({"headers": {"Authorization": f"Bearer {SECRET}"}, "args": [f"--token={SECRET}"],
+                        "n": 3, "packages": {"tokenizers": "0.22"}})
+    assert SECRET not in repr(out) and out["n"] == 3 and out["packages"] == {"tokenizers": "0.22"}
+
+
+def test_argv():
+    argv = ["run", "--api-key", SECRET, "--model-args", f"base_url=http://u:{SECRET}@h/v1?token={SECRET},x=1",
+            f"--token={SECRET}", "--limit", "5"]
+    out = redact_argv(argv)
+    assert SECRET not in " ".join(out)
+    assert out[:3] == ["run", "--api-key", "***"] and out[-2:] == ["--limit", "5"]
+    assert out[4] == "base_url=http://h/v1?token=***,x=1"
+
+
+@pytest.mark.parametrize("name,secret", [("api_key", True), ("apikey", True), ("token", True), ("sig", True),
+                                         ("access_token", True), ("password", True), ("X-Amz-Signature", True),
+                                         ("max_tokens", False), ("tokenizer", False), ("keyframe_interval", False),
+                                         ("batch_size", False), ("base_url", False), ("monkey", False)])
+def test_secret_key_names(name, secret):
+    assert is_secret_key(name) is secret
