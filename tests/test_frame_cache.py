@@ -182,7 +182,11 @@ def test_second_model_decodes_nothing_and_the_run_records_it(tmp_path, monkeypat
     second = load_run(_run("random", tmp_path / "runs").run_dir)
     off = load_run(_run("random", tmp_path / "off", frame_cache=False).run_dir)
     assert first.log.spec.frame_cache is True and off.log.spec.frame_cache is False
-    assert {r.generation.extra["frame_cache"] for r in first.records} == {"miss"}
+    first_status = [r.generation.extra["frame_cache"] for r in first.records]
+    # two questions on the same clip and window share their frames: the later one may already be a hit
+    # (or a second miss when both were decoding at once in the two decode threads)
+    windows = {(r.sample.video.path, r.sample.video.start, r.sample.video.end) for r in first.records}
+    assert len(windows) <= first_status.count("miss") <= len(first_status) and set(first_status) <= {"miss", "hit"}
     assert {r.generation.extra["frame_cache"] for r in second.records} == {"hit"}  # decoded nothing
     assert all("frame_cache" not in r.generation.extra for r in off.records)
     # the frames the models saw are the same, and so is everything scored
