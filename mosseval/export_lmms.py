@@ -13,8 +13,9 @@ lmms-eval, so nothing collides with lmms-eval's own tasks of the same benchmark)
 * ``mosseval_T.task.json`` -- the effective ``TaskSpec`` (scoring settings, PRR parameters);
 * a group YAML for every group selected (e.g. ``mosseval_mvbench``), and one ``utils.py``.
 
-Scoring imports mosseval, so it must be installed where lmms-eval runs. lmms-eval's models pick their
-own frames from the video path (mosseval's frame protocol does not travel), and frame folders
+Scoring imports mosseval, so it must be installed where lmms-eval runs. Prompts that depend on the
+sampled frames (Video-MME with subtitles) are rendered for the task's own frame protocol. lmms-eval's
+models pick their own frames from the video path (mosseval's frame protocol does not travel), and frame folders
 (MVBench's TVQA items) are passed as folder paths, which most lmms-eval video models cannot read.
 Use it with ``python -m lmms_eval --tasks mosseval_T --include_path DIR ...``.
 """
@@ -163,7 +164,7 @@ def export_lmms(task_names: list[str], out_dir: str | os.PathLike, *, data_dir: 
             samples = samples[:limit]
         rows = []
         for s in samples:
-            messages, prefill = build_messages(task, s, root=root)
+            messages, prefill = build_messages(task, s, root=root)  # prompt context (e.g. subtitles) too
             video = str(safe_join(root, s.video.path)) if s.video is not None else None
             rows.append({"lmms_task": name, "id": s.id, "video": video,
                          "video_kind": s.video.kind if s.video else None,

@@ -94,6 +94,21 @@ def _judged(res: TaskResult) -> Estimate | None:
     return None
 
 
+def _official_style(res: TaskResult) -> Estimate | None:
+    """The official-style accuracy an extractor reported (``TaskResult.extra[extractor]``), with the CI
+    half-widths of mosseval's own accuracy around it (the official scripts give no interval)."""
+    for summary in (res.extra or {}).values():
+        if isinstance(summary, dict) and str(summary.get("label", "")).startswith("official-style") \
+                and summary.get("accuracy") is not None:
+            ours, value = res.accuracy, float(summary["accuracy"])
+            if ours.value is None or ours.ci_low is None or ours.ci_high is None:
+                return Estimate(value=value, n=int(summary.get("answered") or 0))
+            return Estimate(value=value, ci_low=max(0.0, value - (ours.value - ours.ci_low)),
+                            ci_high=min(1.0, value + (ours.ci_high - ours.value)), n=int(summary.get("answered") or 0),
+                            method="official-style; CI half-widths of mosseval's accuracy")
+    return None
+
+
 def _not_comparable(score: PublishedScore, reason: str, observed: Estimate | None = None) -> PublishedVerdict:
     return PublishedVerdict(score=score, status="not_comparable", observed=observed, reason=reason,
                             line=f"not comparable with {pct(score.published)}: {reason}")
@@ -119,6 +134,10 @@ def verdict(log: RunLog, score: PublishedScore) -> PublishedVerdict:
             return _not_comparable(score, "the number is the official judge's accuracy; judge the run first "
                                    "(mosseval judge RUN_DIR); its rule-based score is only an approximation",
                                    res.accuracy)
+    elif score.metric == "official_style_accuracy":
+        observed = _official_style(res)
+        if observed is None:
+            return _not_comparable(score, "the task's extractor reports no official-style accuracy", res.accuracy)
     else:
         observed = res.accuracy
         if res.approximate:

@@ -376,8 +376,10 @@ class PublishedScore(Record):
     """A ``mosseval models`` preset; a run matches it by preset name or by the preset's checkpoint id."""
     task: str
     """A task or group name (``mosseval tasks``)."""
-    metric: Literal["accuracy", "judged_accuracy"] = "accuracy"
-    """accuracy: the rule-based score; judged_accuracy: the official judge's accuracy (``mosseval judge``)."""
+    metric: Literal["accuracy", "judged_accuracy", "official_style_accuracy"] = "accuracy"
+    """accuracy: mosseval's score (unparsed = wrong); judged_accuracy: the official judge's accuracy
+    (``mosseval judge``); official_style_accuracy: the benchmark's own denominator where its extractor
+    reports one (Video-MME: answered items only), with mosseval's CI width around it."""
     recipe: str
     """The frame recipe the number was produced with (``mosseval.recipes``)."""
     published: float = Field(ge=0.0, le=1.0)

@@ -40,6 +40,12 @@ def test_core_commands_without_torch(tmp_path):
     assert p.returncode == 0, p.stderr
     p = nt("models")
     assert p.returncode == 0 and "hf" in p.stdout
+    p = nt("plugins", "--json")  # the registry lists everything without importing a backend
+    assert p.returncode == 0 and '"name": "vllm"' in p.stdout, p.stderr
+    p = nt("families", "--json")
+    assert p.returncode == 0 and '"recipe": "qwen2.5-vl"' in p.stdout, p.stderr
+    p = nt("reproduce", runs[0])
+    assert p.returncode == 0, p.stderr
 
 
 def test_torch_model_names_its_extra(tmp_path):
