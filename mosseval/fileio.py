@@ -298,8 +298,15 @@ class JsonlAppender:
 
 
 _held: dict[str, list[Any]] = {}
-"""Locks this process holds: real path -> [fd, depth] (re-entrant within one process)."""
+"""Locks this process holds: real path -> [fd, depth] (re-entrant for the thread that holds it)."""
 _held_guard = threading.Lock()
+_thread_locks: dict[str, threading.RLock] = {}
+"""One in-process lock per path: flock cannot tell the threads of one process apart."""
+
+
+def _thread_lock(key: str) -> threading.RLock:
+    with _held_guard:
+        return _thread_locks.setdefault(key, threading.RLock())
 
 
 def _holder_text(info: dict[str, Any]) -> str:
@@ -354,8 +361,9 @@ class DirLock:
     ``run_dir/.mosseval.lock`` and records the holder (pid, host, command, start time) in it.
     When another process holds it: ``wait=False`` raises ``LockedError`` (exit 2) naming the
     holder; ``wait=True`` blocks until it is free (``on_wait`` is called once with the holder
-    text). Re-entrant within one process (a run that judges inline takes it twice). Taking the
-    lock removes temporary files a killed writer left in the directory.
+    text). Re-entrant for the thread that holds it (a run that judges inline takes it twice); other
+    threads of the same process wait or are refused like other processes. Taking the lock removes
+    temporary files a killed writer left in the directory.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, command: str | list[str] | None = None,
@@ -379,8 +387,19 @@ class DirLock:
             key = os.path.realpath(self.path)
         except OSError as exc:
             raise OutputError(f"cannot create {self.directory}: {_why(exc)}") from None
+        in_process = _thread_lock(key)
+        if not in_process.acquire(blocking=self.wait):
+            raise LockedError(f"{self.directory} is being written by another thread of this process",
+                              hint="wait for it to finish, or pass wait=True")
+        try:
+            return self._acquire_file(key, fcntl)
+        except BaseException:
+            in_process.release()
+            raise
+
+    def _acquire_file(self, key: str, fcntl: Any) -> DirLock:
         with _held_guard:
-            if key in _held:
+            if key in _held:  # this thread holds it already (the in-process lock let us in)
                 _held[key][1] += 1
                 self._key = key
                 return self
@@ -421,20 +440,23 @@ class DirLock:
         key, self._key = self._key, None
         if key is None:
             return
-        with _held_guard:
-            entry = _held.get(key)
-            if entry is None:
-                return
-            entry[1] -= 1
-            if entry[1] > 0:
-                return
-            del _held[key]
-        fd = entry[0]
         try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass
-        os.close(fd)  # closing the descriptor releases the flock
+            with _held_guard:
+                entry = _held.get(key)
+                if entry is None:
+                    return
+                entry[1] -= 1
+                if entry[1] > 0:
+                    return
+                del _held[key]
+            fd = entry[0]
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            os.close(fd)  # closing the descriptor releases the flock
+        finally:
+            _thread_lock(key).release()
 
     def __enter__(self) -> DirLock:
         return self.acquire()

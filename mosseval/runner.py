@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import subprocess
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -134,9 +135,9 @@ _OPTION_NAMES = {"num_frames": "--frames", "max_frames": "--frames", "max_pixels
 def _override_error(exc: ValidationError, values: dict[str, Any], hint: str | None = None) -> UsageError:
     err = exc.errors()[0]
     name = str(err["loc"][0]) if err.get("loc") else "?"
-    option = _OPTION_NAMES.get(name, f"--prr {name}")
     got = values.get(name, err.get("input"))
-    return UsageError(f"{option} {got}: {err['msg'].lower()}", hint=hint)
+    what = f"{_OPTION_NAMES[name]} {got}" if name in _OPTION_NAMES else f"--prr {name}={got}"
+    return UsageError(f"{what}: {err['msg'].lower()}", hint=hint)
 
 
 def validate_options(opts: RunOptions) -> None:
@@ -238,10 +239,9 @@ def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) 
     if opts.prr and task.scoring.prr is not None:
         try:
             prr = PRRConfig.model_validate({**task.scoring.prr.model_dump(), **opts.prr})
-        except ValueError as exc:
-            raise UsageError(f"--prr {opts.prr}: {str(exc).splitlines()[-1].strip()}",
-                             hint="keys: distance (rouge|semantic), alignment (sdtw|dtw), jump, alpha, "
-                             "max_steps, min_tokens") from None
+        except ValidationError as exc:
+            raise _override_error(exc, opts.prr, hint="keys: distance (rouge|semantic), alignment (sdtw|dtw), "
+                                  "jump, alpha, max_steps, min_tokens") from None
         task = task.model_copy(update={"scoring": task.scoring.model_copy(update={"prr": prr})})
     return task
 
@@ -359,9 +359,8 @@ class Runner:
         out = Path(opts.output_dir)
         try:
             out.mkdir(parents=True, exist_ok=True)
-            probe = out / f".write-test-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
+            with tempfile.TemporaryFile(dir=out):  # unnamed (O_TMPFILE) where possible: a kill leaves nothing
+                pass
         except OSError as exc:
             raise OutputError(f"output directory {out} is not writable: {exc.strerror or exc}",
                               hint="pass a writable folder with --output-dir") from None

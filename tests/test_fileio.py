@@ -142,3 +142,32 @@ def test_lock_in_an_unwritable_place_is_an_output_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(OutputError):
         DirLock(blocker / "run").acquire()
+
+
+def test_other_threads_of_the_process_are_writers_too(tmp_path):
+    import threading
+
+    results: list[str] = []
+    with DirLock(tmp_path):
+        def other() -> None:
+            try:
+                DirLock(tmp_path).acquire()
+                results.append("got it")
+            except LockedError as exc:
+                results.append(exc.message)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(30)
+    assert results == [f"{tmp_path} is being written by another thread of this process"]
+    done = threading.Event()
+
+    def waiter() -> None:
+        with DirLock(tmp_path, wait=True):
+            done.set()
+    first = DirLock(tmp_path).acquire()
+    t = threading.Thread(target=waiter)
+    t.start()
+    assert not done.wait(0.3)  # held by this thread: the other one waits
+    first.release()
+    t.join(30)
+    assert done.is_set()

@@ -20,7 +20,6 @@ for the same seed under the same PyAV/FFmpeg build.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -28,14 +27,14 @@ import random
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
-from mosseval.fileio import TMP_SUFFIX, remove_stale_temp
+from mosseval.fileio import TMP_SUFFIX, DirLock, remove_stale_temp
 
 NAME = "moss-video-mini"
 GENERATOR_VERSION = "1"
@@ -627,30 +626,6 @@ def dataset_dirname(seed: int = 0, n_test: int = DEFAULT_N_TEST, n_train: int = 
     return name
 
 
-@contextlib.contextmanager
-def _file_lock(lock_path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (POSIX ``flock``); a no-op where unavailable. Correctness does
-    not depend on it (the final rename is atomic); it only spares duplicate work."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
-        yield
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # pragma: no cover - file systems without flock
-            pass
-        yield
-    finally:
-        os.close(fd)
-
-
 def ensure_mini(root: Path, seed: int = 0, *, n_test: int = DEFAULT_N_TEST,
                 n_train: int = DEFAULT_N_TRAIN) -> Path:
     """Return ``root/moss-video-mini-seed{seed}``, generating it on first use.
@@ -670,7 +645,9 @@ def ensure_mini(root: Path, seed: int = 0, *, n_test: int = DEFAULT_N_TEST,
     except OSError as exc:
         raise OutputError(f"moss-video-mini: cannot create the cache folder {str(root)!r}: {exc}",
                           hint="set MOSSEVAL_CACHE_DIR to a writable folder") from exc
-    with _file_lock(root / f".{name}.lock"):
+    # one generator per dataset at a time (others wait, then reuse its copy); correctness does not
+    # depend on it (the final rename is atomic), it spares duplicate work
+    with DirLock(root, name=f".{name}.lock", wait=True, clean_temp=False, command=f"generate {name}"):
         if final.is_dir() and not check_dataset(final, seed, n_test, n_train):
             return final  # another process finished it while we waited
         remove_stale_temp(root, prefix=f".{name}.")  # left by a generator that was killed (we hold its lock)

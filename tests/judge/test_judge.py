@@ -226,7 +226,9 @@ def test_rate_limit_spaces_requests(tmp_path, chat_server):
     run = make_run(tmp_path, "moss-video-mini", moss_items(4))
     judge_run(run, "test-model", base_url=srv.base_url, concurrency=4, rpm=300, **FAST)  # one per 0.2 s
     t = sorted(r.received_at for r in srv.chat_requests())
-    assert len(t) == 4 and min(b - a for a, b in zip(t, t[1:])) >= 0.15
+    # starts are spaced 0.2 s apart by the client; arrival times jitter with connection set-up, so
+    # check the span (4 concurrent requests without a limiter arrive within milliseconds)
+    assert len(t) == 4 and t[-1] - t[0] >= 0.5
 
 
 def test_timeouts_are_retried_then_recorded_as_judge_errors(tmp_path, chat_server):
