@@ -15,14 +15,12 @@ sample. Every command that writes a run directory (``run`` and its finalize, ``s
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mosseval.errors import UsageError
 from mosseval.fileio import (  # noqa: F401  (re-exported)
@@ -35,14 +33,14 @@ from mosseval.fileio import (  # noqa: F401  (re-exported)
     repair_jsonl_tail,
     write_json_atomic,
 )
-from mosseval.records import RunLog, SampleRecord
+from mosseval.records import RunLog, SampleRecord, digest
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
 
 
-def fingerprint(data: Any, length: int = 64) -> str:
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
+fingerprint = digest
+"""SHA-256 of the canonical JSON (``mosseval.records.digest``: the one hash of every identity)."""
 
 
 def run_lock(run_dir: str | os.PathLike[str], *, wait: bool = False, command: str | list[str] | None = None,
@@ -91,7 +89,7 @@ def errored_records(run_dir: Path) -> list[SampleRecord]:
     path = Path(run_dir) / SAMPLES_FILE
     if not path.exists():
         return []
-    last: dict[Any, tuple[int, bytes] | None] = {}
+    last: dict[object, tuple[int, bytes] | None] = {}
     with gc_paused():
         for lineno, line in iter_jsonl(path):
             try:

@@ -50,14 +50,17 @@ from mosseval.progress import progress as make_progress
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
+    EvalIdentity,
     FrameSpec,
     Generation,
     PRRConfig,
     Record,
+    RunIdentity,
     RunLog,
     RunSpec,
     Sample,
     SampleRecord,
+    TaskIdentity,
     TaskRef,
     TaskResult,
     TaskSpec,
@@ -69,7 +72,6 @@ from mosseval.rundir import (
     SampleWriter,
     count_lines,
     expected_records,
-    fingerprint,
     gc_paused,
     iter_records,
     read_records,
@@ -247,10 +249,8 @@ def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) 
 
 
 def task_fingerprint(task: TaskSpec) -> str:
-    data = task.model_dump(mode="json", exclude={"description", "source_file"})
-    if not task.frames.allow_images:  # added later: at its default it leaves existing identities alone
-        data["frames"].pop("allow_images", None)
-    return fingerprint(data)
+    """The task's part of the run identity: its comparability key (``mosseval.comparability``)."""
+    return task.comparability_hash()
 
 
 def distributed_env() -> tuple[int, int]:
@@ -394,28 +394,28 @@ class Runner:
                                       "per-sample errors")
         self.say("preflight: all video references readable")
 
-    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> dict[str, Any]:
-        ident = {
-            "model": {**identity_args(model.identity()), "args": identity_args(spec.args)},
-            "eval": {
-                "tasks": [{"name": t.name, "version": t.version, "fingerprint": task_fingerprint(t)}
-                          for t, _ in p.leaves],
-                "seed": self.opts.seed,
-                "metric_version": METRIC_VERSION,
-            },
-        }
+    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> RunIdentity:
         recipes = sorted({t.frames.recipe for t, _ in p.leaves if t.frames.recipe})
+        extra: dict[str, Any] = {}
         if recipes:  # --frames-from model: the recipe's full parameters, so a changed recipe is a new run
             from mosseval.recipes import get_recipe
 
-            ident["eval"]["frames_from"] = "model"
-            ident["eval"]["recipes"] = {name: get_recipe(name).describe() for name in recipes}
-        return ident
+            extra = {"frames_from": "model", "recipes": {name: get_recipe(name).describe() for name in recipes}}
+        return RunIdentity(
+            model={**identity_args(model.identity()), "args": identity_args(spec.args)},
+            eval=EvalIdentity(
+                tasks=[TaskIdentity(name=t.name, version=t.version, fingerprint=task_fingerprint(t))
+                       for t, _ in p.leaves],
+                seed=self.opts.seed,
+                metric_version=METRIC_VERSION,
+                **extra,
+            ),
+        )
 
     def _run(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int) -> RunOutcome:
         opts = self.opts
         identity = self.identity(p, model, spec)
-        run_id = fingerprint(identity)
+        run_id = identity.hash()
         name = opts.run_name or "__".join(
             [slug(opts.model), slug("+".join(opts.tasks), 60), run_id[:12]])
         run_dir = Path(opts.output_dir) / name
@@ -434,7 +434,7 @@ class Runner:
             return self._run_locked(p, model, spec, rank, world, identity, run_id, run_dir, shard_dir)
 
     def _run_locked(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int,
-                    identity: dict[str, Any], run_id: str, run_dir: Path, shard_dir: Path) -> RunOutcome:
+                    identity: RunIdentity, run_id: str, run_dir: Path, shard_dir: Path) -> RunOutcome:
         opts = self.opts
         old: RunLog | None = None
         if (run_dir / "run.json").exists():
@@ -449,7 +449,7 @@ class Runner:
             model=opts.model,
             backend=spec.backend,
             model_args=redact(spec.args),
-            model_identity=identity["model"],
+            model_identity=identity.model,
             tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
                    for t, g in p.leaves],
             frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels,
@@ -467,10 +467,11 @@ class Runner:
             command=redact_argv(opts.command),
         )
         common = {"spec": run_spec, "status": "running", "updated_at": now(), "n_expected": len(p.items),
-                  "task_specs": {t.name: t for t, _ in p.leaves}}
+                  "task_specs": {t.name: t for t, _ in p.leaves},
+                  "model": model.describe().model_copy(update={"hash": identity.model_hash()})}
         if old is not None:
-            # Keep the finished results (and judge summaries) until the new ones are complete: a
-            # re-run that is killed leaves the previous results in place, marked as running.
+            # Keep the finished results until the new ones are complete: a re-run that is killed
+            # leaves the previous results in place, marked as running.
             log = old.model_copy(update=common)
         else:
             log = RunLog(run_id=run_id, identity=identity, created_at=now(), **common)
@@ -685,16 +686,14 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
         status = "interrupted"
     else:
         status = "completed_with_errors" if n_errors else "completed"
-    old_results = log.results
     update = {"results": results, "groups": groups, "n_done": len(records), "n_errors": n_errors,
               "n_expected": n_expected, "status": status, "updated_at": now()}
     new = log.model_copy(update=update)
-    for name, res in new.results.items():  # keep judge summaries added by `mosseval judge`
-        if name in old_results and old_results[name].judge and not res.judge:
-            res.judge = old_results[name].judge
     from mosseval.published import check_run
 
-    new.published = check_run(new)  # comparisons with published numbers (mosseval reproduce)
+    # comparisons with published numbers (mosseval reproduce); judged metrics need the judge's files and
+    # are checked by `mosseval reproduce` and the leaderboard
+    new.published = check_run(new)
     return new
 
 
@@ -723,10 +722,7 @@ def _rescore_locked(run_dir: Path) -> RunLog:
         scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
                                task.prompt.prefill if task.prompt else None)
         for i, score in zip(idx, scores):
-            rec = records[i]  # read for this call only: updated in place
-            if rec.score is not None and rec.score.judge:
-                score.judge = rec.score.judge
-            rec.score = score
+            records[i].score = score  # read for this call only: updated in place
     new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]

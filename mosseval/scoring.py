@@ -210,13 +210,14 @@ def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecor
 
 
 def summarize_value(est: Estimate | None) -> str:
-    """The value of an estimate alone (``–`` when there is none)."""
-    return "–" if est is None or est.value is None else f"{est.value:.3f}"
+    """The value of an estimate alone, in percent with one decimal (``–`` when there is none)."""
+    from mosseval.units import pct
+
+    return pct(est.value if est is not None else None)
 
 
 def summarize(est: Estimate | None) -> str:
-    if est is None or est.value is None:
-        return "–"
-    if est.ci_low is None or est.ci_high is None:
-        return f"{est.value:.3f}"
-    return f"{est.value:.3f} ({est.ci_low:.2f}–{est.ci_high:.2f})"
+    """An estimate for people: percent with one decimal and its 95 % interval, ``87.3 [84.1, 90.2]``."""
+    from mosseval.units import pct_ci
+
+    return pct_ci(est)

@@ -828,6 +828,43 @@ def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str, root:
     return Frames(array=array, info=info)
 
 
+def read_frames_at(ref: VideoRef, indices: list[int], root: Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode exactly the frames ``indices`` of ``ref`` as a sample recorded them (``FrameInfo.indices``:
+    stream positions of a file, numbers of a frame folder), e.g. to show the frames a model saw.
+
+    Returns (T, H, W, 3) uint8 RGB, each frame shrunk to ``max_pixels`` (else the default cap) as it is
+    decoded. Files are read with PyAV (every correct decoder returns the same pixels). The same media
+    safety as :func:`sample_frames`: ``UnsafePathError`` outside ``root`` (symbolic links included),
+    ``MediaError`` for anything unreadable."""
+    label = str(ref.path)
+    if not indices:
+        raise MediaError(f"{label}: no frame indices to read")
+    path = safe_join(root, ref.path)
+    shrink = _Shrinker(FrameSpec(max_pixels=max_pixels))
+    shrink.n_frames = len(indices)
+    try:
+        if ref.kind == "frames":
+            files = _list_frames(path, label, root)
+            first = int(ref.first_index)
+            frames = []
+            for i in indices:
+                if not 0 <= i - first < len(files):
+                    raise MediaError(f"{label}: frame {i} is not in the folder ({len(files)} frames from {first})")
+                frames.append(shrink(_read_image(files[i - first], label)))
+        else:
+            index = _get_index(path, label)
+            missing = [i for i in indices if not 0 <= i < index.num_frames]
+            if missing:
+                raise MediaError(f"{label}: frame {missing[0]} is beyond the {index.num_frames} readable frames")
+            decoded = _decode_pyav(path, label, index, list(indices), shrink)
+            frames = [decoded[i] for i in indices]
+        return _resize_all(frames, shrink.shape or frames[0].shape[:2])
+    except (MediaError, MossevalError):
+        raise
+    except Exception as e:  # never let a bare decoder exception escape
+        raise MediaError(f"{label}: unexpected {type(e).__name__} while reading frames: {_first_line(e)}") from e
+
+
 def pixel_budget(spec: FrameSpec) -> int:
     """The per-frame pixel budget frames are resized to: the task's ``max_pixels``, else the
     default cap ``DEFAULT_MAX_PIXELS`` (never above ``MAX_PIXELS_LIMIT``)."""

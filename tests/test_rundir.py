@@ -38,10 +38,6 @@ def run_dir(tmp_path, done) -> Path:
 
 def test_rerun_keeps_finished_results_until_new_ones_are_complete(run_dir):
     """A re-run used to write a fresh RunLog (running, results {}) first: a kill lost the results."""
-    log = read_run_log(run_dir)
-    log.judge = {"totals": {"requests": 7}, "history": [{"at": "x"}]}
-    log.results["moss-video-mini"].judge = {"process-consistency": {"n": 20}}
-    write_run_log(run_dir, log)
     seen: list[Any] = []
 
     from mosseval.models.baselines import Baseline
@@ -58,10 +54,7 @@ def test_rerun_keeps_finished_results_until_new_ones_are_complete(run_dir):
     out = Runner(opts).execute(model=Spy("oracle"))
     mid = seen[0]
     assert mid.status == "running" and mid.results["moss-video-mini"].n == 20  # the old results, kept
-    assert mid.judge["totals"]["requests"] == 7
     assert out.log.results["moss-video-mini"].n == 25 and out.log.status == "completed"
-    assert out.log.judge["totals"]["requests"] == 7 and out.log.judge["history"] == [{"at": "x"}]
-    assert out.log.results["moss-video-mini"].judge == {"process-consistency": {"n": 20}}
 
 
 def test_score_keeps_a_complete_last_record_without_newline(run_dir):
@@ -106,10 +99,10 @@ def test_leaderboard_marks_and_recomputes_a_stale_run(run_dir, tmp_path):
     lines = (run_dir / SAMPLES_FILE).read_text().splitlines()
     (run_dir / SAMPLES_FILE).write_text("\n".join(lines[:10]) + "\n")
     board = build_leaderboard([str(run_dir)])
-    assert any("stale" in w and "recomputed" in w for w in board["warnings"])
-    run = board["runs"][0]
-    cell = next(iter(run["cells"].values()))
-    assert cell["n"] == 10
+    assert any("stale" in w and "recomputed" in w for w in board.warnings)
+    run = board.runs[0]
+    cell = next(iter(run.cells.values()))
+    assert cell.n == 10 and run.stale.recomputed
 
 
 def test_running_status_with_a_live_writer_is_not_stale(run_dir):

@@ -57,7 +57,7 @@ def test_random_is_near_chance(baseline_runs):
 
 def test_run_files_and_frames_recorded(baseline_runs):
     run = load_run(baseline_runs["oracle"].run_dir)
-    assert run.log.identity["eval"]["tasks"][0]["name"] == "moss-video-mini"
+    assert run.log.identity.eval.tasks[0].name == "moss-video-mini"
     assert run.log.spec.packages["av"]
     assert len(run.records) == run.log.n_done == run.log.n_expected
     keys = [r.key for r in run.records]
@@ -293,7 +293,7 @@ def test_tiny_model_runs_are_bit_identical(tmp_path):
     assert [r.generation.text for r in ra.records] == [r.generation.text for r in rb.records]
     assert all(r.generation.text for r in ra.records)
     assert a.log.results == b.log.results
-    assert ra.log.identity["model"]["checkpoint"]  # the resolved checkpoint is recorded
+    assert ra.log.identity.model["checkpoint"]  # the resolved checkpoint is recorded
 
 
 def test_demo_command_renders_a_leaderboard(cli, tmp_path):
