@@ -16,6 +16,8 @@ A rubric file ``<name>.yaml`` holds::
     expected_completion_tokens: 24     # typical reply length, for --dry-run estimates
     schema: {...}                      # JSON schema of the reply (structured output)
     fields: {correct: ..., extracted_answer: ..., score: ..., rationale: ...}  # reply keys
+    parser: default                    # a named reply parser (``mosseval.judge.extensions``)
+    aggregator: default                # a named aggregator of per-verdict metrics into summary metrics
 
 Templates see the variables listed in :data:`TEMPLATE_VARIABLES`; an unknown variable is an
 error (``StrictUndefined``), and templates run in Jinja's sandbox.
@@ -30,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.errors import ConfigError, PluginError, UsageError, did_you_mean
+from mosseval.judge.context import REQUIREMENTS, item_applies
+from mosseval.judge.records import RubricInfo
+from mosseval.records import SampleRecord
 from mosseval.registry import Registry
 
 JUDGES_ENV = "MOSSEVAL_JUDGES_DIR"
@@ -81,7 +86,7 @@ TEMPLATE_VARIABLES = {
 
 _KNOWN_KEYS = {"name", "version", "kind", "description", "official", "official_judge", "requires",
                "default_for", "scale", "templates", "generation", "expected_completion_tokens", "schema",
-               "fields"}
+               "fields", "parser", "aggregator"}
 
 
 @dataclass
@@ -101,6 +106,8 @@ class Rubric:
     default_for: dict[str, Any] = field(default_factory=dict)
     scale: tuple[float, float] | None = None
     expected_completion_tokens: int = 50
+    parser: str = "default"
+    aggregator: str = "default"
     source: str = ""
     folder: Path | None = None
 
@@ -112,18 +119,28 @@ class Rubric:
     def temperature(self) -> float:
         return float(self.generation.get("temperature", 0.0))
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "kind": self.kind, "official": self.official}
+    @property
+    def builtin(self) -> bool:
+        """Shipped with mosseval (``judges/``), not a user folder's."""
+        from mosseval.paths import resource_dir
+
+        try:
+            return self.folder is not None and self.folder.resolve() == resource_dir("judges").resolve()
+        except FileNotFoundError:
+            return False
+
+    def info(self, judge_model: str, tasks: list[str]) -> RubricInfo:
+        """The rubric as recorded in the run's ``judge.json``."""
+        return RubricInfo(name=self.name, version=self.version, kind=self.kind,  # type: ignore[arg-type]
+                          description=self.description, official=self.official,
+                          official_judge=self.official_judge, builtin=self.builtin,
+                          requires=list(self.requires), scale=self.scale, judge=judge_model, tasks=list(tasks),
+                          aggregator=self.aggregator)
 
     # -- applicability -----------------------------------------------------------------
 
-    def applies_to_item(self, ctx: dict[str, Any]) -> bool:
-        for need in self.requires:
-            if need == "reference_steps" and not ctx.get("reference_steps"):
-                return False
-            if need == "response" and not (ctx.get("response") or "").strip():
-                return False
-        return True
+    def applies(self, rec: SampleRecord) -> bool:
+        return item_applies(self.requires, rec)
 
     def is_default_for(self, task_name: str, extractor: str | None, has_reference_steps: bool) -> bool:
         d = self.default_for or {}
@@ -278,10 +295,18 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
     if not isinstance(gen, dict) or set(gen) - {"max_tokens", "temperature"}:
         raise ConfigError(f"{where}: key `generation` accepts max_tokens and temperature")
     requires = [str(r) for r in data.get("requires") or []]
-    bad_r = set(requires) - {"reference_steps", "response"}
+    bad_r = set(requires) - set(REQUIREMENTS)
     if bad_r:
         raise ConfigError(f"{where}: key `requires`: unknown requirement {sorted(bad_r)[0]!r} "
-                          "(reference_steps, response)")
+                          f"({', '.join(REQUIREMENTS)})")
+    from mosseval.judge.extensions import aggregators, parsers
+
+    parser, aggregator = str(data.get("parser") or "default"), str(data.get("aggregator") or "default")
+    for key, ext, known in (("parser", parser, parsers), ("aggregator", aggregator, aggregators)):
+        if ext not in known:
+            hint = did_you_mean(ext, sorted(known))
+            raise ConfigError(f"{where}: key `{key}`: unknown {key} {ext!r}" + (f" ({hint})" if hint else ""),
+                              hint=f"known {key}s: " + ", ".join(sorted(known)))
     folder = path.parent
     rubric = Rubric(
         name=name,
@@ -299,6 +324,8 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         default_for=dict(data.get("default_for") or {}),
         scale=scale,
         expected_completion_tokens=int(data.get("expected_completion_tokens") or 50),
+        parser=parser,
+        aggregator=aggregator,
         source=where,
         folder=folder,
     )

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from mosseval.errors import ConfigError, UsageError
-from mosseval.judge.aggregate import cohen_kappa
 from mosseval.judge.cost import estimate_prompt_tokens, prices_for
 from mosseval.judge.parse import parse_verdict
 from mosseval.judge.rubrics import get_rubric, load_rubrics
@@ -177,10 +176,3 @@ def test_prices_and_estimates():
     assert p.cost(1000, 100) == pytest.approx(0.0035)
     msgs = [{"role": "system", "content": "x" * 40}, {"role": "user", "content": "y" * 41}]
     assert estimate_prompt_tokens(msgs) == 3 + (4 + 10) + (4 + 11)
-
-
-def test_cohen_kappa_values():
-    assert cohen_kappa([True, True, False, False], [True, False, False, False]) == pytest.approx(0.5)
-    assert cohen_kappa([True, False], [True, False]) == pytest.approx(1.0)
-    assert cohen_kappa([True, True], [True, True]) is None  # chance agreement is 1: undefined
-    assert cohen_kappa([], []) is None
