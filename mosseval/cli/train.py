@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
+from mosseval.cli.options import CacheDirOpt, QuietOpt
+
 MODEL = "Model"
 DATA = "Data"
 REWARD = "Rewards"
@@ -218,9 +220,8 @@ def repro_command(
                                               help="GRPO steps per arm \\[default: the recipe's].", panel=OPTIM)] = None,
     limit: Annotated[Optional[int], _opt("--limit", "-n", metavar="N", min=1, help="Evaluate on the first N test "
                                          "items only (a smoke run; the report says so).", panel=DATA)] = None,
-    cache_dir: Annotated[Optional[Path], _opt("--cache-dir", metavar="DIR", help="Cache for generated data "
-                                              "and built models.", panel=DATA)] = None,
-    quiet: Annotated[bool, _opt("--quiet", "-q", help="Only print the report's path.", panel=EXEC)] = False,
+    cache_dir: CacheDirOpt = None,
+    quiet: QuietOpt = False,
 ) -> int:
     """Reproduce the MOSS-ChatV PRR ablation in miniature: SFT cold start, then GRPO with and without the PRR.
 

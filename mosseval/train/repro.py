@@ -183,10 +183,11 @@ class Repro:
         data = self.run(Job("data", ["data", "synth", "--train-size", str(size)]
                             + (["--cache-dir", str(self.opts.cache_dir)] if self.opts.cache_dir else []),
                             self.out / "logs" / ".data-never-reused"))
-        # 2. cold start (alone: it may use every job's thread)
+        # 2. cold start, with one torch thread like every other step: on a shared machine two threads
+        #    were 3.5x slower per step than one (11 s vs 3 s at load 9 on 2 cores; threads wait for
+        #    each other whenever one is descheduled)
         cold_dir = self.out / "train" / "coldstart"
-        cold = self.run(Job("coldstart", self.train_args(self.cold, cold_dir, num_threads=self.opts.jobs),
-                            cold_dir / "summary.json", threads=self.opts.jobs))
+        cold = self.run(Job("coldstart", self.train_args(self.cold, cold_dir), cold_dir / "summary.json"))
         cold_ckpt = _last_checkpoint(cold_dir)
         # 3. GRPO arms
         from mosseval.train.recipes import ARMS
