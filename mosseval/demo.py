@@ -36,6 +36,9 @@ class DemoOptions:
     cache_dir: Path | None = None
     num_threads: int | None = 2
     """torch threads for the transformers models (None: torch's default)."""
+    batch_size: int = 8
+    """Questions per generate call for the transformers models (greedy: the same answers as one at a
+    time, in less than half the CPU time for the small models)."""
     quiet: bool = False
 
 
@@ -81,8 +84,10 @@ def run_demo(opts: DemoOptions, console: Any) -> DemoResult:
     for model in opts.models:
         limit = opts.limit if opts.limit is not None else opts.model_limits.get(model)
         args: dict[str, Any] = {}
-        if resolve(model).backend == "hf" and opts.num_threads:
-            args["num_threads"] = opts.num_threads
+        if resolve(model).backend == "hf":
+            args["batch_size"] = opts.batch_size
+            if opts.num_threads:
+                args["num_threads"] = opts.num_threads
         console.print(f"[bold]mosseval run --model {model} --tasks {','.join(opts.tasks)}"
                       + (f" --limit {limit}" if limit else "") + "[/]", highlight=False)
         run_opts = RunOptions(model=model, tasks=list(opts.tasks), model_args=args, limit=limit,

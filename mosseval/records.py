@@ -70,7 +70,16 @@ class FrameSpec(Record):
     control: Literal["none", "blank", "shuffle"] = "none"
     """Ablation control applied to the decoded frames: ``blank`` replaces every frame with mid-grey
     (the model sees no video), ``shuffle`` permutes the frames in time (seeded by the video path).
-    A model that scores as well with either has learned the question text, not the video."""
+    A model that scores as well with either has learned the question text, not the video. Not
+    written when ``none``, so the identity (and comparability key) of every ordinary run is what it
+    was before controls existed."""
+
+    @model_serializer(mode="wrap")
+    def _omit_no_control(self, handler: Any) -> Any:
+        data = handler(self)
+        if self.control == "none" and isinstance(data, dict):
+            data.pop("control", None)
+        return data
 
 
 class PromptSpec(Record):

@@ -220,6 +220,9 @@ def repro_command(
                                               help="GRPO steps per arm \\[default: the recipe's].", panel=OPTIM)] = None,
     limit: Annotated[Optional[int], _opt("--limit", "-n", metavar="N", min=1, help="Evaluate on the first N test "
                                          "items only (a smoke run; the report says so).", panel=DATA)] = None,
+    all_controls: Annotated[bool, _opt("--all-controls", help="Evaluate the blind and shuffled controls for every "
+                                       "seed's arms \\[default: the cold start and the first seed's arms].",
+                                       panel=EXEC)] = False,
     cache_dir: CacheDirOpt = None,
     quiet: QuietOpt = False,
 ) -> int:
@@ -245,7 +248,7 @@ def repro_command(
         raise UsageError(f"--seeds {seeds!r} must be comma-separated integers", hint="e.g. --seeds 0,1,2") from None
     res = run_repro(ReproOptions(out=output_dir, seeds=seed_list, jobs=jobs, train_size=train_size,
                                  coldstart_steps=coldstart_steps, grpo_steps=grpo_steps, limit=limit,
-                                 cache_dir=cache_dir, quiet=quiet), console)
+                                 cache_dir=cache_dir, quiet=quiet, all_controls=all_controls), console)
     if not quiet:
         console.print(f"reproduction finished in {res.seconds / 60:.1f} min; report: {res.report}; "
                       f"leaderboard: {res.out / 'leaderboard.html'}", highlight=False)

@@ -40,6 +40,10 @@ __all__ = ["ReproOptions", "ReproResult", "run_repro"]
 
 TASK = "moss-video-mini"
 CONTROLS = ("moss-video-mini-blind", "moss-video-mini-shuffled")
+EVAL_ARGS = "num_threads=1,batch_size=8"
+"""Model arguments of every evaluation of a trained model: one torch thread; eight questions per
+generate call (greedy; the same texts as one at a time, measured on 24 items, at less than half the
+CPU time)."""
 
 
 @dataclass
@@ -55,6 +59,9 @@ class ReproOptions:
     """Evaluate on the first N test items only (smoke runs; the table says so)."""
     cache_dir: Path | None = None
     quiet: bool = False
+    all_controls: bool = False
+    """Evaluate the blind/shuffled controls for every seed's arms (default: the cold start and the
+    first seed's arms only; the controls are two thirds of the evaluation time)."""
 
 
 @dataclass
@@ -108,6 +115,7 @@ class Repro:
     def run(self, job: Job) -> Job:
         if job.done.exists():
             job.reused = True
+            job.seconds = self._logged_seconds(job)
             self._log(f"reused  {job.name}: {job.done}")
             return job
         cmd = [sys.executable, "-m", "mosseval", *job.args]
@@ -134,6 +142,36 @@ class Repro:
             return [self.run(j) for j in jobs]
         with ThreadPoolExecutor(parallel) as pool:
             return list(pool.map(self.run, jobs))
+
+    def _logged_seconds(self, job: Job) -> float:
+        """A reused job's wall time when it ran: its last successful line in ``commands.log``
+        (``--resume`` aside, the same command), else 0."""
+        want = " ".join(a for a in job.args if a != "--resume")
+        seconds = 0.0
+        try:
+            lines = self.log_path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return seconds
+        for line in lines:
+            head, sep, cmd = line.partition("  mosseval ")
+            parts = head.split()
+            if sep and len(parts) >= 5 and parts[2] == "s" and parts[4] in {str(c) for c in job.ok_codes} \
+                    and " ".join(a for a in cmd.split(" ") if a != "--resume") == want:
+                seconds = float(parts[1])
+        return seconds
+
+    def _started(self, load: str) -> dict[str, Any]:
+        """When this reproduction first started (``started.json``, kept across resumed invocations)."""
+        from mosseval.clock import utc_now
+        from mosseval.fileio import write_json_atomic
+
+        path = self.out / "started.json"
+        got = _read_json(path)
+        if isinstance(got, dict) and "utc" in got and "epoch_s" in got:
+            return got
+        got = {"schema_version": 1, "utc": utc_now(), "epoch_s": time.time(), "load_average": load}
+        write_json_atomic(path, got)
+        return got
 
     def _log(self, line: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as fh:
@@ -174,6 +212,15 @@ class Repro:
         except OSError as e:
             raise OutputError(f"cannot create {self.out}: {e.strerror or e}") from None
         load_start = _loadavg()
+        first = self._started(load_start)
+        sampler = LoadSampler(self.out / "logs" / "load.tsv")
+        sampler.start()
+        try:
+            return self._execute(started, load_start, first)
+        finally:
+            sampler.stop()
+
+    def _execute(self, started: float, load_start: str, first: dict[str, Any]) -> ReproResult:
         seeds = self.opts.seeds
         self._log(f"start: seeds {seeds}, {self.opts.jobs} job(s) at once, cpus {os.cpu_count()}, "
                   f"load average {load_start}")
@@ -204,12 +251,13 @@ class Repro:
         arm_jobs = self.run_all(jobs, self.opts.jobs)
         # 4. evaluations
         evals = [self.eval_job("random", "random", [TASK]), self.eval_job("oracle", "oracle", [TASK]),
-                 self.eval_job("coldstart", str(cold_ckpt), [TASK], "num_threads=1"),
-                 self.eval_job("coldstart-controls", str(cold_ckpt), list(CONTROLS), "num_threads=1")]
+                 self.eval_job("coldstart", str(cold_ckpt), [TASK], EVAL_ARGS),
+                 self.eval_job("coldstart-controls", str(cold_ckpt), list(CONTROLS), EVAL_ARGS)]
         for (arm, seed), d in arm_dirs.items():
             name = f"grpo-{_slug(arm)}-s{seed}"
-            evals.append(self.eval_job(name, str(_last_checkpoint(d)), [TASK], "num_threads=1"))
-            evals.append(self.eval_job(f"{name}-controls", str(_last_checkpoint(d)), list(CONTROLS), "num_threads=1"))
+            evals.append(self.eval_job(name, str(_last_checkpoint(d)), [TASK], EVAL_ARGS))
+            if self.opts.all_controls or seed == seeds[0]:
+                evals.append(self.eval_job(f"{name}-controls", str(_last_checkpoint(d)), list(CONTROLS), EVAL_ARGS))
         eval_jobs = self.run_all(evals, self.opts.jobs)
         for j in eval_jobs:
             j.done.parent.mkdir(parents=True, exist_ok=True)
@@ -235,6 +283,9 @@ class Repro:
         seconds = time.perf_counter() - started
         data_out = self.collect(cold_dir, arm_dirs, verdicts, [data, cold, *arm_jobs, *eval_jobs], seconds,
                                 load_start)
+        data_out["first_start"] = first
+        data_out["elapsed_since_first_start_s"] = round(time.time() - float(first["epoch_s"]), 1)
+        data_out["machine"]["load_1min_samples"] = LoadSampler.summary(self.out / "logs" / "load.tsv")
         (self.out / "repro.json").write_text(json.dumps(data_out, indent=2, default=str) + "\n", encoding="utf-8")
         report = self.out / "REPORT.md"
         report.write_text(render_report(data_out, summary_md.read_text(encoding="utf-8")), encoding="utf-8")
@@ -277,6 +328,7 @@ class Repro:
             "schema_version": 1,
             "seeds": self.opts.seeds,
             "limit": self.opts.limit,
+            "control_seeds": self.opts.seeds if self.opts.all_controls else self.opts.seeds[:1],
             "recipes": {"coldstart": self.cold, "grpo": self.grpo},
             "rows": rows,
             "arm_means": _arm_means(rows),
@@ -290,6 +342,51 @@ class Repro:
                         "load_average_start": load_start, "load_average_end": _loadavg(),
                         "gpu": _gpu_name()},
         }
+
+
+class LoadSampler:
+    """Appends the 1-minute load average to a TSV file every ``every`` seconds (kept across resumed
+    invocations), so the report can say how busy the machine was during the whole reproduction."""
+
+    def __init__(self, path: Path, every: float = 30.0):
+        import threading
+
+        self.path, self.every = path, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="repro-load", daemon=True)
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+
+    def _sample(self) -> None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            return
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.time():.0f}\t{load:.2f}\n")
+
+    def _loop(self) -> None:
+        while True:
+            self._sample()
+            if self._stop.wait(self.every):
+                return
+
+    @staticmethod
+    def summary(path: Path) -> dict[str, Any] | None:
+        try:
+            loads = [float(x.split("\t")[1]) for x in path.read_text(encoding="utf-8").splitlines() if "\t" in x]
+        except (OSError, ValueError, IndexError):
+            return None
+        if not loads:
+            return None
+        return {"n": len(loads), "mean": round(sum(loads) / len(loads), 2), "min": min(loads), "max": max(loads)}
 
 
 def step_error(code: int, message: str, hint: str) -> MossevalError:
@@ -388,7 +485,7 @@ def _train_row(train_dir: Path) -> dict[str, Any]:
             "step_time_median_s": summary.get("step_time_median_s"),
             "completions": sum(int(m.get("completions", 0)) for m in metrics),
             "first": {k: first.get(k) for k in keep if k in first}, "last": {k: last.get(k) for k in keep if k in last},
-            "report": str(train_dir / "report.html")}
+            "report": f"train/{train_dir.name}/report.html"}  # relative to the reproduction's folder
 
 
 def _arm_means(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -470,15 +567,27 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
 
     lines = ["# MOSS-ChatV in miniature: GRPO with and without the PRR on moss-video-mini", ""]
     m = d["machine"]
-    lines += [f"Seeds {', '.join(map(str, d['seeds']))}; wall time **{d['wall_time_s'] / 60:.1f} min** on "
-              f"{m['cpus']} CPU core(s) ({m['jobs_at_once']} job(s) at once, {m['torch_threads_per_job']} torch "
-              f"thread each; GPU: {m['gpu'] or 'none'}); load average at start {m['load_average_start']}, at end "
-              f"{m['load_average_end']} (a load above the core count means the machine was shared and the times "
-              "are inflated).", ""]
+    total = d.get("elapsed_since_first_start_s") or d["wall_time_s"]
+    resumed = total - d["wall_time_s"] > 60
+    first = d.get("first_start") or {}
+    samples = m.get("load_1min_samples")
+    lines += [f"Seeds {', '.join(map(str, d['seeds']))}; wall time **{total / 60:.1f} min** on "
+              f"{m['cpus']} CPU core(s)"
+              + (f" (from the first start at {first.get('utc')} to the report, over resumed invocations; the last "
+                 f"one took {d['wall_time_s'] / 60:.1f} min)" if resumed else "")
+              + f"; {m['jobs_at_once']} job(s) at once, {m['torch_threads_per_job']} torch "
+              f"thread each; GPU: {m['gpu'] or 'none'}. Load average at the first start "
+              f"{first.get('load_average', m['load_average_start'])}, at the end {m['load_average_end']}"
+              + (f"; 1-minute load sampled every 30 s: mean {samples['mean']:.1f}, min {samples['min']:.1f}, max "
+                 f"{samples['max']:.1f} ({samples['n']} samples)" if samples else "")
+              + ". A load above the core count means the machine was shared and the times are inflated.", ""]
     if d.get("limit"):
         lines += [f"**Smoke run: only the first {d['limit']} test items were evaluated.**", ""]
     lines += ["Rates in % (0-100) with 95 % CIs; PRR on its 0-100 scale. *blind*: every frame blanked; "
-              "*shuffled*: frames out of order (controls on the same test items).", "",
+              "*shuffled*: frames out of order (controls on the same test items"
+              + (f"; evaluated for the cold start and the seed {', '.join(map(str, d['control_seeds']))} arms only"
+                 if d.get("control_seeds") is not None and len(d["control_seeds"]) < len(d["seeds"]) else "")
+              + ").", "",
               "| model | acc % | PRR | format % | unparsed % | PRR ✓ / ✗ | blind acc % | shuffled acc % | "
               "train steps | train time |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -516,6 +625,9 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
         elif better:
             verdict = ("**partly**: the PRR is higher (CI excludes 0), but accuracy is not shown non-inferior "
                        "within 2 pts.")
+        elif prr["ci_high"] < 0:
+            verdict = ("**no**: the PRR arm's PRR is *lower* (the CI lies below 0); the claim is not reproduced "
+                       "here.")
         else:
             verdict = "**no**: the PRR difference's CI does not exclude 0; the claim is not reproduced here."
         lines += ["", "Verdict: " + verdict]
