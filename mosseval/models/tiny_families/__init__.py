@@ -22,17 +22,17 @@ import threading
 from pathlib import Path
 
 from mosseval.errors import OutputError, UsageError, did_you_mean
-from mosseval.models.tiny_families import llava, others, qwen
+from mosseval.models.tiny_families import glm, llava, misc, others, qwen, qwen_like
 from mosseval.models.tiny_families.base import TinyFamily, _tokenizer
 
 __all__ = ["TinyFamily", "FAMILIES", "build_family", "ensure_family", "family_dir", "FORMAT"]
 
-FORMAT = 1
+FORMAT = 2
 """Bump when any recipe below changes: cached builds of another format are rebuilt."""
 MANIFEST = "mosseval_tiny_family.json"
 _LOCK = threading.Lock()
 
-FAMILIES: dict[str, TinyFamily] = {f.name: f for group in (qwen, llava, others) for f in group.families()}
+FAMILIES: dict[str, TinyFamily] = {f.name: f for group in (qwen, llava, others, glm, qwen_like, misc) for f in group.families()}
 
 
 # --------------------------------------------------------------------------- building
@@ -75,7 +75,9 @@ def _build(fam: TinyFamily, out_dir: Path, seed: int) -> None:
 
     tokenizer = _tokenizer(list(fam.extra_tokens), bos=fam.bos, eos=fam.eos, pad=fam.pad, named=fam.tokens,
                            add_bos=fam.add_bos)
-    processor = fam.processor(tokenizer, fam.template)
+    for fname, make in fam.assets.items():
+        (out_dir / fname).write_bytes(make())
+    processor = fam.processor(tokenizer, fam.template, **({"asset_dir": out_dir} if fam.assets else {}))
     tokenizer = processor.tokenizer  # some processors add tokens (Gemma 4's <|video|>)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in tokenizer.get_vocab()}
     config = fam.config(ids, len(tokenizer))
@@ -84,9 +86,12 @@ def _build(fam: TinyFamily, out_dir: Path, seed: int) -> None:
         torch.manual_seed(seed)
         model = auto.from_config(config).to(torch.float32).eval()
     eos = [ids[fam.eos]] + ([ids[fam.pad]] if fam.pad != fam.eos else [])
+    # a random model must not emit placeholders (the next forward would fail) nor other special tokens
+    # (they decode to nothing, and "text was generated" would be unprovable)
+    specials = (set(fam.suppress) | set(fam.extra_tokens) | set(fam.tokens.values()) | {fam.bos}) - {fam.eos, fam.pad}
     model.generation_config = transformers.GenerationConfig(
         bos_token_id=ids.get(fam.bos) if fam.bos else None, eos_token_id=eos, pad_token_id=ids[fam.pad],
-        suppress_tokens=sorted(ids[t] for t in fam.suppress if t in ids), do_sample=False, max_new_tokens=32,
+        suppress_tokens=sorted(ids[t] for t in specials if t in ids), do_sample=False, max_new_tokens=32,
         **fam.generation)
     bar = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()

@@ -188,4 +188,23 @@ class TinyFamily:
     generation: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Any] = field(default_factory=dict)
     """Extra files real checkpoints ship (``torch.save``-d), e.g. Qwen2.5-Omni's speaker table."""
+    assets: dict[str, Callable[[], bytes]] = field(default_factory=dict)
+    """Files the processor reads while it is built (written into the checkpoint first; the processor
+    factory then gets ``asset_dir=``), e.g. ERNIE-4.5-VL's timestamp font."""
 
+
+
+def _turns(start: str, end: str, gen: str, video: str, image: str, *, prefix: str = "",
+           roles: dict[str, str] | None = None) -> str:
+    """A turn-based template: ``prefix``, then per message ``start`` (``{role}`` is the message's role,
+    renamed by ``roles``) + content + ``end``; ``gen`` opens the assistant's turn."""
+    before, _, after = start.partition("{role}")
+    rename = "".join(f"{{%- if role == {k!r} -%}}{{%- set role = {v!r} -%}}{{%- endif -%}}"
+                     for k, v in (roles or {}).items())
+    return (
+        (f"{{{{- {prefix!r} -}}}}" if prefix else "")
+        + "{%- for message in messages -%}{%- set role = message['role'] -%}" + rename
+        + f"{{{{- {before!r} + role + {after!r} -}}}}" + _content(video, image) + f"{{{{- {end!r} -}}}}"
+        + "{%- endfor -%}"
+        + f"{{%- if add_generation_prompt -%}}{{{{- {gen!r} -}}}}{{%- endif -%}}"
+    )

@@ -1,12 +1,10 @@
-"""Tiny builds of InternVL, SmolVLM2, Gemma 3/4, GLM-4.1V/4.6V and VideoLLaMA3."""
+"""Tiny builds of InternVL, SmolVLM2, Gemma 3/4 and VideoLLaMA3."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from mosseval.models.tiny_families.base import IMAGE, TEXT, TinyFamily, _chatml, _gemma, _gemma4, _glm, _smolvlm
+from mosseval.models.tiny_families.base import IMAGE, TEXT, TinyFamily, _chatml, _gemma, _gemma4, _smolvlm
 from mosseval.models.tiny_families.llava import SQUARE, _siglip
-from mosseval.models.tiny_families.qwen import VIDEO_BUDGET, _qwen_text
+from mosseval.models.tiny_families.qwen import _qwen_text
 
 
 def _internvl_config(ids: dict[str, int], vocab: int):
@@ -65,57 +63,6 @@ def _gemma3_processor(tokenizer, template):
 
     return transformers.Gemma3Processor(image_processor=transformers.Gemma3ImageProcessor(size=SQUARE),
                                         tokenizer=tokenizer, image_seq_length=4, chat_template=template)
-
-
-def _glm_text(ids: dict[str, int], vocab: int, **extra: Any) -> dict[str, Any]:
-    rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "partial_rotary_factor": 1.0}
-    return {**TEXT, "vocab_size": vocab, "rope_parameters": rope, "eos_token_id": ids["<|user|>"],
-            "pad_token_id": ids["<|endoftext|>"], **extra}
-
-
-def _glm_vision() -> dict[str, Any]:
-    return dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8, spatial_merge_size=2,
-                temporal_patch_size=2, out_hidden_size=64, image_size=IMAGE)
-
-
-def _glm_ids(ids: dict[str, int]) -> dict[str, int]:
-    return dict(image_token_id=ids["<|image|>"], video_token_id=ids["<|video|>"],
-                image_start_token_id=ids["<|begin_of_image|>"], image_end_token_id=ids["<|end_of_image|>"],
-                video_start_token_id=ids["<|begin_of_video|>"], video_end_token_id=ids["<|end_of_video|>"])
-
-
-def _glm4v_config(ids: dict[str, int], vocab: int):
-    from transformers import Glm4vConfig
-
-    return Glm4vConfig(text_config=_glm_text(ids, vocab), vision_config=_glm_vision(), tie_word_embeddings=True,
-                       **_glm_ids(ids))
-
-
-def _glm46v_config(ids: dict[str, int], vocab: int):
-    from transformers import Glm46VConfig
-
-    text = {**_glm_text(ids, vocab), "model_type": "glm4v_text"}
-    return Glm46VConfig(text_config=text, vision_config={**_glm_vision(), "model_type": "glm4v_vision"},
-                        tie_word_embeddings=True, **_glm_ids(ids))
-
-
-def _glm_processor(cls_name: str, image_cls: str, video_cls: str):
-    def make(tokenizer, template):
-        import transformers
-
-        px = dict(patch_size=8, merge_size=2, temporal_patch_size=2,
-                  size={"shortest_edge": 16 * 16, "longest_edge": 64 * 64})
-        return getattr(transformers, cls_name)(
-            image_processor=getattr(transformers, image_cls)(**px),
-            video_processor=getattr(transformers, video_cls)(**{**px, "size": VIDEO_BUDGET}, do_sample_frames=False),
-            tokenizer=tokenizer, chat_template=template)
-
-    return make
-
-
-GLM_TOKENS = {"image_token": "<|image|>", "video_token": "<|video|>"}
-GLM_EXTRA = ("[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|begin_of_image|>",
-             "<|end_of_image|>", "<|begin_of_video|>", "<|end_of_video|>")
 
 
 def _videollama3_config(ids: dict[str, int], vocab: int):
@@ -191,14 +138,6 @@ def families() -> list[TinyFamily]:
                    ("<|turn>", "<|video|>"), "<turn|>", "<pad>", _gemma4("<|video|>", "<|image|>"),
                    _gemma4_config, _gemma4_processor, bos="<bos>", add_bos=True,
                    suppress=("<|image>", "<image|>", "<|image|>", "<|video|>")),
-        TinyFamily("glm-4.1v", "glm4v", "GLM-4.1V", dict(GLM_TOKENS), GLM_EXTRA, "<|user|>", "<|endoftext|>",
-                   _glm("<|begin_of_video|><|video|><|end_of_video|>", "<|begin_of_image|><|image|><|end_of_image|>"),
-                   _glm4v_config, _glm_processor("Glm4vProcessor", "Glm4vImageProcessor", "Glm4vVideoProcessor"),
-                   suppress=GLM_EXTRA[5:] + ("<|image|>", "<|video|>")),
-        TinyFamily("glm-4.6v", "glm46v", "GLM-4.6V", dict(GLM_TOKENS), GLM_EXTRA, "<|user|>", "<|endoftext|>",
-                   _glm("<|begin_of_video|><|video|><|end_of_video|>", "<|begin_of_image|><|image|><|end_of_image|>"),
-                   _glm46v_config, _glm_processor("Glm46VProcessor", "Glm46VImageProcessor", "Glm46VVideoProcessor"),
-                   suppress=GLM_EXTRA[5:] + ("<|image|>", "<|video|>")),
         TinyFamily("videollama3", "video_llama_3", "VideoLLaMA3", {"image_token": "<|image_pad|>",
                                                                     "video_token": "<|video_pad|>"},
                    ("<|im_start|>",), "<|im_end|>", "<|endoftext|>", _chatml("<|video_pad|>", "<|image_pad|>"),
