@@ -46,6 +46,9 @@ class RubricInfo(Record):
     """Tasks of the run this rubric was applied to."""
     aggregator: str = "default"
     """Named aggregator of per-verdict metrics (``mosseval.judge.extensions``)."""
+    judge_errors: Literal["exclude", "wrong"] = "exclude"
+    """How judge errors enter a correctness rubric's accuracy: left out of the denominator (mosseval's
+    default, reported separately) or counted wrong (a benchmark whose official script does so, MMVU)."""
 
 
 class VerdictLine(Record):
@@ -210,6 +213,11 @@ class JudgeReport(Record):
     n_requested: int = 0
     """Items whose request finished (successfully or not) in this call."""
     n_not_applicable: int = 0
+    n_rule: int = 0
+    """Items a rubric's precheck decided by a rule, without a request (VCR-Bench's IoU rule)."""
+    n_waiting: int = 0
+    """Items of a rubric judged ``after`` another whose prerequisite verdict is still missing (a judge
+    error there, or a dry run: they are planned once it is known)."""
     n_errors: int = 0
     """Judge errors among the resulting verdicts."""
     requests: int = 0
