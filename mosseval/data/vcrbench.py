@@ -52,7 +52,7 @@ from typing import Any
 
 from mosseval.data import register_holds_data, register_loader
 from mosseval.data.answers import final_answer, open_ended_match
-from mosseval.data.files import as_list, read_json_list
+from mosseval.data.files import as_list, read_json_list, unique_ids
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.prr.steps import CLOCK_PATTERN, clock_seconds, steps_from_list
@@ -397,21 +397,13 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
             hint=task.data.obtain or OBTAIN)
     base = path.parent.relative_to(root).as_posix() if path.parent != root else ""
     only_dim, only_kind = args.get("dimension"), args.get("answer_kind")
-    samples: list[Sample] = []
-    seen: set[str] = set()
     zipped = (path.parent / "video.zip").is_file() and not (path.parent / "video").is_dir()
-    for i, raw in enumerate(read_json_list(path)):
-        s = parse_item(raw, task.name, base, str(path), i)
-        if only_dim and s.metadata["dimension"] != only_dim:
-            continue
-        if only_kind and s.metadata["answer_kind"] != only_kind:
-            continue
-        if s.id in seen:
-            raise ConfigError(f"{path}: duplicate id {s.id!r}")
-        seen.add(s.id)
-        if zipped:
-            s.metadata["media_hint"] = f"the videos are still zipped: unzip {path.parent / 'video.zip'} in place"
-        samples.append(s)
+    samples = unique_ids((s for s in (parse_item(raw, task.name, base, str(path), i)
+                                      for i, raw in enumerate(read_json_list(path)))
+                          if (not only_dim or s.metadata["dimension"] == only_dim)
+                          and (not only_kind or s.metadata["answer_kind"] == only_kind)), str(path))
+    for s in samples if zipped else []:
+        s.metadata["media_hint"] = f"the videos are still zipped: unzip {path.parent / 'video.zip'} in place"
     return samples
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.data import loaders, register_holds_data, register_loader
-from mosseval.data.files import as_list, read_items
+from mosseval.data.files import as_list, find_video, read_items, unique_ids
 from mosseval.errors import ConfigError, DataNotFoundError, MediaError, UnsafePathError
 from mosseval.extract import AnswerResult
 from mosseval.paths import safe_join
@@ -156,17 +156,6 @@ def holds_data(task: TaskSpec, path: Path) -> bool:
     return bool(find_annotations(path, task.loader_args.get("file")))
 
 
-def resolve_video(root: Path, video_id: str) -> tuple[str, list[str]]:
-    cands = [f"{d}/{video_id}{ext}" if d else f"{video_id}{ext}" for d in VIDEO_DIRS for ext in VIDEO_EXTS]
-    for rel in cands:
-        try:
-            if safe_join(root, rel).is_file():
-                return rel, cands
-        except UnsafePathError:
-            return cands[0], cands
-    return cands[0], cands
-
-
 def parse_options(value: Any, where: str, qid: str) -> tuple[dict[str, str], list[str]]:
     raw = as_list(value)
     if raw is None or len(raw) != 4:
@@ -193,7 +182,7 @@ def parse_row(row: Any, task_name: str, root: Path, where: str, index: int) -> S
     if answer not in options:
         raise ConfigError(f"{where}: question {qid!r}: answer {row['answer']!r} is not one of A-D")
     vid = str(row["videoID"]).strip()
-    rel, looked = resolve_video(root, vid)
+    rel, looked, exists = find_video(root, vid, VIDEO_DIRS, VIDEO_EXTS)
     meta: dict[str, Any] = {
         "video_id": row.get("video_id"),
         "videoID": vid,
@@ -204,10 +193,6 @@ def parse_row(row: Any, task_name: str, root: Path, where: str, index: int) -> S
         "url": row.get("url"),
         "options_raw": raw,
     }
-    try:
-        exists = safe_join(root, rel).is_file()
-    except UnsafePathError:
-        exists = False
     if not exists:
         meta["looked_in"] = looked
         zips = sorted(p.name for p in root.glob("videos_chunked_*.zip")) if root.is_dir() else []
@@ -242,17 +227,8 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
     only = args.get("duration")
     if only is not None and only not in DURATIONS:
         raise ConfigError(f"task {task.name!r}: loader_args.duration {only!r} is not one of {list(DURATIONS)}")
-    samples: list[Sample] = []
-    seen: set[str] = set()
-    for i, row in enumerate(read_items(paths, "Video-MME")):
-        s = parse_row(row, task.name, root, where, i)
-        if only and s.metadata["duration"] != only:
-            continue
-        if s.id in seen:
-            raise ConfigError(f"{where}: duplicate question_id {s.id!r}")
-        seen.add(s.id)
-        samples.append(s)
-    return samples
+    samples = [parse_row(row, task.name, root, where, i) for i, row in enumerate(read_items(paths, "Video-MME"))]
+    return unique_ids((s for s in samples if not only or s.metadata["duration"] == only), where, "question_id")
 
 
 # ----------------------------------------------------------------------------- subtitles

@@ -12,7 +12,7 @@ from mosseval.data.mmvu import DISCIPLINES, JUDGE_RUBRIC, answer_check, discipli
 from mosseval.errors import DataNotFoundError
 from mosseval.records import Sample
 from mosseval.tasks import load_registry
-from tests.support.benchmarks import MMVU_SUBJECTS, make_mmvu
+from tests.support.benchmarks import MMVU_SUBJECTS, make_mmvu, run_task
 
 # The 27 subjects exactly as they appear in the published validation.json (metadata.subject).
 PUBLISHED_SUBJECTS = {
@@ -262,11 +262,7 @@ def test_rationale_paragraph_reference_is_optional_and_labelled(registry, tmp_pa
     assert fx.items[0]["metadata"]["rationale"] == " ".join(r.text for r in with_ref[0].reference_steps)
     results = {}
     for model in ("oracle", "random"):
-        proc = cli("run", "--model", model, "--tasks", "mmvu-prr", "--data-dir", str(tmp_path),
-                   "-o", str(tmp_path / "runs"), "-q")
-        assert proc.returncode == 0, proc.stderr
-        run_dir = Path(proc.stdout.strip().splitlines()[-1])
-        results[model] = json.loads((run_dir / "run.json").read_text())["results"]["mmvu-prr"]
+        results[model] = run_task(cli, model, "mmvu-prr", tmp_path, tmp_path / "runs").result
     assert results["oracle"]["prr"]["value"] == 1.0 and results["oracle"]["prr_reference"] == "paragraph"
     assert results["random"]["prr"]["value"] < 0.2
     proc = cli("run", "--model", "oracle", "--tasks", "mmvu-prr", "--data-dir", str(tmp_path),

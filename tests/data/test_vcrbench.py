@@ -31,7 +31,7 @@ from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.prompts import render_user_text
 from mosseval.records import Sample
 from mosseval.tasks import load_registry
-from tests.support.benchmarks import VCR_DIMENSIONS, make_vcrbench
+from tests.support.benchmarks import VCR_DIMENSIONS, make_vcrbench, run_task
 
 
 @pytest.fixture(scope="module")
@@ -324,12 +324,8 @@ def test_oracle_and_random_runs(tmp_path, cli):
     make_vcrbench(tmp_path / "VCR-Bench", n=56)
     out = {}
     for model in ("oracle", "random"):
-        proc = cli("run", "--model", model, "--tasks", "vcr-bench", "--data-dir", str(tmp_path),
-                   "-o", str(tmp_path / "runs"), "-q")
-        assert proc.returncode == 0, proc.stderr
-        run_dir = Path(proc.stdout.strip().splitlines()[-1])
-        out[model] = (json.loads((run_dir / "run.json").read_text())["results"]["vcr-bench"],
-                      [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()])
+        done = run_task(cli, model, "vcr-bench", tmp_path, tmp_path / "runs")
+        out[model] = (done.result, done.records)
     oracle, _ = out["oracle"]
     assert oracle["accuracy"]["value"] == 1.0 and oracle["prr"]["value"] == 1.0 and oracle["approximate"]
     assert oracle["prr_correct"]["value"] == 1.0 and oracle["prr_incorrect"]["value"] is None
