@@ -117,3 +117,20 @@ def unique_ids(samples: Any, where: str, what: str = "id") -> list[Any]:
         seen.add(s.id)
         out.append(s)
     return out
+
+
+def find_annotations(root: Path, file: str | None, names: tuple[str, ...],
+                     patterns: tuple[str, ...] = ()) -> list[Path]:
+    """The annotation file(s) under ``root``: ``file`` when given (a loader_args override), else the first
+    of ``names`` that exists, else every match of the first glob in ``patterns`` that matches."""
+    if file:
+        path = root / file
+        return [path] if path.is_file() else []
+    for rel in names:
+        if (root / rel).is_file():
+            return [root / rel]
+    for pattern in patterns:
+        found = sorted(root.glob(pattern))
+        if found:
+            return found
+    return []

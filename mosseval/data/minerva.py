@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from mosseval.data import register_holds_data, register_loader
+from mosseval.data.files import find_annotations as find_files
 from mosseval.data.files import find_video, read_items, unique_ids
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.prr.steps import steps_from_paragraph
@@ -50,17 +51,7 @@ OBTAIN = (
 
 
 def find_annotations(root: Path, file: str | None = None) -> list[Path]:
-    if file:
-        path = root / file
-        return [path] if path.is_file() else []
-    for rel in ANNOTATIONS:
-        if (root / rel).is_file():
-            return [root / rel]
-    for pattern in ("*.parquet", "data/*.parquet", "data/**/*.parquet"):
-        found = sorted(root.glob(pattern))
-        if found:
-            return found
-    return []
+    return find_files(root, file, ANNOTATIONS, ("*.parquet", "data/*.parquet", "data/**/*.parquet"))
 
 
 @register_holds_data("minerva")

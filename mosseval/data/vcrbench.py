@@ -53,6 +53,7 @@ from typing import Any
 from mosseval.data import register_holds_data, register_loader
 from mosseval.data.answers import final_answer, open_ended_match
 from mosseval.data.files import as_list, read_json_list, unique_ids
+from mosseval.data.files import find_annotations as find_files
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.prr.steps import CLOCK_PATTERN, clock_seconds, steps_from_list
@@ -306,11 +307,8 @@ def item_f1(precision: float | str | None, recall: float | str | None) -> float 
 
 
 def find_annotations(root: Path, file: str | None = None) -> Path | None:
-    for rel in ([file] if file else ANNOTATIONS):
-        path = root / rel
-        if path.is_file():
-            return path
-    return None
+    found = find_files(root, file, ANNOTATIONS)
+    return found[0] if found else None
 
 
 @register_holds_data("vcrbench")

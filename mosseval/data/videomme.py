@@ -45,6 +45,7 @@ from typing import Any
 
 from mosseval.data import loaders, register_holds_data, register_loader
 from mosseval.data.files import as_list, find_video, read_items, unique_ids
+from mosseval.data.files import find_annotations as find_files
 from mosseval.errors import ConfigError, DataNotFoundError, MediaError, UnsafePathError
 from mosseval.extract import AnswerResult
 from mosseval.paths import safe_join
@@ -141,13 +142,7 @@ def official_style(records: list[SampleRecord], breakdowns: list[str]) -> dict[s
 
 
 def find_annotations(root: Path, file: str | None = None) -> list[Path]:
-    if file:
-        path = root / file
-        return [path] if path.is_file() else []
-    for rel in ANNOTATIONS:
-        if (root / rel).is_file():
-            return [root / rel]
-    return sorted(root.glob("videomme/*.parquet"))
+    return find_files(root, file, ANNOTATIONS, ("videomme/*.parquet",))
 
 
 @register_holds_data("videomme")
