@@ -431,11 +431,14 @@ def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | N
     per_task: dict[str, dict[str, CompareRow]] = {t: {} for t in tasks}
     for metric in settings.metrics:
         gating_tasks = settings.gate == "tasks" or not multi
+        overall[metric] = _row(joined.pairs, metric, settings, gate_alpha, "overall", None, gating=True)
+        if len(tasks) == 1:  # its pairs, alpha, gating and seed are the overall row's: no second bootstrap
+            per_task[tasks[0]][metric] = overall[metric].model_copy(update={"scope": "task", "task": tasks[0]})
+            continue
         for t in tasks:
             per_task[t][metric] = _row(by_task[t], metric, settings,
                                        gate_alpha if gating_tasks else settings.alpha,
                                        "task", t, gating=gating_tasks)
-        overall[metric] = _row(joined.pairs, metric, settings, gate_alpha, "overall", None, gating=True)
 
     gating_rows = list(overall.values())
     if settings.gate == "tasks":

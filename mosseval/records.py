@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from mosseval.fileio import canonical_json
 
@@ -414,6 +414,17 @@ class RunSpec(Record):
     git_revision: str | None = None
     packages: dict[str, str] = Field(default_factory=dict)
     command: list[str] = Field(default_factory=list)
+    frame_cache: bool | None = None
+    """Whether frames went through the shared frame cache (``mosseval.frame_cache``; the pixels are
+    identical either way, so it is not part of the identity); None for runs made before it existed,
+    and then not written, so re-scoring an old run leaves its run.json byte-identical."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unknown_frame_cache(self, handler: Any) -> Any:
+        data = handler(self)
+        if self.frame_cache is None and isinstance(data, dict):
+            data.pop("frame_cache", None)
+        return data
 
 
 class ModelIdentity(Record):

@@ -72,6 +72,7 @@ from mosseval.rundir import (
     SampleWriter,
     count_lines,
     expected_records,
+    gc_paused,
     iter_records,
     read_records,
     read_run_log,
@@ -79,7 +80,7 @@ from mosseval.rundir import (
     run_lock,
     write_run_log,
 )
-from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample
+from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
 from mosseval.tasks import load_registry, resolve_tasks
 from mosseval.video import Frames
 
@@ -112,6 +113,8 @@ class RunOptions:
     fsync: bool = True
     retry_errors: bool = False
     """On resume, run again the samples whose record holds an error (e.g. a transient API failure)."""
+    frame_cache: bool = True
+    """Read and fill the shared decoded-frame cache (``mosseval.frame_cache``); frames are identical."""
     command: list[str] = field(default_factory=list)
     wait: bool = False
     """When another process is writing the same run directory: wait for it (else exit 2)."""
@@ -204,7 +207,7 @@ def package_versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for name in ("mosseval", "av", "numpy", "pydantic", "torch", "transformers", "accelerate", "openai",
-                 "decord", "nltk"):
+                 "decord"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -335,8 +338,11 @@ def load_samples(task: TaskSpec, root: Path, loader: Callable[[TaskSpec, Path], 
 
 class Runner:
     def __init__(self, opts: RunOptions, console: Any = None):
+        from mosseval.frame_cache import open_cache
+
         self.opts = opts
         self.console = console
+        self.frame_cache = open_cache(opts.frame_cache, opts.cache_dir)
 
     def say(self, text: str) -> None:
         if self.console is not None and self.opts.progress:
@@ -452,6 +458,7 @@ class Runner:
                                                      None)}.items()
                     if v is not None},
             prr=dict(opts.prr),
+            frame_cache=self.frame_cache is not None,
             seed=opts.seed,
             limit=opts.limit,
             mosseval_version=__version__,
@@ -470,12 +477,15 @@ class Runner:
             log = RunLog(run_id=run_id, identity=identity, created_at=now(), **common)
         done = {r.key for r in read_records(run_dir)
                 if not (opts.retry_errors and r.generation.error is not None)}
-        if world > 1:
-            for shard in shard_dir.glob("rank*.jsonl"):
-                done |= {r.key for r in iter_records(shard)}
         pending = [it for it in p.items if it.key not in done]
         if world > 1:
-            pending = pending[rank::world]
+            # Every rank partitions the same list (samples.jsonl only changes when rank 0 merges, after
+            # all ranks are done), then skips what its own shard already holds from an earlier attempt.
+            # Reading the other ranks' shards here would race with their writers and drop samples.
+            own = shard_dir / f"rank{rank}.jsonl"
+            mine = {r.key for r in iter_records(own)} if own.exists() else set()
+            pending = [it for it in pending[rank::world] if it.key not in mine]
+            done |= mine
         if rank == 0:
             write_run_log(run_dir, log)
         if done and rank == 0:
@@ -504,6 +514,12 @@ class Runner:
             _wait_for_shards(shard_dir, world)
             _merge_shards(run_dir, shard_dir)
         log = self._finalize(run_dir, log, p, status_override="interrupted" if interrupted else None)
+        cache = self.frame_cache
+        if cache is not None and cache.stats.evicted:
+            self.say(f"[yellow]note:[/] the frame cache ({cache.dir}) reached its bound and evicted "
+                     f"{cache.stats.evicted} entr{'y' if cache.stats.evicted == 1 else 'ies'} during this run; "
+                     "a second model on these tasks will decode again. Raise MOSSEVAL_FRAME_CACHE_MAX "
+                     f"(now {cache.max_bytes / 2**30:.3g} GiB) to keep whole tasks.")
         if interrupted:
             raise KeyboardInterrupt
         return RunOutcome(run_dir, log, int(ExitCode.for_status(log.status)))
@@ -526,7 +542,8 @@ class Runner:
             from mosseval.video import sample_frames
 
             try:
-                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name])
+                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name],
+                                       cache=self.frame_cache)
             except MediaError as exc:
                 err = ErrorInfo(kind="media", message=str(exc))
             except Exception as exc:  # a decoder bug must not stop the run either
@@ -571,7 +588,8 @@ class Runner:
                 prepared = queue.popleft().result() if queue else None
                 refill()
                 if prepared is not None and prepared.error is not None:
-                    self._write(writer, prepared, Response(text=None, error=prepared.error), 0.0)
+                    self._write(writer, prepared,
+                                self._generation(prepared, Response(text=None, error=prepared.error), 0.0))
                     progress.advance()
                     continue
                 if prepared is not None and batch and batch[0].item.task.name != prepared.item.task.name:
@@ -596,26 +614,36 @@ class Runner:
         if len(responses) != len(requests):
             raise InternalError(f"model backend {model.name} returned {len(responses)} responses for "
                                 f"{len(requests)} requests", hint="a bug in the backend; finished samples are saved")
-        for p, r in zip(batch, responses):
-            self._write(writer, p, r, elapsed / len(batch))
+        gens = [self._generation(p, r, elapsed / len(batch)) for p, r in zip(batch, responses)]
+        # One task per batch (the loop flushes on a task change): its PRRs are scored together.
+        scores = score_samples(batch[0].item.task, [(p.item.sample, g) for p, g in zip(batch, gens)],
+                               batch[0].prefill)
+        for p, g, s in zip(batch, gens, scores):
+            self._write(writer, p, g, s)
             progress.advance()
 
-    def _write(self, writer: Any, p: Prepared, resp: Response, latency: float) -> None:
+    @staticmethod
+    def _generation(p: Prepared, resp: Response, latency: float) -> Generation:
         error = resp.error
         if error is not None:  # error texts can carry URLs with credentials (never model output: kept as is)
             error = error.model_copy(update={"message": redact_text(error.message)})
         info = p.frames.info if p.frames is not None else None
         if info is not None and resp.frames_as is not None:
             info = info.model_copy(update={"model_input": resp.frames_as})
-        gen = Generation(
+        return Generation(
             text=resp.text,
             frames=info,
             error=error,
             usage=resp.usage,
             latency_s=round(latency, 6),
-            extra=redact_value({**resp.extra, "decode_s": round(p.decode_s, 6)}),
+            extra=redact_value({**resp.extra, "decode_s": round(p.decode_s, 6),
+                                **({"frame_cache": p.frames.cache} if p.frames is not None and p.frames.cache
+                                   else {})}),
         )
-        score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
+
+    def _write(self, writer: Any, p: Prepared, gen: Generation, score: Any = None) -> None:
+        if score is None:
+            score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
         writer.write(SampleRecord(key=p.item.key, task=p.item.task.name, index=p.item.index,
                                   sample=p.item.sample, generation=gen, score=score))
 
@@ -675,7 +703,7 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
     Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
     the first N of each task), so they match what ``run`` reported.
     """
-    with run_lock(run_dir, wait=wait, say=say):
+    with run_lock(run_dir, wait=wait, say=say), gc_paused():
         return _rescore_locked(Path(run_dir))
 
 
@@ -686,11 +714,16 @@ def _rescore_locked(run_dir: Path) -> RunLog:
     missing = sorted({r.task for r in records} - set(specs))
     if missing:
         raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
-    new_records = []
-    for rec in records:
-        task = specs[rec.task]
-        score = score_sample(task, rec.sample, rec.generation, task.prompt.prefill if task.prompt else None)
-        new_records.append(rec.model_copy(update={"score": score}))
+    by_task: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        by_task.setdefault(rec.task, []).append(i)
+    for name, idx in by_task.items():  # each task's samples scored in one batch
+        task = specs[name]
+        scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
+                               task.prompt.prefill if task.prompt else None)
+        for i, score in zip(idx, scores):
+            records[i].score = score  # read for this call only: updated in place
+    new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}  # running: its writer died

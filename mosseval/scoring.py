@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mosseval.extract import AnswerResult, check_mc
@@ -70,31 +70,48 @@ def get_answer_check(name: str) -> AnswerCheck:
 
 
 def score_sample(task: TaskSpec, sample: Sample, gen: Generation, prefill: str | None = None) -> SampleScore:
+    """Scores of one sample (see :func:`score_samples`)."""
+    return score_samples(task, [(sample, gen)], prefill)[0]
+
+
+def score_samples(task: TaskSpec, items: Sequence[tuple[Sample, Generation]],
+                  prefill: str | None = None) -> list[SampleScore]:
+    """Scores of many samples of one task; their PRRs are computed in one batch
+    (:func:`mosseval.prr.score.score_batch`), with the values one-at-a-time scoring gives."""
     spec = task.scoring
     prr_cfg: PRRConfig | None = spec.prr
-    refs = [s.text for s in sample.reference_steps]
-    if gen.error is not None or gen.text is None:
-        score = SampleScore(correct=False, parse_failed=False,
-                            format_ok=False if spec.require_format else None)
+    check = get_answer_check(spec.extractor)
+    fields: list[dict[str, Any]] = []
+    prr_todo: list[tuple[int, str, list[str]]] = []
+    for sample, gen in items:
+        refs = [s.text for s in sample.reference_steps]
+        if gen.error is not None or gen.text is None:
+            f: dict[str, Any] = {"correct": False, "parse_failed": False,
+                                 "format_ok": False if spec.require_format else None}
+            if prr_cfg is not None:
+                f["prr"], f["prr_status"] = (0.0, "no_steps") if refs else (None, "not_applicable")
+            fields.append(f)
+            continue
+        text = gen.text
+        ans = check(text, sample, task, prefill)
+        fields.append({
+            "extracted": ans.extracted,
+            "correct": bool(ans.correct),
+            "parse_failed": bool(ans.parse_failed),
+            "format_ok": format_ok(text) if spec.require_format else None,
+            "approximate": bool(ans.approximate or spec.approximate),
+        })
         if prr_cfg is not None:
-            score.prr, score.prr_status = (0.0, "no_steps") if refs else (None, "not_applicable")
-        return score
-    text = gen.text
-    ans = get_answer_check(spec.extractor)(text, sample, task, prefill)
-    score = SampleScore(
-        extracted=ans.extracted,
-        correct=bool(ans.correct),
-        parse_failed=bool(ans.parse_failed),
-        format_ok=format_ok(text) if spec.require_format else None,
-        approximate=bool(ans.approximate or spec.approximate),
-    )
-    if prr_cfg is not None:
-        from mosseval.prr.score import score_process
+            prr_todo.append((len(fields) - 1, text, refs))
+    if prr_todo:
+        from mosseval.prr.score import score_batch
 
-        ps = score_process(text, refs, prr_cfg, require_format=spec.require_format)
-        score.prr, score.prr_status = ps.prr, ps.status
-        score.steps, score.steps_truncated, score.prr_detail = ps.steps, ps.truncated, ps.detail
-    return score
+        results = score_batch([(text, refs) for _, text, refs in prr_todo], prr_cfg,
+                              require_format=spec.require_format)
+        for (k, _, _), ps in zip(prr_todo, results):
+            fields[k].update(prr=ps.prr, prr_status=ps.status, steps=ps.steps, steps_truncated=ps.truncated,
+                             prr_detail=ps.detail)
+    return [SampleScore(**f) for f in fields]
 
 
 def _field(sample: Sample, key: str) -> Any:

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,9 @@ class Frames:
     array: np.ndarray
     """(T, H, W, 3) uint8 RGB."""
     info: FrameInfo
+    cache: str | None = None
+    """"hit" when the frames came from the shared frame cache, "miss" when they were decoded and
+    stored, None when no cache was used (:mod:`mosseval.frame_cache`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,16 +753,46 @@ def _sample_pyav(path: Path, label: str, spec: FrameSpec, start, end, shrink: _S
     return frames, plan, timestamps, index.fps, index.num_frames, "pyav"
 
 
-def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
+_USE_DEFAULT: Any = object()
+
+
+def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path, cache: Any = _USE_DEFAULT) -> Frames:
     """Decode the frames ``spec`` selects from ``ref`` (resolved under ``root``).
 
     Returns ``Frames(array=(T, H, W, 3) uint8 RGB, info=FrameInfo)``; T == ``len(info.indices)``
     (duplicates included). Raises ``MediaError`` (``UnsafePathError`` for paths escaping
     ``root``) with the file name and the reason, ``MissingDependencyError`` when decord is asked
     for but missing.
+
+    Frames come from the shared frame cache when it holds them (:mod:`mosseval.frame_cache`; the
+    process default unless ``cache`` is given, ``cache=None`` bypasses it); the result is
+    bit-identical either way. ``Frames.cache`` says which happened ("hit", "miss" or None).
     """
     label = str(ref.path)
     path = safe_join(root, ref.path)
+    if cache is _USE_DEFAULT:
+        from mosseval.frame_cache import default_cache
+
+        cache = default_cache()
+    key = None
+    if cache is not None:
+        try:
+            key = cache.key(path, ref, spec)
+        except OSError:
+            key = None  # missing or unreadable: decoding below reports it properly
+        if key is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                array, info = hit
+                return Frames(array=array, info=FrameInfo.model_validate(info), cache="hit")
+    frames = _decode_frames(ref, spec, path, label, root)
+    if key is not None:
+        cache.put(key, frames.array, frames.info.model_dump(mode="json"))
+        frames.cache = "miss"
+    return frames
+
+
+def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str, root: Path) -> Frames:
     start, end = (ref.start, ref.end) if spec.use_bounds else (None, None)
     shrink = _Shrinker(spec)
     try:

@@ -123,6 +123,10 @@ def run(
     retry_errors: Annotated[bool, typer.Option(
         "--retry-errors", rich_help_panel=EXEC,
         help="When resuming, run again the samples that failed (media/model/API errors).")] = False,
+    frame_cache: Annotated[bool, typer.Option(
+        "--frame-cache/--no-frame-cache", rich_help_panel=EXEC,
+        help="Reuse decoded frames across models and runs (<cache dir>/frames, or $MOSSEVAL_FRAME_CACHE; "
+        "bound $MOSSEVAL_FRAME_CACHE_MAX, default 10G). Frames are identical either way.")] = True,
     judge: Annotated[Optional[str], typer.Option(
         "--judge", metavar="JUDGE_MODEL", rich_help_panel=OUTPUT,
         help="Also judge the run inline with this judge model (see `mosseval judge`).")] = None,
@@ -149,7 +153,7 @@ def run(
         prr=parse_model_args(prr),
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
-        retry_errors=retry_errors, wait=wait,
+        retry_errors=retry_errors, wait=wait, frame_cache=frame_cache,
     )
     try:
         outcome = Runner(opts, console).execute()
@@ -219,10 +223,10 @@ def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
 def errors(run_dir: RunDirArg) -> int:
     """List the samples of a run that failed (media or model errors) with their reasons."""
     from mosseval.redact import redact_text
-    from mosseval.rundir import load_run
+    from mosseval.rundir import errored_records, read_run_log
 
-    run = load_run(run_dir)
-    bad = [r for r in run.records if r.generation.error is not None]
+    read_run_log(run_dir)  # a clear error when this is not a run directory
+    bad = errored_records(run_dir)
     for r in bad:
         out.print(f"{r.key}\t{r.generation.error.kind}\t{redact_text(r.generation.error.message)}", highlight=False,
                   markup=False)

@@ -12,6 +12,7 @@ import hashlib
 from mosseval.judge.summary import RunJudgements
 from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
 from mosseval.records import ErrorInfo, SampleRecord, digest
+from mosseval.redact import redact_text
 
 MAX_GENERATION_CHARS = 6000
 MAX_TEXT_CHARS = 2000
@@ -68,7 +69,8 @@ def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgement
     view = SampleView(
         key=rec.key, item=item, task=rec.task, index=rec.index, why=why,  # type: ignore[arg-type]
         text=_cut(text, MAX_GENERATION_CHARS), text_truncated=text is not None and len(text) > MAX_GENERATION_CHARS,
-        error=ErrorInfo(kind=g.error.kind, message=_cut(g.error.message, 500) or "") if g.error else None,
+        error=ErrorInfo(kind=g.error.kind, message=_cut(redact_text(g.error.message), 500) or "")
+        if g.error else None,  # (redacted at the source since; older runs may still carry a secret)
         latency_s=g.latency_s, tokens=g.usage.completion_tokens if g.usage else None,
         frames=FramesView(indices=g.frames.indices[:MAX_FRAMES],
                           timestamps=[round(t, 3) for t in g.frames.timestamps[:MAX_FRAMES]],
