@@ -185,7 +185,7 @@ def test_prices_and_estimates():
     assert estimate_prompt_tokens(msgs) == 3 + (4 + 10) + (4 + 11)
 
 
-def _write_rubric(folder, name, **extra):
+def _write_min_rubric(folder, name, **extra):
     import yaml
 
     data = {"name": name, "version": "1", "kind": "correctness", "templates": {"user": "Q: {{ question }}"},
@@ -197,8 +197,8 @@ def test_rubric_keys_for_benchmark_protocols(tmp_path):
     """`after`, `judge_errors`, `structured`, `schema_name`, `verbatim`: validated with one clear line each."""
     from mosseval.errors import ConfigError
 
-    _write_rubric(tmp_path, "stage-one")
-    _write_rubric(tmp_path, "stage-two", after="stage-one", judge_errors="wrong", structured=False,
+    _write_min_rubric(tmp_path, "stage-one")
+    _write_min_rubric(tmp_path, "stage-two", after="stage-one", judge_errors="wrong", structured=False,
                   schema_name="Verdict", verbatim=True)
     got = load_rubrics([tmp_path])
     two = got["stage-two"]
@@ -211,14 +211,14 @@ def test_rubric_keys_for_benchmark_protocols(tmp_path):
                      ({"after": "bad name!"}, "must name another rubric")]):
         folder = tmp_path / f"case{k}"
         folder.mkdir()
-        _write_rubric(folder, "stage-one")
-        _write_rubric(folder, "odd", **bad)
+        _write_min_rubric(folder, "stage-one")
+        _write_min_rubric(folder, "odd", **bad)
         with pytest.raises(ConfigError, match=msg):
             load_rubrics([folder])
     cyc = tmp_path / "cycle"
     cyc.mkdir()
-    _write_rubric(cyc, "ping", after="pong")
-    _write_rubric(cyc, "pong", after="ping")
+    _write_min_rubric(cyc, "ping", after="pong")
+    _write_min_rubric(cyc, "pong", after="ping")
     with pytest.raises(ConfigError, match="cycle"):
         load_rubrics([cyc])
     score = tmp_path / "score"
