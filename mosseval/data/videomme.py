@@ -33,7 +33,8 @@ in the response (note the two pairs fused by missing commas upstream), then take
 A-D *anywhere* (so "According to …" reads as A); a response of more than 10 words without A-D, or
 none at all, is unanswered. Accuracy = correct / answered: unanswered items leave the denominator.
 mosseval uses the same parser but counts unanswered items wrong (``accuracy``), and reports the
-official-style number beside it in ``TaskResult.extra["official_style"]``, labelled.
+official-style number beside it in ``TaskResult.extra["videomme_official"]`` (the extractor's name), labelled;
+``mosseval run`` prints it under the table.
 """
 
 from __future__ import annotations

@@ -194,11 +194,17 @@ def test_oracle_and_random_runs_with_the_official_style_number(tmp_path, cli):
     assert official["label"].startswith("official-style") and official["answered"] + official["unanswered"] == 90
     assert official["accuracy"] == pytest.approx(official["correct"] / official["answered"])
     assert set(official["breakdowns"]) == {"duration", "domain", "sub_category", "task_type"}
+    # the run table prints it under the table, labelled (re-running the finished run only reprints)
+    proc = cli("run", "--model", "random", "--tasks", "videomme", "--data-dir", str(tmp_path), "-o",
+               str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stderr
+    shown = f"{100 * official['accuracy']:.1f} % ({official['correct']} of {official['answered']} answered"
+    assert f"videomme: official-style accuracy {shown}" in " ".join(proc.stderr.split()), proc.stderr
 
 
 def test_official_style_excludes_unanswered_items_and_ours_counts_them_wrong(registry, tmp_path):
     from mosseval.records import Generation, SampleRecord
-    from mosseval.scoring import aggregate_task, score_sample
+    from mosseval.scoring import aggregate_task, official_style_line, score_sample
 
     fx = make_videomme(tmp_path / "Video-MME", n_videos=2)
     task = registry["videomme"]
@@ -213,3 +219,6 @@ def test_official_style_excludes_unanswered_items_and_ours_counts_them_wrong(reg
     assert res.accuracy.value == pytest.approx(3 / 6) and res.parse_failure_rate == pytest.approx(3 / 6)
     official = res.extra["videomme_official"]
     assert (official["accuracy"], official["answered"], official["unanswered"]) == (1.0, 3, 3)
+    assert official_style_line("videomme", res).startswith(
+        "† videomme: official-style accuracy 100.0 % (3 of 3 answered; 3 unanswered left out")
+    assert official_style_line("mvbench", aggregate_task(registry["mvbench_action_count"], [])) is None
