@@ -190,5 +190,9 @@ def print_results(console, report) -> None:
                   f"{report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion, cost ≈ "
                   f"{fmt_usd(report.cost_usd)} at {report.prices.describe()}", highlight=False)
     if report.n_errors:
-        console.print(f"[yellow]{report.n_errors} judge error(s)[/]: excluded from judged accuracy and listed in "
-                      "judge_verdicts.jsonl (verdict.error); re-run with --retry-errors to try again", highlight=False)
+        wrong = sorted({name for by_r in report.results.values() for name, r in by_r.items()
+                        if r.errors_counted_wrong and r.n_errors})
+        how = ("excluded from judged accuracy" if not wrong else
+               f"counted wrong by {', '.join(wrong)} (the official rule), excluded from judged accuracy elsewhere")
+        console.print(f"[yellow]{report.n_errors} judge error(s)[/]: {how}; listed in judge_verdicts.jsonl "
+                      "(verdict.error); re-run with --retry-errors to try again", highlight=False)

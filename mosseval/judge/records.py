@@ -94,7 +94,9 @@ class JudgeTotals(Record):
     invocations: int = 0
 
 
-CONVENTIONS = ("judge errors are excluded from judged accuracy and counted in n_errors; items with no model "
+CONVENTIONS = ("judge errors are excluded from judged accuracy and counted in n_errors, except under a rubric "
+               "with judge_errors: wrong (an official protocol's rule, e.g. mmvu-official), where they count as "
+               "wrong answers; items with no model "
                "output are not sent and count as wrong (correctness) or the scale minimum (score); items a "
                "rubric does not apply to carry no verdict and are counted in n_not_applicable")
 
@@ -147,7 +149,10 @@ class JudgeSummary(Record):
     """Items carrying a current verdict of this rubric."""
     n_valid: int = 0
     n_errors: int = 0
-    """Judge errors (excluded from every mean and denominator, never counted as wrong)."""
+    """Judge errors: excluded from every mean and denominator, unless ``errors_counted_wrong``."""
+    errors_counted_wrong: bool = False
+    """The rubric's ``judge_errors: wrong`` (an official protocol's rule, MMVU): judge errors are wrong
+    answers in the accuracy's denominator."""
     n_no_output: int = 0
     """Items without model output (not sent: wrong, or the scale minimum)."""
     n_pending: int = 0
@@ -158,7 +163,8 @@ class JudgeSummary(Record):
     complete: bool = False
     scale: tuple[float, float] | None = None
     accuracy: Estimate | None = None
-    """Correctness rubrics: judged accuracy over valid verdicts."""
+    """Correctness rubrics: judged accuracy over valid verdicts (over all judged items, errors wrong, when
+    ``errors_counted_wrong``)."""
     accuracy_bounds: tuple[float, float] | None = None
     """Judged accuracy if every judge error had been wrong / right."""
     mean_score: Estimate | None = None

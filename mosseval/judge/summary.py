@@ -56,6 +56,7 @@ def summarize_rubric(rubric: RubricInfo, records: list[SampleRecord], verdicts: 
         rubric_versions=sorted({v.rubric_version for _, v in judged}),
         judges=sorted({v.judge for _, v in judged}),
         n=len(judged), n_valid=len(valid), n_errors=n_err,
+        errors_counted_wrong=rubric.kind == "correctness" and rubric.judge_errors == "wrong",
         n_no_output=sum(1 for _, v in valid if (v.rationale or "").startswith(NO_OUTPUT)),
         n_pending=len(applicable) - len(judged), n_stale=n_stale,
         n_not_applicable=len(scored) - len(applicable),

@@ -344,4 +344,36 @@ def test_official_judge_request_and_errors_counted_wrong(tmp_path, chat_server):
     s = summarize_run(loaded.log, loaded.records, read_judgements(run)).tasks["mmvu"]["mmvu-official"]
     assert (s.n, s.n_errors) == (4, 1)
     assert s.accuracy.value == pytest.approx(2 / 4)  # the failed judgement counts as wrong
-    assert "counted wrong" in s.official_note
+    assert "counted wrong" in s.official_note and s.errors_counted_wrong
+
+
+def test_official_and_mosseval_judges_side_by_side_through_the_cli(tmp_path, chat_server, cli):
+    """`mosseval judge --rubric mmvu-official,mmvu-mosseval`: same verdicts, one failed judgement; the official
+    number counts it wrong (2 of 4), mosseval's variant leaves it out (2 of 3), and the command says which."""
+    from tests.judge.test_judge import make_run
+    from tests.support.chat_server import Reply, message_text
+
+    def responder(req):
+        text = message_text(req)
+        if "question 3" in text:
+            return Reply(text=None, status=500, error="server error")
+        return json.dumps({"extracted_answer": "A", "correct": "final answer is: A" in text})
+
+    srv = chat_server(responder)
+    opts = {L: f"choice {L}" for L in "ABCDE"}
+    items = [(Sample(id=f"validation_{i}", task="mmvu", question=f"MC question {i}?", options=opts, answer="A",
+                     question_type="multiple-choice", metadata={"choices": opts, "discipline": "Science"}),
+              f"Reasoning.\nTherefore, the final answer is: {'A' if i < 2 else 'B'}", None) for i in range(4)]
+    run = make_run(tmp_path, "mmvu", items)
+    proc = cli("judge", run, "--rubric", "mmvu-official,mmvu-mosseval", "--base-url", srv.base_url,
+               "--max-retries", "0", "-q", "--json", tmp_path / "judge.json", env={"MOSSEVAL_JUDGE_API_KEY": "sk-x"})
+    assert proc.returncode == 3, proc.stderr  # judge errors recorded
+    got = json.loads((tmp_path / "judge.json").read_text())["results"]["mmvu"]
+    assert got["mmvu-official"]["accuracy"]["value"] == pytest.approx(2 / 4)
+    assert got["mmvu-mosseval"]["accuracy"]["value"] == pytest.approx(2 / 3)
+    assert (got["mmvu-official"]["errors_counted_wrong"], got["mmvu-mosseval"]["errors_counted_wrong"]) == (True, False)
+    temps = {r.json["temperature"] for r in srv.chat_requests()}
+    assert temps == {0.0, 1.0}
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "2 judge error(s): counted wrong by mmvu-official (the official rule), excluded from judged accuracy" \
+        " elsewhere" in said, said
