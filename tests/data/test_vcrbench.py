@@ -542,6 +542,12 @@ def test_official_accuracy_and_cot_score_through_mosseval_judge(registry, tmp_pa
     corr = cot.metrics["prr_vs_cot_f1_spearman"]
     assert corr.n == len(samples) and corr.value is not None and -1 <= corr.value <= 1
     assert cot.metrics["prr_vs_cot_f1_pearson"].method == "pearson+cluster-bootstrap"
+    # `mosseval judge` prints the official CoT F1 and the correlation under its table
+    from mosseval.cli.judge import metrics_line
+
+    line = metrics_line(cot)
+    assert f"overall_f1 {100 * want['overall']['f1']:.1f} %" in line
+    assert f"prr_vs_cot_f1_spearman {corr.value:+.2f}" in line and f"(n={len(samples)})" in line
     # a second call costs nothing
     before = len(srv.chat_requests())
     again = judge_run(run, "gpt-4o", rubric=four, base_url=srv.base_url)
