@@ -7,17 +7,16 @@ temporary folder, then for 8 and 32 uniformly sampled frames times
 * ``decord`` – ``decord.VideoReader(num_threads=1).get_batch`` (open included), if importable;
 * ``naive``  – decode every frame sequentially with PyAV and keep the requested ones;
 
-prints the times and the ratios decord/pyav and naive/pyav (> 1 means pyav is faster), and checks
-that all three return bit-identical pixels.
+checks that all three return bit-identical pixels, then times them interleaved (A B C A B C …) and
+prints the ratios decord/pyav and naive/pyav (> 1 means pyav is faster) with min and median.
 
     python benchmarks/bench_decode.py                 # 2 clips x 30 s (about 1-2 minutes)
-    python benchmarks/bench_decode.py --seconds 60 --clips 2 --repeat 3
+    python benchmarks/bench_decode.py --seconds 60 --clips 2 --repeat 7
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -25,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import interleave, ratio_line  # noqa: E402
 
 from mosseval import video as V  # noqa: E402
 from mosseval.records import FrameSpec, VideoRef  # noqa: E402
@@ -86,17 +87,6 @@ def run_decord(path: Path, positions: list[int]) -> np.ndarray:
     return vr.get_batch(positions).asnumpy()
 
 
-def timed(fn, repeat: int):
-    """(median wall seconds, median CPU seconds of this process, result)."""
-    walls, cpus, result = [], [], None
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append(time.perf_counter() - t)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus), result
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=2)
@@ -106,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--gop", type=int, default=60, help="keyframe interval in frames (60 = 2 s)")
     ap.add_argument("--frames", type=int, nargs="+", default=[8, 32])
-    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (median)")
+    ap.add_argument("--repeat", type=int, default=5, help="interleaved repetitions per measurement")
     ap.add_argument("--no-naive", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="write the clips here instead of a temp dir")
     args = ap.parse_args(argv)
@@ -129,53 +119,43 @@ def main(argv: list[str] | None = None) -> int:
             clips.append(p)
         print(f"generated {len(clips)} clips of {args.seconds:g}s {args.width}x{args.height}@{args.fps} "
               f"(gop {args.gop}) in {time.perf_counter() - t0:.1f}s")
-        print("times in seconds, wall / CPU; ratios use CPU time (robust on a shared machine)")
-        header = (f"{'clip':10} {'N':>3} {'pyav':>13} {'decord':>13} {'naive':>13} "
-                  f"{'decord/pyav':>11} {'naive/pyav':>10}  identical")
-        print(header)
-        print("-" * len(header))
-        ratios = {(k, n): [] for k in ("decord", "naive", "decord_wall", "naive_wall") for n in args.frames}
         all_ok = True
-        nan = float("nan")
-        for clip in clips:
-            ref = VideoRef(path=clip.name)
-            for n in args.frames:
-                spec = FrameSpec(strategy="uniform", num_frames=n)
+        for n in args.frames:
+            spec = FrameSpec(strategy="uniform", num_frames=n)
+            totals: dict[str, list[float]] = {}
+            for clip in clips:
+                ref = VideoRef(path=clip.name)
 
                 def pyav_run():
                     V.clear_index_cache()  # include the one-time index in the cost
-                    return V.sample_frames(ref, spec, root)
+                    return V.sample_frames(ref, spec, root, cache=None)  # never the frame cache here
 
-                w_py, c_py, frames = timed(pyav_run, args.repeat)
+                frames = pyav_run()
                 pos = frames.info.indices
-                ok = True
-                w_de = c_de = w_na = c_na = nan
+                fns = {"pyav": pyav_run}
                 if have_decord:
-                    w_de, c_de, arr = timed(lambda: run_decord(clip, pos), args.repeat)
-                    ok &= bool(np.array_equal(arr, frames.array))
-                    ratios["decord", n].append(c_de / c_py)
-                    ratios["decord_wall", n].append(w_de / w_py)
+                    ok = bool(np.array_equal(run_decord(clip, pos), frames.array))
+                    all_ok &= ok
+                    fns["decord"] = lambda: run_decord(clip, pos)
                 if not args.no_naive:
-                    w_na, c_na, got = timed(lambda: naive(clip, pos), 1)
-                    ok &= all(np.array_equal(got[p], frames.array[k]) for k, p in enumerate(pos))
-                    ratios["naive", n].append(c_na / c_py)
-                    ratios["naive_wall", n].append(w_na / w_py)
-                all_ok &= ok
-                print(f"{clip.name:10} {n:>3} {w_py:6.2f}/{c_py:6.2f} {w_de:6.2f}/{c_de:6.2f} "
-                      f"{w_na:6.2f}/{c_na:6.2f} {c_de / c_py:11.2f} {c_na / c_py:10.2f}  "
-                      f"{'yes' if ok else 'NO'}")
-        print()
-        for n in args.frames:
-            parts = [f"N={n}:"]
-            for k in ("decord", "naive"):
-                if ratios[k, n]:
-                    parts.append(f"{k}/pyav = {statistics.mean(ratios[k, n]):.2f} CPU "
-                                 f"({statistics.mean(ratios[k + '_wall', n]):.2f} wall)")
-            print("  ".join(parts))
+                    got = naive(clip, pos)
+                    all_ok &= all(np.array_equal(got[p], frames.array[k]) for k, p in enumerate(pos))
+                    fns["naive"] = lambda: naive(clip, pos)
+                times, _ = interleave(fns, args.repeat)
+                for k, v in times.items():
+                    acc = totals.setdefault(k, [0.0] * len(v))
+                    for i, x in enumerate(v):
+                        acc[i] += x
+            for other in ("decord", "naive"):
+                if other in totals:
+                    ratio_line(f"decode_{n}frames_{other}_vs_pyav", totals[other], totals["pyav"],
+                               f"{other} / mosseval's PyAV sampler, {n} frames from each of {len(clips)} "
+                               f"{args.width}x{args.height} clips (> 1: PyAV faster; pixels identical)")
         if not have_decord:
             print("decord not importable: decord column skipped")
         print("pixels identical across backends:", "yes" if all_ok else "NO")
-        return 0 if all_ok else 1
+        assert all_ok, "backends returned different pixels"
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,33 +1,40 @@
-"""PRR speed: mosseval's batched scorer vs plain Python over rouge-score + textbook DTW.
+"""PRR speed against the strongest simple baseline, with identical values.
 
-Scenario (SPEC §3): a GRPO group of 8 completions of ~12 reasoning steps each, scored against
-~8 reference steps. Both sides start from the same completion texts and use the same step
-splitter; the baseline then calls ``RougeScorer(["rouge1", "rouge2", "rougeL"],
-use_stemmer=True).score`` for every (reference, generated) pair and aligns with a textbook
-O(N·M·J) pure-Python DP (:func:`mosseval.prr.dtw.align_reference`). Values are asserted equal
-(|Δ| <= 1e-9) before any timing is reported. Caches are cleared before every timed repetition
-("cold"); "warm stems" keeps only the per-word stem cache, as in a long training run whose
-vocabulary recurs.
+Implementations, all starting from the same completion texts and the same step splitter:
 
-Run:  python benchmarks/bench_prr.py [--repeats 7] [--quick]
+* ``mosseval``        – :func:`mosseval.prr.score.score_batch` / ``score_group`` (vectorised over every
+                        step pair of every item, cold caches each repetition);
+* ``tokenize-once``   – the strongest simple baseline: every distinct string tokenized once (with
+                        mosseval's tokenizer, so both pay the same for stemming), then ROUGE-1/2/L F1 in plain Python
+                        (Counter overlaps, O(nm) LCS) and a textbook O(N·M·J) DTW
+                        (:func:`mosseval.prr.dtw.align_reference`);
+* ``rouge-score``     – for reference: ``RougeScorer(["rouge1","rouge2","rougeL"], use_stemmer=True).score``
+                        for every (reference, generated) pair, same textbook DTW.
+
+Values are asserted equal (|Δ| ≤ 1e-9 against rouge-score; mosseval == tokenize-once to 1e-12) before any
+timing. Scenarios: one GRPO group (8 completions × ~12 steps vs 8 reference steps), a scoring batch of
+240 samples with their own references (5 × 5 steps: ``score`` of a moss-video-mini run), and the alignment
+alone (64 × 64). Repetitions are interleaved (A B C A B C …); min and median are reported.
+
+    python benchmarks/bench_prr.py [--repeats 7]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
-import time
+from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from _common import interleave, pin_threads, ratio_line  # noqa: E402
 
 from mosseval.prr import rouge as fast_rouge  # noqa: E402
-from mosseval.prr.dtw import align_reference  # noqa: E402
-from mosseval.prr.score import prr_from_normalized, reasoning_text, score_group  # noqa: E402
+from mosseval.prr.dtw import align_batch, align_reference  # noqa: E402
+from mosseval.prr.score import prr_from_normalized, reasoning_text, score_batch  # noqa: E402
 from mosseval.prr.steps import split_steps  # noqa: E402
 from mosseval.records import PRRConfig  # noqa: E402
 
@@ -36,188 +43,157 @@ OBJECTS = ["ball", "cube", "cylinder", "cone", "box", "sphere", "block", "ring"]
 PLACES = ["the left edge", "the center of the table", "the right corner", "the top shelf",
           "the bottom of the frame", "the red mat", "the doorway", "the window sill"]
 VERBS = ["rolls", "moves", "slides", "jumps", "falls", "rotates", "bounces", "drifts"]
-VERB_VARIANTS = {"rolls": "is rolling", "moves": "moved", "slides": "is sliding",
-                 "jumps": "jumped", "falls": "is falling", "rotates": "rotated",
-                 "bounces": "keeps bouncing", "drifts": "drifted"}
-FILLER = [
-    "Let me check the frames around {t} seconds again to verify the position.",
-    "Wait, I need to reconsider whether the {c} {o} was already visible earlier.",
-    "Looking more carefully, the lighting changes slightly but nothing else happens.",
-    "I should compare this with the previous keyframe before deciding.",
-    "Hmm, the camera seems to pan a little toward {p}.",
-    "So far the sequence of states is consistent with my observations.",
-]
+VARIANTS = {"rolls": "is rolling", "moves": "moved", "slides": "is sliding", "jumps": "jumped",
+            "falls": "is falling", "rotates": "rotated", "bounces": "keeps bouncing", "drifts": "drifted"}
+FILLER = ["Let me check the frames around {t} seconds again to verify the position.",
+          "Wait, I need to reconsider whether the {c} {o} was already visible earlier.",
+          "Looking more carefully, the lighting changes slightly but nothing else happens.",
+          "Hmm, the camera seems to pan a little toward {p}."]
 
 
 def ref_step(rng: random.Random, t: float) -> str:
-    c, o, v, p, q = rng.choice(COLORS), rng.choice(OBJECTS), rng.choice(VERBS), rng.choice(PLACES), rng.choice(PLACES)
-    forms = [
-        f"At {t:.1f} s the {c} {o} {v} from {p} toward {q}.",
-        f"Around {t:.1f} seconds, the {c} {o} {v} and ends up near {q}.",
-        f"The {c} {o} {v} across {p} while the camera stays still.",
-        f"By {t:.1f} s a {c} {o} appears next to {q} and stays there.",
-    ]
-    return rng.choice(forms)
+    c, o, v, p, q = (rng.choice(COLORS), rng.choice(OBJECTS), rng.choice(VERBS), rng.choice(PLACES),
+                     rng.choice(PLACES))
+    return rng.choice([f"At {t:.1f} s the {c} {o} {v} from {p} toward {q}.",
+                       f"Around {t:.1f} seconds, the {c} {o} {v} and ends up near {q}.",
+                       f"The {c} {o} {v} across {p} while the camera stays still.",
+                       f"By {t:.1f} s a {c} {o} appears next to {q} and stays there."])
 
 
-def paraphrase(rng: random.Random, step: str) -> str:
-    words = step.split()
-    out = []
-    for w in words:
-        bare = w.strip(".,")
-        if bare in VERB_VARIANTS and rng.random() < 0.6:
-            w = w.replace(bare, VERB_VARIANTS[bare])
-        elif bare in COLORS and rng.random() < 0.15:
-            w = w.replace(bare, rng.choice(COLORS))
-        out.append(w)
-    if rng.random() < 0.3:
-        out.insert(0, rng.choice(["First,", "Then", "Next,", "After that,", "I see that"]))
-    return " ".join(out)
-
-
-def make_group(rng: random.Random, n_ref: int, n_gen: int, g: int) -> tuple[list[str], list[str]]:
-    refs = [ref_step(rng, 2.0 * i) for i in range(n_ref)]
-    texts = []
-    for _ in range(g):
-        steps: list[str] = []
-        order = list(range(n_ref))
-        if rng.random() < 0.25:  # a partly shuffled trace
-            i, j = rng.sample(order, 2)
-            order[i], order[j] = order[j], order[i]
-        for k in order:
-            if len(steps) >= n_gen:
-                break
-            if rng.random() < 0.85:
-                steps.append(paraphrase(rng, refs[k]))
-            if len(steps) < n_gen and rng.random() < 0.45:
-                steps.append(rng.choice(FILLER).format(t=rng.randint(1, 20), c=rng.choice(COLORS),
-                                                       o=rng.choice(OBJECTS), p=rng.choice(PLACES)))
-        while len(steps) < n_gen:
+def completion(rng: random.Random, refs: list[str], n_gen: int) -> str:
+    steps: list[str] = []
+    for k in range(len(refs)):
+        if len(steps) >= n_gen:
+            break
+        if rng.random() < 0.85:
+            words = [VARIANTS.get(w, w) if rng.random() < 0.5 else w for w in refs[k].split()]
+            steps.append(" ".join(words))
+        if len(steps) < n_gen and rng.random() < 0.45:
             steps.append(rng.choice(FILLER).format(t=rng.randint(1, 20), c=rng.choice(COLORS),
                                                    o=rng.choice(OBJECTS), p=rng.choice(PLACES)))
-        body = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps))
-        texts.append(f"<think>\n{body}\n</think>\n<answer>{rng.choice('ABCD')}</answer>")
-    return refs, texts
+    while len(steps) < n_gen:
+        steps.append(rng.choice(FILLER).format(t=rng.randint(1, 20), c=rng.choice(COLORS),
+                                               o=rng.choice(OBJECTS), p=rng.choice(PLACES)))
+    body = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps))
+    return f"<think>\n{body}\n</think>\n<answer>{rng.choice('ABCD')}</answer>"
 
 
-# --------------------------------------------------------------------------- the two scorers
+# --------------------------------------------------------------------------- baselines
 
 
-def baseline_group(texts: list[str], refs: list[str], cfg: PRRConfig, scorer) -> list[float]:
+def _lcs(a: list[str], b: list[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def _f(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def _dist_tokens(r: list[str], g: list[str]) -> float:
+    fs = []
+    for n in (1, 2):
+        cr = Counter(zip(*(r[i:] for i in range(n))))
+        cg = Counter(zip(*(g[i:] for i in range(n))))
+        inter = sum(min(c, cg[k]) for k, c in cr.items())
+        fs.append(_f(inter / max(sum(cg.values()), 1), inter / max(sum(cr.values()), 1)))
+    lcs = _lcs(r, g)
+    fs.append(_f(lcs / len(g), lcs / len(r)) if r and g else 0.0)
+    return 1.0 - (fs[0] + fs[1] + fs[2]) / 3.0
+
+
+def tokenize_once(items: list[tuple[str, list[str]]], cfg: PRRConfig) -> list[float]:
+    cache: dict[str, list[str]] = {}
+
+    def tok(s: str) -> list[str]:
+        t = cache.get(s)
+        if t is None:
+            t = cache[s] = list(fast_rouge.tokenize(s))
+        return t
+
     out = []
-    for text in texts:
+    for text, refs in items:
         steps, _ = split_steps(reasoning_text(text, True), cfg.max_steps, cfg.min_tokens)
-        dist = []
+        d = np.array([[min(max(_dist_tokens(tok(r), tok(g)), 0.0), 1.0) for g in steps] for r in refs])
+        out.append(prr_from_normalized(align_reference(d, cfg.alignment, cfg.jump).normalized_cost, cfg.alpha))
+    return out
+
+
+def rouge_score_loop(items: list[tuple[str, list[str]]], cfg: PRRConfig, scorer) -> list[float]:
+    out = []
+    for text, refs in items:
+        steps, _ = split_steps(reasoning_text(text, True), cfg.max_steps, cfg.min_tokens)
+        d = []
         for r in refs:
             row = []
             for g in steps:
                 s = scorer.score(r, g)
-                row.append(1.0 - (s["rouge1"].fmeasure + s["rouge2"].fmeasure + s["rougeL"].fmeasure) / 3.0)
-            dist.append(row)
-        a = align_reference(np.array(dist), mode=cfg.alignment, jump=cfg.jump)
-        out.append(prr_from_normalized(a.normalized_cost, cfg.alpha))
+                row.append(min(max(1.0 - (s["rouge1"].fmeasure + s["rouge2"].fmeasure + s["rougeL"].fmeasure) / 3.0,
+                                   0.0), 1.0))
+            d.append(row)
+        out.append(prr_from_normalized(align_reference(np.array(d), cfg.alignment, cfg.jump).normalized_cost,
+                                       cfg.alpha))
     return out
 
 
-def fast_group(texts: list[str], refs: list[str], cfg: PRRConfig) -> list[float]:
-    return [s.prr for s in score_group(texts, refs, cfg)]  # type: ignore[misc]
+def ours(items: list[tuple[str, list[str]]], cfg: PRRConfig) -> list[float]:
+    return [s.prr for s in score_batch(items, cfg)]  # type: ignore[misc]
 
 
-def timeit(fn, repeats: int, reset) -> float:
-    times = []
-    for _ in range(repeats):
-        reset()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def cold() -> None:
-    fast_rouge.clear_caches()
-
-
-def warm_stems() -> None:
-    fast_rouge.tokenize.cache_clear()
+def scenario(name: str, items, cfg, repeats: int, scorer, with_rouge_score: bool = True) -> None:
+    a = ours(items, cfg)
+    b = tokenize_once(items, cfg)
+    diff = max(abs(x - y) for x, y in zip(a, b))
+    assert diff <= 1e-12, f"{name}: mosseval and tokenize-once differ by {diff}"
+    fns = {"mosseval": lambda: ours(items, cfg), "tokenize-once": lambda: tokenize_once(items, cfg)}
+    if with_rouge_score:
+        c = rouge_score_loop(items, cfg, scorer)
+        diff = max(abs(x - y) for x, y in zip(a, c))
+        assert diff <= 1e-9, f"{name}: mosseval and rouge-score differ by {diff}"
+        fns["rouge-score"] = lambda: rouge_score_loop(items, cfg, scorer)
+    times, _ = interleave(fns, repeats, setup=fast_rouge.clear_caches)
+    pairs = sum(len(r) * len(split_steps(reasoning_text(t, True), cfg.max_steps, cfg.min_tokens)[0]) for t, r in items)
+    print(f"{name}: {len(items)} completions, {pairs} step pairs; values equal (asserted)")
+    ratio_line(f"prr_{name}_vs_tokenize_once", times["tokenize-once"], times["mosseval"],
+               "speed-up of mosseval over tokenize-once pure Python, cold caches")
+    if with_rouge_score:
+        ratio_line(f"prr_{name}_vs_rouge_score", times["rouge-score"], times["mosseval"],
+                   "speed-up of mosseval over the rouge-score loop, cold caches")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="fewer repeats and a smaller scaling sweep")
     args = ap.parse_args()
-    repeats = 3 if args.quick else args.repeats
-
+    pin_threads()
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     cfg = PRRConfig()
     rng = random.Random(1234)
 
-    # ---------------------------------------------------------------- GRPO group
-    refs, texts = make_group(rng, n_ref=8, n_gen=12, g=8)
-    base_vals = baseline_group(texts, refs, cfg, scorer)
-    fast_vals = fast_group(texts, refs, cfg)
-    diff = max(abs(a - b) for a, b in zip(base_vals, fast_vals))
-    assert diff <= 1e-9, f"values differ by {diff}"
-    n_steps = [len(s.steps) for s in score_group(texts, refs, cfg)]
-    pairs = sum(n * len(refs) for n in n_steps)
-    print(f"GRPO group: {len(texts)} completions x {n_steps} steps vs {len(refs)} reference steps "
-          f"= {pairs} pairs; PRR = {[round(v, 3) for v in fast_vals]}")
-    print(f"max |fast - baseline| = {diff:.2e} (asserted <= 1e-9)")
+    refs = [ref_step(rng, 2.0 * i) for i in range(8)]
+    group = [(completion(rng, refs, 12), refs) for _ in range(8)]
+    scenario("grpo_group", group, cfg, args.repeats, scorer)
 
-    t_base = timeit(lambda: baseline_group(texts, refs, cfg, scorer), repeats, cold)
-    t_fast = timeit(lambda: fast_group(texts, refs, cfg), repeats, cold)
-    t_fast_w = timeit(lambda: fast_group(texts, refs, cfg), repeats, warm_stems)
-    print(f"baseline (rouge-score per pair + textbook DTW): {t_base * 1e3:8.2f} ms/group  "
-          f"{pairs / t_base:10.0f} pairs/s")
-    print(f"mosseval score_group, cold caches:              {t_fast * 1e3:8.2f} ms/group  "
-          f"{pairs / t_fast:10.0f} pairs/s  speed-up x{t_base / t_fast:.1f}")
-    print(f"mosseval score_group, warm stem cache:          {t_fast_w * 1e3:8.2f} ms/group  "
-          f"{pairs / t_fast_w:10.0f} pairs/s  speed-up x{t_base / t_fast_w:.1f}")
+    batch = []
+    for _ in range(240):
+        r = [ref_step(rng, 1.0 * i) for i in range(5)]
+        batch.append((completion(rng, r, 5), r))
+    scenario("score_240", batch, cfg, args.repeats, scorer)
 
-    # Core only (steps given): distance matrices + alignment.
-    steps_per = [s.steps for s in score_group(texts, refs, cfg)]
-
-    def base_core():
-        for st in steps_per:
-            d = np.array([[1.0 - (lambda s: (s["rouge1"].fmeasure + s["rouge2"].fmeasure
-                                              + s["rougeL"].fmeasure) / 3.0)(scorer.score(r, g))
-                           for g in st] for r in refs])
-            align_reference(d, mode=cfg.alignment, jump=cfg.jump)
-
-    def fast_core():
-        from mosseval.prr.dtw import align_batch
-
-        allg = [g for st in steps_per for g in st]
-        d = fast_rouge.rouge_distance_matrix(refs, allg)
-        cuts = np.cumsum([0] + [len(st) for st in steps_per])
-        align_batch([d[:, a:b] for a, b in zip(cuts[:-1], cuts[1:])], cfg.alignment, cfg.jump)
-
-    tb, tf = timeit(base_core, repeats, cold), timeit(fast_core, repeats, cold)
-    print(f"core only (distances + alignment, steps given): baseline {tb * 1e3:.2f} ms, "
-          f"mosseval {tf * 1e3:.2f} ms, speed-up x{tb / tf:.1f}")
-
-    # ---------------------------------------------------------------- scaling with N, M
-    print("\nscaling, one completion (N reference x M generated steps), cold caches:")
-    print(f"{'N x M':>8} {'baseline ms':>12} {'mosseval ms':>12} {'speed-up':>9} {'pairs/s':>11}")
-    sizes = [(4, 6), (8, 12), (16, 16), (32, 32), (64, 64)]
-    if args.quick:
-        sizes = sizes[:4]
-    for n, m in sizes:
-        r2, t2 = make_group(random.Random(n * 1000 + m), n_ref=n, n_gen=m, g=1)
-        cfg2 = PRRConfig(max_steps=max(64, m))
-        b = baseline_group(t2, r2, cfg2, scorer)
-        f = fast_group(t2, r2, cfg2)
-        assert abs(b[0] - f[0]) <= 1e-9, (n, m, b, f)
-        m_eff = len(score_group(t2, r2, cfg2)[0].steps)
-        reps = max(1, repeats if n * m <= 1024 else repeats // 2)
-        tb = timeit(lambda: baseline_group(t2, r2, cfg2, scorer), reps, cold)
-        tf = timeit(lambda: fast_group(t2, r2, cfg2), reps, cold)
-        print(f"{n:>3} x {m_eff:<3} {tb * 1e3:12.2f} {tf * 1e3:12.2f} {tb / tf:8.1f}x "
-              f"{n * m_eff / tf:11.0f}")
-    print(f"\nheadline: GRPO group speed-up x{t_base / t_fast:.1f} (cold), "
-          f"x{t_base / t_fast_w:.1f} (warm stems); target >= 20x")
+    # The alignment alone (distances given): vectorised sweep vs the textbook DP.
+    d = np.random.default_rng(0).random((64, 64))
+    a, b = align_batch([d], cfg.alignment, cfg.jump)[0], align_reference(d, cfg.alignment, cfg.jump)
+    assert a.path == b.path and a.cost == b.cost
+    times, _ = interleave({"vec": lambda: align_batch([d], cfg.alignment, cfg.jump),
+                           "ref": lambda: align_reference(d, cfg.alignment, cfg.jump)}, args.repeats)
+    ratio_line("dtw_64x64_vs_textbook", times["ref"], times["vec"], "speed-up of the vectorised alignment alone")
     return 0
 
 

@@ -6,13 +6,16 @@ backend (AutoProcessor + AutoModelForImageTextToText), and generates for N synth
 
   * import, build and load times,
   * per-sample latency and samples/second with batch size 1 (the baseline),
-  * the same with --batch-size B, and the batched / sequential throughput ratio,
-  * peak resident memory (resource.getrusage).
+  * the same with --batch-size B, and the batched / sequential throughput ratio (interleaved
+    repetitions, min and median),
+  * peak resident memory (resource.getrusage),
+
+and asserts that the batch-B outputs equal the batch-1 outputs (greedy decoding).
 
 Torch threads are pinned (--threads, default 1) so numbers are comparable on a busy machine.
 
     python benchmarks/bench_tiny.py [--samples 32] [--frames 8] [--size 64] [--batch-size 4]
-                                    [--max-new-tokens 32] [--threads 1]
+                                    [--max-new-tokens 32] [--threads 1] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import interleave, ratio_line  # noqa: E402
 
 
 def _peak_rss_mb() -> float:
@@ -42,6 +47,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -105,29 +111,40 @@ def main() -> None:
                 seed=i,
             ))
 
-        model.generate(requests[:1])  # warm-up (first-call allocations, lazy inits)
-
-        latencies = []
-        tokens = 0
-        t3 = time.perf_counter()
-        for r in requests:
-            s = time.perf_counter()
-            out = model.generate([r])[0]
-            latencies.append(time.perf_counter() - s)
-            assert out.error is None, out.error
-            tokens += out.usage.completion_tokens
-        t_seq = time.perf_counter() - t3
-        prompt_tokens = out.usage.prompt_tokens
-        model.close()
-
         batched = load(args.batch_size)
-        batched.generate(requests[: args.batch_size])  # warm-up
-        t4 = time.perf_counter()
-        for k in range(0, len(requests), args.batch_size):
-            outs = batched.generate(requests[k:k + args.batch_size])
-            assert all(o.error is None for o in outs)
-        t_batch = time.perf_counter() - t4
+        model.generate(requests[:1])  # warm-up (first-call allocations, lazy inits)
+        batched.generate(requests[: args.batch_size])
+
+        latencies: list[float] = []
+        outputs: dict[str, list[str | None]] = {}
+
+        def run_one() -> None:
+            texts, n_tok = [], 0
+            for r in requests:
+                s = time.perf_counter()
+                out = model.generate([r])[0]
+                latencies.append(time.perf_counter() - s)
+                assert out.error is None, out.error
+                texts.append(out.text)
+                n_tok += out.usage.completion_tokens
+            outputs["1"] = texts
+            outputs["tokens"] = [n_tok]  # type: ignore[list-item]
+
+        def run_batched() -> None:
+            texts = []
+            for k in range(0, len(requests), args.batch_size):
+                outs = batched.generate(requests[k:k + args.batch_size])
+                assert all(o.error is None for o in outs)
+                texts.extend(o.text for o in outs)
+            outputs["B"] = texts
+
+        times, _ = interleave({"batch1": run_one, "batchB": run_batched}, args.repeats)
+        prompt_tokens = model.generate(requests[:1])[0].usage.prompt_tokens
+        same = outputs["1"] == outputs["B"]
+        model.close()
         batched.close()
+        tokens = outputs["tokens"][0]
+        t_seq = statistics.median(times["batch1"])
 
     n = args.samples
     print(f"tiny-qwen2.5-vl on CPU, {args.threads} thread(s), torchvision: {compat}")
@@ -139,11 +156,15 @@ def main() -> None:
     print(f"  load (hf backend):         {t_load:6.2f} s")
     print(f"  batch 1 (baseline): {n / t_seq:7.2f} samples/s   latency median "
           f"{statistics.median(latencies) * 1000:6.1f} ms  p90 "
-          f"{sorted(latencies)[int(0.9 * (n - 1))] * 1000:6.1f} ms  "
+          f"{sorted(latencies)[int(0.9 * (len(latencies) - 1))] * 1000:6.1f} ms  "
           f"({tokens / t_seq:.0f} new tokens/s)")
-    print(f"  batch {args.batch_size}:            {n / t_batch:7.2f} samples/s   "
-          f"ratio vs baseline: {t_seq / t_batch:.2f}x")
+    print(f"  batch {args.batch_size}:            {n / statistics.median(times['batchB']):7.2f} samples/s")
     print(f"  peak RSS: {_peak_rss_mb():.0f} MB")
+    print(f"  batch-{args.batch_size} outputs equal batch-1 outputs: {same}")
+    ratio_line(f"tiny_batch{args.batch_size}_vs_batch1", times["batch1"], times["batchB"],
+               f"throughput of batch {args.batch_size} over batch 1, {n} samples")
+    assert same, "batched generation changed the outputs: " + str(
+        [(a, b) for a, b in zip(outputs["1"], outputs["B"]) if a != b][:3])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """``mosseval compare``: a paired, clustered non-inferiority gate between two runs.
 
-Two run directories are joined per sample (on ``SampleRecord.key``) after checking that they were
-made with the same evaluation settings (``RunLog.identity["eval"]``; only the model may differ).
+Two run directories are joined per sample (on ``SampleRecord.key``) after checking that they are
+comparable (:func:`mosseval.comparability.run_key`: the same tasks under the same comparability keys, the
+same seed and metric version — the definition the leaderboard uses for its columns; only the model may
+differ).
 For each metric (accuracy, PRR), each task and overall:
 
 * the difference ``candidate - baseline`` of the mean, with a paired **cluster bootstrap**
@@ -12,22 +14,25 @@ For each metric (accuracy, PRR), each task and overall:
   ``-m`` (and the exact test rejects equality at ``alpha``), ``pass`` when the CI lower bound is
   ``>= -m``, otherwise ``inconclusive`` with the approximate number of samples that would resolve it.
 
-Nothing here imports torch; numpy only.
+Metrics, differences, CIs and margins are stored as proportions (0-1); people see percent and
+percentage points (``mosseval.units``). Nothing here imports torch; numpy only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from mosseval.comparability import run_differences
 from mosseval.errors import NotComparableError, UsageError, did_you_mean
-from mosseval.records import RunLog, SampleRecord
-from mosseval.rundir import LoadedRun, fingerprint, load_run, write_json_atomic
+from mosseval.records import SCHEMA_VERSION, ModelIdentity, Record, SampleRecord
+from mosseval.rundir import LoadedRun, load_run
 from mosseval.stats import (
     mcnemar_exact,
     noninferiority_decision,
@@ -35,8 +40,8 @@ from mosseval.stats import (
     samples_needed,
     sign_test,
 )
+from mosseval.units import pct, pts
 
-SCHEMA_VERSION = 1
 METRICS = ("accuracy", "prr")
 GATES = ("overall", "tasks")
 MIN_CLUSTERS = 5
@@ -102,116 +107,120 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- comparability
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _named(items: list[Any]) -> dict[str, Any] | None:
-    if items and all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in items):
-        names = [x["name"] for x in items]
-        if len(set(names)) == len(names):
-            return {x["name"]: x for x in items}
-    return None
-
-
-def diff_values(a: Any, b: Any, path: str = "", explain: Any = None) -> list[str]:
-    """Human-readable differences between two JSON-like values, one line per differing leaf.
-
-    Lists of ``{name: ...}`` mappings are matched by name (``tasks[mvbench].version``). ``explain``
-    (``f(path, a, b) -> str | None``) may add a reason to a differing leaf."""
-    out: list[str] = []
-    _diff(a, b, path, out, explain)
-    return out
-
-
-def _diff(a: Any, b: Any, path: str, out: list[str], explain: Any) -> None:
-    if a == b:
-        return
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            p = f"{path}.{k}" if path else str(k)
-            if k not in a:
-                out.append(f"{p}: only in candidate ({_short(b[k])})")
-            elif k not in b:
-                out.append(f"{p}: only in baseline ({_short(a[k])})")
-            else:
-                _diff(a[k], b[k], p, out, explain)
-        return
-    if isinstance(a, list) and isinstance(b, list):
-        na, nb = _named(a), _named(b)
-        if na is not None and nb is not None:
-            for k in list(na) + [k for k in nb if k not in na]:
-                p = f"{path}[{k}]"
-                if k not in nb:
-                    out.append(f"{p}: only in baseline")
-                elif k not in na:
-                    out.append(f"{p}: only in candidate")
-                else:
-                    _diff(na[k], nb[k], p, out, explain)
-            if list(na) != list(nb) and set(na) == set(nb):
-                out.append(f"{path}: same entries in a different order")
-            return
-        if len(a) == len(b):
-            for i, (x, y) in enumerate(zip(a, b)):
-                _diff(x, y, f"{path}[{i}]", out, explain)
-            return
-    line = f"{path or '(identity)'} differs: {_short(a)} vs {_short(b)}"
-    why = explain(path, a, b) if explain else None
-    if why:
-        line = f"{path} differs: {why}"
-    out.append(line)
-
-
-def _task_name_from_path(path: str) -> str | None:
-    # "tasks[moss-video-mini].fingerprint" or "tasks.moss-video-mini.fingerprint"
-    if not path.endswith(".fingerprint"):
-        return None
-    head = path[: -len(".fingerprint")]
-    if head.endswith("]") and "[" in head:
-        return head[head.rindex("[") + 1: -1]
-    if "." in head:
-        return head.rsplit(".", 1)[1]
-    return None
-
-
-def identity_differences(base: RunLog, cand: RunLog) -> list[str]:
-    """What differs between the evaluation identities of two runs (empty when comparable)."""
-    ea, eb = base.identity.get("eval"), cand.identity.get("eval")
-    if ea is None or eb is None:
-        missing = "baseline" if ea is None else "candidate"
-        return [f"the {missing} run log has no identity['eval'] (written by an incompatible mosseval?)"]
-
-    def explain(path: str, a: Any, b: Any) -> str | None:
-        name = _task_name_from_path(path)
-        if name is None:
-            return None
-        sa, sb = base.task_specs.get(name), cand.task_specs.get(name)
-        if sa is None or sb is None:
-            return f"{str(a)[:12]} vs {str(b)[:12]}"
-        da = sa.model_dump(mode="json")
-        db = sb.model_dump(mode="json")
-        parts = []
-        for line in diff_values(da, db):
-            # "frames.num_frames differs: 8 vs 16" -> "frames.num_frames 8 vs 16"
-            parts.append(line.replace(" differs: ", " ", 1))
-        if not parts:
-            return f"{str(a)[:12]} vs {str(b)[:12]} (the stored task specs are equal)"
-        return "; ".join(parts)
-
-    return diff_values(ea, eb, "", explain)
-
-
 def check_comparable(base: LoadedRun, cand: LoadedRun) -> None:
-    diffs = identity_differences(base.log, cand.log)
+    """Refuse (``NotComparableError``, exit 2) two runs that differ in anything but the model."""
+    diffs = run_differences(base.log, cand.log)
     if diffs:
         shown = diffs[:20]
         more = f"\n  … and {len(diffs) - 20} more" if len(diffs) > 20 else ""
         raise NotComparableError(
             f"runs are not comparable: {base.path} and {cand.path} were evaluated differently:\n  - "
             + "\n  - ".join(shown) + more,
-            hint="compare runs made with the same tasks, task versions, frame settings, seed and "
-                 "metric version; only the model may differ")
+            hint="compare runs made with the same tasks and task settings (prompt, frames, decoding, "
+                 "scoring), seed and metric version; only the model may differ")
+
+
+# --------------------------------------------------------------------------- records
+
+
+Verdict = Literal["pass", "regression", "inconclusive", "not_applicable"]
+
+
+class Discordant(Record):
+    baseline_only_correct: int
+    candidate_only_correct: int
+
+
+class ClusterSigns(Record):
+    candidate_higher: int
+    candidate_lower: int
+    tied: int
+
+
+class CompareRow(Record):
+    """One decision: a metric on one task or overall. Values are proportions (0-1), ``*_pp`` points."""
+
+    scope: Literal["task", "overall"]
+    task: str | None = None
+    metric: Literal["accuracy", "prr"]
+    gating: bool
+    alpha: float
+    ci_level: float
+    margin: float
+    margin_pp: float
+    n: int = 0
+    n_excluded: int | None = None
+    """PRR: paired samples without a PRR on one side."""
+    n_clusters: int = 0
+    baseline: float | None = None
+    candidate: float | None = None
+    difference: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    se: float | None = None
+    ci_method: str | None = None
+    n_boot: int | None = None
+    p_value: float | None = None
+    test: str | None = None
+    discordant: Discordant | None = None
+    cluster_signs: ClusterSigns | None = None
+    verdict: Verdict = "not_applicable"
+    reason: str = ""
+    n_needed: int | None = None
+    n_clusters_needed: int | None = None
+
+    @property
+    def scope_label(self) -> str:
+        return self.task if self.scope == "task" and self.task else "overall"
+
+
+class CompareRunInfo(Record):
+    path: str
+    run_id: str
+    model: str
+    model_identity: ModelIdentity | None = None
+    model_identity_hash: str
+    eval_identity_hash: str | None = None
+    status: str
+    n_samples: int
+
+
+class CompareSettingsInfo(Record):
+    margin_pp: float
+    prr_margin_pp: float
+    alpha: float
+    bootstrap: int
+    seed: int
+    metrics: list[str]
+    gate: str
+    mid_p: bool
+    min_clusters: int
+
+
+class JoinInfo(Record):
+    n_joined: int
+    n_tasks: int
+    only_baseline: int
+    only_candidate: int
+    only_baseline_examples: list[str] = Field(default_factory=list)
+    only_candidate_examples: list[str] = Field(default_factory=list)
+
+
+class CompareReport(Record):
+    """The machine-readable verdict of ``mosseval compare`` (``--json``)."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["mosseval.compare"] = "mosseval.compare"
+    verdict: Verdict
+    exit_code: int
+    baseline: CompareRunInfo
+    candidate: CompareRunInfo
+    settings: CompareSettingsInfo
+    join: JoinInfo
+    overall: dict[str, CompareRow]
+    tasks: dict[str, dict[str, CompareRow]]
+    notes: list[str] = Field(default_factory=list)
+    units: str = "metrics, differences, CIs and margin are proportions (0-1); *_pp fields are percentage points"
 
 
 # --------------------------------------------------------------------------- join
@@ -293,7 +302,12 @@ def _seed(seed: int, metric: str) -> list[int]:
 
 
 def _row(pairs: Sequence[Pair], metric: str, settings: CompareSettings, alpha: float,
-         scope: str, task: str | None, gating: bool) -> dict[str, Any]:
+         scope: str, task: str | None, gating: bool) -> CompareRow:
+    return CompareRow.model_validate(_row_data(pairs, metric, settings, alpha, scope, task, gating))
+
+
+def _row_data(pairs: Sequence[Pair], metric: str, settings: CompareSettings, alpha: float,
+              scope: str, task: str | None, gating: bool) -> dict[str, Any]:
     margin = settings.margin(metric)
     row: dict[str, Any] = {
         "scope": scope, "task": task, "metric": metric, "gating": gating,
@@ -392,23 +406,18 @@ def combine(verdicts: Iterable[str]) -> str:
 # --------------------------------------------------------------------------- report
 
 
-def _run_summary(run: LoadedRun) -> dict[str, Any]:
+def _run_summary(run: LoadedRun) -> CompareRunInfo:
     log = run.log
-    return {
-        "path": str(run.path),
-        "run_id": log.run_id,
-        "model": log.spec.model,
-        "model_identity_hash": fingerprint(log.identity.get("model"), 16),
-        "eval_identity_hash": fingerprint(log.identity.get("eval"), 16),
-        "status": log.status,
-        "n_samples": len(run.records),
-    }
+    return CompareRunInfo(path=str(run.path), run_id=log.run_id, model=log.spec.model,
+                          model_identity=log.model_identity(), model_identity_hash=log.identity.model_hash(),
+                          eval_identity_hash=log.identity.eval_hash(), status=log.status,
+                          n_samples=len(run.records))
 
 
-def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> dict[str, Any]:
+def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> CompareReport:
     """Compare two loaded runs; returns the machine-readable verdict (see docs/howto/ci-gate.md).
 
-    Raises ``NotComparableError`` when the evaluation identities differ or nothing overlaps."""
+    Raises ``NotComparableError`` when the runs are not comparable or nothing overlaps."""
     settings = (settings or CompareSettings()).validate()
     check_comparable(base, cand)
     joined = join_runs(base, cand)
@@ -418,20 +427,23 @@ def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | N
     k = (len(tasks) + 1) if (settings.gate == "tasks" and multi) else 1
     gate_alpha = settings.alpha / k
 
-    overall: dict[str, Any] = {}
-    per_task: dict[str, dict[str, Any]] = {t: {} for t in tasks}
+    overall: dict[str, CompareRow] = {}
+    per_task: dict[str, dict[str, CompareRow]] = {t: {} for t in tasks}
     for metric in settings.metrics:
         gating_tasks = settings.gate == "tasks" or not multi
+        overall[metric] = _row(joined.pairs, metric, settings, gate_alpha, "overall", None, gating=True)
+        if len(tasks) == 1:  # its pairs, alpha, gating and seed are the overall row's: no second bootstrap
+            per_task[tasks[0]][metric] = overall[metric].model_copy(update={"scope": "task", "task": tasks[0]})
+            continue
         for t in tasks:
             per_task[t][metric] = _row(by_task[t], metric, settings,
                                        gate_alpha if gating_tasks else settings.alpha,
                                        "task", t, gating=gating_tasks)
-        overall[metric] = _row(joined.pairs, metric, settings, gate_alpha, "overall", None, gating=True)
 
-    gating_rows = [r for r in overall.values()]
+    gating_rows = list(overall.values())
     if settings.gate == "tasks":
         gating_rows += [r for rows in per_task.values() for r in rows.values()]
-    verdict = combine(r["verdict"] for r in gating_rows)
+    verdict = combine(r.verdict for r in gating_rows)
     if verdict == NOT_APPLICABLE:
         raise UsageError(
             f"nothing to compare for metric(s) {', '.join(settings.metrics)}: no joined sample has a value",
@@ -449,41 +461,28 @@ def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | N
             notes.append(f"{joined.errors[side]} {side} sample(s) errored and count as wrong")
     if k > 1:
         notes.append(f"--gate tasks: each of the {k} decisions per metric uses alpha/{k} = {gate_alpha:.4g} (Bonferroni)")
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "mosseval.compare",
-        "verdict": verdict,
-        "exit_code": 1 if verdict == REGRESSION else 0,
-        "baseline": _run_summary(base),
-        "candidate": _run_summary(cand),
-        "settings": {
-            "margin_pp": settings.margin_pp,
-            "prr_margin_pp": settings.prr_margin_pp if settings.prr_margin_pp is not None else settings.margin_pp,
-            "alpha": settings.alpha,
-            "bootstrap": settings.n_boot,
-            "seed": settings.seed,
-            "metrics": list(settings.metrics),
-            "gate": settings.gate,
-            "mid_p": settings.mid_p,
-            "min_clusters": MIN_CLUSTERS,
-        },
-        "join": {
-            "n_joined": len(joined.pairs),
-            "n_tasks": len(tasks),
-            "only_baseline": len(joined.only_baseline),
-            "only_candidate": len(joined.only_candidate),
-            "only_baseline_examples": joined.only_baseline[:5],
-            "only_candidate_examples": joined.only_candidate[:5],
-        },
-        "overall": overall,
-        "tasks": per_task,
-        "notes": notes,
-        "units": "metrics, differences, CIs and margin are proportions (0-1); *_pp fields are points",
-    }
+    return CompareReport(
+        verdict=verdict,  # type: ignore[arg-type]
+        exit_code=1 if verdict == REGRESSION else 0,
+        baseline=_run_summary(base),
+        candidate=_run_summary(cand),
+        settings=CompareSettingsInfo(
+            margin_pp=settings.margin_pp,
+            prr_margin_pp=settings.prr_margin_pp if settings.prr_margin_pp is not None else settings.margin_pp,
+            alpha=settings.alpha, bootstrap=settings.n_boot, seed=settings.seed, metrics=list(settings.metrics),
+            gate=settings.gate, mid_p=settings.mid_p, min_clusters=MIN_CLUSTERS),
+        join=JoinInfo(n_joined=len(joined.pairs), n_tasks=len(tasks), only_baseline=len(joined.only_baseline),
+                      only_candidate=len(joined.only_candidate),
+                      only_baseline_examples=joined.only_baseline[:5],
+                      only_candidate_examples=joined.only_candidate[:5]),
+        overall=overall,
+        tasks=per_task,
+        notes=notes,
+    )
 
 
 def compare_paths(baseline: str | Path, candidate: str | Path,
-                  settings: CompareSettings | None = None) -> dict[str, Any]:
+                  settings: CompareSettings | None = None) -> CompareReport:
     settings = (settings or CompareSettings()).validate()
     for label, p in (("BASELINE", baseline), ("CANDIDATE", candidate)):
         if not Path(p).is_dir():
@@ -492,71 +491,71 @@ def compare_paths(baseline: str | Path, candidate: str | Path,
     return compare_runs(load_run(baseline), load_run(candidate), settings)
 
 
-def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+# --------------------------------------------------------------------------- presentation (percent, points)
+
+
+def report_rows(report: CompareReport) -> list[CompareRow]:
     """Rows in display order: per task (when several tasks) then overall, metric by metric."""
-    rows: list[dict[str, Any]] = []
-    for metric in report["settings"]["metrics"]:
-        if report["join"]["n_tasks"] > 1:
-            rows += [report["tasks"][t][metric] for t in sorted(report["tasks"])]
-            rows.append(report["overall"][metric])
+    rows: list[CompareRow] = []
+    for metric in report.settings.metrics:
+        if report.join.n_tasks > 1:
+            rows += [report.tasks[t][metric] for t in sorted(report.tasks)]
+            rows.append(report.overall[metric])
         else:
-            rows += [report["tasks"][t][metric] for t in report["tasks"]]
+            rows += [report.tasks[t][metric] for t in report.tasks]
     return rows
 
 
-def _pct(v: float | None, signed: bool = False) -> str:
-    if v is None:
+def fmt_ci(row: CompareRow) -> str:
+    """The interval of the difference in points: ``[-2.1, +0.4]``."""
+    if row.ci_low is None or row.ci_high is None:
         return "n/a"
-    return f"{100 * v:+.2f}" if signed else f"{100 * v:.2f}"
+    return f"[{pts(row.ci_low).removesuffix(' pts')}, {pts(row.ci_high).removesuffix(' pts')}]"
 
 
-def fmt_ci(row: dict[str, Any]) -> str:
-    if row.get("ci_low") is None:
-        return "n/a"
-    return f"[{_pct(row['ci_low'], True)}, {_pct(row['ci_high'], True)}]"
-
-
-def fmt_p(row: dict[str, Any]) -> str:
-    p = row.get("p_value")
+def fmt_p(row: CompareRow) -> str:
+    p = row.p_value
     if p is None:
         return "n/a"
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def verdict_line(report: dict[str, Any]) -> str:
-    v = report["verdict"].upper()
-    s = report["settings"]
-    base = (f"{v}: candidate {report['candidate']['model']} vs baseline {report['baseline']['model']} "
-            f"on {report['join']['n_joined']} paired samples, margin {s['margin_pp']:g} points, "
-            f"{100 * (1 - s['alpha']):g}% CIs")
-    if report["verdict"] == INCONCLUSIVE:
-        needs = [r["n_needed"] for r in report_rows(report)
-                 if r["gating"] and r["verdict"] == INCONCLUSIVE and r.get("n_needed")]
+def fmt_diff(row: CompareRow) -> str:
+    return "n/a" if row.difference is None else pts(row.difference).removesuffix(" pts")
+
+
+def verdict_line(report: CompareReport) -> str:
+    v = report.verdict.upper()
+    s = report.settings
+    base = (f"{v}: candidate {report.candidate.model} vs baseline {report.baseline.model} "
+            f"on {report.join.n_joined} paired samples, margin {s.margin_pp:g} points, "
+            f"{100 * (1 - s.alpha):g}% CIs")
+    if report.verdict == INCONCLUSIVE:
+        needs = [r.n_needed for r in report_rows(report) if r.gating and r.verdict == INCONCLUSIVE and r.n_needed]
         if needs:
             base += f"; about {max(needs)} samples would be needed to decide"
     return base
 
 
-def scope_label(row: dict[str, Any]) -> str:
-    return row["task"] if row["scope"] == "task" else "overall"
+UNITS_NOTE = "baseline and candidate in % (PRR on 0-100); diff and CI in percentage points"
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def render_markdown(report: CompareReport) -> str:
     """A small Markdown summary for ``$GITHUB_STEP_SUMMARY``: a one-line verdict and a table."""
     lines = ["### mosseval compare", "", f"**{_md(verdict_line(report))}**", "",
-             "| scope | metric | n (videos) | baseline | candidate | diff (points) | CI | p | verdict |",
+             "| scope | metric | n (videos) | baseline % | candidate % | diff (pts) | CI (pts) | p | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in report_rows(report):
         lines.append(
-            f"| {_md(scope_label(r))} | {r['metric']} | {r['n']} ({r.get('n_clusters', 0)}) | "
-            f"{_pct(r['baseline'])} | {_pct(r['candidate'])} | {_pct(r['difference'], True)} | "
-            f"{fmt_ci(r)} | {fmt_p(r)} | {r['verdict'].upper()}{'' if r['gating'] else ' (info)'} |")
-    lines.append("")
+            f"| {_md(r.scope_label)} | {r.metric} | {r.n} ({r.n_clusters}) | {pct(r.baseline)} | "
+            f"{pct(r.candidate)} | {fmt_diff(r)} | {fmt_ci(r)} | {fmt_p(r)} | "
+            f"{r.verdict.upper()}{'' if r.gating else ' (info)'} |")
+    lines += ["", f"_{UNITS_NOTE}_", ""]
     for r in report_rows(report):
-        if r["verdict"] == INCONCLUSIVE:
-            need = f"; ~{r['n_needed']} samples needed" if r.get("n_needed") else ""
-            lines.append(f"- {_md(scope_label(r))} / {r['metric']}: {_md(r['reason'])}{need}")
-    for note in report["notes"]:
+        if r.verdict == INCONCLUSIVE:
+            need = f"; ~{r.n_needed} samples needed" if r.n_needed else ""
+            lines.append(f"- {_md(r.scope_label)} / {r.metric}: {_md(r.reason)}{need}")
+    for note in report.notes:
         lines.append(f"- {_md(note)}")
     lines.append("")
     return "\n".join(lines) + "\n"
@@ -566,10 +565,12 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def write_outputs(report: dict[str, Any], summary: Path | None, json_path: Path | None) -> None:
+def write_outputs(report: CompareReport, summary: Path | None, json_path: Path | None) -> None:
     """``--json`` is (re)written atomically; ``--summary`` is appended (as ``$GITHUB_STEP_SUMMARY`` expects)."""
     if json_path is not None:
-        write_json_atomic(Path(json_path), report)
+        from mosseval.fileio import atomic_write_text
+
+        atomic_write_text(Path(json_path), report.model_dump_json(indent=2) + "\n", hint="choose a writable --json path")
     if summary is not None:
         from mosseval.errors import OutputError
 

@@ -86,27 +86,20 @@ def _leaf_specs(log: RunLog, task: str) -> list:
     return [log.task_specs[n] for n in names if n in log.task_specs]
 
 
-def _judged(res: TaskResult) -> Estimate | None:
-    for summary in (res.judge or {}).values():
-        official = summary.get("official_accuracy") if isinstance(summary, dict) else None
-        if official:
-            return Estimate.model_validate(official)
-    return None
-
-
 def _official_style(res: TaskResult) -> Estimate | None:
     """The official-style accuracy an extractor reported (``TaskResult.extra[extractor]``), with the CI
     half-widths of mosseval's own accuracy around it (the official scripts give no interval)."""
-    for summary in (res.extra or {}).values():
-        if isinstance(summary, dict) and str(summary.get("label", "")).startswith("official-style") \
-                and summary.get("accuracy") is not None:
-            ours, value = res.accuracy, float(summary["accuracy"])
-            if ours.value is None or ours.ci_low is None or ours.ci_high is None:
-                return Estimate(value=value, n=int(summary.get("answered") or 0))
-            return Estimate(value=value, ci_low=max(0.0, value - (ours.value - ours.ci_low)),
-                            ci_high=min(1.0, value + (ours.ci_high - ours.value)), n=int(summary.get("answered") or 0),
-                            method="official-style; CI half-widths of mosseval's accuracy")
-    return None
+    from mosseval.scoring import official_style_summary
+
+    summary = official_style_summary(res)
+    if summary is None:
+        return None
+    ours, value = res.accuracy, float(summary["accuracy"])
+    if ours.value is None or ours.ci_low is None or ours.ci_high is None:
+        return Estimate(value=value, n=int(summary.get("answered") or 0))
+    return Estimate(value=value, ci_low=max(0.0, value - (ours.value - ours.ci_low)),
+                    ci_high=min(1.0, value + (ours.ci_high - ours.value)), n=int(summary.get("answered") or 0),
+                    method="official-style; CI half-widths of mosseval's accuracy")
 
 
 def _not_comparable(score: PublishedScore, reason: str, observed: Estimate | None = None) -> PublishedVerdict:
@@ -114,8 +107,9 @@ def _not_comparable(score: PublishedScore, reason: str, observed: Estimate | Non
                             line=f"not comparable with {pct(score.published)}: {reason}")
 
 
-def verdict(log: RunLog, score: PublishedScore) -> PublishedVerdict:
-    """Compare one run with one published number (see the module docstring)."""
+def verdict(log: RunLog, score: PublishedScore, judged: dict[str, Estimate] | None = None) -> PublishedVerdict:
+    """Compare one run with one published number (see the module docstring). ``judged``: task or group ->
+    the official judge's accuracy (``mosseval.judge.official_accuracies``), for judged metrics."""
     res = _result(log, score.task)
     if res is None:
         return _not_comparable(score, f"the run has no result for {score.task!r}")
@@ -129,7 +123,7 @@ def verdict(log: RunLog, score: PublishedScore) -> PublishedVerdict:
     if log.status not in ("completed", "completed_with_errors"):
         return _not_comparable(score, f"the run is {log.status}")
     if score.metric == "judged_accuracy":
-        observed = _judged(res)
+        observed = (judged or {}).get(score.task)
         if observed is None:
             return _not_comparable(score, "the number is the official judge's accuracy; judge the run first "
                                    "(mosseval judge RUN_DIR); its rule-based score is only an approximation",
@@ -161,7 +155,9 @@ def verdict(log: RunLog, score: PublishedScore) -> PublishedVerdict:
         f"{100 * score.tolerance:.1f}-pt tolerance{errors}")
 
 
-def check_run(log: RunLog, manifest: PublishedManifest | None = None) -> list[PublishedVerdict]:
-    """Verdicts for every published number the run evaluated the preset and task of."""
+def check_run(log: RunLog, manifest: PublishedManifest | None = None,
+              judged: dict[str, Estimate] | None = None) -> list[PublishedVerdict]:
+    """Verdicts for every published number the run evaluated the preset and task of. ``judged``: the run's
+    official judged accuracies (from its judge files), without which judged metrics are not comparable."""
     manifest = manifest if manifest is not None else load_manifest()
-    return [verdict(log, s) for s in matching_scores(log, manifest)]
+    return [verdict(log, s, judged) for s in matching_scores(log, manifest)]

@@ -8,9 +8,12 @@ their own modules and are never serialized.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+
+from mosseval.fileio import canonical_json
 
 SCHEMA_VERSION = 1
 
@@ -20,6 +23,20 @@ MAX_PIXELS_LIMIT = 8192 * 8192
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def digest(data: Any, length: int = 64) -> str:
+    """SHA-256 of the canonical JSON of ``data`` (hex, cut to ``length``): every identity hash."""
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:length]
+
+
+def _drop_legacy_judge(data: Any) -> Any:
+    """Judge verdicts and summaries written into samples.jsonl / run.json by mosseval before the
+    judge kept its own files are ignored on read: they live on in the run's ``judge_cache.jsonl``,
+    so ``mosseval judge`` restores them without a single request."""
+    if isinstance(data, dict) and "judge" in data:
+        data = {k: v for k, v in data.items() if k != "judge"}
+    return data
 
 
 # --------------------------------------------------------------------------- specs
@@ -140,6 +157,26 @@ class TaskSpec(Record):
     @property
     def is_group(self) -> bool:
         return bool(self.subtasks)
+
+    def comparability_key(self) -> dict[str, Any]:
+        """What must be equal for two results on this task to be compared: THE definition used by
+        the runner's identity, ``mosseval compare`` and the leaderboard's columns.
+
+        Everything that changes what the model sees, how it decodes or how it is scored: name,
+        version, loader and its arguments, prompt, frame sampling, generation settings, scoring
+        (extractor, format rule, PRR configuration, approximate flag) and protocol. Not part of it:
+        the description, where the data lives and the help text on obtaining it (``data.path``,
+        ``env``, ``hf_repo``, ``obtain``), the breakdowns reported, the source file and the schema
+        version of the file.
+        """
+        key = self.model_dump(mode="json", exclude={"schema_version", "description", "source_file",
+                                                    "breakdowns", "data"})
+        key["data"] = {"synthetic": self.data.synthetic}
+        return key
+
+    def comparability_hash(self) -> str:
+        """Fingerprint of :meth:`comparability_key` (the task fingerprint in a run identity)."""
+        return digest(self.comparability_key())
 
 
 # --------------------------------------------------------------------------- states
@@ -269,11 +306,16 @@ class JudgeVerdict(Record):
     correct: bool | None = None
     extracted_answer: str | None = None
     rationale: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Rubric-specific numbers read from the reply by the rubric's parser (e.g. step precision)."""
     error: str | None = None
     usage: Usage | None = None
 
 
 class SampleScore(Record):
+    """Rule-based scores of one sample. Judge verdicts are not here: the judge keeps them in its own
+    files in the run directory (``mosseval.judge.store``)."""
+
     schema_version: int = SCHEMA_VERSION
     extracted: str | None = None
     correct: bool = False
@@ -285,7 +327,11 @@ class SampleScore(Record):
     prr_status: Literal["scored", "not_applicable", "no_steps", "format_broken", "disabled"] = "disabled"
     prr_detail: PRRDetail | None = None
     approximate: bool = False
-    judge: dict[str, JudgeVerdict] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def drop_legacy_judge(cls, data: Any) -> Any:
+        return _drop_legacy_judge(data)
 
 
 class SampleRecord(Record):
@@ -301,6 +347,9 @@ class SampleRecord(Record):
 
 
 class Estimate(Record):
+    """A mean with its confidence interval. Rates (accuracy, PRR, format rate, ...) are fractions in
+    [0, 1]; people see them as percentages (``mosseval.units``)."""
+
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
@@ -328,8 +377,17 @@ class TaskResult(Record):
     reference", shown labelled); None when the PRR is off."""
     approximate: bool = False
     breakdowns: dict[str, dict[str, Estimate]] = Field(default_factory=dict)
-    judge: dict[str, Any] = Field(default_factory=dict)
+    metric: str | None = None
+    """Name of the metric behind ``accuracy`` when it is not mosseval's own (imported results)."""
+    reported_accuracy: float | None = None
+    """The number the producing harness reported, when ``accuracy`` was recomputed from samples."""
+    notes: list[str] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def drop_legacy_judge(cls, data: Any) -> Any:
+        return _drop_legacy_judge(data)
 
 
 class TaskRef(Record):
@@ -356,6 +414,113 @@ class RunSpec(Record):
     git_revision: str | None = None
     packages: dict[str, str] = Field(default_factory=dict)
     command: list[str] = Field(default_factory=list)
+    frame_cache: bool | None = None
+    """Whether frames went through the shared frame cache (``mosseval.frame_cache``; the pixels are
+    identical either way, so it is not part of the identity); None for runs made before it existed,
+    and then not written, so re-scoring an old run leaves its run.json byte-identical."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unknown_frame_cache(self, handler: Any) -> Any:
+        data = handler(self)
+        if self.frame_cache is None and isinstance(data, dict):
+            data.pop("frame_cache", None)
+        return data
+
+
+class ModelIdentity(Record):
+    """What was evaluated, for people: the checkpoint name, its revision and size. Written by the
+    runner from the model adapter (``ModelAdapter.describe``); shown by the leaderboard and compare."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    """The model as given on the command line (preset, Hub id, path, ``openai:gpt-4o`` ...)."""
+    backend: str
+    checkpoint: str | None = None
+    """What was loaded: a Hub repo id, a local path, a built-in model, an API model id."""
+    revision: str | None = None
+    """Hub commit, or a digest of the weights."""
+    params: int | None = None
+    """Number of parameters, when the backend can count them."""
+    dtype: str | None = None
+    host: str | None = None
+    """API host (no credentials), for API backends."""
+    hash: str | None = None
+    """Fingerprint of the model part of the run identity (what the run id covers)."""
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any], name: str, backend: str) -> ModelIdentity:
+        """The description of a run written before runs recorded one: read from the adapter's
+        identity dict in the shapes earlier versions wrote (the transformers backend's ``checkpoint``
+        mapping, the API backend's ``model`` and ``host``, lmms-eval's ``model_args``)."""
+        ckpt = identity.get("checkpoint")
+        checkpoint = revision = None
+        if isinstance(ckpt, dict):
+            checkpoint = ckpt.get("repo_id") or ckpt.get("path") or ckpt.get("source")
+            revision = ckpt.get("commit") or (str(ckpt["weights_sha256"])[:12] if ckpt.get("weights_sha256")
+                                               else None)
+        elif isinstance(ckpt, str):
+            checkpoint = ckpt
+        if checkpoint is None and isinstance(identity.get("model"), str):
+            checkpoint = identity.get("model")  # API and vLLM backends: the served model id
+        margs = identity.get("model_args")
+        if checkpoint is None and isinstance(margs, dict):
+            checkpoint = margs.get("pretrained") or margs.get("model")
+        params = identity.get("params")
+        return cls(name=name, backend=backend, checkpoint=None if checkpoint is None else str(checkpoint),
+                   revision=None if revision is None else str(revision),
+                   params=params if isinstance(params, int) and not isinstance(params, bool) else None,
+                   dtype=identity.get("dtype") if isinstance(identity.get("dtype"), str) else None,
+                   host=identity.get("host") if isinstance(identity.get("host"), str) else None,
+                   hash=digest(identity, 16))
+
+
+class TaskIdentity(Record):
+    name: str
+    version: str
+    fingerprint: str
+    """``TaskSpec.comparability_hash()`` of the effective task (for imported results: a hash of the
+    producing harness's task configuration)."""
+
+
+class EvalIdentity(Record):
+    """The evaluation side of a run identity: two runs whose eval identities are equal differ only in
+    the model."""
+
+    tasks: list[TaskIdentity] = Field(default_factory=list)
+    seed: int = 0
+    metric_version: str = "1"
+    frames_from: Literal["model"] | None = None
+    """Set when frames follow each model family's published recipe (``--frames-from model``)."""
+    recipes: dict[str, Any] | None = None
+    """The full parameters of the frame recipes used, so a changed recipe is a new run."""
+
+    def hash_input(self) -> dict[str, Any]:
+        """What the run id covers (unset optional parts are absent, as in the identity dicts of older runs)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class RunIdentity(Record):
+    """Everything that changes a run's outputs; its hash is the run id (and names the run directory).
+
+    ``model`` is the model adapter's own identity (backend-specific settings plus the model
+    arguments); ``eval`` the task fingerprints, the seed and the metric version."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: dict[str, Any] = Field(default_factory=dict)
+    eval: EvalIdentity | None = None
+
+    def hash(self) -> str:
+        """The run id: a fingerprint of ``model`` and ``eval`` (the schema version is not part of it)."""
+        data: dict[str, Any] = {"model": self.model}
+        if self.eval is not None:
+            data["eval"] = self.eval.hash_input()
+        return digest(data)
+
+    def model_hash(self) -> str:
+        return digest(self.model, 16)
+
+    def eval_hash(self) -> str | None:
+        return digest(self.eval.hash_input(), 16) if self.eval is not None else None
 
 
 class PublishedScore(Record):
@@ -401,7 +566,12 @@ class PublishedVerdict(Record):
 class RunLog(Record):
     schema_version: int = SCHEMA_VERSION
     run_id: str
-    identity: dict[str, Any]
+    identity: RunIdentity = Field(default_factory=RunIdentity)
+    model: ModelIdentity | None = None
+    """The model, described for people (``None`` in runs written before it was recorded: use
+    :meth:`model_identity`)."""
+    origin: Literal["mosseval", "lmms-eval"] = "mosseval"
+    """Which harness produced the results (imported runs are adapted to these records)."""
     spec: RunSpec
     status: Literal["running", "completed", "completed_with_errors", "interrupted", "failed"]
     created_at: str
@@ -414,7 +584,18 @@ class RunLog(Record):
     samples_file: str = "samples.jsonl"
     task_specs: dict[str, TaskSpec] = Field(default_factory=dict)
     """The effective task specs (after command-line overrides), so a run re-scores on its own."""
-    judge: dict[str, Any] = Field(default_factory=dict)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def drop_legacy_judge(cls, data: Any) -> Any:
+        return _drop_legacy_judge(data)
+
+    def model_identity(self) -> ModelIdentity:
+        """The recorded model description, or one read from the identity of an older run."""
+        if self.model is not None:
+            return self.model
+        return ModelIdentity.from_identity(self.identity.model, self.spec.model, self.spec.backend)
+
     published: list[PublishedVerdict] = Field(default_factory=list)
     """Checks against published numbers this run is comparable with (``mosseval reproduce``)."""

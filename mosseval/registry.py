@@ -380,7 +380,7 @@ def _first_line(exc: BaseException) -> str:
 # the kinds
 # --------------------------------------------------------------------------------------------
 
-KINDS = ("backends", "loaders", "extractors", "rubrics", "rewards", "commands")
+KINDS = ("backends", "loaders", "extractors", "rubrics", "judge_parsers", "judge_aggregators", "rewards", "commands")
 """The pluggable kinds; entry-point group ``mosseval.<kind>`` each."""
 
 
@@ -388,13 +388,16 @@ def all_registries() -> dict[str, Registry[Any]]:
     """Every kind's registry (all of their modules are light), for ``mosseval plugins`` and the docs."""
     from mosseval.cli.plugins import commands
     from mosseval.data import loaders
+    from mosseval.judge.extensions import aggregators as judge_aggregators
+    from mosseval.judge.extensions import parsers as judge_parsers
     from mosseval.judge.rubrics import rubric_sources
     from mosseval.models.registry import backends
     from mosseval.rewards import rewards
     from mosseval.scoring import extractors
 
     regs: dict[str, Registry[Any]] = {"backends": backends, "loaders": loaders, "extractors": extractors,
-                                      "rubrics": rubric_sources, "rewards": rewards, "commands": commands}
+                                      "rubrics": rubric_sources, "judge_parsers": judge_parsers,
+                                      "judge_aggregators": judge_aggregators, "rewards": rewards, "commands": commands}
     return {k: regs[k] for k in KINDS}
 
 

@@ -169,29 +169,18 @@ def format_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> l
 def make_prr_reward(config: PRRConfig | None = None, *, require_format: bool = True) -> RewardFn:
     """A PRR reward function with the given configuration (TRL calling convention).
 
-    Completions that share the same reference steps (a GRPO group) are scored in one batch.
+    All completions of a call (every GRPO group of a step) are scored in one batch.
     """
     cfg = config or PRRConfig()
 
     def prr_reward(prompts: Any, completions: Sequence[Any], **columns: Any) -> list[float | None]:
-        from mosseval.prr.score import reference_texts, score_group
+        from mosseval.prr.score import score_batch
 
         n = len(completions)
-        refs = [reference_texts(_steps(r)) for r in _column(columns, "reference_steps", n)]
-        out: list[float | None] = [None] * n
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, r in enumerate(refs):
-            groups.setdefault(tuple(r), []).append(i)
-        for ref, idx in groups.items():
-            scores = score_group(
-                [completion_text(completions[i]) for i in idx],
-                list(ref),
-                cfg,
-                require_format=require_format,
-            )
-            for i, s in zip(idx, scores):
-                out[i] = s.prr
-        return out
+        refs = [_steps(r) for r in _column(columns, "reference_steps", n)]
+        scores = score_batch([(completion_text(c), r) for c, r in zip(completions, refs)], cfg,
+                             require_format=require_format)
+        return [s.prr for s in scores]
 
     prr_reward.config = cfg  # type: ignore[attr-defined]
     return prr_reward

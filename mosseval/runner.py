@@ -50,14 +50,17 @@ from mosseval.progress import progress as make_progress
 from mosseval.prompts import build_messages
 from mosseval.records import (
     ErrorInfo,
+    EvalIdentity,
     FrameSpec,
     Generation,
     PRRConfig,
     Record,
+    RunIdentity,
     RunLog,
     RunSpec,
     Sample,
     SampleRecord,
+    TaskIdentity,
     TaskRef,
     TaskResult,
     TaskSpec,
@@ -69,7 +72,7 @@ from mosseval.rundir import (
     SampleWriter,
     count_lines,
     expected_records,
-    fingerprint,
+    gc_paused,
     iter_records,
     read_records,
     read_run_log,
@@ -77,7 +80,7 @@ from mosseval.rundir import (
     run_lock,
     write_run_log,
 )
-from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample
+from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
 from mosseval.tasks import load_registry, resolve_tasks
 from mosseval.video import Frames
 
@@ -110,6 +113,8 @@ class RunOptions:
     fsync: bool = True
     retry_errors: bool = False
     """On resume, run again the samples whose record holds an error (e.g. a transient API failure)."""
+    frame_cache: bool = True
+    """Read and fill the shared decoded-frame cache (``mosseval.frame_cache``); frames are identical."""
     command: list[str] = field(default_factory=list)
     wait: bool = False
     """When another process is writing the same run directory: wait for it (else exit 2)."""
@@ -202,7 +207,7 @@ def package_versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for name in ("mosseval", "av", "numpy", "pydantic", "torch", "transformers", "accelerate", "openai",
-                 "decord", "nltk"):
+                 "decord"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -244,10 +249,8 @@ def effective_task(task: TaskSpec, opts: RunOptions, recipe: str | None = None) 
 
 
 def task_fingerprint(task: TaskSpec) -> str:
-    data = task.model_dump(mode="json", exclude={"description", "source_file"})
-    if not task.frames.allow_images:  # added later: at its default it leaves existing identities alone
-        data["frames"].pop("allow_images", None)
-    return fingerprint(data)
+    """The task's part of the run identity: its comparability key (``mosseval.comparability``)."""
+    return task.comparability_hash()
 
 
 def distributed_env() -> tuple[int, int]:
@@ -335,8 +338,11 @@ def load_samples(task: TaskSpec, root: Path, loader: Callable[[TaskSpec, Path], 
 
 class Runner:
     def __init__(self, opts: RunOptions, console: Any = None):
+        from mosseval.frame_cache import open_cache
+
         self.opts = opts
         self.console = console
+        self.frame_cache = open_cache(opts.frame_cache, opts.cache_dir)
 
     def say(self, text: str) -> None:
         if self.console is not None and self.opts.progress:
@@ -388,28 +394,28 @@ class Runner:
                                       "per-sample errors")
         self.say("preflight: all video references readable")
 
-    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> dict[str, Any]:
-        ident = {
-            "model": {**identity_args(model.identity()), "args": identity_args(spec.args)},
-            "eval": {
-                "tasks": [{"name": t.name, "version": t.version, "fingerprint": task_fingerprint(t)}
-                          for t, _ in p.leaves],
-                "seed": self.opts.seed,
-                "metric_version": METRIC_VERSION,
-            },
-        }
+    def identity(self, p: Plan, model: ModelAdapter, spec: ModelSpec) -> RunIdentity:
         recipes = sorted({t.frames.recipe for t, _ in p.leaves if t.frames.recipe})
+        extra: dict[str, Any] = {}
         if recipes:  # --frames-from model: the recipe's full parameters, so a changed recipe is a new run
             from mosseval.recipes import get_recipe
 
-            ident["eval"]["frames_from"] = "model"
-            ident["eval"]["recipes"] = {name: get_recipe(name).describe() for name in recipes}
-        return ident
+            extra = {"frames_from": "model", "recipes": {name: get_recipe(name).describe() for name in recipes}}
+        return RunIdentity(
+            model={**identity_args(model.identity()), "args": identity_args(spec.args)},
+            eval=EvalIdentity(
+                tasks=[TaskIdentity(name=t.name, version=t.version, fingerprint=task_fingerprint(t))
+                       for t, _ in p.leaves],
+                seed=self.opts.seed,
+                metric_version=METRIC_VERSION,
+                **extra,
+            ),
+        )
 
     def _run(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int) -> RunOutcome:
         opts = self.opts
         identity = self.identity(p, model, spec)
-        run_id = fingerprint(identity)
+        run_id = identity.hash()
         name = opts.run_name or "__".join(
             [slug(opts.model), slug("+".join(opts.tasks), 60), run_id[:12]])
         run_dir = Path(opts.output_dir) / name
@@ -428,7 +434,7 @@ class Runner:
             return self._run_locked(p, model, spec, rank, world, identity, run_id, run_dir, shard_dir)
 
     def _run_locked(self, p: Plan, model: ModelAdapter, spec: ModelSpec, rank: int, world: int,
-                    identity: dict[str, Any], run_id: str, run_dir: Path, shard_dir: Path) -> RunOutcome:
+                    identity: RunIdentity, run_id: str, run_dir: Path, shard_dir: Path) -> RunOutcome:
         opts = self.opts
         old: RunLog | None = None
         if (run_dir / "run.json").exists():
@@ -443,7 +449,7 @@ class Runner:
             model=opts.model,
             backend=spec.backend,
             model_args=redact(spec.args),
-            model_identity=identity["model"],
+            model_identity=identity.model,
             tasks=[TaskRef(name=t.name, version=t.version, fingerprint=task_fingerprint(t), group=g)
                    for t, g in p.leaves],
             frames={k: v for k, v in {"num_frames": opts.frames, "max_pixels": opts.max_pixels,
@@ -452,6 +458,7 @@ class Runner:
                                                      None)}.items()
                     if v is not None},
             prr=dict(opts.prr),
+            frame_cache=self.frame_cache is not None,
             seed=opts.seed,
             limit=opts.limit,
             mosseval_version=__version__,
@@ -460,21 +467,25 @@ class Runner:
             command=redact_argv(opts.command),
         )
         common = {"spec": run_spec, "status": "running", "updated_at": now(), "n_expected": len(p.items),
-                  "task_specs": {t.name: t for t, _ in p.leaves}}
+                  "task_specs": {t.name: t for t, _ in p.leaves},
+                  "model": model.describe().model_copy(update={"hash": identity.model_hash()})}
         if old is not None:
-            # Keep the finished results (and judge summaries) until the new ones are complete: a
-            # re-run that is killed leaves the previous results in place, marked as running.
+            # Keep the finished results until the new ones are complete: a re-run that is killed
+            # leaves the previous results in place, marked as running.
             log = old.model_copy(update=common)
         else:
             log = RunLog(run_id=run_id, identity=identity, created_at=now(), **common)
         done = {r.key for r in read_records(run_dir)
                 if not (opts.retry_errors and r.generation.error is not None)}
-        if world > 1:
-            for shard in shard_dir.glob("rank*.jsonl"):
-                done |= {r.key for r in iter_records(shard)}
         pending = [it for it in p.items if it.key not in done]
         if world > 1:
-            pending = pending[rank::world]
+            # Every rank partitions the same list (samples.jsonl only changes when rank 0 merges, after
+            # all ranks are done), then skips what its own shard already holds from an earlier attempt.
+            # Reading the other ranks' shards here would race with their writers and drop samples.
+            own = shard_dir / f"rank{rank}.jsonl"
+            mine = {r.key for r in iter_records(own)} if own.exists() else set()
+            pending = [it for it in pending[rank::world] if it.key not in mine]
+            done |= mine
         if rank == 0:
             write_run_log(run_dir, log)
         if done and rank == 0:
@@ -503,6 +514,12 @@ class Runner:
             _wait_for_shards(shard_dir, world)
             _merge_shards(run_dir, shard_dir)
         log = self._finalize(run_dir, log, p, status_override="interrupted" if interrupted else None)
+        cache = self.frame_cache
+        if cache is not None and cache.stats.evicted:
+            self.say(f"[yellow]note:[/] the frame cache ({cache.dir}) reached its bound and evicted "
+                     f"{cache.stats.evicted} entr{'y' if cache.stats.evicted == 1 else 'ies'} during this run; "
+                     "a second model on these tasks will decode again. Raise MOSSEVAL_FRAME_CACHE_MAX "
+                     f"(now {cache.max_bytes / 2**30:.3g} GiB) to keep whole tasks.")
         if interrupted:
             raise KeyboardInterrupt
         return RunOutcome(run_dir, log, int(ExitCode.for_status(log.status)))
@@ -525,7 +542,8 @@ class Runner:
             from mosseval.video import sample_frames
 
             try:
-                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name])
+                frames = sample_frames(item.sample.video, item.task.frames, roots[item.task.name],
+                                       cache=self.frame_cache)
             except MediaError as exc:
                 err = ErrorInfo(kind="media", message=str(exc))
             except Exception as exc:  # a decoder bug must not stop the run either
@@ -570,7 +588,8 @@ class Runner:
                 prepared = queue.popleft().result() if queue else None
                 refill()
                 if prepared is not None and prepared.error is not None:
-                    self._write(writer, prepared, Response(text=None, error=prepared.error), 0.0)
+                    self._write(writer, prepared,
+                                self._generation(prepared, Response(text=None, error=prepared.error), 0.0))
                     progress.advance()
                     continue
                 if prepared is not None and batch and batch[0].item.task.name != prepared.item.task.name:
@@ -595,26 +614,36 @@ class Runner:
         if len(responses) != len(requests):
             raise InternalError(f"model backend {model.name} returned {len(responses)} responses for "
                                 f"{len(requests)} requests", hint="a bug in the backend; finished samples are saved")
-        for p, r in zip(batch, responses):
-            self._write(writer, p, r, elapsed / len(batch))
+        gens = [self._generation(p, r, elapsed / len(batch)) for p, r in zip(batch, responses)]
+        # One task per batch (the loop flushes on a task change): its PRRs are scored together.
+        scores = score_samples(batch[0].item.task, [(p.item.sample, g) for p, g in zip(batch, gens)],
+                               batch[0].prefill)
+        for p, g, s in zip(batch, gens, scores):
+            self._write(writer, p, g, s)
             progress.advance()
 
-    def _write(self, writer: Any, p: Prepared, resp: Response, latency: float) -> None:
+    @staticmethod
+    def _generation(p: Prepared, resp: Response, latency: float) -> Generation:
         error = resp.error
         if error is not None:  # error texts can carry URLs with credentials (never model output: kept as is)
             error = error.model_copy(update={"message": redact_text(error.message)})
         info = p.frames.info if p.frames is not None else None
         if info is not None and resp.frames_as is not None:
             info = info.model_copy(update={"model_input": resp.frames_as})
-        gen = Generation(
+        return Generation(
             text=resp.text,
             frames=info,
             error=error,
             usage=resp.usage,
             latency_s=round(latency, 6),
-            extra=redact_value({**resp.extra, "decode_s": round(p.decode_s, 6)}),
+            extra=redact_value({**resp.extra, "decode_s": round(p.decode_s, 6),
+                                **({"frame_cache": p.frames.cache} if p.frames is not None and p.frames.cache
+                                   else {})}),
         )
-        score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
+
+    def _write(self, writer: Any, p: Prepared, gen: Generation, score: Any = None) -> None:
+        if score is None:
+            score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
         writer.write(SampleRecord(key=p.item.key, task=p.item.task.name, index=p.item.index,
                                   sample=p.item.sample, generation=gen, score=score))
 
@@ -657,16 +686,14 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records
         status = "interrupted"
     else:
         status = "completed_with_errors" if n_errors else "completed"
-    old_results = log.results
     update = {"results": results, "groups": groups, "n_done": len(records), "n_errors": n_errors,
               "n_expected": n_expected, "status": status, "updated_at": now()}
     new = log.model_copy(update=update)
-    for name, res in new.results.items():  # keep judge summaries added by `mosseval judge`
-        if name in old_results and old_results[name].judge and not res.judge:
-            res.judge = old_results[name].judge
     from mosseval.published import check_run
 
-    new.published = check_run(new)  # comparisons with published numbers (mosseval reproduce)
+    # comparisons with published numbers (mosseval reproduce); judged metrics need the judge's files and
+    # are checked by `mosseval reproduce` and the leaderboard
+    new.published = check_run(new)
     return new
 
 
@@ -676,7 +703,7 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
     Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
     the first N of each task), so they match what ``run`` reported.
     """
-    with run_lock(run_dir, wait=wait, say=say):
+    with run_lock(run_dir, wait=wait, say=say), gc_paused():
         return _rescore_locked(Path(run_dir))
 
 
@@ -687,13 +714,16 @@ def _rescore_locked(run_dir: Path) -> RunLog:
     missing = sorted({r.task for r in records} - set(specs))
     if missing:
         raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
-    new_records = []
-    for rec in records:
-        task = specs[rec.task]
-        score = score_sample(task, rec.sample, rec.generation, task.prompt.prefill if task.prompt else None)
-        if rec.score is not None and rec.score.judge:
-            score.judge = rec.score.judge
-        new_records.append(rec.model_copy(update={"score": score}))
+    by_task: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        by_task.setdefault(rec.task, []).append(i)
+    for name, idx in by_task.items():  # each task's samples scored in one batch
+        task = specs[name]
+        scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
+                               task.prompt.prefill if task.prompt else None)
+        for i, score in zip(idx, scores):
+            records[i].score = score  # read for this call only: updated in place
+    new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}  # running: its writer died

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mosseval.extract import AnswerResult, check_mc
@@ -70,31 +70,48 @@ def get_answer_check(name: str) -> AnswerCheck:
 
 
 def score_sample(task: TaskSpec, sample: Sample, gen: Generation, prefill: str | None = None) -> SampleScore:
+    """Scores of one sample (see :func:`score_samples`)."""
+    return score_samples(task, [(sample, gen)], prefill)[0]
+
+
+def score_samples(task: TaskSpec, items: Sequence[tuple[Sample, Generation]],
+                  prefill: str | None = None) -> list[SampleScore]:
+    """Scores of many samples of one task; their PRRs are computed in one batch
+    (:func:`mosseval.prr.score.score_batch`), with the values one-at-a-time scoring gives."""
     spec = task.scoring
     prr_cfg: PRRConfig | None = spec.prr
-    refs = [s.text for s in sample.reference_steps]
-    if gen.error is not None or gen.text is None:
-        score = SampleScore(correct=False, parse_failed=False,
-                            format_ok=False if spec.require_format else None)
+    check = get_answer_check(spec.extractor)
+    fields: list[dict[str, Any]] = []
+    prr_todo: list[tuple[int, str, list[str]]] = []
+    for sample, gen in items:
+        refs = [s.text for s in sample.reference_steps]
+        if gen.error is not None or gen.text is None:
+            f: dict[str, Any] = {"correct": False, "parse_failed": False,
+                                 "format_ok": False if spec.require_format else None}
+            if prr_cfg is not None:
+                f["prr"], f["prr_status"] = (0.0, "no_steps") if refs else (None, "not_applicable")
+            fields.append(f)
+            continue
+        text = gen.text
+        ans = check(text, sample, task, prefill)
+        fields.append({
+            "extracted": ans.extracted,
+            "correct": bool(ans.correct),
+            "parse_failed": bool(ans.parse_failed),
+            "format_ok": format_ok(text) if spec.require_format else None,
+            "approximate": bool(ans.approximate or spec.approximate),
+        })
         if prr_cfg is not None:
-            score.prr, score.prr_status = (0.0, "no_steps") if refs else (None, "not_applicable")
-        return score
-    text = gen.text
-    ans = get_answer_check(spec.extractor)(text, sample, task, prefill)
-    score = SampleScore(
-        extracted=ans.extracted,
-        correct=bool(ans.correct),
-        parse_failed=bool(ans.parse_failed),
-        format_ok=format_ok(text) if spec.require_format else None,
-        approximate=bool(ans.approximate or spec.approximate),
-    )
-    if prr_cfg is not None:
-        from mosseval.prr.score import score_process
+            prr_todo.append((len(fields) - 1, text, refs))
+    if prr_todo:
+        from mosseval.prr.score import score_batch
 
-        ps = score_process(text, refs, prr_cfg, require_format=spec.require_format)
-        score.prr, score.prr_status = ps.prr, ps.status
-        score.steps, score.steps_truncated, score.prr_detail = ps.steps, ps.truncated, ps.detail
-    return score
+        results = score_batch([(text, refs) for _, text, refs in prr_todo], prr_cfg,
+                              require_format=spec.require_format)
+        for (k, _, _), ps in zip(prr_todo, results):
+            fields[k].update(prr=ps.prr, prr_status=ps.status, steps=ps.steps, steps_truncated=ps.truncated,
+                             prr_detail=ps.detail)
+    return [SampleScore(**f) for f in fields]
 
 
 def _field(sample: Sample, key: str) -> Any:
@@ -174,6 +191,32 @@ def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
     return result
 
 
+OFFICIAL_STYLE_PREFIX = "official-style"
+"""Label prefix of an extractor summary that reproduces a benchmark's own denominator (``TaskResult.extra``)."""
+
+
+def official_style_summary(result: TaskResult) -> dict[str, Any] | None:
+    """The official-style accuracy an extractor's ``summarize`` hook stored in ``result.extra`` (Video-MME:
+    correct / answered, unanswered items left out as the official script does), or ``None``."""
+    for summary in (result.extra or {}).values():
+        if isinstance(summary, dict) and str(summary.get("label", "")).startswith(OFFICIAL_STYLE_PREFIX) \
+                and summary.get("accuracy") is not None:
+            return summary
+    return None
+
+
+def official_style_line(name: str, result: TaskResult) -> str | None:
+    """One human line for the run table: the official-style number beside mosseval's accuracy, labelled."""
+    from mosseval.units import pct
+
+    summary = official_style_summary(result)
+    if summary is None:
+        return None
+    return (f"† {name}: official-style accuracy {pct(summary['accuracy'])} % ({summary['correct']} of "
+            f"{summary['answered']} answered; {summary['unanswered']} unanswered left out of the denominator as "
+            f"the official script does; mosseval's accuracy above counts them wrong)")
+
+
 def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecord]) -> TaskResult:
     """A group's overall result: the mean over all of its items (not the mean of subtask means)."""
     names = {t.name for t in tasks}
@@ -193,13 +236,14 @@ def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecor
 
 
 def summarize_value(est: Estimate | None) -> str:
-    """The value of an estimate alone (``–`` when there is none)."""
-    return "–" if est is None or est.value is None else f"{est.value:.3f}"
+    """The value of an estimate alone, in percent with one decimal (``–`` when there is none)."""
+    from mosseval.units import pct
+
+    return pct(est.value if est is not None else None)
 
 
 def summarize(est: Estimate | None) -> str:
-    if est is None or est.value is None:
-        return "–"
-    if est.ci_low is None or est.ci_high is None:
-        return f"{est.value:.3f}"
-    return f"{est.value:.3f} ({est.ci_low:.2f}–{est.ci_high:.2f})"
+    """An estimate for people: percent with one decimal and its 95 % interval, ``87.3 [84.1, 90.2]``."""
+    from mosseval.units import pct_ci
+
+    return pct_ci(est)

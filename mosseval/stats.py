@@ -530,6 +530,70 @@ def samples_needed(n: int, estimate: float, ci_low: float, ci_high: float, margi
     return max(need, n + 1)
 
 
+# --------------------------------------------------------------------------- agreement
+#
+# Used by the judge summaries (judge vs rule-based score) and the leaderboard.
+
+
+def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
+    """Cohen's kappa of two binary raters on the same items; ``None`` when there are no items or the
+    chance agreement is 1 (both raters constant and equal: kappa is undefined)."""
+    n = len(a)
+    if n == 0 or n != len(b):
+        return None
+    po = sum(x == y for x, y in zip(a, b)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    if pe >= 1.0 - 1e-12:
+        return None
+    return (po - pe) / (1 - pe)
+
+
+# --------------------------------------------------------------------------- two-sample z tests
+#
+# Used by the leaderboard's "statistically tied with the leader" marker.
+
+
+def normal_two_sided_p(diff: float, se: float | None) -> float | None:
+    """Two-sided p-value of ``diff`` under N(0, se²); ``None`` without a standard error."""
+    if se is None:
+        return None
+    if se <= 0:
+        return 1.0 if abs(diff) < 1e-12 else 0.0
+    return math.erfc(abs(diff) / se / math.sqrt(2))
+
+
+def se_from_estimate(est: Estimate | None) -> float | None:
+    """Standard error implied by an estimate's 95 % interval (half its width / z); for a proportion
+    without an interval, the binomial SE ``sqrt(max(p(1-p), 0.25/n) / n)`` (floored so that 0 % and
+    100 % do not claim zero uncertainty)."""
+    if est is None or est.value is None:
+        return None
+    lo, hi = est.ci_low, est.ci_high
+    if lo is not None and hi is not None and hi > lo:
+        return (hi - lo) / (2 * Z95)
+    n, p = est.n or 0, est.value
+    if n > 0 and 0.0 <= p <= 1.0:
+        return math.sqrt(max(p * (1 - p), 0.25 / n) / n)
+    return None
+
+
+def paired_z(diffs: Sequence[float]) -> tuple[float, float | None]:
+    """(mean, two-sided p) of a paired z-test on per-item differences."""
+    n = len(diffs)
+    m = sum(diffs) / n
+    var = sum((v - m) ** 2 for v in diffs) / (n - 1) if n > 1 else 0.0
+    return m, normal_two_sided_p(m, math.sqrt(var / n))
+
+
+def unpaired_z(a: Estimate, b: Estimate) -> float | None:
+    """Two-sided p of ``b - a`` with each side's SE from its interval (:func:`se_from_estimate`)."""
+    sa, sb = se_from_estimate(a), se_from_estimate(b)
+    if sa is None or sb is None or a.value is None or b.value is None:
+        return None
+    return normal_two_sided_p(b.value - a.value, math.sqrt(sa * sa + sb * sb))
+
+
 # --------------------------------------------------------------------------- correlation
 
 

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,9 @@ class Frames:
     array: np.ndarray
     """(T, H, W, 3) uint8 RGB."""
     info: FrameInfo
+    cache: str | None = None
+    """"hit" when the frames came from the shared frame cache, "miss" when they were decoded and
+    stored, None when no cache was used (:mod:`mosseval.frame_cache`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,16 +753,46 @@ def _sample_pyav(path: Path, label: str, spec: FrameSpec, start, end, shrink: _S
     return frames, plan, timestamps, index.fps, index.num_frames, "pyav"
 
 
-def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
+_USE_DEFAULT: Any = object()
+
+
+def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path, cache: Any = _USE_DEFAULT) -> Frames:
     """Decode the frames ``spec`` selects from ``ref`` (resolved under ``root``).
 
     Returns ``Frames(array=(T, H, W, 3) uint8 RGB, info=FrameInfo)``; T == ``len(info.indices)``
     (duplicates included). Raises ``MediaError`` (``UnsafePathError`` for paths escaping
     ``root``) with the file name and the reason, ``MissingDependencyError`` when decord is asked
     for but missing.
+
+    Frames come from the shared frame cache when it holds them (:mod:`mosseval.frame_cache`; the
+    process default unless ``cache`` is given, ``cache=None`` bypasses it); the result is
+    bit-identical either way. ``Frames.cache`` says which happened ("hit", "miss" or None).
     """
     label = str(ref.path)
     path = safe_join(root, ref.path)
+    if cache is _USE_DEFAULT:
+        from mosseval.frame_cache import default_cache
+
+        cache = default_cache()
+    key = None
+    if cache is not None:
+        try:
+            key = cache.key(path, ref, spec)
+        except OSError:
+            key = None  # missing or unreadable: decoding below reports it properly
+        if key is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                array, info = hit
+                return Frames(array=array, info=FrameInfo.model_validate(info), cache="hit")
+    frames = _decode_frames(ref, spec, path, label, root)
+    if key is not None:
+        cache.put(key, frames.array, frames.info.model_dump(mode="json"))
+        frames.cache = "miss"
+    return frames
+
+
+def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str, root: Path) -> Frames:
     start, end = (ref.start, ref.end) if spec.use_bounds else (None, None)
     shrink = _Shrinker(spec)
     try:
@@ -792,6 +826,43 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path) -> Frames:
         recipe=spec.recipe,
     )
     return Frames(array=array, info=info)
+
+
+def read_frames_at(ref: VideoRef, indices: list[int], root: Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode exactly the frames ``indices`` of ``ref`` as a sample recorded them (``FrameInfo.indices``:
+    stream positions of a file, numbers of a frame folder), e.g. to show the frames a model saw.
+
+    Returns (T, H, W, 3) uint8 RGB, each frame shrunk to ``max_pixels`` (else the default cap) as it is
+    decoded. Files are read with PyAV (every correct decoder returns the same pixels). The same media
+    safety as :func:`sample_frames`: ``UnsafePathError`` outside ``root`` (symbolic links included),
+    ``MediaError`` for anything unreadable."""
+    label = str(ref.path)
+    if not indices:
+        raise MediaError(f"{label}: no frame indices to read")
+    path = safe_join(root, ref.path)
+    shrink = _Shrinker(FrameSpec(max_pixels=max_pixels))
+    shrink.n_frames = len(indices)
+    try:
+        if ref.kind == "frames":
+            files = _list_frames(path, label, root)
+            first = int(ref.first_index)
+            frames = []
+            for i in indices:
+                if not 0 <= i - first < len(files):
+                    raise MediaError(f"{label}: frame {i} is not in the folder ({len(files)} frames from {first})")
+                frames.append(shrink(_read_image(files[i - first], label)))
+        else:
+            index = _get_index(path, label)
+            missing = [i for i in indices if not 0 <= i < index.num_frames]
+            if missing:
+                raise MediaError(f"{label}: frame {missing[0]} is beyond the {index.num_frames} readable frames")
+            decoded = _decode_pyav(path, label, index, list(indices), shrink)
+            frames = [decoded[i] for i in indices]
+        return _resize_all(frames, shrink.shape or frames[0].shape[:2])
+    except (MediaError, MossevalError):
+        raise
+    except Exception as e:  # never let a bare decoder exception escape
+        raise MediaError(f"{label}: unexpected {type(e).__name__} while reading frames: {_first_line(e)}") from e
 
 
 def pixel_budget(spec: FrameSpec) -> int:

@@ -1,4 +1,7 @@
 /* mosseval leaderboard page. Inlined into one self-contained HTML file.
+ * Data: BOARD is leaderboard.json (the Board record, JSON Schema `leaderboard.schema.json`); this script
+ * reads only fields that schema declares. Rates are fractions in [0, 1] and shown as percentages (one
+ * decimal); judge scores are shown on their rubric's scale.
  * Security: every string that comes from runs (model names, questions, model output, ...) reaches
  * the DOM through textContent / createTextNode / setAttribute on a fixed whitelist — never innerHTML.
  */
@@ -53,14 +56,28 @@
     return String(p);
   }
 
-  // metric definitions: how a cell is read and shown
+  function has(v) { return v !== null && v !== undefined; }
+  // metric definitions: how a cell is read and shown. Every rate is a percentage on 0–100.
+  function judgeGet(c) {
+    var j = c && c.judge_primary;
+    if (!j || !j.value || !has(j.value.value)) return null;
+    return { value: j.value.value, ci_low: j.value.ci_low, ci_high: j.value.ci_high, n: j.value.n,
+             n_clusters: j.value.n_clusters, method: j.value.method, judge: j };
+  }
   var METRICS = {
-    accuracy: { label: "Accuracy", get: function (c) { return c && c.accuracy; }, kind: "pct", higher: true, tie: "accuracy" },
-    prr: { label: "PRR", get: function (c) { return c && c.prr; }, kind: "num", higher: true, tie: "prr" },
-    format_rate: { label: "Format", get: function (c) { return c && c.format_rate !== null && c.format_rate !== undefined ? { value: c.format_rate } : null; }, kind: "pct", higher: true },
-    parse_failure_rate: { label: "Parse fail", get: function (c) { return c && c.parse_failure_rate !== null && c.parse_failure_rate !== undefined ? { value: c.parse_failure_rate } : null; }, kind: "pct", higher: false },
-    judge: { label: "Judge", get: function (c) { return c && c.judge_primary; }, kind: "judge", higher: true }
+    accuracy: { label: "Accuracy", unit: "%", get: function (c) { return c && c.accuracy; }, kind: "pct", higher: true, tie: "accuracy" },
+    prr: { label: "PRR", unit: "0–100", get: function (c) { return c && c.prr; }, kind: "pct", higher: true, tie: "prr" },
+    format_rate: { label: "Format", unit: "%", get: function (c) { return c && has(c.format_rate) ? { value: c.format_rate } : null; }, kind: "pct", higher: true },
+    parse_failure_rate: { label: "Parse fail", unit: "%", get: function (c) { return c && has(c.parse_failure_rate) ? { value: c.parse_failure_rate } : null; }, kind: "pct", higher: false },
+    judge: { label: "Judge", unit: "% or scale", get: judgeGet, kind: "judge", higher: true }
   };
+  // a judge value: judged accuracy in %, or a mean score on the rubric's scale ("6.2/10")
+  function judgeText(j, v) {
+    if (!has(v)) return "–";
+    if (j.kind === "correctness") return pct(v);
+    return Number(v).toFixed(1);
+  }
+  function judgeScale(j) { return j.kind === "score" && j.scale ? "/" + j.scale[1] : ""; }
 
   var state = {
     metric: "accuracy",
@@ -106,11 +123,16 @@
   }
 
   // ------------------------------------------------------------------ table
-  function ciBar(e) {
+  function ciBar(e, chance) {
     if (!e || e.value === null || e.value === undefined) return null;
     var lo = e.ci_low, hi = e.ci_high;
     var bar = el("span", { class: "cibar", "aria-hidden": "true" });
     var clamp = function (x) { return Math.max(0, Math.min(1, x)); };
+    if (has(chance)) {
+      var ch = el("span", { class: "chance", title: "chance level " + pct(chance) + "%" });
+      ch.style.left = "calc(" + (100 * clamp(chance)) + "% - 1px)";
+      bar.appendChild(ch);
+    }
     if (lo !== null && lo !== undefined && hi !== null && hi !== undefined) {
       var ci = el("span", { class: "ci" });
       ci.style.left = (100 * clamp(lo)) + "%";
@@ -131,26 +153,32 @@
       " (" + (t.test || "?") + ", p=" + fmtP(t.p_value);
     if (t.n_paired) s += ", " + t.n_paired + " paired samples";
     if (t.discordant) s += ", discordant " + t.discordant[0] + "/" + t.discordant[1];
+    if (has(t.diff)) s += ", " + (t.diff >= 0 ? "+" : "−") + pct(Math.abs(t.diff)) + " pts";
     return s + ")";
   }
 
   function cellTitle(run, col, c, m, e) {
     var lines = [run.display_name + " — " + (col ? col.label : "Overall")];
-    if (e) {
-      if (m.kind === "pct") lines.push(m.label + ": " + pct(e.value, 2) + "%" + (e.ci_low !== null && e.ci_low !== undefined ? " [" + pct(e.ci_low, 2) + ", " + pct(e.ci_high, 2) + "]" : ""));
-      else lines.push(m.label + ": " + num(e.value) + (e.ci_low !== null && e.ci_low !== undefined ? " [" + num(e.ci_low) + ", " + num(e.ci_high) + "]" : ""));
+    if (e && m.kind === "judge") {
+      var j = e.judge;
+      lines.push("judge " + j.rubric + (j.kind === "correctness" ? " (judged accuracy): " + pct(e.value) + "%" :
+        " (mean score): " + judgeText(j, e.value) + judgeScale(j)) +
+        (has(e.ci_low) ? " [" + judgeText(j, e.ci_low) + ", " + judgeText(j, e.ci_high) + "]" : ""));
+      if (e.n) lines.push("n = " + e.n + (j.n_errors ? " · " + j.n_errors + " judge error(s) excluded" : "") + (j.n_pending ? " · " + j.n_pending + " not judged yet" : ""));
+      if (has(j.agreement)) lines.push("agreement with the rule-based score " + pct(j.agreement) + "%" +
+                 (has(j.kappa) ? " (Cohen's kappa " + num(j.kappa, 2) + ")" : ""));
+    } else if (e) {
+      lines.push(m.label + ": " + pct(e.value) + (m.unit === "%" ? "%" : " (0–100)") + (has(e.ci_low) ? " [" + pct(e.ci_low) + ", " + pct(e.ci_high) + "]" : ""));
       if (e.n) lines.push("n = " + e.n + (e.n_clusters ? " (" + e.n_clusters + " clusters)" : "") + (e.method ? " · " + e.method : ""));
     }
-    if (e && m.kind === "judge" && e.agreement !== null && e.agreement !== undefined)
-      lines.push("agreement with the rule-based score " + pct(e.agreement, 1) + "%" +
-                 (e.kappa !== null && e.kappa !== undefined ? " (Cohen's kappa " + num(e.kappa, 2) + ")" : ""));
     if (c && c.tie && m.tie && c.tie[m.tie]) lines.push(describeTie(c.tie[m.tie], m.label.toLowerCase()));
     if (c && c.approximate) lines.push("approximate score (offline stand-in for the official protocol)");
+    if (col && has(col.chance) && m.tie === "accuracy") lines.push("chance level " + pct(col.chance) + "%");
     if (c && state.metric === "accuracy") {
-      if (c.prr) lines.push("PRR " + num(c.prr.value) + (c.prr_correct ? " · on correct " + num(c.prr_correct.value) : "") + (c.prr_incorrect ? " · on wrong " + num(c.prr_incorrect.value) : ""));
-      if (c.parse_failure_rate !== null && c.parse_failure_rate !== undefined) lines.push("parse failures " + pct(c.parse_failure_rate) + "%");
+      if (c.prr) lines.push("PRR " + pct(c.prr.value) + (c.prr_correct ? " · on correct " + pct(c.prr_correct.value) : "") + (c.prr_incorrect ? " · on wrong " + pct(c.prr_incorrect.value) : "") + " (0–100)");
+      if (has(c.parse_failure_rate)) lines.push("parse failures " + pct(c.parse_failure_rate) + "%");
       if (c.error_rate) lines.push("errors " + pct(c.error_rate) + "%");
-      if (c.reported_accuracy !== null && c.reported_accuracy !== undefined && c.accuracy && Math.abs(c.reported_accuracy - c.accuracy.value) > 5e-4) lines.push("lmms-eval reported " + pct(c.reported_accuracy, 2) + "%");
+      if (has(c.reported_accuracy) && c.accuracy && Math.abs(c.reported_accuracy - c.accuracy.value) > 5e-4) lines.push("lmms-eval reported " + pct(c.reported_accuracy) + "%");
     }
     return lines.join("\n");
   }
@@ -167,11 +195,10 @@
     var tie = c && c.tie && m.tie ? c.tie[m.tie] : null;
     if (tie && tie.leader) cls += " leader";
     if (state.picked && state.drillCol === colId && state.drillRun === run.run_id) cls += " selected";
-    var main = m.kind === "pct" ? pct(e.value) : (m.kind === "judge" && e.metric === "correct" ? pct(e.value) : num(e.value, m.kind === "judge" ? 2 : 3));
+    var main = m.kind === "judge" ? judgeText(e.judge, e.value) : pct(e.value);
     var half = null;
-    if (e.ci_low !== null && e.ci_low !== undefined && e.ci_high !== null && e.ci_high !== undefined) {
-      var asPct = m.kind === "pct" || (m.kind === "judge" && e.metric === "correct");
-      var f = function (x) { return asPct ? pct(x) : num(x, m.kind === "judge" ? 2 : 3); };
+    if (has(e.ci_low) && has(e.ci_high)) {
+      var f = function (x) { return m.kind === "judge" ? judgeText(e.judge, x) : pct(x); };
       var h = (e.ci_high - e.ci_low) / 2, up = e.ci_high - e.value, down = e.value - e.ci_low;
       // Wilson intervals are asymmetric near 0 and 1: show both sides when "±" would mislead.
       half = Math.abs(up - down) > 0.25 * h ? "−" + f(down) + " +" + f(up) : "±" + f(h);
@@ -180,10 +207,11 @@
                         title: cellTitle(run, col, c, m, e) },
       c && c.approximate ? el("span", { class: "badge approx", title: "approximate" }, "~") : null,
       el("span", { class: "val" }, main),
+      m.kind === "judge" && judgeScale(e.judge) ? el("span", { class: "pm" }, judgeScale(e.judge)) : null,
       half ? el("span", { class: "pm" }, half) : null,
       tie && tie.leader ? el("span", { class: "badge leader", "data-mark": "leader" }, "★") : null,
       tie && !tie.leader && tie.tied ? el("span", { class: "badge tie", "data-mark": "tied" }, "≈") : null,
-      (m.kind !== "judge" && (m.kind === "pct" || state.metric === "prr")) ? ciBar(e) : null);
+      (m.tie ? ciBar(e, m.tie === "accuracy" && col ? col.chance : null) : null));
     return td;
   }
 
@@ -237,6 +265,7 @@
     var parts = [];
     if (c.frames_label) parts.push(c.frames_label);
     if (c.protocol) parts.push(c.protocol);
+    if (has(c.chance) && state.metric === "accuracy") parts.push("chance " + pct(c.chance, 0) + "%");
     return parts.join(" · ");
   }
 
@@ -251,7 +280,7 @@
       headerCell("name", "Model", "backend · checkpoint", "left model"),
       headerCell("params", "Params", null, ""),
       headerCell("date", "Date", null, "left"),
-      headerCell("overall", "Overall", METRICS[state.metric].label.toLowerCase(), "overall", overallTitle),
+      headerCell("overall", "Overall", METRICS[state.metric].label.toLowerCase() + " (" + METRICS[state.metric].unit + ")", "overall", overallTitle),
       cols.map(function (c) {
         var label = [c.label];
         var th = headerCell(c.id, c.label, colSub(c), c.top_level ? "" : "sub",
@@ -271,18 +300,20 @@
     var body = el("tbody");
     sortedRuns().forEach(function (run) {
       var metaBits = [];
-      if (run.checkpoint && run.checkpoint !== run.name) metaBits.push(String(run.checkpoint));
-      if (run.git_revision) metaBits.push("git " + String(run.git_revision).slice(0, 8));
+      if (run.checkpoint && run.checkpoint !== run.name) metaBits.push(run.checkpoint);
+      if (run.revision) metaBits.push("rev " + run.revision.slice(0, 12));
+      if (run.git_revision) metaBits.push("git " + run.git_revision.slice(0, 8));
       var tr = el("tr", { "data-run": run.run_id, "data-name": run.display_name },
         el("td", { class: "rank" }, String(rankOf[run.run_id])),
-        el("td", { class: "left model", title: run.run_dir || "" },
+        el("td", { class: "left model", title: run.run_dir + "\nidentity " + run.identity_hash.slice(0, 16) },
           el("span", { class: "model-name" }, run.display_name),
           el("span", { class: "badge backend" }, run.backend || "?"),
           run.origin !== "mosseval" ? el("span", { class: "badge ext" }, run.origin) : null,
           run.status && run.status !== "completed" ? el("span", { class: "badge status" }, run.status.replace(/_/g, " ")) : null,
+          run.stale ? el("span", { class: "badge status", title: run.stale.reason, "data-mark": "stale" }, run.stale.recomputed ? "recomputed" : "stale") : null,
           metaBits.length ? el("span", { class: "model-meta" }, metaBits.join(" · ")) : null,
-          (run.published || []).map(function (p) {
-            return el("span", { class: "published " + p.status, title: p.source }, p.task + ": " + p.line);
+          run.published.map(function (p) {
+            return el("span", { class: "published " + p.status, title: p.score.source }, p.score.task + ": " + p.line);
           })),
         el("td", { "data-value": run.params === null || run.params === undefined ? "" : run.params }, fmtParams(run.params)),
         el("td", { class: "left muted small" }, shortDate(run.date)),
@@ -306,7 +337,26 @@
       renderTable(); renderCharts(); renderBrowserList();
     });
     var shown = body.querySelectorAll("tr:not([hidden])").length;
+    renderMetricNote();
     $("count").textContent = shown === runs.length ? runs.length + " runs" : shown + " of " + runs.length + " runs shown";
+  }
+
+  // a hint when the chosen metric has nothing to show (e.g. the Judge tab before any judge ran)
+  function renderMetricNote() {
+    var note = $("metric-note");
+    var text = null;
+    if (state.metric === "judge") {
+      var judged = runs.filter(function (r) { return r.judged; });
+      if (!judged.length) {
+        text = "No judge has run on these runs. `mosseval judge RUN_DIR` adds LLM-judge verdicts (MMVU's official " +
+          "answer judge; a reasoning-process rubric for tasks with reference steps) to a run; then rebuild this page.";
+      } else if (judged.length < runs.length) {
+        text = "Runs without judge verdicts show –: " + runs.filter(function (r) { return !r.judged; })
+          .map(function (r) { return r.display_name; }).join(", ") + ". Judge them with `mosseval judge RUN_DIR`.";
+      }
+    }
+    note.hidden = text === null;
+    note.textContent = text || "";
   }
 
   function applyFilter() {
@@ -367,6 +417,8 @@
     var xs = [], ys = [];
     pts.forEach(function (d) { xs.push(d.a.ci_low !== null && d.a.ci_low !== undefined ? d.a.ci_low : d.a.value, d.a.ci_high !== null && d.a.ci_high !== undefined ? d.a.ci_high : d.a.value);
       ys.push(d.p.ci_low !== null && d.p.ci_low !== undefined ? d.p.ci_low : d.p.value, d.p.ci_high !== null && d.p.ci_high !== undefined ? d.p.ci_high : d.p.value); });
+    var ch0 = colById[state.chartCol].chance;
+    if (has(ch0)) xs.push(ch0);
     var xr = niceRange(Math.min.apply(null, xs), Math.max.apply(null, xs));
     var yr = niceRange(Math.min.apply(null, ys), Math.max.apply(null, ys));
     var X = function (v) { return L + (v - xr[0]) / (xr[1] - xr[0]) * (W - L - R); };
@@ -379,12 +431,17 @@
     });
     axisTicks(yr[0], yr[1], 5).forEach(function (v) {
       grid.appendChild(svg("line", { x1: L, x2: W - R, y1: Y(v), y2: Y(v) }));
-      g.appendChild(svg("text", { x: L - 6, y: Y(v) + 4, "text-anchor": "end" }, v.toFixed(2)));
+      g.appendChild(svg("text", { x: L - 6, y: Y(v) + 4, "text-anchor": "end" }, (100 * v).toFixed(0)));
     });
     g.insertBefore(grid, g.firstChild);
     var ax = svg("g", { class: "axis" });
     ax.appendChild(svg("text", { class: "title", x: (L + W - R) / 2, y: H - 8, "text-anchor": "middle" }, "accuracy (%) — " + colById[state.chartCol].label));
-    ax.appendChild(svg("text", { class: "title", x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: "rotate(-90 12 " + ((T + H - B) / 2) + ")" }, "PRR"));
+    ax.appendChild(svg("text", { class: "title", x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: "rotate(-90 12 " + ((T + H - B) / 2) + ")" }, "PRR (0–100)"));
+    var chance = colById[state.chartCol].chance;
+    if (has(chance) && chance >= xr[0] && chance <= xr[1]) {
+      ax.appendChild(svg("line", { class: "chance-line", x1: X(chance), x2: X(chance), y1: T, y2: H - B }));
+      ax.appendChild(svg("text", { class: "title", x: X(chance) + 4, y: T + 10 }, "chance " + pct(chance) + "%"));
+    }
     g.appendChild(ax);
     var labelAll = pts.length <= 14;
     var placed = pts.map(function (d) { var x = X(d.a.value), y = Y(d.p.value); return [x - 5, y - 5, x + 5, y + 5]; });
@@ -411,7 +468,7 @@
       if (d.a.ci_low !== null && d.a.ci_low !== undefined) g.appendChild(svg("line", { class: "whisker", x1: X(d.a.ci_low), x2: X(d.a.ci_high), y1: cy, y2: cy }));
       if (d.p.ci_low !== null && d.p.ci_low !== undefined) g.appendChild(svg("line", { class: "whisker", x1: cx, x2: cx, y1: Y(d.p.ci_low), y2: Y(d.p.ci_high) }));
       var dot = svg("circle", { class: "dot" + (d.run.origin !== "mosseval" ? " lmms" : ""), cx: cx, cy: cy, r: 5, "data-run": d.run.run_id },
-        svg("title", null, d.run.display_name + "\naccuracy " + pct(d.a.value) + "%  PRR " + num(d.p.value)));
+        svg("title", null, d.run.display_name + "\naccuracy " + pct(d.a.value) + "%  PRR " + pct(d.p.value) + " (0–100)"));
       dot.addEventListener("click", function () { state.sampleRun = d.run.run_id; state.drillRun = d.run.run_id; renderBrowserList(); renderCharts(); });
       g.appendChild(dot);
       if (labelAll) placeLabel(d.run.display_name.length > 28 ? d.run.display_name.slice(0, 27) + "…" : d.run.display_name, cx, cy);
@@ -467,6 +524,11 @@
       g.appendChild(svg("line", { x1: X(v), x2: X(v), y1: T, y2: H - 20, stroke: "currentColor", "stroke-opacity": 0.12 }));
       g.appendChild(svg("text", { x: X(v), y: H - 6, "text-anchor": "middle" }, String(v * 100)));
     });
+    var dch = colById[state.drillCol] ? colById[state.drillCol].chance : null;
+    if (has(dch) && state.drillKind !== "subtask") {
+      g.appendChild(svg("line", { class: "chance-line", x1: X(dch), x2: X(dch), y1: T, y2: H - 20 },
+        svg("title", null, "chance level " + pct(dch) + "% (whole column)")));
+    }
     catList.forEach(function (cat, i) {
       var y = T + i * rowH;
       var e = bd[cat];
@@ -480,7 +542,7 @@
       }
       g.appendChild(svg("text", { x: X(1) + 6, y: y + rowH / 2 + 4 }, pct(e.value) + "  n=" + e.n));
     });
-    host.appendChild(el("div", { class: "small muted" }, "Bars: " + run.display_name + " (click a model below to switch) — lines show 95% CIs"));
+    host.appendChild(el("div", { class: "small muted" }, "Accuracy (%) of " + run.display_name + " (click a model below to switch) — lines show 95% CIs" + (has(dch) ? "; dashed: chance level" : "")));
     host.appendChild(g);
 
     // heat table: runs × categories
@@ -512,6 +574,9 @@
   // ------------------------------------------------------------------ sample browser
   var SAMPLES = (BOARD.samples && BOARD.samples.runs) || {};
   var ITEMS = (BOARD.samples && BOARD.samples.items) || {};
+  var THUMBS = (BOARD.samples && BOARD.samples.thumbnails) || {};
+  var WHY = { wrong: "a wrong answer", "low-prr": "among the lowest PRR (below 100)", random: "hash-ranked draw shared by all runs",
+              all: "every sample of this run is embedded" };
 
   function samplesOf(runId) { return SAMPLES[runId] || []; }
 
@@ -534,7 +599,7 @@
     var filtered = list.filter(function (s) {
       if (state.sampleTask && s.task !== state.sampleTask) return false;
       if (state.sampleFilter === "wrong") return s.correct === false;
-      if (state.sampleFilter === "low-prr") return s.prr !== null && s.prr !== undefined;
+      if (state.sampleFilter === "low-prr") return has(s.prr);
       return true;
     });
     if (state.sampleFilter === "low-prr") filtered.sort(function (a, b) { return a.prr - b.prr; });
@@ -546,7 +611,7 @@
       var b = el("button", { type: "button", "data-key": s.key, "aria-selected": s.key === state.sampleKey ? "true" : "false", title: item.question || "" },
         el("span", { class: "dot " + (s.correct === true ? "ok" : s.correct === false ? "bad" : "") }),
         el("span", { class: "sid" }, s.task + " · " + (item.id || s.key)),
-        el("span", { class: "sprr" }, s.prr !== null && s.prr !== undefined ? "PRR " + num(s.prr, 2) : (s.error ? "error" : "")));
+        el("span", { class: "sprr" }, has(s.prr) ? "PRR " + pct(s.prr) : (s.error ? "error" : "")));
       b.addEventListener("click", function () { state.sampleKey = s.key; renderBrowserList(); });
       host.appendChild(b);
     });
@@ -554,11 +619,61 @@
     renderSample();
   }
 
-  function chip(text, cls) { return el("span", { class: "chip " + (cls || "") }, text); }
+  function chip(text, cls, title) { return el("span", { class: "chip " + (cls || ""), title: title || null }, text); }
 
   function distColor(d) {
     var v = Math.max(0, Math.min(1, d));
     return "hsl(" + Math.round(120 * (1 - v)) + ", 60%, 45%)";
+  }
+
+  function verdictText(j) {
+    if (j.error) return "error";
+    if (has(j.score) && j.correct === null) return String(j.score);
+    return j.correct === true ? "correct" : j.correct === false ? "wrong" : (has(j.score) ? String(j.score) : "?");
+  }
+
+  function renderFrames(host, s, item) {
+    var fr = s.frames;
+    var thumbs = fr && fr.thumbnails ? (THUMBS[fr.thumbnails] || []) : [];
+    if (!fr && !item.video) return;
+    host.appendChild(el("h3", null, "Frames the model saw"));
+    if (thumbs.length) {
+      var fbox = el("div", { class: "frames" });
+      thumbs.forEach(function (t) {
+        fbox.appendChild(el("figure", null, el("img", { src: t.src, alt: "frame " + t.index }),
+          el("figcaption", null, "#" + t.index + (has(t.t) ? " · " + Number(t.t).toFixed(1) + "s" : ""))));
+      });
+      host.appendChild(fbox);
+    }
+    if (fr && fr.indices) {
+      var cbox = el("div", { class: "frames chips-row", title: "frames the model saw: index @ timestamp" });
+      fr.indices.forEach(function (ix, i) {
+        var t = fr.timestamps && has(fr.timestamps[i]) ? " @" + Number(fr.timestamps[i]).toFixed(2) + "s" : "";
+        cbox.appendChild(el("span", { class: "fchip" }, "#" + ix + t));
+      });
+      host.appendChild(cbox);
+    }
+    var meta = [];
+    if (item.video) meta.push(item.video.path + (has(item.video.start) ? " [" + item.video.start + "–" + (has(item.video.end) ? item.video.end : "end") + "s]" : ""));
+    if (fr && fr.decoder) meta.push("decoder " + fr.decoder);
+    if (fr && fr.sampled_fps) meta.push("sampled " + Number(fr.sampled_fps).toFixed(2) + " fps");
+    if (thumbs.length) meta.push(thumbs.length === fr.indices.length ? "thumbnails: all " + thumbs.length + " frames the model saw" :
+      "thumbnails: " + thumbs.length + " of the " + fr.indices.length + " frames the model saw, evenly spread");
+    else if (fr) meta.push("no thumbnails embedded (rebuild with --thumbnails and the task data)");
+    if (meta.length) host.appendChild(el("div", { class: "small muted" }, meta.join(" · ")));
+  }
+
+  function renderRaw(host, s, open) {
+    var body;
+    if (s.text === null || s.text === undefined) body = s.error ? s.error.message : "(no output)";
+    else body = s.text;
+    var blank = has(s.text) && s.text.trim() === "";
+    var det = el("details", { open: open }, el("summary", null, "Raw model output" + (s.text_truncated ? " (truncated)" : "")),
+      blank ? el("p", { class: "small warn-note", "data-note": "blank-output" },
+        s.text.length === 0 ? "The model returned an empty string." :
+          "The model returned only whitespace (" + s.text.length + " character" + (s.text.length === 1 ? "" : "s") + ", shown as ⎵/↵ below).") : null,
+      el("pre", { class: "raw" }, blank ? s.text.replace(/ /g, "⎵").replace(/\n/g, "↵\n").replace(/\t/g, "→") : body));
+    host.appendChild(det);
   }
 
   function renderSample() {
@@ -572,21 +687,23 @@
     if (s.error) chips.appendChild(chip("error: " + s.error.kind, "bad"));
     else if (s.correct === true) chips.appendChild(chip("correct", "ok"));
     else if (s.correct === false) chips.appendChild(chip("wrong", "bad"));
-    chips.appendChild(chip("gold " + (item.answer === null || item.answer === undefined ? "?" : item.answer)));
-    chips.appendChild(chip("extracted " + (s.extracted === null || s.extracted === undefined ? "none" : s.extracted), s.parse_failed ? "warn" : ""));
+    chips.appendChild(chip("gold " + (has(item.answer) ? item.answer : "?")));
+    chips.appendChild(chip("extracted " + (has(s.extracted) ? s.extracted : "none"), s.parse_failed ? "warn" : ""));
     if (s.parse_failed) chips.appendChild(chip("parse failed", "warn"));
     if (s.format_ok === true) chips.appendChild(chip("format ok", "ok"));
     if (s.format_ok === false) chips.appendChild(chip("format broken", "bad"));
-    if (s.prr !== null && s.prr !== undefined) chips.appendChild(chip("PRR " + num(s.prr), ""));
+    if (has(s.prr)) chips.appendChild(chip("PRR " + pct(s.prr), "", "process reasoning reward, 0–100"));
     else if (s.prr_status && s.prr_status !== "disabled") chips.appendChild(chip("PRR " + s.prr_status.replace(/_/g, " "), ""));
     if (s.approximate) chips.appendChild(chip("approximate score", "warn"));
-    Object.keys(s.judge || {}).forEach(function (name) {
+    var jnames = Object.keys(s.judge || {});
+    jnames.forEach(function (name) {
       var j = s.judge[name];
-      chips.appendChild(chip("judge " + name + ": " + (j.error ? "error" : (j.score !== null && j.score !== undefined ? j.score : (j.correct === true ? "correct" : j.correct === false ? "wrong" : "?"))), j.error ? "warn" : ""));
+      chips.appendChild(chip("judge " + name + ": " + verdictText(j), j.error ? "warn" : ""));
     });
+    if (!jnames.length && run && !run.judged) chips.appendChild(chip("not judged", "", "no LLM judge has run on this run (mosseval judge RUN_DIR)"));
     if (item.category) chips.appendChild(chip("category " + item.category));
     if (item.level) chips.appendChild(chip("level " + item.level));
-    chips.appendChild(chip("picked: " + s.why));
+    chips.appendChild(chip("picked: " + (WHY[s.why] || s.why), "", "why this sample is embedded in the page"));
     host.appendChild(chips);
 
     host.appendChild(el("div", { class: "question" }, item.question || ""));
@@ -599,34 +716,7 @@
           gold ? el("span", { class: "tag" }, "GOLD") : null, picked ? el("span", { class: "tag" }, "MODEL") : null);
       })));
     }
-    // frames
-    var fr = s.frames;
-    var thumbs = item.thumbnails || [];
-    if (fr || thumbs.length || item.video) {
-      host.appendChild(el("h3", null, "Frames"));
-      var fbox = el("div", { class: "frames" });
-      if (thumbs.length) {
-        thumbs.forEach(function (t) {
-          fbox.appendChild(el("figure", null, el("img", { src: t.src, alt: "frame " + t.index, width: null }),
-            el("figcaption", null, "#" + t.index + (t.t !== null && t.t !== undefined ? " · " + Number(t.t).toFixed(1) + "s" : ""))));
-        });
-      }
-      if (thumbs.length) host.appendChild(fbox);
-      if (fr && fr.indices) {
-        var cbox = el("div", { class: "frames chips-row", title: "frames the model saw: index @ timestamp" });
-        fr.indices.forEach(function (ix, i) {
-          var t = fr.timestamps && fr.timestamps[i] !== undefined ? " @" + Number(fr.timestamps[i]).toFixed(2) + "s" : "";
-          cbox.appendChild(el("span", { class: "fchip" }, "#" + ix + t));
-        });
-        host.appendChild(cbox);
-      }
-      var meta = [];
-      if (item.video) meta.push(item.video.path + (item.video.start !== null && item.video.start !== undefined ? " [" + item.video.start + "–" + (item.video.end === null ? "end" : item.video.end) + "s]" : ""));
-      if (fr && fr.decoder) meta.push("decoder " + fr.decoder);
-      if (fr && fr.sampled_fps) meta.push("sampled " + Number(fr.sampled_fps).toFixed(2) + " fps");
-      if (thumbs.length) meta.push("thumbnails: " + thumbs.length + " evenly spaced frames of the clip");
-      if (meta.length) host.appendChild(el("div", { class: "small muted" }, meta.join(" · ")));
-    }
+    renderFrames(host, s, item);
     // alignment
     var refs = item.reference_steps || [];
     var steps = s.steps || [];
@@ -634,16 +724,13 @@
       host.appendChild(el("h3", null, "Reasoning vs reference (SDTW alignment)"));
       renderAlignment(host, refs, steps, s.alignment);
       if (s.alignment) {
-        host.appendChild(el("div", { class: "small muted" }, "alignment cost " + num(s.alignment.cost) + " · normalised " +
-          num(s.alignment.normalized_cost) + " over " + s.alignment.path.length + " matched cells · PRR " + num(s.prr) +
-          (s.steps_truncated ? " · steps truncated at the cap" : "")));
+        host.appendChild(el("div", { class: "small muted" }, "step distance: 0 = same wording, 1 = nothing in common · alignment cost " +
+          num(s.alignment.cost) + " · normalised " + num(s.alignment.normalized_cost) + " over " + s.alignment.path.length +
+          " matched cells · PRR " + pct(s.prr) + " (0–100)" + (s.steps_truncated ? " · steps truncated at the cap" : "")));
       }
     }
-    // raw output
-    var det = el("details", { open: !(refs.length || steps.length) }, el("summary", null, "Raw model output" + (s.text_truncated ? " (truncated)" : "")),
-      el("pre", { class: "raw" }, s.text === null || s.text === undefined ? (s.error ? s.error.message : "(no output)") : s.text));
-    host.appendChild(det);
-    var jn = Object.keys(s.judge || {}).filter(function (n) { return s.judge[n].rationale || s.judge[n].error; });
+    renderRaw(host, s, !(refs.length || steps.length));
+    var jn = jnames.filter(function (n) { return s.judge[n].rationale || s.judge[n].error; });
     if (jn.length) {
       host.appendChild(el("details", null, el("summary", null, "Judge rationale"),
         jn.map(function (n) { return el("pre", { class: "raw" }, n + ": " + (s.judge[n].error || s.judge[n].rationale)); })));
@@ -658,8 +745,8 @@
       var t = el("table", { class: "others" }, el("thead", null, el("tr", null, el("th", null, "run"), el("th", null, "extracted"), el("th", null, "result"), el("th", null, "PRR"))));
       var tb = el("tbody");
       others.forEach(function (o) {
-        var tr = el("tr", { "data-run": o.run.run_id }, el("td", null, o.run.display_name), el("td", null, o.s.extracted === null || o.s.extracted === undefined ? "none" : o.s.extracted),
-          el("td", null, o.s.correct ? "✓" : "✗"), el("td", null, o.s.prr === null || o.s.prr === undefined ? "–" : num(o.s.prr, 3)));
+        var tr = el("tr", { "data-run": o.run.run_id }, el("td", null, o.run.display_name), el("td", null, has(o.s.extracted) ? o.s.extracted : "none"),
+          el("td", null, o.s.correct ? "✓" : "✗"), el("td", null, has(o.s.prr) ? pct(o.s.prr) : "–"));
         tr.addEventListener("click", function () { state.sampleRun = o.run.run_id; state.sampleKey = o.s.key; state.sampleTask = ""; state.sampleFilter = "all"; syncSampleFilter(); renderBrowserList(); });
         tb.appendChild(tr);
       });
@@ -670,22 +757,28 @@
 
   var alignRedraw = null;
   function renderAlignment(host, refs, steps, alignment) {
-    var matchedGen = {};
     var path = alignment ? alignment.path : [];
-    path.forEach(function (p) { matchedGen[p[1]] = true; });
+    var dist = alignment && alignment.distances ? alignment.distances : [];
+    var byGen = {};  // model step -> [[ref, distance], ...] along the path
+    path.forEach(function (p, k) { (byGen[p[1]] = byGen[p[1]] || []).push([p[0], has(dist[k]) ? dist[k] : null]); });
     var refList = el("ol", null, refs.map(function (r, i) {
       return el("li", { "data-ref": i }, el("span", { class: "si" }, "R" + (i + 1)),
-        r[0] !== null && r[0] !== undefined ? el("span", { class: "st" }, Number(r[0]).toFixed(1) + "s") : null, r[1]);
+        has(r[0]) ? el("span", { class: "st" }, Number(r[0]).toFixed(1) + "s") : null, r[1]);
     }));
     var genList = el("ol", null, steps.map(function (t, j) {
-      return el("li", { "data-gen": j, class: alignment && !matchedGen[j] ? "unmatched" : "", title: alignment && !matchedGen[j] ? "not on the alignment path (skipped)" : "" },
-        el("span", { class: "si" }, "G" + (j + 1)), t);
+      var m = byGen[j];
+      return el("li", { "data-gen": j, class: alignment && !m ? "unmatched" : "", title: alignment && !m ? "not on the alignment path (skipped)" : "" },
+        el("span", { class: "si" }, "G" + (j + 1)), t,
+        m ? el("span", { class: "dists" }, m.map(function (x) {
+          return el("span", { class: "dchip", "data-ref": x[0], title: "distance to R" + (x[0] + 1) + (has(x[1]) ? ": " + x[1].toFixed(3) : "") },
+            "R" + (x[0] + 1) + (has(x[1]) ? " · " + x[1].toFixed(2) : ""));
+        })) : null);
     }));
     var links = svg("svg", { class: "links", "data-pairs": path.length });
     var box = el("div", { class: "align" },
       el("div", null, el("div", { class: "col-h" }, "Reference steps"), refList),
       el("div", null, el("div", { class: "col-h" }, " "), links),
-      el("div", null, el("div", { class: "col-h" }, "Model steps"), genList.childNodes.length ? genList : el("p", { class: "muted small" }, "no steps (format broken or empty)")));
+      el("div", null, el("div", { class: "col-h" }, "Model steps (distance to the matched reference)"), genList.childNodes.length ? genList : el("p", { class: "muted small" }, "no steps (format broken or empty)")));
     host.appendChild(box);
     function draw() {
       clear(links);
@@ -695,15 +788,20 @@
       links.setAttribute("viewBox", "0 0 130 " + Math.max(10, h));
       links.style.height = Math.max(10, h) + "px";
       var refNodes = refList.children, genNodes = genList.children;
+      var placed = [];  // y of the distance labels drawn so far: a label that would overprint is left out
       path.forEach(function (p, k) {
         var a = refNodes[p[0]], b = genNodes[p[1]];
         if (!a || !b) return;
         var ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
         var y1 = ra.top + ra.height / 2 - top, y2 = rb.top + rb.height / 2 - top;
-        var d = alignment.distances && alignment.distances[k] !== undefined ? alignment.distances[k] : null;
+        var d = has(dist[k]) ? dist[k] : null;
         links.appendChild(svg("line", { class: "align-line", x1: 4, y1: y1, x2: 126, y2: y2, stroke: d === null ? "#888" : distColor(d), "data-ref": p[0], "data-gen": p[1] },
           svg("title", null, "R" + (p[0] + 1) + " ↔ G" + (p[1] + 1) + (d === null ? "" : "  distance " + d.toFixed(3)))));
-        if (d !== null) links.appendChild(svg("text", { x: 65, y: (y1 + y2) / 2 - 3, "text-anchor": "middle" }, d.toFixed(2)));
+        if (d === null) return;
+        var ly = (y1 + y2) / 2 - 3;
+        if (placed.some(function (y) { return Math.abs(y - ly) < 12; })) return;
+        placed.push(ly);
+        links.appendChild(svg("text", { class: "dlabel", x: 65, y: ly, "text-anchor": "middle" }, d.toFixed(2)));
       });
     }
     draw();
@@ -735,7 +833,7 @@
       b.addEventListener("click", function () { state.sampleFilter = b.getAttribute("data-f"); syncSampleFilter(); renderBrowserList(); });
     });
     if (!BOARD.columns.some(function (c) { return !c.top_level; })) $("show-sub-wrap").hidden = true;
-    $("tie-legend").textContent = "≈ statistically tied with the leader (α = " + BOARD.settings.alpha + "; " + BOARD.settings.tie_test.accuracy + ")";
+    $("tie-legend").textContent = "statistically tied with the leader (α = " + BOARD.settings.alpha + "; " + BOARD.settings.tie_test.accuracy + ")";
     renderCharts();
     renderBrowserList();
   }

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mosseval.compare import CompareSettings, compare_paths, identity_differences, render_markdown
+from mosseval.comparability import run_differences
+from mosseval.compare import CompareReport, CompareSettings, render_markdown
+from mosseval.compare import compare_paths as compare_report
 from mosseval.errors import NotComparableError, UsageError
 from mosseval.records import (
     ErrorInfo,
@@ -36,6 +38,11 @@ from tests.support.cli import main_inprocess
 # --------------------------------------------------------------------------- building run directories
 
 
+def compare_paths(*args, **kwargs) -> dict:
+    """The verdict as its JSON (what `--json` writes), for value assertions."""
+    return compare_report(*args, **kwargs).model_dump(mode="json")
+
+
 def _spec(name: str, frames: int = 8) -> TaskSpec:
     return TaskSpec(name=name, version="1", loader="moss_video_jsonl",
                     prompt=PromptSpec(template="{{ question }}"), frames=FrameSpec(num_frames=frames))
@@ -48,8 +55,7 @@ def write_run(path: Path, model: str, rows: list[dict], *, frames: int = 8, seed
     specs = {t: _spec(t, frames) for t in tasks}
     identity = {
         "model": {"name": model, "backend": "baseline"},
-        "eval": {"tasks": [{"name": t, "version": "1", "fingerprint": fingerprint(specs[t].model_dump(mode="json"))}
-                           for t in tasks],
+        "eval": {"tasks": [{"name": t, "version": "1", "fingerprint": specs[t].comparability_hash()} for t in tasks],
                  "seed": seed, "metric_version": "1"},
     }
     log = RunLog(run_id=fingerprint(identity), identity=identity,
@@ -159,30 +165,38 @@ def test_different_frame_counts_are_not_comparable(tmp_path, capsys):
     with pytest.raises(NotComparableError) as exc:
         compare_paths(a, b)
     msg = str(exc.value)
-    assert "tasks[moss-video-mini].fingerprint differs: frames.num_frames 8 vs 16" in msg
+    assert "tasks.moss-video-mini.frames.num_frames differs: 8 vs 16" in msg
     code, _, err = main_inprocess("compare", a, b, capsys=capsys)
     assert code == 2
-    assert "num_frames 8 vs 16" in " ".join(err.split())
+    assert "frames.num_frames differs: 8 vs 16" in " ".join(err.split())
 
 
-def test_identity_differences_name_every_key():
-    a = load_like({"tasks": [{"name": "t1", "version": "1", "fingerprint": "f"}], "seed": 0, "metric_version": "1"})
-    b = load_like({"tasks": [{"name": "t1", "version": "2", "fingerprint": "f"},
-                             {"name": "t2", "version": "1", "fingerprint": "g"}],
-                   "seed": 1, "metric_version": "1", "frames": {"num_frames": 4}})
-    diffs = identity_differences(a, b)
-    assert "tasks[t1].version differs: \"1\" vs \"2\"" in diffs
-    assert "tasks[t2]: only in candidate" in diffs
+def test_run_differences_name_every_key():
+    t1 = _spec("t1")
+    a = load_like({"t1": t1}, seed=0)
+    b = load_like({"t1": t1.model_copy(update={"version": "2"}), "t2": _spec("t2")}, seed=1)
+    diffs = run_differences(a, b)
+    assert 'tasks.t1.version differs: "1" vs "2"' in diffs
+    assert any(d.startswith("tasks.t2: only in candidate") for d in diffs)
     assert "seed differs: 0 vs 1" in diffs
-    assert any(d.startswith("frames: only in candidate") for d in diffs)
-    assert identity_differences(a, a) == []
+    assert run_differences(a, a) == []
+    # what does not change outputs or scores never makes two runs incomparable
+    help_only = t1.model_copy(update={"description": "other words", "breakdowns": ["level"],
+                                      "data": t1.data.model_copy(update={"obtain": "ask a colleague",
+                                                                         "path": "elsewhere"})})
+    assert run_differences(a, load_like({"t1": help_only}, seed=0)) == []
 
 
-def load_like(eval_identity: dict) -> RunLog:
-    identity = {"model": {"name": "m"}, "eval": eval_identity}
+def load_like(specs: dict[str, TaskSpec], seed: int) -> RunLog:
+    identity = {"model": {"name": "m"}, "eval": {"tasks": [{"name": n, "version": s.version,
+                                                             "fingerprint": s.comparability_hash()}
+                                                            for n, s in specs.items()],
+                                                  "seed": seed, "metric_version": "1"}}
     return RunLog(run_id=fingerprint(identity), identity=identity,
-                  spec=RunSpec(model="m", backend="baseline", tasks=[], mosseval_version="0"),
-                  status="completed", created_at="", updated_at="")
+                  spec=RunSpec(model="m", backend="baseline", mosseval_version="0", seed=seed,
+                               tasks=[TaskRef(name=n, version=s.version, fingerprint=s.comparability_hash())
+                                      for n, s in specs.items()]),
+                  status="completed", created_at="", updated_at="", task_specs=specs)
 
 
 def test_different_seed_is_not_comparable_but_different_model_is(tmp_path):
@@ -365,7 +379,7 @@ def test_json_schema_and_markdown_summary(tmp_path, capsys):
     # same seed -> byte-identical verdict
     code2, _, _ = main_inprocess("compare", a, b, "--json", tmp_path / "v2.json", "--seed", "3", capsys=capsys)
     assert json.loads((tmp_path / "v2.json").read_text()) == v
-    assert render_markdown(v) in text
+    assert render_markdown(CompareReport.model_validate(v)) in text  # the JSON round-trips into the record
 
 
 def test_prr_only_on_tasks_without_prr_is_a_usage_error(tmp_path):
@@ -382,7 +396,7 @@ def test_model_output_cannot_inject_into_the_summary(tmp_path):
     rows = simulate(40, task="t|<b>x</b>")
     a = write_run(tmp_path / "a", "base", rows)
     b = write_run(tmp_path / "b", "cand", rows)
-    md = render_markdown(compare_paths(a, b))
+    md = render_markdown(compare_report(a, b))
     assert "| t\\|<b>x</b> |" in md  # table cells stay cells
 
 
@@ -412,4 +426,4 @@ def test_end_to_end_on_real_runs(real_runs, capsys, tmp_path):
     assert 1 < v["overall"]["accuracy"]["n_clusters"] <= 40  # questions share videos
     assert main_inprocess("compare", real_runs["random"], real_runs["oracle"], capsys=capsys)[0] == 0  # improvement
     code, _, err = main_inprocess("compare", real_runs["oracle"], real_runs["oracle4"], capsys=capsys)
-    assert code == 2 and "num_frames 8 vs 4" in " ".join(err.split())
+    assert code == 2 and "frames.num_frames differs: 8 vs 4" in " ".join(err.split())

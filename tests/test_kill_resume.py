@@ -187,11 +187,15 @@ def test_judge_killed_at_random_points_resumes_to_identical_verdicts(tmp_path):
                                timeout=600)
         assert final.returncode == 0, final.stderr
         sent = len(srv.chat_requests()) - n_ref
+    from mosseval.judge import read_judgements, summarize_run
+
     a, b = load_run(base / "ref"), load_run(base / "r")
-    verdicts = {r.key: {k: (v.score, v.fingerprint) for k, v in r.score.judge.items()} for r in a.records}
-    assert verdicts == {r.key: {k: (v.score, v.fingerprint) for k, v in r.score.judge.items()} for r in b.records}
-    assert a.log.results["moss-video-mini"].judge == b.log.results["moss-video-mini"].judge
+    ja, jb = read_judgements(base / "ref"), read_judgements(base / "r")
+    verdicts = {k: (line.verdict.score, line.verdict.fingerprint) for k, line in ja.lines.items()}
+    assert len(verdicts) == 60 and verdicts == {k: (line.verdict.score, line.verdict.fingerprint)
+                                                for k, line in jb.lines.items()}
+    assert summarize_run(a.log, a.records, ja).tasks == summarize_run(b.log, b.records, jb).tasks
     # every request the killed invocations made is accounted for (a kill between the ledger line
     # and the send may count one request the server never saw)
-    assert sent >= 60 and sent <= b.log.judge["totals"]["requests"] <= sent + kills
+    assert sent >= 60 and sent <= jb.log.totals.requests <= sent + kills
     assert kills >= 1

@@ -26,7 +26,7 @@ REGISTRY = load_registry()
 
 
 def make_run(tmp: Path, *, model="qwen2.5-vl-7b", task="mvbench", acc=(0.689, 0.675, 0.703), recipe="qwen2.5-vl",
-             limit=None, status="completed", checkpoint=None, approximate=False, judge=None, n_errors=0) -> Path:
+             limit=None, status="completed", checkpoint=None, approximate=False, n_errors=0) -> Path:
     """A run directory as `mosseval run` leaves it, with the given aggregate result."""
     spec = REGISTRY[task]
     leaves = [REGISTRY[s] for s in spec.subtasks] if spec.is_group else [spec]
@@ -37,7 +37,7 @@ def make_run(tmp: Path, *, model="qwen2.5-vl-7b", task="mvbench", acc=(0.689, 0.
     group = task if spec.is_group else None
     est = Estimate(value=acc[0], ci_low=acc[1], ci_high=acc[2], n=4000, method="cluster bootstrap")
     res = TaskResult(task=task, version=spec.version, protocol=spec.protocol, n=4000, n_errors=n_errors,
-                     accuracy=est, approximate=approximate, judge=judge or {})
+                     accuracy=est, approximate=approximate)
     ident = {"checkpoint": checkpoint} if checkpoint else {}
     log = RunLog(
         run_id="r" * 64, identity={}, status=status, created_at="2026-12-01T00:00:00Z",
@@ -136,9 +136,9 @@ def test_judged_metric_needs_the_judge(tmp_path):
     plain = log_of(make_run(tmp_path, task="mmvu", acc=(0.52, 0.49, 0.55), approximate=True))
     [v] = check_run(plain)
     assert v.status == "not_comparable" and "judge the run first" in v.reason
-    judged = {"mmvu-official": {"official_accuracy": {"value": 0.497, "ci_low": 0.466, "ci_high": 0.528, "n": 1000}}}
-    [v] = check_run(log_of(make_run(tmp_path / "j", task="mmvu", acc=(0.52, 0.49, 0.55), approximate=True,
-                                    judge=judged)))
+    # the official judge's accuracy, as mosseval.judge.official_accuracies reads it from the judge's files
+    judged = {"mmvu": Estimate(value=0.497, ci_low=0.466, ci_high=0.528, n=1000)}
+    [v] = check_run(plain, judged=judged)
     assert v.status == "reproduces" and v.line == "reproduces 50.1: ours 49.7 [46.6, 52.8]"
 
 
@@ -206,5 +206,5 @@ def test_run_summary_and_run_json_carry_the_verdict(tmp_path, monkeypatch, capsy
     from mosseval.leaderboard import build_leaderboard
 
     board = build_leaderboard([str(run_dir)])
-    [p] = board["runs"][0]["published"]
-    assert p["status"] == "not_comparable" and p["line"] == v.line and p["source"] == "test report"
+    [p] = board.runs[0].published
+    assert p.status == "not_comparable" and p.line == v.line and p.score.source == "test report"

@@ -238,7 +238,8 @@ def test_builtin_kinds_are_all_declared_without_importing_heavy_modules():
             "print(regs['backends'].names(), regs['loaders'].names())")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     first, second = p.stdout.splitlines()
-    assert first == "['backends', 'commands', 'extractors', 'loaders', 'rewards', 'rubrics'] False False False"
+    assert first == ("['backends', 'commands', 'extractors', 'judge_aggregators', 'judge_parsers', 'loaders', "
+                     "'rewards', 'rubrics'] False False False")
     assert "'hf'" in second and "'vllm'" in second and "'mvbench'" in second and "'mmvu'" in second
 
 

@@ -57,7 +57,7 @@ def test_random_is_near_chance(baseline_runs):
 
 def test_run_files_and_frames_recorded(baseline_runs):
     run = load_run(baseline_runs["oracle"].run_dir)
-    assert run.log.identity["eval"]["tasks"][0]["name"] == "moss-video-mini"
+    assert run.log.identity.eval.tasks[0].name == "moss-video-mini"
     assert run.log.spec.packages["av"]
     assert len(run.records) == run.log.n_done == run.log.n_expected
     keys = [r.key for r in run.records]
@@ -218,9 +218,20 @@ def test_rescore_reproduces_results(baseline_runs, cli, tmp_path):
     dst = tmp_path / "copy"
     shutil.copytree(src, dst)
     before = load_run(dst).log.results
+    scores_before = [r.score for r in load_run(dst).records]
     p = cli("score", str(dst))
     assert p.returncode == 0, p.stderr
     assert load_run(dst).log.results == before
+    # the run scored 16 samples per model batch, `score` the whole task at once: same values
+    assert [r.score for r in load_run(dst).records] == scores_before
+
+
+def test_scores_do_not_depend_on_the_model_batch(tmp_path):
+    one = load_run(_run("random", tmp_path / "a", limit=24, model_args={"batch_size": 1}).run_dir)
+    many = load_run(_run("random", tmp_path / "b", limit=24, model_args={"batch_size": 7}).run_dir)
+    assert [r.key for r in one.records] == [r.key for r in many.records]
+    assert [r.score for r in one.records] == [r.score for r in many.records]
+    assert sum(r.score.prr_status == "scored" for r in many.records) == 24
 
 
 @pytest.mark.e2e
@@ -282,7 +293,7 @@ def test_tiny_model_runs_are_bit_identical(tmp_path):
     assert [r.generation.text for r in ra.records] == [r.generation.text for r in rb.records]
     assert all(r.generation.text for r in ra.records)
     assert a.log.results == b.log.results
-    assert ra.log.identity["model"]["checkpoint"]  # the resolved checkpoint is recorded
+    assert ra.log.identity.model["checkpoint"]  # the resolved checkpoint is recorded
 
 
 def test_demo_command_renders_a_leaderboard(cli, tmp_path):

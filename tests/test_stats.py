@@ -172,6 +172,35 @@ def test_samples_needed_formula_resolves_the_margin():
     assert samples_needed(100, 0.0, -0.0100001, 0.01, 0.01) >= 101
 
 
+def test_cohen_kappa_values():
+    from mosseval.stats import cohen_kappa
+
+    assert cohen_kappa([True, True, False, False], [True, False, False, False]) == pytest.approx(0.5)
+    assert cohen_kappa([True, False], [True, False]) == pytest.approx(1.0)
+    assert cohen_kappa([True, True], [True, True]) is None  # chance agreement is 1: undefined
+    assert cohen_kappa([], []) is None
+
+
+def test_z_tests_match_scipy():
+    from scipy.stats import norm
+
+    from mosseval.records import Estimate
+    from mosseval.stats import Z95, normal_two_sided_p, paired_z, se_from_estimate, unpaired_z
+
+    assert normal_two_sided_p(0.03, 0.01) == pytest.approx(2 * norm.sf(3.0), rel=1e-12)
+    assert normal_two_sided_p(0.0, 0.0) == 1.0 and normal_two_sided_p(0.1, 0.0) == 0.0
+    d = [0.1, -0.05, 0.2, 0.0, 0.15, 0.05]
+    m, p = paired_z(d)
+    sd = np.std(d, ddof=1)
+    assert m == pytest.approx(np.mean(d)) and p == pytest.approx(2 * norm.sf(np.mean(d) / (sd / np.sqrt(6))))
+    a = Estimate(value=0.70, ci_low=0.70 - Z95 * 0.02, ci_high=0.70 + Z95 * 0.02, n=500)
+    b = Estimate(value=0.64, ci_low=0.64 - Z95 * 0.03, ci_high=0.64 + Z95 * 0.03, n=500)
+    assert se_from_estimate(a) == pytest.approx(0.02)
+    assert unpaired_z(a, b) == pytest.approx(2 * norm.sf(0.06 / np.hypot(0.02, 0.03)))
+    # no interval: the binomial SE, floored so 0 % / 100 % are not certain
+    assert se_from_estimate(Estimate(value=1.0, n=100)) == pytest.approx(np.sqrt(0.25 / 100 / 100))
+
+
 # --------------------------------------------------------------------------- intervals of one mean
 #
 # mean_ci: CR2 variance, Bell-McCaffrey / Imbens-Kolesar degrees of freedom, logit-scale t interval

@@ -422,6 +422,21 @@ def test_decord_errors_are_media_errors(root):
         sample_frames(VideoRef(path="missing.mp4"), spec, root)
 
 
+@pytest.mark.parametrize("ref", [VideoRef(path="clip.mp4"), VideoRef(path="clip.webm"),
+                                 VideoRef(path="frames", kind="frames", start=2.5, end=9.2, fps=3, first_index=1)])
+def test_read_frames_at_returns_the_frames_a_sample_recorded(root, ref):
+    """Thumbnails of "the frames the model saw": exactly the recorded indices, the same pixels."""
+    fr = sample_frames(ref, FrameSpec(strategy="segment", num_frames=6), root)
+    again = V.read_frames_at(ref, fr.info.indices, root)
+    assert np.array_equal(again, fr.array)
+    small = V.read_frames_at(ref, fr.info.indices[::-1], root, max_pixels=40 * 24)
+    assert small.shape[0] == 6 and small.shape[1] * small.shape[2] <= 40 * 24
+    with pytest.raises(MediaError, match="frame 999"):
+        V.read_frames_at(ref, [999], root)
+    with pytest.raises(UnsafePathError):
+        V.read_frames_at(VideoRef(path="../clip.mp4"), [0], root / "frames")
+
+
 # ----------------------------------------------------------------------------- media safety (issue 12)
 
 

@@ -123,6 +123,10 @@ def run(
     retry_errors: Annotated[bool, typer.Option(
         "--retry-errors", rich_help_panel=EXEC,
         help="When resuming, run again the samples that failed (media/model/API errors).")] = False,
+    frame_cache: Annotated[bool, typer.Option(
+        "--frame-cache/--no-frame-cache", rich_help_panel=EXEC,
+        help="Reuse decoded frames across models and runs (<cache dir>/frames, or $MOSSEVAL_FRAME_CACHE; "
+        "bound $MOSSEVAL_FRAME_CACHE_MAX, default 10G). Frames are identical either way.")] = True,
     judge: Annotated[Optional[str], typer.Option(
         "--judge", metavar="JUDGE_MODEL", rich_help_panel=OUTPUT,
         help="Also judge the run inline with this judge model (see `mosseval judge`).")] = None,
@@ -139,7 +143,8 @@ def run(
 
     if distributed_env()[0] > 0:
         quiet = True  # under torchrun / accelerate only rank 0 talks
-    from mosseval.scoring import summarize, summarize_value
+    from mosseval.scoring import official_style_line, summarize, summarize_value
+    from mosseval.units import pct
 
     opts = RunOptions(
         model=model, tasks=[t for t in tasks.split(",") if t.strip()], model_args=parse_model_args(model_args),
@@ -148,7 +153,7 @@ def run(
         prr=parse_model_args(prr),
         cache_dir=cache_dir, tasks_dirs=list(tasks_dir or []), run_name=run_name, preflight=preflight,
         workers=workers, batch_size=batch_size, progress=not quiet, command=_redacted_argv(),
-        retry_errors=retry_errors, wait=wait,
+        retry_errors=retry_errors, wait=wait, frame_cache=frame_cache,
     )
     try:
         outcome = Runner(opts, console).execute()
@@ -156,24 +161,39 @@ def run(
         console.print("[yellow]interrupted[/]: finished samples are saved; re-run the same command to resume")
         return int(ExitCode.INTERRUPTED)
     if judge:
-        judge_mod = importlib.import_module("mosseval.judge")
-        judge_mod.judge_run(outcome.run_dir, judge_model=judge, console=console)
+        from mosseval.cli.judge import print_plan, print_results
+        from mosseval.judge import judge_run
+        from mosseval.progress import progress
+
+        show = None if quiet else console
+        print_results(console, judge_run(
+            outcome.run_dir, judge_model=judge, wait=wait, say=lambda t: console.print(t, highlight=False),
+            progress=lambda total, label: progress(show, total, label, transient=True),
+            on_plan=(lambda r: print_plan(show, r)) if show is not None else None))
     log = outcome.log
     from rich.table import Table
 
-    table = Table(title=f"{model} — {log.status}", title_justify="left")
-    for col in ("task", "n", "accuracy (95% CI)", "PRR (95% CI)", "PRR ✓ / ✗", "format", "unparsed", "errors"):
+    table = Table(title=f"{model} — {log.status}", title_justify="left",
+                  caption="accuracy, rates and PRR in % (0-100); PRR ✓ / ✗: on correct / wrong answers",
+                  caption_justify="left")
+    for col in ("task", "n", "accuracy % (95% CI)", "PRR (95% CI)", "PRR ✓ / ✗", "format %", "unparsed %",
+                "errors"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for name, res in {**log.results, **log.groups}.items():
-        prr = summarize(res.prr) + (" paragraph ref." if res.prr_reference == "paragraph" else "")
+        prr = summarize(res.prr) + (" ¶" if res.prr_reference == "paragraph" else "")
         split = "–" if res.prr is None else (f"{summarize_value(res.prr_correct)} / "
                                              f"{summarize_value(res.prr_incorrect)}")
-        table.add_row(name, str(res.n), summarize(res.accuracy), prr, split,
-                      "–" if res.format_rate is None else f"{res.format_rate:.3f}",
-                      "–" if res.parse_failure_rate is None else f"{res.parse_failure_rate:.3f}",
-                      str(res.n_errors) + (" (approx.)" if res.approximate else ""))
+        table.add_row(name, str(res.n), summarize(res.accuracy), prr, split, pct(res.format_rate),
+                      pct(res.parse_failure_rate), str(res.n_errors) + (" (approx.)" if res.approximate else ""))
     if not quiet:
         console.print(table)
+        for name, res in {**log.results, **log.groups}.items():
+            if res.prr_reference == "paragraph":
+                console.print(f"¶ {name}: PRR against a paragraph ref. (the rationale split into sentences; coarse)",
+                              highlight=False)
+            official = official_style_line(name, res)
+            if official:
+                console.print(official, highlight=False)
         for v in log.published:
             console.print(f"published {v.score.task} ({v.score.source}): {v.line}", highlight=False)
     out.print(str(outcome.run_dir), highlight=False)
@@ -194,7 +214,7 @@ def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
 
     log = rescore(run_dir, wait=wait, say=lambda t: console.print(t, highlight=False))
     for name, res in {**log.results, **log.groups}.items():
-        out.print(f"{name}\tn={res.n}\taccuracy={summarize(res.accuracy)}\tprr={summarize(res.prr)}", highlight=False)
+        out.print(f"{name}\tn={res.n}\taccuracy%={summarize(res.accuracy)}\tprr={summarize(res.prr)}", highlight=False)
     code = ExitCode.for_status(log.status)
     if code == ExitCode.INTERRUPTED:
         console.print(f"[yellow]the run is incomplete[/] ({log.n_done} of {log.n_expected} samples): resume it "
@@ -206,10 +226,10 @@ def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
 def errors(run_dir: RunDirArg) -> int:
     """List the samples of a run that failed (media or model errors) with their reasons."""
     from mosseval.redact import redact_text
-    from mosseval.rundir import load_run
+    from mosseval.rundir import errored_records, read_run_log
 
-    run = load_run(run_dir)
-    bad = [r for r in run.records if r.generation.error is not None]
+    read_run_log(run_dir)  # a clear error when this is not a run directory
+    bad = errored_records(run_dir)
     for r in bad:
         out.print(f"{r.key}\t{r.generation.error.kind}\t{redact_text(r.generation.error.message)}", highlight=False,
                   markup=False)

@@ -57,42 +57,40 @@ def register(app: typer.Typer) -> None:
         report = compare_paths(baseline, candidate, settings)
         print_report(report)
         write_outputs(report, summary, json_out)
-        return int(report["exit_code"])
+        return int(report.exit_code)
 
 
-def print_report(report: dict) -> None:
+def print_report(report) -> None:
     from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    from mosseval.compare import INCONCLUSIVE, _pct, fmt_ci, fmt_p, report_rows, scope_label, verdict_line
+    from mosseval.compare import INCONCLUSIVE, UNITS_NOTE, fmt_ci, fmt_diff, fmt_p, report_rows, verdict_line
+    from mosseval.units import pct
 
     con = Console()
     if not con.is_terminal:  # CI logs: do not squeeze the table into 80 columns
         con = Console(width=max(con.width, 150))
-    s = report["settings"]
-    b, c = report["baseline"], report["candidate"]
-    title = escape(f"compare: {c['model']} (candidate) vs {b['model']} (baseline)")
+    s = report.settings
+    title = escape(f"compare: {report.candidate.model} (candidate) vs {report.baseline.model} (baseline)")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
-                  caption="values and differences in points (0-100); n (videos) = paired samples (clusters)",
-                  caption_justify="left")
-    for col in ("scope", "metric", "n (videos)", "baseline", "candidate", "diff", f"{100 * (1 - s['alpha']):g}% CI",
-                "p", "verdict"):
+                  caption=UNITS_NOTE + "; n (videos) = paired samples (clusters)", caption_justify="left")
+    for col in ("scope", "metric", "n (videos)", "baseline %", "candidate %", "diff (pts)",
+                f"{100 * (1 - s.alpha):g}% CI (pts)", "p", "verdict"):
         table.add_column(col, justify="left" if col in ("scope", "metric", "verdict") else "right",
                          no_wrap=col != "scope")
     colours = {"pass": "green", "regression": "bold red", "inconclusive": "yellow", "not_applicable": "dim"}
     for r in report_rows(report):
-        verdict = Text(r["verdict"].upper() + ("" if r["gating"] else " (info)"), style=colours[r["verdict"]])
-        table.add_row(Text(scope_label(r)), r["metric"], f"{r['n']} ({r.get('n_clusters', 0)})",
-                      _pct(r["baseline"]), _pct(r["candidate"]), _pct(r["difference"], True), fmt_ci(r),
-                      fmt_p(r), verdict)
+        verdict = Text(r.verdict.upper() + ("" if r.gating else " (info)"), style=colours[r.verdict])
+        table.add_row(Text(r.scope_label), r.metric, f"{r.n} ({r.n_clusters})", pct(r.baseline), pct(r.candidate),
+                      fmt_diff(r), fmt_ci(r), fmt_p(r), verdict)
     con.print(table)
     for r in report_rows(report):
-        if r["verdict"] == INCONCLUSIVE:
-            need = f"; ~{r['n_needed']} samples needed to decide" if r.get("n_needed") else ""
-            con.print(Text(f"{scope_label(r)} / {r['metric']}: {r['reason']}{need}"))
-    for note in report["notes"]:
+        if r.verdict == INCONCLUSIVE:
+            need = f"; ~{r.n_needed} samples needed to decide" if r.n_needed else ""
+            con.print(Text(f"{r.scope_label} / {r.metric}: {r.reason}{need}"))
+    for note in report.notes:
         con.print(Text(f"note: {note}"), style="dim")
-    con.print(Text(verdict_line(report), style=colours[report["verdict"]]))
+    con.print(Text(verdict_line(report), style=colours[report.verdict]))

@@ -66,14 +66,16 @@ def reproduce_command(
     from rich.markup import escape
 
     from mosseval.cli import console, out
+    from mosseval.judge import official_accuracies
     from mosseval.published import check_run, load_manifest
-    from mosseval.rundir import read_run_log
+    from mosseval.rundir import load_run
 
     man = load_manifest(manifest)
     results = []
     for run_dir in run_dirs:
-        log = read_run_log(run_dir)
-        verdicts = check_run(log, man)
+        run = load_run(run_dir)
+        log = run.log
+        verdicts = check_run(log, man, official_accuracies(run_dir, log, run.records))
         results.append({"run": str(run_dir), "model": log.spec.model,
                         "verdicts": [v.model_dump(mode="json") for v in verdicts]})
         if as_json:

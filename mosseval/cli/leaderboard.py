@@ -38,9 +38,10 @@ def register(app: typer.Typer) -> None:
                                                      help="Per-sample records embedded per run for the sample "
                                                      "browser (bounds the page size; 0 = none).",
                                                      rich_help_panel=PAGE)] = 100,
-        thumbnails: Annotated[bool, typer.Option("--thumbnails", help="Embed a few small JPEG frames per "
-                                                 "embedded sample (needs the videos: --data-dir or the "
-                                                 "task's usual data location).", rich_help_panel=PAGE)] = False,
+        thumbnails: Annotated[bool, typer.Option("--thumbnails", help="Embed small JPEGs of the frames the "
+                                                 "model saw, per embedded sample (needs the videos: --data-dir "
+                                                 "or the task's usual data location).",
+                                                 rich_help_panel=PAGE)] = False,
         data_dir: DataDirOpt = None,
         title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="Page title.",
                                                      rich_help_panel=PAGE)] = None,
@@ -48,12 +49,13 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Aggregate runs into leaderboard.json and render one self-contained HTML leaderboard.
 
-        Runs whose task versions, protocols or frame settings differ get separate columns; lmms-eval results (--lmms) get their own "external" columns. The page works offline from file://.
+        Runs are merged into one column only when comparable (same task settings, seed and metric version: the rule `compare` applies); others get separate columns. lmms-eval results (--lmms) get their own "external" columns. Rates are shown in % (0-100). The page works offline from file://.
         """
         from rich.console import Console
 
         from mosseval.errors import UsageError
         from mosseval.leaderboard import (
+            board_summary_table,
             build_leaderboard,
             export_csv,
             export_parquet,
@@ -72,18 +74,20 @@ def register(app: typer.Typer) -> None:
 
             raise OutputError(f"{output} is a directory", hint="-o takes the HTML file to write")
         board = build_leaderboard(list(runs or []), lmms=[str(p) for p in (lmms or [])],
-                                  samples_per_run=samples_per_run, title=title)
+                                  samples_per_run=samples_per_run, title=title, thumbnails=thumbnails,
+                                  data_dir=data_dir)
         json_path = json_out or output.with_suffix(".json")
         written = [write_leaderboard_json(board, json_path)]
-        written.append(render_html(board, output, samples_per_run, data_dir=data_dir, thumbnails=thumbnails))
+        written.append(render_html(board, output, samples_per_run))
         if csv_out:
             written.append(export_csv(board, csv_out))
         if parquet_out:
             written.append(export_parquet(board, parquet_out))
-        n_cols = sum(1 for c in board["columns"] if c["top_level"])
-        console.print(f"[bold]{len(board['runs'])}[/] run(s), [bold]{n_cols}[/] task column(s)"
-                      + (f", overall over {len(board['overall']['columns'])}" if board["overall"]["columns"] else ""))
-        for w in board["warnings"]:
+        n_cols = sum(1 for c in board.columns if c.top_level)
+        console.print(board_summary_table(board))
+        console.print(f"[bold]{len(board.runs)}[/] run(s), [bold]{n_cols}[/] task column(s)"
+                      + (f", overall over {len(board.overall.columns)}" if board.overall.columns else ""))
+        for w in board.warnings:
             console.print(f"[yellow]warning:[/] {w}", highlight=False)
         for p in written:
             out.print(str(p), highlight=False)

@@ -10,8 +10,9 @@ cost estimate unless prices are given. Matching is by the longest name prefix, s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
+
+from mosseval.records import Record
 
 PRICES_AS_OF = "2025-06-01"
 
@@ -28,11 +29,12 @@ MESSAGE_OVERHEAD_TOKENS = 4
 REQUEST_OVERHEAD_TOKENS = 3
 
 
-@dataclass
-class Prices:
-    input_per_1m: float | None
-    output_per_1m: float | None
-    source: str
+class Prices(Record):
+    """USD per one million prompt / completion tokens, and where the numbers come from."""
+
+    input_per_1m: float | None = None
+    output_per_1m: float | None = None
+    source: str = "unknown"
 
     @property
     def known(self) -> bool:
@@ -43,8 +45,10 @@ class Prices:
             return None
         return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6  # type: ignore[operator]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"input_per_1m": self.input_per_1m, "output_per_1m": self.output_per_1m, "source": self.source}
+    def describe(self) -> str:
+        if not self.known:
+            return "unknown prices (pass --price-in / --price-out)"
+        return f"${self.input_per_1m:g}/${self.output_per_1m:g} per 1M in/out tokens ({self.source})"
 
 
 def prices_for(model: str, price_in: float | None = None, price_out: float | None = None) -> Prices:
@@ -57,10 +61,11 @@ def prices_for(model: str, price_in: float | None = None, price_out: float | Non
     if price_in is not None or price_out is not None:
         pin = price_in if price_in is not None else (base[1][0] if base else None)
         pout = price_out if price_out is not None else (base[1][1] if base else None)
-        return Prices(pin, pout, "options")
+        return Prices(input_per_1m=pin, output_per_1m=pout, source="options")
     if base is not None:
-        return Prices(base[1][0], base[1][1], f"default list price of {base[0]} as of {PRICES_AS_OF}")
-    return Prices(None, None, "unknown (pass --price-in / --price-out)")
+        return Prices(input_per_1m=base[1][0], output_per_1m=base[1][1],
+                      source=f"default list price of {base[0]} as of {PRICES_AS_OF}")
+    return Prices(source="unknown (pass --price-in / --price-out)")
 
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mosseval.openai_client import parse_json_object
@@ -28,6 +28,8 @@ class ParsedVerdict:
     score: float | None = None
     rationale: str | None = None
     error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Rubric-specific numbers (filled by named parsers; the default parser leaves it empty)."""
     how: str = ""
     """json | lenient-json | prose (how the value was read)."""
 

@@ -16,6 +16,18 @@ A rubric file ``<name>.yaml`` holds::
     expected_completion_tokens: 24     # typical reply length, for --dry-run estimates
     schema: {...}                      # JSON schema of the reply (structured output)
     fields: {correct: ..., extracted_answer: ..., score: ..., rationale: ...}  # reply keys
+    parser: default                    # a named reply parser (``mosseval.judge.extensions``)
+    aggregator: default                # a named aggregator of per-verdict metrics into summary metrics
+    structured: true                   # false: no response_format (free text / a custom parser reads it)
+    schema_name: verdict               # the name sent with the JSON schema (default: the rubric's name)
+    verbatim: false                    # true: messages are sent exactly as rendered (no whitespace trim)
+    judge_errors: exclude              # wrong: judge errors count as wrong answers (an official protocol's rule)
+    after: other-rubric                # judged once `other-rubric` has a valid verdict for the item; the
+                                       # templates see it as `prior`, and its metrics travel with this verdict
+
+A parser may have a ``precheck`` hook (``parsers.register_hook(name, "precheck")``):
+``precheck(rubric, record, prior) -> ParsedVerdict | None`` decides an item locally, without a request
+(e.g. VCR-Bench's IoU rule for interval and box answers).
 
 Templates see the variables listed in :data:`TEMPLATE_VARIABLES`; an unknown variable is an
 error (``StrictUndefined``), and templates run in Jinja's sandbox.
@@ -30,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.errors import ConfigError, PluginError, UsageError, did_you_mean
+from mosseval.judge.context import REQUIREMENTS, item_applies
+from mosseval.judge.records import RubricInfo
+from mosseval.records import SampleRecord
 from mosseval.registry import Registry
 
 JUDGES_ENV = "MOSSEVAL_JUDGES_DIR"
@@ -70,18 +85,20 @@ TEMPLATE_VARIABLES = {
     "final_answer": "content of the last <answer> block, or the empty string",
     "reasoning": "content of the <think> block, else the whole response",
     "steps": "reasoning steps split by the scorer (list of strings)",
-    "reference_steps": "list of {text, t} (reference timeline)",
+    "reference_steps": "list of {text, start, end} (reference timeline; `t` = start)",
     "reference_timeline": "reference steps rendered one per line, with times when known",
     "task": "task name",
     "sample_id": "sample id",
     "metadata": "the sample's metadata dict",
     "scale": "{min, max} of a score rubric",
     "rubric": "{name, version}",
+    "prior": "the verdict of the rubric named in `after` ({extracted_answer, correct, score, rationale, metrics}), "
+             "or none",
 }
 
 _KNOWN_KEYS = {"name", "version", "kind", "description", "official", "official_judge", "requires",
                "default_for", "scale", "templates", "generation", "expected_completion_tokens", "schema",
-               "fields"}
+               "fields", "parser", "aggregator", "structured", "schema_name", "verbatim", "judge_errors", "after"}
 
 
 @dataclass
@@ -101,6 +118,13 @@ class Rubric:
     default_for: dict[str, Any] = field(default_factory=dict)
     scale: tuple[float, float] | None = None
     expected_completion_tokens: int = 50
+    parser: str = "default"
+    aggregator: str = "default"
+    structured: bool = True
+    schema_name: str | None = None
+    verbatim: bool = False
+    judge_errors: str = "exclude"
+    after: str | None = None
     source: str = ""
     folder: Path | None = None
 
@@ -112,18 +136,28 @@ class Rubric:
     def temperature(self) -> float:
         return float(self.generation.get("temperature", 0.0))
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "kind": self.kind, "official": self.official}
+    @property
+    def builtin(self) -> bool:
+        """Shipped with mosseval (``judges/``), not a user folder's."""
+        from mosseval.paths import resource_dir
+
+        try:
+            return self.folder is not None and self.folder.resolve() == resource_dir("judges").resolve()
+        except FileNotFoundError:
+            return False
+
+    def info(self, judge_model: str, tasks: list[str]) -> RubricInfo:
+        """The rubric as recorded in the run's ``judge.json``."""
+        return RubricInfo(name=self.name, version=self.version, kind=self.kind,  # type: ignore[arg-type]
+                          description=self.description, official=self.official,
+                          official_judge=self.official_judge, builtin=self.builtin,
+                          requires=list(self.requires), scale=self.scale, judge=judge_model, tasks=list(tasks),
+                          aggregator=self.aggregator, judge_errors=self.judge_errors)  # type: ignore[arg-type]
 
     # -- applicability -----------------------------------------------------------------
 
-    def applies_to_item(self, ctx: dict[str, Any]) -> bool:
-        for need in self.requires:
-            if need == "reference_steps" and not ctx.get("reference_steps"):
-                return False
-            if need == "response" and not (ctx.get("response") or "").strip():
-                return False
-        return True
+    def applies(self, rec: SampleRecord) -> bool:
+        return item_applies(self.requires, rec)
 
     def is_default_for(self, task_name: str, extractor: str | None, has_reference_steps: bool) -> bool:
         d = self.default_for or {}
@@ -141,7 +175,7 @@ class Rubric:
         """The chat messages for one item (system + user)."""
         from jinja2 import TemplateError, UndefinedError
 
-        ctx = {**ctx, "scale": {"min": self.scale[0], "max": self.scale[1]} if self.scale else None,
+        ctx = {"prior": None, **ctx, "scale": {"min": self.scale[0], "max": self.scale[1]} if self.scale else None,
                "rubric": {"name": self.name, "version": self.version}}
         msgs: list[dict[str, str]] = []
         for role, tmpl in (("system", self._system_t), ("user", self._user_t)):
@@ -154,7 +188,7 @@ class Rubric:
                                   hint="templates may use: " + ", ".join(sorted(TEMPLATE_VARIABLES))) from None
             except TemplateError as exc:
                 raise ConfigError(f"rubric {self.name!r} ({self.source}), {role} template: {exc}") from None
-            msgs.append({"role": role, "content": text.strip()})
+            msgs.append({"role": role, "content": text if self.verbatim else text.strip()})
         return msgs
 
     def compile(self) -> Rubric:
@@ -249,6 +283,9 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
     extra_t = set(templates) - {"system", "user"}
     if extra_t:
         raise ConfigError(f"{where}: key `templates`: unknown entry {sorted(extra_t)[0]!r} (use system / user)")
+    structured = data.get("structured", True)
+    if not isinstance(structured, bool):
+        raise ConfigError(f"{where}: key `structured` must be true or false")
     schema = data["schema"]
     if not isinstance(schema, dict) or schema.get("type") != "object":
         raise ConfigError(f"{where}: key `schema` must be a JSON schema of type object")
@@ -261,7 +298,7 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         raise ConfigError(f"{where}: key `fields`: unknown entry {sorted(bad_f)[0]!r} "
                           "(correct, extracted_answer, score, rationale)")
     needed = "correct" if kind == "correctness" else "score"
-    if fields[needed] not in props:
+    if structured and fields[needed] not in props:
         raise ConfigError(f"{where}: key `schema`: property {fields[needed]!r} (fields.{needed}) is not in "
                           f"schema.properties {sorted(props)}")
     scale = None
@@ -278,10 +315,26 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
     if not isinstance(gen, dict) or set(gen) - {"max_tokens", "temperature"}:
         raise ConfigError(f"{where}: key `generation` accepts max_tokens and temperature")
     requires = [str(r) for r in data.get("requires") or []]
-    bad_r = set(requires) - {"reference_steps", "response"}
+    bad_r = set(requires) - set(REQUIREMENTS)
     if bad_r:
         raise ConfigError(f"{where}: key `requires`: unknown requirement {sorted(bad_r)[0]!r} "
-                          "(reference_steps, response)")
+                          f"({', '.join(REQUIREMENTS)})")
+    from mosseval.judge.extensions import aggregators, parsers
+
+    parser, aggregator = str(data.get("parser") or "default"), str(data.get("aggregator") or "default")
+    for key, ext, known in (("parser", parser, parsers), ("aggregator", aggregator, aggregators)):
+        if ext not in known:
+            hint = did_you_mean(ext, sorted(known))
+            raise ConfigError(f"{where}: key `{key}`: unknown {key} {ext!r}" + (f" ({hint})" if hint else ""),
+                              hint=f"known {key}s: " + ", ".join(sorted(known)))
+    judge_errors = str(data.get("judge_errors") or "exclude")
+    if judge_errors not in ("exclude", "wrong"):
+        raise ConfigError(f"{where}: key `judge_errors`: {judge_errors!r} must be `exclude` or `wrong`")
+    if judge_errors == "wrong" and kind != "correctness":
+        raise ConfigError(f"{where}: key `judge_errors: wrong` applies to correctness rubrics only")
+    after = data.get("after")
+    if after is not None and (not isinstance(after, str) or not NAME_RE.match(after) or after == name):
+        raise ConfigError(f"{where}: key `after` must name another rubric")
     folder = path.parent
     rubric = Rubric(
         name=name,
@@ -299,6 +352,13 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         default_for=dict(data.get("default_for") or {}),
         scale=scale,
         expected_completion_tokens=int(data.get("expected_completion_tokens") or 50),
+        parser=parser,
+        aggregator=aggregator,
+        structured=structured,
+        schema_name=str(data["schema_name"]) if data.get("schema_name") else None,
+        verbatim=bool(data.get("verbatim", False)),
+        judge_errors=judge_errors,
+        after=after,
         source=where,
         folder=folder,
     )
@@ -324,6 +384,17 @@ def load_rubrics(extra_dirs: list[str | os.PathLike] | None = None) -> dict[str,
                 raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
             rubric = parse_rubric(data, path)
             out[rubric.name] = rubric
+    for r in out.values():  # `after` must name a loaded rubric, without cycles
+        seen = [r.name]
+        dep = r.after
+        while dep is not None:
+            if dep not in out:
+                raise ConfigError(f"{r.source}: key `after`: unknown rubric {dep!r}",
+                                  hint="available: " + ", ".join(sorted(out)))
+            if dep in seen:
+                raise ConfigError(f"{r.source}: key `after`: the rubrics {seen} depend on each other in a cycle")
+            seen.append(dep)
+            dep = out[dep].after
     return out
 
 

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mosseval.records import ErrorInfo, GenerationSpec, Sample, TaskSpec, Usage
+from mosseval.records import ErrorInfo, GenerationSpec, ModelIdentity, Sample, TaskSpec, Usage
 from mosseval.video import Frames
 
 __all__ = ["Frames", "ModelAdapter", "Request", "Response"]
@@ -57,6 +57,12 @@ class ModelAdapter(ABC):
     def identity(self) -> dict[str, Any]:
         """Everything about the model that changes its outputs (enters the run hash)."""
         return {"name": self.name, "backend": self.backend}
+
+    def describe(self) -> ModelIdentity:
+        """The model for people (checkpoint name, revision, parameter count), recorded in run.json and
+        shown by the leaderboard. The default reads :meth:`identity`; adapters that know more (the
+        parameter count) override it."""
+        return ModelIdentity.from_identity(self.identity(), self.name, self.backend)
 
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[Response]:

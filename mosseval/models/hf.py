@@ -41,7 +41,7 @@ from mosseval.errors import DataNotFoundError, MissingDependencyError, UsageErro
 from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.families import Family, family_of
 from mosseval.models.registry import ModelSpec, register_backend, reject_unknown_args
-from mosseval.records import ErrorInfo, Usage
+from mosseval.records import ErrorInfo, ModelIdentity, Usage
 from mosseval.torchvision_compat import ensure_torchvision
 from mosseval.video import Frames
 
@@ -478,6 +478,11 @@ class HFModel(ModelAdapter):
             "family": self.family.name if self.family else None,
             "auto_class": self.auto_class,
         }
+
+    def describe(self) -> ModelIdentity:
+        """The checkpoint for people, with its parameter count."""
+        n = sum(int(p.numel()) for p in self.model.parameters())
+        return super().describe().model_copy(update={"params": n})
 
     def runtime_info(self) -> dict[str, Any]:
         """What does not enter the identity but is worth logging."""

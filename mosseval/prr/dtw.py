@@ -145,39 +145,52 @@ def align_batch(dists: list[np.ndarray], mode: str = "sdtw", jump: int = 2) -> l
             np.add(lmin, 1, out=length[t, :, 1:])
             move[t, :, 1:] = pick
 
+    # Free end (sdtw): the lowest (cost, length), then the earliest column; padding columns are +inf.
+    items = np.arange(b)
+    cols = np.arange(m)
+    last_c = cost[cols + (n - 1) + o][:, :, n - 1].T  # (b, m)
+    last_l = length[cols + (n - 1) + o][:, :, n - 1].T
+    if mode == "sdtw":
+        tied = last_c == last_c.min(axis=1, keepdims=True)
+        lmin = np.where(tied, last_l, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
+        ends = np.argmax(tied & (last_l == lmin), axis=1)
+    else:
+        ends = np.asarray(ms) - 1
+    totals = last_c[items, ends]
+    # Backtrack every item at once; rows[k], cols_[k] hold the k-th cell from the end.
+    r = np.full(b, n - 1, dtype=np.int64)
+    c = ends.astype(np.int64)
+    rows, cols_ = [r], [c]
+    live = np.ones(b, dtype=bool)
+    while True:
+        mv = move[r + c + o, items, r].astype(np.int64)
+        live = live & (mv >= 0)
+        if not live.any():
+            break
+        diag = live & (mv < jump)
+        vert = live & (mv == jump)
+        horiz = live & (mv == jump + 1)
+        r = np.where(diag | vert, r - 1, r)
+        c = np.where(diag, c - (mv + 1), np.where(horiz, c - 1, c))
+        rows.append(r)
+        cols_.append(c)
+    lengths = last_l[items, ends]
+    rr = np.stack(rows)  # (K, b)
+    cc = np.stack(cols_)
     results = []
     for i in range(b):
-        mi = ms[i]
-        diag = np.arange(mi) + (n - 1) + o
-        last_c = cost[diag, i, n - 1]
-        last_l = length[diag, i, n - 1]
-        if mode == "sdtw":
-            end = int(np.lexsort((np.arange(mi), last_l, last_c))[0])
-        else:
-            end = mi - 1
-        total = float(last_c[end])
-        path = [(n - 1, end)]
-        r, c = n - 1, end
-        while True:
-            mv = int(move[r + c + o, i, r])
-            if mv < 0:
-                break
-            if mv < jump:
-                r, c = r - 1, c - (mv + 1)
-            elif mv == jump:
-                r = r - 1
-            else:
-                c = c - 1
-            path.append((r, c))
-        path.reverse()
-        steps = [float(ds[i][p]) for p in path]
-        norm = total / len(path)
+        k = int(lengths[i])
+        pr = rr[k - 1 :: -1, i]
+        pc = cc[k - 1 :: -1, i]
+        total = float(totals[i])
+        path = list(zip(pr.tolist(), pc.tolist()))
+        norm = total / k
         results.append(
             Alignment(
                 cost=total,
                 normalized_cost=min(max(norm, 0.0), 1.0),
                 path=path,
-                step_distances=steps,
+                step_distances=ds[i][pr, pc].tolist(),
             )
         )
     return results

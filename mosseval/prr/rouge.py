@@ -5,49 +5,47 @@
 .score(target=r, prediction=g)``.
 
 Tokenization replicates ``rouge_score.tokenize.tokenize`` exactly: ``str.lower()``, every run of
-characters outside ``[a-z0-9]`` becomes a space, split on whitespace, nltk's ``PorterStemmer``
-(default NLTK_EXTENSIONS mode) applied only to tokens longer than 3 characters, then tokens that
-are not ``^[a-z0-9]+$`` are dropped.
+characters outside ``[a-z0-9]`` becomes a space, split on whitespace, the Porter stemmer in nltk's
+default NLTK_EXTENSIONS variant (:mod:`mosseval.prr.porter`, our own dependency-free
+implementation, identical to nltk's) applied only to tokens longer than 3 characters, then tokens
+that are not ``^[a-z0-9]+$`` are dropped.
 
-Speed comes from three things, none of which changes a single value:
+Speed comes from four things, none of which changes a single value:
 
-* tokenization is cached per string and stemming per word (stemming dominates ``rouge-score``);
-* n-gram overlaps ``sum_g min(c_r(g), c_p(g))`` for all pairs at once as binary matrix products,
-  ``sum_k [C_r >= k] @ [C_p >= k]^T`` (exact integers in float64);
+* tokenization is cached per string and stemming per word (stemming dominates ``rouge-score``),
+  and each distinct string is encoded once into integer ids;
+* many samples are scored at once (:func:`rouge_distance_blocks`): every (reference, generated)
+  pair of every sample goes through one vectorised computation, each distinct pair once;
+* clipped n-gram overlaps ``sum_g min(c_r(g), c_p(g))`` are counts of equal occurrence-tagged
+  n-grams (the k-th occurrence of g is tagged (g, k)), compared for all pairs at once;
 * LCS lengths for all pairs at once with the bit-parallel algorithm of Hyyrö (2004),
   ``V' = (V + (V & M)) | (V & ~M)``, vectorised over pairs in ``uint64`` words with carries.
+
+All counts are exact integers and the F-measures are computed with the same float64 expressions
+for every path, so a value never depends on how samples were batched.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 
+from mosseval.prr.porter import stem as porter_stem
+
 _NON_ALPHANUM_RE = re.compile(r"[^a-z0-9]+")
 _VALID_TOKEN_RE = re.compile(r"^[a-z0-9]+$")
 
-_stemmer = None
 _stem_cache: dict[str, str] = {}
 _STEM_CACHE_MAX = 500_000
-
-
-def _get_stemmer():
-    global _stemmer
-    if _stemmer is None:
-        from nltk.stem import porter
-
-        _stemmer = porter.PorterStemmer()
-    return _stemmer
 
 
 def _stem(word: str) -> str:
     s = _stem_cache.get(word)
     if s is None:
-        s = _get_stemmer().stem(word)
+        s = porter_stem(word)
         if len(_stem_cache) >= _STEM_CACHE_MAX:
             _stem_cache.clear()
         _stem_cache[word] = s
@@ -67,10 +65,50 @@ def tokenize(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+# --------------------------------------------------------------------------- encoding
+#
+# Every distinct step string is encoded once into word ids. For a batch, each token is then tagged
+# with its occurrence number among equal n-grams of its string: tagging the k-th occurrence of an
+# n-gram as (n-gram, k) turns the clipped overlap ``sum_g min(c_r(g), c_p(g))`` of two multisets into
+# the size of the intersection of two sets, i.e. the number of equal (i, j) position pairs.
+
+_OCC = 1 << 20
+"""Tag = id * _OCC + occurrence; a step repeating one n-gram a million times is cut there."""
+
+_word_ids: dict[str, int] = {}
+_encoded: dict[str, list[int]] = {}
+_ENCODED_MAX = 200_000
+
+
+def _encode(text: str) -> list[int]:
+    enc = _encoded.get(text)
+    if enc is None:
+        ids = _word_ids
+        enc = _encoded[text] = [ids.setdefault(w, len(ids)) for w in tokenize(text)]
+    return enc
+
+
+def _occurrence_tags(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """``ids * _OCC + k`` where k counts earlier equal ids of the same owner (string)."""
+    if ids.size == 0:
+        return ids.copy()
+    _, key = np.unique(owner * (int(ids.max()) + 1) + ids, return_inverse=True)
+    key = key.reshape(-1)
+    order = np.argsort(key, kind="stable")  # stable: positions stay in text order within a key
+    sk = key[order]
+    start = np.r_[True, sk[1:] != sk[:-1]]
+    run_start = np.maximum.accumulate(np.where(start, np.arange(sk.size), 0))
+    occ = np.empty_like(key)
+    occ[order] = np.arange(sk.size) - run_start
+    return ids * _OCC + np.minimum(occ, _OCC - 1)
+
+
 def clear_caches() -> None:
-    """Forget cached tokenizations and stems (used by the benchmark for cold timings)."""
+    """Forget cached tokenizations, stems and encodings (used by the benchmarks for cold timings)."""
     tokenize.cache_clear()
     _stem_cache.clear()
+    _encoded.clear()
+    _word_ids.clear()
 
 
 # --------------------------------------------------------------------------- pairwise scores
@@ -83,40 +121,12 @@ def _fmeasure(p: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.where(s > 0, f, 0.0)
 
 
-def _overlap_matrix(ref_counts: list[Counter], gen_counts: list[Counter]) -> np.ndarray:
-    """``out[i, j] = sum_g min(ref_counts[i][g], gen_counts[j][g])`` for all pairs."""
-    n, m = len(ref_counts), len(gen_counts)
-    gen_keys: set = set()
-    for c in gen_counts:
-        gen_keys.update(c)
-    vocab: dict = {}
-    for c in ref_counts:
-        for g in c:
-            if g in gen_keys and g not in vocab:
-                vocab[g] = len(vocab)
-    if not vocab:
-        return np.zeros((n, m))
-    v = len(vocab)
-    a = np.zeros((n, v))
-    b = np.zeros((m, v))
-    for i, c in enumerate(ref_counts):
-        for g, k in c.items():
-            j = vocab.get(g)
-            if j is not None:
-                a[i, j] = k
-    for i, c in enumerate(gen_counts):
-        for g, k in c.items():
-            j = vocab.get(g)
-            if j is not None:
-                b[i, j] = k
-    kmax = int(min(a.max(), b.max()))
-    out = np.zeros((n, m))
-    for k in range(1, kmax + 1):
-        out += (a >= k).astype(np.float64) @ (b >= k).astype(np.float64).T
-    return out
-
-
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ONE = np.uint64(1)
+_BUCKET = 8
+"""Pairs are grouped by (ref length, gen length) rounded up to this, then padded within a group."""
+_CHUNK_CELLS = 1 << 22
+"""At most this many (pair, ref position, gen position) cells are compared at once (~4 MB)."""
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
@@ -126,129 +136,171 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return b.sum(axis=-1, dtype=np.int64)
 
 
-def _lcs_matrix(ref_toks: list[tuple[str, ...]], gen_toks: list[tuple[str, ...]]) -> np.ndarray:
-    """LCS length of every (ref, gen) token-sequence pair, bit-parallel over the ref side."""
-    n, m = len(ref_toks), len(gen_toks)
-    out = np.zeros((n, m), dtype=np.int64)
-    max_r = max((len(t) for t in ref_toks), default=0)
-    max_g = max((len(t) for t in gen_toks), default=0)
-    if max_r == 0 or max_g == 0:
-        return out
-    # Only tokens present on both sides can match.
-    gen_vocab: set[str] = set()
-    for t in gen_toks:
-        gen_vocab.update(t)
-    vocab: dict[str, int] = {}
-    for t in ref_toks:
-        for w in t:
-            if w in gen_vocab and w not in vocab:
-                vocab[w] = len(vocab)
-    if not vocab:
-        return out
-    v = len(vocab)
-    words = (max_r + 63) // 64
-    # pm[w, i, tok]: bit b set when ref i has token tok at position 64*w + b; column v = no match.
-    pm = np.zeros((words, n, v + 1), dtype=np.uint64)
-    for i, t in enumerate(ref_toks):
-        for pos, w in enumerate(t):
-            j = vocab.get(w)
-            if j is not None:
-                pm[pos >> 6, i, j] |= _ONE << np.uint64(pos & 63)
-    # gen token ids, padded with the no-match column (padding leaves V unchanged).
-    gids = np.full((m, max_g), v, dtype=np.intp)
-    for i, t in enumerate(gen_toks):
-        if t:
-            gids[i, : len(t)] = [vocab.get(w, v) for w in t]
-    # Drop trailing columns where no gen sequence has a matchable token.
-    useful = np.nonzero((gids != v).any(axis=0))[0]
-    if useful.size == 0:
-        return out
-    vv = np.full((words, n, m), np.iinfo(np.uint64).max, dtype=np.uint64)
-    for col in range(int(useful[-1]) + 1):
-        ids = gids[:, col]
-        if (ids == v).all():
+def _gather(flat: np.ndarray, off: np.ndarray, lens: np.ndarray, width: int, pad: int) -> np.ndarray:
+    """Rows ``flat[off[i] : off[i] + lens[i]]`` padded with ``pad`` to ``width`` columns."""
+    pos = np.arange(width)
+    idx = off[:, None] + pos
+    valid = pos < lens[:, None]
+    return np.where(valid, flat[np.where(valid, idx, 0)], pad)
+
+
+def _lcs(eq: np.ndarray, rlen: np.ndarray) -> np.ndarray:
+    """LCS lengths from the match tensor ``eq[p, i, j] = ref_p[i] == gen_p[j]`` (Hyyrö 2004:
+    ``V' = (V + (V & M)) | (V & ~M)`` with ``M`` the ref positions matching gen token j)."""
+    c, lr, lg = eq.shape
+    words = (lr + 63) // 64
+    packed = np.packbits(np.ascontiguousarray(eq.transpose(0, 2, 1)), axis=-1, bitorder="little")
+    full = np.zeros((c, lg, words * 8), dtype=np.uint8)
+    full[:, :, : packed.shape[2]] = packed
+    masks = full.view("<u8")  # (c, lg, words): bit b of word w = ref position 64 w + b
+    v = np.full((words, c), _ALL, dtype=np.uint64)
+    for j in range(lg):
+        m = masks[:, j, :].T
+        if not m.any():
             continue
-        mm = pm[:, :, ids]  # (words, n, m)
-        u = vv & mm
+        u = v & m
         if words == 1:
-            vv = (vv + u) | (vv - u)
+            v = (v + u) | (v - u)
         else:
-            carry = np.zeros((n, m), dtype=np.uint64)
-            new = np.empty_like(vv)
+            carry = np.zeros(c, dtype=np.uint64)
+            new = np.empty_like(v)
             for w in range(words):
-                a, b = vv[w], u[w]
+                a, b = v[w], u[w]
                 s = a + b
                 c1 = s < a
                 s2 = s + carry
                 c2 = s2 < s
                 new[w] = s2 | (a - b)
                 carry = (c1 | c2).astype(np.uint64)
-            vv = new
-    # LCS = number of zero bits among the first len(ref) bits of V.
-    lens = np.array([len(t) for t in ref_toks], dtype=np.int64)
-    for w in range(words):
-        bits = np.clip(lens - 64 * w, 0, 64)
-        mask = np.array(
-            [(1 << int(b)) - 1 if b < 64 else (1 << 64) - 1 for b in bits], dtype=np.uint64
-        )
-        out += _popcount(~vv[w] & mask[:, None])
+            v = new
+    out = np.zeros(c, dtype=np.int64)
+    for w in range(words):  # LCS = zero bits among the first len(ref) bits of V
+        bits = np.clip(rlen - 64 * w, 0, 64).astype(np.uint64)
+        mask = np.where(bits >= 64, _ALL, (_ONE << np.minimum(bits, 63)) - _ONE)
+        out += _popcount(~v[w] & mask)
     return out
 
 
-def _ngrams(tokens: tuple[str, ...], n: int) -> Counter:
-    if n == 1:
-        return Counter(tokens)
-    return Counter(zip(*(tokens[i:] for i in range(n))))
+def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]) -> np.ndarray:
+    """``1 - mean(F1 R1, F1 R2, F1 RL)`` for each (strings[ref_idx[p]], strings[gen_idx[p]])."""
+    encs = [_encode(s) for s in strings]
+    lens = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    total = int(lens.sum())
+    off = np.zeros(len(encs), dtype=np.int64)
+    np.cumsum(lens[:-1], out=off[1:])
+    flat_w = np.fromiter((x for e in encs for x in e), dtype=np.int64, count=total)
+    owner = np.repeat(np.arange(len(encs), dtype=np.int64), lens)
+    flat_u = _occurrence_tags(flat_w, owner)
+    # bigrams: token t and t+1 of the same string
+    nxt = np.nonzero(owner[1:] == owner[:-1])[0]
+    _, bid = np.unique(flat_w[nxt] * (int(flat_w.max(initial=0)) + 1) + flat_w[nxt + 1], return_inverse=True)
+    flat_b = _occurrence_tags(bid.reshape(-1).astype(np.int64), owner[nxt])
+    blens = np.maximum(lens - 1, 0)
+    boff = np.zeros(len(encs), dtype=np.int64)
+    np.cumsum(blens[:-1], out=boff[1:])
+    flat_w = np.append(flat_w, -3)  # keeps indexing valid when every string is empty
+    flat_u = np.append(flat_u, -3)
+    flat_b = np.append(flat_b, -3)
 
+    n = len(ref_idx)
+    ov1 = np.zeros(n, dtype=np.int64)
+    ov2 = np.zeros(n, dtype=np.int64)
+    lcs = np.zeros(n, dtype=np.int64)
+    rl, gl = lens[ref_idx], lens[gen_idx]
+    live = np.nonzero((rl > 0) & (gl > 0))[0]
+    if live.size:
+        br = (rl[live] + _BUCKET - 1) // _BUCKET
+        bg = (gl[live] + _BUCKET - 1) // _BUCKET
+        order = np.lexsort((bg, br))
+        live = live[order]
+        key = br[order] * (int(bg.max()) + 1) + bg[order]
+        cuts = np.nonzero(np.diff(key))[0] + 1
+        for grp in np.split(live, cuts):
+            wr = int(rl[grp].max())
+            wg = int(gl[grp].max())
+            step = max(1, _CHUNK_CELLS // (wr * wg))
+            for a in range(0, grp.size, step):
+                p = grp[a : a + step]
+                r, g = ref_idx[p], gen_idx[p]
+                rw = _gather(flat_w, off[r], lens[r], wr, -1)
+                gw = _gather(flat_w, off[g], lens[g], wg, -2)
+                eq = rw[:, :, None] == gw[:, None, :]
+                lcs[p] = _lcs(eq, lens[r])
+                ru = _gather(flat_u, off[r], lens[r], wr, -1)
+                gu = _gather(flat_u, off[g], lens[g], wg, -2)
+                ov1[p] = (ru[:, :, None] == gu[:, None, :]).sum(axis=(1, 2))
+                if wr > 1 and wg > 1:
+                    rb = _gather(flat_b, boff[r], blens[r], wr - 1, -1)
+                    gb = _gather(flat_b, boff[g], blens[g], wg - 1, -2)
+                    ov2[p] = (rb[:, :, None] == gb[:, None, :]).sum(axis=(1, 2))
 
-def rouge_f_matrices(
-    ref_steps: Sequence[str], gen_steps: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """F-measures of ROUGE-1, ROUGE-2 and ROUGE-L for every (reference, generated) pair.
-
-    Each is an ``(N, M)`` float64 array equal to ``RougeScorer(...).score(target=ref[i],
-    prediction=gen[j])[type].fmeasure``.
-    """
-    ref_u = list(dict.fromkeys(ref_steps))
-    gen_u = list(dict.fromkeys(gen_steps))
-    gmap = {s: i for i, s in enumerate(gen_u)}
-    gi = np.array([gmap[s] for s in gen_steps], dtype=np.intp)
-    rmap = {s: i for i, s in enumerate(ref_u)}
-    ri = np.array([rmap[s] for s in ref_steps], dtype=np.intp)
-
-    rt = [tokenize(s) for s in ref_u]
-    gt = [tokenize(s) for s in gen_u]
-    rlen = np.array([len(t) for t in rt], dtype=np.float64)[:, None]
-    glen = np.array([len(t) for t in gt], dtype=np.float64)[None, :]
-
+    rlen, glen = rl.astype(np.float64), gl.astype(np.float64)
     f = []
-    for n in (1, 2):
-        inter = _overlap_matrix([_ngrams(t, n) for t in rt], [_ngrams(t, n) for t in gt])
-        tcount = np.maximum(rlen - (n - 1), 0)
-        pcount = np.maximum(glen - (n - 1), 0)
-        p = inter / np.maximum(pcount, 1)
-        r = inter / np.maximum(tcount, 1)
-        f.append(_fmeasure(p, r))
-    lcs = _lcs_matrix(rt, gt).astype(np.float64)
+    for k, inter in ((1, ov1), (2, ov2)):
+        inter = inter.astype(np.float64)
+        tcount = np.maximum(rlen - (k - 1), 0)
+        pcount = np.maximum(glen - (k - 1), 0)
+        p_ = inter / np.maximum(pcount, 1)
+        r_ = inter / np.maximum(tcount, 1)
+        f.append(_fmeasure(p_, r_))
+    lcsf = lcs.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = lcs / glen
-        r = lcs / rlen
-    fl = np.where((rlen > 0) & (glen > 0), _fmeasure(np.nan_to_num(p), np.nan_to_num(r)), 0.0)
-    f.append(fl)
-    return tuple(x[np.ix_(ri, gi)] for x in f)  # type: ignore[return-value]
+        p_ = lcsf / glen
+        r_ = lcsf / rlen
+    fl = np.where((rlen > 0) & (glen > 0), _fmeasure(np.nan_to_num(p_), np.nan_to_num(r_)), 0.0)
+    d = 1.0 - (f[0] + f[1] + fl) / 3.0
+    return np.clip(d, 0.0, 1.0)
+
+
+def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[np.ndarray]:
+    """For each ``(refs, gens)`` block, the ``(len(refs), len(gens))`` float64 matrix
+    ``1 - mean(F1 ROUGE-1, F1 ROUGE-2, F1 ROUGE-L)`` of every ``(refs[i], gens[j])``.
+
+    This is how many samples are scored at once: all pairs of all blocks go through one
+    vectorised computation; each distinct string is tokenized once and each distinct
+    (ref, gen) pair computed once. ``ref`` plays rouge-score's *target*, ``gen`` its
+    *prediction* (F1 is symmetric anyway).
+    """
+    if len(_encoded) > _ENCODED_MAX:
+        clear_caches()
+    ids: dict[str, int] = {}
+    r_flat: list[int] = []
+    g_flat: list[int] = []
+    shapes: list[tuple[int, int]] = []
+    for refs, gens in blocks:
+        r_flat.extend(ids.setdefault(s, len(ids)) for s in refs)
+        g_flat.extend(ids.setdefault(s, len(ids)) for s in gens)
+        shapes.append((len(refs), len(gens)))
+    if not shapes:
+        return []
+    ns = np.array([s[0] for s in shapes], dtype=np.int64)
+    ms = np.array([s[1] for s in shapes], dtype=np.int64)
+    sizes = ns * ms
+    total = int(sizes.sum())
+    out_off = np.zeros(len(shapes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=out_off[1:])
+    if total == 0:
+        return [np.zeros(s) for s in shapes]
+    r_off = np.concatenate([[0], np.cumsum(ns)[:-1]])
+    g_off = np.concatenate([[0], np.cumsum(ms)[:-1]])
+    blk = np.repeat(np.arange(len(shapes)), sizes)
+    local = np.arange(total) - out_off[blk]
+    m_rep = ms[blk]
+    r_pos = r_off[blk] + local // m_rep
+    g_pos = g_off[blk] + local % m_rep
+    r_ids = np.asarray(r_flat, dtype=np.int64)[r_pos]
+    g_ids = np.asarray(g_flat, dtype=np.int64)[g_pos]
+    uniq, inverse = np.unique(r_ids * len(ids) + g_ids, return_inverse=True)
+    strings = list(ids)
+    dist = _pair_distances(uniq // len(ids), uniq % len(ids), strings)[inverse.reshape(-1)]
+    return [dist[out_off[k] : out_off[k + 1]].reshape(shapes[k]) for k in range(len(shapes))]
 
 
 def rouge_distance_matrix(ref_steps: Sequence[str], gen_steps: Sequence[str]) -> np.ndarray:
-    """``(N, M)`` float64 matrix ``1 - mean(F1 R1, F1 R2, F1 RL)`` of ``(ref[i], gen[j])``.
-
-    ``ref`` plays rouge-score's *target*, ``gen`` its *prediction* (F1 is symmetric anyway).
-    """
-    n, m = len(ref_steps), len(gen_steps)
-    if n == 0 or m == 0:
-        return np.zeros((n, m))
-    f1, f2, fl = rouge_f_matrices(ref_steps, gen_steps)
-    d = 1.0 - (f1 + f2 + fl) / 3.0
-    return np.clip(d, 0.0, 1.0)
+    """``(N, M)`` float64 matrix ``1 - mean(F1 R1, F1 R2, F1 RL)`` of ``(ref[i], gen[j])``;
+    equal to ``RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True).score(target=ref[i],
+    prediction=gen[j])`` to 1e-9."""
+    return rouge_distance_blocks([(ref_steps, gen_steps)])[0]
 
 
 def rouge_distance(ref: str, gen: str) -> float:

@@ -1,8 +1,10 @@
 """Process Reasoning Reward of a completion against reference steps (SPEC §3).
 
-``score_process`` scores one completion, ``score_group`` a GRPO group sharing one reference (same
-values, computed in one batch: each distinct step string is tokenized once, one distance matrix
-for the whole group, one vectorised alignment sweep).
+``score_batch`` scores many completions, each against its own reference steps, in one batch: each
+distinct step string is tokenized once, every (reference, generated) step pair of every item goes
+through one vectorised distance computation, and the alignments run in vectorised sweeps.
+``score_group`` (a GRPO group sharing one reference) and ``score_process`` (one completion) are
+the same computation; a value never depends on how items were batched.
 """
 
 from __future__ import annotations
@@ -95,14 +97,32 @@ def reasoning_text(text: str | None, require_format: bool = True) -> str | None:
 
 
 def distance_matrix(ref: Sequence[str], gen: Sequence[str], config: PRRConfig) -> np.ndarray:
-    if config.distance == "rouge":
-        from mosseval.prr.rouge import rouge_distance_matrix
+    return distance_blocks([(ref, gen)], config)[0]
 
-        return rouge_distance_matrix(ref, gen)
+
+def distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]], config: PRRConfig) -> list[np.ndarray]:
+    """The step-distance matrix of each ``(reference steps, generated steps)`` block."""
+    if config.distance == "rouge":
+        from mosseval.prr.rouge import rouge_distance_blocks
+
+        return rouge_distance_blocks(blocks)
     if config.distance == "semantic":
         from mosseval.prr.semantic import semantic_distance_matrix
 
-        return semantic_distance_matrix(ref, gen)
+        # One embedding call per distinct reference: generated steps of items sharing it are stacked.
+        out: list[np.ndarray | None] = [None] * len(blocks)
+        by_ref: dict[tuple[str, ...], list[int]] = {}
+        for i, (ref, _) in enumerate(blocks):
+            by_ref.setdefault(tuple(ref), []).append(i)
+        for ref, idx in by_ref.items():
+            gens = [g for i in idx for g in blocks[i][1]]
+            d = semantic_distance_matrix(list(ref), gens)
+            a = 0
+            for i in idx:
+                m = len(blocks[i][1])
+                out[i] = d[:, a : a + m]
+                a += m
+        return out  # type: ignore[return-value]
     raise UsageError(f"unknown PRR distance {config.distance!r}; use 'rouge' or 'semantic'")
 
 
@@ -133,6 +153,10 @@ def _finish(ps: ProcessScore, a: Alignment, config: PRRConfig) -> ProcessScore:
     return ps
 
 
+ALIGN_CHUNK = 4096
+"""Alignments computed per vectorised sweep (bounds memory at large batches)."""
+
+
 def score_process(
     text: str | None,
     reference_steps: Sequence[Any] | None,
@@ -140,8 +164,8 @@ def score_process(
     *,
     require_format: bool = True,
 ) -> ProcessScore:
-    """PRR of one completion. See :func:`score_group` for the rules."""
-    return score_group([text], reference_steps, config, require_format=require_format)[0]
+    """PRR of one completion. See :func:`score_batch` for the rules."""
+    return score_batch([(text, reference_steps)], config, require_format=require_format)[0]
 
 
 def score_group(
@@ -151,7 +175,18 @@ def score_group(
     *,
     require_format: bool = True,
 ) -> list[ProcessScore]:
-    """PRR of several completions against the same reference steps.
+    """PRR of several completions against the same reference steps (one GRPO group)."""
+    refs = reference_texts(reference_steps)
+    return _score_prepared([(t, refs) for t in texts], config or PRRConfig(), require_format)
+
+
+def score_batch(
+    items: Sequence[tuple[str | None, Sequence[Any] | None]],
+    config: PRRConfig | None = None,
+    *,
+    require_format: bool = True,
+) -> list[ProcessScore]:
+    """PRR of many ``(completion, reference_steps)`` items, computed in one batch.
 
     Rules, in order: no (non-blank) reference step -> ``not_applicable`` with ``prr=None``;
     ``require_format`` and the completion is not ``<think>…</think><answer>…</answer>`` ->
@@ -159,21 +194,19 @@ def score_group(
     ``scored``: steps are aligned to the reference (:mod:`mosseval.prr.dtw`) and
     ``prr = prr_from_normalized(cost / path_length, alpha)``.
     """
-    config = config or PRRConfig()
-    refs = reference_texts(reference_steps)
-    out = [_prepare(t, refs, config, require_format) for t in texts]
+    return _score_prepared([(t, reference_texts(r)) for t, r in items], config or PRRConfig(), require_format)
+
+
+def _score_prepared(items: list[tuple[str | None, list[str]]], config: PRRConfig,
+                    require_format: bool) -> list[ProcessScore]:
+    out = [_prepare(t, refs, config, require_format) for t, refs in items]
     todo = [i for i, ps in enumerate(out) if ps.status == "scored"]
     if not todo:
         return out
-    all_steps: list[str] = []
-    bounds = []
-    for i in todo:
-        bounds.append((len(all_steps), len(all_steps) + len(out[i].steps)))
-        all_steps.extend(out[i].steps)
-    dist = distance_matrix(refs, all_steps, config)
-    alignments = align_batch(
-        [dist[:, a:b] for a, b in bounds], mode=config.alignment, jump=config.jump
-    )
-    for i, a in zip(todo, alignments):
-        _finish(out[i], a, config)
+    dists = distance_blocks([(items[i][1], out[i].steps) for i in todo], config)
+    for a in range(0, len(todo), ALIGN_CHUNK):
+        chunk = todo[a : a + ALIGN_CHUNK]
+        alignments = align_batch(dists[a : a + ALIGN_CHUNK], mode=config.alignment, jump=config.jump)
+        for i, al in zip(chunk, alignments):
+            _finish(out[i], al, config)
     return out

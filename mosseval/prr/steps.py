@@ -56,10 +56,17 @@ _ABBREVIATIONS = frozenset(
 _SENT_END_RE = re.compile(r"""[.!?]+["'”’)\]]*(?=\s)|[。！？]+""")
 
 
+# Every marker above starts with one of these (a superset test that lets plain sentences skip the
+# marker regex; it changes no result).
+_MAY_START_MARKER_RE = re.compile(r"""[#>*_\-•·‣◦▪–—+(\[\d]|[a-zA-Z][.)]|step""", re.IGNORECASE)
+
+
 def strip_markers(text: str) -> str:
     """Remove leading list markers and "Step k:" prefixes (repeatedly)."""
     prev = None
     text = text.strip()
+    if not _MAY_START_MARKER_RE.match(text):
+        return text
     while prev != text:
         prev = text
         text = _MARKER_RE.sub("", text, count=1).strip()

@@ -18,11 +18,14 @@ from typing import Any
 import pytest
 
 from mosseval.errors import RemoteError
-from mosseval.judge import judge_run
+from mosseval.judge import judge_run, read_judgements, summarize_run
 from mosseval.judge.cache import CACHE_FILE
+from mosseval.judge.records import JudgeSummary
+from mosseval.judge.store import JUDGE_FILE, VERDICTS_FILE
 from mosseval.records import (
     ErrorInfo,
     Generation,
+    JudgeVerdict,
     ReferenceStep,
     RunLog,
     RunSpec,
@@ -30,7 +33,7 @@ from mosseval.records import (
     SampleRecord,
     TaskRef,
 )
-from mosseval.rundir import SAMPLES_FILE, load_run, write_run_log
+from mosseval.rundir import RUN_FILE, SAMPLES_FILE, load_run, rewrite_records, write_run_log
 from mosseval.runner import finalize_log, task_fingerprint
 from mosseval.scoring import score_sample
 from mosseval.tasks import load_registry
@@ -40,7 +43,7 @@ from tests.support.cli import (
     mosseval_popen,
 )
 
-FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "progress": False}
+FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
 
 # ----------------------------------------------------------------------------- run directories
 
@@ -149,37 +152,60 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
 
+def judgements(run: Path):
+    """What the board sees: summaries and current verdicts from the run and the judge's files only."""
+    loaded = load_run(run)
+    return summarize_run(loaded.log, loaded.records, read_judgements(run))
+
+
+def verdicts_of(run: Path, rubric: str) -> dict[str, JudgeVerdict | None]:
+    """sample id -> current verdict of ``rubric`` (None: none), in record order."""
+    j = judgements(run)
+    return {r.sample.id: j.verdicts.get(r.key, {}).get(rubric) for r in load_run(run).records}
+
+
+def summary_of(run: Path, task: str, rubric: str) -> JudgeSummary:
+    return judgements(run).tasks[task][rubric]
+
+
+def run_files(run: Path) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in (SAMPLES_FILE, RUN_FILE)}
+
+
 # ----------------------------------------------------------------------------- acceptance
 
 
 def test_one_request_per_item_then_zero(tmp_path, chat_server):
     srv = chat_server(consistency_judge)
     run = make_run(tmp_path, "moss-video-mini", moss_items(6))
+    untouched = run_files(run)
     s1 = judge_run(run, "test-model", base_url=srv.base_url, concurrency=3, **FAST)
+    assert run_files(run) == untouched  # the judge never rewrites samples.jsonl or run.json
     assert len(srv.chat_requests()) == 6
     assert (s1.n_jobs, s1.n_requested, s1.n_cached, s1.requests, s1.n_errors) == (6, 6, 0, 6, 0)
     assert srv.max_in_flight <= 3
     # every request asked for structured output with the rubric's schema
     rf = srv.chat_requests()[0].json["response_format"]
     assert rf["type"] == "json_schema" and rf["json_schema"]["schema"]["required"] == ["score", "justification"]
-    loaded = load_run(run)
-    scores = {r.sample.id: r.score.judge["process-consistency"].score for r in loaded.records}
+    scores = {k: v.score for k, v in verdicts_of(run, "process-consistency").items()}
     assert scores == {f"test-{i:05d}": 4 + i % 5 for i in range(6)}
-    res = loaded.log.results["moss-video-mini"].judge["process-consistency"]
-    assert res["n"] == 6 and res["n_errors"] == 0 and res["complete"]
-    assert res["mean_score"]["value"] == pytest.approx(sum(4 + i % 5 for i in range(6)) / 6)
-    assert res["mean_score"]["ci_low"] <= res["mean_score"]["value"] <= res["mean_score"]["ci_high"]
-    assert set(res["breakdowns"]["level"]) == {"coarse", "fine"}
-    assert loaded.log.judge["rubrics"]["process-consistency"]["version"] == "1"
-    assert loaded.log.judge["tokens"]["total"] > 0
-    assert len(_lines(run / CACHE_FILE)) == 6
-    samples_before = (run / SAMPLES_FILE).read_bytes()
+    res = summary_of(run, "moss-video-mini", "process-consistency")
+    assert res.n == 6 and res.n_errors == 0 and res.complete
+    assert res.mean_score.value == pytest.approx(sum(4 + i % 5 for i in range(6)) / 6)
+    assert res.mean_score.ci_low <= res.mean_score.value <= res.mean_score.ci_high
+    assert set(res.breakdowns["level"]) == {"coarse", "fine"}
+    assert s1.results["moss-video-mini"]["process-consistency"] == res  # the report shows the same summary
+    log = read_judgements(run).log
+    assert log.rubrics["process-consistency"].version == "1" and log.rubrics["process-consistency"].tasks == ["moss-video-mini"]
+    assert res.tokens.prompt > 0 and res.tokens.completion > 0
+    assert len(_lines(run / CACHE_FILE)) == 6 and len(_lines(run / VERDICTS_FILE)) == 6
 
     s2 = judge_run(run, "test-model", base_url=srv.base_url, **FAST)
     assert len(srv.chat_requests()) == 6  # zero new requests
     assert (s2.n_cached, s2.n_requested, s2.requests) == (6, 0, 0)
-    assert (run / SAMPLES_FILE).read_bytes() == samples_before
-    assert load_run(run).log.judge["totals"]["requests"] == 6
+    assert run_files(run) == untouched
+    log = read_judgements(run).log
+    assert log.totals.requests == 6 and [h.sent for h in log.history] == [6, 0]
 
 
 def test_other_judge_or_rubric_version_never_reuses_verdicts(tmp_path, chat_server):
@@ -190,8 +216,7 @@ def test_other_judge_or_rubric_version_never_reuses_verdicts(tmp_path, chat_serv
     judge_run(run, "other-judge", base_url=srv.base_url, **FAST)
     assert len(srv.chat_requests()) == 8
     assert {r.json["model"] for r in srv.chat_requests()[4:]} == {"other-judge"}
-    recs = load_run(run).records
-    assert {r.score.judge["process-consistency"].judge for r in recs} == {"other-judge"}
+    assert {v.judge for v in verdicts_of(run, "process-consistency").values()} == {"other-judge"}
     # a new version of the rubric (a user folder overriding the built-in) is a new cache key
     folder = tmp_path / "rubrics"
     folder.mkdir()
@@ -203,11 +228,11 @@ def test_other_judge_or_rubric_version_never_reuses_verdicts(tmp_path, chat_serv
         (folder / "templates" / f.name).write_text(f.read_text())
     judge_run(run, "test-model", base_url=srv.base_url, rubrics_dir=[folder], **FAST)
     assert len(srv.chat_requests()) == 12
-    assert {r.score.judge["process-consistency"].rubric_version for r in load_run(run).records} == {"2"}
+    assert {v.rubric_version for v in verdicts_of(run, "process-consistency").values()} == {"2"}
     # going back to the first judge and version costs nothing: its verdicts are still cached
     s = judge_run(run, "test-model", base_url=srv.base_url, **FAST)
     assert len(srv.chat_requests()) == 12 and s.n_cached == 4
-    assert {r.score.judge["process-consistency"].rubric_version for r in load_run(run).records} == {"1"}
+    assert {v.rubric_version for v in verdicts_of(run, "process-consistency").values()} == {"1"}
 
 
 def test_429_twice_then_answer(tmp_path, chat_server):
@@ -217,8 +242,8 @@ def test_429_twice_then_answer(tmp_path, chat_server):
     s = judge_run(run, "test-model", base_url=srv.base_url, concurrency=1, **FAST)
     assert len(srv.chat_requests()) == 5  # 3 items + 2 retried 429s
     assert (s.requests, s.retries, s.n_errors, s.n_requested) == (5, 2, 0, 3)
-    verdicts = [r.score.judge["process-consistency"] for r in load_run(run).records]
-    assert all(v.error is None and v.score is not None for v in verdicts)
+    verdicts = list(verdicts_of(run, "process-consistency").values())
+    assert len(verdicts) == 3 and all(v.error is None and v.score is not None for v in verdicts)
 
 
 def test_rate_limit_spaces_requests(tmp_path, chat_server):
@@ -245,19 +270,19 @@ def test_timeouts_are_retried_then_recorded_as_judge_errors(tmp_path, chat_serve
     s = judge_run(run, "test-model", base_url=srv.base_url, concurrency=1, timeout=0.4, max_retries=1, **FAST)
     assert s.n_requested == 3 and s.n_errors == 1
     assert s.retries == 2  # one for the scripted slow reply, one for the always-slow item
-    recs = {r.sample.id: r.score.judge["process-consistency"] for r in load_run(run).records}
+    recs = verdicts_of(run, "process-consistency")
     assert recs["test-00000"].score == 4 and recs["test-00002"].score == 6
     bad = recs["test-00001"]
     assert bad.score is None and bad.error.startswith("timeout") and "gave up after 2 attempts" in bad.error
-    res = load_run(run).log.results["moss-video-mini"].judge["process-consistency"]
-    assert (res["n"], res["n_valid"], res["n_errors"], res["complete"]) == (3, 2, 1, False)
-    assert res["mean_score"]["value"] == pytest.approx(5.0)  # the error is excluded, not scored
+    res = summary_of(run, "moss-video-mini", "process-consistency")
+    assert (res.n, res.n_valid, res.n_errors, res.complete) == (3, 2, 1, False)
+    assert res.mean_score.value == pytest.approx(5.0)  # the error is excluded, not scored
     # the failed request was not paid for, so it is not cached: a re-run tries that item again only
     slow_ids.clear()
     n_before = len(srv.chat_requests())
     s2 = judge_run(run, "test-model", base_url=srv.base_url, timeout=0.4, max_retries=1, **FAST)
     assert len(srv.chat_requests()) == n_before + 1 and s2.n_cached == 2 and s2.n_errors == 0
-    assert load_run(run).records[1].score.judge["process-consistency"].score == 5
+    assert verdicts_of(run, "process-consistency")["test-00001"].score == 5
 
 
 def test_prose_replies_fall_back_or_become_judge_errors(tmp_path, chat_server):
@@ -273,7 +298,7 @@ def test_prose_replies_fall_back_or_become_judge_errors(tmp_path, chat_server):
     run = make_run(tmp_path, "moss-video-mini", moss_items(3))
     s = judge_run(run, "test-model", base_url=srv.base_url, **FAST)
     assert len(srv.chat_requests()) == 3 and s.n_errors == 1
-    recs = {r.sample.id: r.score.judge["process-consistency"] for r in load_run(run).records}
+    recs = verdicts_of(run, "process-consistency")
     assert recs["test-00000"].score == 7 and "order matches" in recs["test-00000"].rationale
     assert recs["test-00001"].score is None and "unparseable judge reply" in recs["test-00001"].error
     assert recs["test-00002"].score == 6
@@ -304,17 +329,18 @@ def test_mmvu_official_accuracy_from_judge_verdicts(tmp_path, chat_server):
     assert "MC question 1" in sent and "MC question 9" in sent and "MC question 4" not in sent
     loaded = load_run(run)
     res = loaded.log.results["mmvu"]
-    j = res.judge["mmvu-official"]
-    assert j["official"] is True and j["official_accuracy"] == j["accuracy"]
-    assert j["official_accuracy"]["value"] == pytest.approx(5 / 9)
-    assert (j["n"], j["n_valid"], j["n_errors"], j["n_no_output"]) == (10, 9, 1, 2)
-    assert j["accuracy_bounds"] == [pytest.approx(0.5), pytest.approx(0.6)]
-    assert j["official_accuracy"]["ci_low"] < 5 / 9 < j["official_accuracy"]["ci_high"]
-    assert "judge error(s) excluded" in j["official_note"] and "not the official" not in j["official_note"]
-    assert j["breakdowns"]["discipline"]["Science"]["value"] == pytest.approx(2 / 5)
-    assert j["breakdowns"]["discipline"]["Engineering"]["value"] == pytest.approx(3 / 4)
+    j = summary_of(run, "mmvu", "mmvu-official")
+    assert j.official is True and j.kind == "correctness" and j.judges == ["gpt-4o"]
+    # the official rule (MMVU's get_acc_async): a failed judgement is a wrong answer, in the denominator
+    assert j.accuracy.value == pytest.approx(5 / 10)
+    assert (j.n, j.n_valid, j.n_errors, j.n_no_output) == (10, 9, 1, 2)
+    assert j.accuracy_bounds == (pytest.approx(0.5), pytest.approx(0.6))
+    assert j.accuracy.ci_low < 5 / 10 < j.accuracy.ci_high
+    assert "1 judge error(s) counted wrong" in j.official_note and "not the official" not in j.official_note
+    assert j.breakdowns["discipline"]["Science"].value == pytest.approx(2 / 5)
+    assert j.breakdowns["discipline"]["Engineering"].value == pytest.approx(3 / 5)
     assert res.approximate is True  # the rule-based accuracy stays labelled approximate
-    verdicts = {r.sample.id: r.score.judge["mmvu-official"] for r in loaded.records}
+    verdicts = verdicts_of(run, "mmvu-official")
     assert verdicts["validation_6"].extracted_answer == "DFS" and verdicts["validation_6"].correct is True
     assert verdicts["validation_3"].extracted_answer == "D"
     assert verdicts["validation_8"].correct is None and verdicts["validation_8"].error
@@ -322,28 +348,47 @@ def test_mmvu_official_accuracy_from_judge_verdicts(tmp_path, chat_server):
     # agreement with the rule-based score, over the valid verdicts
     pairs = [(verdicts[r.sample.id].correct, r.score.correct) for r in loaded.records
              if verdicts[r.sample.id].error is None]
-    assert j["agreement"]["n"] == 9
-    assert j["agreement"]["rate"] == pytest.approx(sum(a == b for a, b in pairs) / 9)
-    assert j["agreement"]["both_correct"] + j["agreement"]["judge_only"] == 5
+    assert j.agreement.n == 9
+    assert j.agreement.rate == pytest.approx(sum(a == b for a, b in pairs) / 9)
+    assert j.agreement.both_correct + j.agreement.judge_only == 5
     assert s.exit_code == 3  # a judge error was recorded
+    # the official number published-number checks use (`mosseval reproduce`, the leaderboard)
+    from mosseval.judge import official_accuracies
+
+    assert official_accuracies(run, loaded.log, loaded.records) == {"mmvu": j.accuracy}
 
 
-def test_rescore_keeps_verdicts_and_refresh_recomputes(tmp_path, chat_server):
-    from mosseval.judge import refresh_summaries
+def test_summaries_are_a_pure_function_of_run_and_judge_files(tmp_path, chat_server):
+    """`mosseval score` never touches verdicts; summaries follow the current scores and samples with no
+    request and no refresh step: a changed score changes the agreement, a re-run sample's verdict is stale."""
     from mosseval.runner import rescore
 
     srv = chat_server(mmvu_judge)
     run = make_run(tmp_path, "mmvu", mmvu_items())
     judge_run(run, "gpt-4o", base_url=srv.base_url, **FAST)
-    before = load_run(run).log.results["mmvu"].judge["mmvu-official"]
-    rescore(run)  # `mosseval score`: the verdicts and the task's judge summary survive
-    assert load_run(run).log.results["mmvu"].judge["mmvu-official"] == before
-    assert all("mmvu-official" in r.score.judge for r in load_run(run).records)
-    log = refresh_summaries(run)
-    after = log.results["mmvu"].judge["mmvu-official"]
-    assert after["official_accuracy"] == before["official_accuracy"] and after["n_errors"] == 1
-    assert after["agreement"] == before["agreement"]
-    assert len(srv.chat_requests()) == 8
+    judge_files = {n: (run / n).read_bytes() for n in (JUDGE_FILE, VERDICTS_FILE)}
+    before = summary_of(run, "mmvu", "mmvu-official")
+    rescore(run)  # `mosseval score`
+    assert {n: (run / n).read_bytes() for n in judge_files} == judge_files
+    assert summary_of(run, "mmvu", "mmvu-official") == before
+    # the rule-based score of one sample changes (as a scorer fix would): agreement follows at once
+    records = load_run(run).records
+    i = next(k for k, r in enumerate(records) if r.sample.id == "validation_1")
+    assert records[i].score.correct
+    records[i] = records[i].model_copy(update={"score": records[i].score.model_copy(update={"correct": False})})
+    rewrite_records(run, records)
+    after = summary_of(run, "mmvu", "mmvu-official")
+    assert after.accuracy == before.accuracy and after.agreement.rate == pytest.approx(before.agreement.rate - 1 / 9)
+    assert after.agreement.judge_only == before.agreement.judge_only + 1
+    # a sample whose response changed (re-run): its verdict no longer applies
+    records[i] = records[i].model_copy(update={"generation": records[i].generation.model_copy(update={"text": "new"})})
+    rewrite_records(run, records)
+    stale = summary_of(run, "mmvu", "mmvu-official")
+    assert (stale.n, stale.n_stale, stale.n_pending) == (9, 1, 1)
+    assert verdicts_of(run, "mmvu-official")["validation_1"] is None
+    s = judge_run(run, "gpt-4o", base_url=srv.base_url, **FAST)  # only that one is sent again
+    assert len(srv.chat_requests()) == 9 and s.n_requested == 1
+    assert summary_of(run, "mmvu", "mmvu-official").n_stale == 0
 
 
 def test_budget_stops_and_resume_completes(tmp_path, chat_server):
@@ -353,13 +398,15 @@ def test_budget_stops_and_resume_completes(tmp_path, chat_server):
         judge_run(run, "test-model", base_url=srv.base_url, concurrency=1, max_requests=3, **FAST)
     assert exc.value.exit_code == 7
     assert len(srv.chat_requests()) == 3
-    res = load_run(run).log.results["moss-video-mini"].judge["process-consistency"]
-    assert (res["n"], res["n_pending"], res["complete"]) == (3, 3, False)
-    assert load_run(run).log.judge["last_invocation"]["stopped"].startswith("request budget exhausted")
+    res = summary_of(run, "moss-video-mini", "process-consistency")
+    assert (res.n, res.n_pending, res.complete) == (3, 3, False)
+    assert exc.value.summary.n_requested == 3 and exc.value.summary.results["moss-video-mini"]["process-consistency"] == res
+    log = read_judgements(run).log
+    assert log.history[-1].stopped.startswith("request budget exhausted") and log.totals.requests == 3
     judge_run(run, "test-model", base_url=srv.base_url, **FAST)
     assert len(srv.chat_requests()) == 6  # only the rest
-    res = load_run(run).log.results["moss-video-mini"].judge["process-consistency"]
-    assert (res["n"], res["n_pending"], res["complete"]) == (6, 0, True)
+    res = summary_of(run, "moss-video-mini", "process-consistency")
+    assert (res.n, res.n_pending, res.complete) == (6, 0, True)
 
 
 def test_dry_run_sends_nothing_and_estimates(tmp_path, chat_server, monkeypatch):
@@ -371,9 +418,9 @@ def test_dry_run_sends_nothing_and_estimates(tmp_path, chat_server, monkeypatch)
     s = judge_run(run, "gpt-4o", dry_run=True)
     assert s.dry_run and s.requests == 0 and s.n_to_request == 8
     e = s.estimate
-    assert e["requests"] == 8 and e["prompt_tokens"] > 8 * 100
-    assert e["completion_tokens"] == 8 * 24 and e["completion_tokens_max"] == 8 * 128
-    assert e["cost_usd"] == pytest.approx((e["prompt_tokens"] * 2.5 + e["completion_tokens"] * 10) / 1e6)
+    assert e.requests == 8 and e.prompt_tokens > 8 * 100
+    assert e.completion_tokens == 8 * 24 and e.completion_tokens_max == 8 * 128
+    assert e.cost_usd == pytest.approx((e.prompt_tokens * 2.5 + e.completion_tokens * 10) / 1e6)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing written
     srv = chat_server(mmvu_judge)
     s = judge_run(run, "gpt-4o", base_url=srv.base_url, dry_run=True)
@@ -381,7 +428,7 @@ def test_dry_run_sends_nothing_and_estimates(tmp_path, chat_server, monkeypatch)
     # after a real run the dry run reports everything cached
     judge_run(run, "gpt-4o", base_url=srv.base_url, **FAST)
     s = judge_run(run, "gpt-4o", base_url=srv.base_url, dry_run=True)
-    assert (s.n_to_request, s.n_cached, s.estimate["requests"]) == (0, 8, 0)  # the unparseable reply is cached too
+    assert (s.n_to_request, s.n_cached, s.estimate.requests) == (0, 8, 0)  # the unparseable reply is cached too
 
 
 def test_no_key_for_openai_fails_before_any_request(tmp_path, monkeypatch):
@@ -451,8 +498,8 @@ def test_kill_midway_and_rerun_loses_nothing_repeats_nothing(tmp_path, chat_serv
     assert sorted(answered, key=int) == [str(i) for i in range(n_items)]
     assert not set(first) & set(answered[n_before_kill:])  # no paid request repeated
     assert "4 cached" in err
-    recs = load_run(run).records
-    assert all(r.score.judge["process-consistency"].score == 4 + i % 5 for i, r in enumerate(recs))
+    scores = [v.score for v in verdicts_of(run, "process-consistency").values()]
+    assert scores == [4 + i % 5 for i in range(n_items)]
     assert len(_lines(run / CACHE_FILE)) == n_items
 
 
@@ -488,13 +535,12 @@ def test_ctrl_c_saves_finished_verdicts(tmp_path, chat_server):
     out, err = proc.communicate(timeout=30)
     gate.set()
     assert proc.returncode == 130, out + err
-    verdicts = [r.score.judge.get("process-consistency") for r in load_run(run).records]
-    assert [v.score for v in verdicts[:2]] == [4, 5]  # finished verdicts are in samples.jsonl
+    verdicts = list(verdicts_of(run, "process-consistency").values())
+    assert [v.score for v in verdicts[:2]] == [4, 5]  # finished verdicts are in the judge's files
     assert verdicts[2] is not None and verdicts[2].error  # the one in flight failed: recorded, not cached
     assert verdicts[3:] == [None, None]
-    log = load_run(run).log
-    assert log.judge["last_invocation"]["stopped"] == "interrupted"
-    assert log.results["moss-video-mini"].judge["process-consistency"]["n_pending"] == 2
+    assert read_judgements(run).log.history[-1].stopped == "interrupted"
+    assert summary_of(run, "moss-video-mini", "process-consistency").n_pending == 2
     assert len(_lines(run / CACHE_FILE)) == 2
 
 
@@ -515,7 +561,7 @@ def test_api_key_never_written_or_printed(tmp_path, chat_server):
              "--json", str(run / "summary.json"), env={"OPENAI_API_KEY": FAKE_KEY})
     outputs += p.communicate(timeout=60)
     assert p.returncode == 3, outputs  # one judge error (recorded)
-    v = load_run(run).records[1].score.judge["process-consistency"]
+    v = verdicts_of(run, "process-consistency")["test-00001"]
     assert v.error and "upstream rejected key" in v.error and "***" in v.error
     # key from the option; then a wrong key: credentials refused, exit 7, key not echoed
     p = mosseval_popen("judge", str(run), "--judge", "test-model", "--base-url", srv.base_url, "--max-retries", "0",
@@ -549,6 +595,78 @@ def test_run_with_judge_inline_on_mmvu_fixture(tmp_path, chat_server):
     assert p.returncode == 0, out + err
     run = Path(out.strip().splitlines()[-1])
     assert len(srv.chat_requests()) == 6
-    j = load_run(run).log.results["mmvu"].judge["mmvu-official"]
-    assert j["official_accuracy"]["value"] == 1.0 and j["n"] == 6  # the oracle answers the gold answer
-    assert j["agreement"]["rate"] == 1.0
+    j = summary_of(run, "mmvu", "mmvu-official")
+    assert j.accuracy.value == 1.0 and j.n == 6  # the oracle answers the gold answer
+    assert j.agreement.rate == 1.0
+    assert "judge gpt-4o" in err and "requests: 6" in err  # the CLI printed the judge's report
+
+
+STEP_RUBRIC = """
+name: step-match
+version: "1"
+kind: score
+description: per-step matching of the trace against the reference steps (a test rubric)
+requires: [reference_steps]
+scale: {min: 0, max: 1}
+parser: test-step-match
+aggregator: test-step-recall
+templates:
+  user: |
+    Reference:
+    {{ reference_timeline }}
+    Trace:
+    {{ reasoning }}
+    For each reference step say whether the trace states it.
+schema:
+  type: object
+  properties:
+    matched: {type: array, items: {type: boolean}}
+  required: [matched]
+fields: {score: matched}
+"""
+
+
+def test_a_rubric_with_its_own_parser_and_aggregator(tmp_path, chat_server):
+    """Benchmark-specific judges are YAML + template + a named parser/aggregator; the judge needs no change."""
+    from mosseval.judge.extensions import aggregators, parsers, register_aggregator, register_parser
+    from mosseval.judge.parse import ParsedVerdict, find_object
+    from mosseval.stats import mean_ci
+
+    @register_parser("test-step-match")
+    def step_match(rubric, text, parsed):
+        obj = parsed if isinstance(parsed, dict) else find_object(text)[0]
+        flags = obj.get("matched") if isinstance(obj, dict) else None
+        if not isinstance(flags, list) or not flags:
+            return ParsedVerdict(error=f"no per-step decisions in {text!r}")
+        return ParsedVerdict(score=sum(flags) / len(flags), metrics={"steps_matched": float(sum(flags)),
+                                                                     "steps": float(len(flags))})
+
+    @register_aggregator("test-step-recall")
+    def step_recall(rubric, pairs):
+        return {"recall": mean_ci([v.metrics["steps_matched"] / v.metrics["steps"] for _, v in pairs],
+                                  [r.sample.cluster_key for r, _ in pairs])}
+
+    try:
+        folder = tmp_path / "rubrics"
+        folder.mkdir()
+        (folder / "step-match.yaml").write_text(STEP_RUBRIC)
+        srv = chat_server(lambda req: json.dumps({"matched": [True, "cube 1" not in message_text(req), True]}))
+        run = make_run(tmp_path, "moss-video-mini", moss_items(3))
+        s = judge_run(run, "test-model", rubric="step-match", base_url=srv.base_url, rubrics_dir=[folder], **FAST)
+        assert s.n_errors == 0 and len(srv.chat_requests()) == 3
+        v = verdicts_of(run, "step-match")
+        assert v["test-00001"].score == pytest.approx(2 / 3) and v["test-00001"].metrics == {"steps_matched": 2.0,
+                                                                                             "steps": 3.0}
+        summary = summary_of(run, "moss-video-mini", "step-match")
+        assert summary.metrics["recall"].value == pytest.approx((1 + 2 / 3 + 1) / 3)
+        assert summary.mean_score.value == pytest.approx((1 + 2 / 3 + 1) / 3)
+        # an unknown parser name is a one-line config error naming the file and the key
+        (folder / "step-match.yaml").write_text(STEP_RUBRIC.replace("test-step-match", "test-step-mach"))
+        from mosseval.errors import ConfigError
+
+        with pytest.raises(ConfigError, match=r"key `parser`: unknown parser 'test-step-mach'.*did you mean"):
+            judge_run(run, "test-model", rubric="step-match", base_url=srv.base_url, rubrics_dir=[folder], **FAST)
+    finally:
+        for reg, name in ((parsers, "test-step-match"), (aggregators, "test-step-recall")):
+            reg._objects.pop(name, None)
+            reg._declared.pop(name, None)

@@ -17,12 +17,15 @@ from pathlib import Path
 import pytest
 
 from mosseval.errors import UsageError
+from mosseval.judge.context import sample_digest
+from mosseval.judge.records import JudgeLog, RubricInfo, VerdictLine
+from mosseval.judge.store import write_judgements
 from mosseval.leaderboard import (
+    Board,
     board_long_table,
     board_wide_table,
     build_leaderboard,
     json_for_html,
-    mcnemar_exact,
     render_html,
     write_leaderboard_json,
 )
@@ -48,7 +51,7 @@ from mosseval.records import (
 )
 from mosseval.rundir import SampleWriter, fingerprint, write_run_log
 from mosseval.scoring import aggregate_group, aggregate_task
-from mosseval.stats import mean_ci
+from mosseval.stats import mcnemar_exact, mean_ci
 from tests.support.cli import main_inprocess
 
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -67,8 +70,7 @@ def task_spec(name: str, *, version: str = "1", protocol: str = "reasoning", fra
 
 
 def make_record(task: str, i: int, correct: bool, prr: float | None, *, text: str | None = None,
-                sample_id: str | None = None, judge: float | None = None, error: bool = False,
-                parse_failed: bool = False) -> SampleRecord:
+                sample_id: str | None = None, error: bool = False, parse_failed: bool = False) -> SampleRecord:
     sid = sample_id or f"s{i:04d}"
     refs = [ReferenceStep(t=float(k), text=f"at {k} s the red ball is in cell {k}") for k in range(3)]
     sample = Sample(id=sid, task=task, video=VideoRef(path=f"videos/v{i // 2}.mp4"),
@@ -83,16 +85,11 @@ def make_record(task: str, i: int, correct: bool, prr: float | None, *, text: st
     steps = [f"at {k} s the red ball is in cell {k}" for k in range(3)] + ["so it goes left"]
     gen = Generation(text=text if text is not None else "<think>" + "\n".join(steps) + "</think><answer>A</answer>",
                      frames=FrameInfo(indices=[0, 10, 20, 30], timestamps=[0.0, 0.4, 0.8, 1.2], decoder="pyav"))
-    verdicts = {}
-    if judge is not None:
-        verdicts["gpt-4o"] = JudgeVerdict(judge="gpt-4o", rubric="process", rubric_version="1", fingerprint="f",
-                                          score=judge, rationale="consistent")
     score = SampleScore(
         extracted=None if parse_failed else ("A" if correct else "B"), correct=correct, parse_failed=parse_failed,
         format_ok=True, steps=steps, prr=prr, prr_status="scored" if prr is not None else "disabled",
         prr_detail=PRRDetail(cost=0.5, normalized_cost=0.1, path=[(0, 0), (1, 1), (2, 2)],
-                             step_distances=[0.0, 0.2, 0.1]) if prr is not None else None,
-        judge=verdicts)
+                             step_distances=[0.0, 0.2, 0.1]) if prr is not None else None)
     return SampleRecord(key=f"{task}/{sid}", task=task, index=i, sample=sample, generation=gen, score=score)
 
 
@@ -101,10 +98,10 @@ def write_run(path: Path, model: str, tasks: dict[str, tuple[TaskSpec, list[Samp
               model_identity: dict | None = None, status: str = "completed") -> Path:
     groups = groups or {}
     member = {t: g for g, ts in groups.items() for t in ts}
-    refs = [TaskRef(name=n, version=s.version, fingerprint=fingerprint(s.model_dump(mode="json")),
-                    group=member.get(n)) for n, (s, _) in tasks.items()]
+    refs = [TaskRef(name=n, version=s.version, fingerprint=s.comparability_hash(), group=member.get(n))
+            for n, (s, _) in tasks.items()]
     identity = {"model": {"name": model, "backend": "baseline", **(model_identity or {})},
-                "eval": {"tasks": [r.model_dump() for r in refs]}}
+                "eval": {"tasks": [r.model_dump(exclude={"group"}) for r in refs]}}
     all_records = [r for _, recs in tasks.values() for r in recs]
     log = RunLog(run_id=fingerprint(identity), identity=identity,
                  spec=RunSpec(model=model, backend="baseline", model_identity=identity["model"], tasks=refs,
@@ -121,6 +118,24 @@ def write_run(path: Path, model: str, tasks: dict[str, tuple[TaskSpec, list[Samp
         for r in all_records:
             w.write(r)
     return path
+
+
+def write_verdicts(run_dir: Path, rubric: str, kind: str, verdicts: list[tuple[SampleRecord, dict]],
+                   scale: tuple[float, float] | None = None, judge: str = "gpt-4o") -> None:
+    """Judge files as `mosseval judge` writes them: one verdict per record (fields of JudgeVerdict)."""
+    tasks = sorted({r.task for r, _ in verdicts})
+    log = JudgeLog(run_id="r", updated_at="2025-03-01T10:00:00Z",
+                   rubrics={rubric: RubricInfo(name=rubric, version="1", kind=kind, scale=scale, judge=judge,
+                                               tasks=tasks, requires=["reference_steps"] if kind == "score" else [])})
+    lines = [VerdictLine(key=r.key, task=r.task, rubric=rubric, sample_digest=sample_digest(r),
+                         verdict=JudgeVerdict(judge=judge, rubric=rubric, rubric_version="1", fingerprint=f"f{r.key}", **v))
+             for r, v in verdicts]
+    write_judgements(run_dir, log, lines)
+
+
+def build(*args, **kwargs) -> dict:
+    """The board as leaderboard.json holds it."""
+    return build_leaderboard(*args, **kwargs).model_dump(mode="json")
 
 
 def simple_run(path: Path, model: str, correct: list[bool], *, task: str = "moss-video-mini",
@@ -147,9 +162,9 @@ def test_aggregation_values_match_the_run_and_the_stats_module(tmp_path):
     correct_b = [i % 10 < 4 for i in range(100)]          # 40 %, always a subset of A's correct answers
     a = simple_run(tmp_path / "a", "model-a", correct_a)
     b = simple_run(tmp_path / "b", "model-b", correct_b)
-    board = build_leaderboard([str(a), str(b)])
+    board = build([str(a), str(b)])
 
-    assert board["schema_version"] == 1 and board["kind"] == "mosseval-leaderboard"
+    assert board["schema_version"] == 2 and board["kind"] == "mosseval-leaderboard"
     assert [c["task"] for c in board["columns"]] == ["moss-video-mini"]
     ca = cell(board, "model-a", "moss-video-mini")
     clusters = [f"videos/v{i // 2}.mp4" for i in range(100)]
@@ -166,7 +181,7 @@ def test_aggregation_values_match_the_run_and_the_stats_module(tmp_path):
     assert ca["breakdowns"]["category"]["move"]["n"] == 50
 
     # A leads; B's 30 discordant pairs all go one way → exact McNemar p = 2 * 0.5**30.
-    assert ca["tie"]["accuracy"] == {"leader": True, "tied": True, "test": None}
+    assert ca["tie"]["accuracy"]["leader"] is True and ca["tie"]["accuracy"]["test"] is None
     tb = cell(board, "model-b", "moss-video-mini")["tie"]["accuracy"]
     assert tb["test"] == "mcnemar-exact" and tb["discordant"] == [30, 0] and tb["n_paired"] == 100
     assert tb["p_value"] == pytest.approx(2 * 0.5 ** 30)
@@ -194,7 +209,7 @@ def test_close_runs_are_tied_and_far_runs_are_not(tmp_path):
     close[9] = True
     far = [i % 10 < 3 for i in range(200)]                      # 30 %
     runs = [simple_run(tmp_path / n, n, c) for n, c in [("base", base), ("close", close), ("far", far)]]
-    board = build_leaderboard([str(p) for p in runs])
+    board = build([str(p) for p in runs])
     t_close = cell(board, "close", "moss-video-mini")["tie"]["accuracy"]
     t_far = cell(board, "far", "moss-video-mini")["tie"]["accuracy"]
     assert t_close["test"] == "mcnemar-exact" and t_close["discordant"] == [3, 1]
@@ -208,7 +223,7 @@ def test_unpaired_fallback_when_samples_differ(tmp_path):
     rb = [make_record("moss-video-mini", i, i % 10 < 6, 0.8, sample_id=f"b{i}") for i in range(100)]
     a = write_run(tmp_path / "a", "a", {"moss-video-mini": (spec, ra)})
     b = write_run(tmp_path / "b", "b", {"moss-video-mini": (spec, rb)})
-    board = build_leaderboard([str(a), str(b)])
+    board = build([str(a), str(b)])
     t = cell(board, "b", "moss-video-mini")["tie"]["accuracy"]
     ea, eb = cell(board, "a", "moss-video-mini")["accuracy"], cell(board, "b", "moss-video-mini")["accuracy"]
     se = math.hypot((ea["ci_high"] - ea["ci_low"]) / (2 * 1.959963984540054),
@@ -221,33 +236,34 @@ def test_unpaired_fallback_when_samples_differ(tmp_path):
 
 def test_judge_scores_and_error_counts(tmp_path):
     spec = task_spec("moss-video-mini")
-    recs = [make_record("moss-video-mini", i, True, 0.9, judge=float(i % 5)) for i in range(20)]
+    recs = [make_record("moss-video-mini", i, True, 0.9) for i in range(20)]
     recs.append(make_record("moss-video-mini", 20, False, 0.0, error=True))
     run = write_run(tmp_path / "r", "judged", {"moss-video-mini": (spec, recs)})
-    board = build_leaderboard([str(run)])
-    c = cell(board, "judged", "moss-video-mini")
-    assert c["judge"]["gpt-4o"]["score"]["value"] == pytest.approx(2.0)
-    assert c["judge"]["gpt-4o"]["n_verdicts"] == 20
-    assert c["judge_primary"]["name"] == "gpt-4o" and c["judge_primary"]["value"] == pytest.approx(2.0)
+    write_verdicts(run, "process-consistency", "score",
+                   [(r, {"score": float(i % 5) + 1, "rationale": "consistent"}) for i, r in enumerate(recs[:16])]
+                   + [(recs[16], {"error": "timeout: gave up"})], scale=(1.0, 10.0))
+    c = cell(build([str(run)]), "judged", "moss-video-mini")
+    j = c["judge"]["process-consistency"]  # the judge's own summary, from its files
+    assert j["mean_score"]["value"] == pytest.approx(sum(i % 5 + 1 for i in range(16)) / 16)
+    assert (j["n"], j["n_valid"], j["n_errors"], j["n_pending"]) == (17, 16, 1, 4)  # 21 items, all applicable
+    assert c["judge_primary"]["rubric"] == "process-consistency" and c["judge_primary"]["kind"] == "score"
+    assert c["judge_primary"]["value"]["value"] == pytest.approx(j["mean_score"]["value"])
+    assert c["judge_primary"]["scale"] == [1.0, 10.0]
     assert c["error_rate"] == pytest.approx(1 / 21) and c["n_errors"] == 1
 
 
 def test_correctness_judge_agreement_with_rule_score(tmp_path):
     spec = task_spec("mmvu")
-    recs = []
-    for i in range(20):  # rule-based: first 10 correct; judge agrees on 16 of 20 items
-        r = make_record("mmvu", i, i < 10, None)
-        judge_ok = (i < 10) if i % 5 else not (i < 10)
-        r.score.judge["gpt-4o"] = JudgeVerdict(judge="gpt-4o", rubric="mmvu-official", rubric_version="1",
-                                               fingerprint=f"f{i}", correct=judge_ok)
-        recs.append(r)
+    recs = [make_record("mmvu", i, i < 10, None) for i in range(20)]  # rule-based: first 10 correct
+    verdicts = [(r, {"correct": (i < 10) if i % 5 else not (i < 10)}) for i, r in enumerate(recs)]  # agree on 16
     run = write_run(tmp_path / "r", "judged", {"mmvu": (spec, recs)})
-    c = cell(build_leaderboard([str(run)]), "judged", "mmvu")
-    j = c["judge"]["gpt-4o"]["correct"]
-    assert j["value"] == pytest.approx(10 / 20) and j["agreement"] == pytest.approx(16 / 20)
+    write_verdicts(run, "mmvu-official", "correctness", verdicts)
+    c = cell(build([str(run)]), "judged", "mmvu")
+    j = c["judge"]["mmvu-official"]
+    assert j["accuracy"]["value"] == pytest.approx(10 / 20) and j["agreement"]["rate"] == pytest.approx(16 / 20)
     # kappa: po = 0.8, both marginals 0.5 -> pe = 0.5 -> (0.8 - 0.5) / 0.5
-    assert j["kappa"] == pytest.approx(0.6)
-    assert c["judge_primary"]["agreement"] == pytest.approx(0.8)
+    assert j["agreement"]["cohen_kappa"] == pytest.approx(0.6)
+    assert c["judge_primary"]["agreement"] == pytest.approx(0.8) and c["judge_primary"]["kappa"] == pytest.approx(0.6)
 
 
 # --------------------------------------------------------------------------- comparability
@@ -259,7 +275,7 @@ def test_incomparable_settings_get_separate_flagged_columns(tmp_path):
     b = simple_run(tmp_path / "b", "b", c, task="mvbench", spec=task_spec("mvbench", protocol="official", frames=16))
     d = simple_run(tmp_path / "d", "d", c, task="mvbench", spec=task_spec("mvbench", version="2", frames=8))
     e = simple_run(tmp_path / "e", "e", c, task="mvbench", spec=task_spec("mvbench", protocol="reasoning", frames=8))
-    board = build_leaderboard([str(a), str(b), str(d), str(e)])
+    board = build([str(a), str(b), str(d), str(e)])
     cols = [col for col in board["columns"] if col["task"] == "mvbench"]
     assert len(cols) == 3 and all(col["split"] for col in cols)
     labels = sorted(col["label"] for col in cols)
@@ -283,13 +299,13 @@ def test_prompt_change_splits_and_overall_uses_shared_tasks(tmp_path):
     a = write_run(tmp_path / "a", "a", {"t1": (t1, ra), "t2": (task_spec("t2"), rb)})
     b = write_run(tmp_path / "b", "b", {"t1": (t1, ra)})
     cc = write_run(tmp_path / "c", "c", {"t1": (t1b, ra)})
-    board = build_leaderboard([str(a), str(b), str(cc)])
+    board = build([str(a), str(b), str(cc)])
     t1_cols = [col for col in board["columns"] if col["task"] == "t1"]
-    assert len(t1_cols) == 2 and all("prompt" in col["split_differs"] for col in t1_cols)
+    assert len(t1_cols) == 2 and all(col["split_differs"] == ["prompt.template"] for col in t1_cols)
     assert len({col["label"] for col in t1_cols}) == 2   # disambiguated by a config hash
     # a and b share t1 (same spec); c has the other variant → no column is shared by all three
     assert board["overall"]["columns"] == []
-    board2 = build_leaderboard([str(a), str(b)])
+    board2 = build([str(a), str(b)])
     assert [colid.split("@")[0] for colid in board2["overall"]["columns"]] == ["t1"]
     ra_ = next(r for r in board2["runs"] if r["name"] == "a")
     assert ra_["overall"]["accuracy"]["value"] == pytest.approx(10 / 30)
@@ -300,7 +316,7 @@ def test_groups_are_top_level_with_subtask_drilldown(tmp_path):
     tasks = {n: (task_spec(n, protocol="official", frames=16, prr=False),
                  [make_record(n, i, x, None) for i, x in enumerate(v)]) for n, v in subs.items()}
     run = write_run(tmp_path / "g", "grouped", tasks, groups={"mvb": ["mvb_a", "mvb_b"]})
-    board = build_leaderboard([str(run)])
+    board = build([str(run)])
     by_task = {c["task"]: c for c in board["columns"]}
     assert by_task["mvb"]["top_level"] and by_task["mvb"]["kind"] == "group"
     assert not by_task["mvb_a"]["top_level"] and by_task["mvb_a"]["group_column"] == by_task["mvb"]["id"]
@@ -315,7 +331,7 @@ def test_groups_are_top_level_with_subtask_drilldown(tmp_path):
 def test_approximate_columns_are_flagged(tmp_path):
     run = simple_run(tmp_path / "m", "m", [True, False] * 10, task="mmvu",
                      spec=task_spec("mmvu", protocol="official", frames=32, approximate=True))
-    board = build_leaderboard([str(run)])
+    board = build([str(run)])
     assert board["columns"][0]["approximate"] is True
     assert cell(board, "m", "mmvu")["approximate"] is True
     assert any("approximate" in w for w in board["warnings"])
@@ -328,10 +344,10 @@ def test_globs_parent_folders_and_errors(tmp_path):
     simple_run(tmp_path / "runs" / "a", "a", [True, False])
     simple_run(tmp_path / "runs" / "b", "b", [True, True])
     (tmp_path / "runs" / "notes").mkdir()
-    assert len(build_leaderboard([str(tmp_path / "runs" / "*")])["runs"]) == 2
-    assert len(build_leaderboard([str(tmp_path / "runs")])["runs"]) == 2
+    assert len(build([str(tmp_path / "runs" / "*")])["runs"]) == 2
+    assert len(build([str(tmp_path / "runs")])["runs"]) == 2
     # the same run twice (glob + explicit) is one row
-    assert len(build_leaderboard([str(tmp_path / "runs" / "*"), str(tmp_path / "runs" / "a")])["runs"]) == 2
+    assert len(build([str(tmp_path / "runs" / "*"), str(tmp_path / "runs" / "a")])["runs"]) == 2
     with pytest.raises(UsageError, match="missing-dir"):
         build_leaderboard([str(tmp_path / "missing-dir")])
     with pytest.raises(UsageError, match="matches no run"):
@@ -406,13 +422,16 @@ class _Collector(html.parser.HTMLParser):
             self.script_bodies.append(data)
 
 
-def xss_run(path: Path, name: str = "xss <b>model</b>") -> Path:
-    spec = task_spec("moss-video-mini")
+def xss_run(path: Path, name: str = "xss <b>model</b>", spec: TaskSpec | None = None) -> Path:
+    spec = spec or task_spec("moss-video-mini")
     recs = [make_record("moss-video-mini", i, i % 2 == 0, 0.5 + 0.01 * i) for i in range(10)]
     recs[0] = make_record("moss-video-mini", 0, False, 0.1, text=XSS_TEXT)
     recs[0].sample.question = f"Which option? {XSS_IMG} </script><script>alert(2)</script>"
     recs[0].score.steps = [f"Step 1: {XSS_SCRIPT}", XSS_IMG, "then it stops"]
     recs[0].sample.options["B"] = XSS_SCRIPT
+    blank = make_record("moss-video-mini", 1, False, 0.0, text=" \n\t ")  # whitespace only, scored as such
+    recs[1] = blank.model_copy(update={"score": SampleScore(parse_failed=True, format_ok=False, prr=0.0,
+                                                            prr_status="format_broken")})
     return write_run(path, name, {"moss-video-mini": (spec, recs)})
 
 
@@ -432,7 +451,7 @@ def test_html_escapes_model_output_and_is_self_contained(tmp_path):
     assert not any(k.startswith("on") for _, attrs in p.tags for k in attrs)
     # the data block round-trips to the original strings
     data = json.loads(p.script_bodies[0])
-    sample = next(s for s in data["samples"]["runs"][board["runs"][0]["run_id"]] if s["text"] == XSS_TEXT)
+    sample = next(s for s in data["samples"]["runs"][board.runs[0].run_id] if s["text"] == XSS_TEXT)
     assert data["samples"]["items"][sample["item"]]["options"]["B"] == XSS_SCRIPT
     # self-contained: no network references, CSP forbids everything but the inline hashes and data: images
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
@@ -452,8 +471,8 @@ def test_samples_are_bounded_and_deterministic(tmp_path):
     prr = [((i * 37) % 100) / 100 for i in range(300)]
     a = simple_run(tmp_path / "a", "a", correct, prr=prr)
     b = simple_run(tmp_path / "b", "b", [not c for c in correct], prr=prr)
-    b1 = build_leaderboard([str(a), str(b)], samples_per_run=30)
-    b2 = build_leaderboard([str(a), str(b)], samples_per_run=30)
+    board1 = build_leaderboard([str(a), str(b)], samples_per_run=30)
+    b1, b2 = board1.model_dump(mode="json"), build([str(a), str(b)], samples_per_run=30)
     ra, rb = (b1["samples"]["runs"][r["run_id"]] for r in b1["runs"])
     assert len(ra) == 30 and [s["key"] for s in ra] == [s["key"] for s in b2["samples"]["runs"][b1["runs"][0]["run_id"]]]
     whys = {s["why"] for s in ra}
@@ -464,12 +483,22 @@ def test_samples_are_bounded_and_deterministic(tmp_path):
     rand_a = {s["item"] for s in ra if s["why"] == "random"}
     assert rand_a & {s["item"] for s in rb}
     # the page embeds at most samples_per_run per run even if the board holds more
-    page = render_html(b1, tmp_path / "lb.html", samples_per_run=5)
+    page = render_html(board1, tmp_path / "lb.html", samples_per_run=5)
     data = json.loads(re.search(r'<script type="application/json" id="board-data">(.*?)</script>',
                                 page.read_text(), re.S).group(1))
     assert all(len(v) == 5 for v in data["samples"]["runs"].values())
     assert len(data["samples"]["items"]) <= 10
-    assert build_leaderboard([str(a)], samples_per_run=0)["samples"]["runs"] == {b1["runs"][0]["run_id"]: []}
+    assert build([str(a)], samples_per_run=0)["samples"]["runs"] == {b1["runs"][0]["run_id"]: []}
+
+
+def test_perfect_traces_are_never_picked_as_low_prr(tmp_path):
+    from mosseval.leaderboard.samples import select_samples
+
+    recs = [make_record("moss-video-mini", i, i % 4 != 0, 1.0) for i in range(60)]
+    picked = select_samples(recs, 30)
+    assert len(picked) == 30 and {why for _, why in picked} == {"wrong", "random"}
+    recs[5].score.prr = 0.4  # one imperfect trace: it is the only "low-prr" pick
+    assert [r.sample.id for r, why in select_samples(recs, 30) if why == "low-prr"] == ["s0005"]
 
 
 def test_leaderboard_json_is_valid_strict_json(tmp_path):
@@ -479,7 +508,8 @@ def test_leaderboard_json_is_valid_strict_json(tmp_path):
     text = path.read_text()
     assert "NaN" not in text
     again = json.loads(text)
-    assert again["runs"][0]["cells"] == board["runs"][0]["cells"]
+    assert again["runs"][0]["cells"] == board.model_dump(mode="json")["runs"][0]["cells"]
+    assert Board.model_validate(again) == board  # leaderboard.json round-trips into the record
     assert again["runs"][0]["git_revision"] == "abc1234def" and again["runs"][0]["origin"] == "mosseval"
 
 
@@ -491,7 +521,7 @@ def test_tables_have_one_row_per_run(tmp_path):
     assert list(wide["model"]) == ["a", "b"]
     assert wide.set_index("model").loc["b", "moss-video-mini accuracy"] == pytest.approx(1.0)
     long = board_long_table(board)
-    assert set(long["column"]) == {board["columns"][0]["id"], "overall"}
+    assert set(long["column"]) == {board.columns[0].id, "overall"}
 
 
 # --------------------------------------------------------------------------- lmms-eval import
@@ -566,7 +596,7 @@ def test_lmms_import_own_columns_and_recomputed_accuracy(tmp_path):
     write_lmms_fixture(tmp_path / "lmms")
     ours = simple_run(tmp_path / "ours" / "a", "ours", [True] * 8 + [False] * 2, task="mvbench",
                       spec=task_spec("mvbench", protocol="official", frames=16, prr=False))
-    board = build_leaderboard([str(ours)], lmms=[str(tmp_path / "lmms")])
+    board = build([str(ours)], lmms=[str(tmp_path / "lmms")])
     imported = next(r for r in board["runs"] if r["origin"] == "lmms-eval")
     assert imported["name"] == "lmms-lab/llava-onevision-qwen2-7b-ov"
     assert imported["backend"] == "lmms-eval:llava_onevision" and imported["git_revision"] == "4bd5f1c"
@@ -603,7 +633,7 @@ def test_lmms_import_own_columns_and_recomputed_accuracy(tmp_path):
 def test_lmms_two_runs_pair_by_doc_id_and_split_on_frames(tmp_path):
     r1 = write_lmms_fixture(tmp_path / "a", model="org/m1")
     r2 = write_lmms_fixture(tmp_path / "b", model="org/m2", empty_pred_at=99)
-    board = build_leaderboard([], lmms=[str(r1), str(r2)])
+    board = build([], lmms=[str(r1), str(r2)])
     assert len(board["runs"]) == 2
     grp = next(c for c in board["columns"] if c["task"] == "mvbench")
     m2 = next(r for r in board["runs"] if r["name"] == "org/m2")
@@ -613,7 +643,7 @@ def test_lmms_two_runs_pair_by_doc_id_and_split_on_frames(tmp_path):
     doc = json.loads(r2.read_text())
     doc["config"]["model_args"] = doc["config"]["model_args"].replace("max_frames_num=32", "max_frames_num=8")
     r2.write_text(json.dumps(doc))
-    board = build_leaderboard([], lmms=[str(r1), str(r2)])
+    board = build([], lmms=[str(r1), str(r2)])
     labels = sorted(c["label"] for c in board["columns"] if c["task"] == "mvbench")
     assert labels == ["mvbench [lmms-eval, 32f]", "mvbench [lmms-eval, 8f]"]
 
@@ -656,3 +686,9 @@ def test_end_to_end_with_the_runner(tmp_path, capsys):
     assert s["alignment"]["path"] and s["frames"]["indices"]
     text = out.read_text()
     assert "data:image/jpeg;base64," in text          # thumbnails decoded from the generated videos
+    # ... of exactly the frames the model saw, shared by runs that saw the same frames
+    thumbs = board["samples"]["thumbnails"][s["frames"]["thumbnails"]]
+    assert [t["index"] for t in thumbs] == s["frames"]["indices"] and len(thumbs) == 8
+    other = next(x for x in board["samples"]["runs"][next(r["run_id"] for r in board["runs"] if r["name"] == "random")]
+                 if x["item"] == s["item"])
+    assert other["frames"]["thumbnails"] == s["frames"]["thumbnails"]

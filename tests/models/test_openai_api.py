@@ -278,7 +278,7 @@ def test_run_end_to_end_through_the_runner(chat_server, tmp_path):
         assert gen.error is None and gen.text.endswith("<answer>A</answer>")
         assert gen.usage.total_tokens > 0 and gen.extra["attempts"] == 1
         assert len(gen.frames.indices) in received
-    ident = run.log.identity["model"]
+    ident = run.log.identity.model
     assert ident["backend"] == "openai" and ident["host"] == srv.root
     for f in outcome.run_dir.rglob("*"):
         if f.is_file():

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nltk.stem import porter
 from rouge_score import rouge_scorer
 from rouge_score import tokenize as rs_tokenize
+from rouge_score import tokenizers as rs_tokenizers
 
 from mosseval.prr import rouge
 
 SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-STEMMER = porter.PorterStemmer()
+STEMMER = rs_tokenizers.DefaultTokenizer(use_stemmer=True)._stemmer
 
 
 def expected_distance(ref: str, gen: str) -> float:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
 from mosseval.errors import UsageError
-from mosseval.prr.score import prr_from_normalized, reasoning_text, score_group, score_process
+from mosseval.prr import rouge
+from mosseval.prr.score import prr_from_normalized, reasoning_text, score_batch, score_group, score_process
 from mosseval.records import PRRConfig, PRRDetail, ReferenceStep
 
 SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
@@ -226,6 +227,38 @@ def test_group_equals_one_by_one(texts, refs, require_format, mode):
     group = score_group(texts, refs, cfg, require_format=require_format)
     single = [score_process(t, refs, cfg, require_format=require_format) for t in texts]
     assert group == single
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(texts_strategy, st.lists(step_text, min_size=0, max_size=5)), min_size=1, max_size=6),
+       st.booleans(), st.sampled_from(["sdtw", "dtw"]), st.integers(1, 3))
+def test_batch_of_items_with_different_references_equals_one_by_one(groups, require_format, mode, jump):
+    """Batching across samples (score, the runner, the reward API) changes no value, not even a bit."""
+    cfg = PRRConfig(alignment=mode, jump=jump)
+    items = [(t, refs) for texts, refs in groups for t in texts]
+    batch = score_batch(items, cfg, require_format=require_format)
+    rouge.clear_caches()  # and no value depends on what was cached before
+    single = [score_process(t, refs, cfg, require_format=require_format) for t, refs in items]
+    assert batch == single
+
+
+def test_distance_blocks_equal_their_single_matrices():
+    rng = random.Random(3)
+    words = "the red ball cube rolls left right stops green blue at 3 s then again".split()
+    blocks = []
+    for _ in range(30):
+        refs = [" ".join(rng.choices(words, k=rng.randint(0, 70))) for _ in range(rng.randint(0, 4))]
+        gens = [" ".join(rng.choices(words, k=rng.randint(0, 70))) for _ in range(rng.randint(0, 5))]
+        blocks.append((refs, gens))
+    got = rouge.rouge_distance_blocks(blocks)
+    for (refs, gens), d in zip(blocks, got):
+        assert d.shape == (len(refs), len(gens))
+        assert np.array_equal(d, rouge.rouge_distance_matrix(refs, gens))
+        for i, r in enumerate(refs):
+            for j, g in enumerate(gens):
+                s = SCORER.score(target=r, prediction=g)
+                want = 1.0 - (s["rouge1"].fmeasure + s["rouge2"].fmeasure + s["rougeL"].fmeasure) / 3.0
+                assert abs(d[i, j] - want) <= 1e-9
 
 
 # --------------------------------------------------------------------------- edge cases

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mosseval.prr.steps import split_sentences, split_steps, strip_markers
 
@@ -168,3 +170,19 @@ def test_paragraph_with_inline_timestamps():
     assert steps[1].text.startswith("Between 01:05 and 01:20 he stirs")
     assert split_steps("\n".join(s.text for s in steps))[0] == [s.text for s in steps]
     assert steps_from_paragraph("") == [] and steps_from_paragraph(None) == []
+
+
+_MARKERISH = st.text(alphabet=list("#>*_-•·‣◦▪–—+()[]0123456789٣.:aAbZsStTeEpPſK \t"), max_size=14)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_MARKERISH, st.text(max_size=20), st.tuples(_MARKERISH, st.text(max_size=10)).map("".join)))
+def test_strip_markers_fast_path_changes_nothing(text):
+    """strip_markers skips the marker regex for text that cannot start with a marker; same result."""
+    from mosseval.prr import steps
+
+    slow, prev = text.strip(), None
+    while prev != slow:
+        prev = slow
+        slow = steps._MARKER_RE.sub("", slow, count=1).strip()
+    assert steps.strip_markers(text) == slow

@@ -1,0 +1,133 @@
+"""Shared helpers of the benchmark scripts: interleaved timing, ratio lines, synthetic run directories.
+
+Every script times its candidate and its baseline in the same process, interleaved (A B A B …), reports
+the minimum and the median of each, and prints one machine-readable line per figure::
+
+    RATIO <name>: <value>x (<what>) min <a>/<b> median <c>/<d> over <n> interleaved repetitions
+
+``benchmarks/make_table.py`` collects these lines into the table of ``docs/reference/performance.md``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+FIXED_RUNS = REPO / "tests" / "fixtures" / "fixed_runs" / "rundirs"
+
+
+def pin_threads() -> None:
+    """One thread for every numeric library: the machine is shared, timings must not depend on it."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def interleave(fns: dict[str, Callable[[], object]], repeats: int, setup: Callable[[], None] | None = None,
+               ) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """Run each function ``repeats`` times, interleaved (A B A B …); seconds per call and last results."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    results: dict[str, object] = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if setup is not None:
+                setup()
+            gc.collect()
+            t0 = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return times, results
+
+
+def ratio_line(name: str, cand: list[float], base: list[float], what: str, target: str = "") -> str:
+    """``cand / base`` on medians (the figure quoted) with both minima and medians."""
+    r_med = statistics.median(cand) / statistics.median(base)
+    r_min = min(cand) / min(base)
+    line = (f"RATIO {name}: {r_med:.2f}x ({what}) min {_fmt(min(cand))}/{_fmt(min(base))} "
+            f"median {_fmt(statistics.median(cand))}/{_fmt(statistics.median(base))} ratio-of-min {r_min:.2f}x "
+            f"over {len(cand)} interleaved repetitions" + (f"; target {target}" if target else ""))
+    print(line, flush=True)
+    return line
+
+
+def _fmt(sec: float) -> str:
+    return f"{sec * 1e3:.1f}ms" if sec < 10 else f"{sec:.2f}s"
+
+
+# --------------------------------------------------------------------------- synthetic runs
+
+_SWAPS = [("yellow", "orange"), ("circles", "squares"), ("left", "right"), ("red", "purple"), ("moves", "slides"),
+          ("blue", "green"), ("there are", "I count"), ("At", "Around")]
+
+
+def _vary(text: str, rng: random.Random) -> str:
+    for a, b in _SWAPS:
+        if rng.random() < 0.3:
+            text = text.replace(a, b)
+    return re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + rng.randint(0, 3)), text)
+
+
+def make_run_dirs(root: Path, n_runs: int, n_samples: int, seed: int = 0) -> list[Path]:
+    """``n_runs`` run directories of ``n_samples`` moss-video-mini-like records each, cloned from the fixed
+    regression runs (real records: PRR details, frame info, every PRR status) with varied ids and texts,
+    so that nothing is a cache hit that would not be one in a real run."""
+    rng = random.Random(seed)
+    sources = [d for d in sorted(FIXED_RUNS.iterdir()) if (d / "samples.jsonl").is_file()]
+    templates = [[json.loads(line) for line in (d / "samples.jsonl").read_text().splitlines()] for d in sources]
+    logs = [json.loads((d / "run.json").read_text()) for d in sources]
+    out = []
+    for r in range(n_runs):
+        k = r % len(sources)
+        path = Path(root) / f"run{r:03d}"
+        path.mkdir(parents=True)
+        log = json.loads(json.dumps(logs[k]))
+        log["spec"]["model"] = log["identity"]["model"]["name"] = f"{logs[k]['spec']['model']}-{r:03d}"
+        log["run_id"] = f"{r:064x}"
+        log["n_expected"] = log["n_done"] = n_samples
+        with (path / "samples.jsonl").open("w", encoding="utf-8") as fh:
+            for i in range(n_samples):
+                rec = json.loads(json.dumps(templates[k][i % len(templates[k])]))
+                sid = f"s{i:07d}"
+                rec["key"] = f"{rec['task']}/{sid}"
+                rec["index"] = i
+                rec["sample"]["id"] = sid
+                rec["sample"]["video"]["path"] = f"videos/test/v{i // 2:07d}.mp4"
+                vary = random.Random(rng.random())
+                if rec["generation"]["text"]:
+                    rec["generation"]["text"] = _vary(rec["generation"]["text"], vary)
+                for st in rec["sample"]["reference_steps"]:
+                    st["text"] = _vary(st["text"], random.Random(i))
+                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        (path / "run.json").write_text(json.dumps(log, indent=2), encoding="utf-8")
+        out.append(path)
+    # make them consistent: every record scored by the current scorer
+    return out
+
+
+def json_floor(run_dirs: list[Path]) -> int:
+    """The read floor: ``json.loads`` of every line of every samples file and of every run.json."""
+    n = 0
+    for d in run_dirs:
+        json.loads((d / "run.json").read_bytes())
+        with (d / "samples.jsonl").open("rb") as fh:
+            for line in fh:
+                json.loads(line)
+                n += 1
+    return n

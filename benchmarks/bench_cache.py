@@ -1,0 +1,105 @@
+"""Frame cache: a second model evaluated on the same task decodes nothing.
+
+For moss-video-mini (128x128, 8 frames per sample) and generated 720p clips (16 frames per sample at
+the task's pixel budget) the script
+
+1. evaluates a first model (``oracle``) with the cache on, filling a fresh cache directory, and with
+   the cache off (what the first model pays for writing the cache);
+2. evaluates a second model (``random``) with the warm cache and with ``--no-frame-cache``,
+   interleaved (A B A B …), and asserts that both saw bit-identical frames (same FrameInfo, same
+   scores) and that every sample of the cached run was a hit;
+3. reports the decode share (sum of per-sample decode seconds over the run's wall time) and the
+   wall-time speed-up of the second model.
+
+    python benchmarks/bench_cache.py [--repeats 5] [--n 240] [--clips 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import pin_threads, ratio_line  # noqa: E402
+
+from mosseval.rundir import load_run  # noqa: E402
+from mosseval.runner import Runner, RunOptions  # noqa: E402
+
+
+def one_run(base: dict, out: Path, cache: bool) -> tuple[float, float, list]:
+    opts = RunOptions(**base, output_dir=out, progress=False, fsync=False, frame_cache=cache)
+    t0 = time.perf_counter()
+    outcome = Runner(opts).execute()
+    wall = time.perf_counter() - t0
+    run = load_run(outcome.run_dir)
+    decode = sum(r.generation.extra.get("decode_s", 0.0) for r in run.records)
+    return wall, decode, run.records
+
+
+def bench(label: str, base_first: dict, base_second: dict, root: Path, repeats: int) -> None:
+    os.environ["MOSSEVAL_FRAME_CACHE"] = str(root / f"fc-{label}")
+    # 1. the first model: filling the cache vs no cache (interleaved; each cached rep starts empty)
+    fill, plain = [], []
+    for k in range(repeats):
+        import shutil
+
+        shutil.rmtree(root / f"fc-{label}", ignore_errors=True)
+        fill.append(one_run(base_first, root / f"{label}-first-c{k}", True)[0])
+        plain.append(one_run(base_first, root / f"{label}-first-n{k}", False)[0])
+    one_run(base_first, root / f"{label}-first-final", True)  # leave a full cache
+    ratio_line(f"cache_{label}_first_model_fill", fill, plain,
+               "first model with the cache (decode + write) / without", "<= 1.10")
+    # 2. the second model: warm cache vs decoding, interleaved
+    hit, miss, dec_hit, dec_miss = [], [], [], []
+    recs_hit = recs_miss = None
+    for k in range(repeats):
+        w, d, recs_hit = one_run(base_second, root / f"{label}-second-c{k}", True)
+        hit.append(w)
+        dec_hit.append(d)
+        w, d, recs_miss = one_run(base_second, root / f"{label}-second-n{k}", False)
+        miss.append(w)
+        dec_miss.append(d)
+    assert {r.generation.extra.get("frame_cache") for r in recs_hit} == {"hit"}, "a sample was decoded"
+    assert [r.generation.frames for r in recs_hit] == [r.generation.frames for r in recs_miss]
+    assert [r.score for r in recs_hit] == [r.score for r in recs_miss]
+    share_hit = statistics.median(d / w for d, w in zip(dec_hit, hit))
+    share_miss = statistics.median(d / w for d, w in zip(dec_miss, miss))
+    print(f"{label}: {len(recs_hit)} samples; decode share of the second model's run: "
+          f"{share_hit:.1%} with the warm cache (cache reads), {share_miss:.1%} decoding "
+          f"(decode s summed over samples: median {statistics.median(dec_hit):.2f} vs {statistics.median(dec_miss):.2f})")
+    ratio_line(f"cache_{label}_second_model", hit, miss,
+               "second model, warm frame cache / decoding every sample (lower is better)", "as low as the model allows")
+    ratio_line(f"cache_{label}_decode_seconds", dec_hit, dec_miss,
+               "frame seconds of the second model: cache reads / decoding")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--n", type=int, default=240, help="moss-video-mini samples")
+    ap.add_argument("--clips", type=int, default=12, help="720p clips")
+    args = ap.parse_args()
+    pin_threads()
+    os.environ.setdefault("MOSSEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="mosseval-bench-"))
+    from bench_pipeline import make_720p_task
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        Runner(RunOptions(model="oracle", tasks=["moss-video-mini"], limit=1, output_dir=root / "warm",
+                          progress=False, frame_cache=False)).execute()  # generate the data outside the timing
+        mini = {"tasks": ["moss-video-mini"], "limit": args.n}
+        bench("mini", {"model": "oracle", **mini}, {"model": "random", **mini}, root, args.repeats)
+        tasks = make_720p_task(root / "clips", args.clips)
+        clips = {"tasks": ["clips-720p"], "tasks_dirs": [tasks], "data_dir": root / "clips"}
+        bench("720p", {"model": "oracle", **clips}, {"model": "random", **clips}, root, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

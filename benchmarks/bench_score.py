@@ -1,0 +1,57 @@
+"""``mosseval score`` (re-score a saved run: parse, score every sample with PRR, rewrite, aggregate) against
+the read floor: ``json.loads`` of every line of the same files, measured in the same process, interleaved.
+
+Runs are cloned from the fixed regression runs (real records, every PRR status; texts and ids varied so
+that no cache hit is free). Targets (issue 16): score ≤ 3× the floor at 24,000 samples.
+
+    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import interleave, json_floor, make_run_dirs, pin_threads, ratio_line  # noqa: E402
+
+from mosseval.prr import rouge  # noqa: E402
+from mosseval.runner import rescore  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="240,2400,24000")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    pin_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(x) for x in args.sizes.split(",")):
+            root = Path(tmp) / f"n{n}"
+            run = make_run_dirs(root, 1, n)[0]
+            rescore(run)  # the run as `mosseval run` would have left it
+            pristine = root / "pristine"
+            shutil.copytree(run, pristine)
+            first = (run / "samples.jsonl").read_bytes()
+
+            def reset() -> None:
+                rouge.clear_caches()  # cold: every step string tokenized again
+                shutil.copyfile(pristine / "samples.jsonl", run / "samples.jsonl")
+                shutil.copyfile(pristine / "run.json", run / "run.json")
+
+            times, _ = interleave({"score": lambda: rescore(run), "floor": lambda: json_floor([run])},
+                                  args.repeats, setup=reset)
+            assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
+            ratio_line(f"score_{n}", times["score"], times["floor"],
+                       f"mosseval score / json.loads floor, 1 run x {n} samples, PRR recomputed, cold caches",
+                       "<= 3x at 24,000")
+            shutil.rmtree(root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,324 @@
+"""A disk cache of decoded frames, shared by every model, run and training epoch (issue 16).
+
+Every model sees frames from the one video pipeline (:mod:`mosseval.video`), so the frames of a
+sample are the same for every model evaluated on a task and for every GRPO epoch over the same
+videos. :func:`mosseval.video.sample_frames` consults this cache before decoding and fills it after:
+the second model evaluated on a task decodes nothing.
+
+Key (sha256 over a canonical JSON): the *file identity* — size, modification time (ns) and a
+sha256 of the first 64 KiB of a video file; for a frame folder the name, size and modification
+time of every image — the sample's window (start, end, kind, fps, first index), the whole
+``FrameSpec`` (strategy, frame count, fps, bounds, pixel budget, size multiple, decoder; the frame
+indices are a function of these and the file), :data:`PIPELINE_VERSION` and the versions of the
+libraries that produce the pixels (PyAV/FFmpeg or decord, Pillow for the resize). A change of any
+of them is a miss, never a stale hit.
+
+Entry: one file ``<dir>/<key[:2]>/<key>.frames``: the magic ``MOSSFRM1``, a 4-byte header length,
+a JSON header (array shape, ``FrameInfo``, codec, stored size) and the uint8 pixels, compressed
+with zlib level 1 when a 256 KiB probe compresses at least 3x (synthetic, flat or letterboxed
+frames: moss-video-mini shrinks ~15x and reads back in well under a millisecond) and stored raw
+otherwise (noisy natural video compresses ~1.1-1.4x losslessly, and compressing 16 720p frames
+would cost more than decoding them again; raw entries read back at disk/page-cache speed).
+Frames read from the cache are bit-identical to decoded ones (tested).
+
+Concurrency: entries are written to a temporary file and renamed into place, so a reader sees a
+whole entry or none; two processes filling the same key write the same bytes. A damaged or
+truncated entry (a crash, a full disk) is a miss and is removed. Eviction is LRU by modification
+time (a hit touches its entry): when the directory grows past its size bound, the oldest entries
+are deleted down to 90 % of the bound; an entry deleted under a reader stays readable on POSIX,
+and a reader that loses the race just misses.
+
+Configuration: on by default under ``<cache dir>/frames`` (``mosseval.paths.cache_dir``), bound
+10 GiB. ``$MOSSEVAL_FRAME_CACHE`` = ``off`` disables it, or names another directory;
+``$MOSSEVAL_FRAME_CACHE_MAX`` sets the bound (bytes, or with a K/M/G/T suffix). ``mosseval run
+--no-frame-cache`` turns it off for one run (``RunOptions.frame_cache``); the trainer's frame pipeline
+uses the process default (:func:`configure`), so ``MOSSEVAL_FRAME_CACHE=off`` turns it off there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import struct
+import tempfile
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mosseval.errors import UsageError
+
+__all__ = ["FrameCache", "CacheStats", "PIPELINE_VERSION", "default_cache", "configure", "open_cache", "parse_size"]
+
+PIPELINE_VERSION = "1"
+"""Bump when the video pipeline changes the pixels or the FrameInfo it returns for the same inputs."""
+
+ENV = "MOSSEVAL_FRAME_CACHE"
+ENV_MAX = "MOSSEVAL_FRAME_CACHE_MAX"
+DEFAULT_MAX_BYTES = 10 * 1024**3
+HEAD_BYTES = 64 * 1024
+_MAGIC = b"MOSSFRM1"
+_SUFFIX = ".frames"
+_LEVEL = 1
+PROBE_BYTES = 256 * 1024
+MIN_RATIO = 3.0
+
+
+def parse_size(text: str | int) -> int:
+    """``"512M"`` -> 536870912; plain integers are bytes."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(text).lower())
+    if not m:
+        raise UsageError(f"cannot read the size {text!r}", hint="use bytes or a K/M/G/T suffix, e.g. 20G")
+    return int(float(m.group(1)) * 1024 ** "bkmgt".index(m.group(2) or "b"))
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    evicted: int = 0
+    errors: int = 0
+
+
+def _encode(array: np.ndarray) -> tuple[bytes | memoryview, str]:
+    """zlib (level 1) when a probe of the pixels compresses at least :data:`MIN_RATIO` times
+    (synthetic, flat or letterboxed video), else the raw bytes: on noisy natural video lossless
+    compression saves little and costs more than decoding the video again."""
+    raw = array.data.cast("B") if array.size else memoryview(b"")
+    probe = raw[:PROBE_BYTES]
+    if len(probe) and len(probe) >= MIN_RATIO * len(zlib.compress(probe, _LEVEL)):
+        return zlib.compress(raw, _LEVEL), "zlib"
+    return raw, "raw"
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"pipeline": PIPELINE_VERSION}
+    for name in ("av", "pillow", "decord", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+_VERSIONS: dict[str, str] | None = None
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """Size, mtime and head hash of a video file; (name, size, mtime) of every entry of a frame folder."""
+    st = path.stat()
+    if path.is_dir():
+        entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
+        return {"kind": "dir", "entries": hashlib.sha256(json.dumps(entries).encode()).hexdigest()}
+    with path.open("rb") as fh:
+        head = hashlib.sha256(fh.read(HEAD_BYTES)).hexdigest()
+    return {"kind": "file", "size": st.st_size, "mtime_ns": st.st_mtime_ns, "head_sha256": head}
+
+
+class FrameCache:
+    """Decoded frames on disk; see the module docstring."""
+
+    def __init__(self, directory: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.dir = Path(directory)
+        self.max_bytes = int(max_bytes)
+        self.stats = CacheStats()
+        self._lock = threading.Lock()
+        self._approx_size: int | None = None
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def key(self, path: Path, ref: Any, spec: Any) -> str:
+        global _VERSIONS
+        if _VERSIONS is None:
+            _VERSIONS = _versions()
+        data = {
+            "file": file_identity(path),
+            "window": {k: getattr(ref, k, None) for k in ("start", "end", "kind", "fps", "first_index")},
+            "spec": spec.model_dump(mode="json"),
+            "versions": _VERSIONS,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / (key + _SUFFIX)
+
+    # -- read ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """``(array, info dict)`` or None (missing, or damaged: then removed). The array is writable."""
+        path = self._path(key)
+        try:
+            fh = path.open("rb")
+        except OSError:
+            self._count("misses")
+            return None
+        try:
+            with fh:
+                head = fh.read(12)
+                if head[:8] != _MAGIC:
+                    raise ValueError("bad magic")
+                (hlen,) = struct.unpack("<I", head[8:12])
+                header = json.loads(fh.read(hlen))
+                shape = tuple(header["shape"])
+                size = header["stored"]
+                buf = bytearray(size)
+                if fh.readinto(buf) != size or fh.read(1):
+                    raise ValueError("truncated")
+            if header["codec"] == "zlib":
+                buf = bytearray(zlib.decompress(buf))
+            elif header["codec"] != "raw":
+                raise ValueError("unknown codec")
+            if len(buf) != int(np.prod(shape)):
+                raise ValueError("wrong size")
+            array = np.frombuffer(buf, dtype=np.uint8).reshape(shape)
+        except (OSError, ValueError, KeyError, TypeError, struct.error, zlib.error):
+            self._count("errors")
+            self._count("misses")
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            os.utime(path)  # LRU: a hit is a use
+        except OSError:
+            pass
+        self._count("hits")
+        return array, header["info"]
+
+    # -- write --------------------------------------------------------------------------
+
+    def put(self, key: str, array: np.ndarray, info: dict[str, Any]) -> None:
+        """Store an entry (atomically); never raises for I/O problems (the cache is an optimisation)."""
+        array = np.ascontiguousarray(array, dtype=np.uint8)
+        payload, codec = _encode(array)
+        header = json.dumps({"shape": list(array.shape), "info": info, "codec": codec,
+                             "stored": len(payload)}).encode()
+        head = _MAGIC + struct.pack("<I", len(header)) + header
+        size = len(head) + len(payload)
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(head)
+                    fh.write(payload)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            self._count("errors")
+            return
+        self._count("writes")
+        with self._lock:
+            if self._approx_size is not None:
+                self._approx_size += size
+        self._maybe_evict()
+
+    # -- eviction -----------------------------------------------------------------------
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        out = []
+        if not self.dir.is_dir():
+            return out
+        for sub in os.scandir(self.dir):
+            if not sub.is_dir():
+                continue
+            for e in os.scandir(sub.path):
+                if e.name.endswith(_SUFFIX):
+                    try:
+                        st = e.stat()
+                    except OSError:
+                        continue
+                    out.append((st.st_mtime, st.st_size, Path(e.path)))
+        return out
+
+    def size(self) -> int:
+        return sum(s for _, s, _ in self._entries())
+
+    def _maybe_evict(self) -> None:
+        with self._lock:
+            if self._approx_size is not None and self._approx_size <= self.max_bytes:
+                return
+            entries = self._entries()  # rescan: other processes write here too
+            total = sum(s for _, s, _ in entries)
+            if total > self.max_bytes:
+                target = int(self.max_bytes * 0.9)
+                for _, size, path in sorted(entries, key=lambda e: (e[0], str(e[2]))):
+                    if total <= target:
+                        break
+                    try:
+                        path.unlink()
+                        self.stats.evicted += 1
+                    except FileNotFoundError:
+                        pass  # another process evicted it first
+                    except OSError:
+                        continue
+                    total -= size
+            self._approx_size = total
+
+    def clear(self) -> None:
+        for _, _, path in self._entries():
+            path.unlink(missing_ok=True)
+        self._approx_size = 0
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+
+# --------------------------------------------------------------------------- the process default
+
+_default: FrameCache | None = None
+_configured = False
+_default_lock = threading.Lock()
+
+
+_OFF = ("0", "off", "false", "no", "none")
+_ON = ("", "1", "on", "true", "yes")
+
+
+def open_cache(enabled: bool = True, cache_dir: str | os.PathLike | None = None,
+               directory: str | os.PathLike | None = None, max_bytes: int | str | None = None) -> FrameCache | None:
+    """The cache a command should use: None when ``enabled`` is False or ``$MOSSEVAL_FRAME_CACHE``
+    is ``off``; else ``directory``, or the directory ``$MOSSEVAL_FRAME_CACHE`` names, or
+    ``<cache_dir>/frames`` (``cache_dir`` as resolved by :func:`mosseval.paths.cache_dir`)."""
+    env = os.environ.get(ENV, "").strip()
+    if not enabled or env.lower() in _OFF:
+        return None
+    if directory is None and env.lower() not in _ON:
+        directory = env
+    if directory is None:
+        from mosseval.paths import cache_dir as resolve_cache_dir
+
+        directory = resolve_cache_dir(cache_dir) / "frames"
+    if max_bytes is None:
+        max_bytes = os.environ.get(ENV_MAX) or DEFAULT_MAX_BYTES
+    return FrameCache(directory, parse_size(max_bytes))
+
+
+def configure(enabled: bool = True, cache_dir: str | os.PathLike | None = None,
+              directory: str | os.PathLike | None = None, max_bytes: int | str | None = None) -> FrameCache | None:
+    """Set the cache :func:`mosseval.video.sample_frames` uses by default in this process (see
+    :func:`open_cache`; None disables it)."""
+    global _default, _configured
+    with _default_lock:
+        _default = open_cache(enabled, cache_dir, directory, max_bytes)
+        _configured = True
+        return _default
+
+
+def default_cache() -> FrameCache | None:
+    """The process's cache (configured from the environment on first use)."""
+    if not _configured:
+        return configure()
+    return _default

@@ -1,0 +1,194 @@
+"""``build_leaderboard``: runs in, one canonical :class:`~mosseval.leaderboard.records.Board` out.
+
+Runs are read one at a time (:mod:`~mosseval.leaderboard.sources`), digested into cells and compact
+per-sample outcome columns (:mod:`~mosseval.leaderboard.entries`), their embedded samples picked and their
+thumbnails decoded (:mod:`~mosseval.leaderboard.samples`, :mod:`~mosseval.leaderboard.thumbnails`); then
+columns are formed by comparability (:mod:`~mosseval.leaderboard.columns`) and leaders, ties and the overall
+column computed (:mod:`~mosseval.leaderboard.ties`). Write it with :func:`write_leaderboard_json`, render it
+with :func:`mosseval.leaderboard.render.render_html`.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mosseval.clock import utc_now
+from mosseval.errors import UsageError
+from mosseval.fileio import atomic_write_text
+from mosseval.leaderboard.columns import build_columns
+from mosseval.leaderboard.entries import Outcomes, RunDigest, digest_run
+from mosseval.leaderboard.records import Board, BoardSettings, Cell, OverallInfo, SampleSet, SampleView, TieTest
+from mosseval.leaderboard.samples import item_id, item_view, sample_view, select_samples
+from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
+from mosseval.leaderboard.ties import (
+    ALPHA,
+    PAIRED_MIN_OVERLAP,
+    TIE_TESTS,
+    apply_ties,
+    leader_of,
+    overall_cell,
+    overall_columns,
+    overall_tie,
+)
+
+OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many (acyclic) records are parsed: without the pause the
+    collector re-scans the growing heap again and again (loading becomes superlinear, SPEC §11)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None) -> list[SampleView]:
+    views = []
+    for rec, why in select_samples(inp.records, k):
+        item = item_view(rec)
+        iid = item_id(item)
+        samples.items.setdefault(iid, item)
+        view = sample_view(rec, iid, why, inp.judgements)
+        if thumbs is not None:
+            thumbs.add(inp.log, rec, view)  # type: ignore[attr-defined]
+        views.append(view)
+    return views
+
+
+def _display_names(runs: list[RunDigest]) -> None:
+    counts: dict[str, int] = defaultdict(int)
+    for r in runs:
+        counts[r.entry.name] += 1
+    for r in runs:
+        e = r.entry
+        if counts[e.name] > 1:
+            date = (e.date or "")[:16].replace("T", " ")
+            e.display_name = f"{e.name} · {date or e.run_id[:8]}"
+    seen: dict[str, int] = defaultdict(int)
+    for r in runs:
+        seen[r.entry.display_name] += 1
+        if seen[r.entry.display_name] > 1:
+            r.entry.display_name += f" ({r.entry.run_id[:8]})"
+
+
+def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = None, samples_per_run: int = 100,
+                      title: str | None = None, thumbnails: bool = False,
+                      data_dir: str | os.PathLike | None = None) -> Board:
+    """Aggregate runs into the canonical board.
+
+    ``run_dirs_or_globs``: run directories, parent folders of runs, or glob patterns. ``lmms``: lmms-eval
+    ``*_results.json`` files or folders (adapted into run records; their columns are always separate).
+    ``samples_per_run``: per-sample records embedded per run for the sample browser (0 disables).
+    ``thumbnails``: decode small JPEGs of the frames each embedded sample's model saw (needs the task data:
+    ``data_dir`` or the task's usual locations). Raises ``UsageError`` for bad paths and when no run is found.
+    """
+    paths = expand_run_paths(run_dirs_or_globs or [])
+    runs: list[RunDigest] = []
+    embedded: list[list[SampleView]] = []
+    samples = SampleSet()
+    thumbs = None
+    if thumbnails:
+        from mosseval.leaderboard.thumbnails import ThumbnailMaker
+
+        thumbs = ThumbnailMaker(data_dir)
+    with _gc_paused():
+        for inp in load_inputs(paths, lmms):
+            runs.append(digest_run(inp, len(runs)))
+            embedded.append(_embed_samples(inp, samples_per_run, samples, thumbs))
+            del inp
+    if not runs:
+        raise UsageError("no runs to put on the leaderboard",
+                         hint="pass run directories created by `mosseval run` (or lmms-eval results with --lmms)")
+    # the same run given twice (or two imports with one id) still gets two rows
+    seen: dict[str, int] = defaultdict(int)
+    for r in runs:
+        seen[r.entry.run_id] += 1
+        if seen[r.entry.run_id] > 1:
+            r.entry.run_id = f"{r.entry.run_id}~{seen[r.entry.run_id]}"
+    samples.runs = {r.entry.run_id: views for r, views in zip(runs, embedded)}
+    if thumbs is not None:
+        samples.thumbnails = thumbs.sets
+    _display_names(runs)
+
+    columns, where, warnings = build_columns(runs)
+    cells: list[dict[str, tuple[Cell, Outcomes]]] = [{} for _ in runs]
+    for (ri, ei), cid in where.items():
+        e = runs[ri].entries[ei]
+        cells[ri][cid] = (e.cell, e.outcomes)
+    leaders = apply_ties(cells, [c.id for c in columns])
+
+    reference = [i for i, r in enumerate(runs) if r.entry.origin == "mosseval"] or list(range(len(runs)))
+    ocols = overall_columns(cells, [c.id for c in columns if c.top_level], reference)
+    overall = [overall_cell(c, ocols) for c in cells]
+    overall_leader: dict[str, int] = {}
+    if len(ocols) > 1:
+        for metric in ("accuracy", "prr"):
+            values = {i: (getattr(o, metric) if o else None) for i, o in enumerate(overall)}
+            lead = leader_of(values)
+            if lead is None:
+                continue
+            overall_leader[metric] = lead
+            for i, o in enumerate(overall):
+                if o is None or getattr(o, metric) is None:
+                    continue
+                o.tie[metric] = (TieTest(leader=True, tied=True) if i == lead else
+                                 overall_tie(metric, cells[lead], cells[i], ocols, getattr(overall[lead], metric),
+                                             getattr(o, metric)))
+    elif ocols:
+        overall_leader = dict(leaders.get(ocols[0], {}))
+    elif any(c.top_level for c in columns):
+        warnings.append("no task is shared by every mosseval run: the board has no overall column")
+    for c in columns:
+        if c.external:
+            c.notes.append(f"imported from {c.origin}: its prompt, frame sampling and scoring are not verified to "
+                           "match any mosseval task, so it is never merged with one")
+        c.leader = {m: runs[i].entry.run_id for m, i in leaders.get(c.id, {}).items()}
+    if any(c.approximate for c in columns):
+        warnings.append("columns marked ~ are approximate (an offline stand-in for the official protocol, "
+                        "e.g. MMVU without its GPT-4o judge)")
+    for r in runs:
+        e = r.entry
+        if e.status not in ("completed", "completed_with_errors"):
+            warnings.append(f"run {e.display_name!r} is {e.status}: its numbers cover {e.n_samples} finished samples")
+        if e.stale is not None:
+            warnings.append(f"run {e.display_name!r}: {e.stale.reason}")
+    if thumbs is not None:
+        warnings += thumbs.warnings
+
+    entries = []
+    for i, r in enumerate(runs):
+        r.entry.cells = {cid: cell for cid, (cell, _) in cells[i].items()}
+        r.entry.overall = overall[i]
+        entries.append(r.entry)
+    return Board(
+        title=title or "mosseval leaderboard", generated_at=utc_now(), mosseval_version=_version(),
+        settings=BoardSettings(alpha=ALPHA, paired_min_overlap=PAIRED_MIN_OVERLAP, overall=OVERALL,
+                               tie_test=dict(TIE_TESTS), samples_per_run=samples_per_run),
+        columns=columns,
+        overall=OverallInfo(columns=ocols, leader={m: runs[i].entry.run_id for m, i in overall_leader.items()}),
+        runs=entries, warnings=warnings, samples=samples)
+
+
+def _version() -> str:
+    from mosseval import __version__
+
+    return __version__
+
+
+def write_leaderboard_json(board: Board, path: str | os.PathLike) -> Path:
+    """Write ``leaderboard.json`` atomically (``OutputError`` when the location is not writable)."""
+    return atomic_write_text(Path(path), board.model_dump_json(indent=1) + "\n",
+                             hint="choose a writable location with --json / -o")
+
+
+__all__ = ["build_leaderboard", "write_leaderboard_json"]

@@ -1,0 +1,94 @@
+"""The sample browser's data: a bounded, deterministic selection of each run's samples, as typed views.
+
+Selection per run (``select_samples``): about a third wrong answers, a third among the lowest PRR (only
+samples whose PRR is below 1: a perfect trace is never "low"), the rest a draw ranked by a hash of
+(task, sample id) so different runs show the same items side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from mosseval.judge.summary import RunJudgements
+from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
+from mosseval.records import ErrorInfo, SampleRecord, digest
+from mosseval.redact import redact_text
+
+MAX_GENERATION_CHARS = 6000
+MAX_TEXT_CHARS = 2000
+MAX_STEPS = 128
+MAX_FRAMES = 256
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit]
+
+
+def stable_rank(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def select_samples(records: list[SampleRecord], k: int) -> list[tuple[SampleRecord, str]]:
+    """A deterministic mix of wrong answers, low PRR and a shared hash-ranked draw, in (task, index) order."""
+    if k <= 0 or not records:
+        return []
+    if len(records) <= k:
+        return sorted(((r, "all") for r in records), key=lambda x: (x[0].task, x[0].index))
+    rank = {id(r): stable_rank(r.task, r.sample.id) for r in records}
+    picked: dict[int, tuple[SampleRecord, str]] = {}
+    wrong = sorted((r for r in records if not (r.score and r.score.correct)), key=lambda r: rank[id(r)])
+    for r in wrong[: k // 3]:
+        picked[id(r)] = (r, "wrong")
+    low = sorted((r for r in records if r.score and r.score.prr is not None and r.score.prr < 1.0
+                  and id(r) not in picked), key=lambda r: (r.score.prr, rank[id(r)]))  # type: ignore[union-attr]
+    for r in low[: k // 3]:
+        picked[id(r)] = (r, "low-prr")
+    for r in sorted(records, key=lambda r: rank[id(r)]):
+        if len(picked) >= k:
+            break
+        if id(r) not in picked:
+            picked[id(r)] = (r, "random")
+    return sorted(picked.values(), key=lambda x: (x[0].task, x[0].index))
+
+
+def item_view(rec: SampleRecord) -> ItemView:
+    s = rec.sample
+    return ItemView(task=rec.task, id=s.id, question=_cut(s.question, MAX_TEXT_CHARS) or "", options=dict(s.options),
+                    answer=_cut(s.answer, MAX_TEXT_CHARS) or "", question_type=s.question_type, category=s.category,
+                    level=s.level, video=s.video,
+                    reference_steps=[(st.t, _cut(st.text, MAX_TEXT_CHARS) or "") for st in s.reference_steps[:MAX_STEPS]])
+
+
+def item_id(view: ItemView) -> str:
+    return digest(view.model_dump(mode="json"), 12)
+
+
+def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgements) -> SampleView:
+    g, sc = rec.generation, rec.score
+    text = g.text
+    view = SampleView(
+        key=rec.key, item=item, task=rec.task, index=rec.index, why=why,  # type: ignore[arg-type]
+        text=_cut(text, MAX_GENERATION_CHARS), text_truncated=text is not None and len(text) > MAX_GENERATION_CHARS,
+        error=ErrorInfo(kind=g.error.kind, message=_cut(redact_text(g.error.message), 500) or "")
+        if g.error else None,  # (redacted at the source since; older runs may still carry a secret)
+        latency_s=g.latency_s, tokens=g.usage.completion_tokens if g.usage else None,
+        frames=FramesView(indices=g.frames.indices[:MAX_FRAMES],
+                          timestamps=[round(t, 3) for t in g.frames.timestamps[:MAX_FRAMES]],
+                          decoder=g.frames.decoder, sampled_fps=g.frames.sampled_fps) if g.frames else None,
+        judge={name: VerdictView(score=v.score, correct=v.correct, error=v.error,
+                                 extracted_answer=v.extracted_answer, rationale=_cut(v.rationale, MAX_TEXT_CHARS))
+               for name, v in sorted(judgements.verdicts.get(rec.key, {}).items())},
+    )
+    if sc is not None:
+        view.extracted, view.correct, view.parse_failed = sc.extracted, sc.correct, sc.parse_failed
+        view.format_ok, view.prr, view.prr_status, view.approximate = sc.format_ok, sc.prr, sc.prr_status, sc.approximate
+        view.steps = [_cut(x, MAX_TEXT_CHARS) or "" for x in sc.steps[:MAX_STEPS]]
+        view.steps_truncated = sc.steps_truncated
+        if sc.prr_detail is not None:
+            d = sc.prr_detail
+            view.alignment = AlignmentView(cost=d.cost, normalized_cost=d.normalized_cost, path=list(d.path),
+                                           distances=[round(x, 4) for x in d.step_distances])
+    return view
+
+
+__all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank"]

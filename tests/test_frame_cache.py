@@ -1,0 +1,220 @@
+"""The shared decoded-frame cache: bit-identical frames, correct keys, LRU bound, concurrency, runner use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from mosseval.frame_cache import FrameCache, parse_size
+from mosseval.records import FrameSpec, VideoRef
+from mosseval.rundir import load_run
+from mosseval.runner import Runner, RunOptions
+from mosseval.video import sample_frames
+from tests.support.cli import REPO
+from tests.support.videos import write_frame_folder, write_mp4
+
+SPECS = [
+    FrameSpec(num_frames=8),
+    FrameSpec(num_frames=5, strategy="linspace", max_pixels=40 * 40, size_multiple=4),
+    FrameSpec(num_frames=6, strategy="segment"),
+]
+
+
+@pytest.fixture()
+def media(tmp_path):
+    root = tmp_path / "data"
+    write_mp4(root / "a.mp4", n=60, fps=10)
+    write_mp4(root / "b.mp4", n=45, fps=15, width=96, height=64)
+    write_frame_folder(root / "frames", n=20, first_index=1)
+    return root
+
+
+def _refs():
+    return [VideoRef(path="a.mp4"), VideoRef(path="a.mp4", start=1.0, end=4.5), VideoRef(path="b.mp4"),
+            VideoRef(path="frames", kind="frames", fps=3, first_index=1)]
+
+
+def test_frames_are_bit_identical_with_and_without_the_cache(media, tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    for ref in _refs():
+        for spec in SPECS:
+            plain = sample_frames(ref, spec, media, cache=None)
+            first = sample_frames(ref, spec, media, cache=cache)
+            second = sample_frames(ref, spec, media, cache=cache)
+            assert (plain.cache, first.cache, second.cache) == (None, "miss", "hit")
+            for got in (first, second):
+                assert got.array.dtype == np.uint8 and got.array.shape == plain.array.shape
+                assert got.array.flags.writeable and got.array.flags.c_contiguous
+                assert np.array_equal(got.array, plain.array)
+                assert got.info == plain.info
+    n = len(_refs()) * len(SPECS)
+    assert (cache.stats.hits, cache.stats.writes) == (n, n)
+    assert 0 < cache.size()
+
+
+def test_a_changed_file_or_spec_is_a_miss_never_a_stale_hit(media, tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    ref = VideoRef(path="a.mp4")
+    before = sample_frames(ref, SPECS[0], media, cache=cache)
+    assert sample_frames(ref, SPECS[1], media, cache=cache).cache == "miss"  # other spec
+    assert sample_frames(VideoRef(path="a.mp4", start=0.5), SPECS[0], media, cache=cache).cache == "miss"
+    # same name, other content (and size): must decode again and return the new pixels
+    write_mp4(media / "a.mp4", n=60, fps=10, width=128, height=80)
+    after = sample_frames(ref, SPECS[0], media, cache=cache)
+    assert after.cache == "miss" and after.array.shape != before.array.shape
+    assert np.array_equal(after.array, sample_frames(ref, SPECS[0], media, cache=None).array)
+    # same size, new mtime: a miss too
+    st = os.stat(media / "a.mp4")
+    os.utime(media / "a.mp4", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "miss"
+
+
+def test_damaged_entries_are_misses_and_removed(media, tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    ref = VideoRef(path="b.mp4")
+    good = sample_frames(ref, SPECS[0], media, cache=cache)
+    entry = next((tmp_path / "fc").rglob("*.frames"))
+    entry.write_bytes(entry.read_bytes()[:-100])  # truncated (a crash or a full disk)
+    again = sample_frames(ref, SPECS[0], media, cache=cache)
+    assert again.cache == "miss" and np.array_equal(again.array, good.array)
+    assert cache.stats.errors == 1
+    entry.write_bytes(b"garbage")
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "miss"
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
+
+
+def test_size_bound_evicts_least_recently_used(tmp_path):
+    one = 64 * 64 * 3 * 4  # random pixels do not compress: an entry is this plus a small header
+    cache = FrameCache(tmp_path / "fc", max_bytes=int(3.5 * one))
+    rng = np.random.default_rng(0)
+    arrays = {f"{k:064x}": rng.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8) for k in range(5)}
+    keys = list(arrays)
+    for k in keys[:3]:
+        time.sleep(0.02)
+        cache.put(k, arrays[k], {"k": k})
+    assert cache.stats.evicted == 0
+    time.sleep(0.02)
+    assert cache.get(keys[0]) is not None  # used again: now the most recently used
+    time.sleep(0.02)
+    cache.put(keys[3], arrays[keys[3]], {"k": keys[3]})  # over the bound: the LRU entry goes
+    assert cache.stats.evicted == 1 and cache.size() <= 3.5 * one
+    assert not cache._path(keys[1]).exists()
+    assert all(cache._path(k).exists() for k in (keys[0], keys[2], keys[3]))
+    time.sleep(0.02)
+    cache.put(keys[4], arrays[keys[4]], {"k": keys[4]})
+    assert not cache._path(keys[2]).exists() and cache._path(keys[0]).exists()
+    got = cache.get(keys[4])
+    assert got is not None and np.array_equal(got[0], arrays[keys[4]]) and got[1] == {"k": keys[4]}
+
+
+def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    flat = np.zeros((4, 64, 64, 3), dtype=np.uint8)
+    flat[:, 10:30] = 200
+    noisy = np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    cache.put("a" * 64, flat, {})
+    cache.put("b" * 64, noisy, {})
+    assert cache._path("a" * 64).stat().st_size < flat.nbytes / 10
+    assert noisy.nbytes <= cache._path("b" * 64).stat().st_size < noisy.nbytes + 200
+    for key, arr in (("a" * 64, flat), ("b" * 64, noisy)):
+        got = cache.get(key)
+        assert got is not None and np.array_equal(got[0], arr)
+
+
+def test_parse_size():
+    assert parse_size("10G") == 10 * 1024**3 and parse_size("512m") == 512 * 1024**2 and parse_size(123) == 123
+    with pytest.raises(Exception, match="cannot read the size"):
+        parse_size("lots")
+
+
+def test_concurrent_processes_share_one_cache_safely(media, tmp_path):
+    """Four processes read and fill one small cache at once (forcing evictions under readers)."""
+    script = textwrap.dedent(f"""
+        import hashlib, sys
+        from pathlib import Path
+        from mosseval.frame_cache import FrameCache
+        from mosseval.records import FrameSpec, VideoRef
+        from mosseval.video import sample_frames
+        cache = FrameCache({str(tmp_path / "fc")!r}, max_bytes=200_000)
+        out = []
+        for rep in range(3):
+            for path in ("a.mp4", "b.mp4"):
+                for n in (4, 6, 8):
+                    f = sample_frames(VideoRef(path=path), FrameSpec(num_frames=n), Path({str(media)!r}), cache=cache)
+                    out.append(f"{{path}} {{n}} " + hashlib.sha256(f.array.tobytes()).hexdigest())
+        print("\\n".join(out))
+        print("STATS", cache.stats.hits, cache.stats.misses, cache.stats.evicted, file=sys.stderr)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    expected = []
+    for _ in range(3):
+        for path in ("a.mp4", "b.mp4"):
+            for n in (4, 6, 8):
+                import hashlib
+
+                arr = sample_frames(VideoRef(path=path), FrameSpec(num_frames=n), media, cache=None).array
+                expected.append(f"{path} {n} " + hashlib.sha256(arr.tobytes()).hexdigest())
+    for out, _ in outs:
+        assert out.strip().splitlines() == expected
+    assert not list((tmp_path / "fc").rglob(".tmp-*"))  # no temporary file left behind
+    assert sum(int(err.split("STATS")[1].split()[0]) for _, err in outs) > 0  # the processes did share
+
+
+def _run(model, out, **kw):
+    opts = RunOptions(model=model, tasks=["moss-video-mini"], output_dir=out, progress=False, fsync=False,
+                      limit=12, **kw)
+    return Runner(opts).execute()
+
+
+def test_second_model_decodes_nothing_and_the_run_records_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", str(tmp_path / "fc"))
+    first = load_run(_run("oracle", tmp_path / "runs").run_dir)
+    second = load_run(_run("random", tmp_path / "runs").run_dir)
+    off = load_run(_run("random", tmp_path / "off", frame_cache=False).run_dir)
+    assert first.log.spec.frame_cache is True and off.log.spec.frame_cache is False
+    first_status = [r.generation.extra["frame_cache"] for r in first.records]
+    # two questions on the same clip and window share their frames: the later one may already be a hit
+    # (or a second miss when both were decoding at once in the two decode threads)
+    windows = {(r.sample.video.path, r.sample.video.start, r.sample.video.end) for r in first.records}
+    assert len(windows) <= first_status.count("miss") <= len(first_status) and set(first_status) <= {"miss", "hit"}
+    assert {r.generation.extra["frame_cache"] for r in second.records} == {"hit"}  # decoded nothing
+    assert all("frame_cache" not in r.generation.extra for r in off.records)
+    # the frames the models saw are the same, and so is everything scored
+    assert [r.generation.frames for r in second.records] == [r.generation.frames for r in off.records]
+    assert [r.score for r in second.records] == [r.score for r in off.records]
+    assert second.log.run_id == off.log.run_id  # the cache is not part of the identity
+
+
+def test_a_run_that_outgrows_the_bound_says_so(tmp_path, monkeypatch, capsys):
+    from rich.console import Console
+
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", str(tmp_path / "fc"))
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE_MAX", "40K")  # smaller than a few samples' frames
+    opts = RunOptions(model="random", tasks=["moss-video-mini"], output_dir=tmp_path / "runs", fsync=False,
+                      limit=6)
+    runner = Runner(opts, Console(file=None, force_terminal=False, width=200))
+    runner.opts.progress = True
+    runner.execute()
+    assert runner.frame_cache is not None and runner.frame_cache.stats.evicted > 0
+    assert "evicted" in capsys.readouterr().out and runner.frame_cache.size() <= 40 * 1024
+
+
+def test_env_off_disables_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", "off")
+    run = load_run(_run("random", tmp_path / "runs").run_dir)
+    assert run.log.spec.frame_cache is False
+
+
+def test_cli_flag(cli, tmp_path):
+    p = cli("run", "--help")
+    assert "--no-frame-cache" in p.stdout
