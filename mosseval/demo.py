@@ -34,7 +34,7 @@ class DemoOptions:
     report: Path = Path("reports/leaderboard.html")
     seed: int = 0
     cache_dir: Path | None = None
-    num_threads: int | None = 2
+    num_threads: int | None = 1
     """torch threads for the transformers models (None: torch's default)."""
     batch_size: int = 8
     """Questions per generate call for the transformers models (greedy: the same answers as one at a

@@ -52,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if not a.report.is_file():
         print(f"{a.report}: not found (run `mosseval repro mini` first)", file=sys.stderr)
         return 6
-    fill(a.page, a.report.read_text(encoding="utf-8"), a.command)
+    text = a.report.read_text(encoding="utf-8")
+    # no absolute paths of this machine in the docs: the reproduction's folder as the command names it
+    text = text.replace(str(a.report.resolve().parent) + "/", "runs/repro-mini/")
+    fill(a.page, text, a.command)
     print(f"wrote the results of {a.report} into {a.page}")
     return 0
 

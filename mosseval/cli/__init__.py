@@ -365,7 +365,8 @@ def demo(
     cache_dir: CacheDirOpt = None,
     num_threads: Annotated[int, typer.Option("--num-threads", metavar="N", min=1, rich_help_panel=EXEC,
                                              help="torch threads for the transformers models (pinned: a busy "
-                                             "machine slows the demo proportionally, not 30x).")] = 2,
+                                             "machine slows the demo proportionally, not 30x; one "
+                                             "thread was 5x faster than two on a busy 2-core machine).")] = 1,
     quiet: QuietOpt = False,
 ) -> int:
     """The main job on the embedded default: evaluate models on moss-video-mini, render the leaderboard.

@@ -284,8 +284,13 @@ class Repro:
         data_out = self.collect(cold_dir, arm_dirs, verdicts, [data, cold, *arm_jobs, *eval_jobs], seconds,
                                 load_start)
         data_out["first_start"] = first
-        data_out["elapsed_since_first_start_s"] = round(time.time() - float(first["epoch_s"]), 1)
-        data_out["machine"]["load_1min_samples"] = LoadSampler.summary(self.out / "logs" / "load.tsv")
+        # up to the last training or evaluation that finished (a later invocation that only reuses them
+        # and rewrites the report does not count)
+        finished = max((p.stat().st_mtime for p in [*self.out.glob("train/*/summary.json"),
+                                                    *self.out.glob("runs/*/run.json")]), default=time.time())
+        data_out["elapsed_since_first_start_s"] = round(finished - float(first["epoch_s"]), 1)
+        data_out["machine"]["load_1min_samples"] = LoadSampler.summary(self.out / "logs" / "load.tsv",
+                                                                        until=finished + LoadSampler.EVERY)
         (self.out / "repro.json").write_text(json.dumps(data_out, indent=2, default=str) + "\n", encoding="utf-8")
         report = self.out / "REPORT.md"
         report.write_text(render_report(data_out, summary_md.read_text(encoding="utf-8")), encoding="utf-8")
@@ -348,7 +353,9 @@ class LoadSampler:
     """Appends the 1-minute load average to a TSV file every ``every`` seconds (kept across resumed
     invocations), so the report can say how busy the machine was during the whole reproduction."""
 
-    def __init__(self, path: Path, every: float = 30.0):
+    EVERY = 30.0
+
+    def __init__(self, path: Path, every: float = EVERY):
         import threading
 
         self.path, self.every = path, every
@@ -379,9 +386,11 @@ class LoadSampler:
                 return
 
     @staticmethod
-    def summary(path: Path) -> dict[str, Any] | None:
+    def summary(path: Path, until: float | None = None) -> dict[str, Any] | None:
+        """Mean, min and max of the samples (those taken up to ``until``, a Unix time, if given)."""
         try:
-            loads = [float(x.split("\t")[1]) for x in path.read_text(encoding="utf-8").splitlines() if "\t" in x]
+            rows = [x.split("\t") for x in path.read_text(encoding="utf-8").splitlines() if "\t" in x]
+            loads = [float(b) for a, b in rows if until is None or float(a) <= until]
         except (OSError, ValueError, IndexError):
             return None
         if not loads:
@@ -546,6 +555,32 @@ def _pooled(runs: Path, seeds: list[int]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- Markdown
 
 
+def learning_caveats(rows: list[dict[str, Any]]) -> list[str]:
+    """Plain statements about whether each trained model learned more than chance: its accuracy CI
+    against the random baseline's, and against its own blind (frames blanked) control. A line that
+    starts with ``**`` is a failure."""
+    from mosseval.units import pct
+
+    random = next((r for r in rows if r.get("run") == "random"), {})
+    r_acc = random.get("accuracy") or {}
+    out = []
+    for r in rows:
+        acc = r.get("accuracy")
+        if r.get("train") is None or not acc or acc.get("ci_low") is None:
+            continue
+        above = r_acc.get("ci_high") is not None and acc["ci_low"] > r_acc["ci_high"]
+        line = (f"{r['label']}: accuracy {pct(acc['value'])} % [{pct(acc['ci_low'])}, {pct(acc['ci_high'])}] vs "
+                f"random {pct(r_acc.get('value'))} % [{pct(r_acc.get('ci_low'))}, {pct(r_acc.get('ci_high'))}]: "
+                + ("above chance" if above else "**not** clearly above chance"))
+        blind = r.get("blind_accuracy")
+        if blind and blind.get("ci_high") is not None:
+            sees = acc["ci_low"] > blind["ci_high"]
+            line += (f"; blind control {pct(blind['value'])} % [{pct(blind['ci_low'])}, {pct(blind['ci_high'])}]: "
+                     + ("the video helps" if sees else "**not** clearly above its blind control"))
+        out.append(("" if above else "**not learned** ") + line)
+    return out
+
+
 def _p(v: float | None) -> str:
     from mosseval.units import pct
 
@@ -573,11 +608,11 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
     samples = m.get("load_1min_samples")
     lines += [f"Seeds {', '.join(map(str, d['seeds']))}; wall time **{total / 60:.1f} min** on "
               f"{m['cpus']} CPU core(s)"
-              + (f" (from the first start at {first.get('utc')} to the report, over resumed invocations; the last "
-                 f"one took {d['wall_time_s'] / 60:.1f} min)" if resumed else "")
+              + (f" (from the first start at {first.get('utc')} to the last evaluation, over resumed invocations; "
+                 f"the last one took {d['wall_time_s'] / 60:.1f} min)" if resumed else "")
               + f"; {m['jobs_at_once']} job(s) at once, {m['torch_threads_per_job']} torch "
               f"thread each; GPU: {m['gpu'] or 'none'}. Load average at the first start "
-              f"{first.get('load_average', m['load_average_start'])}, at the end {m['load_average_end']}"
+              f"{first.get('load_average', m['load_average_start'])}, when the report was written {m['load_average_end']}"
               + (f"; 1-minute load sampled every 30 s: mean {samples['mean']:.1f}, min {samples['min']:.1f}, max "
                  f"{samples['max']:.1f} ({samples['n']} samples)" if samples else "")
               + ". A load above the core count means the machine was shared and the times are inflated.", ""]
@@ -610,6 +645,9 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
         lines.append(f"| {arm} | {ms(s, 'accuracy')} | {ms(s, 'prr')} | {_p(s.get('prr_correct'))} / "
                      f"{_p(s.get('prr_wrong'))} | {_p(s.get('blind_accuracy'))} |")
     pooled = d.get("pooled") or {}
+    caveats = learning_caveats(d["rows"])
+    if caveats:
+        lines += ["", "## Did the models learn the task?", ""] + [f"- {c}" for c in caveats]
     lines += ["", "## Does the PRR arm beat the no-PRR arm?", ""]
     for metric in ("prr", "accuracy"):
         p = pooled.get(metric)
@@ -630,7 +668,18 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
                        "here.")
         else:
             verdict = "**no**: the PRR difference's CI does not exclude 0; the claim is not reproduced here."
+        if any(c.startswith("**") for c in caveats):
+            verdict += (" But the trained models' accuracy is not above chance (see above): they do not answer "
+                        "from the video, so this compares the reasoning text of models that have not learned "
+                        "the task, not the paper's claim.")
         lines += ["", "Verdict: " + verdict]
+    cold = next((r for r in d["rows"] if r.get("run") == "coldstart"), {})
+    if cold.get("prr") and cold["prr"].get("value") is not None:
+        moves = [f"{arm} {pts(s['prr']['mean'] - cold['prr']['value'])}" for arm, s in d["arm_means"].items()
+                 if s.get("prr")]
+        if moves:
+            lines += ["", f"PRR after GRPO relative to the cold start ({pct(cold['prr']['value'])}), mean over seeds: "
+                      + ", ".join(moves) + "."]
     lines += ["", "Per-seed `mosseval compare` verdicts (baseline: no-PRR arm; candidate: PRR arm):", ""]
     for seed, v in d["verdicts"].items():
         lines.append(f"- seed {seed}: exit code {v['exit_code']} (0: non-inferior on every gated metric; 1: a "

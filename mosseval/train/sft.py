@@ -83,6 +83,7 @@ class SFTTrainer(Trainer):
         acc = self.accelerator
         stats: list[dict[str, float]] = []
         norms: list[float] = []
+        self.truncated = 0  # per step: a resumed run logs the same numbers as an uninterrupted one
         was = self.unwrapped.training
         self.unwrapped.train(True)
         try:
