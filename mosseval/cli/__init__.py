@@ -455,11 +455,12 @@ def _usage_hint(exc: BaseException) -> str:
 
 
 def _print_help(exc: BaseException) -> None:
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        text = ctx.get_help()
-        if text:
-            out.print(text, highlight=False, markup=False)
+    """Show the help a bare command group raised with. typer's rich formatter prints the help while
+    the exception is built (its message is then empty); plain click puts it in the message. Calling
+    ``ctx.get_help()`` again would print it a second time."""
+    text = exc.format_message() if hasattr(exc, "format_message") else ""
+    if text and text.strip():
+        out.print(text, highlight=False, markup=False)
 
 
 def _strip_debug(argv: list[str]) -> tuple[list[str], bool]:
