@@ -507,17 +507,20 @@ def test_bare_group_shows_its_commands_once(argv, commands, capsys):
     assert out.count("Usage: mosseval") == 1, out  # typer prints the help while raising: not a second time
 
 
-def test_wait_waits_for_the_other_writer(env, capsys):
-    import threading
-
-    lock = DirLock(env.run).acquire()
+def test_wait_waits_for_the_other_writer(env, capsys, monkeypatch):
     import mosseval.fileio as fileio
 
+    lock = DirLock(env.run).acquire()
     fd = fileio._held.pop(os.path.realpath(lock.path))[0]  # make it look like another process's lock
-    timer = threading.Timer(1.0, os.close, args=(fd,))
-    timer.start()
-    try:
-        assert run_cli(["score", str(env.run), "--wait"]) == ExitCode.OK
-    finally:
-        timer.join()
+    real_holder = fileio.read_lock_holder
+    seen: list[dict] = []
+
+    def holder_then_release(directory):  # called once the waiter found the lock taken: then "the other
+        info = real_holder(directory)    # writer" finishes (no timer betting on when that happens)
+        seen.append(info or {})
+        os.close(fd)
+        return info
+    monkeypatch.setattr(fileio, "read_lock_holder", holder_then_release)
+    assert run_cli(["score", str(env.run), "--wait"]) == ExitCode.OK
+    assert len(seen) == 1 and seen[0].get("pid") == os.getpid()
     assert "waiting for the other writer" in capsys.readouterr().err
