@@ -254,6 +254,16 @@ def symlink_out(e: Env, mp: pytest.MonkeyPatch) -> None:
     (e.data / "data" / "items.jsonl").write_text(_items([GOOD_VIDEO, "v/leak.mp4"]))
 
 
+def run_then_link_out(e: Env, mp: pytest.MonkeyPatch) -> None:
+    """A finished run (its frames in the frame cache), then its video swapped for a link to an
+    identical copy outside the data root (same size, mtime and bytes: what the frame cache keys on)."""
+    assert run_cli([*_faults_args(e), "--run-name", "first"]) == 0
+    video = e.data / "data" / GOOD_VIDEO
+    shutil.copy2(video, e.outside / "copy.mp4")
+    video.unlink()
+    video.symlink_to(e.outside / "copy.mp4")
+
+
 def png_as_mp4(e: Env, mp: pytest.MonkeyPatch) -> None:
     from PIL import Image
 
@@ -307,6 +317,18 @@ def never_sent_elsewhere(e: Env, before: dict[str, str], after: dict[str, str]) 
 def no_frames_of_the_leak_sent(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
     sample_errors(s1="outside the data root")(e, before, after)
     assert e.server is not None and len(e.server.chat_requests()) == 1  # only the good sample reached the API
+
+
+def refused_despite_the_frame_cache(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+    errs = _errors(e.tmp / "fruns" / "second")
+    assert "outside the data root" in errs.get("s0", ""), errs
+    assert load_run(e.tmp / "fruns" / "second").records[0].generation.frames is None
+
+
+def no_thumbnails(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+    html = (e.tmp / "lb.html").read_text()
+    assert "data:image/jpeg" not in html  # nothing decoded from outside the root
+    only_new_files_under("lb.")(e, before, after)
 
 
 def drip_cut_off(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
@@ -430,6 +452,12 @@ CASES = [
     Case("symlink-out-data-check", lambda e: ["data", "check", "faults", "--tasks-dir", str(e.tasks), "--data-dir",
                                               str(e.data)],
          ExitCode.SAMPLE_ERRORS, "unsafe: v/leak.mp4", setup=symlink_out, stream="out"),
+    Case("symlink-out-after-frames-were-cached", lambda e: [*_faults_args(e), "--run-name", "second"],
+         ExitCode.SAMPLE_ERRORS, "1 sample(s) failed", setup=run_then_link_out, check=refused_despite_the_frame_cache),
+    Case("symlink-out-leaderboard-thumbnails", lambda e: ["leaderboard", str(e.tmp / "fruns" / "first"), "-o",
+                                                           str(e.tmp / "lb.html"), "--thumbnails", "--data-dir",
+                                                           str(e.data)],
+         ExitCode.OK, "outside the data root", setup=run_then_link_out, check=no_thumbnails),
     Case("png-renamed-mp4", lambda e: api_args(e), ExitCode.SAMPLE_ERRORS, "1 sample(s) failed",
          setup=lambda e, mp: (png_as_mp4(e, mp), api_server(None)(e, mp)),
          check=sample_errors(s1="is a still image")),
