@@ -380,14 +380,17 @@ class Runner:
             model.close()
 
     def _preflight(self, p: Plan) -> None:
+        from rich.markup import escape
+
         from mosseval.preflight import check_task
 
         problems = 0
         for task, _ in p.leaves:
             report = check_task(task, p.roots[task.name], limit=self.opts.limit)
             problems += len(report.problems)
-            for prob in report.problems:
-                self.say(f"[yellow]preflight[/] {task.name}: {prob}")
+            for prob in report.problems:  # errors: printed with --quiet too
+                if self.console is not None:
+                    self.console.print(f"[yellow]preflight[/] {task.name}: {escape(str(prob))}", highlight=False)
         if problems:
             raise SampleErrorsError(f"preflight found {problems} unreadable or invalid video reference(s)",
                                       hint="fix the data, or run without --preflight to record them as "

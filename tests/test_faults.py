@@ -452,6 +452,8 @@ CASES = [
     Case("symlink-out-data-check", lambda e: ["data", "check", "faults", "--tasks-dir", str(e.tasks), "--data-dir",
                                               str(e.data)],
          ExitCode.SAMPLE_ERRORS, "unsafe: v/leak.mp4", setup=symlink_out, stream="out"),
+    Case("symlink-out-preflight-quiet", lambda e: [*_faults_args(e), "--preflight"], ExitCode.SAMPLE_ERRORS,
+         "preflight faults: unsafe: v/leak.mp4", setup=symlink_out, check=only_new_files_under("fruns")),
     Case("symlink-out-after-frames-were-cached", lambda e: [*_faults_args(e), "--run-name", "second"],
          ExitCode.SAMPLE_ERRORS, "1 sample(s) failed", setup=run_then_link_out, check=refused_despite_the_frame_cache),
     Case("symlink-out-leaderboard-thumbnails", lambda e: ["leaderboard", str(e.tmp / "fruns" / "first"), "-o",
