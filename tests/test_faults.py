@@ -28,7 +28,7 @@ from mosseval.fileio import DirLock
 from mosseval.rundir import load_run
 from mosseval.runner import Runner, RunOptions
 from tests.support.chat_server import ChatServer, Fail, Reply
-from tests.support.fs import fill_to_leave, small_tmpfs
+from tests.support.fs import fill_to_leave, remount_read_only, small_tmpfs
 from tests.support.videos import write_mp4
 
 LIMIT = 12
@@ -187,6 +187,16 @@ def disk_full(e: Env, mp: pytest.MonkeyPatch) -> None:
     shutil.copytree(e.run, mount / "r")
     e.run = mount / "r"
     fill_to_leave(mount, free_bytes=2 * (e.run / "run.json").stat().st_size + 8192)
+
+
+def read_only_fs(e: Env, mp: pytest.MonkeyPatch) -> None:
+    """The finished run on a real read-only file system (EROFS even for root)."""
+    cm = small_tmpfs(e.tmp / "ro", size_kb=4096)
+    mount = cm.__enter__()
+    e.values.setdefault("cleanups", []).append(lambda: cm.__exit__(None, None, None))
+    shutil.copytree(e.run, mount / "r")
+    e.run = mount / "r"
+    remount_read_only(mount)
 
 
 def crash_in_plan(e: Env, mp: pytest.MonkeyPatch) -> None:
@@ -436,6 +446,11 @@ CASES = [
          check=release_lock),
     Case("read-only-run-dir-score", lambda e: ["score", str(e.run)], ExitCode.OUTPUT, "cannot write",
          setup=read_only_run),
+    Case("read-only-fs-score", lambda e: ["score", str(e.run)], ExitCode.OUTPUT, "Read-only file system",
+         setup=read_only_fs),
+    Case("read-only-fs-judge", lambda e: ["judge", str(e.run), "--base-url", "http://127.0.0.1:9/v1", "-q"],
+         ExitCode.OUTPUT, "Read-only file system", setup=read_only_fs),
+    Case("read-only-fs-rerun", lambda e: _run_args(e), ExitCode.OUTPUT, "not writable", setup=read_only_fs),
     Case("disk-full", lambda e: _run_args(e, "--limit", str(LIMIT + 60)), ExitCode.OUTPUT,
          "samples.jsonl: No space left", setup=disk_full, check=disk_full_keeps_results),
     Case("interrupted-never-exits-0", lambda e: ["run", "-m", "oracle", "-n", str(LIMIT), "-o", str(e.tmp / "fruns"),
