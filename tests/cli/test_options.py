@@ -91,3 +91,26 @@ def test_version(capsys):
 
     assert run_cli(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"mosseval {__version__}"
+
+
+def test_the_installed_typer_is_in_the_tested_range_and_its_errors_are_caught():
+    """main() relies on the parser's exception classes (typer >= 0.2x raises its bundled
+    typer._click ones, older typer click's): the installed typer must be inside the range pyproject
+    pins, and what it raises for a usage error must be among the classes main() catches."""
+    from importlib.metadata import version
+
+    import tomllib
+    from packaging.requirements import Requirement
+
+    from mosseval.cli import _parser_exception_types
+    from tests.support.cli import REPO
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(Requirement(d).specifier for d in deps if Requirement(d).name == "typer")
+    assert spec and version("typer") in spec, (version("typer"), str(spec))
+    kinds, found = _parser_exception_types()
+    assert found
+    for argv in (["--bogus"], ["run", "--limit", "abc", "-m", "oracle"], ["models", "build-tiny"]):
+        with pytest.raises(Exception) as info:
+            app(args=argv, standalone_mode=False, prog_name="mosseval")
+        assert isinstance(info.value, kinds["usage"]), (argv, type(info.value).__mro__)
