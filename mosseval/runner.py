@@ -729,8 +729,12 @@ def _rescore_locked(run_dir: Path) -> RunLog:
     new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}  # running: its writer died
-    log = finalize_log(log, leaves, expected_records(log, new_records), None, status_override=keep.get(log.status))
+    own = expected_records(log, new_records)
+    # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is
+    # completed (with errors) whatever stopped its last writer (e.g. a full disk while writing run.json)
+    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}
+    status = keep.get(log.status) if len(own) < log.n_expected else None
+    log = finalize_log(log, leaves, own, None, status_override=status)
     write_run_log(run_dir, log)
     return log
 

@@ -199,6 +199,25 @@ def read_only_fs(e: Env, mp: pytest.MonkeyPatch) -> None:
     remount_read_only(mount)
 
 
+def mark_failed(keep: int | None = None) -> Callable[[Env, pytest.MonkeyPatch], None]:
+    """run.json says ``failed`` (its writer hit a full disk, a crash); ``keep`` samples survive."""
+    def setup(e: Env, mp: pytest.MonkeyPatch) -> None:
+        data = json.loads((e.run / "run.json").read_text())
+        data["status"] = "failed"
+        (e.run / "run.json").write_text(json.dumps(data))
+        if keep is not None:
+            lines = (e.run / "samples.jsonl").read_text().splitlines(keepends=True)
+            (e.run / "samples.jsonl").write_text("".join(lines[:keep]))
+    return setup
+
+
+def status_now(expected: str) -> Callable[[Env, dict[str, str], dict[str, str]], None]:
+    def check(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+        log = load_run(e.run).log
+        assert log.status == expected, log.status
+    return check
+
+
 def crash_in_plan(e: Env, mp: pytest.MonkeyPatch) -> None:
     def boom(*a: Any, **k: Any) -> Any:
         raise ValueError("an unexpected bug")
@@ -451,6 +470,11 @@ CASES = [
     Case("read-only-fs-judge", lambda e: ["judge", str(e.run), "--base-url", "http://127.0.0.1:9/v1", "-q"],
          ExitCode.OUTPUT, "Read-only file system", setup=read_only_fs),
     Case("read-only-fs-rerun", lambda e: _run_args(e), ExitCode.OUTPUT, "not writable", setup=read_only_fs),
+    # a `failed` run used to re-score to exit 70 with no message (as if mosseval had crashed)
+    Case("score-failed-but-complete-run", lambda e: ["score", str(e.run)], ExitCode.OK, "accuracy%=100.0",
+         setup=mark_failed(), check=status_now("completed"), stream="out"),
+    Case("score-failed-part-way-run", lambda e: ["score", str(e.run)], ExitCode.INTERRUPTED,
+         "the run is incomplete (failed: 5 of 12 samples)", setup=mark_failed(keep=5), check=status_now("failed")),
     Case("disk-full", lambda e: _run_args(e, "--limit", str(LIMIT + 60)), ExitCode.OUTPUT,
          "samples.jsonl: No space left", setup=disk_full, check=disk_full_keeps_results),
     Case("interrupted-never-exits-0", lambda e: ["run", "-m", "oracle", "-n", str(LIMIT), "-o", str(e.tmp / "fruns"),

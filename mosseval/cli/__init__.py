@@ -212,11 +212,11 @@ def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
     log = rescore(run_dir, wait=wait, say=lambda t: console.print(t, highlight=False))
     for name, res in {**log.results, **log.groups}.items():
         out.print(f"{name}\tn={res.n}\taccuracy%={summarize(res.accuracy)}\tprr={summarize(res.prr)}", highlight=False)
-    code = ExitCode.for_status(log.status)
-    if code == ExitCode.INTERRUPTED:
-        console.print(f"[yellow]the run is incomplete[/] ({log.n_done} of {log.n_expected} samples): resume it "
-                      "with the same `mosseval run` command")
-    return int(code)
+    if log.n_done < log.n_expected:  # interrupted, killed or failed part-way: never 0, and never "internal"
+        console.print(f"[yellow]the run is incomplete[/] ({log.status}: {log.n_done} of {log.n_expected} samples): "
+                      "resume it with the same `mosseval run` command")
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.for_status(log.status))
 
 
 @app.command()
