@@ -548,6 +548,7 @@ class ChatClient:
                     f.cancel()
                 wait([f for f in futures if not f.cancelled()])
                 exc = failed[0].exception()
+                assert exc is not None  # `failed` holds only futures that raised
                 if isinstance(exc, RemoteError):
                     exc.results = list(results)  # type: ignore[attr-defined]
                 raise exc
@@ -682,7 +683,8 @@ class ChatClient:
                               error_kind="malformed", status=status, attempts=attempts, raw=data,
                               structured=structured, latency_s=latency)
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        raw_message = choice.get("message")
+        message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
         content = message.get("content")
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -811,7 +813,7 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
 
 
 def _bounded_transport(httpx: Any, inner: Any) -> Any:
-    class _BoundedStream(httpx.SyncByteStream):
+    class _BoundedStream(httpx.SyncByteStream):  # type: ignore[misc]  # httpx is imported lazily (Any)
         def __init__(self, stream: Any, attempt: _Attempt):
             self._stream, self._attempt = stream, attempt
 
@@ -831,7 +833,7 @@ def _bounded_transport(httpx: Any, inner: Any) -> Any:
             if close is not None:
                 close()
 
-    class _BoundedTransport(httpx.BaseTransport):
+    class _BoundedTransport(httpx.BaseTransport):  # type: ignore[misc]
         def __init__(self, wrapped: Any):
             self._wrapped = wrapped
 
