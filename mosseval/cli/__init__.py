@@ -82,10 +82,6 @@ def _root(
     """
 
 
-def _set_verbosity(quiet: bool) -> None:
-    console.quiet = quiet
-
-
 @app.command()
 def run(
     model: ModelOpt,
