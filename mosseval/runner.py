@@ -706,6 +706,7 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
     Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
     the first N of each task), so they match what ``run`` reported.
     """
+    read_run_log(Path(run_dir))  # not a run directory (a typo): say so before the lock creates anything
     with run_lock(run_dir, wait=wait, say=say), gc_paused():
         return _rescore_locked(Path(run_dir))
 

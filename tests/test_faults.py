@@ -321,6 +321,14 @@ def api_args(e: Env, *extra: str, secret: str = "") -> list[str]:
 # checks ---------------------------------------------------------------------------------------
 
 
+def nothing_created(name: str) -> Callable[[Env, dict[str, str], dict[str, str]], None]:
+    """Nothing changed, and no folder (not even one holding only a lock file) was created for a typo."""
+    def check(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+        unchanged(e, before, after)
+        assert not (e.tmp / name).exists(), sorted(p.name for p in (e.tmp / name).rglob("*"))
+    return check
+
+
 def nothing_outside(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
     unchanged(e, before, after)
     assert not (e.tmp / "x").exists() and not (e.tmp.parent / "x").exists()
@@ -457,7 +465,12 @@ CASES = [
          setup=wrong_field_type, check=only_new_files_under("fruns")),
     Case("corrupt-samples-line", lambda e: ["errors", str(e.run)], ExitCode.USAGE, "samples.jsonl:3",
          setup=corrupt_samples_line),
-    Case("not-a-run-dir", lambda e: ["score", str(e.tmp / "nope")], ExitCode.USAGE, "not a mosseval run directory"),
+    Case("not-a-run-dir", lambda e: ["score", str(e.tmp / "nope" / "typo")], ExitCode.USAGE,
+         "not a mosseval run directory", check=nothing_created("nope")),
+    Case("not-a-run-dir-judge", lambda e: ["judge", str(e.tmp / "nope" / "typo"), "--base-url", "http://127.0.0.1:9/v1"],
+         ExitCode.USAGE, "not a mosseval run directory", check=nothing_created("nope")),
+    Case("a-file-as-run-dir", lambda e: ["score", str(e.run / "run.json")], ExitCode.USAGE,
+         "not a mosseval run directory"),
     # run directories: one writer, nothing lost
     Case("second-writer-score", lambda e: ["score", str(e.run)], ExitCode.USAGE,
          "is being written by another mosseval process (pid", setup=hold_lock, check=release_lock),
