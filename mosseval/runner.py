@@ -152,7 +152,8 @@ def validate_options(opts: RunOptions) -> None:
     if opts.run_name is not None and not is_path_component(opts.run_name):
         raise UsageError(f"--run-name {opts.run_name!r} is not a plain directory name",
                          hint="the run directory is created inside --output-dir; use a name without "
-                              "'/', '..' or a drive, e.g. --run-name qwen-ablation-1")
+                              "'/', '..', a drive or control characters, at most 255 bytes, e.g. "
+                              "--run-name qwen-ablation-1")
 
 
 @dataclass
