@@ -458,6 +458,8 @@ CASES = [
     Case("run-name-absolute", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.tmp / "o"),
                                          "--run-name", str(e.tmp / "x")], ExitCode.USAGE, "--run-name",
          check=nothing_outside),
+    Case("run-name-newline", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.tmp / "o"), "--run-name", "a\nb"],
+         ExitCode.USAGE, "--run-name 'a\\nb'", check=nothing_created("o")),
     # bad files
     Case("malformed-task-yaml", lambda e: ["tasks", "--tasks-dir", str(e.tasks), "--no-counts"], ExitCode.USAGE,
          "faults.yaml (line", setup=bad_yaml),
