@@ -2,6 +2,7 @@
 
 * two ``run`` processes on one run directory: the second exits 2 naming the first, nothing lost;
 * ``judge`` started while ``run`` writes: exits 2, the run finishes whole;
+* SIGTERM ends a run like Ctrl-C (``interrupted``, exit 130) and the same command completes it;
 * the kill loops: SIGKILL ``run``, ``judge`` and ``train`` at >= 10 random points each, resume, and
   the results (train: every step's metrics and the final weights) are identical to an uninterrupted
   run (``slow``: ``pytest -m slow``).
@@ -130,6 +131,32 @@ def test_judge_refused_while_run_writes(tmp_path):
             first.kill()
     run = load_run(run_dir)
     assert len(run.records) == 240 and run.log.status == "completed"
+
+
+@pytest.mark.e2e
+def test_sigterm_ends_like_ctrl_c_and_the_same_command_resumes(tmp_path):
+    """A scheduler's SIGTERM (or torchrun tearing down): finished samples kept, run.json says
+    `interrupted`, exit 130 with one line; the same command then completes the run."""
+    out = tmp_path / "R"
+    args = ("run", "--model", "random", "--workers", "0", "--batch-size", "1", "-o", str(out), "--run-name", "r",
+            "-q")
+    proc = mosseval_popen(*args)
+    try:
+        _wait_for(lambda: _lines(out / "r" / "samples.jsonl") >= 5, what="the run to write samples")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "interrupted" in err and "Traceback" not in err
+    run = load_run(out / "r")
+    assert run.log.status == "interrupted" and 5 <= len(run.records) < 240
+    assert len({r.key for r in run.records}) == len(run.records)
+    done = subprocess.run(_cli(*args), capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr
+    run = load_run(out / "r")
+    assert run.log.status == "completed" and len(run.records) == 240
 
 
 # ----------------------------------------------------------------------------- kill loops
