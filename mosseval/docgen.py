@@ -203,9 +203,7 @@ def tasks_table() -> str:
         if spec.is_group:
             rows.append([f"`{name}`", spec.version, "group", f"{len(spec.subtasks)} subtasks", spec.description])
             continue
-        f = spec.frames
-        frames = f"{f.strategy} {f.num_frames}" if f.strategy != "fps" else f"{f.fps} fps ≤ {f.max_frames}"
-        rows.append([f"`{name}`", spec.version, spec.protocol, frames, spec.description])
+        rows.append([f"`{name}`", spec.version, spec.protocol, spec.frames.describe(), spec.description])
     return _table(["task", "version", "protocol", "frames", "description"], rows) + "\n"
 
 
@@ -222,7 +220,7 @@ def families_table() -> str:
         needs = ", ".join(pip for _, pip in fam.requires)
         notes = "; ".join(x for x in (fam.notes, f"processor needs `{needs}` (in the hf extra)" if needs else "") if x)
         rows.append([fam.display, ", ".join(f"`{m}`" for m in fam.model_types), fam.frames_as,
-                     f"`{fam.recipe}`" if fam.recipe else "none published", presets, notes or "–"])
+                     f"`{fam.recipe}`" if fam.recipe else fam.recipe_label, presets, notes or "–"])
     return _table(["family", "model type", "frames go in as", "video recipe", "presets", "notes"], rows) + "\n"
 
 
