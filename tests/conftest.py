@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +23,12 @@ os.environ.pop("OPENAI_API_KEY", None)
 from tests.support.cli import REPO, mosseval_cli  # noqa: E402,F401
 
 pytest_plugins = ["tests.support.chat_server"]  # loopback chat-completions server fixtures
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session cache is this session's alone: remove it (set MOSSEVAL_KEEP_TEST_CACHE=1 to keep it)."""
+    if not os.environ.get("MOSSEVAL_KEEP_TEST_CACHE"):
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
