@@ -89,16 +89,17 @@ def _leaf_specs(log: RunLog, task: str) -> list:
 def _official_style(res: TaskResult) -> Estimate | None:
     """The official-style accuracy an extractor reported (``TaskResult.extra[extractor]``), with the CI
     half-widths of mosseval's own accuracy around it (the official scripts give no interval)."""
-    for summary in (res.extra or {}).values():
-        if isinstance(summary, dict) and str(summary.get("label", "")).startswith("official-style") \
-                and summary.get("accuracy") is not None:
-            ours, value = res.accuracy, float(summary["accuracy"])
-            if ours.value is None or ours.ci_low is None or ours.ci_high is None:
-                return Estimate(value=value, n=int(summary.get("answered") or 0))
-            return Estimate(value=value, ci_low=max(0.0, value - (ours.value - ours.ci_low)),
-                            ci_high=min(1.0, value + (ours.ci_high - ours.value)), n=int(summary.get("answered") or 0),
-                            method="official-style; CI half-widths of mosseval's accuracy")
-    return None
+    from mosseval.scoring import official_style_summary
+
+    summary = official_style_summary(res)
+    if summary is None:
+        return None
+    ours, value = res.accuracy, float(summary["accuracy"])
+    if ours.value is None or ours.ci_low is None or ours.ci_high is None:
+        return Estimate(value=value, n=int(summary.get("answered") or 0))
+    return Estimate(value=value, ci_low=max(0.0, value - (ours.value - ours.ci_low)),
+                    ci_high=min(1.0, value + (ours.ci_high - ours.value)), n=int(summary.get("answered") or 0),
+                    method="official-style; CI half-widths of mosseval's accuracy")
 
 
 def _not_comparable(score: PublishedScore, reason: str, observed: Estimate | None = None) -> PublishedVerdict:

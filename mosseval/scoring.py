@@ -191,6 +191,32 @@ def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
     return result
 
 
+OFFICIAL_STYLE_PREFIX = "official-style"
+"""Label prefix of an extractor summary that reproduces a benchmark's own denominator (``TaskResult.extra``)."""
+
+
+def official_style_summary(result: TaskResult) -> dict[str, Any] | None:
+    """The official-style accuracy an extractor's ``summarize`` hook stored in ``result.extra`` (Video-MME:
+    correct / answered, unanswered items left out as the official script does), or ``None``."""
+    for summary in (result.extra or {}).values():
+        if isinstance(summary, dict) and str(summary.get("label", "")).startswith(OFFICIAL_STYLE_PREFIX) \
+                and summary.get("accuracy") is not None:
+            return summary
+    return None
+
+
+def official_style_line(name: str, result: TaskResult) -> str | None:
+    """One human line for the run table: the official-style number beside mosseval's accuracy, labelled."""
+    from mosseval.units import pct
+
+    summary = official_style_summary(result)
+    if summary is None:
+        return None
+    return (f"† {name}: official-style accuracy {pct(summary['accuracy'])} % ({summary['correct']} of "
+            f"{summary['answered']} answered; {summary['unanswered']} unanswered left out of the denominator as "
+            f"the official script does; mosseval's accuracy above counts them wrong)")
+
+
 def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecord]) -> TaskResult:
     """A group's overall result: the mean over all of its items (not the mean of subtask means)."""
     names = {t.name for t in tasks}

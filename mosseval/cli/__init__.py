@@ -143,7 +143,7 @@ def run(
 
     if distributed_env()[0] > 0:
         quiet = True  # under torchrun / accelerate only rank 0 talks
-    from mosseval.scoring import summarize, summarize_value
+    from mosseval.scoring import official_style_line, summarize, summarize_value
     from mosseval.units import pct
 
     opts = RunOptions(
@@ -191,6 +191,9 @@ def run(
             if res.prr_reference == "paragraph":
                 console.print(f"¶ {name}: PRR against a paragraph ref. (the rationale split into sentences; coarse)",
                               highlight=False)
+            official = official_style_line(name, res)
+            if official:
+                console.print(official, highlight=False)
         for v in log.published:
             console.print(f"published {v.score.task} ({v.score.source}): {v.line}", highlight=False)
     out.print(str(outcome.run_dir), highlight=False)

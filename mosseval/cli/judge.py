@@ -164,6 +164,27 @@ def judge_main_value(summary) -> str:
     return f"{e.value:.1f}{ci}" + (f" /{hi:g}" if hi is not None else "")
 
 
+_RATE_SUFFIXES = ("_f1", "_precision", "_recall")
+_CORRELATION_SUFFIXES = ("_pearson", "_spearman")
+
+
+def metrics_line(summary) -> str | None:
+    """A rubric aggregator's headline metrics in one line: rates (F1, precision, recall, accuracies, the share
+    decided by rule) in percent, correlations as r with their interval; the rest stays in ``--json``."""
+    from mosseval.units import pct_ci
+
+    parts = []
+    for name, e in summary.metrics.items():
+        if e.value is None:
+            continue
+        if name.endswith(_CORRELATION_SUFFIXES):
+            ci = f" [{e.ci_low:+.2f}, {e.ci_high:+.2f}]" if e.ci_low is not None and e.ci_high is not None else ""
+            parts.append(f"{name} {e.value:+.2f}{ci} (n={e.n})")
+        elif name.endswith(_RATE_SUFFIXES) or "accuracy" in name or name == "decided_by_rule":
+            parts.append(f"{name} {pct_ci(e)} %")
+    return "; ".join(parts) or None
+
+
 def print_results(console, report) -> None:
     if console is None or report.dry_run:
         return
@@ -186,9 +207,18 @@ def print_results(console, report) -> None:
             t.add_row(task, name, n, str(r.n_errors), label, "–" if ag is None else pct(ag.rate),
                       "–" if ag is None or ag.cohen_kappa is None else f"{ag.cohen_kappa:.2f}")
     console.print(t)
+    for task, by_r in report.results.items():
+        for name, r in by_r.items():
+            line = metrics_line(r)
+            if line:
+                console.print(f"{task} · {name}: {line}", highlight=False)
     console.print(f"requests: {report.requests} (retries {report.retries}), cache hits: {report.n_cached}, tokens: "
                   f"{report.prompt_tokens:,} prompt + {report.completion_tokens:,} completion, cost ≈ "
                   f"{fmt_usd(report.cost_usd)} at {report.prices.describe()}", highlight=False)
     if report.n_errors:
-        console.print(f"[yellow]{report.n_errors} judge error(s)[/]: excluded from judged accuracy and listed in "
-                      "judge_verdicts.jsonl (verdict.error); re-run with --retry-errors to try again", highlight=False)
+        wrong = sorted({name for by_r in report.results.values() for name, r in by_r.items()
+                        if r.errors_counted_wrong and r.n_errors})
+        how = ("excluded from judged accuracy" if not wrong else
+               f"counted wrong by {', '.join(wrong)} (the official rule), excluded from judged accuracy elsewhere")
+        console.print(f"[yellow]{report.n_errors} judge error(s)[/]: {how}; listed in judge_verdicts.jsonl "
+                      "(verdict.error); re-run with --retry-errors to try again", highlight=False)

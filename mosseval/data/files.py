@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mosseval.errors import ConfigError, MissingDependencyError
+from mosseval.errors import ConfigError, MissingDependencyError, UnsafePathError
 
 
 def read_json_list(path: Path, keys: tuple[str, ...] = ("data",)) -> list[Any]:
@@ -90,3 +90,47 @@ def as_list(value: Any) -> list[Any] | None:
             return None
         return parsed if isinstance(parsed, list) else None
     return None
+
+
+def find_video(root: Path, stem: str, dirs: tuple[str, ...], exts: tuple[str, ...]) -> tuple[str, list[str], bool]:
+    """The first existing ``<dir>/<stem><ext>`` under ``root`` (dirs, then extensions, in order; ``""``
+    is the root itself), else the first candidate; with every candidate and whether the path exists.
+    A stem that would escape the root is kept as is: the sampler refuses it per sample."""
+    from mosseval.paths import safe_join
+
+    cands = [f"{d}/{stem}{ext}" if d else f"{stem}{ext}" for d in dirs for ext in exts]
+    for rel in cands:
+        try:
+            if safe_join(root, rel).is_file():
+                return rel, cands, True
+        except UnsafePathError:
+            return cands[0], cands, False
+    return cands[0], cands, False
+
+
+def unique_ids(samples: Any, where: str, what: str = "id") -> list[Any]:
+    """The samples in order, refusing a repeated ``id`` (``ConfigError`` naming the file)."""
+    out, seen = [], set()
+    for s in samples:
+        if s.id in seen:
+            raise ConfigError(f"{where}: duplicate {what} {s.id!r}")
+        seen.add(s.id)
+        out.append(s)
+    return out
+
+
+def find_annotations(root: Path, file: str | None, names: tuple[str, ...],
+                     patterns: tuple[str, ...] = ()) -> list[Path]:
+    """The annotation file(s) under ``root``: ``file`` when given (a loader_args override), else the first
+    of ``names`` that exists, else every match of the first glob in ``patterns`` that matches."""
+    if file:
+        path = root / file
+        return [path] if path.is_file() else []
+    for rel in names:
+        if (root / rel).is_file():
+            return [root / rel]
+    for pattern in patterns:
+        found = sorted(root.glob(pattern))
+        if found:
+            return found
+    return []

@@ -32,9 +32,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from mosseval.data import register_holds_data, register_loader
-from mosseval.data.files import read_items
-from mosseval.errors import ConfigError, DataNotFoundError, UnsafePathError
-from mosseval.paths import safe_join
+from mosseval.data.files import find_annotations as find_files
+from mosseval.data.files import find_video, read_items, unique_ids
+from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.prr.steps import steps_from_paragraph
 from mosseval.records import Sample, TaskSpec, VideoRef
 
@@ -51,17 +51,7 @@ OBTAIN = (
 
 
 def find_annotations(root: Path, file: str | None = None) -> list[Path]:
-    if file:
-        path = root / file
-        return [path] if path.is_file() else []
-    for rel in ANNOTATIONS:
-        if (root / rel).is_file():
-            return [root / rel]
-    for pattern in ("*.parquet", "data/*.parquet", "data/**/*.parquet"):
-        found = sorted(root.glob(pattern))
-        if found:
-            return found
-    return []
+    return find_files(root, file, ANNOTATIONS, ("*.parquet", "data/*.parquet", "data/**/*.parquet"))
 
 
 @register_holds_data("minerva")
@@ -82,18 +72,6 @@ def video_id_of(value: Any) -> str:
             return ids[0]
         return url.path.rstrip("/").rsplit("/", 1)[-1]
     return text
-
-
-def resolve_video(root: Path, vid: str) -> tuple[str, list[str]]:
-    """The first existing ``videos/<id>.<ext>`` / ``<id>.<ext>``, else the canonical mp4 path."""
-    cands = [f"{d}/{vid}{ext}" if d else f"{vid}{ext}" for d in VIDEO_DIRS for ext in VIDEO_EXTS]
-    for rel in cands:
-        try:
-            if safe_join(root, rel).is_file():
-                return rel, cands
-        except UnsafePathError:
-            return cands[0], cands  # the sampler refuses it per sample
-    return cands[0], cands
 
 
 def skills_of(item: dict[str, Any]) -> list[str]:
@@ -130,7 +108,7 @@ def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) ->
     if not 0 <= idx < N_CHOICES:
         raise ConfigError(f"{where}: item {key!r}: answer_id {idx} is outside 0-{N_CHOICES - 1}")
     vid = video_id_of(item["video_id"])
-    rel, looked = resolve_video(root, vid)
+    rel, looked, exists = find_video(root, vid, VIDEO_DIRS, VIDEO_EXTS)
     reasoning = str(item.get("reasoning") or "").strip()
     meta: dict[str, Any] = {
         "video_id": vid,
@@ -139,10 +117,6 @@ def parse_item(item: Any, task_name: str, root: Path, where: str, index: int) ->
         "answer_text": choices[idx],
         "reasoning": reasoning,
     }
-    try:
-        exists = safe_join(root, rel).is_file()
-    except UnsafePathError:
-        exists = False
     if not exists:
         meta["looked_in"] = looked
         meta["media_hint"] = f"download https://www.youtube.com/watch?v={vid} to videos/{vid}.mp4"
@@ -175,16 +149,6 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
             hint=task.data.obtain or OBTAIN)
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0].parent}/*.parquet"
     skill, domain = args.get("skill"), args.get("domain")
-    samples: list[Sample] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(read_items(paths, "MINERVA")):
-        s = parse_item(raw, task.name, root, where, i)
-        if skill and skill not in s.metadata["skills"]:
-            continue
-        if domain and s.metadata["domain"] != domain:
-            continue
-        if s.id in seen:
-            raise ConfigError(f"{where}: duplicate key {s.id!r}")
-        seen.add(s.id)
-        samples.append(s)
-    return samples
+    samples = [parse_item(raw, task.name, root, where, i) for i, raw in enumerate(read_items(paths, "MINERVA"))]
+    return unique_ids((s for s in samples if (not skill or skill in s.metadata["skills"])
+                       and (not domain or s.metadata["domain"] == domain)), where, "key")

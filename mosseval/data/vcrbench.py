@@ -52,7 +52,8 @@ from typing import Any
 
 from mosseval.data import register_holds_data, register_loader
 from mosseval.data.answers import final_answer, open_ended_match
-from mosseval.data.files import as_list, read_json_list
+from mosseval.data.files import as_list, read_json_list, unique_ids
+from mosseval.data.files import find_annotations as find_files
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.prr.steps import CLOCK_PATTERN, clock_seconds, steps_from_list
@@ -306,11 +307,8 @@ def item_f1(precision: float | str | None, recall: float | str | None) -> float 
 
 
 def find_annotations(root: Path, file: str | None = None) -> Path | None:
-    for rel in ([file] if file else ANNOTATIONS):
-        path = root / rel
-        if path.is_file():
-            return path
-    return None
+    found = find_files(root, file, ANNOTATIONS)
+    return found[0] if found else None
 
 
 @register_holds_data("vcrbench")
@@ -397,21 +395,13 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
             hint=task.data.obtain or OBTAIN)
     base = path.parent.relative_to(root).as_posix() if path.parent != root else ""
     only_dim, only_kind = args.get("dimension"), args.get("answer_kind")
-    samples: list[Sample] = []
-    seen: set[str] = set()
     zipped = (path.parent / "video.zip").is_file() and not (path.parent / "video").is_dir()
-    for i, raw in enumerate(read_json_list(path)):
-        s = parse_item(raw, task.name, base, str(path), i)
-        if only_dim and s.metadata["dimension"] != only_dim:
-            continue
-        if only_kind and s.metadata["answer_kind"] != only_kind:
-            continue
-        if s.id in seen:
-            raise ConfigError(f"{path}: duplicate id {s.id!r}")
-        seen.add(s.id)
-        if zipped:
-            s.metadata["media_hint"] = f"the videos are still zipped: unzip {path.parent / 'video.zip'} in place"
-        samples.append(s)
+    samples = unique_ids((s for s in (parse_item(raw, task.name, base, str(path), i)
+                                      for i, raw in enumerate(read_json_list(path)))
+                          if (not only_dim or s.metadata["dimension"] == only_dim)
+                          and (not only_kind or s.metadata["answer_kind"] == only_kind)), str(path))
+    for s in samples if zipped else []:
+        s.metadata["media_hint"] = f"the videos are still zipped: unzip {path.parent / 'video.zip'} in place"
     return samples
 
 
@@ -503,3 +493,127 @@ def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str 
         cand = lines[-1] if lines else ""
     ok, rule = open_ended_match(cand, sample.answer)
     return AnswerResult(cand or None, ok, not cand, approximate=True, detail=rule)
+
+
+# ----------------------------------------------------------------------------- judge rubrics
+#
+# The official judged scores run through `mosseval judge` with the rubrics in judges/vcrbench-*.yaml, whose
+# prompts are the authors' (eval_code/prompt.py) verbatim. These are their named parsers, the IoU precheck
+# and the aggregators (declared in mosseval.judge.extensions).
+
+from mosseval.judge.extensions import parsers, register_aggregator, register_parser  # noqa: E402
+from mosseval.judge.parse import ParsedVerdict  # noqa: E402
+from mosseval.records import Estimate, JudgeVerdict, SampleRecord  # noqa: E402
+
+NO_ANSWER = "Z"
+"""What the extraction judge answers when the response gives no (matching) final answer."""
+
+
+@register_parser("vcrbench-extract")
+def parse_extraction(rubric: Any, text: str | None, parsed: dict[str, Any] | None) -> ParsedVerdict:
+    """Stage 1 of accuracy: the extracted final answer (score 1 when there is one, 0 for ``Z``)."""
+    ans = extraction_reply(text)
+    if not ans:
+        return ParsedVerdict(error="empty reply")
+    return ParsedVerdict(extracted_answer=ans, score=0.0 if ans == NO_ANSWER else 1.0)
+
+
+@register_parser("vcrbench-score")
+def parse_scoring(rubric: Any, text: str | None, parsed: dict[str, Any] | None) -> ParsedVerdict:
+    """Stage 2 of accuracy: the scoring judge's 1/0 (anything but ``1`` is wrong, as upstream)."""
+    ok = scoring_reply_correct(text)
+    reply = (text or "").strip()
+    return ParsedVerdict(correct=ok, score=1.0 if ok else 0.0, rationale=f"scoring judge replied {reply[:40]!r}",
+                         metrics={"nonbinary_reply": 0.0 if reply in ("0", "1") else 1.0})
+
+
+@parsers.register_hook("vcrbench-score", "precheck")
+def iou_precheck(rubric: Any, rec: SampleRecord, prior: JudgeVerdict | None) -> ParsedVerdict | None:
+    """The official IoU rules, decided locally when gold and extracted answer are both intervals or both
+    boxes (no scoring request); a scoring exception is wrong (``0``), as upstream."""
+    if prior is None or prior.extracted_answer is None:
+        return None
+    rule = official_rule_score(rec.sample.answer, prior.extracted_answer)
+    if rule is None:
+        return None
+    ok = rule == "1"
+    how = "temporal IoU > 0.7" if official_is_interval(rec.sample.answer) else "box IoU > 0.5"
+    return ParsedVerdict(correct=ok, score=1.0 if ok else 0.0, extracted_answer=prior.extracted_answer,
+                         rationale=f"official rule ({how}): {'met' if ok else 'not met'}; no scoring request")
+
+
+def _judgment_parser(labels: tuple[str, ...], official: Any, prefix: str) -> Any:
+    def parse(rubric: Any, text: str | None, parsed: dict[str, Any] | None) -> ParsedVerdict:
+        try:
+            judgments = parse_step_judgments(text, labels)
+            values = official(judgments)
+        except (ValueError, KeyError, ZeroDivisionError) as exc:
+            return ParsedVerdict(error=f"unreadable {prefix} judgement: {exc}")
+        metrics = {k: float(v) for k, v in values.items() if v != ""}
+        metrics["n_steps"] = float(len(judgments))
+        overall = values.get(f"overall_{prefix}")
+        return ParsedVerdict(score=None if overall == "" else float(overall), metrics=metrics,
+                             rationale=f"{len(judgments)} steps judged")
+    return parse
+
+
+register_parser("vcrbench-recall")(_judgment_parser(RECALL_LABELS, official_recall, "recall"))
+register_parser("vcrbench-precision")(_judgment_parser(PRECISION_LABELS, official_precision, "precision"))
+
+
+def _mean(pairs: list[tuple[SampleRecord, float]]) -> Estimate:
+    from mosseval.stats import mean_ci
+
+    return mean_ci([x for _, x in pairs], [r.sample.cluster_key for r, _ in pairs])
+
+
+@register_aggregator("vcrbench-cot")
+def aggregate_cot(rubric: Any, pairs: list[tuple[SampleRecord, JudgeVerdict]]) -> dict[str, Estimate]:
+    """The CoT score of ``cau_total.py`` from the precision verdicts, which carry their item's recall
+    (judged first: ``after: vcrbench-recall``): per part (``Video`` = perception, ``logic`` = reasoning,
+    ``overall``) the mean precision and recall over the items where each is defined, and
+    ``F1 = 2PR / (P + R)`` of those means (an ``Estimate`` without interval: it is a function of two
+    means); plus the correlation of the item-level CoT F1 with the PRR where both exist (Pearson and
+    Spearman, cluster-bootstrap intervals)."""
+    from mosseval.stats import correlation
+
+    out: dict[str, Estimate] = {}
+    rec_key = "vcrbench-recall."
+    for part in ("Video", "logic", "overall"):
+        p = [(r, v.metrics[f"{part}_precision"]) for r, v in pairs if f"{part}_precision" in v.metrics]
+        rc = [(r, v.metrics[rec_key + f"{part}_recall"]) for r, v in pairs if rec_key + f"{part}_recall" in v.metrics]
+        pe, re_ = _mean(p), _mean(rc)
+        out[f"{part}_precision"], out[f"{part}_recall"] = pe, re_
+        if pe.value is not None and re_.value is not None:
+            f1 = 2 * pe.value * re_.value / (pe.value + re_.value) if pe.value + re_.value > 0 else 0.0
+            out[f"{part}_f1"] = Estimate(value=f1, n=min(pe.n, re_.n), method="2PR/(P+R) of the item means")
+    eff = [(r, v.metrics["efficiency"]) for r, v in pairs if "efficiency" in v.metrics]
+    if eff:
+        out["efficiency"] = _mean(eff)
+    both = [(r, item_f1(v.metrics.get("overall_precision", ""), v.metrics.get(rec_key + "overall_recall", "")))
+            for r, v in pairs]
+    both = [(r, f) for r, f in both if f is not None and r.score is not None and r.score.prr is not None]
+    if both:
+        xs = [r.score.prr for r, _ in both]  # type: ignore[union-attr]
+        ys = [f for _, f in both]
+        cl = [r.sample.cluster_key for r, _ in both]
+        out["prr_vs_cot_f1_pearson"] = correlation(xs, ys, cl, method="pearson")
+        out["prr_vs_cot_f1_spearman"] = correlation(xs, ys, cl, method="spearman")
+    return out
+
+
+@register_aggregator("vcrbench-answer")
+def aggregate_answer(rubric: Any, pairs: list[tuple[SampleRecord, JudgeVerdict]]) -> dict[str, Estimate]:
+    """Beside the judged accuracy (judge errors counted wrong): the official-style accuracy over the
+    items that were scored (the official script drops items whose judging failed), the share decided by
+    the IoU rules, and per-duration-bucket accuracy as ``cau_acc.py`` reports it."""
+    from mosseval.stats import mean_ci
+
+    out: dict[str, Estimate] = {}
+    vals = [(r, 1.0 if v.correct else 0.0) for r, v in pairs]
+    if vals:
+        out["accuracy_scored_items_only"] = mean_ci([x for _, x in vals], [r.sample.cluster_key for r, _ in vals],
+                                                    binary=True)
+        out["decided_by_rule"] = mean_ci([1.0 if (v.rationale or "").startswith("official rule") else 0.0
+                                          for _, v in pairs], None, binary=True)
+    return out

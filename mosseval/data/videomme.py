@@ -33,7 +33,8 @@ in the response (note the two pairs fused by missing commas upstream), then take
 A-D *anywhere* (so "According to …" reads as A); a response of more than 10 words without A-D, or
 none at all, is unanswered. Accuracy = correct / answered: unanswered items leave the denominator.
 mosseval uses the same parser but counts unanswered items wrong (``accuracy``), and reports the
-official-style number beside it in ``TaskResult.extra["official_style"]``, labelled.
+official-style number beside it in ``TaskResult.extra["videomme_official"]`` (the extractor's name), labelled;
+``mosseval run`` prints it under the table.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.data import loaders, register_holds_data, register_loader
-from mosseval.data.files import as_list, read_items
+from mosseval.data.files import as_list, find_video, read_items, unique_ids
+from mosseval.data.files import find_annotations as find_files
 from mosseval.errors import ConfigError, DataNotFoundError, MediaError, UnsafePathError
 from mosseval.extract import AnswerResult
 from mosseval.paths import safe_join
@@ -141,30 +143,13 @@ def official_style(records: list[SampleRecord], breakdowns: list[str]) -> dict[s
 
 
 def find_annotations(root: Path, file: str | None = None) -> list[Path]:
-    if file:
-        path = root / file
-        return [path] if path.is_file() else []
-    for rel in ANNOTATIONS:
-        if (root / rel).is_file():
-            return [root / rel]
-    return sorted(root.glob("videomme/*.parquet"))
+    return find_files(root, file, ANNOTATIONS, ("videomme/*.parquet",))
 
 
 @register_holds_data("videomme")
 def holds_data(task: TaskSpec, path: Path) -> bool:
     """``videomme/test-00000-of-00001.parquet`` (or ``loader_args.file``) is under ``path``."""
     return bool(find_annotations(path, task.loader_args.get("file")))
-
-
-def resolve_video(root: Path, video_id: str) -> tuple[str, list[str]]:
-    cands = [f"{d}/{video_id}{ext}" if d else f"{video_id}{ext}" for d in VIDEO_DIRS for ext in VIDEO_EXTS]
-    for rel in cands:
-        try:
-            if safe_join(root, rel).is_file():
-                return rel, cands
-        except UnsafePathError:
-            return cands[0], cands
-    return cands[0], cands
 
 
 def parse_options(value: Any, where: str, qid: str) -> tuple[dict[str, str], list[str]]:
@@ -193,7 +178,7 @@ def parse_row(row: Any, task_name: str, root: Path, where: str, index: int) -> S
     if answer not in options:
         raise ConfigError(f"{where}: question {qid!r}: answer {row['answer']!r} is not one of A-D")
     vid = str(row["videoID"]).strip()
-    rel, looked = resolve_video(root, vid)
+    rel, looked, exists = find_video(root, vid, VIDEO_DIRS, VIDEO_EXTS)
     meta: dict[str, Any] = {
         "video_id": row.get("video_id"),
         "videoID": vid,
@@ -204,10 +189,6 @@ def parse_row(row: Any, task_name: str, root: Path, where: str, index: int) -> S
         "url": row.get("url"),
         "options_raw": raw,
     }
-    try:
-        exists = safe_join(root, rel).is_file()
-    except UnsafePathError:
-        exists = False
     if not exists:
         meta["looked_in"] = looked
         zips = sorted(p.name for p in root.glob("videos_chunked_*.zip")) if root.is_dir() else []
@@ -242,17 +223,8 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
     only = args.get("duration")
     if only is not None and only not in DURATIONS:
         raise ConfigError(f"task {task.name!r}: loader_args.duration {only!r} is not one of {list(DURATIONS)}")
-    samples: list[Sample] = []
-    seen: set[str] = set()
-    for i, row in enumerate(read_items(paths, "Video-MME")):
-        s = parse_row(row, task.name, root, where, i)
-        if only and s.metadata["duration"] != only:
-            continue
-        if s.id in seen:
-            raise ConfigError(f"{where}: duplicate question_id {s.id!r}")
-        seen.add(s.id)
-        samples.append(s)
-    return samples
+    samples = [parse_row(row, task.name, root, where, i) for i, row in enumerate(read_items(paths, "Video-MME"))]
+    return unique_ids((s for s in samples if not only or s.metadata["duration"] == only), where, "question_id")
 
 
 # ----------------------------------------------------------------------------- subtitles

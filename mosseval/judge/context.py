@@ -16,10 +16,8 @@ def item_context(rec: SampleRecord) -> dict[str, Any]:
     s = rec.sample
     text = rec.generation.text or ""
     think = think_text(text)
-    refs = [{"text": r.text, "t": r.t} for r in s.reference_steps]
-    timeline = "\n".join(
-        f"{i}. [{r['t']:g} s] {r['text']}" if r["t"] is not None else f"{i}. {r['text']}"
-        for i, r in enumerate(refs, 1))
+    refs = [{"text": r.text, "t": r.start, "start": r.start, "end": r.end} for r in s.reference_steps]
+    timeline = "\n".join(f"{i}. {_when(r['start'], r['end'])}{r['text']}" for i, r in enumerate(refs, 1))
     return {
         "question": s.question,
         "options": dict(s.options),
@@ -37,6 +35,12 @@ def item_context(rec: SampleRecord) -> dict[str, Any]:
         "sample_id": s.id,
         "metadata": dict(s.metadata),
     }
+
+
+def _when(start: float | None, end: float | None) -> str:
+    if start is None:
+        return ""
+    return f"[{start:g} s] " if end is None else f"[{start:g}-{end:g} s] "
 
 
 def item_applies(requires: list[str], rec: SampleRecord) -> bool:

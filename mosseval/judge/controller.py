@@ -32,6 +32,7 @@ from mosseval.judge.store import (
     HISTORY_LIMIT,
     REQUESTS_FILE,
     StoredJudgements,
+    current_verdicts,
     ledger_totals,
     read_judgements,
     write_judgements,
@@ -117,9 +118,8 @@ def judge_run(
     report = JudgeReport(run_dir=str(run_dir), judge=judge_model, dry_run=dry_run, prices=prices,
                          host=host_of(base_url or os.environ.get("OPENAI_BASE_URL") or None))
     report.tasks = {t: [r.name for r in rs] for t, rs in chosen.items()}
-    plan = build_plan(records, chosen, judge_model)
+    plan = Plan(chosen)
     report.rubrics = {n: r.version for n, r in plan.used.items()}
-    report.n_jobs, report.n_not_applicable = len(plan.jobs), plan.n_not_applicable
     shared = opts.get("shared_cache") or os.environ.get(SHARED_ENV) or None
     lock = run_lock(run_dir, wait=bool(opts.get("wait")), say=say) if not dry_run else _NoLock()
     with lock:
@@ -127,26 +127,49 @@ def judge_run(
         cache = VerdictCache(run_dir, Path(shared) if shared else None, fsync=opts.get("fsync", True))
         stop: RemoteError | None = None
         try:
-            todo = resolve_known(plan, cache, stored, judge_model, bool(opts.get("retry_errors")))
-            report.n_no_output = sum(1 for j in plan.jobs if j.source == "local")
-            report.n_cached = sum(1 for j in plan.jobs if j.source in ("run", "shared", "stored"))
-            report.n_to_request = len(todo)
-            report.estimate = estimate(todo, prices)
-            if on_plan is not None:
-                on_plan(report)
-            if dry_run:
-                return report
-            for job in plan.jobs:  # make the run's cache self-contained (hits from the shared cache)
-                if job.source == "shared" and job.verdict is not None:
-                    cache.put(job.key, job.verdict, run_only=True)
-            if todo:
-                try:
-                    settings = _client_settings(judge_model, base_url, api_key, concurrency, opts,
-                                                run_dir / REQUESTS_FILE)
-                    stop = request_verdicts(todo, settings, cache, report, progress)
-                except RemoteError as exc:  # before any request (no API key for the endpoint)
-                    report.stopped = exc.message
-                    raise
+            # waves: a rubric judged `after` another is planned once its prerequisite's verdicts are known
+            priors = current_verdicts(stored, records)
+            done: set[tuple[str, str]] = set()
+            first = True
+            while True:
+                wave = build_plan(records, chosen, judge_model, priors, skip=done)
+                if not first and not wave.jobs:
+                    break
+                plan.jobs += wave.jobs
+                plan.n_waiting = wave.n_waiting
+                done |= {(j.key, j.rubric.name) for j in wave.jobs}
+                todo = resolve_known(wave, cache, stored, judge_model, bool(opts.get("retry_errors")))
+                if first:
+                    plan.n_not_applicable = wave.n_not_applicable
+                report.n_jobs, report.n_not_applicable = len(plan.jobs), plan.n_not_applicable
+                report.n_waiting = wave.n_waiting
+                report.n_no_output = sum(1 for j in plan.jobs if j.source == "local")
+                report.n_rule = sum(1 for j in plan.jobs if j.source == "rule")
+                report.n_cached = sum(1 for j in plan.jobs if j.source in ("run", "shared", "stored"))
+                report.n_to_request += len(todo)
+                if first:
+                    report.estimate = estimate(todo, prices)
+                    if on_plan is not None:
+                        on_plan(report)
+                    if dry_run:
+                        return report
+                first = False
+                for job in wave.jobs:  # make the run's cache self-contained (hits from the shared cache)
+                    if job.source == "shared" and job.verdict is not None:
+                        cache.put(job.key, job.verdict, run_only=True)
+                if todo:
+                    try:
+                        settings = _client_settings(judge_model, base_url, api_key, concurrency, opts,
+                                                    run_dir / REQUESTS_FILE)
+                        stop = request_verdicts(todo, settings, cache, report, progress)
+                    except RemoteError as exc:  # before any request (no API key for the endpoint)
+                        report.stopped = exc.message
+                        raise
+                for job in wave.jobs:
+                    if job.verdict is not None and job.verdict.error is None:
+                        priors.setdefault(job.key, {})[job.rubric.name] = job.verdict
+                if report.stopped or not wave.n_waiting:
+                    break
         finally:
             cache.close()
             if not dry_run:

@@ -41,6 +41,18 @@ aggregators: Registry[Aggregator] = Registry("judge_aggregators", "mosseval.judg
                                              "judge metric aggregator")
 
 
+# benchmark rubrics' parsers and aggregators live with their benchmark (imported when a rubric names them)
+for _name, _what in (("vcrbench-extract", "VCR-Bench answer extraction (stage 1 of accuracy)"),
+                     ("vcrbench-score", "VCR-Bench 1/0 answer scoring, with the official IoU rules as precheck"),
+                     ("vcrbench-recall", "VCR-Bench CoT recall: the judge's typed, matched reference steps"),
+                     ("vcrbench-precision", "VCR-Bench CoT precision: the judge's typed, judged response steps")):
+    parsers.declare(_name, "mosseval.data.vcrbench", description=_what)
+aggregators.declare("vcrbench-cot", "mosseval.data.vcrbench",
+                    description="VCR-Bench CoT score (P, R, F1 per part) and its correlation with the PRR")
+aggregators.declare("vcrbench-answer", "mosseval.data.vcrbench",
+                    description="VCR-Bench accuracy extras: official-style (scored items only), rule share")
+
+
 def register_parser(name: str) -> Callable[[Parser], Parser]:
     """Decorator: ``@register_parser("step-match")``; a rubric names it with ``parser: step-match``."""
     return parsers.register(name)

@@ -4,6 +4,7 @@ prompts, their fingerprints, which verdicts are already known and what the rest 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mosseval.errors import UsageError
 from mosseval.judge.cache import VerdictCache
@@ -12,7 +13,7 @@ from mosseval.judge.cost import Prices, estimate_prompt_tokens
 from mosseval.judge.records import JudgeEstimate
 from mosseval.judge.rubrics import Rubric, get_rubric
 from mosseval.judge.store import StoredJudgements
-from mosseval.records import JudgeVerdict, SampleRecord, TaskSpec
+from mosseval.records import JudgeVerdict, SampleRecord, TaskSpec, digest
 
 
 @dataclass
@@ -25,7 +26,9 @@ class Job:
     verdict: JudgeVerdict | None = None
     source: str = ""
     """Where the verdict came from: run / shared (cache), stored (the run's judge files), local (no model
-    output), request."""
+    output), rule (the parser's precheck decided without a request), request."""
+    prior: JudgeVerdict | None = None
+    """The verdict of the rubric this one is judged ``after`` (None otherwise)."""
 
     @property
     def key(self) -> str:
@@ -38,6 +41,8 @@ class Plan:
     """Task -> rubrics applied to it."""
     jobs: list[Job] = field(default_factory=list)
     n_not_applicable: int = 0
+    n_waiting: int = 0
+    """Items of an ``after`` rubric whose prerequisite verdict is not known yet (judged in a later wave)."""
 
     @property
     def used(self) -> dict[str, Rubric]:
@@ -79,22 +84,69 @@ def select_rubrics(records: list[SampleRecord], specs: dict[str, TaskSpec], rubr
     return out
 
 
-def build_plan(records: list[SampleRecord], rubrics: dict[str, list[Rubric]], judge_model: str) -> Plan:
-    """Render one prompt per (applicable item, rubric) and fingerprint it."""
+def prior_context(prior: JudgeVerdict | None) -> dict[str, Any] | None:
+    """What templates see of a prerequisite verdict (``prior``)."""
+    if prior is None:
+        return None
+    return {"extracted_answer": prior.extracted_answer, "correct": prior.correct, "score": prior.score,
+            "rationale": prior.rationale, "metrics": dict(prior.metrics)}
+
+
+def build_plan(records: list[SampleRecord], rubrics: dict[str, list[Rubric]], judge_model: str,
+               priors: dict[str, dict[str, JudgeVerdict]] | None = None,
+               skip: set[tuple[str, str]] | None = None) -> Plan:
+    """Render one prompt per (applicable item, rubric) and fingerprint it.
+
+    A rubric judged ``after`` another gets a job only for items whose prerequisite has a valid verdict
+    in ``priors`` (sample key -> rubric -> verdict); its prompt may use it (``prior``) and its
+    fingerprint includes the prerequisite's, so a new prerequisite verdict means a new judgement. The
+    others are counted in ``n_waiting``. ``skip``: (key, rubric) pairs already planned."""
     plan = Plan(rubrics)
     for rec in records:
         rs = rubrics.get(rec.task)
         if not rs:
             continue
         ctx = item_context(rec)
+        no_output = has_no_output(rec)
         for r in rs:
+            if skip and (rec.key, r.name) in skip:
+                continue
             if not r.applies(rec):
                 plan.n_not_applicable += 1
                 continue
-            messages = r.render(ctx)
-            plan.jobs.append(Job(rec, r, messages, verdict_fingerprint(judge_model, r, messages, rec),
-                                 no_output=has_no_output(rec)))
+            prior = (priors or {}).get(rec.key, {}).get(r.after) if r.after else None
+            if r.after and prior is None and not no_output:
+                plan.n_waiting += 1
+                continue
+            messages = r.render({**ctx, "prior": prior_context(prior)})
+            fp = verdict_fingerprint(judge_model, r, messages, rec)
+            if prior is not None:
+                fp = digest({"verdict": fp, "after": prior.fingerprint}, 16)
+            plan.jobs.append(Job(rec, r, messages, fp, no_output=no_output, prior=prior))
     return plan
+
+
+def prior_metrics(job: Job) -> dict[str, float]:
+    """The prerequisite's metrics, carried by the dependent verdict as ``<rubric>.<metric>``."""
+    if job.prior is None or not job.rubric.after:
+        return {}
+    return {f"{job.rubric.after}.{k}": v for k, v in job.prior.metrics.items()}
+
+
+def precheck_verdict(job: Job, judge_model: str) -> JudgeVerdict | None:
+    """The verdict of the rubric parser's ``precheck`` hook, when it decides the item without a request."""
+    from mosseval.judge.extensions import parsers
+
+    hook = parsers.hook(job.rubric.parser, "precheck") if job.rubric.parser in parsers else None
+    if hook is None:
+        return None
+    pv = hook(job.rubric, job.rec, job.prior)
+    if pv is None:
+        return None
+    r = job.rubric
+    return JudgeVerdict(judge=judge_model, rubric=r.name, rubric_version=r.version, fingerprint=job.fp,
+                        score=pv.score, correct=pv.correct, extracted_answer=pv.extracted_answer,
+                        rationale=pv.rationale, metrics={**prior_metrics(job), **pv.metrics}, error=pv.error)
 
 
 def local_verdict(job: Job, judge_model: str) -> JudgeVerdict:
@@ -116,6 +168,10 @@ def resolve_known(plan: Plan, cache: VerdictCache, stored: StoredJudgements, jud
     for job in plan.jobs:
         if job.no_output:
             job.verdict, job.source = local_verdict(job, judge_model), "local"
+            continue
+        ruled = precheck_verdict(job, judge_model)
+        if ruled is not None:
+            job.verdict, job.source = ruled, "rule"
             continue
         hit, where = cache.get(job.fp)
         if hit is None:
@@ -139,4 +195,4 @@ def estimate(jobs: list[Job], prices: Prices) -> JudgeEstimate:
 
 
 __all__ = ["Job", "Plan", "split_names", "select_rubrics", "build_plan", "local_verdict", "resolve_known",
-           "estimate"]
+           "estimate", "prior_context", "prior_metrics", "precheck_verdict"]

@@ -46,6 +46,9 @@ class RubricInfo(Record):
     """Tasks of the run this rubric was applied to."""
     aggregator: str = "default"
     """Named aggregator of per-verdict metrics (``mosseval.judge.extensions``)."""
+    judge_errors: Literal["exclude", "wrong"] = "exclude"
+    """How judge errors enter a correctness rubric's accuracy: left out of the denominator (mosseval's
+    default, reported separately) or counted wrong (a benchmark whose official script does so, MMVU)."""
 
 
 class VerdictLine(Record):
@@ -91,7 +94,9 @@ class JudgeTotals(Record):
     invocations: int = 0
 
 
-CONVENTIONS = ("judge errors are excluded from judged accuracy and counted in n_errors; items with no model "
+CONVENTIONS = ("judge errors are excluded from judged accuracy and counted in n_errors, except under a rubric "
+               "with judge_errors: wrong (an official protocol's rule, e.g. mmvu-official), where they count as "
+               "wrong answers; items with no model "
                "output are not sent and count as wrong (correctness) or the scale minimum (score); items a "
                "rubric does not apply to carry no verdict and are counted in n_not_applicable")
 
@@ -144,7 +149,10 @@ class JudgeSummary(Record):
     """Items carrying a current verdict of this rubric."""
     n_valid: int = 0
     n_errors: int = 0
-    """Judge errors (excluded from every mean and denominator, never counted as wrong)."""
+    """Judge errors: excluded from every mean and denominator, unless ``errors_counted_wrong``."""
+    errors_counted_wrong: bool = False
+    """The rubric's ``judge_errors: wrong`` (an official protocol's rule, MMVU): judge errors are wrong
+    answers in the accuracy's denominator."""
     n_no_output: int = 0
     """Items without model output (not sent: wrong, or the scale minimum)."""
     n_pending: int = 0
@@ -155,7 +163,8 @@ class JudgeSummary(Record):
     complete: bool = False
     scale: tuple[float, float] | None = None
     accuracy: Estimate | None = None
-    """Correctness rubrics: judged accuracy over valid verdicts."""
+    """Correctness rubrics: judged accuracy over valid verdicts (over all judged items, errors wrong, when
+    ``errors_counted_wrong``)."""
     accuracy_bounds: tuple[float, float] | None = None
     """Judged accuracy if every judge error had been wrong / right."""
     mean_score: Estimate | None = None
@@ -210,6 +219,11 @@ class JudgeReport(Record):
     n_requested: int = 0
     """Items whose request finished (successfully or not) in this call."""
     n_not_applicable: int = 0
+    n_rule: int = 0
+    """Items a rubric's precheck decided by a rule, without a request (VCR-Bench's IoU rule)."""
+    n_waiting: int = 0
+    """Items of a rubric judged ``after`` another whose prerequisite verdict is still missing (a judge
+    error there, or a dry run: they are planned once it is known)."""
     n_errors: int = 0
     """Judge errors among the resulting verdicts."""
     requests: int = 0

@@ -17,7 +17,7 @@ from typing import Any
 
 from mosseval.errors import RemoteError
 from mosseval.judge.cache import VerdictCache
-from mosseval.judge.plan import Job
+from mosseval.judge.plan import Job, prior_metrics
 from mosseval.judge.records import JudgeReport
 from mosseval.progress import Progress
 from mosseval.records import JudgeVerdict
@@ -88,7 +88,8 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
         if stop.is_set():
             raise _Skipped()
         r = job.rubric
-        res = client.complete(job.messages, json_schema=r.schema, schema_name=_schema_name(r.name), strict=True,
+        res = client.complete(job.messages, json_schema=r.schema if r.structured else None,
+                              schema_name=r.schema_name or _schema_name(r.name), strict=True,
                               max_tokens=r.max_tokens, temperature=r.temperature)
         base = dict(judge=settings.judge_model, rubric=r.name, rubric_version=r.version, fingerprint=job.fp,
                     usage=res.usage if (res.usage.total_tokens or res.usage.prompt_tokens) else None)
@@ -100,7 +101,7 @@ def request_verdicts(todo: list[Job], settings: ClientSettings, cache: VerdictCa
         if pv.error:
             return JudgeVerdict(**base, error=pv.error), True
         return JudgeVerdict(**base, score=pv.score, correct=pv.correct, extracted_answer=pv.extracted_answer,
-                            rationale=pv.rationale, metrics=dict(pv.metrics)), True
+                            rationale=pv.rationale, metrics={**prior_metrics(job), **pv.metrics}), True
 
     pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="mosseval-judge")
     futures: dict[Future, Job] = {pool.submit(work, j): j for j in todo}

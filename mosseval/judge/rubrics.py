@@ -18,6 +18,16 @@ A rubric file ``<name>.yaml`` holds::
     fields: {correct: ..., extracted_answer: ..., score: ..., rationale: ...}  # reply keys
     parser: default                    # a named reply parser (``mosseval.judge.extensions``)
     aggregator: default                # a named aggregator of per-verdict metrics into summary metrics
+    structured: true                   # false: no response_format (free text / a custom parser reads it)
+    schema_name: verdict               # the name sent with the JSON schema (default: the rubric's name)
+    verbatim: false                    # true: messages are sent exactly as rendered (no whitespace trim)
+    judge_errors: exclude              # wrong: judge errors count as wrong answers (an official protocol's rule)
+    after: other-rubric                # judged once `other-rubric` has a valid verdict for the item; the
+                                       # templates see it as `prior`, and its metrics travel with this verdict
+
+A parser may have a ``precheck`` hook (``parsers.register_hook(name, "precheck")``):
+``precheck(rubric, record, prior) -> ParsedVerdict | None`` decides an item locally, without a request
+(e.g. VCR-Bench's IoU rule for interval and box answers).
 
 Templates see the variables listed in :data:`TEMPLATE_VARIABLES`; an unknown variable is an
 error (``StrictUndefined``), and templates run in Jinja's sandbox.
@@ -75,18 +85,20 @@ TEMPLATE_VARIABLES = {
     "final_answer": "content of the last <answer> block, or the empty string",
     "reasoning": "content of the <think> block, else the whole response",
     "steps": "reasoning steps split by the scorer (list of strings)",
-    "reference_steps": "list of {text, t} (reference timeline)",
+    "reference_steps": "list of {text, start, end} (reference timeline; `t` = start)",
     "reference_timeline": "reference steps rendered one per line, with times when known",
     "task": "task name",
     "sample_id": "sample id",
     "metadata": "the sample's metadata dict",
     "scale": "{min, max} of a score rubric",
     "rubric": "{name, version}",
+    "prior": "the verdict of the rubric named in `after` ({extracted_answer, correct, score, rationale, metrics}), "
+             "or none",
 }
 
 _KNOWN_KEYS = {"name", "version", "kind", "description", "official", "official_judge", "requires",
                "default_for", "scale", "templates", "generation", "expected_completion_tokens", "schema",
-               "fields", "parser", "aggregator"}
+               "fields", "parser", "aggregator", "structured", "schema_name", "verbatim", "judge_errors", "after"}
 
 
 @dataclass
@@ -108,6 +120,11 @@ class Rubric:
     expected_completion_tokens: int = 50
     parser: str = "default"
     aggregator: str = "default"
+    structured: bool = True
+    schema_name: str | None = None
+    verbatim: bool = False
+    judge_errors: str = "exclude"
+    after: str | None = None
     source: str = ""
     folder: Path | None = None
 
@@ -135,7 +152,7 @@ class Rubric:
                           description=self.description, official=self.official,
                           official_judge=self.official_judge, builtin=self.builtin,
                           requires=list(self.requires), scale=self.scale, judge=judge_model, tasks=list(tasks),
-                          aggregator=self.aggregator)
+                          aggregator=self.aggregator, judge_errors=self.judge_errors)  # type: ignore[arg-type]
 
     # -- applicability -----------------------------------------------------------------
 
@@ -158,7 +175,7 @@ class Rubric:
         """The chat messages for one item (system + user)."""
         from jinja2 import TemplateError, UndefinedError
 
-        ctx = {**ctx, "scale": {"min": self.scale[0], "max": self.scale[1]} if self.scale else None,
+        ctx = {"prior": None, **ctx, "scale": {"min": self.scale[0], "max": self.scale[1]} if self.scale else None,
                "rubric": {"name": self.name, "version": self.version}}
         msgs: list[dict[str, str]] = []
         for role, tmpl in (("system", self._system_t), ("user", self._user_t)):
@@ -171,7 +188,7 @@ class Rubric:
                                   hint="templates may use: " + ", ".join(sorted(TEMPLATE_VARIABLES))) from None
             except TemplateError as exc:
                 raise ConfigError(f"rubric {self.name!r} ({self.source}), {role} template: {exc}") from None
-            msgs.append({"role": role, "content": text.strip()})
+            msgs.append({"role": role, "content": text if self.verbatim else text.strip()})
         return msgs
 
     def compile(self) -> Rubric:
@@ -266,6 +283,9 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
     extra_t = set(templates) - {"system", "user"}
     if extra_t:
         raise ConfigError(f"{where}: key `templates`: unknown entry {sorted(extra_t)[0]!r} (use system / user)")
+    structured = data.get("structured", True)
+    if not isinstance(structured, bool):
+        raise ConfigError(f"{where}: key `structured` must be true or false")
     schema = data["schema"]
     if not isinstance(schema, dict) or schema.get("type") != "object":
         raise ConfigError(f"{where}: key `schema` must be a JSON schema of type object")
@@ -278,7 +298,7 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         raise ConfigError(f"{where}: key `fields`: unknown entry {sorted(bad_f)[0]!r} "
                           "(correct, extracted_answer, score, rationale)")
     needed = "correct" if kind == "correctness" else "score"
-    if fields[needed] not in props:
+    if structured and fields[needed] not in props:
         raise ConfigError(f"{where}: key `schema`: property {fields[needed]!r} (fields.{needed}) is not in "
                           f"schema.properties {sorted(props)}")
     scale = None
@@ -307,6 +327,14 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
             hint = did_you_mean(ext, sorted(known))
             raise ConfigError(f"{where}: key `{key}`: unknown {key} {ext!r}" + (f" ({hint})" if hint else ""),
                               hint=f"known {key}s: " + ", ".join(sorted(known)))
+    judge_errors = str(data.get("judge_errors") or "exclude")
+    if judge_errors not in ("exclude", "wrong"):
+        raise ConfigError(f"{where}: key `judge_errors`: {judge_errors!r} must be `exclude` or `wrong`")
+    if judge_errors == "wrong" and kind != "correctness":
+        raise ConfigError(f"{where}: key `judge_errors: wrong` applies to correctness rubrics only")
+    after = data.get("after")
+    if after is not None and (not isinstance(after, str) or not NAME_RE.match(after) or after == name):
+        raise ConfigError(f"{where}: key `after` must name another rubric")
     folder = path.parent
     rubric = Rubric(
         name=name,
@@ -326,6 +354,11 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
         expected_completion_tokens=int(data.get("expected_completion_tokens") or 50),
         parser=parser,
         aggregator=aggregator,
+        structured=structured,
+        schema_name=str(data["schema_name"]) if data.get("schema_name") else None,
+        verbatim=bool(data.get("verbatim", False)),
+        judge_errors=judge_errors,
+        after=after,
         source=where,
         folder=folder,
     )
@@ -351,6 +384,17 @@ def load_rubrics(extra_dirs: list[str | os.PathLike] | None = None) -> dict[str,
                 raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
             rubric = parse_rubric(data, path)
             out[rubric.name] = rubric
+    for r in out.values():  # `after` must name a loaded rubric, without cycles
+        seen = [r.name]
+        dep = r.after
+        while dep is not None:
+            if dep not in out:
+                raise ConfigError(f"{r.source}: key `after`: unknown rubric {dep!r}",
+                                  hint="available: " + ", ".join(sorted(out)))
+            if dep in seen:
+                raise ConfigError(f"{r.source}: key `after`: the rubrics {seen} depend on each other in a cycle")
+            seen.append(dep)
+            dep = out[dep].after
     return out
 
 

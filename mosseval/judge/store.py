@@ -68,6 +68,21 @@ def read_judgements(run_dir: str | os.PathLike) -> StoredJudgements:
     return out
 
 
+def current_verdicts(stored: StoredJudgements, records: list) -> dict[str, dict[str, JudgeVerdict]]:
+    """Sample key -> rubric -> its stored verdict, for samples unchanged since they were judged (valid
+    verdicts only: the prerequisites of rubrics judged ``after`` another)."""
+    from mosseval.judge.context import sample_digest
+
+    by_key = {r.key: r for r in records}
+    out: dict[str, dict[str, JudgeVerdict]] = {}
+    for (key, rubric), line in stored.lines.items():
+        rec = by_key.get(key)
+        if rec is None or line.verdict.error is not None or line.sample_digest != sample_digest(rec):
+            continue
+        out.setdefault(key, {})[rubric] = line.verdict
+    return out
+
+
 def write_judgements(run_dir: str | os.PathLike, log: JudgeLog, lines: list[VerdictLine]) -> None:
     """Replace the run's judge files (verdicts, then the log), each atomically."""
     run_dir = Path(run_dir)

@@ -56,6 +56,7 @@ def summarize_rubric(rubric: RubricInfo, records: list[SampleRecord], verdicts: 
         rubric_versions=sorted({v.rubric_version for _, v in judged}),
         judges=sorted({v.judge for _, v in judged}),
         n=len(judged), n_valid=len(valid), n_errors=n_err,
+        errors_counted_wrong=rubric.kind == "correctness" and rubric.judge_errors == "wrong",
         n_no_output=sum(1 for _, v in valid if (v.rationale or "").startswith(NO_OUTPUT)),
         n_pending=len(applicable) - len(judged), n_stale=n_stale,
         n_not_applicable=len(scored) - len(applicable),
@@ -72,8 +73,12 @@ def summarize_rubric(rubric: RubricInfo, records: list[SampleRecord], verdicts: 
                                                n_boot=1000)
     else:
         flags = [bool(v.correct) for _, v in valid]
-        out.accuracy = mean_ci([1.0 if f else 0.0 for f in flags], [r.sample.cluster_key for r, _ in valid],
-                               binary=True)
+        if rubric.judge_errors == "wrong":  # the official rule: a failed judgement is a wrong answer
+            out.accuracy = mean_ci([1.0 if v.error is None and v.correct else 0.0 for _, v in judged],
+                                   [r.sample.cluster_key for r, _ in judged], binary=True)
+        else:
+            out.accuracy = mean_ci([1.0 if f else 0.0 for f in flags], [r.sample.cluster_key for r, _ in valid],
+                                   binary=True)
         if judged:
             n_ok = sum(flags)
             out.accuracy_bounds = (n_ok / len(judged), (n_ok + n_err) / len(judged))
@@ -85,19 +90,22 @@ def summarize_rubric(rubric: RubricInfo, records: list[SampleRecord], verdicts: 
                 both_correct=sum(a and b for a, b in pairs), judge_only=sum(a and not b for a, b in pairs),
                 rule_only=sum(b and not a for a, b in pairs), both_wrong=sum(not a and not b for a, b in pairs))
         if rubric.official:
+            handled = ("counted wrong, as the official script does" if rubric.judge_errors == "wrong"
+                       else "excluded from the denominator")
             note = ("official score: judged accuracy over all judged items (multiple-choice included); "
-                    f"{n_err} judge error(s) excluded from the denominator")
+                    f"{n_err} judge error(s) {handled}")
             others = [j for j in out.judges if rubric.official_judge and not j.startswith(rubric.official_judge)]
             if others:
                 note += f"; judged by {', '.join(others)}, not the official {rubric.official_judge}"
             out.official_note = note
     for key in breakdowns or []:
         groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        for r, v in valid:
+        errors_wrong = rubric.kind == "correctness" and rubric.judge_errors == "wrong"
+        for r, v in (judged if errors_wrong else valid):
             value = _field(r, key)
-            if value is None or v.score is None:
+            if value is None or (v.score is None and not errors_wrong):
                 continue
-            x = (1.0 if v.correct else 0.0) if rubric.kind == "correctness" else float(v.score)
+            x = (1.0 if v.error is None and v.correct else 0.0) if rubric.kind == "correctness" else float(v.score)
             groups[str(value)].append((x, r.sample.cluster_key))
         if groups:
             out.breakdowns[key.removeprefix("metadata.")] = {

@@ -13,7 +13,7 @@ from mosseval.data.minerva import skills_of, video_id_of
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.records import Sample
 from mosseval.tasks import load_registry
-from tests.support.benchmarks import make_minerva
+from tests.support.benchmarks import make_minerva, run_task
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +110,7 @@ def test_oracle_and_random_runs(tmp_path, cli):
     make_minerva(tmp_path / "MINERVA", n=60)
     out = {}
     for model in ("oracle", "random"):
-        proc = cli("run", "--model", model, "--tasks", "minerva", "--data-dir", str(tmp_path),
-                   "-o", str(tmp_path / "runs"), "-q")
-        assert proc.returncode == 0, proc.stderr
-        run_dir = Path(proc.stdout.strip().splitlines()[-1])
-        out[model] = json.loads((run_dir / "run.json").read_text())["results"]["minerva"]
+        out[model] = run_task(cli, model, "minerva", tmp_path, tmp_path / "runs").result
     oracle, rnd = out["oracle"], out["random"]
     assert oracle["accuracy"]["value"] == 1.0 and oracle["prr"]["value"] == 1.0 and oracle["format_rate"] == 1.0
     assert abs(rnd["accuracy"]["value"] - 0.2) < 0.15  # five options

@@ -12,7 +12,7 @@ from mosseval.data.mmvu import DISCIPLINES, JUDGE_RUBRIC, answer_check, discipli
 from mosseval.errors import DataNotFoundError
 from mosseval.records import Sample
 from mosseval.tasks import load_registry
-from tests.support.benchmarks import MMVU_SUBJECTS, make_mmvu
+from tests.support.benchmarks import MMVU_SUBJECTS, make_mmvu, run_task
 
 # The 27 subjects exactly as they appear in the published validation.json (metadata.subject).
 PUBLISHED_SUBJECTS = {
@@ -262,13 +262,118 @@ def test_rationale_paragraph_reference_is_optional_and_labelled(registry, tmp_pa
     assert fx.items[0]["metadata"]["rationale"] == " ".join(r.text for r in with_ref[0].reference_steps)
     results = {}
     for model in ("oracle", "random"):
-        proc = cli("run", "--model", model, "--tasks", "mmvu-prr", "--data-dir", str(tmp_path),
-                   "-o", str(tmp_path / "runs"), "-q")
-        assert proc.returncode == 0, proc.stderr
-        run_dir = Path(proc.stdout.strip().splitlines()[-1])
-        results[model] = json.loads((run_dir / "run.json").read_text())["results"]["mmvu-prr"]
+        results[model] = run_task(cli, model, "mmvu-prr", tmp_path, tmp_path / "runs").result
     assert results["oracle"]["prr"]["value"] == 1.0 and results["oracle"]["prr_reference"] == "paragraph"
     assert results["random"]["prr"]["value"] < 0.2
     proc = cli("run", "--model", "oracle", "--tasks", "mmvu-prr", "--data-dir", str(tmp_path),
                "-o", str(tmp_path / "runs2"))
     assert "paragraph ref." in proc.stdout + proc.stderr
+
+
+# ----------------------------------------------------------------------------- the official judge
+
+# sha256 of json.dumps(messages) for the two items below, computed with the authors'
+# prepare_evaluation_message (yale-nlp/MMVU utils/eval_utils.py): the prompts mosseval sends are theirs.
+OFFICIAL_MESSAGES_SHA256 = {
+    "multiple-choice": "b194c93e9ec72923a0af5e6c95e64c4c37077992cb9c51ba9e3325db9cbd62fb",
+    "open-ended": "f5ec3c8b4c35c05aa2a068be4c15e432b190d46941bc23ccd6992aefd5db0a11",
+}
+
+
+def _official_judge_records():
+    from mosseval.records import Generation, SampleRecord
+
+    mc = Sample(id="validation_1", task="mmvu", question="Which technique is shown in the video?",
+                options={"A": "Dolly zoom", "B": "Tracking shot", "C": "Whip pan", "D": "Rack focus", "E": "Jump cut"},
+                answer="A", question_type="multiple-choice",
+                metadata={"choices": {"A": "Dolly zoom", "B": "Tracking shot", "C": "Whip pan", "D": "Rack focus",
+                                      "E": "Jump cut"}})
+    oe = Sample(id="validation_2", task="mmvu", question="What camera technique does the video demonstrate?",
+                answer="Dolly Zoom", question_type="open-ended",
+                metadata={"choices": {k: "" for k in "ABCDE"}})
+    texts = ["The background stretches while the subject stays the same size.\nTherefore, the final answer is: A",
+             "The subject stays fixed while the background warps.\nTherefore, the final answer is: 'Answer: dolly zoom'"]
+    return [SampleRecord(key=f"mmvu/{s.id}", task="mmvu", index=i, sample=s, generation=Generation(text=t))
+            for i, (s, t) in enumerate(zip([mc, oe], texts))]
+
+
+def test_official_judge_prompts_are_the_authors_verbatim():
+    import hashlib
+
+    from mosseval.judge.context import item_context
+    from mosseval.judge.rubrics import get_rubric, load_rubrics
+
+    rubric = get_rubric("mmvu-official", load_rubrics())
+    for rec in _official_judge_records():
+        messages = rubric.render(item_context(rec))
+        digest = hashlib.sha256(json.dumps(messages).encode()).hexdigest()
+        assert digest == OFFICIAL_MESSAGES_SHA256[rec.sample.question_type], messages
+
+
+def test_official_judge_request_and_errors_counted_wrong(tmp_path, chat_server):
+    """Through `mosseval judge`: every item sent with the authors' generation settings and schema; a
+    judgement that fails is a wrong answer in the denominator (the old rubric excluded it)."""
+    from mosseval.judge import judge_run
+    from mosseval.judge.store import read_judgements
+    from mosseval.judge.summary import summarize_run
+    from mosseval.rundir import load_run
+    from tests.judge.test_judge import make_run
+    from tests.support.chat_server import Reply, message_text
+
+    def responder(req):
+        text = message_text(req)
+        if "question 3" in text:
+            return Reply(text=None, status=500, error="server error")  # fails: upstream scores it wrong
+        return json.dumps({"extracted_answer": "A", "correct": "final answer is: A" in text})
+
+    srv = chat_server(responder)
+    opts = {L: f"choice {L}" for L in "ABCDE"}
+    items = [(Sample(id=f"validation_{i}", task="mmvu", question=f"MC question {i}?", options=opts, answer="A",
+                     question_type="multiple-choice", metadata={"choices": opts, "discipline": "Science"}),
+              f"Reasoning.\nTherefore, the final answer is: {'A' if i < 2 else 'B'}", None) for i in range(4)]
+    run = make_run(tmp_path, "mmvu", items)
+    judge_run(run, "gpt-4o", base_url=srv.base_url, max_retries=0, backoff_base=0.01, backoff_max=0.02)
+    reqs = srv.chat_requests()
+    assert len(reqs) == 4
+    body = reqs[0].json
+    assert body["temperature"] == 1.0 and body["max_tokens"] == 128
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "EvaluationOutput"
+    assert fmt["json_schema"]["strict"] is True and fmt["json_schema"]["schema"]["title"] == "EvaluationOutput"
+    loaded = load_run(run)
+    s = summarize_run(loaded.log, loaded.records, read_judgements(run)).tasks["mmvu"]["mmvu-official"]
+    assert (s.n, s.n_errors) == (4, 1)
+    assert s.accuracy.value == pytest.approx(2 / 4)  # the failed judgement counts as wrong
+    assert "counted wrong" in s.official_note and s.errors_counted_wrong
+
+
+def test_official_and_mosseval_judges_side_by_side_through_the_cli(tmp_path, chat_server, cli):
+    """`mosseval judge --rubric mmvu-official,mmvu-mosseval`: same verdicts, one failed judgement; the official
+    number counts it wrong (2 of 4), mosseval's variant leaves it out (2 of 3), and the command says which."""
+    from tests.judge.test_judge import make_run
+    from tests.support.chat_server import Reply, message_text
+
+    def responder(req):
+        text = message_text(req)
+        if "question 3" in text:
+            return Reply(text=None, status=500, error="server error")
+        return json.dumps({"extracted_answer": "A", "correct": "final answer is: A" in text})
+
+    srv = chat_server(responder)
+    opts = {L: f"choice {L}" for L in "ABCDE"}
+    items = [(Sample(id=f"validation_{i}", task="mmvu", question=f"MC question {i}?", options=opts, answer="A",
+                     question_type="multiple-choice", metadata={"choices": opts, "discipline": "Science"}),
+              f"Reasoning.\nTherefore, the final answer is: {'A' if i < 2 else 'B'}", None) for i in range(4)]
+    run = make_run(tmp_path, "mmvu", items)
+    proc = cli("judge", run, "--rubric", "mmvu-official,mmvu-mosseval", "--base-url", srv.base_url,
+               "--max-retries", "0", "-q", "--json", tmp_path / "judge.json", env={"MOSSEVAL_JUDGE_API_KEY": "sk-x"})
+    assert proc.returncode == 3, proc.stderr  # judge errors recorded
+    got = json.loads((tmp_path / "judge.json").read_text())["results"]["mmvu"]
+    assert got["mmvu-official"]["accuracy"]["value"] == pytest.approx(2 / 4)
+    assert got["mmvu-mosseval"]["accuracy"]["value"] == pytest.approx(2 / 3)
+    assert (got["mmvu-official"]["errors_counted_wrong"], got["mmvu-mosseval"]["errors_counted_wrong"]) == (True, False)
+    temps = {r.json["temperature"] for r in srv.chat_requests()}
+    assert temps == {0.0, 1.0}
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "2 judge error(s): counted wrong by mmvu-official (the official rule), excluded from judged accuracy" \
+        " elsewhere" in said, said

@@ -31,7 +31,7 @@ from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.prompts import render_user_text
 from mosseval.records import Sample
 from mosseval.tasks import load_registry
-from tests.support.benchmarks import VCR_DIMENSIONS, make_vcrbench
+from tests.support.benchmarks import VCR_DIMENSIONS, make_vcrbench, run_task
 
 
 @pytest.fixture(scope="module")
@@ -324,12 +324,8 @@ def test_oracle_and_random_runs(tmp_path, cli):
     make_vcrbench(tmp_path / "VCR-Bench", n=56)
     out = {}
     for model in ("oracle", "random"):
-        proc = cli("run", "--model", model, "--tasks", "vcr-bench", "--data-dir", str(tmp_path),
-                   "-o", str(tmp_path / "runs"), "-q")
-        assert proc.returncode == 0, proc.stderr
-        run_dir = Path(proc.stdout.strip().splitlines()[-1])
-        out[model] = (json.loads((run_dir / "run.json").read_text())["results"]["vcr-bench"],
-                      [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()])
+        done = run_task(cli, model, "vcr-bench", tmp_path, tmp_path / "runs")
+        out[model] = (done.result, done.records)
     oracle, _ = out["oracle"]
     assert oracle["accuracy"]["value"] == 1.0 and oracle["prr"]["value"] == 1.0 and oracle["approximate"]
     assert oracle["prr_correct"]["value"] == 1.0 and oracle["prr_incorrect"]["value"] is None
@@ -383,3 +379,176 @@ def test_step_judgment_replies():
 def test_scoring_reply_is_one_or_wrong():
     assert scoring_reply_correct("1") and scoring_reply_correct(" 1\n")
     assert not scoring_reply_correct("0") and not scoring_reply_correct("1.") and not scoring_reply_correct(None)
+
+
+# ----------------------------------------------------------------------------- official judge rubrics
+
+# sha256 of the prompt text for the hand-made item below, computed with the authors' eval_code/prompt.py
+# and eval.py (Answer_Extraction_Prompt_part1 + part2.format(...), Answer_Scoring_Prompt_part1 + part2,
+# Recall_Evaluation_Prompt.format(...), Precision_Evaluation_Prompt.format(...)).
+UPSTREAM_PROMPT_SHA256 = {
+    "vcrbench-extract": "7b9245d547a4067327ba5601f9cdb5c63bbdd672231cb2984d9ca342967bfdd3",
+    "vcrbench-answer": "90a852b89a7f053dea0cf1bbb7ac8c62fdc08c822693e7b575e40ea4abe202e0",
+    "vcrbench-recall": "be43bbb5fc1d8e73b2967712e6c87fdcbff92dd6d167ff52b18ae73a85c08484",
+    "vcrbench-cot": "779a670bebe2444d37bdb36779f44539bbb00069bc0f7d06897bdee563a5de02",
+}
+
+
+def test_judge_prompts_are_the_authors_verbatim():
+    import hashlib
+
+    from mosseval.judge.context import item_context
+    from mosseval.judge.plan import prior_context
+    from mosseval.judge.rubrics import load_rubrics
+    from mosseval.records import Generation, JudgeVerdict, SampleRecord
+
+    sample = Sample(
+        id="3", task="vcr-bench", answer="B", question_type="multiple-choice",
+        question="Why didn't the man go back?A. He was hurt.\nB. The car exploded again.\nC. Another man helped.\n"
+                 "D. It was raining.\n",
+        options={"A": "He was hurt.", "B": "The car exploded again.", "C": "Another man helped.", "D": "It was raining."},
+        metadata={"reasoning": [
+            "1. 0:08-0:30, explosions occurred in the parking lot, and a woman was trapped in the car.",
+            "2. 0:30-0:33, the man noticed the woman's car and stepped forward.",
+            "3. Therefore, the answer is B."]})
+    text = ("Step 1: at 0:30 the man steps forward {carefully}.\nStep 2: the car explodes again at 0:33.\n"
+            "Therefore, the answer is B.")
+    rec = SampleRecord(key="vcr-bench/3", task="vcr-bench", index=0, sample=sample, generation=Generation(text=text))
+    rubrics = load_rubrics()
+    ctx = item_context(rec)
+    prior = JudgeVerdict(judge="j", rubric="vcrbench-extract", rubric_version="1", fingerprint="f", extracted_answer="B")
+    for name, want in UPSTREAM_PROMPT_SHA256.items():
+        messages = rubrics[name].render({**ctx, "prior": prior_context(prior)})
+        assert [m["role"] for m in messages] == ["user"]
+        assert hashlib.sha256(messages[0]["content"].encode()).hexdigest() == want, name
+
+
+def _vcr_fake_judge(scoring_calls: list[str]):
+    """A deterministic stand-in for GPT-4o answering the four VCR-Bench prompts."""
+    import re as _re
+
+    def reply(req):
+        from tests.support.chat_server import message_text
+
+        text = message_text(req)
+        assert "response_format" not in req  # free-text rubrics: no structured output
+        if "help me to extract an answer" in text:
+            response = text.rsplit("\nAnswer: ", 1)[1]
+            m = _re.search(r"FINAL: (.*)", response)
+            return m.group(1).strip() if m else "Z"
+        if "judge whether two answers are consistent" in text:
+            model, gold = _re.findall(r"\[Model Answer\]: (.*)\n\[Standard Answer\]: (.*)\n", text)[-1]  # after the examples
+            scoring_calls.append(model)
+            return "1" if model.strip().lower() == gold.strip().lower() else "0"
+        item = int(_re.search(r"\(item (\d+)\)", text).group(1))
+        if "match the ground truth middle steps" in text:
+            judgments = [{"step": "s1", "step_type": "Video Description Steps",
+                          "judgment": "Matched" if item % 3 else "Unmatched"},
+                         {"step": "s2", "step_type": "Video Description Steps", "judgment": "Unmatched"},
+                         {"step": "s3", "step_type": "Logical Inference Steps", "judgment": "Matched"}]
+            return "```json\n" + json.dumps(judgments, indent=2) + "\n```"
+        if "# Task Overview" in text:
+            judgments = [{"step": "p1", "step_type": "Video Description Steps", "reasons_for_judgment": "ok",
+                          "judgment": "Match" if item % 2 else "Wrong"},
+                         {"step": "p2", "step_type": "Logical Inference Steps", "reasons_for_judgment": "ok",
+                          "judgment": "Matched"},
+                         {"step": "p3", "step_type": "Background Review Steps", "reasons_for_judgment": "-",
+                          "judgment": "Redundant"}]
+            return json.dumps(judgments)
+        raise AssertionError(text[:200])
+
+    return reply
+
+
+def test_official_accuracy_and_cot_score_through_mosseval_judge(registry, tmp_path, chat_server):
+    """`mosseval judge` with the four VCR-Bench rubrics on the loopback server: extraction, then the IoU rules
+    decided locally (no scoring request) or the scoring judge; recall, then precision; the summaries are the
+    official numbers computed by the authors' functions from the same judgements."""
+    from mosseval.judge import judge_run
+    from mosseval.judge.store import read_judgements
+    from mosseval.judge.summary import summarize_run
+    from mosseval.rundir import load_run
+    from tests.judge.test_judge import make_run
+
+    fx = make_vcrbench(tmp_path / "VCR-Bench", n=14)
+    samples = load(registry, fx.root)
+    finals = {}
+    for s in samples:
+        kind = s.metadata["answer_kind"]
+        i = int(s.id)
+        if kind == "interval":  # IoU 0.8 or 0.4
+            lo, hi = __import__("ast").literal_eval(s.answer)
+            finals[s.id] = f"[{lo}, {hi}]" if i % 4 == 2 else f"[{lo}, {lo + 0.4 * (hi - lo)}]"
+        elif kind == "box":
+            finals[s.id] = s.answer if i % 2 else "[0, 0, 1, 1]"
+        elif kind == "choice":
+            finals[s.id] = s.answer if i % 4 else ("A" if s.answer != "A" else "B")
+        else:
+            finals[s.id] = s.answer if i % 3 else None  # no final answer: the extractor says Z
+    items = []
+    for s in samples:
+        steps = "\n".join(r.text for r in s.reference_steps[: 1 + int(s.id) % 3])
+        final = f"\nFINAL: {finals[s.id]}" if finals[s.id] is not None else ""
+        items.append((s, f"{steps}{final}", None))
+    run = make_run(tmp_path, "vcr-bench", items)
+    scoring: list[str] = []
+    srv = chat_server(_vcr_fake_judge(scoring))
+    dry = judge_run(run, "gpt-4o", base_url=srv.base_url, dry_run=True)  # the defaults for the task
+    assert set(dry.tasks["vcr-bench"]) == {"vcrbench-extract", "vcrbench-answer", "vcrbench-recall", "vcrbench-cot",
+                                           "process-consistency"}
+    assert dry.n_waiting == 2 * len(samples) and not srv.chat_requests()  # stage 2 waits for stage 1
+    four = "vcrbench-extract,vcrbench-answer,vcrbench-recall,vcrbench-cot"
+    report = judge_run(run, "gpt-4o", rubric=four, base_url=srv.base_url, backoff_base=0.01, backoff_max=0.02)
+    ruled = [s for s in samples if s.metadata["answer_kind"] in ("interval", "box")]
+    assert report.n_rule == len(ruled) > 0
+    assert len(scoring) == len(samples) - len(ruled)  # the IoU rules sent no scoring request
+    loaded = load_run(run)
+    j = summarize_run(loaded.log, loaded.records, read_judgements(run))
+    ans = j.tasks["vcr-bench"]["vcrbench-answer"]
+    # the authors' rules on the same extractions
+    from mosseval.data.vcrbench import official_rule_score
+
+    expect = []
+    for s in samples:
+        extracted = finals[s.id] if finals[s.id] is not None else "Z"
+        rule = official_rule_score(s.answer, extracted)
+        score = rule if rule is not None else ("1" if extracted.lower() == s.answer.lower() else "0")
+        expect.append({"answer_scoring": score, "dimension": s.category, "duration": s.metadata["duration"]})
+    official = official_accuracy(expect)
+    assert ans.official and ans.accuracy.value == pytest.approx(official["overall_accuracy"])
+    assert ans.metrics["decided_by_rule"].value == pytest.approx(len(ruled) / len(samples))
+    for bucket, acc in official["duration_accuracy"].items():
+        assert ans.breakdowns["duration_bucket"][bucket].value == pytest.approx(acc)
+    for dim, acc in official["dimension_accuracy"].items():
+        assert ans.breakdowns["category"][dim].value == pytest.approx(acc)
+    # CoT score: cau_total.py over the per-item values eval.py derives from the same judgements
+    cot = j.tasks["vcr-bench"]["vcrbench-cot"]
+    per_item = []
+    for s in samples:
+        i = int(s.id)
+        rec = official_recall([{"step_type": "Video Description Steps", "judgment": "Matched" if i % 3 else "Unmatched"},
+                               {"step_type": "Video Description Steps", "judgment": "Unmatched"},
+                               {"step_type": "Logical Inference Steps", "judgment": "Matched"}])
+        pre = official_precision([{"step_type": "Video Description Steps", "judgment": "Matched" if i % 2 else "Wrong"},
+                                  {"step_type": "Logical Inference Steps", "judgment": "Matched"},
+                                  {"step_type": "Background Review Steps", "judgment": "Redundant"}])
+        per_item.append({**rec, **pre})
+    want = official_cot_score(per_item)
+    for part in ("Video", "logic", "overall"):
+        assert cot.metrics[f"{part}_precision"].value == pytest.approx(want[part]["precision"])
+        assert cot.metrics[f"{part}_recall"].value == pytest.approx(want[part]["recall"])
+        assert cot.metrics[f"{part}_f1"].value == pytest.approx(want[part]["f1"])
+    assert cot.metrics["efficiency"].value == pytest.approx(2 / 3)
+    corr = cot.metrics["prr_vs_cot_f1_spearman"]
+    assert corr.n == len(samples) and corr.value is not None and -1 <= corr.value <= 1
+    assert cot.metrics["prr_vs_cot_f1_pearson"].method == "pearson+cluster-bootstrap"
+    # `mosseval judge` prints the official CoT F1 and the correlation under its table
+    from mosseval.cli.judge import metrics_line
+
+    line = metrics_line(cot)
+    assert f"overall_f1 {100 * want['overall']['f1']:.1f} %" in line
+    assert f"prr_vs_cot_f1_spearman {corr.value:+.2f}" in line and f"(n={len(samples)})" in line
+    # a second call costs nothing
+    before = len(srv.chat_requests())
+    again = judge_run(run, "gpt-4o", rubric=four, base_url=srv.base_url)
+    assert len(srv.chat_requests()) == before and again.n_cached + again.n_rule == 4 * len(samples)

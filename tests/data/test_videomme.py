@@ -4,7 +4,6 @@ beside ours, and oracle / random runs end to end."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.prompts import build_messages
 from mosseval.records import FrameInfo, Sample
 from mosseval.tasks import load_registry
-from tests.support.benchmarks import VIDEOMME_TASKS, make_videomme, write_srt
+from tests.support.benchmarks import VIDEOMME_TASKS, make_videomme, run_task, write_srt
 from tests.support.chat_server import message_text
 
 INSTRUCTION = ("Select the best answer to the following multiple-choice question based on the video. "
@@ -182,11 +181,8 @@ def test_oracle_and_random_runs_with_the_official_style_number(tmp_path, cli):
     fx = make_videomme(tmp_path / "Video-MME", n_videos=30)
     out = {}
     for model in ("oracle", "random"):
-        proc = cli("run", "--model", model, "--tasks", "videomme", "--data-dir", str(tmp_path),
-                   "-o", str(tmp_path / "runs"), "-q")
-        assert proc.returncode == 0, proc.stderr
-        run_dir = Path(proc.stdout.strip().splitlines()[-1])
-        out[model] = (json.loads((run_dir / "run.json").read_text())["results"]["videomme"], run_dir)
+        done = run_task(cli, model, "videomme", tmp_path, tmp_path / "runs")
+        out[model] = (done.result, done.run_dir)
     oracle, _ = out["oracle"]
     assert oracle["accuracy"]["value"] == 1.0 and oracle["protocol"] == "videomme-official"
     assert oracle["extra"]["videomme_official"]["accuracy"] == 1.0
@@ -198,11 +194,17 @@ def test_oracle_and_random_runs_with_the_official_style_number(tmp_path, cli):
     assert official["label"].startswith("official-style") and official["answered"] + official["unanswered"] == 90
     assert official["accuracy"] == pytest.approx(official["correct"] / official["answered"])
     assert set(official["breakdowns"]) == {"duration", "domain", "sub_category", "task_type"}
+    # the run table prints it under the table, labelled (re-running the finished run only reprints)
+    proc = cli("run", "--model", "random", "--tasks", "videomme", "--data-dir", str(tmp_path), "-o",
+               str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stderr
+    shown = f"{100 * official['accuracy']:.1f} % ({official['correct']} of {official['answered']} answered"
+    assert f"videomme: official-style accuracy {shown}" in " ".join(proc.stderr.split()), proc.stderr
 
 
 def test_official_style_excludes_unanswered_items_and_ours_counts_them_wrong(registry, tmp_path):
     from mosseval.records import Generation, SampleRecord
-    from mosseval.scoring import aggregate_task, score_sample
+    from mosseval.scoring import aggregate_task, official_style_line, score_sample
 
     fx = make_videomme(tmp_path / "Video-MME", n_videos=2)
     task = registry["videomme"]
@@ -217,3 +219,6 @@ def test_official_style_excludes_unanswered_items_and_ours_counts_them_wrong(reg
     assert res.accuracy.value == pytest.approx(3 / 6) and res.parse_failure_rate == pytest.approx(3 / 6)
     official = res.extra["videomme_official"]
     assert (official["accuracy"], official["answered"], official["unanswered"]) == (1.0, 3, 3)
+    assert official_style_line("videomme", res).startswith(
+        "† videomme: official-style accuracy 100.0 % (3 of 3 answered; 3 unanswered left out")
+    assert official_style_line("mvbench", aggregate_task(registry["mvbench_action_count"], [])) is None

@@ -331,13 +331,14 @@ def test_mmvu_official_accuracy_from_judge_verdicts(tmp_path, chat_server):
     res = loaded.log.results["mmvu"]
     j = summary_of(run, "mmvu", "mmvu-official")
     assert j.official is True and j.kind == "correctness" and j.judges == ["gpt-4o"]
-    assert j.accuracy.value == pytest.approx(5 / 9)
+    # the official rule (MMVU's get_acc_async): a failed judgement is a wrong answer, in the denominator
+    assert j.accuracy.value == pytest.approx(5 / 10)
     assert (j.n, j.n_valid, j.n_errors, j.n_no_output) == (10, 9, 1, 2)
     assert j.accuracy_bounds == (pytest.approx(0.5), pytest.approx(0.6))
-    assert j.accuracy.ci_low < 5 / 9 < j.accuracy.ci_high
-    assert "judge error(s) excluded" in j.official_note and "not the official" not in j.official_note
+    assert j.accuracy.ci_low < 5 / 10 < j.accuracy.ci_high
+    assert "1 judge error(s) counted wrong" in j.official_note and "not the official" not in j.official_note
     assert j.breakdowns["discipline"]["Science"].value == pytest.approx(2 / 5)
-    assert j.breakdowns["discipline"]["Engineering"].value == pytest.approx(3 / 4)
+    assert j.breakdowns["discipline"]["Engineering"].value == pytest.approx(3 / 5)
     assert res.approximate is True  # the rule-based accuracy stays labelled approximate
     verdicts = verdicts_of(run, "mmvu-official")
     assert verdicts["validation_6"].extracted_answer == "DFS" and verdicts["validation_6"].correct is True

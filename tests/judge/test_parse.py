@@ -91,16 +91,23 @@ def test_bad_scores_are_errors(text, fragment):
 def test_builtin_rubrics_load_and_render():
     rubrics = load_rubrics()
     mmvu = get_rubric("mmvu-official", rubrics)
-    assert mmvu.kind == "correctness" and mmvu.official and mmvu.max_tokens == 128
+    assert mmvu.kind == "correctness" and mmvu.official and mmvu.max_tokens == 128 and mmvu.temperature == 1.0
+    assert mmvu.judge_errors == "wrong" and mmvu.verbatim and mmvu.schema_name == "EvaluationOutput"
     assert set(mmvu.schema["required"]) == {"extracted_answer", "correct"}
-    ctx = {"question": "Which law?", "is_mc": True, "options_block": "A: Ohm\nB: Hooke", "answer": "A",
-           "response": "Therefore, the final answer is: A"}
+    ctx = {"question": "Which law?", "is_mc": True, "options": {"A": "Ohm", "B": "Hooke"}, "metadata": {},
+           "answer": "A", "response": "Therefore, the final answer is: A"}
     system, user = mmvu.render(ctx)
-    assert system["role"] == "system" and "single option letter" in system["content"]
+    assert system["role"] == "system" and "should be a single character" in system["content"]
+    assert system["content"].endswith("}\n")  # sent verbatim, the upstream string's final newline included
     assert user["content"] == ("Question: Which law?\n\nOptions:\nA: Ohm\nB: Hooke\n\nGround Truth Answer: A\n\n"
                                "Model Response to the Question: Therefore, the final answer is: A")
     system, user = mmvu.render({**ctx, "is_mc": False, "answer": "Ohm's law"})
-    assert "open-ended" in system["content"] and "Options" not in user["content"]
+    assert "do not hallucinate one" in system["content"] and "Options" not in user["content"]
+    ours = get_rubric("mmvu-mosseval", rubrics)
+    assert not ours.official and ours.temperature == 0.0 and ours.judge_errors == "exclude"
+    system, _ = ours.render({**ctx, "options_block": "A: Ohm\nB: Hooke"})
+    assert "single option letter" in system["content"]
+    assert not ours.is_default_for("mmvu", "mmvu_rules", False)
     pc = get_rubric("process-consistency", rubrics)
     assert pc.kind == "score" and pc.scale == (1, 10) and pc.requires == ["reference_steps"]
     assert pc.is_default_for("moss-video-mini", "mc_strict", True)
@@ -176,3 +183,47 @@ def test_prices_and_estimates():
     assert p.cost(1000, 100) == pytest.approx(0.0035)
     msgs = [{"role": "system", "content": "x" * 40}, {"role": "user", "content": "y" * 41}]
     assert estimate_prompt_tokens(msgs) == 3 + (4 + 10) + (4 + 11)
+
+
+def _write_min_rubric(folder, name, **extra):
+    import yaml
+
+    data = {"name": name, "version": "1", "kind": "correctness", "templates": {"user": "Q: {{ question }}"},
+            "schema": {"type": "object", "properties": {"correct": {"type": "boolean"}}}, **extra}
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_rubric_keys_for_benchmark_protocols(tmp_path):
+    """`after`, `judge_errors`, `structured`, `schema_name`, `verbatim`: validated with one clear line each."""
+    from mosseval.errors import ConfigError
+
+    _write_min_rubric(tmp_path, "stage-one")
+    _write_min_rubric(tmp_path, "stage-two", after="stage-one", judge_errors="wrong", structured=False,
+                  schema_name="Verdict", verbatim=True)
+    got = load_rubrics([tmp_path])
+    two = got["stage-two"]
+    assert (two.after, two.judge_errors, two.structured, two.schema_name, two.verbatim) == (
+        "stage-one", "wrong", False, "Verdict", True)
+    assert two.info("gpt-4o", ["t"]).judge_errors == "wrong"
+    for k, (bad, msg) in enumerate([({"after": "nowhere"}, "unknown rubric 'nowhere'"),
+                     ({"judge_errors": "maybe"}, "must be `exclude` or `wrong`"),
+                     ({"structured": "no"}, "must be true or false"),
+                     ({"after": "bad name!"}, "must name another rubric")]):
+        folder = tmp_path / f"case{k}"
+        folder.mkdir()
+        _write_min_rubric(folder, "stage-one")
+        _write_min_rubric(folder, "odd", **bad)
+        with pytest.raises(ConfigError, match=msg):
+            load_rubrics([folder])
+    cyc = tmp_path / "cycle"
+    cyc.mkdir()
+    _write_min_rubric(cyc, "ping", after="pong")
+    _write_min_rubric(cyc, "pong", after="ping")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_rubrics([cyc])
+    score = tmp_path / "score"
+    score.mkdir()
+    (score / "s.yaml").write_text("name: s\nversion: '1'\nkind: score\njudge_errors: wrong\ntemplates: {user: x}\n"
+                                  "schema: {type: object, properties: {score: {type: number}}}\n")
+    with pytest.raises(ConfigError, match="correctness rubrics only"):
+        load_rubrics([score])

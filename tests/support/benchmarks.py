@@ -571,3 +571,25 @@ def make_videomme(root: Path, n_videos: int = 6, seed: int = 0, zipped: bool = F
     if zipped:
         (root / "videos_chunked_01.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
     return fx
+
+
+# ----------------------------------------------------------------------------- running a task
+
+
+@dataclass
+class TaskRun:
+    run_dir: Path
+    result: dict[str, Any]
+    """``run.json`` → ``results[task]``."""
+    records: list[dict[str, Any]]
+    """The lines of ``samples.jsonl``."""
+
+
+def run_task(cli: Any, model: str, task: str, data_dir: Path, out: Path) -> TaskRun:
+    """``mosseval run --model MODEL --tasks TASK --data-dir DATA -o OUT -q`` in a subprocess (exit 0 asserted)."""
+    proc = cli("run", "--model", model, "--tasks", task, "--data-dir", str(data_dir), "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    result = json.loads((run_dir / "run.json").read_text())["results"][task]
+    records = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines() if line.strip()]
+    return TaskRun(run_dir, result, records)
