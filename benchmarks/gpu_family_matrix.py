@@ -8,6 +8,9 @@ JSON summary (``--out FILE`` also writes it). Exit status 0 when every attempted
 1 otherwise. Nothing here runs in the test suite; on a machine without CUDA it says so and exits 0.
 
     python benchmarks/gpu_family_matrix.py [--families qwen2.5-vl,gemma3] [--samples 4] [--out gpu.json]
+
+It covers every family ``mosseval.models.tiny_families`` builds (40 at the last count, the second round's
+included). ``--device cpu --dtype float32`` is a smoke test of this script itself (no GPU numbers).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.families import EXPECTED_VISUAL_TOKENS  # noqa: E402
 
 
 def _requests(n: int, frames: int, tokens: int):
@@ -45,11 +50,12 @@ def _requests(n: int, frames: int, tokens: int):
     return out
 
 
-def run_hf(name: str, path: Path, attn: str, samples: int, tokens: int) -> dict:
+def run_hf(name: str, path: Path, attn: str, samples: int, tokens: int, device: str = "cuda",
+           dtype: str = "bfloat16") -> dict:
     from mosseval.models.registry import load_model, resolve
 
     t0 = time.perf_counter()
-    model = load_model(resolve(str(path), {"dtype": "bfloat16", "device": "cuda", "attn_implementation": attn,
+    model = load_model(resolve(str(path), {"dtype": dtype, "device": device, "attn_implementation": attn,
                                            "batch_size": samples}))
     load_s = time.perf_counter() - t0
     try:
@@ -58,6 +64,10 @@ def run_hf(name: str, path: Path, attn: str, samples: int, tokens: int) -> dict:
         out = model.generate(reqs)
         gen_s = time.perf_counter() - t1
         errors = [r.error.message for r in out if r.error is not None]
+        want = EXPECTED_VISUAL_TOKENS.get(name)  # what the CPU matrix asserts for 8 frames of 32x32
+        got = [r.extra.get("visual_tokens") for r in out]
+        if not errors and want is not None and any(v != want for v in got):
+            errors = [f"visual tokens {got}, expected {want} per sample"]
         return {"family": name, "backend": "hf", "attn": model.runtime_info().get("attn_implementation"),
                 "dtype": str(model.model.dtype), "ok": not errors, "errors": errors[:2], "load_s": round(load_s, 2),
                 "generate_s": round(gen_s, 3), "visual_tokens": [r.extra.get("visual_tokens") for r in out],
@@ -87,6 +97,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=8)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--device", default="cuda", help="cuda (default); cpu only smoke-tests this script")
+    ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
 
     from mosseval.torchvision_compat import ensure_torchvision
@@ -94,20 +106,21 @@ def main() -> int:
     ensure_torchvision()
     import torch
 
-    if not torch.cuda.is_available():
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: nothing to run (this check needs a GPU)")
         return 0
     from mosseval.models.tiny_families import FAMILIES, ensure_family
 
     names = [n for n in args.families.split(",") if n] or list(FAMILIES)
-    attns = ["sdpa"] + (["flash_attention_2"] if importlib.util.find_spec("flash_attn") else [])
+    on_gpu = args.device.startswith("cuda")
+    attns = ["sdpa"] + (["flash_attention_2"] if on_gpu and importlib.util.find_spec("flash_attn") else [])
     results = []
     with tempfile.TemporaryDirectory(prefix="gpu-matrix-") as cache:
         for name in names:
             path = ensure_family(name, Path(cache))
             for attn in attns:
                 try:
-                    res = run_hf(name, path, attn, args.samples, args.max_new_tokens)
+                    res = run_hf(name, path, attn, args.samples, args.max_new_tokens, args.device, args.dtype)
                 except Exception as exc:  # noqa: BLE001 - report and go on with the next family
                     res = {"family": name, "backend": "hf", "attn": attn, "ok": False,
                            "errors": [f"{type(exc).__name__}: {exc}"], "trace": traceback.format_exc(limit=3)}
@@ -115,7 +128,7 @@ def main() -> int:
                 print(f"{'ok  ' if res['ok'] else 'FAIL'} {name:18s} hf/{attn:18s} "
                       f"{res.get('generate_s', '')}s visual={res.get('visual_tokens')} {res.get('errors') or ''}",
                       flush=True)
-        if importlib.util.find_spec("vllm"):
+        if on_gpu and importlib.util.find_spec("vllm"):
             try:
                 res = run_vllm(ensure_family("qwen2.5-vl", Path(cache)), args.samples, args.max_new_tokens)
             except Exception as exc:  # noqa: BLE001
@@ -124,8 +137,9 @@ def main() -> int:
             results.append(res)
             print(f"{'ok  ' if res['ok'] else 'FAIL'} qwen2.5-vl         vllm {res.get('errors') or ''}", flush=True)
         else:
-            print("vllm not installed: vLLM backend not run")
-    summary = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": results}
+            print("vLLM backend not run (it needs --device cuda and the vllm package)")
+    summary = {"device": torch.cuda.get_device_name(0) if on_gpu else args.device, "torch": torch.__version__,
+               "results": results}
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
     print(json.dumps({"ran": len(results), "failed": sum(not r["ok"] for r in results)}))

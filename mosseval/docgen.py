@@ -222,7 +222,7 @@ def families_table() -> str:
         needs = ", ".join(pip for _, pip in fam.requires)
         notes = "; ".join(x for x in (fam.notes, f"processor needs `{needs}` (in the hf extra)" if needs else "") if x)
         rows.append([fam.display, ", ".join(f"`{m}`" for m in fam.model_types), fam.frames_as,
-                     f"`{fam.recipe}`" if fam.recipe else "none published", presets, notes or "–"])
+                     f"`{fam.recipe}`" if fam.recipe else fam.recipe_label, presets, notes or "–"])
     return _table(["family", "model type", "frames go in as", "video recipe", "presets", "notes"], rows) + "\n"
 
 

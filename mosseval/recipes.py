@@ -291,7 +291,7 @@ def _qwen(name: str, families: tuple[str, ...], source: str, factor: int, total_
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _qwen("qwen2-vl", ("qwen2-vl",), _QWEN_UTILS_08, 28, 24576),
     _qwen("qwen2.5-vl", ("qwen2.5-vl",), _QWEN_UTILS_08, 28, 24576),
-    _qwen("qwen2.5-omni", ("qwen2.5-omni",), "qwen-omni-utils v2_5 vision_process.py (QwenLM/Qwen2.5-Omni): "
+    _qwen("qwen2.5-omni", ("qwen2.5-omni", "qwen2.5-omni-thinker"), "qwen-omni-utils v2_5 vision_process.py (QwenLM/Qwen2.5-Omni): "
           "qwen-vl-utils' smart_nframes/smart_resize with FPS=2, FPS_MIN_FRAMES=4, FPS_MAX_FRAMES=768, FRAME_FACTOR=2, "
           "IMAGE_FACTOR=28, VIDEO_MIN_PIXELS=128*28*28, VIDEO_MAX_PIXELS=768*28*28 and its default "
           "VIDEO_TOTAL_PIXELS=128000*28*28*0.9", 28, 115200),
@@ -329,7 +329,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("glm-4.1v", "glm", {"fps": 2.0, "max_duration": 300},
            {"kind": "processor", "note": "the processor's smart resize (multiples of 28)"},
            "GLM-4.1V video processor (transformers Glm4vVideoProcessor.sample_frames, fps=2, max_duration=300)",
-           "2 fps (300 s at most), duplicates dropped, even count", ("glm-4.1v", "glm-4.6v")),
+           "2 fps (300 s at most), duplicates dropped, even count", ("glm-4.1v", "glm-4.6v", "glm-4.5v")),
     Recipe("videollama3", "videollama3", {"fps": 1.0, "min_frames": 4, "max_frames": 180, "temporal_patch_size": 1},
            {"kind": "processor", "note": "the processor's smart resize"},
            "VideoLLaMA3 README (fps=1, max_frames=180) with transformers' VideoLlama3VideoProcessor.sample_frames "

@@ -289,7 +289,7 @@ def frames_recipe(opts: RunOptions, model_spec: ModelSpec) -> str | None:
 
     family, recipe = model_recipe(model_spec)
     if recipe is None:
-        why = (f"the {family.display} family publishes no video recipe" if family is not None
+        why = (f"the {family.display} family {family.no_recipe_reason}" if family is not None
                else f"mosseval does not know the video recipe of {model_spec.name!r}")
         raise UsageError(f"--frames-from model: {why}",
                          hint="use --frames-from task (the task's frame protocol); `mosseval families` lists the "

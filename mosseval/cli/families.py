@@ -38,7 +38,7 @@ def families_command(
         rows.append({"family": fam.name, "name": fam.display, "model_types": list(fam.model_types),
                      "frames_as": fam.frames_as, "auto_class": fam.auto_class,
                      "requires": [pip for _, pip in fam.requires],
-                     "recipe": fam.recipe, "recipe_description": recipe.description if recipe else None,
+                     "recipe": fam.recipe, "recipe_label": fam.recipe_label, "recipe_description": recipe.description if recipe else None,
                      "recipe_source": recipe.source if recipe else None, "notes": fam.notes})
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -48,7 +48,7 @@ def families_command(
     for col in ("family", "model type", "frames as", "recipe", "notes"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        recipe = f"{r['recipe']}: {r['recipe_description']}" if r["recipe"] else "none published"
+        recipe = f"{r['recipe']}: {r['recipe_description']}" if r["recipe"] else r["recipe_label"]
         notes = "; ".join(x for x in [r["notes"], ("needs " + ", ".join(r["requires"])) if r["requires"] else ""]
                           if x)
         table.add_row(*map(escape, (r["name"], ", ".join(r["model_types"]), r["frames_as"], recipe, notes)))

@@ -33,6 +33,19 @@ class Family:
     """(importable module, pip requirement) its processor needs beyond torch + transformers."""
     generation: Literal["default", "omni-thinker"] = "default"
     notes: str = ""
+    recipe_known: bool = True
+    """False: the family may well publish a video recipe, but mosseval has not recorded one from a primary
+    source yet (``recipe`` is None either way; ``recipe_label`` says which)."""
+
+    @property
+    def recipe_label(self) -> str:
+        """What stands in the recipe column when there is no recipe."""
+        return self.recipe or ("none published" if self.recipe_known else "none recorded yet")
+
+    @property
+    def no_recipe_reason(self) -> str:
+        return ("publishes no video recipe" if self.recipe_known
+                else "has no video recipe recorded in mosseval yet (none taken from a primary source)")
 
     def missing(self) -> list[tuple[str, str]]:
         import importlib.util
@@ -61,6 +74,52 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("glm-4.1v", "GLM-4.1V", ("glm4v",), "glm-4.1v"),
     Family("glm-4.6v", "GLM-4.6V", ("glm46v",), "glm-4.1v", notes="same video processor as GLM-4.1V"),
     Family("videollama3", "VideoLLaMA3", ("video_llama_3",), "videollama3"),
+    # -- added in the second round (tiny builds: mosseval.models.tiny_families); their recipes are not yet
+    #    taken from primary sources unless they share the processor a recorded recipe was taken from
+    Family("qwen2.5-omni-thinker", "Qwen2.5-Omni thinker", ("qwen2_5_omni_thinker",), "qwen2.5-omni",
+           notes="thinker-only checkpoint (no talker): a plain image-text-to-text model"),
+    Family("qwen3-omni-moe", "Qwen3-Omni-MoE", ("qwen3_omni_moe",), None, recipe_known=False,
+           auto_class="AutoModelForMultimodalLM", generation="omni-thinker",
+           notes="text from the thinker, as Qwen2.5-Omni; the checkpoint's eos is passed to the thinker "
+           "(the wrapper's default is hard-coded)"),
+    Family("qwen3-omni-moe-thinker", "Qwen3-Omni-MoE thinker", ("qwen3_omni_moe_thinker",), None,
+           recipe_known=False, notes="thinker-only checkpoint (no talker)"),
+    Family("glm-4.5v", "GLM-4.5V", ("glm4v_moe",), "glm-4.1v", notes="same video processor as GLM-4.1V"),
+    Family("glmga", "GLM-GA", ("glmga",), None, recipe_known=False),
+    Family("glm-ocr", "GLM-OCR", ("glm_ocr",), None, recipe_known=False,
+           notes="an OCR model; transformers registers no video processor for it, the model takes "
+           "GLM-4.6V-style video inputs"),
+    Family("glm-5-next", "GLM-5-Next", ("glm5_next",), None, recipe_known=False),
+    Family("cosmos3-omni", "Cosmos3-Omni", ("cosmos3_omni",), None, recipe_known=False,
+           notes="ships the Qwen3-VL video processor"),
+    Family("cosmos3-edge", "Cosmos3-Edge", ("cosmos3_edge",), None, recipe_known=False,
+           notes="writes each frame's timestamp into the prompt"),
+    Family("qwen4-exp", "Qwen4-Exp", ("qwen4_exp",), None, recipe_known=False,
+           notes="ships the Qwen3-VL video processor"),
+    Family("exaone4.5", "EXAONE 4.5", ("exaone4_5",), None, recipe_known=False,
+           notes="ships the Qwen2-VL video processor"),
+    Family("llava-onevision-1.5", "LLaVA-OneVision-1.5", ("llava_onevision1_5",), None, recipe_known=False,
+           notes="ships the Qwen2-VL video processor (not LLaVA-OneVision's)"),
+    Family("hyperclovax-vision-v2", "HyperCLOVA X SEED Vision V2", ("hyperclovax_vision_v2",), None,
+           recipe_known=False, notes="ships the Qwen2-VL video processor; the template's <|video_duration|> is "
+           "filled in by the processor"),
+    Family("lfm3-vl", "LFM3-VL", ("lfm3_vl",), None, recipe_known=False,
+           notes="ships the Qwen3-VL video processor; per-frame timestamps in the prompt"),
+    Family("dots3-note", "dots3.note", ("dots3_note",), None, recipe_known=False,
+           auto_class="AutoModelForMultimodalLM", notes="loads with AutoModelForMultimodalLM (also takes audio)"),
+    Family("molmo2", "Molmo2", ("molmo2",), None, recipe_known=False),
+    Family("ovis2.5", "Ovis2.5", ("ovis2_5",), None, recipe_known=False),
+    Family("kimi-k2.5", "Kimi-K2.5", ("kimi_k25",), None, recipe_known=False,
+           notes="4 frames per temporal chunk, one timestamp per chunk"),
+    Family("minicpm-v-4.6", "MiniCPM-V 4.6", ("minicpmv4_6",), None, recipe_known=False),
+    Family("minicpm-v-4.7", "MiniCPM-V 4.7", ("minicpmv4_7",), None, recipe_known=False,
+           notes="MiniCPM-V 4.6's image and video processors"),
+    Family("minicpm-ocr", "MiniCPM-OCR", ("minicpm_ocr",), None, recipe_known=False),
+    Family("ernie-4.5-vl-moe", "ERNIE-4.5-VL-MoE", ("ernie4_5_vl_moe",), None, recipe_known=False,
+           notes="the video processor draws each frame's timestamp onto the frame (font file shipped with "
+           "the checkpoint)"),
+    Family("cohere-compass", "Cohere Compass (North Vision)", ("cohere_compass",), None, recipe_known=False,
+           notes="per-frame timestamps in the prompt"),
 ]}
 
 _BY_MODEL_TYPE = {mt: f for f in FAMILIES.values() for mt in f.model_types}

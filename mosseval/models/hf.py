@@ -394,6 +394,7 @@ class HFModel(ModelAdapter):
             hasattr(self.model, "thinker") and hasattr(self.model, "has_talker"))
         self._generator = self.model.thinker if self.omni else self.model
         self.placeholder_ids = _placeholder_ids(self.model.config)
+        self.wants_mm_token_types = _accepts(self._generator, "mm_token_type_ids")
         self._base_generation = self._generation_defaults()
         # Only token-level settings survive from the checkpoint's generation_config.json (e.g. Qwen's
         # repetition_penalty=1.05 / top_k=1 would otherwise leak into "greedy"): the task decides.
@@ -552,9 +553,14 @@ class HFModel(ModelAdapter):
             fps_seen = [r.frames.info.sampled_fps for r in with_frames]  # type: ignore[union-attr]
         elif with_frames:
             metas = [video_metadata_for(r.frames) for r in with_frames]  # type: ignore[arg-type]
+            # return_metadata: processors that write per-frame timestamps into the prompt read the metadata back
+            # from the video processor's output, and not all of them ask for it themselves (Cosmos3-Edge)
             kwargs.update(videos=[r.frames.array for r in with_frames],  # type: ignore[union-attr]
-                          video_metadata=metas, do_sample_frames=False)
+                          video_metadata=metas, do_sample_frames=False, return_metadata=True)
             fps_seen = [_sampled_fps(m) for m in metas]
+        if with_frames and self.wants_mm_token_types:
+            # M-RoPE models need the per-token modality ids; not every processor returns them by default
+            kwargs["return_mm_token_type_ids"] = True
         bos = getattr(self.tokenizer, "bos_token", None)
         if bos and all(t.startswith(bos) for t in texts):
             kwargs["add_special_tokens"] = False  # the chat template already wrote the BOS
@@ -565,6 +571,7 @@ class HFModel(ModelAdapter):
             inputs = self.processor(**kwargs)
         finally:
             tok.padding_side = old_side
+        inputs.pop("video_metadata", None)  # ours, echoed back; not a model input
         inputs = inputs.to(self.device)
         for key in list(inputs.keys()):
             if key.startswith("pixel_values") and inputs[key].is_floating_point() and inputs[key].dtype != self.model.dtype:
@@ -604,6 +611,9 @@ class HFModel(ModelAdapter):
         if self.omni:  # text from the thinker; its own token limit (the wrapper ignores max_new_tokens)
             gen["thinker_max_new_tokens"] = gen.pop("max_new_tokens")
             gen["generation_mode"] = "text"
+            # Qwen3-Omni's wrapper overrides the thinker's eos with a hard-coded default (151645) unless told
+            if self._base_generation.get("eos_token_id") is not None:
+                gen["thinker_eos_token_id"] = self._base_generation["eos_token_id"]
         with torch.inference_mode():
             output = self.model.generate(**inputs, **gen)
         output = getattr(output, "sequences", output)
@@ -694,6 +704,16 @@ def _auto_class(transformers: Any, config_cls: type, family: Family | None) -> s
         if mapping is not None and config_cls in mapping:
             return name
     return "AutoModelForImageTextToText"
+
+
+def _accepts(model: Any, arg: str) -> bool:
+    """Whether ``model.forward`` takes ``arg`` by name."""
+    import inspect
+
+    try:
+        return arg in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _placeholder_ids(config: Any) -> list[int]:
