@@ -68,6 +68,15 @@ class FrameSpec(Record):
     """A model family's own recipe (``mosseval.recipes``, e.g. ``qwen2.5-vl``) instead of ``strategy``:
     it picks the indices and the frame size; set by ``mosseval run --frames-from model``."""
 
+    def describe(self) -> str:
+        """Short human form for tables: ``uniform 8``, ``1 fps ≤64``, ``linspace_fps 1 fps ≤64``."""
+        if self.recipe:
+            return f"recipe {self.recipe}"
+        if self.strategy in ("fps", "linspace_fps") and self.fps is not None:
+            rate = f"{self.fps:g} fps ≤{self.max_frames}"
+            return rate if self.strategy == "fps" else f"{self.strategy} {rate}"
+        return f"{self.strategy} {self.num_frames}"
+
 
 class PromptSpec(Record):
     system: str | None = None
