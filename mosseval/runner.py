@@ -80,6 +80,7 @@ from mosseval.rundir import (
     run_lock,
     write_run_log,
 )
+from mosseval.sampletable import read_table
 from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
 from mosseval.tasks import load_registry, resolve_tasks
 from mosseval.video import Frames
@@ -479,8 +480,8 @@ class Runner:
             log = old.model_copy(update=common)
         else:
             log = RunLog(run_id=run_id, identity=identity, created_at=now(), **common)
-        done = {r.key for r in read_records(run_dir)
-                if not (opts.retry_errors and r.generation.error is not None)}
+        finished = read_table(run_dir)  # keys and error flags only: no record is held to resume
+        done = {k for k, failed in zip(finished.key, finished.errored) if not (opts.retry_errors and failed)}
         pending = [it for it in p.items if it.key not in done]
         if world > 1:
             # Every rank partitions the same list (samples.jsonl only changes when rank 0 merges, after

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from mosseval.errors import UnsafePathError
 from mosseval.frame_cache import FrameCache, parse_size
 from mosseval.records import FrameSpec, VideoRef
 from mosseval.rundir import load_run
@@ -87,6 +88,31 @@ def test_damaged_entries_are_misses_and_removed(media, tmp_path):
     entry.write_bytes(b"garbage")
     assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "miss"
     assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
+
+
+def test_a_hit_never_skips_the_media_safety_checks(media, tmp_path):
+    """A cached frame folder whose frame is later swapped for a link out of the data root (same name,
+    size and mtime: the same cache key) is refused on the hit too, as is a folder linked out of it."""
+    cache = FrameCache(tmp_path / "fc")
+    ref = VideoRef(path="frames", kind="frames", fps=3, first_index=1)
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "miss"
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
+    (tmp_path / "elsewhere").mkdir()
+    private = tmp_path / "elsewhere" / "private.jpg"
+    (media / "frames" / "00003.jpg").rename(private)  # keeps size and mtime
+    (media / "frames" / "00003.jpg").symlink_to(private)
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        sample_frames(ref, SPECS[0], media, cache=cache)
+    assert cache.stats.hits == 1  # refused before the lookup
+    # the whole folder linked out of the root (its key equals the cached folder's)
+    (media / "frames" / "00003.jpg").unlink()
+    private.rename(media / "frames" / "00003.jpg")
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
+    (media / "frames").rename(tmp_path / "elsewhere" / "frames")
+    (media / "frames").symlink_to(tmp_path / "elsewhere" / "frames")
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        sample_frames(ref, SPECS[0], media, cache=cache)
+    assert cache.stats.hits == 2
 
 
 def test_size_bound_evicts_least_recently_used(tmp_path):
