@@ -84,40 +84,56 @@ def _vary(text: str, rng: random.Random) -> str:
     return re.sub(r"\b(\d+)\b", lambda m: str(int(m.group(1)) + rng.randint(0, 3)), text)
 
 
-def make_run_dirs(root: Path, n_runs: int, n_samples: int, seed: int = 0) -> list[Path]:
+def make_run_dirs(root: Path, n_runs: int, n_samples: int, seed: int = 0, distinct: int | None = None) -> list[Path]:
     """``n_runs`` run directories of ``n_samples`` moss-video-mini-like records each, cloned from the fixed
     regression runs (real records: PRR details, frame info, every PRR status) with varied ids and texts,
-    so that nothing is a cache hit that would not be one in a real run."""
+    so that nothing is a cache hit that would not be one in a real run. ``distinct``: only that many
+    samples files are generated, the other runs hard-link one of them (a 1,000,000-record board without
+    2 GB of disk); every run keeps its own run.json (model name, run id)."""
     rng = random.Random(seed)
     sources = [d for d in sorted(FIXED_RUNS.iterdir()) if (d / "samples.jsonl").is_file()]
     templates = [[json.loads(line) for line in (d / "samples.jsonl").read_text().splitlines()] for d in sources]
     logs = [json.loads((d / "run.json").read_text()) for d in sources]
+    fresh: dict[int, dict] = {}
     out = []
+    distinct = distinct or n_runs
     for r in range(n_runs):
-        k = r % len(sources)
+        k = (r % distinct) % len(sources)
         path = Path(root) / f"run{r:03d}"
         path.mkdir(parents=True)
         log = json.loads(json.dumps(logs[k]))
         log["spec"]["model"] = log["identity"]["model"]["name"] = f"{logs[k]['spec']['model']}-{r:03d}"
         log["run_id"] = f"{r:064x}"
         log["n_expected"] = log["n_done"] = n_samples
-        with (path / "samples.jsonl").open("w", encoding="utf-8") as fh:
-            for i in range(n_samples):
-                rec = json.loads(json.dumps(templates[k][i % len(templates[k])]))
-                sid = f"s{i:07d}"
-                rec["key"] = f"{rec['task']}/{sid}"
-                rec["index"] = i
-                rec["sample"]["id"] = sid
-                rec["sample"]["video"]["path"] = f"videos/test/v{i // 2:07d}.mp4"
-                vary = random.Random(rng.random())
-                if rec["generation"]["text"]:
-                    rec["generation"]["text"] = _vary(rec["generation"]["text"], vary)
-                for st in rec["sample"]["reference_steps"]:
-                    st["text"] = _vary(st["text"], random.Random(i))
-                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        if r >= distinct:
+            os.link(out[r % distinct] / "samples.jsonl", path / "samples.jsonl")
+        else:
+            with (path / "samples.jsonl").open("w", encoding="utf-8") as fh:
+                for i in range(n_samples):
+                    rec = json.loads(json.dumps(templates[k][i % len(templates[k])]))
+                    sid = f"s{i:07d}"
+                    rec["key"] = f"{rec['task']}/{sid}"
+                    rec["index"] = i
+                    rec["sample"]["id"] = sid
+                    rec["sample"]["video"]["path"] = f"videos/test/v{i // 2:07d}.mp4"
+                    vary = random.Random(rng.random())
+                    if rec["generation"]["text"]:
+                        rec["generation"]["text"] = _vary(rec["generation"]["text"], vary)
+                    for st in rec["sample"]["reference_steps"]:
+                        st["text"] = _vary(st["text"], random.Random(i))
+                    fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        (path / "run.json").write_text(json.dumps(log, indent=2), encoding="utf-8")
+        # run.json's numbers recomputed from its samples, as `mosseval run` leaves them (a stale run.json
+        # would send every reader down its recompute path); runs cloned from one source share them
+        if k not in fresh:
+            from mosseval.rundir import load_run
+            from mosseval.runner import recompute_stale
+
+            new = recompute_stale(load_run(path)).log.model_dump(mode="json")
+            fresh[k] = {f: new[f] for f in ("results", "groups", "n_done", "n_errors", "status")}
+        log.update(fresh[k])
         (path / "run.json").write_text(json.dumps(log, indent=2), encoding="utf-8")
         out.append(path)
-    # make them consistent: every record scored by the current scorer
     return out
 
 

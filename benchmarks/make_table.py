@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "reference" / "performance.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
-SCRIPTS = ["bench_prr", "bench_score", "bench_reads", "bench_cache", "bench_oracle", "bench_decode",
-           "bench_pipeline", "bench_tiny"]
+SCRIPTS = ["bench_prr", "bench_score", "bench_reads", "bench_board_1m", "bench_cache", "bench_oracle", "bench_decode",
+           "bench_pipeline", "bench_tiny", "bench_synth"]
 LINE = re.compile(r"^(RATIO|MEM) (\S+): (.*)$")
 
 

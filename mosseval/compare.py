@@ -31,8 +31,9 @@ from pydantic import Field
 
 from mosseval.comparability import run_differences
 from mosseval.errors import NotComparableError, UsageError, did_you_mean
-from mosseval.records import SCHEMA_VERSION, ModelIdentity, Record, SampleRecord
-from mosseval.rundir import LoadedRun, load_run
+from mosseval.records import SCHEMA_VERSION, ModelIdentity, Record, RunLog
+from mosseval.rundir import LoadedRun, read_run_log
+from mosseval.sampletable import SampleTable, read_table
 from mosseval.stats import (
     mcnemar_exact,
     noninferiority_decision,
@@ -107,7 +108,7 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- comparability
 
 
-def check_comparable(base: LoadedRun, cand: LoadedRun) -> None:
+def check_comparable(base: ComparedRun | LoadedRun, cand: ComparedRun | LoadedRun) -> None:
     """Refuse (``NotComparableError``, exit 2) two runs that differ in anything but the model."""
     diffs = run_differences(base.log, cand.log)
     if diffs:
@@ -246,37 +247,54 @@ class JoinResult:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-def _correct(rec: SampleRecord) -> bool:
-    """Errored samples count as wrong, as in accuracy."""
-    if rec.generation.error is not None or rec.score is None:
-        return False
-    return bool(rec.score.correct)
+@dataclass
+class ComparedRun:
+    """A run as ``compare`` reads it: its log and its samples as compact columns (``mosseval.sampletable``)."""
+
+    path: Path
+    log: RunLog
+    table: SampleTable
 
 
-def _prr(rec: SampleRecord) -> float | None:
+def compared(run: ComparedRun | LoadedRun) -> ComparedRun:
+    if isinstance(run, ComparedRun):
+        return run
+    return ComparedRun(run.path, run.log, SampleTable.from_records(run.records))
+
+
+def load_compared(run_dir: str | Path) -> ComparedRun:
+    """Read a run directory for ``compare``: ``run.json`` and one streamed pass over ``samples.jsonl``."""
+    return ComparedRun(Path(run_dir), read_run_log(Path(run_dir)), read_table(run_dir))
+
+
+def _prr(t: SampleTable, i: int) -> float | None:
     """The sample's PRR; an errored sample with reference steps has no steps, hence PRR 0 (SPEC §3)."""
-    if rec.score is not None and rec.score.prr is not None:
-        return float(rec.score.prr)
-    if rec.generation.error is not None and rec.sample.reference_steps:
+    p = t.prr[i]
+    if p is not None:
+        return p
+    if t.errored[i] and t.has_steps[i]:
         return 0.0
     return None
 
 
-def join_runs(base: LoadedRun, cand: LoadedRun) -> JoinResult:
-    bmap = {r.key: r for r in base.records}
-    cmap = {r.key: r for r in cand.records}
-    only_b = [k for k in bmap if k not in cmap]
-    only_c = [k for k in cmap if k not in bmap]
+def join_runs(base: ComparedRun | LoadedRun, cand: ComparedRun | LoadedRun) -> JoinResult:
+    """Pair the samples of two runs on their key. Correctness: errored and unscored samples count as wrong
+    (``SampleTable.correct``)."""
+    tb, tc = compared(base).table, compared(cand).table
+    at_c = {k: j for j, k in enumerate(tc.key)}
+    in_b = set(tb.key)
+    only_b = [k for k in tb.key if k not in at_c]
+    only_c = [k for k in tc.key if k not in in_b]
     pairs: list[Pair] = []
     mismatched: list[str] = []
-    for key, rb in bmap.items():
-        rc = cmap.get(key)
-        if rc is None:
+    for i, key in enumerate(tb.key):
+        j = at_c.get(key)
+        if j is None:
             continue
-        if rb.sample.answer != rc.sample.answer or rb.sample.question != rc.sample.question:
+        if tb.qa[i] != tc.qa[j]:  # not the same question and answer
             mismatched.append(key)
             continue
-        pairs.append(Pair(key, rb.task, rb.sample.cluster_key, _correct(rb), _correct(rc), _prr(rb), _prr(rc)))
+        pairs.append(Pair(key, tb.task[i], tb.cluster[i], tb.correct[i], tc.correct[j], _prr(tb, i), _prr(tc, j)))
     if mismatched:
         raise NotComparableError(
             f"{len(mismatched)} sample(s) share a key but not their question/answer "
@@ -284,12 +302,12 @@ def join_runs(base: LoadedRun, cand: LoadedRun) -> JoinResult:
             hint="evaluate both checkpoints on the same dataset files")
     if not pairs:
         raise NotComparableError(
-            f"the runs have no sample in common (baseline {len(bmap)}, candidate {len(cmap)} samples)",
+            f"the runs have no sample in common (baseline {len(tb)}, candidate {len(tc)} samples)",
             hint="run both with the same --tasks and --limit")
     res = JoinResult(pairs, only_b, only_c)
-    for side, run in (("baseline", base), ("candidate", cand)):
-        res.unscored[side] = sum(1 for r in run.records if r.score is None and r.generation.error is None)
-        res.errors[side] = sum(1 for r in run.records if r.generation.error is not None)
+    for side, t in (("baseline", tb), ("candidate", tc)):
+        res.unscored[side] = sum(1 for s, e in zip(t.scored, t.errored) if not s and not e)
+        res.errors[side] = sum(t.errored)
     return res
 
 
@@ -406,19 +424,22 @@ def combine(verdicts: Iterable[str]) -> str:
 # --------------------------------------------------------------------------- report
 
 
-def _run_summary(run: LoadedRun) -> CompareRunInfo:
+def _run_summary(run: ComparedRun) -> CompareRunInfo:
     log = run.log
     return CompareRunInfo(path=str(run.path), run_id=log.run_id, model=log.spec.model,
                           model_identity=log.model_identity(), model_identity_hash=log.identity.model_hash(),
                           eval_identity_hash=log.identity.eval_hash(), status=log.status,
-                          n_samples=len(run.records))
+                          n_samples=len(run.table))
 
 
-def compare_runs(base: LoadedRun, cand: LoadedRun, settings: CompareSettings | None = None) -> CompareReport:
-    """Compare two loaded runs; returns the machine-readable verdict (see docs/howto/ci-gate.md).
+def compare_runs(base: ComparedRun | LoadedRun, cand: ComparedRun | LoadedRun,
+                 settings: CompareSettings | None = None) -> CompareReport:
+    """Compare two runs (read with :func:`load_compared`, or loaded records); returns the machine-readable
+    verdict (see docs/howto/ci-gate.md).
 
     Raises ``NotComparableError`` when the runs are not comparable or nothing overlaps."""
     settings = (settings or CompareSettings()).validate()
+    base, cand = compared(base), compared(cand)
     check_comparable(base, cand)
     joined = join_runs(base, cand)
     tasks = sorted({p.task for p in joined.pairs})
@@ -488,7 +509,7 @@ def compare_paths(baseline: str | Path, candidate: str | Path,
         if not Path(p).is_dir():
             raise UsageError(f"{label} {p} is not a directory",
                              hint="pass run directories written by `mosseval run` (they hold run.json)")
-    return compare_runs(load_run(baseline), load_run(candidate), settings)
+    return compare_runs(load_compared(baseline), load_compared(candidate), settings)
 
 
 # --------------------------------------------------------------------------- presentation (percent, points)

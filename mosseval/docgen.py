@@ -203,9 +203,7 @@ def tasks_table() -> str:
         if spec.is_group:
             rows.append([f"`{name}`", spec.version, "group", f"{len(spec.subtasks)} subtasks", spec.description])
             continue
-        f = spec.frames
-        frames = f"{f.strategy} {f.num_frames}" if f.strategy != "fps" else f"{f.fps} fps ≤ {f.max_frames}"
-        rows.append([f"`{name}`", spec.version, spec.protocol, frames, spec.description])
+        rows.append([f"`{name}`", spec.version, spec.protocol, spec.frames.describe(), spec.description])
     return _table(["task", "version", "protocol", "frames", "description"], rows) + "\n"
 
 

@@ -188,6 +188,13 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
     A last line without its newline is yielded when it parses as JSON (its writer died between
     the record and the newline) and skipped otherwise (its writer died mid-record).
     """
+    for lineno, _, line in iter_jsonl_at(path):
+        yield lineno, line
+
+
+def iter_jsonl_at(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, bytes]]:
+    """:func:`iter_jsonl` with each line's byte offset: ``(line number, offset, line)`` (a reader that keeps
+    only a few facts per line can seek back to the lines it needs in full)."""
     from mosseval.errors import UsageError
 
     path = Path(path)
@@ -196,7 +203,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
     except FileNotFoundError:
         return
     with fh:
-        lineno = 0
+        lineno, offset = 0, 0
         while True:
             raw = fh.readline(MAX_LINE_BYTES + 1)
             if not raw:
@@ -209,7 +216,8 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
                 return
             line = raw.strip()
             if line:
-                yield lineno, line
+                yield lineno, offset, line
+            offset += len(raw)
 
 
 def repair_jsonl_tail(path: str | os.PathLike[str]) -> None:

@@ -337,7 +337,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("gemma4", "floor_uniform", {"num_frames": 32},
            {"kind": "processor", "note": "70 soft tokens per frame (processor)"},
            "Gemma 4 video processor defaults (transformers Gemma4VideoProcessor: num_frames=32, uniform "
-           "arange(32) * n // 32)", "32 uniformly spaced frames", ("gemma4",)),
+           "arange(32) * n // 32)", "32 uniformly spaced frames", ("gemma4", "gemma4-unified")),
 ]}
 
 

@@ -81,6 +81,15 @@ class FrameSpec(Record):
             data.pop("control", None)
         return data
 
+    def describe(self) -> str:
+        """Short human form for tables: ``uniform 8``, ``1 fps ≤64``, ``linspace_fps 1 fps ≤64``."""
+        if self.recipe:
+            return f"recipe {self.recipe}"
+        if self.strategy in ("fps", "linspace_fps") and self.fps is not None:
+            rate = f"{self.fps:g} fps ≤{self.max_frames}"
+            return rate if self.strategy == "fps" else f"{self.strategy} {rate}"
+        return f"{self.strategy} {self.num_frames}"
+
 
 class PromptSpec(Record):
     system: str | None = None

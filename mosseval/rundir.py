@@ -15,12 +15,13 @@ sample. Every command that writes a run directory (``run`` and its finalize, ``s
 from __future__ import annotations
 
 import gc
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from mosseval.errors import UsageError
 from mosseval.fileio import (  # noqa: F401  (re-exported)
@@ -76,15 +77,16 @@ def _validate(path: Path, lineno: int, line: bytes) -> SampleRecord:
 
 def iter_records(path: Path) -> Iterable[SampleRecord]:
     """Yield complete records of a samples file; a partial (unterminated) last line is skipped."""
+    path = Path(path)
     for lineno, line in iter_jsonl(path):
-        yield _validate(Path(path), lineno, line)
+        yield _validate(path, lineno, line)
 
 
 def errored_records(run_dir: Path) -> list[SampleRecord]:
     """The records of :func:`read_records` whose generation failed, in the same order.
 
-    Only those are validated into records; the others are parsed as plain JSON and dropped at
-    once (``mosseval errors`` reads a 24,000-sample run at about the cost of ``json.loads``).
+    Only those are validated into records; the others are parsed as plain JSON (``orjson``) and dropped
+    at once (``mosseval errors`` reads a 24,000-sample run at about the cost of ``json.loads``).
     """
     path = Path(run_dir) / SAMPLES_FILE
     if not path.exists():
@@ -93,7 +95,7 @@ def errored_records(run_dir: Path) -> list[SampleRecord]:
     with gc_paused():
         for lineno, line in iter_jsonl(path):
             try:
-                data = json.loads(line)
+                data = orjson.loads(line)
                 key = data["key"]
                 failed = data["generation"]["error"] is not None
             except (ValueError, KeyError, TypeError):
@@ -169,19 +171,23 @@ def verify_run(loaded: LoadedRun) -> list[str]:
     Readers (the leaderboard) call this so that a stale ``run.json`` (a writer killed before its
     finalize, a file edited by hand) is noticed instead of trusted.
     """
-    log, problems = loaded.log, []
-    path = loaded.path / SAMPLES_FILE
-    lines = count_lines(path)
-    if lines != len(loaded.records):
-        problems.append(f"{SAMPLES_FILE} holds {lines - len(loaded.records)} duplicate line(s)")
-    own = expected_records(log, loaded.records)
-    if len(own) != log.n_done:
-        problems.append(f"run.json counts {log.n_done} finished samples, {SAMPLES_FILE} holds {len(own)}")
+    return run_problems(loaded.path, loaded.log, count_lines(loaded.path / SAMPLES_FILE), len(loaded.records),
+                        len(expected_records(loaded.log, loaded.records)))
+
+
+def run_problems(run_dir: Path, log: RunLog, n_lines: int, n_records: int, n_own: int) -> list[str]:
+    """:func:`verify_run` from counts: complete lines of ``samples.jsonl``, records after de-duplication by
+    key, and the run's own records among them (``expected_records``)."""
+    problems = []
+    if n_lines != n_records:
+        problems.append(f"{SAMPLES_FILE} holds {n_lines - n_records} duplicate line(s)")
+    if n_own != log.n_done:
+        problems.append(f"run.json counts {log.n_done} finished samples, {SAMPLES_FILE} holds {n_own}")
     else:
         n_res = sum(r.n for r in log.results.values())
-        if n_res != len(own):
-            problems.append(f"run.json results cover {n_res} samples, {SAMPLES_FILE} holds {len(own)}")
-    if log.status == "running" and not is_locked(loaded.path):
+        if n_res != n_own:
+            problems.append(f"run.json results cover {n_res} samples, {SAMPLES_FILE} holds {n_own}")
+    if log.status == "running" and not is_locked(run_dir):
         problems.append("run.json says `running` but no process is writing it (the writer was killed)")
     return problems
 

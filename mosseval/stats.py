@@ -437,14 +437,16 @@ def paired_cluster_bootstrap(
     alpha: float = 0.05,
     seed: int | Sequence[int] = 0,
     small_sample_correction: bool = True,
-    max_cells: int = 2_000_000,
+    max_cells: int = 131_072,
 ) -> BootstrapCI:
     """Percentile bootstrap CI of the mean of paired differences, resampling whole clusters.
 
     ``diffs[i]`` is candidate minus baseline on item ``i``; items sharing ``clusters[i]`` (a video)
     are resampled together. Each replicate draws G clusters with replacement and takes the ratio
     ``sum(diffs) / sum(items)`` of the drawn clusters (the mean over the replicate's items).
-    Vectorised: per-cluster sums and counts, then an ``integers`` draw of shape (chunk, G).
+    Vectorised: per-cluster sums and counts, then ``integers`` draws of shape (chunk, G) of at most
+    ``max_cells`` cells (1 MiB of indices: the workspace does not grow with the data; the chunking does not
+    change the draws, ``tests/test_stats.py``).
 
     With ``small_sample_correction`` the replicates are spread around the estimate by
     ``sqrt(G / (G - 1))`` before taking percentiles, the same factor as the CR1 cluster-robust
@@ -471,10 +473,14 @@ def paired_cluster_bootstrap(
     rng = np.random.default_rng(seed)
     reps = np.empty(n_boot, dtype=np.float64)
     chunk = max(1, max_cells // g)
+    # every replicate draws g clusters: with equal cluster sizes its item count is g * size (exact, as the
+    # float sum of integer counts is); np.take gathers the same values as fancy indexing, faster
+    same_size = bool(np.all(counts == counts[0]))
     for start in range(0, n_boot, chunk):
         k = min(chunk, n_boot - start)
         idx = rng.integers(0, g, size=(k, g))
-        reps[start:start + k] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+        items = counts[0] * g if same_size else np.take(counts, idx).sum(axis=1)
+        reps[start:start + k] = np.take(sums, idx).sum(axis=1) / items
     if small_sample_correction:
         reps = est + math.sqrt(g / (g - 1)) * (reps - est)
     lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])

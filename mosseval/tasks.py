@@ -158,10 +158,7 @@ class TaskListing:
 
     @property
     def frames(self) -> str:
-        f = self.spec.frames
-        if self.spec.is_group:
-            return ""
-        return f"{f.strategy} {f.num_frames}" if f.strategy != "fps" else f"{f.fps:g} fps ≤{f.max_frames}"
+        return "" if self.spec.is_group else self.spec.frames.describe()
 
 
 def count_samples(spec: TaskSpec, data_dir: str | os.PathLike | None = None,

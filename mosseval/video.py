@@ -704,8 +704,9 @@ def _read_image(file: Path, label: str) -> np.ndarray:
 
 
 def _sample_folder(path: Path, label: str, ref: VideoRef, spec: FrameSpec, start, end, root: Path,
-                   shrink: _Shrinker):
-    files = _list_frames(path, label, root)
+                   shrink: _Shrinker, files: list[Path] | None = None):
+    if files is None:
+        files = _list_frames(path, label, root)
     fps = float(ref.fps or DEFAULT_FOLDER_FPS)
     first = int(ref.first_index)
     plan = _labeled_plan(label, spec, len(files), fps, start, end, first)
@@ -770,6 +771,9 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path, cache: Any = _USE_
     """
     label = str(ref.path)
     path = safe_join(root, ref.path)
+    # Every media safety check runs before the cache is asked: a frame folder's frames are each
+    # confined to the root here (a hit must never serve frames a link out of the root now points to).
+    files = _list_frames(path, label, root) if ref.kind == "frames" else None
     if cache is _USE_DEFAULT:
         from mosseval.frame_cache import default_cache
 
@@ -785,20 +789,21 @@ def sample_frames(ref: VideoRef, spec: FrameSpec, root: Path, cache: Any = _USE_
             if hit is not None:
                 array, info = hit
                 return Frames(array=array, info=FrameInfo.model_validate(info), cache="hit")
-    frames = _decode_frames(ref, spec, path, label, root)
+    frames = _decode_frames(ref, spec, path, label, root, files)
     if key is not None:
         cache.put(key, frames.array, frames.info.model_dump(mode="json"))
         frames.cache = "miss"
     return frames
 
 
-def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str, root: Path) -> Frames:
+def _decode_frames(ref: VideoRef, spec: FrameSpec, path: Path, label: str, root: Path,
+                   files: list[Path] | None = None) -> Frames:
     start, end = (ref.start, ref.end) if spec.use_bounds else (None, None)
     shrink = _Shrinker(spec)
     try:
         if ref.kind == "frames":
             frames, plan, stamps, fps, n, decoder = _sample_folder(path, label, ref, spec, start, end, root,
-                                                                   shrink)
+                                                                   shrink, files)
         elif spec.decoder == "decord":
             frames, plan, stamps, fps, n, decoder = _sample_decord(path, label, spec, start, end)
             shrink.n_frames = len(frames)

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from mosseval.errors import UnsafePathError
 from mosseval.frame_cache import FrameCache, parse_size
 from mosseval.records import FrameSpec, VideoRef
 from mosseval.rundir import load_run
@@ -89,28 +90,74 @@ def test_damaged_entries_are_misses_and_removed(media, tmp_path):
     assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
 
 
+def test_a_hit_never_skips_the_media_safety_checks(media, tmp_path):
+    """A cached frame folder whose frame is later swapped for a link out of the data root (same name,
+    size and mtime: the same cache key) is refused on the hit too, as is a folder linked out of it."""
+    cache = FrameCache(tmp_path / "fc")
+    ref = VideoRef(path="frames", kind="frames", fps=3, first_index=1)
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "miss"
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
+    (tmp_path / "elsewhere").mkdir()
+    private = tmp_path / "elsewhere" / "private.jpg"
+    (media / "frames" / "00003.jpg").rename(private)  # keeps size and mtime
+    (media / "frames" / "00003.jpg").symlink_to(private)
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        sample_frames(ref, SPECS[0], media, cache=cache)
+    assert cache.stats.hits == 1  # refused before the lookup
+    # the whole folder linked out of the root (its key equals the cached folder's)
+    (media / "frames" / "00003.jpg").unlink()
+    private.rename(media / "frames" / "00003.jpg")
+    assert sample_frames(ref, SPECS[0], media, cache=cache).cache == "hit"
+    (media / "frames").rename(tmp_path / "elsewhere" / "frames")
+    (media / "frames").symlink_to(tmp_path / "elsewhere" / "frames")
+    with pytest.raises(UnsafePathError, match="outside the data root"):
+        sample_frames(ref, SPECS[0], media, cache=cache)
+    assert cache.stats.hits == 2
+
+
 def test_size_bound_evicts_least_recently_used(tmp_path):
     one = 64 * 64 * 3 * 4  # random pixels do not compress: an entry is this plus a small header
     cache = FrameCache(tmp_path / "fc", max_bytes=int(3.5 * one))
     rng = np.random.default_rng(0)
     arrays = {f"{k:064x}": rng.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8) for k in range(5)}
     keys = list(arrays)
-    for k in keys[:3]:
-        time.sleep(0.02)
+    past = time.time() - 1000  # explicit ages (no sleeps betting on the file system's mtime resolution)
+
+    def age(k: str, t: float) -> None:
+        os.utime(cache._path(k), (t, t))
+
+    for i, k in enumerate(keys[:3]):
         cache.put(k, arrays[k], {"k": k})
+        age(k, past + 10 * i)
     assert cache.stats.evicted == 0
-    time.sleep(0.02)
-    assert cache.get(keys[0]) is not None  # used again: now the most recently used
-    time.sleep(0.02)
+    assert cache.get(keys[0]) is not None  # used again: now the most recently used (touched: now)
     cache.put(keys[3], arrays[keys[3]], {"k": keys[3]})  # over the bound: the LRU entry goes
     assert cache.stats.evicted == 1 and cache.size() <= 3.5 * one
     assert not cache._path(keys[1]).exists()
     assert all(cache._path(k).exists() for k in (keys[0], keys[2], keys[3]))
-    time.sleep(0.02)
     cache.put(keys[4], arrays[keys[4]], {"k": keys[4]})
     assert not cache._path(keys[2]).exists() and cache._path(keys[0]).exists()
     got = cache.get(keys[4])
     assert got is not None and np.array_equal(got[0], arrays[keys[4]]) and got[1] == {"k": keys[4]}
+
+
+def test_a_killed_writers_temp_files_are_removed_once_stale(tmp_path):
+    """SIGKILL between mkstemp and rename left .tmp-* files that nothing ever removed."""
+    from mosseval.frame_cache import STALE_TMP_S
+
+    cache = FrameCache(tmp_path / "fc")
+    arr = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    cache.put(f"{1:064x}", arr, {})
+    folder = cache._path(f"{1:064x}").parent
+    old, young = folder / ".tmp-killedwriter", folder / ".tmp-stillwriting"
+    for p in (old, young):
+        p.write_bytes(b"half an entry")
+    t = time.time() - STALE_TMP_S - 60
+    os.utime(old, (t, t))
+    fresh = FrameCache(tmp_path / "fc")  # another process: its first write rescans the folder
+    fresh.put(f"{2:064x}", arr, {})
+    assert not old.exists() and young.exists()
+    assert fresh.get(f"{1:064x}") is not None and fresh.get(f"{2:064x}") is not None
 
 
 def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):

@@ -72,3 +72,18 @@ def test_tasks_command_lists_counts(cli, tmp_path):
     p = cli("tasks")
     assert p.returncode == 0, p.stderr
     assert "moss-video-mini" in p.stdout
+
+
+def test_frame_plans_are_described_by_what_decides_the_count():
+    """`mosseval tasks` and the docs' task table: a rate-based plan shows its rate and cap, not the unused
+    ``num_frames`` (mmvu-1fps used to read "linspace_fps 32")."""
+    from mosseval.docgen import tasks_table
+    from mosseval.records import FrameSpec
+    from mosseval.tasks import load_registry
+
+    reg = load_registry()
+    assert reg["mmvu-1fps"].frames.describe() == "linspace_fps 1 fps ≤64"
+    assert reg["vcr-bench"].frames.describe() == "bin_start 64"
+    assert FrameSpec(strategy="fps", fps=0.5, max_frames=32).describe() == "0.5 fps ≤32"
+    assert FrameSpec(recipe="qwen2.5-vl").describe() == "recipe qwen2.5-vl"
+    assert "| `mmvu-1fps` | 2 | mmvu-cot | linspace_fps 1 fps ≤64 |" in tasks_table()

@@ -54,7 +54,8 @@ def _gc_paused() -> Iterator[None]:
 
 def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None) -> list[SampleView]:
     views = []
-    for rec, why in select_samples(inp.records, k):
+    chosen = select_samples(inp.table, k)
+    for rec, (_, why) in zip(inp.table.records(i for i, _ in chosen), chosen):
         item = item_view(rec)
         iid = item_id(item)
         samples.items.setdefault(iid, item)
@@ -96,6 +97,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     runs: list[RunDigest] = []
     embedded: list[list[SampleView]] = []
     samples = SampleSet()
+    ids: dict[str, int] = {}  # item key -> number, shared by every run's per-sample columns
     thumbs = None
     if thumbnails:
         from mosseval.leaderboard.thumbnails import ThumbnailMaker
@@ -103,7 +105,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
         thumbs = ThumbnailMaker(data_dir)
     with _gc_paused():
         for inp in load_inputs(paths, lmms):
-            runs.append(digest_run(inp, len(runs)))
+            runs.append(digest_run(inp, len(runs), ids))
             embedded.append(_embed_samples(inp, samples_per_run, samples, thumbs))
             del inp
     if not runs:

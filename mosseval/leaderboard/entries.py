@@ -7,6 +7,7 @@ summaries from the judge's own files; nothing is recomputed that the run or the 
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,17 +15,35 @@ from mosseval.comparability import group_key, task_key
 from mosseval.judge.records import JudgeSummary
 from mosseval.leaderboard.records import Cell, JudgeHeadline, RunEntry, TaskInfo
 from mosseval.leaderboard.sources import BoardInput
-from mosseval.records import FrameSpec, RunLog, SampleRecord, TaskResult
+from mosseval.records import FrameSpec, RunLog, TaskResult
+from mosseval.sampletable import SampleTable
 
 
-@dataclass
+class OutcomeColumn:
+    """Per-sample values of one metric in one cell, compactly: board-wide item ids (``array('l')``) and values
+    (``array('d')``), in the order the run holds the items."""
+
+    __slots__ = ("ids", "values")
+
+    def __init__(self, values: dict[str, float], ids: dict[str, int]):
+        self.ids = array("l", [ids.setdefault(k, len(ids)) for k in values])
+        self.values = array("d", values.values())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 class Outcomes:
-    """Compact per-sample columns of one cell: item key -> 1.0 / 0.0 correctness, item key -> PRR."""
+    """Compact per-sample columns of one cell: item (``task/sample id``) -> 1.0 / 0.0 correctness and -> PRR.
+    Item keys are numbered once per board (``ids``), so runs on one task share them."""
 
-    correct: dict[str, float] = field(default_factory=dict)
-    prr: dict[str, float] = field(default_factory=dict)
+    __slots__ = ("correct", "prr")
 
-    def of(self, metric: str) -> dict[str, float]:
+    def __init__(self, correct: dict[str, float], prr: dict[str, float], ids: dict[str, int]):
+        self.correct = OutcomeColumn(correct, ids)
+        self.prr = OutcomeColumn(prr, ids)
+
+    def of(self, metric: str) -> OutcomeColumn:
         return self.correct if metric == "accuracy" else self.prr
 
 
@@ -65,12 +84,13 @@ def frames_label(frames: FrameSpec | dict[str, Any] | None) -> str | None:
     return f"{f['num_frames']}f" if f.get("num_frames") else None
 
 
-def chance_level(records: list[SampleRecord]) -> float | None:
+def chance_level(table: SampleTable, rows: list[int]) -> float | None:
     """Expected accuracy of a uniform guess over the options, averaged over the items (open-ended items
     count 0); None when no item has options."""
-    if not records or not any(r.sample.options for r in records):
+    n_opt = [table.n_options[i] for i in rows]
+    if not n_opt or not any(n_opt):
         return None
-    return sum(1.0 / len(r.sample.options) if r.sample.options else 0.0 for r in records) / len(records)
+    return sum(1.0 / k if k else 0.0 for k in n_opt) / len(n_opt)
 
 
 def headline(judge: dict[str, JudgeSummary]) -> JudgeHeadline | None:
@@ -101,14 +121,17 @@ def make_cell(res: TaskResult, judge: dict[str, JudgeSummary]) -> Cell:
         metric=res.metric, reported_accuracy=res.reported_accuracy, notes=list(res.notes))
 
 
-def outcomes_of(records: list[SampleRecord]) -> Outcomes:
-    out = Outcomes()
-    for rec in records:
-        key = f"{rec.task}/{rec.sample.id}"
-        out.correct[key] = 1.0 if (rec.generation.error is None and rec.score is not None and rec.score.correct) else 0.0
-        if rec.score is not None and rec.score.prr is not None:
-            out.prr[key] = float(rec.score.prr)
-    return out
+def outcomes_of(table: SampleTable, rows: list[int], ids: dict[str, int]) -> Outcomes:
+    """The cell's per-sample columns (a later row of the same item replaces the value, keeps the place)."""
+    correct: dict[str, float] = {}
+    prr: dict[str, float] = {}
+    for i in rows:
+        key = f"{table.task[i]}/{table.sample_id[i]}"
+        correct[key] = 1.0 if table.correct[i] else 0.0
+        p = table.prr[i]
+        if p is not None:
+            prr[key] = p
+    return Outcomes(correct, prr, ids)
 
 
 def published_checks(inp: BoardInput) -> list:
@@ -137,17 +160,18 @@ def run_entry(inp: BoardInput, index: int) -> RunEntry:
         mosseval_version=spec.mosseval_version or None, origin=log.origin, status=log.status, limit=spec.limit,
         seed=spec.seed, model_args=dict(spec.model_args), identity_hash=log.identity.hash(),
         model_hash=log.identity.model_hash(), eval_hash=log.identity.eval_hash(), run_dir=str(inp.path),
-        n_samples=len(inp.records), n_expected=log.n_expected, n_errors=log.n_errors, packages=dict(spec.packages),
+        n_samples=len(inp.table), n_expected=log.n_expected, n_errors=log.n_errors, packages=dict(spec.packages),
         order=index, judged=inp.judgements.judged, stale=inp.stale, published=published_checks(inp), notes=notes)
     return RunEntry.model_validate(redact_value(entry.model_dump(mode="json")))  # secrets never reach the board
 
 
-def digest_run(inp: BoardInput, index: int) -> RunDigest:
+def digest_run(inp: BoardInput, index: int, ids: dict[str, int]) -> RunDigest:
+    """``ids``: the board's item numbering (item key -> id), extended with this run's items."""
     log = inp.log
     refs = {t.name: t for t in log.spec.tasks}
-    by_task: dict[str, list[SampleRecord]] = {}
-    for rec in inp.records:
-        by_task.setdefault(rec.task, []).append(rec)
+    by_task: dict[str, list[int]] = {}
+    for i, task in enumerate(inp.table.task):
+        by_task.setdefault(task, []).append(i)
     entries: list[Entry] = []
     run_frames = frames_label(log.spec.frames) if log.origin != "mosseval" else None
     for name, res in log.results.items():
@@ -158,12 +182,12 @@ def digest_run(inp: BoardInput, index: int) -> RunDigest:
         entries.append(Entry(
             name=name, kind="task", group=group, ckey=task_key(log, name),
             top_level=group is None or group not in log.groups,
-            cell=make_cell(res, inp.judgements.tasks.get(name, {})), outcomes=outcomes_of(recs),
+            cell=make_cell(res, inp.judgements.tasks.get(name, {})), outcomes=outcomes_of(inp.table, recs, ids),
             info=TaskInfo(version=res.version, protocol=res.protocol, frames=tspec.frames if tspec else None,
                           frames_label=frames_label(tspec.frames) if tspec else run_frames,
                           approximate=bool(res.approximate or (tspec.scoring.approximate if tspec else False)),
                           has_prr=res.prr is not None, has_format=res.format_rate is not None,
-                          chance=chance_level(recs), origin=log.origin),
+                          chance=chance_level(inp.table, recs), origin=log.origin),
             notes=[f"metric: {res.metric}"] if res.metric else []))
     for gname, res in log.groups.items():
         members = [t.name for t in log.spec.tasks if t.group == gname and t.name in log.results]
@@ -172,13 +196,13 @@ def digest_run(inp: BoardInput, index: int) -> RunDigest:
                          if x})
         entries.append(Entry(
             name=gname, kind="group", group=None, ckey=group_key(log, gname, members), top_level=True,
-            cell=make_cell(res, inp.judgements.groups.get(gname, {})), outcomes=outcomes_of(recs),
+            cell=make_cell(res, inp.judgements.groups.get(gname, {})), outcomes=outcomes_of(inp.table, recs, ids),
             info=TaskInfo(version=res.version, protocol=res.protocol,
                           frames_label="/".join(labels) if labels else run_frames, approximate=bool(res.approximate),
                           has_prr=res.prr is not None, has_format=res.format_rate is not None,
-                          chance=chance_level(recs), origin=log.origin),
+                          chance=chance_level(inp.table, recs), origin=log.origin),
             members=members))
     return RunDigest(run_entry(inp, index), entries)
 
 
-__all__ = ["Outcomes", "Entry", "RunDigest", "frames_label", "chance_level", "headline", "make_cell", "digest_run"]
+__all__ = ["OutcomeColumn", "Outcomes", "Entry", "RunDigest", "frames_label", "chance_level", "headline", "make_cell", "digest_run"]

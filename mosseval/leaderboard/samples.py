@@ -13,6 +13,7 @@ from mosseval.judge.summary import RunJudgements
 from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
 from mosseval.records import ErrorInfo, SampleRecord, digest
 from mosseval.redact import redact_text
+from mosseval.sampletable import SampleTable
 
 MAX_GENERATION_CHARS = 6000
 MAX_TEXT_CHARS = 2000
@@ -28,27 +29,30 @@ def stable_rank(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-def select_samples(records: list[SampleRecord], k: int) -> list[tuple[SampleRecord, str]]:
-    """A deterministic mix of wrong answers, low PRR and a shared hash-ranked draw, in (task, index) order."""
-    if k <= 0 or not records:
+def select_samples(table: SampleTable, k: int) -> list[tuple[int, str]]:
+    """A deterministic mix of wrong answers, low PRR and a shared hash-ranked draw, in (task, index) order:
+    the picked rows of ``table`` and why each was picked."""
+    n = len(table)
+    if k <= 0 or not n:
         return []
-    if len(records) <= k:
-        return sorted(((r, "all") for r in records), key=lambda x: (x[0].task, x[0].index))
-    rank = {id(r): stable_rank(r.task, r.sample.id) for r in records}
-    picked: dict[int, tuple[SampleRecord, str]] = {}
-    wrong = sorted((r for r in records if not (r.score and r.score.correct)), key=lambda r: rank[id(r)])
-    for r in wrong[: k // 3]:
-        picked[id(r)] = (r, "wrong")
-    low = sorted((r for r in records if r.score and r.score.prr is not None and r.score.prr < 1.0
-                  and id(r) not in picked), key=lambda r: (r.score.prr, rank[id(r)]))  # type: ignore[union-attr]
-    for r in low[: k // 3]:
-        picked[id(r)] = (r, "low-prr")
-    for r in sorted(records, key=lambda r: rank[id(r)]):
+    task, index, prr = table.task, table.index, table.prr
+    if n <= k:
+        return sorted(((i, "all") for i in range(n)), key=lambda x: (task[x[0]], index[x[0]]))
+    rank = [stable_rank(t, s) for t, s in zip(task, table.sample_id)]
+    picked: dict[int, str] = {}
+    wrong = sorted((i for i in range(n) if not table.correct_score[i]), key=rank.__getitem__)
+    for i in wrong[: k // 3]:
+        picked[i] = "wrong"
+    low = sorted((i for i in range(n) if prr[i] is not None and prr[i] < 1.0 and i not in picked),  # type: ignore[operator]
+                 key=lambda i: (prr[i], rank[i]))
+    for i in low[: k // 3]:
+        picked[i] = "low-prr"
+    for i in sorted(range(n), key=rank.__getitem__):
         if len(picked) >= k:
             break
-        if id(r) not in picked:
-            picked[id(r)] = (r, "random")
-    return sorted(picked.values(), key=lambda x: (x[0].task, x[0].index))
+        if i not in picked:
+            picked[i] = "random"
+    return sorted(picked.items(), key=lambda x: (task[x[0]], index[x[0]]))
 
 
 def item_view(rec: SampleRecord) -> ItemView:

@@ -1,7 +1,8 @@
 """The board's one input path: run directories (and adapted lmms-eval results) as run records.
 
 ``expand_run_paths`` turns arguments into run directories; ``load_inputs`` yields one :class:`BoardInput`
-per run — its ``RunLog``, its ``SampleRecord`` list and the judge's summaries — whatever produced it.
+per run — its ``RunLog``, its samples as a compact :class:`~mosseval.sampletable.SampleTable` (full records
+are re-read only for the samples the page embeds) and the judge's summaries — whatever produced it.
 A ``run.json`` that disagrees with its ``samples.jsonl`` (record count, duplicate keys) is not trusted:
 the numbers are recomputed from the samples with the run's own task specs, and the run is marked.
 """
@@ -18,15 +19,18 @@ from mosseval.errors import UsageError
 from mosseval.judge.store import read_judgements
 from mosseval.judge.summary import RunJudgements, summarize_run
 from mosseval.leaderboard.records import StaleNotice
-from mosseval.records import RunLog, SampleRecord
-from mosseval.rundir import expected_records, load_run, verify_run
+from mosseval.records import RunLog
+from mosseval.rundir import expected_records, load_run, read_run_log, run_problems
+from mosseval.sampletable import SampleTable, read_table
 
 
 @dataclass
 class BoardInput:
     path: Path
     log: RunLog
-    records: list[SampleRecord]
+    table: SampleTable
+    """The run's own samples (``rundir.expected_records``) as compact columns; full records are re-read only
+    for the samples the page embeds (``table.records``)."""
     judgements: RunJudgements
     stale: StaleNotice | None = None
     notes: list[str] = field(default_factory=list)
@@ -90,30 +94,38 @@ def expand_run_paths(items: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def read_checked(path: Path) -> tuple[RunLog, list[SampleRecord], StaleNotice | None]:
-    """A run's log and its own records (``rundir.expected_records``), with the log's results recomputed
-    from the samples when ``run.json`` disagrees with ``samples.jsonl`` (``rundir.verify_run``: counts,
-    duplicate keys, a ``running`` status whose writer is gone)."""
+def read_checked(path: Path) -> tuple[RunLog, SampleTable, StaleNotice | None]:
+    """A run's log and its own samples (``rundir.expected_records``) as a table, with the log's results
+    recomputed from the samples when ``run.json`` disagrees with ``samples.jsonl`` (``rundir.run_problems``:
+    counts, duplicate keys, a ``running`` status whose writer is gone)."""
     from mosseval.runner import recompute_stale
 
-    loaded = load_run(path)
-    own = expected_records(loaded.log, loaded.records)
-    problems = verify_run(loaded)
+    log = read_run_log(path)
+    table = read_table(path)
+    own = table.expected_rows(log)
+    problems = run_problems(path, log, table.n_lines, len(table), len(own))
+    if len(own) != len(table):
+        table = table.subset(own)
     if not problems:
-        return loaded.log, own, None
+        return log, table, None
     reason = "stale run.json (it disagrees with samples.jsonl: " + "; ".join(problems) + ")"
-    log = loaded.log
     if not log.task_specs or any(t.name not in log.task_specs for t in log.spec.tasks):
-        return log, own, StaleNotice(reason=reason + "; the run lacks its task specs, so its numbers are "
-                                                     "run.json's and may be stale", recomputed=False)
+        return log, table, StaleNotice(reason=reason + "; the run lacks its task specs, so its numbers are "
+                                                       "run.json's and may be stale", recomputed=False)
+    loaded = load_run(path)  # recomputing needs the full records (for this run only)
     fresh = recompute_stale(loaded).log.model_copy(update={"updated_at": log.updated_at})
-    return fresh, own, StaleNotice(reason=reason + "; numbers recomputed from samples.jsonl "
-                                                   "(`mosseval score` rewrites run.json)", recomputed=True)
+    table = SampleTable.from_records(expected_records(loaded.log, loaded.records))
+    return fresh, table, StaleNotice(reason=reason + "; numbers recomputed from samples.jsonl "
+                                                     "(`mosseval score` rewrites run.json)", recomputed=True)
 
 
 def load_run_input(path: Path) -> BoardInput:
-    log, records, stale = read_checked(path)
-    return BoardInput(path, log, records, summarize_run(log, records, read_judgements(path)), stale)
+    log, table, stale = read_checked(path)
+    stored = read_judgements(path)
+    if stored.log is not None:  # judge summaries read the judged samples' full records
+        records = table.records(range(len(table)))
+        return BoardInput(path, log, SampleTable.from_records(records), summarize_run(log, records, stored), stale)
+    return BoardInput(path, log, table, RunJudgements(stored), stale)
 
 
 def load_inputs(run_paths: list[Path], lmms: list[str] | None = None) -> Iterator[BoardInput]:
@@ -126,7 +138,7 @@ def load_inputs(run_paths: list[Path], lmms: list[str] | None = None) -> Iterato
 
         for f in find_results_files(lmms):
             run = load_lmms_run(f)
-            yield BoardInput(run.path, run.log, run.records, RunJudgements(StoredJudgements()), None,
+            yield BoardInput(run.path, run.log, SampleTable.from_records(run.records), RunJudgements(StoredJudgements()), None,
                              list(run.notes))
 
 

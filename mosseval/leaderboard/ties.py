@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from mosseval.leaderboard.entries import Outcomes
+from mosseval.leaderboard.entries import OutcomeColumn, Outcomes
 from mosseval.leaderboard.records import Cell, JudgeHeadline, TieTest
 from mosseval.records import Estimate
 from mosseval.stats import Z95, mcnemar_exact, normal_two_sided_p, paired_z, se_from_estimate, unpaired_z
@@ -32,16 +32,26 @@ def _estimate(cell: Cell, metric: str) -> Estimate | None:
     return cell.accuracy if metric == "accuracy" else cell.prr
 
 
-def paired_values(a: dict[str, float], b: dict[str, float], n_a: int, n_b: int) -> list[tuple[float, float]] | None:
-    """(a, b) values of the items both runs have, when they share enough of them."""
-    if not a or not b:
+def paired_values(a: OutcomeColumn, b: OutcomeColumn, n_a: int, n_b: int) -> list[tuple[float, float]] | None:
+    """(a, b) values of the items both runs have (in the order of the run with fewer items), when they share
+    enough of them."""
+    if not len(a) or not len(b):
         return None
     small, big = (a, b) if len(a) <= len(b) else (b, a)
-    common = [k for k in small if k in big]
+    if small.ids == big.ids:  # the same items in the same order (the usual case): no lookup
+        common = list(range(len(small)))
+        at_big = common
+    else:
+        where = {k: i for i, k in enumerate(big.ids)}
+        common = [i for i, k in enumerate(small.ids) if k in where]
+        at_big = [where[small.ids[i]] for i in common]
     need = PAIRED_MIN_OVERLAP * max(1, min(n_a or len(a), n_b or len(b)))
     if not common or len(common) < need:
         return None
-    return [(a[k], b[k]) for k in common]
+    sv, bv = small.values, big.values
+    if small is a:
+        return [(sv[i], bv[j]) for i, j in zip(common, at_big)]
+    return [(bv[j], sv[i]) for i, j in zip(common, at_big)]
 
 
 def tie_test(metric: str, leader: tuple[Cell, Outcomes], other: tuple[Cell, Outcomes]) -> TieTest:

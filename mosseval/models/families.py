@@ -120,6 +120,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            "the checkpoint)"),
     Family("cohere-compass", "Cohere Compass (North Vision)", ("cohere_compass",), None, recipe_known=False,
            notes="per-frame timestamps in the prompt"),
+    Family("gemma4-unified", "Gemma 4 Unified", ("gemma4_unified",), "gemma4",
+           notes="Gemma 4's video processor (same code and defaults); audio without the conformer"),
 ]}
 
 _BY_MODEL_TYPE = {mt: f for f in FAMILIES.values() for mt in f.model_types}

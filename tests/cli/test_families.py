@@ -14,13 +14,14 @@ def test_families_json_lists_every_family_with_its_recipe_or_why_not(capsys):
     rows = {r["family"]: r for r in json.loads(out)}
     from mosseval.models.families import FAMILIES
 
-    assert list(rows) == list(FAMILIES) and len(rows) == 40
+    assert list(rows) == list(FAMILIES) and len(rows) == 41
     assert rows["glm-4.5v"]["recipe"] == "glm-4.1v" and rows["glm-4.5v"]["model_types"] == ["glm4v_moe"]
     assert rows["qwen2.5-omni-thinker"]["recipe"] == "qwen2.5-omni"
     assert rows["gemma3"]["recipe"] is None and rows["gemma3"]["recipe_label"] == "none published"
     assert rows["molmo2"]["recipe"] is None and rows["molmo2"]["recipe_label"] == "none recorded yet"
     assert rows["qwen3-omni-moe"]["auto_class"] == "AutoModelForMultimodalLM"
     assert rows["dots3-note"]["auto_class"] == "AutoModelForMultimodalLM"
+    assert rows["gemma4-unified"]["recipe"] == "gemma4"
 
 
 def test_families_table_shows_both_kinds_of_missing_recipe(capsys):

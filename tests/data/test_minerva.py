@@ -39,6 +39,25 @@ def test_loader_reads_the_published_fields(registry, tmp_path):
     assert samples[2].video.path.endswith(".webm")  # any downloaded container is found
 
 
+MINERVA_INSTRUCTION = ("Think step by step inside <think></think>: one sentence per step, in the order of the video, "
+                       "giving the time (MM:SS) of each moment you rely on. Then give only the letter of the correct "
+                       "option inside <answer></answer>.")
+
+
+def test_prompt_is_the_question_the_five_options_and_one_instruction_line(registry, tmp_path):
+    """mosseval's own MINERVA prompt (none is published): no hard line breaks inside the instruction."""
+    from mosseval.prompts import build_messages
+
+    fx = make_minerva(tmp_path / "MINERVA", n=2, with_videos=False)
+    s = load(registry, fx.root)[0]
+    messages, prefill = build_messages(registry["minerva"], s, root=fx.root)
+    assert prefill is None and messages[0]["content"][0] == {"type": "video"}
+    it = fx.items[0]
+    options = [f"{L}. {it[f'answer_choice_{k}']}" for k, L in enumerate("ABCDE")]
+    assert messages[0]["content"][1]["text"] == "\n".join(
+        [f"Question: {it['question']}", "Options:", *options, MINERVA_INSTRUCTION])
+
+
 def test_both_question_type_spellings():
     assert skills_of({"question type": "Counting, Temporal Reasoning"}) == ["Counting", "Temporal Reasoning"]
     assert skills_of({"question_type": "Counting,Listening"}) == ["Counting", "Listening"]

@@ -493,12 +493,14 @@ def test_samples_are_bounded_and_deterministic(tmp_path):
 
 def test_perfect_traces_are_never_picked_as_low_prr(tmp_path):
     from mosseval.leaderboard.samples import select_samples
+    from mosseval.sampletable import SampleTable
 
     recs = [make_record("moss-video-mini", i, i % 4 != 0, 1.0) for i in range(60)]
-    picked = select_samples(recs, 30)
+    picked = select_samples(SampleTable.from_records(recs), 30)
     assert len(picked) == 30 and {why for _, why in picked} == {"wrong", "random"}
     recs[5].score.prr = 0.4  # one imperfect trace: it is the only "low-prr" pick
-    assert [r.sample.id for r, why in select_samples(recs, 30) if why == "low-prr"] == ["s0005"]
+    assert [recs[i].sample.id for i, why in select_samples(SampleTable.from_records(recs), 30)
+            if why == "low-prr"] == ["s0005"]
 
 
 def test_leaderboard_json_is_valid_strict_json(tmp_path):

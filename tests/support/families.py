@@ -31,7 +31,8 @@ Second-round families (``EXTENDED``):
 * Molmo2: 16 patches per frame pooled 2x2 -> 4 per frame -> 32;
 * Kimi-K2.5: 4 frames per temporal chunk -> 2 chunks x 16 patches / merge 2^2 -> 8;
 * MiniCPM-V 4.6 / 4.7: "16x" downsampling -> 16 patches / 16 = 1 per frame -> 8;
-* MiniCPM-OCR: "4x" downsampling -> 16 / 4 = 4 per frame -> 32.
+* MiniCPM-OCR: "4x" downsampling -> 16 / 4 = 4 per frame -> 32;
+* Gemma 4 Unified: Gemma 4's vision path -> 512.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ EXPECTED_VISUAL_TOKENS: dict[str, int | None] = {
     "llava-onevision-1.5": 32, "dots3-note": 32, "ovis2.5": 32, "cosmos3-edge": 32,
     "qwen2.5-omni-thinker": 1600, "qwen3-omni-moe": 2116, "qwen3-omni-moe-thinker": 2116,
     "molmo2": 32, "kimi-k2.5": 8, "minicpm-v-4.6": 8, "minicpm-v-4.7": 8, "minicpm-ocr": 32,
+    "gemma4-unified": 512,
 }
 
 CORE = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "qwen3-vl-moe", "qwen3.5", "qwen3.5-moe", "qwen2.5-omni",

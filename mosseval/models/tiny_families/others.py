@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from mosseval.models.tiny_families.base import IMAGE, TEXT, TinyFamily, _chatml, _gemma, _gemma4, _smolvlm
 from mosseval.models.tiny_families.llava import SQUARE, _siglip
 from mosseval.models.tiny_families.qwen import _qwen_text
@@ -84,8 +86,8 @@ def _videollama3_processor(tokenizer, template):
         tokenizer=tokenizer, chat_template=template)
 
 
-def _gemma4_config(ids: dict[str, int], vocab: int):
-    from transformers import Gemma4Config
+def _gemma4_config(ids: dict[str, int], vocab: int, prefix: str = "Gemma4"):
+    import transformers
 
     text = {**TEXT, "vocab_size": vocab, "head_dim": 16, "global_head_dim": 16, "sliding_window": 64,
             "layer_types": ["sliding_attention", "full_attention"], "bos_token_id": ids["<bos>"],
@@ -94,22 +96,31 @@ def _gemma4_config(ids: dict[str, int], vocab: int):
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                   num_key_value_heads=2, head_dim=16, patch_size=8, pooling_kernel_size=3,
                   position_embedding_size=1024)
-    return Gemma4Config(text_config=text, vision_config=vision, audio_config=None,
+    return getattr(transformers, f"{prefix}Config")(text_config=text, vision_config=vision, audio_config=None,
                         boi_token_id=ids["<|image>"], eoi_token_id=ids["<image|>"],
                         image_token_id=ids["<|image|>"], video_token_id=ids["<|video|>"],
                         audio_token_id=ids["<|audio|>"], boa_token_id=ids["<|audio>"], eoa_token_index=ids["<audio|>"],
                         tie_word_embeddings=True)
 
 
-def _gemma4_processor(tokenizer, template):
+def _gemma4_processor(tokenizer, template, prefix: str = "Gemma4"):
     import transformers
 
     px = dict(patch_size=8, max_soft_tokens=70, pooling_kernel_size=3)
-    return transformers.Gemma4Processor(
-        feature_extractor=transformers.Gemma4AudioFeatureExtractor(),
-        image_processor=transformers.Gemma4ImageProcessor(**px),
-        video_processor=transformers.Gemma4VideoProcessor(**px, do_sample_frames=False), tokenizer=tokenizer,
-        image_seq_length=70, chat_template=template)
+    return getattr(transformers, f"{prefix}Processor")(
+        feature_extractor=getattr(transformers, f"{prefix}AudioFeatureExtractor")(),
+        image_processor=getattr(transformers, f"{prefix}ImageProcessor")(**px),
+        video_processor=getattr(transformers, f"{prefix}VideoProcessor")(**px, do_sample_frames=False),
+        tokenizer=tokenizer, image_seq_length=70, chat_template=template)
+
+
+def _gemma4_family(name: str, model_type: str, display: str, prefix: str) -> TinyFamily:
+    return TinyFamily(name, model_type, display,
+                      {"boi_token": "<|image>", "eoi_token": "<image|>", "image_token": "<|image|>",
+                       "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"},
+                      ("<|turn>", "<|video|>"), "<turn|>", "<pad>", _gemma4("<|video|>", "<|image|>"),
+                      partial(_gemma4_config, prefix=prefix), partial(_gemma4_processor, prefix=prefix), bos="<bos>",
+                      add_bos=True, suppress=("<|image>", "<image|>", "<|image|>", "<|video|>"))
 
 
 def families() -> list[TinyFamily]:
@@ -132,12 +143,9 @@ def families() -> list[TinyFamily]:
                    _gemma3_config, _gemma3_processor, bos="<bos>", add_bos=True,
                    suppress=("<start_of_image>", "<end_of_image>", "<image_soft_token>"), video=False,
                    notes="no video processor: frames go in as a sequence of images"),
-        TinyFamily("gemma4", "gemma4", "Gemma 4",
-                   {"boi_token": "<|image>", "eoi_token": "<image|>", "image_token": "<|image|>",
-                    "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"},
-                   ("<|turn>", "<|video|>"), "<turn|>", "<pad>", _gemma4("<|video|>", "<|image|>"),
-                   _gemma4_config, _gemma4_processor, bos="<bos>", add_bos=True,
-                   suppress=("<|image>", "<image|>", "<|image|>", "<|video|>")),
+        _gemma4_family("gemma4", "gemma4", "Gemma 4", "Gemma4"),
+        # Gemma 4 with the audio conformer replaced by a projection of raw waveform frames; vision identical
+        _gemma4_family("gemma4-unified", "gemma4_unified", "Gemma 4 Unified", "Gemma4Unified"),
         TinyFamily("videollama3", "video_llama_3", "VideoLLaMA3", {"image_token": "<|image_pad|>",
                                                                     "video_token": "<|video_pad|>"},
                    ("<|im_start|>",), "<|im_end|>", "<|endoftext|>", _chatml("<|video_pad|>", "<|image_pad|>"),
