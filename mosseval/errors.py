@@ -97,13 +97,6 @@ class ConfigError(MossevalError):
     exit_code = ExitCode.USAGE
 
 
-class DataFormatError(MossevalError):
-    """A dataset file whose content does not match its schema (a field of the wrong type, bad
-    JSON); the message names the file and the line (exit 2)."""
-
-    exit_code = ExitCode.USAGE
-
-
 class PluginError(ConfigError):
     """A provider (built-in or from a third-party package) is broken: it fails to import or does not
     register what its entry point promises."""

@@ -23,7 +23,8 @@ Frames read from the cache are bit-identical to decoded ones (tested).
 
 Concurrency: entries are written to a temporary file and renamed into place, so a reader sees a
 whole entry or none; two processes filling the same key write the same bytes. A damaged or
-truncated entry (a crash, a full disk) is a miss and is removed. Eviction is LRU by modification
+truncated entry (a crash, a full disk) is a miss and is removed; a writer killed before its rename
+leaves a ``.tmp-*`` file that the next rescan removes once it is an hour old. Eviction is LRU by modification
 time (a hit touches its entry): when the directory grows past its size bound, the oldest entries
 are deleted down to 90 % of the bound; an entry deleted under a reader stays readable on POSIX,
 and a reader that loses the race just misses.
@@ -44,6 +45,7 @@ import re
 import struct
 import tempfile
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,7 +208,7 @@ class FrameCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(head)
@@ -240,6 +242,8 @@ class FrameCache:
                     except OSError:
                         continue
                     out.append((st.st_mtime, st.st_size, Path(e.path)))
+                elif e.name.startswith(_TMP_PREFIX):
+                    _remove_if_stale(e)
         return out
 
     def size(self) -> int:
@@ -274,6 +278,20 @@ class FrameCache:
     def _count(self, what: str) -> None:
         with self._lock:
             setattr(self.stats, what, getattr(self.stats, what) + 1)
+
+
+_TMP_PREFIX = ".tmp-"
+STALE_TMP_S = 3600.0
+"""A writer killed between creating and renaming an entry leaves ``.tmp-*``; the next rescan (eviction,
+``size()``) removes those older than this (a younger one may still be being written by another process)."""
+
+
+def _remove_if_stale(entry: os.DirEntry) -> None:
+    try:
+        if time.time() - entry.stat().st_mtime > STALE_TMP_S:
+            os.unlink(entry.path)
+    except OSError:
+        pass
 
 
 # --------------------------------------------------------------------------- the process default

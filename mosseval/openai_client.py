@@ -95,11 +95,11 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from mosseval.errors import AuthError, BudgetExhaustedError, MissingDependencyError, RemoteError, UsageError
 from mosseval.records import Usage
-from mosseval.redact import redact_text
+from mosseval.redact import is_secret_key, redact_text
 
 __all__ = [
     "AuthError",
@@ -311,11 +311,18 @@ class ChatClient:
 
         self.model = str(model)
         base_url = base_url or os.environ.get(base_url_env) or None
+        query: dict[str, str] | None = None
+        url_secrets: list[str] = []
         if base_url is not None:
             parts = urlsplit(base_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise UsageError(f"base_url {host_of(base_url)!r} is not an http(s) URL",
                                  hint="e.g. base_url=http://localhost:8000/v1")
+            url_secrets += [x for x in (parts.password, parts.username) if x]
+            if parts.query:  # e.g. ?api-version=... or a gateway's ?token=...: sent with every request
+                query = dict(parse_qsl(parts.query, keep_blank_values=True))
+                url_secrets += [v for k, v in query.items() if is_secret_key(k)]
+                base_url = urlunsplit(parts._replace(query="", fragment=""))
         self.base_url = base_url
         self.host = host_of(base_url)
         key = api_key or os.environ.get(api_key_env) or None
@@ -329,7 +336,7 @@ class ChatClient:
                 )
             key = "EMPTY"
         self.api_key_env = api_key_env
-        self._scrub = _Scrubber([key] if key != "EMPTY" else [])
+        self._scrub = _Scrubber(([key] if key != "EMPTY" else []) + url_secrets)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.concurrency = int(concurrency)
@@ -363,7 +370,8 @@ class ChatClient:
         self._openai = openai
         self._client = openai.OpenAI(
             api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
-            default_headers=dict(default_headers or {}) or None, http_client=_bounded_http_client(openai, self.timeout),
+            default_headers=dict(default_headers or {}) or None, default_query=query,
+            http_client=_bounded_http_client(openai, self.timeout),
         )
 
     # ------------------------------------------------------------------ public
@@ -540,6 +548,7 @@ class ChatClient:
                     f.cancel()
                 wait([f for f in futures if not f.cancelled()])
                 exc = failed[0].exception()
+                assert exc is not None  # `failed` holds only futures that raised
                 if isinstance(exc, RemoteError):
                     exc.results = list(results)  # type: ignore[attr-defined]
                 raise exc
@@ -674,7 +683,8 @@ class ChatClient:
                               error_kind="malformed", status=status, attempts=attempts, raw=data,
                               structured=structured, latency_s=latency)
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        raw_message = choice.get("message")
+        message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
         content = message.get("content")
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -803,7 +813,7 @@ def _bounded_http_client(openai: Any, timeout: float) -> Any:
 
 
 def _bounded_transport(httpx: Any, inner: Any) -> Any:
-    class _BoundedStream(httpx.SyncByteStream):
+    class _BoundedStream(httpx.SyncByteStream):  # type: ignore[misc]  # httpx is imported lazily (Any)
         def __init__(self, stream: Any, attempt: _Attempt):
             self._stream, self._attempt = stream, attempt
 
@@ -823,7 +833,7 @@ def _bounded_transport(httpx: Any, inner: Any) -> Any:
             if close is not None:
                 close()
 
-    class _BoundedTransport(httpx.BaseTransport):
+    class _BoundedTransport(httpx.BaseTransport):  # type: ignore[misc]
         def __init__(self, wrapped: Any):
             self._wrapped = wrapped
 

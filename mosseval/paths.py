@@ -111,6 +111,9 @@ def safe_join(root: str | os.PathLike[str], relative: str) -> Path:
 
 
 def is_path_component(name: str) -> bool:
-    """True when ``name`` is one plain directory name (no separator, not ``.``/``..``, not empty)."""
+    """True when ``name`` is one plain directory name: not empty, not ``.``/``..``, no separator or
+    drive, no control character (a newline would split the run directory path ``run`` prints last
+    on stdout for scripts), at most 255 bytes (the usual file-name limit)."""
     return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name \
-        and "\x00" not in name and not (len(name) > 1 and name[1] == ":")
+        and not any(ord(c) < 32 or ord(c) == 127 for c in name) and len(name.encode("utf-8", "replace")) <= 255 \
+        and not (len(name) > 1 and name[1] == ":")

@@ -119,7 +119,7 @@ def check_samples(task: TaskSpec, root: Path, samples: list[Sample], *, sample_v
     from mosseval.video import compute_indices, probe
 
     root = Path(root)
-    groups: OrderedDict[tuple, list[Sample]] = OrderedDict()
+    groups: OrderedDict[tuple[str, str, float | None, int], list[Sample]] = OrderedDict()
     for s in samples:
         if s.video is not None:
             groups.setdefault(_video_key(s.video), []).append(s)

@@ -36,6 +36,18 @@ _NOT_SECRET = re.compile(r"^(?:max[_-]?tokens?|max[_-]new[_-]tokens|max[_-]compl
 """Names that contain a secret word but hold counts or settings (``max_tokens``, ``keyframe_interval``)."""
 
 
+_ENV_NAME_KEY = re.compile(r"[_-]env(?:[_-]?var)?$", re.I)
+_ENV_NAME_VALUE = re.compile(r"^\$?\{?[A-Z_][A-Z0-9_]{0,63}\}?$")
+
+
+def names_env_var(name: str, value: Any) -> bool:
+    """True for a pair that names the environment variable holding a secret, not the secret itself
+    (``api_key_env=MY_KEY``): kept, so messages and run files say which variable to set. A value
+    that does not look like a variable name (``api_key_env=sk-...`` by mistake) is still a secret."""
+    return bool(_ENV_NAME_KEY.search(str(name).strip())) and isinstance(value, str) \
+        and bool(_ENV_NAME_VALUE.match(value.strip()))
+
+
 def is_secret_key(name: str) -> bool:
     """True when a key / parameter / header name holds a secret (``api_key``, ``token``, ``sig``, …)."""
     name = str(name).strip().lstrip("-")
@@ -119,7 +131,8 @@ def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     s = _HEADER_RE.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) + " " if m.group(3) else "") + MASK, s)
     s = _BEARER_RE.sub(lambda m: m.group(1) + m.group(2) + MASK, s)
     s = _KV_RE.sub(lambda m: m.group(1) + m.group(2) + MASK
-                   if is_secret_key(m.group(1)) and not _PLACEHOLDER.match(m.group(3).strip("\"'")) else m.group(0), s)
+                   if is_secret_key(m.group(1)) and not _PLACEHOLDER.match(m.group(3).strip("\"'"))
+                   and not names_env_var(m.group(1), m.group(3).strip("\"'").rstrip(").:!?")) else m.group(0), s)
     s = _JSON_KV_RE.sub(lambda m: m.group(0) if not is_secret_key(m.group(2))
                         else f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)[0]}{MASK}{m.group(4)[0]}", s)
     s = _KEY_RE.sub(lambda m: next(g for g in m.groups() if g) + MASK, s)
@@ -132,7 +145,7 @@ def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
 def redact_mapping(args: dict[str, Any]) -> dict[str, Any]:
     """Model args and similar settings for writing: secret-looking keys dropped, URLs redacted,
     other string values scrubbed (``redact_text``)."""
-    return {k: redact_value(v) for k, v in args.items() if not is_secret_key(k)}
+    return {k: redact_value(v) for k, v in args.items() if not is_secret_key(k) or names_env_var(k, v)}
 
 
 def redact_value(value: Any) -> Any:
@@ -142,7 +155,7 @@ def redact_value(value: Any) -> Any:
         return redact_text(value)
     if isinstance(value, dict):
         return {k: (MASK if is_secret_key(str(k)) and v not in (None, "", MASK) and not isinstance(v, (bool, int, float))
-                    else redact_value(v)) for k, v in value.items()}
+                    and not names_env_var(str(k), v) else redact_value(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_value(v) for v in value]
     return value
@@ -174,5 +187,5 @@ def redact_argv(argv: list[str]) -> list[str]:
     return red
 
 
-__all__ = ["MASK", "SECRET_KEYS", "is_secret_key", "redact_url", "clean_url", "redact_text", "redact_mapping",
+__all__ = ["MASK", "SECRET_KEYS", "is_secret_key", "names_env_var", "redact_url", "clean_url", "redact_text", "redact_mapping",
            "redact_value", "redact_headers", "redact_argv"]

@@ -153,7 +153,8 @@ def validate_options(opts: RunOptions) -> None:
     if opts.run_name is not None and not is_path_component(opts.run_name):
         raise UsageError(f"--run-name {opts.run_name!r} is not a plain directory name",
                          hint="the run directory is created inside --output-dir; use a name without "
-                              "'/', '..' or a drive, e.g. --run-name qwen-ablation-1")
+                              "'/', '..', a drive or control characters, at most 255 bytes, e.g. "
+                              "--run-name qwen-ablation-1")
 
 
 @dataclass
@@ -381,14 +382,17 @@ class Runner:
             model.close()
 
     def _preflight(self, p: Plan) -> None:
+        from rich.markup import escape
+
         from mosseval.preflight import check_task
 
         problems = 0
         for task, _ in p.leaves:
             report = check_task(task, p.roots[task.name], limit=self.opts.limit)
             problems += len(report.problems)
-            for prob in report.problems:
-                self.say(f"[yellow]preflight[/] {task.name}: {prob}")
+            for prob in report.problems:  # errors: printed with --quiet too
+                if self.console is not None:
+                    self.console.print(f"[yellow]preflight[/] {task.name}: {escape(str(prob))}", highlight=False)
         if problems:
             raise SampleErrorsError(f"preflight found {problems} unreadable or invalid video reference(s)",
                                       hint="fix the data, or run without --preflight to record them as "
@@ -704,6 +708,7 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
     Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
     the first N of each task), so they match what ``run`` reported.
     """
+    read_run_log(Path(run_dir))  # not a run directory (a typo): say so before the lock creates anything
     with run_lock(run_dir, wait=wait, say=say), gc_paused():
         return _rescore_locked(Path(run_dir))
 
@@ -727,8 +732,12 @@ def _rescore_locked(run_dir: Path) -> RunLog:
     new_records = records
     rewrite_records(run_dir, new_records)
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}  # running: its writer died
-    log = finalize_log(log, leaves, expected_records(log, new_records), None, status_override=keep.get(log.status))
+    own = expected_records(log, new_records)
+    # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is
+    # completed (with errors) whatever stopped its last writer (e.g. a full disk while writing run.json)
+    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}
+    status = keep.get(log.status) if len(own) < log.n_expected else None
+    log = finalize_log(log, leaves, own, None, status_override=status)
     write_run_log(run_dir, log)
     return log
 

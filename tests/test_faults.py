@@ -28,7 +28,7 @@ from mosseval.fileio import DirLock
 from mosseval.rundir import load_run
 from mosseval.runner import Runner, RunOptions
 from tests.support.chat_server import ChatServer, Fail, Reply
-from tests.support.fs import fill_to_leave, small_tmpfs
+from tests.support.fs import fill_to_leave, remount_read_only, small_tmpfs
 from tests.support.videos import write_mp4
 
 LIMIT = 12
@@ -189,6 +189,35 @@ def disk_full(e: Env, mp: pytest.MonkeyPatch) -> None:
     fill_to_leave(mount, free_bytes=2 * (e.run / "run.json").stat().st_size + 8192)
 
 
+def read_only_fs(e: Env, mp: pytest.MonkeyPatch) -> None:
+    """The finished run on a real read-only file system (EROFS even for root)."""
+    cm = small_tmpfs(e.tmp / "ro", size_kb=4096)
+    mount = cm.__enter__()
+    e.values.setdefault("cleanups", []).append(lambda: cm.__exit__(None, None, None))
+    shutil.copytree(e.run, mount / "r")
+    e.run = mount / "r"
+    remount_read_only(mount)
+
+
+def mark_failed(keep: int | None = None) -> Callable[[Env, pytest.MonkeyPatch], None]:
+    """run.json says ``failed`` (its writer hit a full disk, a crash); ``keep`` samples survive."""
+    def setup(e: Env, mp: pytest.MonkeyPatch) -> None:
+        data = json.loads((e.run / "run.json").read_text())
+        data["status"] = "failed"
+        (e.run / "run.json").write_text(json.dumps(data))
+        if keep is not None:
+            lines = (e.run / "samples.jsonl").read_text().splitlines(keepends=True)
+            (e.run / "samples.jsonl").write_text("".join(lines[:keep]))
+    return setup
+
+
+def status_now(expected: str) -> Callable[[Env, dict[str, str], dict[str, str]], None]:
+    def check(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+        log = load_run(e.run).log
+        assert log.status == expected, log.status
+    return check
+
+
 def crash_in_plan(e: Env, mp: pytest.MonkeyPatch) -> None:
     def boom(*a: Any, **k: Any) -> Any:
         raise ValueError("an unexpected bug")
@@ -254,6 +283,16 @@ def symlink_out(e: Env, mp: pytest.MonkeyPatch) -> None:
     (e.data / "data" / "items.jsonl").write_text(_items([GOOD_VIDEO, "v/leak.mp4"]))
 
 
+def run_then_link_out(e: Env, mp: pytest.MonkeyPatch) -> None:
+    """A finished run (its frames in the frame cache), then its video swapped for a link to an
+    identical copy outside the data root (same size, mtime and bytes: what the frame cache keys on)."""
+    assert run_cli([*_faults_args(e), "--run-name", "first"]) == 0
+    video = e.data / "data" / GOOD_VIDEO
+    shutil.copy2(video, e.outside / "copy.mp4")
+    video.unlink()
+    video.symlink_to(e.outside / "copy.mp4")
+
+
 def png_as_mp4(e: Env, mp: pytest.MonkeyPatch) -> None:
     from PIL import Image
 
@@ -282,6 +321,14 @@ def api_args(e: Env, *extra: str, secret: str = "") -> list[str]:
 # checks ---------------------------------------------------------------------------------------
 
 
+def nothing_created(name: str) -> Callable[[Env, dict[str, str], dict[str, str]], None]:
+    """Nothing changed, and no folder (not even one holding only a lock file) was created for a typo."""
+    def check(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+        unchanged(e, before, after)
+        assert not (e.tmp / name).exists(), sorted(p.name for p in (e.tmp / name).rglob("*"))
+    return check
+
+
 def nothing_outside(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
     unchanged(e, before, after)
     assert not (e.tmp / "x").exists() and not (e.tmp.parent / "x").exists()
@@ -307,6 +354,18 @@ def never_sent_elsewhere(e: Env, before: dict[str, str], after: dict[str, str]) 
 def no_frames_of_the_leak_sent(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
     sample_errors(s1="outside the data root")(e, before, after)
     assert e.server is not None and len(e.server.chat_requests()) == 1  # only the good sample reached the API
+
+
+def refused_despite_the_frame_cache(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+    errs = _errors(e.tmp / "fruns" / "second")
+    assert "outside the data root" in errs.get("s0", ""), errs
+    assert load_run(e.tmp / "fruns" / "second").records[0].generation.frames is None
+
+
+def no_thumbnails(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
+    html = (e.tmp / "lb.html").read_text()
+    assert "data:image/jpeg" not in html  # nothing decoded from outside the root
+    only_new_files_under("lb.")(e, before, after)
 
 
 def drip_cut_off(e: Env, before: dict[str, str], after: dict[str, str]) -> None:
@@ -352,7 +411,8 @@ def secrets_nowhere(e: Env, before: dict[str, str], after: dict[str, str]) -> No
     for p in [*run_dir.rglob("*"), e.tmp / "lb.html", e.tmp / "lb.json"]:
         if p.is_file():
             assert SECRET not in p.read_text(errors="replace"), p
-    assert e.server is not None and e.server.requests  # the server was reached (the secret was sent)
+    assert e.server is not None and e.server.chat_requests()
+    assert all(r.path.endswith(f"/chat/completions?token={SECRET}") for r in e.server.chat_requests())  # sent
 
 
 def _no_secret_printed(e: Env) -> None:
@@ -398,6 +458,8 @@ CASES = [
     Case("run-name-absolute", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.tmp / "o"),
                                          "--run-name", str(e.tmp / "x")], ExitCode.USAGE, "--run-name",
          check=nothing_outside),
+    Case("run-name-newline", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.tmp / "o"), "--run-name", "a\nb"],
+         ExitCode.USAGE, "--run-name 'a\\nb'", check=nothing_created("o")),
     # bad files
     Case("malformed-task-yaml", lambda e: ["tasks", "--tasks-dir", str(e.tasks), "--no-counts"], ExitCode.USAGE,
          "faults.yaml (line", setup=bad_yaml),
@@ -405,7 +467,12 @@ CASES = [
          setup=wrong_field_type, check=only_new_files_under("fruns")),
     Case("corrupt-samples-line", lambda e: ["errors", str(e.run)], ExitCode.USAGE, "samples.jsonl:3",
          setup=corrupt_samples_line),
-    Case("not-a-run-dir", lambda e: ["score", str(e.tmp / "nope")], ExitCode.USAGE, "not a mosseval run directory"),
+    Case("not-a-run-dir", lambda e: ["score", str(e.tmp / "nope" / "typo")], ExitCode.USAGE,
+         "not a mosseval run directory", check=nothing_created("nope")),
+    Case("not-a-run-dir-judge", lambda e: ["judge", str(e.tmp / "nope" / "typo"), "--base-url", "http://127.0.0.1:9/v1"],
+         ExitCode.USAGE, "not a mosseval run directory", check=nothing_created("nope")),
+    Case("a-file-as-run-dir", lambda e: ["score", str(e.run / "run.json")], ExitCode.USAGE,
+         "not a mosseval run directory"),
     # run directories: one writer, nothing lost
     Case("second-writer-score", lambda e: ["score", str(e.run)], ExitCode.USAGE,
          "is being written by another mosseval process (pid", setup=hold_lock, check=release_lock),
@@ -413,6 +480,16 @@ CASES = [
          check=release_lock),
     Case("read-only-run-dir-score", lambda e: ["score", str(e.run)], ExitCode.OUTPUT, "cannot write",
          setup=read_only_run),
+    Case("read-only-fs-score", lambda e: ["score", str(e.run)], ExitCode.OUTPUT, "Read-only file system",
+         setup=read_only_fs),
+    Case("read-only-fs-judge", lambda e: ["judge", str(e.run), "--base-url", "http://127.0.0.1:9/v1", "-q"],
+         ExitCode.OUTPUT, "Read-only file system", setup=read_only_fs),
+    Case("read-only-fs-rerun", lambda e: _run_args(e), ExitCode.OUTPUT, "not writable", setup=read_only_fs),
+    # a `failed` run used to re-score to exit 70 with no message (as if mosseval had crashed)
+    Case("score-failed-but-complete-run", lambda e: ["score", str(e.run)], ExitCode.OK, "accuracy%=100.0",
+         setup=mark_failed(), check=status_now("completed"), stream="out"),
+    Case("score-failed-part-way-run", lambda e: ["score", str(e.run)], ExitCode.INTERRUPTED,
+         "the run is incomplete (failed: 5 of 12 samples)", setup=mark_failed(keep=5), check=status_now("failed")),
     Case("disk-full", lambda e: _run_args(e, "--limit", str(LIMIT + 60)), ExitCode.OUTPUT,
          "samples.jsonl: No space left", setup=disk_full, check=disk_full_keeps_results),
     Case("interrupted-never-exits-0", lambda e: ["run", "-m", "oracle", "-n", str(LIMIT), "-o", str(e.tmp / "fruns"),
@@ -429,6 +506,14 @@ CASES = [
     Case("symlink-out-data-check", lambda e: ["data", "check", "faults", "--tasks-dir", str(e.tasks), "--data-dir",
                                               str(e.data)],
          ExitCode.SAMPLE_ERRORS, "unsafe: v/leak.mp4", setup=symlink_out, stream="out"),
+    Case("symlink-out-preflight-quiet", lambda e: [*_faults_args(e), "--preflight"], ExitCode.SAMPLE_ERRORS,
+         "preflight faults: unsafe: v/leak.mp4", setup=symlink_out, check=only_new_files_under("fruns")),
+    Case("symlink-out-after-frames-were-cached", lambda e: [*_faults_args(e), "--run-name", "second"],
+         ExitCode.SAMPLE_ERRORS, "1 sample(s) failed", setup=run_then_link_out, check=refused_despite_the_frame_cache),
+    Case("symlink-out-leaderboard-thumbnails", lambda e: ["leaderboard", str(e.tmp / "fruns" / "first"), "-o",
+                                                           str(e.tmp / "lb.html"), "--thumbnails", "--data-dir",
+                                                           str(e.data)],
+         ExitCode.OK, "outside the data root", setup=run_then_link_out, check=no_thumbnails),
     Case("png-renamed-mp4", lambda e: api_args(e), ExitCode.SAMPLE_ERRORS, "1 sample(s) failed",
          setup=lambda e, mp: (png_as_mp4(e, mp), api_server(None)(e, mp)),
          check=sample_errors(s1="is a still image")),
@@ -441,9 +526,9 @@ CASES = [
     Case("redirect-to-another-host", lambda e: api_args(e), ExitCode.SAMPLE_ERRORS, "1 sample(s) failed",
          setup=api_server(None, redirect_elsewhere=True), check=never_sent_elsewhere),
     # secrets and hostile model output
-    # (a query in base_url breaks the request path: the sample fails, and its error text is redacted too)
-    Case("secrets-in-url-query-and-args", lambda e: api_args(e, secret=SECRET), ExitCode.SAMPLE_ERRORS,
-         "1 sample(s) failed", setup=api_server(None), check=secrets_nowhere),
+    # (the base_url query is sent with every request, after the route, and never written)
+    Case("secrets-in-url-query-and-args", lambda e: api_args(e, secret=SECRET), ExitCode.OK, "",
+         setup=api_server(None), check=secrets_nowhere),
     Case("api-key-as-model-arg", lambda e: [*api_args(e)[:-1], api_args(e)[-1] + f",api_key={SECRET}"],
          ExitCode.USAGE, "api_key", setup=api_server(None), check=lambda e, b, a: (
              unchanged(e, b, a), _no_secret_printed(e))),
@@ -497,23 +582,29 @@ def test_debug_shows_the_traceback_of_an_internal_error(env, capsys, monkeypatch
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_bare_group_shows_its_commands(capsys):
-    assert run_cli(["data"]) == ExitCode.USAGE
+@pytest.mark.parametrize(("argv", "commands"), [([], ("run", "leaderboard")), (["data"], ("check", "synth"))],
+                         ids=["mosseval", "mosseval-data"])
+def test_bare_group_shows_its_commands_once(argv, commands, capsys):
+    assert run_cli(argv) == ExitCode.USAGE
     out = capsys.readouterr().out
-    assert "check" in out and "synth" in out
+    assert all(c in out for c in commands)
+    assert out.count("Usage: mosseval") == 1, out  # typer prints the help while raising: not a second time
 
 
-def test_wait_waits_for_the_other_writer(env, capsys):
-    import threading
-
-    lock = DirLock(env.run).acquire()
+def test_wait_waits_for_the_other_writer(env, capsys, monkeypatch):
     import mosseval.fileio as fileio
 
+    lock = DirLock(env.run).acquire()
     fd = fileio._held.pop(os.path.realpath(lock.path))[0]  # make it look like another process's lock
-    timer = threading.Timer(1.0, os.close, args=(fd,))
-    timer.start()
-    try:
-        assert run_cli(["score", str(env.run), "--wait"]) == ExitCode.OK
-    finally:
-        timer.join()
+    real_holder = fileio.read_lock_holder
+    seen: list[dict] = []
+
+    def holder_then_release(directory):  # called once the waiter found the lock taken: then "the other
+        info = real_holder(directory)    # writer" finishes (no timer betting on when that happens)
+        seen.append(info or {})
+        os.close(fd)
+        return info
+    monkeypatch.setattr(fileio, "read_lock_holder", holder_then_release)
+    assert run_cli(["score", str(env.run), "--wait"]) == ExitCode.OK
+    assert len(seen) == 1 and seen[0].get("pid") == os.getpid()
     assert "waiting for the other writer" in capsys.readouterr().err

@@ -121,22 +121,43 @@ def test_size_bound_evicts_least_recently_used(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {f"{k:064x}": rng.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8) for k in range(5)}
     keys = list(arrays)
-    for k in keys[:3]:
-        time.sleep(0.02)
+    past = time.time() - 1000  # explicit ages (no sleeps betting on the file system's mtime resolution)
+
+    def age(k: str, t: float) -> None:
+        os.utime(cache._path(k), (t, t))
+
+    for i, k in enumerate(keys[:3]):
         cache.put(k, arrays[k], {"k": k})
+        age(k, past + 10 * i)
     assert cache.stats.evicted == 0
-    time.sleep(0.02)
-    assert cache.get(keys[0]) is not None  # used again: now the most recently used
-    time.sleep(0.02)
+    assert cache.get(keys[0]) is not None  # used again: now the most recently used (touched: now)
     cache.put(keys[3], arrays[keys[3]], {"k": keys[3]})  # over the bound: the LRU entry goes
     assert cache.stats.evicted == 1 and cache.size() <= 3.5 * one
     assert not cache._path(keys[1]).exists()
     assert all(cache._path(k).exists() for k in (keys[0], keys[2], keys[3]))
-    time.sleep(0.02)
     cache.put(keys[4], arrays[keys[4]], {"k": keys[4]})
     assert not cache._path(keys[2]).exists() and cache._path(keys[0]).exists()
     got = cache.get(keys[4])
     assert got is not None and np.array_equal(got[0], arrays[keys[4]]) and got[1] == {"k": keys[4]}
+
+
+def test_a_killed_writers_temp_files_are_removed_once_stale(tmp_path):
+    """SIGKILL between mkstemp and rename left .tmp-* files that nothing ever removed."""
+    from mosseval.frame_cache import STALE_TMP_S
+
+    cache = FrameCache(tmp_path / "fc")
+    arr = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    cache.put(f"{1:064x}", arr, {})
+    folder = cache._path(f"{1:064x}").parent
+    old, young = folder / ".tmp-killedwriter", folder / ".tmp-stillwriting"
+    for p in (old, young):
+        p.write_bytes(b"half an entry")
+    t = time.time() - STALE_TMP_S - 60
+    os.utime(old, (t, t))
+    fresh = FrameCache(tmp_path / "fc")  # another process: its first write rescans the folder
+    fresh.put(f"{2:064x}", arr, {})
+    assert not old.exists() and young.exists()
+    assert fresh.get(f"{1:064x}") is not None and fresh.get(f"{2:064x}") is not None
 
 
 def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):

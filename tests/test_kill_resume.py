@@ -2,8 +2,10 @@
 
 * two ``run`` processes on one run directory: the second exits 2 naming the first, nothing lost;
 * ``judge`` started while ``run`` writes: exits 2, the run finishes whole;
-* the kill loops: SIGKILL ``run`` and ``judge`` at >= 10 random points each, resume, and the
-  results are byte-identical to an uninterrupted run (``slow``: ``pytest -m slow``).
+* SIGTERM ends a run like Ctrl-C (``interrupted``, exit 130) and the same command completes it;
+* the kill loops: SIGKILL ``run``, ``judge`` and ``train`` at >= 10 random points each, resume, and
+  the results (train: every step's metrics and the final weights) are identical to an uninterrupted
+  run (``slow``: ``pytest -m slow``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,6 +50,29 @@ def _lines(path: Path) -> int:
         return path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+def _kill_loop(launch: Callable[[], subprocess.Popen], progress: Callable[[], int], out: Path, rng: random.Random,
+               *, ahead: int, jitter: float, patience: float = 120.0) -> int:
+    """SIGKILL ``KILLS`` launches of a resuming command: each after ``progress()`` (finished units) has
+    grown by 0..``ahead`` and a further random 0..``jitter`` s. A launch that finishes before its kill
+    lands starts over in a fresh ``out`` folder. Returns the number of kills."""
+    kills = 0
+    while kills < KILLS:
+        proc = launch()
+        target = progress() + rng.randint(0, ahead)
+        deadline = time.monotonic() + patience
+        while proc.poll() is None and time.monotonic() < deadline and progress() < target:
+            time.sleep(0.002)
+        if proc.poll() is None:
+            time.sleep(rng.random() * jitter)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+        if proc.returncode == 0:
+            shutil.rmtree(out)
+    return kills
 
 
 def _canonical_results(run_dir: Path) -> bytes:
@@ -107,6 +133,32 @@ def test_judge_refused_while_run_writes(tmp_path):
     assert len(run.records) == 240 and run.log.status == "completed"
 
 
+@pytest.mark.e2e
+def test_sigterm_ends_like_ctrl_c_and_the_same_command_resumes(tmp_path):
+    """A scheduler's SIGTERM (or torchrun tearing down): finished samples kept, run.json says
+    `interrupted`, exit 130 with one line; the same command then completes the run."""
+    out = tmp_path / "R"
+    args = ("run", "--model", "random", "--workers", "0", "--batch-size", "1", "-o", str(out), "--run-name", "r",
+            "-q")
+    proc = mosseval_popen(*args)
+    try:
+        _wait_for(lambda: _lines(out / "r" / "samples.jsonl") >= 5, what="the run to write samples")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "interrupted" in err and "Traceback" not in err
+    run = load_run(out / "r")
+    assert run.log.status == "interrupted" and 5 <= len(run.records) < 240
+    assert len({r.key for r in run.records}) == len(run.records)
+    done = subprocess.run(_cli(*args), capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr
+    run = load_run(out / "r")
+    assert run.log.status == "completed" and len(run.records) == 240
+
+
 # ----------------------------------------------------------------------------- kill loops
 
 
@@ -120,24 +172,11 @@ def test_run_killed_at_random_points_resumes_to_identical_results(tmp_path):
                          timeout=600)
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"
-    kills = 0
-    while kills < KILLS:
-        proc = subprocess.Popen(_cli(*args, "-o", str(out)), cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        have = sum(_lines(p) for p in out.glob("*/samples.jsonl"))
-        target = have + rng.randint(0, 12)  # 0: killed while planning / before the first sample
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if sum(_lines(p) for p in out.glob("*/samples.jsonl")) >= target:
-                time.sleep(rng.random() * 0.05)  # land anywhere: mid-sample, mid-write, mid-finalize
-                break
-            time.sleep(0.002)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=60)
-        if proc.returncode == 0:  # finished before the kill landed: start over in a fresh folder
-            shutil.rmtree(out)
+    # ahead 0: killed while planning / before the first sample; the jitter lands anywhere: mid-sample,
+    # mid-write, mid-finalize
+    _kill_loop(lambda: subprocess.Popen(_cli(*args, "-o", str(out)), cwd=REPO, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL),
+               lambda: sum(_lines(p) for p in out.glob("*/samples.jsonl")), out, rng, ahead=12, jitter=0.05)
     final = subprocess.run(_cli(*args, "-o", str(out)), capture_output=True, text=True, cwd=REPO, timeout=600)
     assert final.returncode == 0, final.stderr
     ref_dir, run_dir = next((tmp_path / "ref").iterdir()), next(out.iterdir())
@@ -199,3 +238,51 @@ def test_judge_killed_at_random_points_resumes_to_identical_verdicts(tmp_path):
     # and the send may count one request the server never saw)
     assert sent >= 60 and sent <= jb.log.totals.requests <= sent + kills
     assert kills >= 1
+
+
+TRAIN_REWARD = '''def vowels(prompts, completions, **columns):
+    return [sum(ch in "aeiou" for ch in c) / max(1, len(c)) for c in completions]
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.hf
+def test_train_killed_at_random_points_resumes_to_identical_weights(tmp_path):
+    """SIGKILL `mosseval train` >= 10 times (while starting, mid-step, mid-checkpoint), resume each
+    time with --resume: the metrics of every step and the final weights equal an uninterrupted run's."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    rng = random.Random(3)
+    reward = tmp_path / "vowel_reward.py"
+    reward.write_text(TRAIN_REWARD)
+    steps = 6
+    args = ["train", "--model", "tiny-qwen2.5-vl", "--data", "moss-video-mini:train", "-b", "1", "-G", "4",
+            "--max-completion-length", "12", "--frames", "4", "--lr", "1e-2", "--num-threads", "1", "-q",
+            "--rewards", f"accuracy,format,{reward}:vowels", "--steps", str(steps), "--save-every", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+    def train(out: Path, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(_cli(*args, "-o", str(out), *extra), capture_output=True, text=True, cwd=REPO,
+                              env=env, timeout=900)
+
+    ref = train(tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    out = tmp_path / "killed"
+    # ahead 0: killed while loading the model / before its first step; the jitter lands mid-rollout,
+    # mid-update or mid-checkpoint
+    kills = _kill_loop(lambda: subprocess.Popen(_cli(*args, "-o", str(out), "--resume"), cwd=REPO, env=env,
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                       lambda: _lines(out / "metrics.jsonl"), out, rng, ahead=1, jitter=1.5, patience=300)
+    final = train(out, "--resume")
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    def numbers(run: Path) -> tuple[list, list]:
+        keys = ("step", "loss", "reward", "kl", "completion_length", "lr")
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        return [[r[k] for k in keys] for r in rows], json.loads((run / "summary.json").read_text())["param_digests"]
+
+    got, want = numbers(out), numbers(tmp_path / "ref")
+    assert [r[0] for r in got[0]] == list(range(1, steps + 1))  # no gap, no duplicate step
+    assert got == want
+    assert kills >= KILLS

@@ -363,6 +363,22 @@ def test_response_size_is_capped(chat_server):
     assert client(srv, max_response_bytes=100_000).complete(MSG).text == "echo: hello there"
 
 
+def test_base_url_query_is_sent_with_every_request_and_never_shown(chat_server):
+    """A query on base_url (Azure's ?api-version=, a gateway's ?token=) used to be glued in front of
+    the route (/v1?token=.../chat/completions): every sample failed with a 404."""
+    token = "GATEWAYs3cret99"
+    srv = chat_server(echo).fail(Fail.status(400, message=f"token {token} is not valid for this model"))
+    c = ChatClient("test-model", base_url=f"{srv.base_url}?api-version=2024-06-01&token={token}", api_key=FAKE_KEY,
+                   timeout=5.0, max_retries=0)
+    refused = c.complete(MSG)
+    assert not refused.ok and token not in refused.error and "***" in refused.error  # the server echoed it back
+    res = c.complete(MSG)
+    assert res.ok and res.text == "echo: hello there"
+    paths = [r.path for r in srv.chat_requests()]
+    assert paths == [f"/v1/chat/completions?api-version=2024-06-01&token={token}"] * 2
+    assert token not in repr(c) and token not in str(c.describe())
+
+
 def test_every_request_is_accounted_as_it_is_made(chat_server):
     events: list[dict] = []
     srv = chat_server(echo).fail(Fail.status(500))

@@ -60,6 +60,8 @@ def test_extra_media_roots(root, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name,ok", [("run-1", True), ("a.b", True), ("..", False), (".", False), ("a/b", False),
-                                     ("/abs", False), ("", False), ("C:x", False), ("a\\b", False)])
+                                     ("/abs", False), ("", False), ("C:x", False), ("a\\b", False),
+                                     ("a\nb", False), ("tab\there", False), ("nul\x00", False), ("x" * 255, True),
+                                     ("x" * 256, False), ("ablation-ü", True)])
 def test_path_component(name, ok):
     assert is_path_component(name) is ok

@@ -30,6 +30,7 @@ SECRET = "s3cr3tV4lue"
     f"password={SECRET} token={SECRET}",
     "sk-proj-abcdefghijklmnop1234",
     "hf_abcdefghijklmnopqrstu",
+    f"api_key_env={SECRET}",  # the key pasted where its variable's name belongs
 ])
 def test_secrets_never_survive(text):
     out = redact_text(text)
@@ -43,9 +44,19 @@ def test_secrets_never_survive(text):
     "error: task 'x', key `loader`: required",
     "http://127.0.0.1:8000/v1/chat/completions?model=qwen",
     "The ball moves left; its token count is 5.",
+    # the names of the variables that hold keys are not keys: the hints that name them stay readable
+    "hint: export OPENAI_API_KEY=... (or put the key in another variable and pass api_key_env=THAT_VARIABLE)",
+    "error: do not pass api_key=... in --model-args: it would end up in shell history and run files",
+    "token_env=HF_TOKEN, api_key_env=$MY_KEY",
 ])
 def test_ordinary_text_is_untouched(text):
     assert redact_text(text) == text
+
+
+def test_variable_names_kept_in_written_args():
+    assert redact_mapping({"api_key_env": "MY_KEY", "api_key": "zzz", "token_env": "not a name"}) == \
+        {"api_key_env": "MY_KEY"}
+    assert redact_value({"api_key_env": "MY_KEY", "secret": "abc"}) == {"api_key_env": "MY_KEY", "secret": "***"}
 
 
 def test_url_keeps_its_shape():

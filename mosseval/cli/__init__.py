@@ -82,10 +82,6 @@ def _root(
     """
 
 
-def _set_verbosity(quiet: bool) -> None:
-    console.quiet = quiet
-
-
 @app.command()
 def run(
     model: ModelOpt,
@@ -215,11 +211,11 @@ def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
     log = rescore(run_dir, wait=wait, say=lambda t: console.print(t, highlight=False))
     for name, res in {**log.results, **log.groups}.items():
         out.print(f"{name}\tn={res.n}\taccuracy%={summarize(res.accuracy)}\tprr={summarize(res.prr)}", highlight=False)
-    code = ExitCode.for_status(log.status)
-    if code == ExitCode.INTERRUPTED:
-        console.print(f"[yellow]the run is incomplete[/] ({log.n_done} of {log.n_expected} samples): resume it "
-                      "with the same `mosseval run` command")
-    return int(code)
+    if log.n_done < log.n_expected:  # interrupted, killed or failed part-way: never 0, and never "internal"
+        console.print(f"[yellow]the run is incomplete[/] ({log.status}: {log.n_done} of {log.n_expected} samples): "
+                      "resume it with the same `mosseval run` command")
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.for_status(log.status))
 
 
 @app.command()
@@ -458,11 +454,12 @@ def _usage_hint(exc: BaseException) -> str:
 
 
 def _print_help(exc: BaseException) -> None:
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        text = ctx.get_help()
-        if text:
-            out.print(text, highlight=False, markup=False)
+    """Show the help a bare command group raised with. typer's rich formatter prints the help while
+    the exception is built (its message is then empty); plain click puts it in the message. Calling
+    ``ctx.get_help()`` again would print it a second time."""
+    text = exc.format_message() if hasattr(exc, "format_message") else ""
+    if text and text.strip():
+        out.print(text, highlight=False, markup=False)
 
 
 def _strip_debug(argv: list[str]) -> tuple[list[str], bool]:

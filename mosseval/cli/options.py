@@ -65,15 +65,35 @@ def _plain_help(params: list[Any]) -> list[Any]:
     return params
 
 
+def reflow(text: str | None) -> str | None:
+    """A docstring's paragraphs as single lines (the help renderer wraps them to the terminal):
+    with rich markup typer keeps every source line break, so a paragraph wrapped at 110 columns in
+    the code came out broken mid-sentence on an 80-column terminal. Paragraphs starting with
+    ``\\b`` keep their lines."""
+    if not text:
+        return text
+    paras = text.split("\n\n")
+    return "\n\n".join(p if p.lstrip().startswith("\b") else " ".join(p.split()) for p in paras)
+
+
 class Command(typer.core.TyperCommand):
-    """A command whose help shows plain metavars."""
+    """A command whose help shows plain metavars and reflowed paragraphs."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _plain_help(super().get_params(ctx))
 
 
 class Group(typer.core.TyperGroup):
-    """A command group whose help shows plain metavars and lists commands in definition order."""
+    """A command group whose help shows plain metavars and reflowed paragraphs and lists commands in
+    definition order."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _plain_help(super().get_params(ctx))
@@ -146,7 +166,7 @@ RunDirArg = Annotated[Path, typer.Argument(
 
 
 __all__ = [
-    "App", "CONTEXT", "Command", "Group", "MODEL", "DATA", "VIDEO", "SCORING", "EXEC", "OUTPUT",
+    "App", "CONTEXT", "Command", "Group", "reflow", "MODEL", "DATA", "VIDEO", "SCORING", "EXEC", "OUTPUT",
     "ModelOpt", "ModelArgsOpt", "TasksOpt", "LimitOpt", "DataDirOpt", "CacheDirOpt", "TasksDirOpt", "SeedOpt",
     "FramesOpt", "MaxPixelsOpt", "OutDirOpt", "QuietOpt", "WaitOpt", "JsonOutOpt", "RunDirArg",
 ]

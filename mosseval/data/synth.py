@@ -655,6 +655,7 @@ def ensure_mini(root: Path, seed: int = 0, *, n_test: int = DEFAULT_N_TEST,
         stale: Path | None = None
         try:
             generate(tmp, seed, n_test, n_train)
+            tmp.chmod(0o755)  # mkdtemp creates 0700; the cache is shared like every other output (0644 files)
             if final.exists():
                 stale = root / f".{name}.stale-{os.getpid()}-{tmp.name[-12:]}"
                 try:

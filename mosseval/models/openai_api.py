@@ -265,7 +265,7 @@ class OpenAIChatModel(ModelAdapter):
         for secret in ("api_key", "key", "token", "password"):
             if secret in (spec.args or {}):
                 raise UsageError(
-                    f"do not pass {secret}= in --model-args: it would end up in shell history and "
+                    f"do not pass {secret}=... in --model-args: it would end up in shell history and "
                     "run files",
                     hint="export OPENAI_API_KEY=... (or put the key in another variable and pass "
                          "api_key_env=THAT_VARIABLE)",

@@ -22,6 +22,23 @@ def test_help_shows_no_python_type_names(cmd, capsys):
     assert not re.search(r"<(list\[|str|int|float|bool|path|Path)[^>]*>", out), out
 
 
+def test_help_paragraphs_are_not_broken_mid_sentence(capsys, monkeypatch):
+    """Docstrings are wrapped at 110 columns in the code; on an 80-column terminal the help used to
+    break each of those lines again ("... 3 sample errors ·" / "4 output not writable ...")."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run_cli(["run", "-h"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "130 interrupted (the same command resumes), 2 bad input" in text
+    root = typer.main.get_command(app)
+
+    def walk(cmd, path):
+        for para in (cmd.help or "").split("\n\n"):
+            assert "\n" not in para or para.startswith("\b"), (path, para)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+    walk(root, "mosseval")
+
+
 def _declared_options() -> dict[str, list[tuple[str, str]]]:
     """option name -> [(command, help text)] over every command."""
     seen: dict[str, list[tuple[str, str]]] = {}
@@ -74,3 +91,26 @@ def test_version(capsys):
 
     assert run_cli(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"mosseval {__version__}"
+
+
+def test_the_installed_typer_is_in_the_tested_range_and_its_errors_are_caught():
+    """main() relies on the parser's exception classes (typer >= 0.2x raises its bundled
+    typer._click ones, older typer click's): the installed typer must be inside the range pyproject
+    pins, and what it raises for a usage error must be among the classes main() catches."""
+    from importlib.metadata import version
+
+    import tomllib
+
+    from mosseval.cli import _parser_exception_types
+    from tests.support.cli import REPO
+
+    Requirement = pytest.importorskip("packaging.requirements").Requirement
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(Requirement(d).specifier for d in deps if Requirement(d).name == "typer")
+    assert spec and version("typer") in spec, (version("typer"), str(spec))
+    kinds, found = _parser_exception_types()
+    assert found
+    for argv in (["--bogus"], ["run", "--limit", "abc", "-m", "oracle"], ["models", "build-tiny"]):
+        with pytest.raises(Exception) as info:
+            app(args=argv, standalone_mode=False, prog_name="mosseval")
+        assert isinstance(info.value, kinds["usage"]), (argv, type(info.value).__mro__)

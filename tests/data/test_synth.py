@@ -281,6 +281,7 @@ def test_default_sizes_encode_each_video_once_and_ensure_mini_reuses(tmp_path, m
 def test_ensure_mini_repairs_incomplete_or_modified_data(tmp_path):
     path = synth.ensure_mini(tmp_path, seed=2, n_test=6, n_train=3)
     assert path.name == "moss-video-mini-seed2-n6x3" and synth.check_dataset(path, 2, 6, 3) == []
+    assert path.stat().st_mode & 0o777 == 0o755  # readable by others like its files (mkdtemp made it 0700)
     original = (path / "test.jsonl").read_bytes()
     (path / "videos/test/test-00001.mp4").unlink()
     assert any("missing" in p for p in synth.check_dataset(path))

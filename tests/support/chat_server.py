@@ -229,7 +229,7 @@ class ChatServer:
 
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:
-            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+            return [r for r in self.requests if r.path.split("?", 1)[0].endswith("/chat/completions")]
 
     # ------------------------------------------------------------------ serving
 
@@ -331,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not srv._authorized(self):
             self._send(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
             return
-        if self.path.rstrip("/") == "/v1/models":
+        if self.path.split("?", 1)[0].rstrip("/") == "/v1/models":
             self._send(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in srv.models]})
             return
@@ -346,7 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         srv._record(self, body)
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if self.path.split("?", 1)[0].rstrip("/") != "/v1/chat/completions":
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return
         if not srv._authorized(self):

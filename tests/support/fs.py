@@ -43,3 +43,10 @@ def fill_to_leave(folder: Path, free_bytes: int) -> None:
             except OSError:
                 break
             left -= n
+
+
+def remount_read_only(mountpoint: Path) -> None:
+    """Make a ``small_tmpfs`` read-only (a real EROFS for every write, root included)."""
+    p = subprocess.run(["mount", "-o", "remount,ro", str(mountpoint)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot remount read-only here: {p.stderr.strip()}")
