@@ -460,6 +460,8 @@ CASES = [
          check=nothing_outside),
     Case("run-name-newline", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.tmp / "o"), "--run-name", "a\nb"],
          ExitCode.USAGE, "--run-name 'a\\nb'", check=nothing_created("o")),
+    Case("output-dir-is-a-file", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.run / "run.json")],
+         ExitCode.USAGE, "is a file, not a folder"),
     # bad files
     Case("malformed-task-yaml", lambda e: ["tasks", "--tasks-dir", str(e.tasks), "--no-counts"], ExitCode.USAGE,
          "faults.yaml (line", setup=bad_yaml),
