@@ -191,6 +191,25 @@ class MediaKindError(MediaError):
     """A file is not the kind of media the task expects (e.g. a PNG named ``.mp4``)."""
 
 
+def first_invalid(exc: BaseException) -> str:
+    """One line saying what a validation error found: the first problem's field path and message
+    (``field 'start': Input should be a valid number``, ``Invalid JSON: EOF while parsing a value``),
+    plus how many more there are. Works for pydantic's ``ValidationError`` (duck-typed: no import) and
+    falls back to the error's first line."""
+    errors = getattr(exc, "errors", None)
+    try:
+        found = errors() if callable(errors) else None
+    except Exception:  # noqa: BLE001 - the fallback below still says something
+        found = None
+    if not found:
+        return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    err = found[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()) if x != "__root__")
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (f"field {loc!r}: {msg}" if loc else msg) + more
+
+
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) -> str:
     import difflib
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from mosseval.errors import UsageError
+from mosseval.errors import UsageError, first_invalid
 from mosseval.fileio import (  # noqa: F401  (re-exported)
     DirLock,
     JsonlAppender,
@@ -65,14 +65,17 @@ def read_run_log(run_dir: Path) -> RunLog:
     try:
         return RunLog.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise UsageError(f"{path} is not a valid run log: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{path} is not a valid run log: {first_invalid(exc)}",
+                         hint="run.json holds the run's task specs and identity: restore it from a copy, or run "
+                              "the same `mosseval run` command with another --output-dir") from None
 
 
 def _validate(path: Path, lineno: int, line: bytes) -> SampleRecord:
     try:
         return SampleRecord.model_validate_json(line)
     except ValueError as exc:
-        raise UsageError(f"{path}:{lineno}: invalid sample record: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{path}:{lineno}: invalid sample record: {first_invalid(exc)}",
+                         hint="delete that line (the same `mosseval run` command re-runs the sample)") from None
 
 
 def iter_records(path: Path) -> Iterable[SampleRecord]:

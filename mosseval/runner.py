@@ -355,6 +355,9 @@ class Runner:
         opts = self.opts
         if opts.cache_dir is not None:  # built-in models and generated data share one cache
             os.environ[CACHE_ENV] = str(Path(opts.cache_dir).expanduser())
+        if Path(opts.output_dir).exists() and not Path(opts.output_dir).is_dir():  # before any work
+            raise UsageError(f"--output-dir {opts.output_dir} is a file, not a folder",
+                             hint="pass the folder that holds (or will hold) the run directories")
         p = plan(opts, self.say)
         if opts.preflight:
             self._preflight(p)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import orjson
 
-from mosseval.errors import UsageError
+from mosseval.errors import UsageError, first_invalid
 from mosseval.fileio import MAX_LINE_BYTES, iter_jsonl_at
 from mosseval.records import RunLog, SampleRecord
 
@@ -182,7 +182,8 @@ def _validate(path: Path, lineno: int | None, line: bytes) -> SampleRecord:
         return SampleRecord.model_validate_json(line)
     except ValueError as exc:
         where = f"{path}:{lineno}" if lineno is not None else str(path)
-        raise UsageError(f"{where}: invalid sample record: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{where}: invalid sample record: {first_invalid(exc)}",
+                         hint="delete that line (the same `mosseval run` command re-runs the sample)") from None
 
 
 def read_table(run_dir: str | os.PathLike[str]) -> SampleTable:

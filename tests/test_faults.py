@@ -199,6 +199,14 @@ def read_only_fs(e: Env, mp: pytest.MonkeyPatch) -> None:
     remount_read_only(mount)
 
 
+def mark_status(value: Any) -> Callable[[Env, pytest.MonkeyPatch], None]:
+    def setup(e: Env, mp: pytest.MonkeyPatch) -> None:
+        data = json.loads((e.run / "run.json").read_text())
+        data["status"] = value
+        (e.run / "run.json").write_text(json.dumps(data))
+    return setup
+
+
 def mark_failed(keep: int | None = None) -> Callable[[Env, pytest.MonkeyPatch], None]:
     """run.json says ``failed`` (its writer hit a full disk, a crash); ``keep`` samples survive."""
     def setup(e: Env, mp: pytest.MonkeyPatch) -> None:
@@ -460,13 +468,17 @@ CASES = [
          check=nothing_outside),
     Case("run-name-newline", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.tmp / "o"), "--run-name", "a\nb"],
          ExitCode.USAGE, "--run-name 'a\\nb'", check=nothing_created("o")),
+    Case("output-dir-is-a-file", lambda e: ["run", "-m", "oracle", "-n", "2", "-o", str(e.run / "run.json")],
+         ExitCode.USAGE, "is a file, not a folder"),
     # bad files
     Case("malformed-task-yaml", lambda e: ["tasks", "--tasks-dir", str(e.tasks), "--no-counts"], ExitCode.USAGE,
          "faults.yaml (line", setup=bad_yaml),
     Case("dataset-field-wrong-type", _faults_args, ExitCode.USAGE, "items.jsonl:1: field 'start'",
          setup=wrong_field_type, check=only_new_files_under("fruns")),
-    Case("corrupt-samples-line", lambda e: ["errors", str(e.run)], ExitCode.USAGE, "samples.jsonl:3",
-         setup=corrupt_samples_line),
+    Case("corrupt-samples-line", lambda e: ["errors", str(e.run)], ExitCode.USAGE,
+         "samples.jsonl:3: invalid sample record: Invalid JSON", setup=corrupt_samples_line),
+    Case("run-json-field-of-the-wrong-type", lambda e: ["score", str(e.run)], ExitCode.USAGE,
+         "run.json is not a valid run log: field 'status': Input should be", setup=mark_status(5)),
     Case("not-a-run-dir", lambda e: ["score", str(e.tmp / "nope" / "typo")], ExitCode.USAGE,
          "not a mosseval run directory", check=nothing_created("nope")),
     Case("not-a-run-dir-judge", lambda e: ["judge", str(e.tmp / "nope" / "typo"), "--base-url", "http://127.0.0.1:9/v1"],
