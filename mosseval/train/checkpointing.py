@@ -12,19 +12,24 @@
 
 A checkpoint is built in ``.checkpoint-N.partial`` and renamed when complete, so a run killed
 while saving (SIGKILL, OOM) leaves the previous checkpoint as the last one; ``--resume`` ignores
-and removes partial folders.
+and removes partial folders. Re-saving a step that already has a checkpoint moves the old one
+aside (``.checkpoint-N.old``) before the new one takes its name, and removes it after: a kill
+between the two leaves the old one, which ``clean_partials`` puts back.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATE_FILE", "find_checkpoints", "last_checkpoint", "read_state", "write_state",
+from mosseval.clock import utc_now
+from mosseval.fileio import atomic_write_text
+
+__all__ = ["STATE_FILE", "publish", "old_dir", "find_checkpoints", "last_checkpoint", "read_state", "write_state",
            "prune", "clean_partials", "checkpoint_dir", "partial_dir"]
 
 STATE_FILE = "mosseval_train_state.json"
@@ -63,10 +68,8 @@ def read_state(ckpt: Path) -> dict[str, Any]:
 
 
 def write_state(ckpt: Path, state: dict[str, Any]) -> None:
-    state = {"schema_version": 1, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **state}
-    tmp = Path(ckpt) / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    tmp.replace(Path(ckpt) / STATE_FILE)
+    state = {"schema_version": 1, "saved_at": utc_now(), **state}
+    atomic_write_text(Path(ckpt) / STATE_FILE, json.dumps(state, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def prune(output_dir: Path, keep: int | None) -> list[Path]:
@@ -80,8 +83,31 @@ def prune(output_dir: Path, keep: int | None) -> list[Path]:
     return gone
 
 
+def old_dir(output_dir: Path, step: int) -> Path:
+    return Path(output_dir) / f".checkpoint-{int(step)}.old"
+
+
+def publish(partial: Path, final: Path) -> None:
+    """Give a complete ``partial`` folder the name ``final``; an existing ``final`` is moved aside
+    first and removed last, so no moment leaves neither (``clean_partials`` restores it)."""
+    m = _NAME.match(final.name)
+    aside = old_dir(final.parent, int(m.group(1))) if m else final.with_name(f".{final.name}.old")
+    if final.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(final, aside)
+    os.replace(partial, final)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def clean_partials(output_dir: Path) -> None:
+    """Remove unfinished checkpoints; put back a checkpoint moved aside by an interrupted re-save."""
     d = Path(output_dir)
     if d.is_dir():
         for p in d.glob(".checkpoint-*.partial"):
             shutil.rmtree(p, ignore_errors=True)
+        for p in d.glob(".checkpoint-*.old"):
+            final = d / p.name[1:].removesuffix(".old")
+            if not final.exists() and (p / STATE_FILE).is_file():
+                os.replace(p, final)
+            else:
+                shutil.rmtree(p, ignore_errors=True)

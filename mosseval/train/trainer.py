@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
+from mosseval.progress import progress
 from mosseval.train import checkpointing as ck
 from mosseval.train.config import TRACKERS, TrainConfig
 from mosseval.train.data import TrainData, load_train_task
@@ -275,6 +276,7 @@ class Trainer:
                 out.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise OutputError(f"cannot create the output directory {out}: {e.strerror or e}") from None
+            ck.clean_partials(out)
             existing = ck.find_checkpoints(out)
             if existing and not cfg.resume and not cfg.overwrite:
                 raise UsageError(
@@ -286,7 +288,6 @@ class Trainer:
                     shutil.rmtree(p, ignore_errors=True)
                 for name in (METRICS_FILE, COMPLETIONS_FILE, SUMMARY_FILE, REPORT_FILE):
                     (out / name).unlink(missing_ok=True)
-            ck.clean_partials(out)
         acc.wait_for_everyone()
 
     def _resume(self) -> None:
@@ -386,13 +387,11 @@ class Trainer:
         acc, cfg = self.accelerator, self.cfg
         metrics_path = self.output_dir / METRICS_FILE
         history: list[dict[str, Any]] = _read_jsonl(metrics_path) if self.is_main else []
-        progress = self._progress()
+        bar = progress(self.console if self.is_main and not cfg.quiet else None, self.total_steps, self.method,
+                       completed=self.start_step, info=True)
         last_ckpt = ck.last_checkpoint(self.output_dir) if cfg.resume else None
         step_times: list[float] = []
-        try:
-            if progress is not None:
-                progress.start()
-                task_id = progress.add_task("train", total=self.total_steps, completed=self.start_step, info="")
+        with bar:
             for step in range(self.start_step, self.total_steps):
                 t0 = time.perf_counter()
                 self.lr = float(self.scheduler.get_last_lr()[0])
@@ -410,13 +409,9 @@ class Trainer:
                         if cfg.report_to:
                             acc.log({k: v for k, v in record.items() if isinstance(v, (int, float))},
                                     step=step + 1)
-                    if progress is not None:
-                        progress.update(task_id, completed=step + 1, info=self.progress_info(record))
+                    bar.update(completed=step + 1, info=self.progress_info(record))
                 if (cfg.save_every and (step + 1) % cfg.save_every == 0) or step + 1 == self.total_steps:
                     last_ckpt = self.save_checkpoint(step + 1, record if self.is_main else None)
-        finally:
-            if progress is not None:
-                progress.stop()
         summary = self._finish(step_times, last_ckpt)
         return TrainResult(self.output_dir, self.total_steps, self.start_step, last_ckpt, history, summary)
 
@@ -428,14 +423,6 @@ class Trainer:
 
     def progress_info(self, rec: dict[str, Any]) -> str:
         return f"loss {rec.get('loss', float('nan')):+.4f} · {rec['step_time_s']:.2f}s/step"
-
-    def _progress(self):
-        if not self.is_main or self.cfg.quiet or self.console is None:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        return Progress(TextColumn(f"[bold]{self.method}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[info]}"), console=self.console, transient=False)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -491,9 +478,7 @@ class Trainer:
                 "config": self.cfg.model_dump(mode="json"),
                 "data": self.data_guard,
             })
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            ck.publish(tmp, final)
             ck.prune(self.output_dir, self.cfg.save_total_limit)
             self._write_report()
         acc.wait_for_everyone()
