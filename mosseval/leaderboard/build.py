@@ -10,11 +10,8 @@ with :func:`mosseval.leaderboard.render.render_html`.
 
 from __future__ import annotations
 
-import gc
 import os
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from mosseval.clock import utc_now
@@ -35,21 +32,9 @@ from mosseval.leaderboard.ties import (
     overall_columns,
     overall_tie,
 )
+from mosseval.rundir import gc_paused
 
 OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while many (acyclic) records are parsed: without the pause the
-    collector re-scans the growing heap again and again (loading becomes superlinear, SPEC §11)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None) -> list[SampleView]:
@@ -103,7 +88,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
         from mosseval.leaderboard.thumbnails import ThumbnailMaker
 
         thumbs = ThumbnailMaker(data_dir)
-    with _gc_paused():
+    with gc_paused():
         for inp in load_inputs(paths, lmms):
             runs.append(digest_run(inp, len(runs), ids))
             embedded.append(_embed_samples(inp, samples_per_run, samples, thumbs))
