@@ -433,10 +433,10 @@ def _say_error(message: str, hint: str | None = None) -> None:
     from mosseval.redact import redact_text
 
     first, *rest = redact_text(str(message)).strip().splitlines() or [""]
-    console.print(f"[bold red]error:[/] {escape(first)}", highlight=False)
-    extra = " ".join(x.strip() for x in rest if x.strip())
-    if extra:
-        hint = f"{extra}; {hint}" if hint else extra
+    # A message's further lines (e.g. the places a dataset was looked for) stay on the error line,
+    # as one list; the hint line says only how to fix it.
+    extra = "; ".join(x.strip().removeprefix("- ") for x in rest if x.strip())
+    console.print(f"[bold red]error:[/] {escape(first + (' ' + extra if extra else ''))}", highlight=False)
     if hint:
         console.print(f"  [dim]hint:[/] {escape(redact_text(hint))}", highlight=False)
 
