@@ -32,13 +32,15 @@ def _results(out: Path) -> dict:
     from mosseval.train.trainer import TIMING_KEYS
 
     final = out / f"checkpoint-{STEPS}"
+    state = json.loads((final / "mosseval_train_state.json").read_text())
+    # where the run was written and whether it was resumed differ by construction; the rest must not
+    state["config"] = {k: v for k, v in state["config"].items() if k not in ("output_dir", "resume")}
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     return {
         "weights": (final / "model.safetensors").read_bytes(),
         "metrics": [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in metrics],
         "completions": (out / "completions.jsonl").read_text(),
-        "state": {k: v for k, v in json.loads((final / "mosseval_train_state.json").read_text()).items()
-                  if k not in ("saved_at", "metrics", "param_digests")},
+        "state": {k: v for k, v in state.items() if k not in ("saved_at", "metrics", "param_digests")},
     }
 
 
