@@ -310,20 +310,16 @@ def test_official_judge_prompts_are_the_authors_verbatim():
         assert digest == OFFICIAL_MESSAGES_SHA256[rec.sample.question_type], messages
 
 
-def test_official_judge_request_and_errors_counted_wrong(tmp_path, chat_server):
-    """Through `mosseval judge`: every item sent with the authors' generation settings and schema; a
-    judgement that fails is a wrong answer in the denominator (the old rubric excluded it)."""
-    from mosseval.judge import judge_run
-    from mosseval.judge.store import read_judgements
-    from mosseval.judge.summary import summarize_run
-    from mosseval.rundir import load_run
+def _four_mc_items_one_failing_judge(tmp_path, chat_server):
+    """A saved 4-item MMVU run (answers A, A, B, B; gold A) and a judge server that extracts 'A' and fails on
+    the fourth item with HTTP 500 (upstream scores such an item wrong)."""
     from tests.judge.test_judge import make_run
     from tests.support.chat_server import Reply, message_text
 
     def responder(req):
         text = message_text(req)
         if "question 3" in text:
-            return Reply(text=None, status=500, error="server error")  # fails: upstream scores it wrong
+            return Reply(text=None, status=500, error="server error")
         return json.dumps({"extracted_answer": "A", "correct": "final answer is: A" in text})
 
     srv = chat_server(responder)
@@ -331,7 +327,17 @@ def test_official_judge_request_and_errors_counted_wrong(tmp_path, chat_server):
     items = [(Sample(id=f"validation_{i}", task="mmvu", question=f"MC question {i}?", options=opts, answer="A",
                      question_type="multiple-choice", metadata={"choices": opts, "discipline": "Science"}),
               f"Reasoning.\nTherefore, the final answer is: {'A' if i < 2 else 'B'}", None) for i in range(4)]
-    run = make_run(tmp_path, "mmvu", items)
+    return srv, make_run(tmp_path, "mmvu", items)
+
+
+def test_official_judge_request_and_errors_counted_wrong(tmp_path, chat_server):
+    """Through `mosseval judge`: every item sent with the authors' generation settings and schema; a
+    judgement that fails is a wrong answer in the denominator (the old rubric excluded it)."""
+    from mosseval.judge import judge_run
+    from mosseval.judge.store import read_judgements
+    from mosseval.judge.summary import summarize_run
+    from mosseval.rundir import load_run
+    srv, run = _four_mc_items_one_failing_judge(tmp_path, chat_server)
     judge_run(run, "gpt-4o", base_url=srv.base_url, max_retries=0, backoff_base=0.01, backoff_max=0.02)
     reqs = srv.chat_requests()
     assert len(reqs) == 4
@@ -350,21 +356,7 @@ def test_official_judge_request_and_errors_counted_wrong(tmp_path, chat_server):
 def test_official_and_mosseval_judges_side_by_side_through_the_cli(tmp_path, chat_server, cli):
     """`mosseval judge --rubric mmvu-official,mmvu-mosseval`: same verdicts, one failed judgement; the official
     number counts it wrong (2 of 4), mosseval's variant leaves it out (2 of 3), and the command says which."""
-    from tests.judge.test_judge import make_run
-    from tests.support.chat_server import Reply, message_text
-
-    def responder(req):
-        text = message_text(req)
-        if "question 3" in text:
-            return Reply(text=None, status=500, error="server error")
-        return json.dumps({"extracted_answer": "A", "correct": "final answer is: A" in text})
-
-    srv = chat_server(responder)
-    opts = {L: f"choice {L}" for L in "ABCDE"}
-    items = [(Sample(id=f"validation_{i}", task="mmvu", question=f"MC question {i}?", options=opts, answer="A",
-                     question_type="multiple-choice", metadata={"choices": opts, "discipline": "Science"}),
-              f"Reasoning.\nTherefore, the final answer is: {'A' if i < 2 else 'B'}", None) for i in range(4)]
-    run = make_run(tmp_path, "mmvu", items)
+    srv, run = _four_mc_items_one_failing_judge(tmp_path, chat_server)
     proc = cli("judge", run, "--rubric", "mmvu-official,mmvu-mosseval", "--base-url", srv.base_url,
                "--max-retries", "0", "-q", "--json", tmp_path / "judge.json", env={"MOSSEVAL_JUDGE_API_KEY": "sk-x"})
     assert proc.returncode == 3, proc.stderr  # judge errors recorded
