@@ -96,9 +96,15 @@ def _encode(array: np.ndarray) -> tuple[bytes | memoryview, str]:
     compression saves little and costs more than decoding the video again."""
     raw = array.data.cast("B") if array.size else memoryview(b"")
     probe = raw[:PROBE_BYTES]
-    if len(probe) and len(probe) >= MIN_RATIO * len(zlib.compress(probe, _LEVEL)):
-        return zlib.compress(raw, _LEVEL), "zlib"
-    return raw, "raw"
+    if not len(probe):
+        return raw, "raw"
+    # One deflate stream: the probe is compressed (and sync-flushed, to know its compressed size)
+    # as the start of the entry, so a compressible array is compressed exactly once.
+    comp = zlib.compressobj(_LEVEL)
+    head = comp.compress(probe) + comp.flush(zlib.Z_SYNC_FLUSH)
+    if len(probe) < MIN_RATIO * len(head):
+        return raw, "raw"
+    return head + comp.compress(raw[PROBE_BYTES:]) + comp.flush(), "zlib"
 
 
 def _versions() -> dict[str, str]:
