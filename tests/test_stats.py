@@ -118,6 +118,8 @@ def test_bootstrap_is_deterministic_and_chunking_does_not_change_it():
     a = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=42)
     b = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=42, max_cells=1000)  # 3 draws per chunk
     assert (a.ci_low, a.ci_high, a.se) == (b.ci_low, b.ci_high, b.se)
+    whole = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=42, max_cells=10**9)  # one chunk
+    assert (a.ci_low, a.ci_high, a.se) == (whole.ci_low, whole.ci_high, whole.se)
     c = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=43)
     assert (c.ci_low, c.ci_high) != (a.ci_low, a.ci_high)
 
