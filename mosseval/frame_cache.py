@@ -15,7 +15,8 @@ of them is a miss, never a stale hit.
 
 Entry: one file ``<dir>/<key[:2]>/<key>.frames``: the magic ``MOSSFRM1``, a 4-byte header length,
 a JSON header (array shape, ``FrameInfo``, codec, stored size) and the uint8 pixels, compressed
-with zlib level 1 when a 256 KiB probe compresses at least 3x (synthetic, flat or letterboxed
+with zlib level 1 when a 256 KiB probe compresses at least 3x (the compressed probe is the start of
+the entry's deflate stream: nothing is compressed twice) (synthetic, flat or letterboxed
 frames: moss-video-mini shrinks ~15x and reads back in well under a millisecond) and stored raw
 otherwise (noisy natural video compresses ~1.1-1.4x losslessly, and compressing 16 720p frames
 would cost more than decoding them again; raw entries read back at disk/page-cache speed).
