@@ -90,11 +90,11 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=12, help="720p clips")
     args = ap.parse_args()
     pin_threads()
-    os.environ.setdefault("MOSSEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="mosseval-bench-"))
     from bench_pipeline import make_720p_task
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        os.environ.setdefault("MOSSEVAL_CACHE_DIR", str(root / "cache"))  # removed with the rest (it was left behind)
         Runner(RunOptions(model="oracle", tasks=["moss-video-mini"], limit=1, output_dir=root / "warm",
                           progress=False, frame_cache=False)).execute()  # generate the data outside the timing
         mini = {"tasks": ["moss-video-mini"], "limit": args.n}
