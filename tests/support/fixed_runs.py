@@ -10,7 +10,8 @@ each), written once and never regenerated:
 * ``random_seed1``: the random baseline with seed 1 (a second, comparable run for ``compare``).
 
 ``tests/fixtures/fixed_runs/golden/`` holds what ``score``, ``errors``, ``leaderboard`` and
-``compare`` wrote from them, captured before the readers were optimised (issue 16). The regression
+``compare`` wrote from them, captured before the readers were optimised (issue 16) (the page's data
+block, ``leaderboard_page_data.json``, captured before the board held its embedded samples packed). The regression
 test (``tests/test_fixed_runs.py``) recomputes every output and compares bytes.
 
 When a change *deliberately* alters an output format, regenerate the goldens and review the diff:
@@ -73,6 +74,11 @@ def compute_outputs(work: Path) -> dict[str, bytes]:
     assert code == 0, code
     out["leaderboard.json"] = (lb / "leaderboard.json").read_bytes()
     out["leaderboard.csv"] = (lb / "leaderboard.csv").read_bytes()
+    # the page's data block (the HTML around it is the template's, owned by the page's own tests)
+    html = (lb / "leaderboard.html").read_text(encoding="utf-8")
+    block = re.search(r'<script type="application/json" id="board-data">(.*?)</script>', html, re.S)
+    assert block is not None, "the page has no board-data block"
+    out["leaderboard_page_data.json"] = block.group(1).encode("utf-8") + b"\n"
     for base, cand in (("oracle", "noisy"), ("random", "random_seed1"), ("noisy", "oracle")):
         js, md = work / f"compare_{base}_{cand}.json", work / f"compare_{base}_{cand}.md"
         code, text = cli("compare", str(runs / base), str(runs / cand), "--margin", "2",
