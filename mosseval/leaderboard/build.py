@@ -19,7 +19,16 @@ from mosseval.errors import UsageError
 from mosseval.fileio import atomic_write_text
 from mosseval.leaderboard.columns import build_columns
 from mosseval.leaderboard.entries import Outcomes, RunDigest, digest_run
-from mosseval.leaderboard.records import Board, BoardSettings, Cell, OverallInfo, SampleSet, SampleView, TieTest
+from mosseval.leaderboard.records import (
+    Board,
+    BoardSettings,
+    Cell,
+    OverallInfo,
+    PackedRecord,
+    SampleSet,
+    SampleView,
+    TieTest,
+)
 from mosseval.leaderboard.samples import item_id, item_view, sample_view, select_samples
 from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
 from mosseval.leaderboard.ties import (
@@ -37,17 +46,20 @@ from mosseval.rundir import gc_paused
 OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
 
 
-def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None) -> list[SampleView]:
+def _embed_samples(inp: BoardInput, k: int, samples: SampleSet,
+                   thumbs: object | None) -> list[PackedRecord[SampleView]]:
+    """The run's embedded samples as typed views, each held packed as soon as it is complete."""
     views = []
     chosen = select_samples(inp.table, k)
     for rec, (_, why) in zip(inp.table.iter_records(i for i, _ in chosen), chosen):
         item = item_view(rec)
         iid = item_id(item)
-        samples.items.setdefault(iid, item)
+        if iid not in samples.items:
+            samples.items[iid] = PackedRecord.of(item)
         view = sample_view(rec, iid, why, inp.judgements)
         if thumbs is not None:
             thumbs.add(inp.log, rec, view)  # type: ignore[attr-defined]
-        views.append(view)
+        views.append(PackedRecord.of(view))
     return views
 
 
@@ -80,7 +92,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     """
     paths = expand_run_paths(run_dirs_or_globs or [])
     runs: list[RunDigest] = []
-    embedded: list[list[SampleView]] = []
+    embedded: list[list[PackedRecord[SampleView]]] = []
     samples = SampleSet()
     ids: dict[str, int] = {}  # item key -> number, shared by every run's per-sample columns
     thumbs = None

@@ -51,14 +51,13 @@ def page_data(board: Board, samples_per_run: int) -> dict[str, Any]:
     """The board as the page reads it (``Board`` dumped to JSON), without the package lists and with at
     most ``samples_per_run`` embedded samples per run (and only the items and thumbnails they use)."""
     data = board.model_dump(mode="json", exclude={"samples": True, "runs": {"__all__": {"packages"}}})
-    runs_s = {rid: [v.model_dump(mode="json") for v in views[: max(0, samples_per_run)]]
-              for rid, views in board.samples.runs.items()}
+    runs_s = {rid: [v.data() for v in views[: max(0, samples_per_run)]] for rid, views in board.samples.runs.items()}
     used = {s["item"] for lst in runs_s.values() for s in lst}
     thumbs = {s["frames"]["thumbnails"] for lst in runs_s.values() for s in lst
               if s.get("frames") and s["frames"].get("thumbnails")}
     data["samples"] = {
         "runs": runs_s,
-        "items": {k: v.model_dump(mode="json") for k, v in board.samples.items.items() if k in used},
+        "items": {k: v.data() for k, v in board.samples.items.items() if k in used},
         "thumbnails": {k: [t.model_dump(mode="json") for t in v] for k, v in board.samples.thumbnails.items()
                        if k in thumbs},
     }
