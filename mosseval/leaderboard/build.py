@@ -46,16 +46,20 @@ from mosseval.rundir import gc_paused
 OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
 
 
-def _embed_samples(inp: BoardInput, k: int, samples: SampleSet,
-                   thumbs: object | None) -> list[PackedRecord[SampleView]]:
-    """The run's embedded samples as typed views, each held packed as soon as it is complete."""
+def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None,
+                   item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
+    """The run's embedded samples as typed views, each held packed as soon as it is complete.
+    ``item_ids``: packed item JSON -> item id, shared by the board's runs (equal JSON, equal id: an item
+    that another run embedded already is not hashed again)."""
     views = []
     chosen = select_samples(inp.table, k)
     for rec, (_, why) in zip(inp.table.iter_records(i for i, _ in chosen), chosen):
         item = item_view(rec)
-        iid = item_id(item)
-        if iid not in samples.items:
-            samples.items[iid] = PackedRecord.of(item)
+        packed = PackedRecord.of(item)
+        iid = item_ids.get(packed.json)
+        if iid is None:
+            iid = item_ids[packed.json] = item_id(item)
+            samples.items.setdefault(iid, packed)
         view = sample_view(rec, iid, why, inp.judgements)
         if thumbs is not None:
             thumbs.add(inp.log, rec, view)  # type: ignore[attr-defined]
@@ -95,6 +99,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     embedded: list[list[PackedRecord[SampleView]]] = []
     samples = SampleSet()
     ids: dict[str, int] = {}  # item key -> number, shared by every run's per-sample columns
+    item_ids: dict[bytes, str] = {}  # an embedded item's JSON -> its id
     thumbs = None
     if thumbnails:
         from mosseval.leaderboard.thumbnails import ThumbnailMaker
@@ -103,7 +108,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     with gc_paused():
         for inp in load_inputs(paths, lmms):
             runs.append(digest_run(inp, len(runs), ids))
-            embedded.append(_embed_samples(inp, samples_per_run, samples, thumbs))
+            embedded.append(_embed_samples(inp, samples_per_run, samples, thumbs, item_ids))
             del inp
     if not runs:
         raise UsageError("no runs to put on the leaderboard",
