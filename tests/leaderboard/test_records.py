@@ -4,6 +4,9 @@ described as those records in the JSON Schema."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 from pydantic import Field, ValidationError
 
@@ -71,6 +74,8 @@ def test_packed_samples_are_validated():
     s = SampleSet(items={"abc123": _item()}, runs={"r1": [_view(1), _view(2)]})
     back = SampleSet.model_validate_json(s.model_dump_json())
     assert back == s and back.model_dump_json(indent=1) == s.model_dump_json(indent=1)
+    assert copy.deepcopy(s) == s == pickle.loads(pickle.dumps(s)) and s.model_copy(deep=True) == s
+    assert back != SampleSet(items={"abc123": _item()}, runs={"r1": [_view(1), _view(3)]})
     # a packed record of the right kind is kept as it is; one of another kind is re-validated (and refused)
     p = PackedRecord.of(_view(3))
     assert SampleSet(runs={"r": [p]}).runs["r"][0] is p
