@@ -10,9 +10,9 @@ each), written once and never regenerated:
 * ``random_seed1``: the random baseline with seed 1 (a second, comparable run for ``compare``).
 
 ``tests/fixtures/fixed_runs/golden/`` holds what ``score``, ``errors``, ``leaderboard`` and
-``compare`` wrote from them, captured before the readers were optimised (issue 16) (the page's data
-block, ``leaderboard_page_data.json``, captured before the board held its embedded samples packed). The regression
-test (``tests/test_fixed_runs.py``) recomputes every output and compares bytes.
+``compare`` wrote from them, captured before the readers were optimised (issue 16); the page's data
+block (``leaderboard_page_data.json``) was captured before the board held its embedded samples packed.
+The regression test (``tests/test_fixed_runs.py``) recomputes every output and compares bytes.
 
 When a change *deliberately* alters an output format, regenerate the goldens and review the diff:
 
