@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mosseval.clock import utc_now
 from mosseval.errors import UsageError
-from mosseval.fileio import atomic_write_text
+from mosseval.fileio import atomic_write_bytes
 from mosseval.leaderboard.columns import build_columns
 from mosseval.leaderboard.entries import Outcomes, RunDigest, digest_run
 from mosseval.leaderboard.records import (
@@ -191,8 +191,8 @@ def _version() -> str:
 
 def write_leaderboard_json(board: Board, path: str | os.PathLike) -> Path:
     """Write ``leaderboard.json`` atomically (``OutputError`` when the location is not writable)."""
-    return atomic_write_text(Path(path), board.model_dump_json(indent=1) + "\n",
-                             hint="choose a writable location with --json / -o")
+    data = board.__pydantic_serializer__.to_json(board, indent=1)  # bytes: no str copy of a large board
+    return atomic_write_bytes(Path(path), data + b"\n", hint="choose a writable location with --json / -o")
 
 
 __all__ = ["build_leaderboard", "write_leaderboard_json"]

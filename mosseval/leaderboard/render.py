@@ -47,21 +47,36 @@ def _read_asset(name: str) -> str:
     return text
 
 
+def page_json(board: Board, samples_per_run: int) -> str:
+    """The page's data (:func:`page_data`) as :func:`json_for_html` writes it, built one embedded sample
+    at a time: the samples are never all unpacked at once (a 50-run board embeds 5,000)."""
+    head = board.model_dump(mode="json", exclude={"samples": True, "runs": {"__all__": {"packages"}}})
+    out = [json_for_html(head)[:-1], ',"samples":{"runs":{']
+    used: set[str] = set()
+    thumbs: set[str] = set()
+    for n, (rid, views) in enumerate(board.samples.runs.items()):
+        parts = []
+        for v in views[: max(0, samples_per_run)]:
+            s = v.data()
+            used.add(s["item"])
+            if s.get("frames") and s["frames"].get("thumbnails"):
+                thumbs.add(s["frames"]["thumbnails"])
+            parts.append(json_for_html(s))
+        out.append(("," if n else "") + json_for_html(rid) + ":[" + ",".join(parts) + "]")
+    out.append('},"items":{')
+    out.append(",".join(json_for_html(k) + ":" + json_for_html(v.data())
+                        for k, v in board.samples.items.items() if k in used))
+    out.append('},"thumbnails":{')
+    out.append(",".join(json_for_html(k) + ":" + json_for_html([t.model_dump(mode="json") for t in v])
+                        for k, v in board.samples.thumbnails.items() if k in thumbs))
+    out.append("}}}")
+    return "".join(out)
+
+
 def page_data(board: Board, samples_per_run: int) -> dict[str, Any]:
     """The board as the page reads it (``Board`` dumped to JSON), without the package lists and with at
     most ``samples_per_run`` embedded samples per run (and only the items and thumbnails they use)."""
-    data = board.model_dump(mode="json", exclude={"samples": True, "runs": {"__all__": {"packages"}}})
-    runs_s = {rid: [v.data() for v in views[: max(0, samples_per_run)]] for rid, views in board.samples.runs.items()}
-    used = {s["item"] for lst in runs_s.values() for s in lst}
-    thumbs = {s["frames"]["thumbnails"] for lst in runs_s.values() for s in lst
-              if s.get("frames") and s["frames"].get("thumbnails")}
-    data["samples"] = {
-        "runs": runs_s,
-        "items": {k: v.data() for k, v in board.samples.items.items() if k in used},
-        "thumbnails": {k: [t.model_dump(mode="json") for t in v] for k, v in board.samples.thumbnails.items()
-                       if k in thumbs},
-    }
-    return data
+    return json.loads(page_json(board, samples_per_run))
 
 
 def render_html(board: Board, out: str | os.PathLike, samples_per_run: int = 100) -> Path:
@@ -75,7 +90,6 @@ def render_html(board: Board, out: str | os.PathLike, samples_per_run: int = 100
 
     from mosseval.paths import resource_dir
 
-    data = page_data(board, samples_per_run)
     css = _read_asset("leaderboard.css")
     js = _read_asset("leaderboard.js")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("reports"))),
@@ -91,9 +105,9 @@ def render_html(board: Board, out: str | os.PathLike, samples_per_run: int = 100
         js=Markup(js),
         style_hash=_csp_hash(css),
         script_hash=_csp_hash(js),
-        data_json=Markup(json_for_html(data)),
+        data_json=Markup(page_json(board, samples_per_run)),
     )
     return atomic_write_text(Path(out), html, hint="choose a writable location with -o/--output")
 
 
-__all__ = ["render_html", "json_for_html", "page_data"]
+__all__ = ["render_html", "json_for_html", "page_data", "page_json"]
