@@ -105,6 +105,9 @@ def make_run_dirs(root: Path, n_runs: int, n_samples: int, seed: int = 0, distin
         log["spec"]["model"] = log["identity"]["model"]["name"] = f"{logs[k]['spec']['model']}-{r:03d}"
         log["run_id"] = f"{r:064x}"
         log["n_expected"] = log["n_done"] = n_samples
+        # the fixed runs were made with --limit 40: without this only their first 40 samples per task would
+        # be the run's own (rundir.expected_records) and every reader would aggregate, bootstrap and embed 40
+        log["spec"]["limit"] = None
         if r >= distinct:
             os.link(out[r % distinct] / "samples.jsonl", path / "samples.jsonl")
         else:

@@ -8,7 +8,8 @@ the task's pixel budget) the script
 2. evaluates a second model (``random``) with the warm cache and with ``--no-frame-cache``,
    interleaved (A B A B …), and asserts that both saw bit-identical frames (same FrameInfo, same
    scores) and that every sample of the cached run was a hit;
-3. reports the decode share (sum of per-sample decode seconds over the run's wall time) and the
+3. reports the decode share (per-sample frame seconds summed, over the run's wall time times the
+   number of decode threads: the share of the decode pool's time spent getting frames) and the
    wall-time speed-up of the second model.
 
     python benchmarks/bench_cache.py [--repeats 5] [--n 240] [--clips 12]
@@ -17,6 +18,7 @@ the task's pixel budget) the script
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -68,9 +70,11 @@ def bench(label: str, base_first: dict, base_second: dict, root: Path, repeats: 
     assert {r.generation.extra.get("frame_cache") for r in recs_hit} == {"hit"}, "a sample was decoded"
     assert [r.generation.frames for r in recs_hit] == [r.generation.frames for r in recs_miss]
     assert [r.score for r in recs_hit] == [r.score for r in recs_miss]
-    share_hit = statistics.median(d / w for d, w in zip(dec_hit, hit))
-    share_miss = statistics.median(d / w for d, w in zip(dec_miss, miss))
-    print(f"{label}: {len(recs_hit)} samples; decode share of the second model's run: "
+    threads = {f.name: f.default for f in dataclasses.fields(RunOptions)}["workers"]  # decode threads (--workers)
+    share_hit = statistics.median(d / (w * threads) for d, w in zip(dec_hit, hit))
+    share_miss = statistics.median(d / (w * threads) for d, w in zip(dec_miss, miss))
+    print(f"{label}: {len(recs_hit)} samples; share of the {threads} decode threads' time spent getting frames "
+          "in the second model's run: "
           f"{share_hit:.1%} with the warm cache (cache reads), {share_miss:.1%} decoding "
           f"(decode s summed over samples: median {statistics.median(dec_hit):.2f} vs {statistics.median(dec_miss):.2f})")
     ratio_line(f"cache_{label}_second_model", hit, miss,
@@ -86,11 +90,11 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=12, help="720p clips")
     args = ap.parse_args()
     pin_threads()
-    os.environ.setdefault("MOSSEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="mosseval-bench-"))
     from bench_pipeline import make_720p_task
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        os.environ.setdefault("MOSSEVAL_CACHE_DIR", str(root / "cache"))  # removed with the rest (it was left behind)
         Runner(RunOptions(model="oracle", tasks=["moss-video-mini"], limit=1, output_dir=root / "warm",
                           progress=False, frame_cache=False)).execute()  # generate the data outside the timing
         mini = {"tasks": ["moss-video-mini"], "limit": args.n}

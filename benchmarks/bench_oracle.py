@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,8 +67,11 @@ def main() -> int:
         p = subprocess.run([py, "-c", FLOOR, str(args.limit)], env=env, capture_output=True, text=True)
         assert p.returncode == 0, p.stderr[-2000:]
 
-    run(True)  # generate moss-video-mini and fill the frame cache outside the timing
-    times, _ = interleave({"run": lambda: run(False), "floor": floor, "warm": lambda: run(True)}, args.repeats)
+    try:
+        run(True)  # generate moss-video-mini and fill the frame cache outside the timing
+        times, _ = interleave({"run": lambda: run(False), "floor": floor, "warm": lambda: run(True)}, args.repeats)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # every run, the generated data and the frame cache
     ratio_line("oracle_run_vs_decode_floor", times["run"], times["floor"],
                "mosseval run --model oracle (no frame cache) / decode-only process", "<= 1.5x")
     ratio_line("oracle_run_warm_cache_vs_decode_floor", times["warm"], times["floor"],

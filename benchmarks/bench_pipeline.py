@@ -140,9 +140,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=24, help="720p clips")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    os.environ.setdefault("MOSSEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="mosseval-bench-"))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        os.environ.setdefault("MOSSEVAL_CACHE_DIR", str(root / "cache"))  # removed with the rest
         Runner(RunOptions(model="oracle", tasks=["moss-video-mini"], limit=1, output_dir=root / "warm",
                           progress=False, frame_cache=False)).execute()  # generate the data outside the timing
         print(f"fixed model latency per batch of {args.batch}: {args.latency}s (mini), {args.latency_720p}s (720p); "

@@ -11,6 +11,7 @@ between the ``bench-table`` markers of the page and is never edited by hand.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -31,11 +32,13 @@ def run(names: list[str]) -> None:
     for name in names:
         print(f"running {name} ...", flush=True)
         t0 = time.time()
+        load0 = os.getloadavg()[0]
         p = subprocess.run([sys.executable, str(HERE / f"{name}.py")], capture_output=True, text=True)
         text = p.stdout + (f"\n[stderr]\n{p.stderr[-4000:]}" if p.returncode else "")
         (RESULTS / f"{name}.txt").write_text(
             f"# {name}.py, exit {p.returncode}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
-            f"{time.time() - t0:.0f} s\n{text}")
+            f"{time.time() - t0:.0f} s, load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n"
+            f"{text}")
         print(f"  exit {p.returncode}", flush=True)
 
 

@@ -180,8 +180,6 @@ def extract_choice(
     p = _patterns(_letters(options))
     if not p.ok:
         return Extraction(None, "unparsed")
-    texts = _option_texts(options)
-
     # 2. the candidate is one letter (possibly boxed / emphasised)
     boxes = boxed_contents(candidate)
     bare = candidate.strip()
@@ -193,6 +191,7 @@ def extract_choice(
 
     # 3. conclusive statements and boxed answers
     hits = _statement_hits(p.conclusive, p.alt, candidate)
+    texts = _option_texts(options) if boxes else {}  # option texts: for boxed answers and step 7 only
     boxed = [_boxed_letter(b, p, texts) for b in boxes]
     hits += [b for b in boxed if b]
     decided = _decide(hits, "statement")
@@ -215,6 +214,7 @@ def extract_choice(
         return decided
 
     # 7. equals an option's text
+    texts = texts or _option_texts(options)
     if texts:
         norm = _norm(candidate)
         same = [k for k, v in texts.items() if _norm(v) and _norm(v) == norm]

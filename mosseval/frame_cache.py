@@ -15,7 +15,8 @@ of them is a miss, never a stale hit.
 
 Entry: one file ``<dir>/<key[:2]>/<key>.frames``: the magic ``MOSSFRM1``, a 4-byte header length,
 a JSON header (array shape, ``FrameInfo``, codec, stored size) and the uint8 pixels, compressed
-with zlib level 1 when a 256 KiB probe compresses at least 3x (synthetic, flat or letterboxed
+with zlib level 1 when a 256 KiB probe compresses at least 3x (the compressed probe is the start of
+the entry's deflate stream: nothing is compressed twice) (synthetic, flat or letterboxed
 frames: moss-video-mini shrinks ~15x and reads back in well under a millisecond) and stored raw
 otherwise (noisy natural video compresses ~1.1-1.4x losslessly, and compressing 16 720p frames
 would cost more than decoding them again; raw entries read back at disk/page-cache speed).
@@ -96,9 +97,15 @@ def _encode(array: np.ndarray) -> tuple[bytes | memoryview, str]:
     compression saves little and costs more than decoding the video again."""
     raw = array.data.cast("B") if array.size else memoryview(b"")
     probe = raw[:PROBE_BYTES]
-    if len(probe) and len(probe) >= MIN_RATIO * len(zlib.compress(probe, _LEVEL)):
-        return zlib.compress(raw, _LEVEL), "zlib"
-    return raw, "raw"
+    if not len(probe):
+        return raw, "raw"
+    # One deflate stream: the probe is compressed (and sync-flushed, to know its compressed size)
+    # as the start of the entry, so a compressible array is compressed exactly once.
+    comp = zlib.compressobj(_LEVEL)
+    head = comp.compress(probe) + comp.flush(zlib.Z_SYNC_FLUSH)
+    if len(probe) < MIN_RATIO * len(head):
+        return raw, "raw"
+    return head + comp.compress(raw[PROBE_BYTES:]) + comp.flush(), "zlib"
 
 
 def _versions() -> dict[str, str]:

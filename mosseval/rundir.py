@@ -27,6 +27,7 @@ from mosseval.errors import UsageError, first_invalid
 from mosseval.fileio import (  # noqa: F401  (re-exported)
     DirLock,
     JsonlAppender,
+    atomic_write_bytes,
     atomic_write_lines,
     canonical_json,
     is_locked,
@@ -142,6 +143,24 @@ def read_records(run_dir: Path) -> list[SampleRecord]:
     return list(by_key.values())
 
 
+def read_record_lines(run_dir: Path) -> tuple[list[SampleRecord], list[bytes], bool]:
+    """:func:`read_records` with the line each record was read from (as stored, without its newline),
+    and whether the file holds exactly those lines: no duplicate, blank, padded or unterminated line
+    (re-scoring keeps the lines whose score did not change, and writes nothing when none did)."""
+    path = Path(run_dir) / SAMPLES_FILE
+    by_key: dict[str, tuple[SampleRecord, bytes]] = {}
+    n_lines = n_bytes = 0
+    with gc_paused():
+        for lineno, line in iter_jsonl(path):
+            rec = _validate(path, lineno, line)
+            by_key.pop(rec.key, None)
+            by_key[rec.key] = (rec, line)
+            n_lines += 1
+            n_bytes += len(line) + 1
+    exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
+    return [r for r, _ in by_key.values()], [line for _, line in by_key.values()], exact
+
+
 def count_lines(path: Path) -> int:
     """Complete (non-empty) lines of a JSONL file."""
     return sum(1 for _ in iter_jsonl(path))
@@ -201,7 +220,12 @@ def rewrite_records(run_dir: Path, records: list[SampleRecord]) -> None:
     Only call it while holding ``run_lock``: replacing the file while another process appends to
     it would silently discard that process's later lines.
     """
-    atomic_write_lines(Path(run_dir) / SAMPLES_FILE, (rec.model_dump_json() for rec in records))
+    rewrite_lines(run_dir, (rec.model_dump_json().encode() for rec in records))
+
+
+def rewrite_lines(run_dir: Path, lines: Iterable[bytes]) -> None:
+    """:func:`rewrite_records` from the records' serialized lines (the same lock rule)."""
+    atomic_write_bytes(Path(run_dir) / SAMPLES_FILE, b"".join(line + b"\n" for line in lines))
 
 
 class SampleWriter:

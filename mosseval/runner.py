@@ -74,8 +74,10 @@ from mosseval.rundir import (
     expected_records,
     gc_paused,
     iter_records,
+    read_record_lines,
     read_records,
     read_run_log,
+    rewrite_lines,
     rewrite_records,
     run_lock,
     write_run_log,
@@ -718,7 +720,7 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
 
 def _rescore_locked(run_dir: Path) -> RunLog:
     log = read_run_log(run_dir)
-    records = read_records(run_dir)
+    records, lines, exact = read_record_lines(run_dir)
     specs = log.task_specs
     missing = sorted({r.task for r in records} - set(specs))
     if missing:
@@ -726,14 +728,25 @@ def _rescore_locked(run_dir: Path) -> RunLog:
     by_task: dict[str, list[int]] = {}
     for i, rec in enumerate(records):
         by_task.setdefault(rec.task, []).append(i)
+    changed = 0
     for name, idx in by_task.items():  # each task's samples scored in one batch
         task = specs[name]
         scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
                                task.prompt.prefill if task.prompt else None)
         for i, score in zip(idx, scores):
-            records[i].score = score  # read for this call only: updated in place
+            rec = records[i]
+            # A line is rewritten only when its score changes: the record's last field is its score, so
+            # a line ending in the new score's exact bytes is already what re-serializing would write.
+            unchanged = rec.score is not None and lines[i].endswith(
+                b',"score":' + score.model_dump_json().encode() + b"}")
+            rec.score = score  # read for this call only: updated in place
+            if not unchanged:
+                lines[i] = rec.model_dump_json().encode()
+                changed += 1
     new_records = records
-    rewrite_records(run_dir, new_records)
+    if changed or not exact:  # else the file already holds exactly these bytes
+        rewrite_lines(run_dir, lines)
+    del lines
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     own = expected_records(log, new_records)
     # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is

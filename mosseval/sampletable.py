@@ -15,7 +15,7 @@ through the record's own validation (legacy layouts are upgraded, bad lines rais
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,18 +146,21 @@ class SampleTable:
 
     def records(self, rows: Iterable[int]) -> list[SampleRecord]:
         """The full, validated records of the given rows (re-read from their lines)."""
+        return list(self.iter_records(rows))
+
+    def iter_records(self, rows: Iterable[int]) -> Iterator[SampleRecord]:
+        """:meth:`records` one at a time (a caller that keeps a smaller view of each holds one record)."""
         rows = list(rows)
         if self._records is not None:
-            return [self._records[i] for i in rows]
+            yield from (self._records[i] for i in rows)
+            return
         if self.path is None or not rows:
-            return []
-        out = []
+            return
         with self.path.open("rb") as fh:
             for i in rows:
                 fh.seek(self.offset[i])
                 line = fh.readline(MAX_LINE_BYTES + 1)
-                out.append(_validate(self.path, None, line.strip()))
-        return out
+                yield _validate(self.path, None, line.strip())
 
     def subset(self, rows: list[int]) -> SampleTable:
         """A table of the given rows (same path and offsets)."""

@@ -168,18 +168,13 @@ def cluster_totals(values: Sequence[float], clusters: Sequence[str] | None) -> t
         return [float(v) for v in values], [1] * len(values)
     if len(clusters) != len(values):
         raise ValueError("values and clusters differ in length")
+    import numpy as np
+
     index: dict[str, int] = {}
-    sums: list[float] = []
-    sizes: list[int] = []
-    for v, c in zip(values, clusters):
-        i = index.get(c)
-        if i is None:
-            i = index[c] = len(sums)
-            sums.append(0.0)
-            sizes.append(0)
-        sums[i] += float(v)
-        sizes[i] += 1
-    return sums, sizes
+    codes = [index.setdefault(c, len(index)) for c in clusters]  # clusters numbered in order of appearance
+    # bincount adds each cluster's values one by one in item order: the same float sums as a Python loop
+    sums = np.bincount(codes, weights=np.asarray([float(v) for v in values], dtype=np.float64), minlength=len(index))
+    return sums.tolist(), np.bincount(codes, minlength=len(index)).tolist()
 
 
 def cr2_variance(sums: Sequence[float], sizes: Sequence[int], mean: float) -> float:
@@ -429,6 +424,12 @@ def cluster_codes(clusters: Sequence[str] | None, n: int):
     return codes, int(codes.max()) + 1 if n else 0
 
 
+BOOT_CELLS_PER_ITEM = 32
+"""Bootstrap draws per chunk scale with the items: 32 cells (8-byte index + 8-byte value) per item."""
+BOOT_MAX_CELLS = 131_072
+"""...up to this many per chunk (1 MiB of indices)."""
+
+
 def paired_cluster_bootstrap(
     diffs: Sequence[float],
     clusters: Sequence[str] | None = None,
@@ -437,7 +438,7 @@ def paired_cluster_bootstrap(
     alpha: float = 0.05,
     seed: int | Sequence[int] = 0,
     small_sample_correction: bool = True,
-    max_cells: int = 131_072,
+    max_cells: int | None = None,
 ) -> BootstrapCI:
     """Percentile bootstrap CI of the mean of paired differences, resampling whole clusters.
 
@@ -445,8 +446,9 @@ def paired_cluster_bootstrap(
     are resampled together. Each replicate draws G clusters with replacement and takes the ratio
     ``sum(diffs) / sum(items)`` of the drawn clusters (the mean over the replicate's items).
     Vectorised: per-cluster sums and counts, then ``integers`` draws of shape (chunk, G) of at most
-    ``max_cells`` cells (1 MiB of indices: the workspace does not grow with the data; the chunking does not
-    change the draws, ``tests/test_stats.py``).
+    ``max_cells`` cells: by default :data:`BOOT_CELLS_PER_ITEM` per item, at most :data:`BOOT_MAX_CELLS`
+    (indices and gathered values together ~0.5 KB per item, at most 2 MiB: the workspace stays a fraction
+    of the data's own size, small or large; the chunking does not change the draws, ``tests/test_stats.py``).
 
     With ``small_sample_correction`` the replicates are spread around the estimate by
     ``sqrt(G / (G - 1))`` before taking percentiles, the same factor as the CR1 cluster-robust
@@ -472,6 +474,8 @@ def paired_cluster_bootstrap(
         raise ValueError("n_boot must be >= 1")
     rng = np.random.default_rng(seed)
     reps = np.empty(n_boot, dtype=np.float64)
+    if max_cells is None:
+        max_cells = min(BOOT_MAX_CELLS, BOOT_CELLS_PER_ITEM * n)
     chunk = max(1, max_cells // g)
     # every replicate draws g clusters: with equal cluster sizes its item count is g * size (exact, as the
     # float sum of integer counts is); np.take gathers the same values as fancy indexing, faster

@@ -169,7 +169,14 @@ def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):
     cache.put("b" * 64, noisy, {})
     assert cache._path("a" * 64).stat().st_size < flat.nbytes / 10
     assert noisy.nbytes <= cache._path("b" * 64).stat().st_size < noisy.nbytes + 200
-    for key, arr in (("a" * 64, flat), ("b" * 64, noisy)):
+    # larger than the probe: the compressed probe is the start of the entry's one deflate stream
+    big = np.zeros((8, 128, 128, 3), dtype=np.uint8)
+    big[:, :, ::7] = np.arange(8, dtype=np.uint8)[:, None, None, None] * 30
+    big[-1, -8:] = np.random.default_rng(2).integers(0, 256, (8, 128, 3), dtype=np.uint8)
+    assert big.nbytes > 256 * 1024
+    cache.put("c" * 64, big, {})
+    assert cache._path("c" * 64).stat().st_size < big.nbytes / 10
+    for key, arr in (("a" * 64, flat), ("b" * 64, noisy), ("c" * 64, big)):
         got = cache.get(key)
         assert got is not None and np.array_equal(got[0], arr)
 

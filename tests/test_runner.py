@@ -226,6 +226,42 @@ def test_rescore_reproduces_results(baseline_runs, cli, tmp_path):
     assert [r.score for r in load_run(dst).records] == scores_before
 
 
+def test_rescore_writes_what_reserializing_every_record_writes(baseline_runs, tmp_path):
+    """`score` keeps the lines whose score is unchanged and rewrites the others: the file is byte for
+    byte what re-serializing every re-scored record gives (the behaviour before lines were kept), but
+    for a line whose score did not change and that was not written as mosseval writes it: kept as is."""
+    from mosseval.rundir import SAMPLES_FILE, read_records
+    from mosseval.runner import rescore
+
+    dst = tmp_path / "copy"
+    shutil.copytree(baseline_runs["random"].run_dir, dst)
+    path = dst / SAMPLES_FILE
+    original = path.read_bytes()
+    lines = original.splitlines()
+    recs = [json.loads(line) for line in lines]
+    recs[0]["score"]["prr"] = 0.123  # stale scores
+    recs[1]["score"]["correct"] = not recs[1]["score"]["correct"]
+    recs[2]["score"] = None
+    recs[3]["score"]["judge"] = {"legacy": 1}  # a legacy field the reader drops
+    recs[4]["generation"]["latency_s"] = 1  # an int where the writer writes a float (score unchanged)
+    edited = [json.dumps(r, separators=(",", ":")).encode() for r in recs[:5]] + lines[5:]
+    # a duplicate (last wins), a padded line, a blank line and an unterminated last record
+    path.write_bytes(b"\n".join(edited[:-1] + [edited[7] + b"  ", b""]) + b"\n" + edited[-1])
+    rescore(dst)
+    got = path.read_bytes()
+    want = "".join(r.model_dump_json() + "\n" for r in read_records(dst)).encode()
+    assert got == want.replace(b'"latency_s":1.0,', b'"latency_s":1,', 1)
+    assert got.count(b"\n") == len(lines) and got.endswith(b"\n")
+    keys = [json.loads(line)["key"] for line in got.splitlines()]
+    assert keys == [json.loads(line)["key"] for line in lines[:7] + lines[8:-1] + lines[7:8] + lines[-1:]]  # last wins
+    assert got.splitlines()[:4] == lines[:4]  # scores recomputed; the legacy field gone
+    assert b'"latency_s":1,' in got.splitlines()[4]  # kept as it was: its score did not change
+    # nothing changes on a second re-score: the file is not written at all
+    inode, mtime = path.stat().st_ino, path.stat().st_mtime_ns
+    rescore(dst)
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (inode, mtime) and path.read_bytes() == got
+
+
 def test_scores_do_not_depend_on_the_model_batch(tmp_path):
     one = load_run(_run("random", tmp_path / "a", limit=24, model_args={"batch_size": 1}).run_dir)
     many = load_run(_run("random", tmp_path / "b", limit=24, model_args={"batch_size": 7}).run_dir)

@@ -118,6 +118,8 @@ def test_bootstrap_is_deterministic_and_chunking_does_not_change_it():
     a = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=42)
     b = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=42, max_cells=1000)  # 3 draws per chunk
     assert (a.ci_low, a.ci_high, a.se) == (b.ci_low, b.ci_high, b.se)
+    whole = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=42, max_cells=10**9)  # one chunk
+    assert (a.ci_low, a.ci_high, a.se) == (whole.ci_low, whole.ci_high, whole.se)
     c = paired_cluster_bootstrap(d, clusters, n_boot=1000, seed=43)
     assert (c.ci_low, c.ci_high) != (a.ci_low, a.ci_high)
 
@@ -439,3 +441,22 @@ def test_correlation_degenerate_inputs():
         correlation([1, 2, 3], [1, 2])
     with pytest.raises(ValueError):
         correlation([1, 2, 3], [1, 2, 3], method="kendall")
+
+
+def test_cluster_totals_are_the_plain_loops_sums_bit_for_bit():
+    from mosseval.stats import cluster_totals
+
+    rng = np.random.default_rng(5)
+    values = list(rng.normal(0, 1e6, 5000) * rng.random(5000))  # sums that depend on the order of the adds
+    clusters = [f"c{x}" for x in rng.integers(0, 700, 5000)]
+    sums, sizes, index = [], [], {}
+    for v, c in zip(values, clusters):
+        if c not in index:
+            index[c] = len(sums)
+            sums.append(0.0)
+            sizes.append(0)
+        sums[index[c]] += float(v)
+        sizes[index[c]] += 1
+    got = cluster_totals(values, clusters)
+    assert got == (sums, sizes) and all(type(x) is float for x in got[0]) and all(type(x) is int for x in got[1])
+    assert cluster_totals([True, False], ["a", "a"]) == ([1.0], [2]) and cluster_totals([], []) == ([], [])

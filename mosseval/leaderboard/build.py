@@ -40,7 +40,7 @@ OVERALL = "unweighted mean of accuracy over the top-level columns that every mos
 def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None) -> list[SampleView]:
     views = []
     chosen = select_samples(inp.table, k)
-    for rec, (_, why) in zip(inp.table.records(i for i, _ in chosen), chosen):
+    for rec, (_, why) in zip(inp.table.iter_records(i for i, _ in chosen), chosen):
         item = item_view(rec)
         iid = item_id(item)
         samples.items.setdefault(iid, item)

@@ -70,8 +70,8 @@ def item_id(view: ItemView) -> str:
 def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgements) -> SampleView:
     g, sc = rec.generation, rec.score
     text = g.text
-    view = SampleView(
-        key=rec.key, item=item, task=rec.task, index=rec.index, why=why,  # type: ignore[arg-type]
+    fields: dict = dict(
+        key=rec.key, item=item, task=rec.task, index=rec.index, why=why,
         text=_cut(text, MAX_GENERATION_CHARS), text_truncated=text is not None and len(text) > MAX_GENERATION_CHARS,
         error=ErrorInfo(kind=g.error.kind, message=_cut(redact_text(g.error.message), 500) or "")
         if g.error else None,  # (redacted at the source since; older runs may still carry a secret)
@@ -83,16 +83,16 @@ def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgement
                                  extracted_answer=v.extracted_answer, rationale=_cut(v.rationale, MAX_TEXT_CHARS))
                for name, v in sorted(judgements.verdicts.get(rec.key, {}).items())},
     )
-    if sc is not None:
-        view.extracted, view.correct, view.parse_failed = sc.extracted, sc.correct, sc.parse_failed
-        view.format_ok, view.prr, view.prr_status, view.approximate = sc.format_ok, sc.prr, sc.prr_status, sc.approximate
-        view.steps = [_cut(x, MAX_TEXT_CHARS) or "" for x in sc.steps[:MAX_STEPS]]
-        view.steps_truncated = sc.steps_truncated
+    if sc is not None:  # one constructor call (setting a dozen fields afterwards costs as much again)
+        fields.update(extracted=sc.extracted, correct=sc.correct, parse_failed=sc.parse_failed, format_ok=sc.format_ok,
+                      prr=sc.prr, prr_status=sc.prr_status, approximate=sc.approximate,
+                      steps=[_cut(x, MAX_TEXT_CHARS) or "" for x in sc.steps[:MAX_STEPS]],
+                      steps_truncated=sc.steps_truncated)
         if sc.prr_detail is not None:
             d = sc.prr_detail
-            view.alignment = AlignmentView(cost=d.cost, normalized_cost=d.normalized_cost, path=list(d.path),
-                                           distances=[round(x, 4) for x in d.step_distances])
-    return view
+            fields["alignment"] = AlignmentView(cost=d.cost, normalized_cost=d.normalized_cost, path=list(d.path),
+                                                distances=[round(x, 4) for x in d.step_distances])
+    return SampleView(**fields)
 
 
 __all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank"]

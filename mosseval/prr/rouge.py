@@ -12,8 +12,8 @@ that are not ``^[a-z0-9]+$`` are dropped.
 
 Speed comes from four things, none of which changes a single value:
 
-* tokenization is cached per string and stemming per word (stemming dominates ``rouge-score``),
-  and each distinct string is encoded once into integer ids;
+* tokenization is cached per string and each word's token (its stem) per word (stemming dominates
+  ``rouge-score``), and each distinct string is encoded once into integer ids;
 * many samples are scored at once (:func:`rouge_distance_blocks`): every (reference, generated)
   pair of every sample goes through one vectorised computation, each distinct pair once;
 * clipped n-gram overlaps ``sum_g min(c_r(g), c_p(g))`` are counts of equal occurrence-tagged
@@ -38,30 +38,35 @@ from mosseval.prr.porter import stem as porter_stem
 _NON_ALPHANUM_RE = re.compile(r"[^a-z0-9]+")
 _VALID_TOKEN_RE = re.compile(r"^[a-z0-9]+$")
 
-_stem_cache: dict[str, str] = {}
-_STEM_CACHE_MAX = 500_000
+_token_cache: dict[str, str | None] = {}
+"""word (a run of ``[a-z0-9]`` after lower-casing) -> its token (stemmed when longer than 3 characters),
+or None when the token is dropped; one lookup a word."""
+_TOKEN_CACHE_MAX = 500_000
 
 
-def _stem(word: str) -> str:
-    s = _stem_cache.get(word)
-    if s is None:
-        s = porter_stem(word)
-        if len(_stem_cache) >= _STEM_CACHE_MAX:
-            _stem_cache.clear()
-        _stem_cache[word] = s
-    return s
+def _token(word: str) -> str | None:
+    t = porter_stem(word) if len(word) > 3 else word
+    t = t if _VALID_TOKEN_RE.match(t) else None
+    if len(_token_cache) >= _TOKEN_CACHE_MAX:
+        _token_cache.clear()
+    _token_cache[word] = t
+    return t
+
+
+_MISSING = object()
 
 
 @lru_cache(maxsize=1 << 16)
 def tokenize(text: str) -> tuple[str, ...]:
     """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True``."""
-    text = _NON_ALPHANUM_RE.sub(" ", text.lower())
+    cache = _token_cache
     out = []
-    for w in text.split():
-        if len(w) > 3:
-            w = _stem(w)
-        if _VALID_TOKEN_RE.match(w):
-            out.append(w)
+    for w in _NON_ALPHANUM_RE.sub(" ", text.lower()).split():
+        t = cache.get(w, _MISSING)
+        if t is _MISSING:
+            t = _token(w)
+        if t is not None:
+            out.append(t)
     return tuple(out)
 
 
@@ -106,7 +111,7 @@ def _occurrence_tags(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
 def clear_caches() -> None:
     """Forget cached tokenizations, stems and encodings (used by the benchmarks for cold timings)."""
     tokenize.cache_clear()
-    _stem_cache.clear()
+    _token_cache.clear()
     _encoded.clear()
     _word_ids.clear()
 
