@@ -128,19 +128,46 @@ def candidate_roots(task: TaskSpec, data_dir: str | os.PathLike | None) -> list[
     return unique
 
 
+def _synthetic_folder(task: TaskSpec, path: Path, seed: int | None) -> Path:
+    """``--data-dir`` given for the generated benchmark: a complete, unmodified folder of the same
+    seed and test size (the run records the seed, and runs of one seed are comparable only with
+    each other; ``seed`` None accepts any seed: training), else one line saying how to get one."""
+    from mosseval.data import synth
+
+    fix = (f"generate one with `mosseval data synth --seed {seed or 0} --out DIR`, or leave out --data-dir "
+           "to use the cache")
+    if not (path / "manifest.json").is_file():
+        raise DataNotFoundError(f"{task.name}: --data-dir {path} holds no generated {synth.NAME} folder "
+                                "(no manifest.json)", hint=fix)
+    problems = synth.check_dataset(path, n_test=synth.DEFAULT_N_TEST)
+    if problems:
+        raise DataNotFoundError(f"{task.name}: --data-dir {path} is not a sound {synth.NAME} folder: {problems[0]}",
+                                hint=fix)
+    import json
+
+    found = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("seed")
+    if seed is not None and found != seed:
+        raise DataNotFoundError(f"{task.name}: --data-dir {path} was generated with seed {found}, but the run's "
+                                f"--seed is {seed}", hint=f"pass --seed {found}, or generate seed {seed}")
+    return path
+
+
 def resolve_data_root(
     task: TaskSpec,
     data_dir: str | os.PathLike | None = None,
     cache: str | os.PathLike | None = None,
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     generate: bool = True,
 ) -> Path:
     """Return the folder holding the task's data (generating the synthetic benchmark if asked)."""
     if task.data.synthetic:
         from mosseval.data import synth
 
+        if data_dir is not None:
+            return _synthetic_folder(task, Path(data_dir).expanduser(), seed)
         root = cache_dir(cache) / "data"
+        seed = seed or 0
         if generate:
             return synth.ensure_mini(root, seed)
         path = root / f"moss-video-mini-seed{seed}"

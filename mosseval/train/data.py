@@ -47,10 +47,13 @@ def _data_root(task: TaskSpec, cfg: TrainConfig) -> Path:
         if not task.data.synthetic:
             raise UsageError(f"--train-size applies to the generated moss-video-mini only, not to {task.name!r}",
                              hint="drop --train-size (the dataset's own train split is used)")
+        if cfg.data_dir is not None:
+            raise UsageError("--train-size generates moss-video-mini in the cache; it does not apply to --data-dir",
+                             hint="drop one of them (`mosseval data synth --train-size N --out DIR` makes a folder)")
         from mosseval.data import synth
 
         return synth.ensure_mini(cache_dir(cfg.cache_dir) / "data", 0, n_train=cfg.train_size)
-    return resolve_data_root(task, cfg.data_dir, cfg.cache_dir, seed=0)
+    return resolve_data_root(task, cfg.data_dir, cfg.cache_dir, seed=None if cfg.data_dir is not None else 0)
 
 
 def _load(task: TaskSpec, root: Path) -> list[Sample]:

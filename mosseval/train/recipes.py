@@ -49,14 +49,19 @@ _COMMON: dict[str, Any] = {
 RECIPES: dict[str, dict[str, Any]] = {
     # The demo: the shortest SFT that leaves a model with the format and an above-chance accuracy.
     "demo-sft": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
-                 "per_device_batch_size": 8, "steps": 300, "lr": 3e-3},
-    # The reproduction's cold start: the same recipe shape, stopped early enough that the trace
-    # is not saturated (the PRR has headroom for the GRPO arms to differ).
+                 "per_device_batch_size": 8, "steps": 300, "lr": 1e-3},
+    # The reproduction's cold start: the same recipe shape, long enough to get past the loss plateau
+    # (~0.35 nats per token, where the model writes the trace template but copies nothing from the
+    # question) and short of saturating the trace (the PRR has headroom for the GRPO arms to differ).
+    # lr 1e-3, not 3e-3: at 3e-3 the loss stayed on that plateau for 1,500 steps; at 1e-3 it left
+    # it after ~400 (0.245 at 900 steps).
     "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
-                        "per_device_batch_size": 8, "steps": 300, "lr": 3e-3},
+                        "per_device_batch_size": 8, "steps": 900, "lr": 1e-3},
     # GRPO arms from the cold start: identical budgets, only the rewards differ.
+    # lr 5e-5: at 2e-4 every arm of every seed collapsed from the 900-step cold start within 60 steps
+    # (degenerate traces, 21-72 % of test answers unparsed; docs/tutorials/reproduce-mosschatv.md).
     "repro-grpo": {**_COMMON, "method": "grpo", "train_size": 2000, "per_device_batch_size": 2,
-                   "num_generations": 8, "steps": 60, "lr": 2e-4, "beta": 0.0, "temperature": 1.0,
+                   "num_generations": 8, "steps": 60, "lr": 5e-5, "beta": 0.0, "temperature": 1.0,
                    "warmup_ratio": 0.0, "lr_scheduler": "constant", "log_completions": 4},
 }
 """Recipes by name (``output_dir`` and, for GRPO, ``model`` / ``rewards`` / ``seed`` are set per run)."""

@@ -93,3 +93,14 @@ def test_train_size_is_for_the_generated_data_only(tmp_path, cache_dir):
         load_train_task(_cfg(data, tasks, train_size=10))
     _, root, samples, guard = load_train_task(load_config(None, {"model": "m", "train_size": 30}))
     assert len(samples) == 30 and root.name == "moss-video-mini-seed0-n240x30" and guard["shared_videos"] == 0
+
+
+def test_generated_data_from_data_dir_any_seed_and_not_with_train_size(tmp_path, cache_dir):
+    from mosseval.data import synth
+
+    copy = tmp_path / "seed3"
+    synth.generate(copy, seed=3, n_train=12)
+    _, root, samples, guard = load_train_task(load_config(None, {"model": "m", "data_dir": str(copy)}))
+    assert root == copy and len(samples) == 12 and guard["shared_videos"] == 0
+    with pytest.raises(UsageError, match="does not apply to --data-dir"):
+        load_train_task(load_config(None, {"model": "m", "data_dir": str(copy), "train_size": 30}))

@@ -6,11 +6,9 @@ import json
 
 import pytest
 
-pytestmark = [pytest.mark.hf, pytest.mark.e2e]
 
-pytest.importorskip("transformers")
-
-
+@pytest.mark.hf
+@pytest.mark.e2e
 def test_repro_mini_smoke_run_writes_the_table_verdicts_and_leaderboard(cli, tmp_path):
     out = tmp_path / "repro"
     args = ("repro", "mini", "-o", str(out), "--seeds", "0", "--jobs", "2", "--train-size", "30",
@@ -46,3 +44,25 @@ def test_repro_mini_smoke_run_writes_the_table_verdicts_and_leaderboard(cli, tmp
     assert again.returncode == 0, again.stderr
     jobs = json.loads((out / "repro.json").read_text())["jobs"]
     assert all(j["reused"] for j in jobs if j["name"].startswith(("coldstart", "grpo", "eval")))
+
+
+def _est(value, low, high):
+    return {"value": value, "ci_low": low, "ci_high": high}
+
+
+def test_learning_caveats_read_the_controls_plainly():
+    from mosseval.train.repro import learning_caveats
+
+    rnd = {"run": "random", "accuracy": _est(0.267, 0.211, 0.330)}
+
+    def model(acc, blind, unparsed):
+        return {"label": "m", "train": {}, "accuracy": acc, "blind_accuracy": blind, "blind_unparsed": unparsed}
+
+    learned = learning_caveats([rnd, model(_est(0.60, 0.54, 0.66), _est(0.25, 0.20, 0.31), 0.0)])[0]
+    assert learned.startswith("m: accuracy 60.0 %") and "above chance" in learned and "the video helps" in learned
+    # below chance blind because blank frames break the output: not evidence that the video is read
+    broken = learning_caveats([rnd, model(_est(0.25, 0.199, 0.309), _est(0.058, 0.035, 0.097), 0.725)])[0]
+    assert broken.startswith("**not learned** m:") and "72.5 % of the blind answers do not parse" in broken
+    assert "the video helps" not in broken
+    same = learning_caveats([rnd, model(_est(0.25, 0.199, 0.309), _est(0.25, 0.199, 0.309), 0.0)])[0]
+    assert "**not** clearly above its blind control" in same
