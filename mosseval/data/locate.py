@@ -128,23 +128,28 @@ def candidate_roots(task: TaskSpec, data_dir: str | os.PathLike | None) -> list[
     return unique
 
 
-def _synthetic_folder(task: TaskSpec, path: Path, seed: int | None) -> Path:
-    """``--data-dir`` given for the generated benchmark: a complete, unmodified folder of the same
-    seed and test size (the run records the seed, and runs of one seed are comparable only with
-    each other; ``seed`` None accepts any seed: training), else one line saying how to get one."""
-    from mosseval.data import synth
-
-    fix = (f"generate one with `mosseval data synth --seed {seed or 0} --out DIR`, or leave out --data-dir "
-           "to use the cache")
-    if not (path / "manifest.json").is_file():
-        raise DataNotFoundError(f"{task.name}: --data-dir {path} holds no generated {synth.NAME} folder "
-                                "(no manifest.json)", hint=fix)
-    problems = synth.check_dataset(path, n_test=synth.DEFAULT_N_TEST)
-    if problems:
-        raise DataNotFoundError(f"{task.name}: --data-dir {path} is not a sound {synth.NAME} folder: {problems[0]}",
-                                hint=fix)
+def _synthetic_copy(task: TaskSpec, path: Path, seed: int | None) -> Path | None:
+    """``--data-dir`` given for the generated benchmark. A folder holding a generated copy
+    (``manifest.json`` naming it) is used, once it checks against its manifest and, for a run, was
+    generated with the run's seed (the run records its seed; runs of one seed are comparable only with
+    each other; ``seed`` None accepts any: training). A problem stops with one line. A folder holding
+    no copy (the data of other tasks in a multi-task run) is not this task's: None, the cache's copy."""
     import json
 
+    from mosseval.data import synth
+
+    try:
+        name = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if name != synth.NAME:
+        return None
+    fix = (f"generate one with `mosseval data synth --seed {seed or 0} --out DIR`, or leave out --data-dir "
+           "to use the cache")
+    problems = synth.check_dataset(path, n_test=synth.DEFAULT_N_TEST)
+    if problems:
+        raise DataNotFoundError(f"{task.name}: --data-dir {path} is not a sound {synth.NAME} copy: {problems[0]}",
+                                hint=fix)
     found = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("seed")
     if seed is not None and found != seed:
         raise DataNotFoundError(f"{task.name}: --data-dir {path} was generated with seed {found}, but the run's "
@@ -164,8 +169,9 @@ def resolve_data_root(
     if task.data.synthetic:
         from mosseval.data import synth
 
-        if data_dir is not None:
-            return _synthetic_folder(task, Path(data_dir).expanduser(), seed)
+        copy = _synthetic_copy(task, Path(data_dir).expanduser(), seed) if data_dir is not None else None
+        if copy is not None:
+            return copy
         root = cache_dir(cache) / "data"
         seed = seed or 0
         if generate:

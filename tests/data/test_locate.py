@@ -28,12 +28,15 @@ def test_data_dir_of_the_generated_benchmark_is_used_not_the_cache(seed1, tmp_pa
     with pytest.raises(DataNotFoundError, match="generated with seed 1, but the run's --seed is 0"):
         resolve_data_root(task, seed1, tmp_path / "cache", seed=0)
     assert resolve_data_root(task, seed1, tmp_path / "cache", seed=None) == seed1  # training: any seed
-    with pytest.raises(DataNotFoundError, match="no manifest.json"):
-        resolve_data_root(task, tmp_path, tmp_path / "cache", seed=1)
+    # a folder holding no copy (another task's data in a multi-task run) is not this task's: the cache's copy
+    other = tmp_path / "mvbench"
+    other.mkdir()
+    with pytest.raises(DataNotFoundError, match="not generated yet"):
+        resolve_data_root(task, other, tmp_path / "cache", seed=0, generate=False)
     broken = tmp_path / "broken"
     shutil.copytree(seed1, broken)
     (broken / "test.jsonl").write_text((broken / "test.jsonl").read_text()[:-200])
-    with pytest.raises(DataNotFoundError, match="test.jsonl does not match its sha256"):
+    with pytest.raises(DataNotFoundError, match="not a sound moss-video-mini copy: test.jsonl does not match"):
         resolve_data_root(task, broken, tmp_path / "cache", seed=1)
 
 
