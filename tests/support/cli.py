@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,11 +26,18 @@ def mosseval_cli(*args: str, env: dict | None = None, cwd: Path | None = None, t
     return proc
 
 
+def _interruptible() -> None:
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+    # then never turns Ctrl-C into KeyboardInterrupt: the child gets the default disposition back, as
+    # it has when a user runs mosseval in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def mosseval_popen(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
-    """Start the real console entry point in the background (for kill / concurrency tests)."""
+    """Start the real console entry point in the background (for kill / interrupt / concurrency tests)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "mosseval", *map(str, args)], cwd=cwd or REPO, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
 
 
 def main_inprocess(*args: str, capsys=None) -> tuple[int, str, str]:
