@@ -53,7 +53,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # The reproduction's cold start: the same recipe shape, long enough to get past the loss plateau
     # (~0.35 nats per token, where the model writes the trace template but copies nothing from the
     # question) and short of saturating the trace (the PRR has headroom for the GRPO arms to differ).
-    # lr 1e-3, not 3e-3: at 3e-3 the loss stayed on that plateau for 1,500 steps; at 1e-3 it left
+    # lr 1e-3, not 3e-3: at 3e-3 the loss stayed on that plateau as long as it ran (900 steps); at 1e-3 it left
     # it after ~400 (0.245 at 900 steps).
     "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
                         "per_device_batch_size": 8, "steps": 900, "lr": 1e-3},
