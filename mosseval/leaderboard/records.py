@@ -296,7 +296,7 @@ class _Packed:
     serialized (and described in the JSON Schema) as ``Model``."""
 
     def __get_pydantic_core_schema__(self, source: type[BaseModel], handler: GetCoreSchemaHandler) -> Any:
-        def pack(value: Any, validate: Any) -> PackedRecord:
+        def pack(value: Any, validate: Any) -> PackedRecord[Any]:
             if isinstance(value, PackedRecord) and value.model is source:
                 return value
             return PackedRecord.of(validate(value))
