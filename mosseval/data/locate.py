@@ -139,10 +139,10 @@ def _synthetic_copy(task: TaskSpec, path: Path, seed: int | None) -> Path | None
     from mosseval.data import synth
 
     try:
-        name = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("name")
-    except (OSError, ValueError, AttributeError):
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    if name != synth.NAME:
+    if not isinstance(manifest, dict) or manifest.get("name") != synth.NAME:
         return None
     fix = (f"generate one with `mosseval data synth --seed {seed or 0} --out DIR`, or leave out --data-dir "
            "to use the cache")
@@ -150,7 +150,7 @@ def _synthetic_copy(task: TaskSpec, path: Path, seed: int | None) -> Path | None
     if problems:
         raise DataNotFoundError(f"{task.name}: --data-dir {path} is not a sound {synth.NAME} copy: {problems[0]}",
                                 hint=fix)
-    found = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("seed")
+    found = manifest.get("seed")  # check_dataset verified this manifest against the files
     if seed is not None and found != seed:
         raise DataNotFoundError(f"{task.name}: --data-dir {path} was generated with seed {found}, but the run's "
                                 f"--seed is {seed}", hint=f"pass --seed {found}, or generate seed {seed}")
