@@ -75,6 +75,14 @@ def _kill_loop(launch: Callable[[], subprocess.Popen], progress: Callable[[], in
     return kills
 
 
+def _slow_run_args(srv: ChatServer, out: Path, *extra: str) -> tuple[str, ...]:
+    """A ``run`` that writes for many seconds whatever the machine's load: an API model whose
+    server holds every request (the ``random`` model finishes 240 samples in about a second, so on a
+    busy machine it could finish before the racing command started)."""
+    return ("run", "--model", "openai:test-model", "-M", f"base_url={srv.base_url},concurrency=1,max_retries=0",
+            "-o", str(out), "-q", *extra)
+
+
 def _canonical_results(run_dir: Path) -> bytes:
     """What a run's numbers are: run.json's results/groups and every record's output and score."""
     run = load_run(run_dir)
@@ -91,13 +99,15 @@ def _canonical_results(run_dir: Path) -> bytes:
 def test_two_writers_on_one_run_directory(tmp_path):
     """The issue's reproducer: `run -o R & run --limit 24 -o R` used to leave 24 of 240 lines."""
     out = tmp_path / "R"
-    first = mosseval_popen("run", "--model", "random", "--workers", "0", "--batch-size", "1", "-o", str(out), "-q")
+    srv = ChatServer(delay=0.05).start()
+    first = mosseval_popen(*_slow_run_args(srv, out))
     try:
         _wait_for(lambda: any(is_locked(d) for d in out.glob("*")) and any(_lines(p) > 0 for p in
                                                                                out.glob("*/samples.jsonl")),
                   what="the first run to start writing")
-        second = subprocess.run(_cli("run", "--model", "random", "--limit", "24", "-o", str(out), "-q"),
+        second = subprocess.run(_cli(*_slow_run_args(srv, out, "--limit", "24")),
                                 capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert first.poll() is None, "the first run ended before the second started: the race was not tested"
         assert second.returncode == ExitCode.USAGE, second.stderr
         assert f"pid {first.pid}" in second.stderr and "--wait" in second.stderr
         assert "Traceback" not in second.stderr and second.stderr.startswith("error:")
@@ -106,16 +116,19 @@ def test_two_writers_on_one_run_directory(tmp_path):
     finally:
         if first.poll() is None:
             first.kill()
+        srv.close()
     run_dir = next(out.iterdir())
     run = load_run(run_dir)
     assert len(run.records) == _lines(run_dir / "samples.jsonl") == run.log.n_expected == 240
+    assert len(srv.chat_requests()) == 240  # the refused second run sent nothing
     assert run.log.status == "completed"
 
 
 @pytest.mark.e2e
 def test_judge_refused_while_run_writes(tmp_path):
     out = tmp_path / "R"
-    first = mosseval_popen("run", "--model", "random", "--workers", "0", "--batch-size", "1", "-o", str(out), "-q")
+    writer = ChatServer(delay=0.05).start()
+    first = mosseval_popen(*_slow_run_args(writer, out))
     try:
         _wait_for(lambda: any(_lines(p) > 5 for p in out.glob("*/samples.jsonl")), what="samples")
         run_dir = next(out.iterdir())
@@ -123,12 +136,14 @@ def test_judge_refused_while_run_writes(tmp_path):
             judge = subprocess.run(_cli("judge", str(run_dir), "--judge", "m", "--base-url", srv.base_url, "-q"),
                                    capture_output=True, text=True, cwd=REPO, timeout=300)
             assert srv.chat_requests() == []
+        assert first.poll() is None, "the run ended before the judge started: the race was not tested"
         assert judge.returncode == ExitCode.USAGE and "being written by another mosseval process" in judge.stderr
         first.communicate(timeout=600)
         assert first.returncode == 0
     finally:
         if first.poll() is None:
             first.kill()
+        writer.close()
     run = load_run(run_dir)
     assert len(run.records) == 240 and run.log.status == "completed"
 
@@ -138,8 +153,8 @@ def test_sigterm_ends_like_ctrl_c_and_the_same_command_resumes(tmp_path):
     """A scheduler's SIGTERM (or torchrun tearing down): finished samples kept, run.json says
     `interrupted`, exit 130 with one line; the same command then completes the run."""
     out = tmp_path / "R"
-    args = ("run", "--model", "random", "--workers", "0", "--batch-size", "1", "-o", str(out), "--run-name", "r",
-            "-q")
+    srv = ChatServer(delay=0.02).start()
+    args = _slow_run_args(srv, out, "--run-name", "r")
     proc = mosseval_popen(*args)
     try:
         _wait_for(lambda: _lines(out / "r" / "samples.jsonl") >= 5, what="the run to write samples")
@@ -153,10 +168,14 @@ def test_sigterm_ends_like_ctrl_c_and_the_same_command_resumes(tmp_path):
     run = load_run(out / "r")
     assert run.log.status == "interrupted" and 5 <= len(run.records) < 240
     assert len({r.key for r in run.records}) == len(run.records)
+    n_kept = len(run.records)
     done = subprocess.run(_cli(*args), capture_output=True, text=True, cwd=REPO, timeout=600)
+    srv.close()
     assert done.returncode == 0, done.stderr
     run = load_run(out / "r")
     assert run.log.status == "completed" and len(run.records) == 240
+    # the resume asked only for what was missing (one request may have been in flight at SIGTERM)
+    assert 240 <= len(srv.chat_requests()) <= 240 + 1 and n_kept < 240
 
 
 # ----------------------------------------------------------------------------- kill loops
