@@ -36,7 +36,7 @@ PANELS: dict[str, tuple[str, ...]] = {
     SFT: ("sft_trace",),
     GRPO: ("num_generations", "per_device_batch_size", "generation_batch_size", "num_iterations", "beta",
            "clip_eps", "clip_eps_high", "adv_eps", "scale_rewards", "temperature", "top_p", "max_completion_length"),
-    OPTIM: ("lr", "lr_scheduler", "warmup_ratio", "min_lr_ratio", "weight_decay", "adam_beta1", "adam_beta2",
+    OPTIM: ("lr", "vision_lr_scale", "lr_scheduler", "warmup_ratio", "min_lr_ratio", "weight_decay", "adam_beta1", "adam_beta2",
             "adam_eps", "grad_accum", "max_grad_norm", "steps", "epochs", "seed"),
     EXEC: ("rollout", "num_threads", "quiet"),
     OUT: ("output_dir", "save_every", "save_total_limit", "resume", "overwrite", "log_every", "log_completions",

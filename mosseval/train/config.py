@@ -89,6 +89,8 @@ class TrainConfig(BaseModel):
     """Trade compute for memory."""
     freeze_vision: bool = False
     """Train the language model only (the vision tower stays frozen)."""
+    vision_lr_scale: float = Field(1.0, gt=0)
+    """The vision tower's (patch embedding, blocks, merger) learning rate as a multiple of ``lr``."""
     lora: bool = False
     """Train LoRA adapters (PEFT) instead of all weights; the KL reference is the base model (no copy)."""
     lora_r: int = Field(16, ge=1)

@@ -201,11 +201,7 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise UsageError("no trainable parameters (everything is frozen)")
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
-        if no_decay:
-            groups.append({"params": no_decay, "weight_decay": 0.0})
+        groups = _param_groups(model, params, cfg)
         optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
 
         self.prompts_per_step = cfg.batch_size * cfg.grad_accum * self.world
@@ -609,6 +605,23 @@ def vision_module(model: Any) -> Any:
             if mod is not None:
                 return mod
     return None
+
+
+def _param_groups(model: Any, params: list[Any], cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices only; the vision tower at ``lr * vision_lr_scale``."""
+    vis = vision_module(model) if cfg.vision_lr_scale != 1.0 else None
+    if cfg.vision_lr_scale != 1.0 and vis is None:
+        raise UsageError(f"--vision-lr-scale: {cfg.model!r} has no vision tower named `visual` / `vision_tower`")
+    in_vision = {id(p) for p in vis.parameters()} if vis is not None else set()
+    groups = []
+    for vision in (False, True):
+        part = [p for p in params if (id(p) in in_vision) == vision]
+        lr = cfg.lr * (cfg.vision_lr_scale if vision else 1.0)
+        for decay in (True, False):
+            chosen = [p for p in part if (p.dim() >= 2) == decay]
+            if chosen:
+                groups.append({"params": chosen, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": lr})
+    return groups
 
 
 def lr_lambda(cfg: TrainConfig, total: int) -> Callable[[int], float]:

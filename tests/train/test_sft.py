@@ -113,6 +113,35 @@ def test_loss_falls_on_a_tiny_batch_and_the_video_reaches_every_forward(tmp_path
     assert abs(float(with_video) - float(blind)) > 1e-6
 
 
+def test_vision_lr_scale_sets_the_vision_towers_learning_rate(tmp_path):
+    """--vision-lr-scale 5: every vision parameter (patch embedding, blocks, merger) in groups at 5x
+    lr, every other parameter at lr; one step moves the vision weights by ~5x as much (Adam)."""
+
+    from mosseval.train.trainer import vision_module
+
+    trainer = _trainer(tmp_path, limit=2, steps=1, lr=1e-3, vision_lr_scale=5.0).setup()
+    vis = {id(p) for p in vision_module(trainer.unwrapped).parameters()}
+    lrs = {}
+    for g in trainer.optimizer.param_groups:
+        for p in g["params"]:
+            lrs[id(p)] = g["lr"]
+    trainable = [p for p in trainer.unwrapped.parameters() if p.requires_grad]
+    assert len(lrs) == len(trainable) and vis <= set(lrs)
+    assert sorted({lrs[i] for i in vis}) == pytest.approx([5e-3])
+    assert sorted({v for i, v in lrs.items() if i not in vis}) == pytest.approx([1e-3])
+    merger = vision_module(trainer.unwrapped).merger.mlp[0].weight
+    before = {"vision": merger.detach().clone(), "lm": trainer.unwrapped.lm_head.weight.detach().clone()}
+    trainer.train()
+    # Adam's first step moves each weight by about lr (sign of the gradient), whatever its size
+    step_v = (merger.detach() - before["vision"]).abs().max().item()
+    step_l = (trainer.unwrapped.lm_head.weight.detach() - before["lm"]).abs().max().item()
+    assert 4.0 < step_v / step_l < 6.0, (step_v, step_l)
+    from mosseval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="vision_lr_scale.*greater than 0"):
+        _cfg(tmp_path, vision_lr_scale=0)
+
+
 def test_targets_are_truncated_to_max_completion_length(tmp_path):
     trainer = _trainer(tmp_path, limit=2, steps=1, max_completion_length=16).setup()
     seqs = trainer.batch(0)
