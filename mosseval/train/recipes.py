@@ -48,19 +48,27 @@ _COMMON: dict[str, Any] = {
 
 RECIPES: dict[str, dict[str, Any]] = {
     # The demo: the shortest SFT that leaves a model with the format and an above-chance accuracy.
-    "demo-sft": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
+    # Vision frozen at its random initialisation, as in the reproduction's cold start (see there).
+    "demo-sft": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full", "freeze_vision": True,
                  "per_device_batch_size": 8, "steps": 300, "lr": 1e-3},
     # The reproduction's cold start: the same recipe shape, long enough to get past the loss plateau
     # (~0.35 nats per token, where the model writes the trace template but copies nothing from the
     # question) and short of saturating the trace (the PRR has headroom for the GRPO arms to differ).
     # lr 1e-3, not 3e-3: at 3e-3 the loss stayed on that plateau as long as it ran (900 steps); at 1e-3 it left
     # it after ~400 (0.245 at 900 steps).
-    "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
-                        "per_device_batch_size": 8, "steps": 900, "lr": 1e-3},
+    # Vision frozen at its random initialisation: trained from scratch, the vision tower's output grew
+    # into one large constant vector (RMS 0.39 -> 215 by step 750, its variation across tokens 0.14)
+    # that the language model's RMSNorm scales down ~1,500x, so no frame reached the loss (with and
+    # without the video, every token's loss was equal to three decimals at step 1,500). Frozen, the
+    # random features keep the frames (a linear probe reads the first state's colour, shape and cell
+    # from them at 75 %, 87 % and 100 %) and the language model learns to read them.
+    # 8,000 training questions: each is seen at most ~2.5 times in 2,500 steps of 8.
+    "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full", "freeze_vision": True,
+                        "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3},
     # GRPO arms from the cold start: identical budgets, only the rewards differ.
     # lr 5e-5: at 2e-4 every arm of every seed collapsed from the 900-step cold start within 60 steps
     # (degenerate traces, 21-72 % of test answers unparsed; docs/tutorials/reproduce-mosschatv.md).
-    "repro-grpo": {**_COMMON, "method": "grpo", "train_size": 2000, "per_device_batch_size": 2,
+    "repro-grpo": {**_COMMON, "method": "grpo", "train_size": 8000, "freeze_vision": True, "per_device_batch_size": 2,
                    "num_generations": 8, "steps": 60, "lr": 5e-5, "beta": 0.0, "temperature": 1.0,
                    "warmup_ratio": 0.0, "lr_scheduler": "constant", "log_completions": 4},
 }
