@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+from pydantic_core import to_json
 
 from mosseval.clock import utc_now
 from mosseval.errors import UsageError
-from mosseval.fileio import atomic_write_bytes
+from mosseval.fileio import atomic_writer
 from mosseval.leaderboard.columns import build_columns
 from mosseval.leaderboard.entries import Outcomes, RunDigest, digest_run
 from mosseval.leaderboard.records import (
@@ -189,10 +193,69 @@ def _version() -> str:
     return __version__
 
 
+def _indented(data: bytes, depth: int) -> bytes:
+    """JSON written with ``indent=1`` re-indented to sit ``depth`` levels down (a JSON string holds no raw
+    newline, so every newline is a line break of the layout)."""
+    return data.replace(b"\n", b"\n" + b" " * depth)
+
+
+Pieces = Iterable[bytes]
+
+
+def _json_object(pairs: Iterable[tuple[str, Pieces]], depth: int) -> Iterator[bytes]:
+    """An ``indent=1`` JSON object at ``depth``, piece by piece, from (key, the value's pieces at depth+1)."""
+    pad = b"\n" + b" " * (depth + 1)
+    first = True
+    for key, value in pairs:
+        yield (b"{" if first else b",") + pad + to_json(key) + b": "
+        yield from value
+        first = False
+    yield b"{}" if first else b"\n" + b" " * depth + b"}"
+
+
+def _json_array(values: Iterable[Pieces], depth: int) -> Iterator[bytes]:
+    """An ``indent=1`` JSON array at ``depth``, piece by piece."""
+    pad = b"\n" + b" " * (depth + 1)
+    first = True
+    for value in values:
+        yield b"[" + pad if first else b"," + pad
+        yield from value
+        first = False
+    yield b"[]" if first else b"\n" + b" " * depth + b"]"
+
+
+def iter_board_json(board: Board) -> Iterator[bytes]:
+    """``leaderboard.json``'s bytes piece by piece: exactly ``to_json(board, indent=1)`` and a newline, with
+    the embedded samples serialized one at a time (never the whole document, nor every sample unpacked, in
+    memory at once)."""
+    if list(Board.model_fields)[-1] != "samples" or list(SampleSet.model_fields) != ["items", "runs", "thumbnails"]:
+        raise AssertionError("iter_board_json follows Board's field order: update it with the records")
+    head = board.__pydantic_serializer__.to_json(board, indent=1, exclude={"samples"})
+    yield head[:-2] + b",\n \"samples\": "  # head ends with "\n}": samples is Board's last field
+    ss = board.samples
+
+    def one(data: bytes, depth: int) -> Pieces:
+        return (_indented(data, depth),)
+
+    def packed(v: PackedRecord[Any], depth: int) -> Pieces:  # what PackedRecord's serializer gives
+        return one(to_json(v.data(), indent=1), depth)
+
+    yield from _json_object((
+        ("items", _json_object(((k, packed(v, 3)) for k, v in ss.items.items()), 2)),
+        ("runs", _json_object(((rid, _json_array((packed(v, 4) for v in views), 3))
+                               for rid, views in ss.runs.items()), 2)),
+        ("thumbnails", _json_object(((key, _json_array((one(t.__pydantic_serializer__.to_json(t, indent=1), 4)
+                                                        for t in ts), 3))
+                                     for key, ts in ss.thumbnails.items()), 2))), 1)
+    yield b"\n}\n"
+
+
 def write_leaderboard_json(board: Board, path: str | os.PathLike) -> Path:
-    """Write ``leaderboard.json`` atomically (``OutputError`` when the location is not writable)."""
-    data = board.__pydantic_serializer__.to_json(board, indent=1)  # bytes: no str copy of a large board
-    return atomic_write_bytes(Path(path), data + b"\n", hint="choose a writable location with --json / -o")
+    """Write ``leaderboard.json`` atomically, streamed (``OutputError`` when the location is not writable)."""
+    with atomic_writer(path, hint="choose a writable location with --json / -o") as fh:
+        for part in iter_board_json(board):
+            fh.write(part)
+    return Path(path)
 
 
-__all__ = ["build_leaderboard", "write_leaderboard_json"]
+__all__ = ["build_leaderboard", "write_leaderboard_json", "iter_board_json"]
