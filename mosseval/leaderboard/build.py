@@ -22,7 +22,7 @@ from mosseval.clock import utc_now
 from mosseval.errors import UsageError
 from mosseval.fileio import atomic_writer
 from mosseval.leaderboard.columns import build_columns
-from mosseval.leaderboard.entries import Outcomes, RunDigest, digest_run
+from mosseval.leaderboard.entries import ItemNumbering, Outcomes, RunDigest, digest_run
 from mosseval.leaderboard.records import (
     Board,
     BoardSettings,
@@ -102,7 +102,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     runs: list[RunDigest] = []
     embedded: list[list[PackedRecord[SampleView]]] = []
     samples = SampleSet()
-    ids: dict[str, int] = {}  # item key -> number, shared by every run's per-sample columns
+    ids = ItemNumbering()  # item key -> number, shared by every run's per-sample columns
     item_ids: dict[bytes, str] = {}  # an embedded item's JSON -> its id
     thumbs = None
     if thumbnails:
