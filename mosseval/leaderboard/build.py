@@ -27,13 +27,22 @@ from mosseval.leaderboard.records import (
     Board,
     BoardSettings,
     Cell,
+    ItemView,
     OverallInfo,
     PackedRecord,
     SampleSet,
     SampleView,
     TieTest,
 )
-from mosseval.leaderboard.samples import item_id, item_view, sample_view, select_samples
+from mosseval.leaderboard.samples import (
+    item_data_of_json,
+    item_id,
+    item_id_of_data,
+    item_view,
+    sample_data_of_json,
+    sample_view,
+    select_samples,
+)
 from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
 from mosseval.leaderboard.ties import (
     ALPHA,
@@ -54,20 +63,34 @@ def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object |
                    item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
     """The run's embedded samples as typed views, each held packed as soon as it is complete.
     ``item_ids``: packed item JSON -> item id, shared by the board's runs (equal JSON, equal id: an item
-    that another run embedded already is not hashed again)."""
+    that another run embedded already is not hashed again). Views are read from the parsed line when it is
+    plain (``item_data_of_json``), else from the validated record; thumbnails need the record."""
     views = []
     chosen = select_samples(inp.table, k)
-    for rec, (_, why) in zip(inp.table.iter_records(i for i, _ in chosen), chosen):
-        item = item_view(rec)
-        packed = PackedRecord.of(item)
+    for (data, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
+        item = None if data is None or thumbs is not None else item_data_of_json(data)
+        view = None
+        if item is not None:
+            item_json = to_json(item)
+            iid = item_ids.get(item_json)
+            if iid is None:
+                iid = item_ids[item_json] = item_id_of_data(item)
+                samples.items.setdefault(iid, PackedRecord(ItemView, item_json))
+            view = sample_data_of_json(data, iid, why, inp.judgements)
+        if view is not None:
+            views.append(PackedRecord(SampleView, to_json(view)))
+            continue
+        rec = record()
+        iv = item_view(rec)
+        packed = PackedRecord.of(iv)
         iid = item_ids.get(packed.json)
         if iid is None:
-            iid = item_ids[packed.json] = item_id(item)
+            iid = item_ids[packed.json] = item_id(iv)
             samples.items.setdefault(iid, packed)
-        view = sample_view(rec, iid, why, inp.judgements)
+        sv = sample_view(rec, iid, why, inp.judgements)
         if thumbs is not None:
-            thumbs.add(inp.log, rec, view)  # type: ignore[attr-defined]
-        views.append(PackedRecord.of(view))
+            thumbs.add(inp.log, rec, sv)  # type: ignore[attr-defined]
+        views.append(PackedRecord.of(sv))
     return views
 
 
