@@ -8,9 +8,11 @@ samples whose PRR is below 1: a perfect trace is never "low"), the rest a draw r
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
 import orjson
+from pydantic import BaseModel
 
 from mosseval.judge.summary import RunJudgements
 from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
@@ -125,90 +127,114 @@ def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgement
 # checks that both give the same bytes on every fixed-run line, and that each kind of line the shortcut
 # does not read falls back.
 
-_QUESTION_TYPES = ("multiple-choice", "open-ended")
-_VIDEO_KINDS = ("file", "frames")
-_ERROR_KINDS = ("media", "model", "api", "timeout", "data", "judge")
-_PRR_STATUSES = ("scored", "not_applicable", "no_steps", "format_broken", "disabled")
-_RECORD_FIELDS = frozenset(SampleRecord.model_fields)
-_SAMPLE_FIELDS = frozenset(Sample.model_fields)
-_VIDEO_FIELDS = frozenset(VideoRef.model_fields)
-_STEP_FIELDS = frozenset(ReferenceStep.model_fields) | {"t"}  # "t": the legacy single time
-_GENERATION_FIELDS = frozenset(Generation.model_fields)
-_FRAME_FIELDS = frozenset(FrameInfo.model_fields)
-_SCORE_FIELDS = frozenset(SampleScore.model_fields) | {"judge"}  # a legacy judge entry is dropped either way
-_DETAIL_FIELDS = frozenset(PRRDetail.model_fields)
-_USAGE_FIELDS = frozenset(Usage.model_fields)
-_ERROR_FIELDS = frozenset(ErrorInfo.model_fields)
-
-
 class _NotPlain(Exception):
     """The line holds something the shortcut does not read exactly as validation would: use the record."""
 
 
-def _typed(x: Any, t: type, optional: bool = True) -> Any:
-    """``x`` when it is exactly of type ``t`` (or None, when ``optional``)."""
-    if type(x) is t or (optional and x is None):
-        return x
-    raise _NotPlain
+_NONE = type(None)
+_ANY_JSON = frozenset({str, int, float, bool, list, dict, _NONE})
 
 
-def _obj(x: Any, fields: frozenset[str]) -> dict:
-    """``x`` when it is a JSON object with no field beyond ``fields``."""
-    if type(x) is not dict or not fields.issuperset(x):
-        raise _NotPlain
-    return x
+def _json_types(ann: Any) -> frozenset[type]:
+    """The types of parsed JSON values that validating into ``ann`` keeps as they are."""
+    origin = get_origin(ann)
+    if origin in (Union, types.UnionType):
+        return frozenset().union(*(_json_types(a) for a in get_args(ann)))
+    if ann is _NONE or ann is None:
+        return frozenset({_NONE})
+    if ann in (str, int, float, bool):
+        return frozenset({ann})
+    if origin is Literal:
+        return frozenset(type(a) for a in get_args(ann))
+    if ann in (list, tuple) or origin in (list, tuple):
+        return frozenset({list})
+    if ann is dict or origin is dict or (isinstance(ann, type) and issubclass(ann, BaseModel)):
+        return frozenset({dict})
+    if ann is Any:
+        return _ANY_JSON
+    raise TypeError(f"no JSON type for {ann!r}")
 
 
-def _all(xs: Any, t: type) -> list:
-    """``xs`` when it is a list of values of exactly type ``t``."""
-    if type(xs) is not list or (xs and set(map(type, xs)) != {t}):
+class _Shape:
+    """One record's fields as parsed JSON must hold them to come out of validation unchanged: exact types
+    (no int where a float is declared: validation would convert it), Literal values, required fields, no
+    undeclared field. Derived from the record's own declaration."""
+
+    __slots__ = ("types", "values", "required", "_seen")
+
+    def __init__(self, model: type[BaseModel], extra: dict[str, frozenset[type]] | None = None):
+        self.types = {name: _json_types(f.annotation) for name, f in model.model_fields.items()}
+        self.types.update(extra or {})
+        self.values = {name: frozenset(get_args(f.annotation)) for name, f in model.model_fields.items()
+                       if get_origin(f.annotation) is Literal}
+        self.required = frozenset(name for name, f in model.model_fields.items() if f.is_required())
+        self._seen: dict[tuple, bool] = {}
+        """(field names, value types) -> plain: lines of one run share a handful of layouts."""
+
+    def _plain(self, obj: dict) -> bool:
+        types_ = self.types
+        return self.required.issubset(obj) and all(k in types_ and type(v) in types_[k] for k, v in obj.items())
+
+    def check(self, obj: Any) -> dict:
+        if type(obj) is not dict:
+            raise _NotPlain
+        layout = (*obj, *map(type, obj.values()))
+        plain = self._seen.get(layout)
+        if plain is None:
+            plain = self._plain(obj)
+            if len(self._seen) < 4096:
+                self._seen[layout] = plain
+        if not plain:
+            raise _NotPlain
+        for k, allowed in self.values.items():
+            if k in obj and obj[k] not in allowed:
+                raise _NotPlain
+        return obj
+
+
+_RECORD = _Shape(SampleRecord)
+_SAMPLE = _Shape(Sample)
+_VIDEO = _Shape(VideoRef)
+_STEP = _Shape(ReferenceStep, {"t": frozenset({float, _NONE})})  # "t": the legacy single time
+_GENERATION = _Shape(Generation)
+_FRAMES = _Shape(FrameInfo)
+_SCORE = _Shape(SampleScore, {"judge": _ANY_JSON})  # a legacy judge entry is dropped either way
+_DETAIL = _Shape(PRRDetail)
+_USAGE = _Shape(Usage)
+_ERROR = _Shape(ErrorInfo)
+
+
+def _all(xs: list, t: type) -> list:
+    """``xs`` (a list) when every value in it is exactly of type ``t``."""
+    if xs and set(map(type, xs)) != {t}:
         raise _NotPlain
     return xs
-
-
-def _one_of(x: Any, allowed: tuple[str, ...]) -> str:
-    if type(x) is not str or x not in allowed:
-        raise _NotPlain
-    return x
-
-
-def _text(x: Any, limit: int) -> str:
-    return _cut(_typed(x, str, False), limit) or ""
-
-
-def _video_of_json(v: Any) -> dict | None:
-    if v is None:
-        return None
-    _obj(v, _VIDEO_FIELDS)
-    return {"path": _typed(v["path"], str, False), "kind": _one_of(v.get("kind", "file"), _VIDEO_KINDS),
-            "start": _typed(v.get("start"), float), "end": _typed(v.get("end"), float),
-            "fps": _typed(v.get("fps"), float), "first_index": _typed(v.get("first_index", 1), int, False)}
 
 
 def item_data_of_json(d: dict) -> dict | None:
     """``item_view(record).model_dump(mode="json")`` read from the record's parsed JSON line, or None when
     the line has to be validated into the record first."""
     try:
-        s = _obj(_obj(d, _RECORD_FIELDS)["sample"], _SAMPLE_FIELDS)
-        options = _obj(s.get("options", {}), frozenset(s.get("options", {})))
+        s = _SAMPLE.check(_RECORD.check(d)["sample"])
+        options = s.get("options", {})
         _all(list(options.values()), str)
+        v = s.get("video")
+        if v is not None:
+            _VIDEO.check(v)
+            v = {"path": v["path"], "kind": v.get("kind", "file"), "start": v.get("start"), "end": v.get("end"),
+                 "fps": v.get("fps"), "first_index": v.get("first_index", 1)}
         steps = []
-        for i, st in enumerate(_typed(s.get("reference_steps", []), list, False)):
-            _obj(st, _STEP_FIELDS)
-            text, start, _ = _typed(st["text"], str, False), _typed(st.get("start"), float), _typed(st.get("end"), float)
-            if start is None and "t" in st:  # ReferenceStep._legacy_t: a single time "t" is the start
-                start = _typed(st["t"], float)
-            elif "t" in st:
-                _typed(st["t"], float)
-            if i < MAX_STEPS:
-                steps.append([start, _cut(text, MAX_TEXT_CHARS) or ""])
-        return {"task": _typed(d["task"], str, False), "id": _typed(s["id"], str, False),
-                "question": _text(s["question"], MAX_TEXT_CHARS), "options": options,
-                "answer": _text(s["answer"], MAX_TEXT_CHARS),
-                "question_type": _one_of(s.get("question_type", "multiple-choice"), _QUESTION_TYPES),
-                "category": _typed(s.get("category"), str), "level": _typed(s.get("level"), str),
-                "video": _video_of_json(s.get("video")), "reference_steps": steps}
-    except (_NotPlain, KeyError):
+        for st in s.get("reference_steps", ()):
+            _STEP.check(st)
+            start = st.get("start")
+            if start is None:  # ReferenceStep._legacy_t: a single time "t" is the start
+                start = st.get("t")
+            steps.append([start, _cut(st["text"], MAX_TEXT_CHARS) or ""])
+        return {"task": d["task"], "id": s["id"], "question": _cut(s["question"], MAX_TEXT_CHARS) or "",
+                "options": options, "answer": _cut(s["answer"], MAX_TEXT_CHARS) or "",
+                "question_type": s.get("question_type", "multiple-choice"), "category": s.get("category"),
+                "level": s.get("level"), "video": v, "reference_steps": steps[:MAX_STEPS]}
+    except _NotPlain:
         return None
 
 
@@ -225,63 +251,49 @@ def item_id_of_data(item: dict) -> str:
     return digest(item, 12)
 
 
-def _frames_of_json(f: Any) -> dict | None:
-    if f is None:
-        return None
-    _obj(f, _FRAME_FIELDS)
-    return {"indices": _all(f["indices"], int)[:MAX_FRAMES],
-            "timestamps": [round(t, 3) for t in _all(f.get("timestamps", []), float)[:MAX_FRAMES]],
-            "decoder": _typed(f["decoder"], str, False), "sampled_fps": _typed(f.get("sampled_fps"), float),
-            "thumbnails": None}
-
-
-def _alignment_of_json(p: Any) -> dict | None:
-    if p is None:
-        return None
-    _obj(p, _DETAIL_FIELDS)
-    path = _typed(p["path"], list, False)
-    if not all(type(x) is list and len(x) == 2 and type(x[0]) is int and type(x[1]) is int for x in path):
-        raise _NotPlain
-    return {"cost": _typed(p["cost"], float, False), "normalized_cost": _typed(p["normalized_cost"], float, False),
-            "path": path, "distances": [round(x, 4) for x in _all(p["step_distances"], float)]}
-
-
 def sample_data_of_json(d: dict, item: str, why: str, judgements: RunJudgements) -> dict | None:
     """``sample_view(record, ...).model_dump(mode="json")`` read from the record's parsed JSON line, or None
     when the line has to be validated into the record first."""
     try:
-        g = _obj(_obj(d, _RECORD_FIELDS)["generation"], _GENERATION_FIELDS)
-        key = _typed(d["key"], str, False)
-        text = _typed(g.get("text"), str)
-        err = g.get("error")
+        g = _GENERATION.check(_RECORD.check(d)["generation"])
+        key, text, err, usage, f = d["key"], g.get("text"), g.get("error"), g.get("usage"), g.get("frames")
         if err is not None:
-            _obj(err, _ERROR_FIELDS)
-            err = {"kind": _one_of(err["kind"], _ERROR_KINDS),
-                   "message": _cut(redact_text(_typed(err["message"], str, False)), 500) or ""}
-        usage = g.get("usage")
-        tokens = None if usage is None else _typed(_obj(usage, _USAGE_FIELDS).get("completion_tokens"), int)
-        out = {"key": key, "item": item, "task": _typed(d["task"], str, False), "index": _typed(d["index"], int, False),
-               "why": why, "text": _cut(text, MAX_GENERATION_CHARS),
+            _ERROR.check(err)
+            err = {"kind": err["kind"], "message": _cut(redact_text(err["message"]), 500) or ""}
+        if usage is not None:
+            usage = _USAGE.check(usage).get("completion_tokens")
+        if f is not None:
+            _FRAMES.check(f)
+            f = {"indices": _all(f["indices"], int)[:MAX_FRAMES],
+                 "timestamps": [round(t, 3) for t in _all(f.get("timestamps", []), float)[:MAX_FRAMES]],
+                 "decoder": f["decoder"], "sampled_fps": f.get("sampled_fps"), "thumbnails": None}
+        out = {"key": key, "item": item, "task": d["task"], "index": d["index"], "why": why,
+               "text": _cut(text, MAX_GENERATION_CHARS),
                "text_truncated": text is not None and len(text) > MAX_GENERATION_CHARS, "error": err,
-               "latency_s": _typed(g.get("latency_s"), float), "tokens": tokens,
-               "frames": _frames_of_json(g.get("frames")), "extracted": None, "correct": None, "parse_failed": None,
-               "format_ok": None, "prr": None, "prr_status": "disabled", "approximate": False, "steps": [],
-               "steps_truncated": False, "alignment": None}
+               "latency_s": g.get("latency_s"), "tokens": usage, "frames": f, "extracted": None, "correct": None,
+               "parse_failed": None, "format_ok": None, "prr": None, "prr_status": "disabled", "approximate": False,
+               "steps": [], "steps_truncated": False, "alignment": None}
         sc = d.get("score")
         if sc is not None:
-            _obj(sc, _SCORE_FIELDS)
-            out.update(extracted=_typed(sc.get("extracted"), str), correct=_typed(sc.get("correct", False), bool, False),
-                       parse_failed=_typed(sc.get("parse_failed", False), bool, False),
-                       format_ok=_typed(sc.get("format_ok"), bool), prr=_typed(sc.get("prr"), float),
-                       prr_status=_one_of(sc.get("prr_status", "disabled"), _PRR_STATUSES),
-                       approximate=_typed(sc.get("approximate", False), bool, False),
+            _SCORE.check(sc)
+            p = sc.get("prr_detail")
+            if p is not None:
+                _DETAIL.check(p)
+                path = p["path"]
+                if not all(type(x) is list and len(x) == 2 and type(x[0]) is int and type(x[1]) is int for x in path):
+                    raise _NotPlain
+                p = {"cost": p["cost"], "normalized_cost": p["normalized_cost"], "path": path,
+                     "distances": [round(x, 4) for x in _all(p["step_distances"], float)]}
+            out.update(extracted=sc.get("extracted"), correct=sc.get("correct", False),
+                       parse_failed=sc.get("parse_failed", False), format_ok=sc.get("format_ok"), prr=sc.get("prr"),
+                       prr_status=sc.get("prr_status", "disabled"), approximate=sc.get("approximate", False),
                        steps=[_cut(x, MAX_TEXT_CHARS) or "" for x in _all(sc.get("steps", []), str)[:MAX_STEPS]],
-                       steps_truncated=_typed(sc.get("steps_truncated", False), bool, False),
-                       alignment=_alignment_of_json(sc.get("prr_detail")))
+                       steps_truncated=sc.get("steps_truncated", False), alignment=p)
+        verdicts = judgements.verdicts.get(key)
         out["judge"] = {name: _verdict_view(v).model_dump(mode="json")
-                        for name, v in sorted(judgements.verdicts.get(key, {}).items())}
+                        for name, v in sorted(verdicts.items())} if verdicts else {}
         return out
-    except (_NotPlain, KeyError):
+    except _NotPlain:
         return None
 
 
