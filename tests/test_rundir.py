@@ -79,6 +79,7 @@ def test_score_reads_every_line_layout_as_the_full_reader_does(run_dir):
     recs[1]["score"]["judge"] = {"legacy": 1}
     recs[2]["generation"].pop("text")  # the default (None): scored as an empty answer
     recs[3]["index"] = "3"  # not the declared type: read in full (lax validation), same record
+    recs[3]["score"]["judge"] = {"legacy": 2}  # ...with a legacy field: rewritten without it
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     full = read_records(run_dir)
     log = rescore(run_dir)
