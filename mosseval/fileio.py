@@ -1,9 +1,10 @@
 """Files: the one atomic writer, the one JSONL appender / reader / tail repair, the one directory
 lock, canonical JSON.
 
-* ``atomic_write_text`` / ``atomic_write_bytes`` / ``write_json_atomic``: every file mosseval
-  writes whole (run logs, reports, caches, manifests). Readers see the old file or the new one,
-  never half of one; the new file gets the usual ``0644``-style permissions (``0666 & ~umask``),
+* ``atomic_writer`` (streamed: ``with atomic_writer(p) as f: f.write(...)``) and its one-shot forms
+  ``atomic_write_text`` / ``atomic_write_bytes`` / ``write_json_atomic``: every file mosseval
+  writes whole (run logs, reports, caches, manifests, the leaderboard). Readers see the old file
+  or the new one, never half of one; the new file gets the usual ``0644``-style permissions (``0666 & ~umask``),
   not the ``0600`` that ``mkstemp`` leaves. A failure raises :class:`~mosseval.errors.OutputError`
   naming the file, and leaves no temporary file behind.
 * ``JsonlAppender``: every append-only JSONL file (``samples.jsonl``, shards, the judge cache,
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,30 +58,72 @@ def _why(exc: OSError) -> str:
 # ----------------------------------------------------------------------------- atomic writer
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *,
-                       hint: str | None = "choose a writable location") -> Path:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+class AtomicFile:
+    """The file :func:`atomic_writer` streams into: ``write`` bytes (or ``write_text``); a write that fails
+    raises :class:`~mosseval.errors.OutputError` naming the final path."""
+
+    __slots__ = ("path", "hint", "_fh")
+
+    def __init__(self, path: Path, fh: Any, hint: str | None):
+        self.path = path
+        self.hint = hint
+        self._fh = fh
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {_why(exc)}", hint=self.hint) from None
+
+    def write_text(self, text: str) -> None:
+        self.write(text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str], *,
+                  hint: str | None = "choose a writable location") -> Iterator[AtomicFile]:
+    """Write ``path`` atomically by streaming into it: ``with atomic_writer(p) as f: f.write(b"...")``.
+
+    The data goes to a temporary file in the same folder, which is fsynced and renamed over ``path`` when
+    the block ends normally; an exception in the block (or a failed write) removes it and leaves any old
+    ``path`` untouched. A large output is never held whole in memory. Every write in mosseval goes
+    through here (:func:`atomic_write_bytes` is one ``write``)."""
     path = Path(path)
     tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=TMP_SUFFIX, dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=TMP_SUFFIX, dir=path.parent)
+            fh = os.fdopen(fd, "wb")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
+        with fh:
+            yield AtomicFile(path, fh, hint)
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
         tmp = None
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
     finally:
         if tmp is not None:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *,
+                       hint: str | None = "choose a writable location") -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    with atomic_writer(path, hint=hint) as fh:
+        fh.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *,

@@ -62,28 +62,28 @@ from mosseval.records import (
     SampleRecord,
     TaskIdentity,
     TaskRef,
-    TaskResult,
     TaskSpec,
 )
 from mosseval.redact import redact_argv, redact_text, redact_value
 from mosseval.redact import redact_mapping as redact
+from mosseval.rescore import finalize_log, recompute_stale, rescore  # re-exported: the run's finalize uses the first
 from mosseval.rundir import (
     SAMPLES_FILE,
     SampleWriter,
     count_lines,
-    expected_records,
-    gc_paused,
     iter_records,
-    read_record_lines,
     read_records,
     read_run_log,
-    rewrite_lines,
     rewrite_records,
     run_lock,
     write_run_log,
 )
 from mosseval.sampletable import read_table
-from mosseval.scoring import METRIC_VERSION, aggregate_group, aggregate_task, score_sample, score_samples
+from mosseval.scoring import (
+    METRIC_VERSION,
+    score_sample,
+    score_samples,
+)
 from mosseval.tasks import load_registry, resolve_tasks
 from mosseval.video import Frames
 
@@ -666,116 +666,6 @@ class Runner:
         log = finalize_log(log, p.leaves, records, [it.key for it in p.items], status_override)
         write_run_log(run_dir, log)
         return log
-
-
-def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]], records: list[SampleRecord],
-                 expected_keys: list[str] | None = None, status_override: str | None = None) -> RunLog:
-    """Aggregate records into ``log.results`` / ``log.groups`` in deterministic (task, index) order."""
-    order = {t.name: i for i, (t, _) in enumerate(leaves)}
-    if expected_keys is not None:
-        wanted = set(expected_keys)
-        records = [r for r in records if r.key in wanted]
-    records = sorted((r for r in records if r.task in order), key=lambda r: (order[r.task], r.index))
-    by_task: dict[str, list[SampleRecord]] = {}
-    for r in records:
-        by_task.setdefault(r.task, []).append(r)
-    results: dict[str, TaskResult] = {}
-    for task, _ in leaves:
-        if by_task.get(task.name):
-            results[task.name] = aggregate_task(task, by_task[task.name])
-    groups: dict[str, TaskResult] = {}
-    for gname in dict.fromkeys(g for _, g in leaves if g):
-        members = [t for t, g in leaves if g == gname]
-        if any(by_task.get(t.name) for t in members):
-            groups[gname] = aggregate_group(gname, members, records)
-    n_errors = sum(1 for r in records if r.generation.error is not None)
-    n_expected = len(expected_keys) if expected_keys is not None else log.n_expected
-    if status_override:
-        status = status_override
-    elif len(records) < n_expected:
-        status = "interrupted"
-    else:
-        status = "completed_with_errors" if n_errors else "completed"
-    update = {"results": results, "groups": groups, "n_done": len(records), "n_errors": n_errors,
-              "n_expected": n_expected, "status": status, "updated_at": now()}
-    new = log.model_copy(update=update)
-    from mosseval.published import check_run
-
-    # comparisons with published numbers (mosseval reproduce); judged metrics need the judge's files and
-    # are checked by `mosseval reproduce` and the leaderboard
-    new.published = check_run(new)
-    return new
-
-
-def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | None = None) -> RunLog:
-    """Re-score a saved run with its own task specs (no model, no video decoding).
-
-    Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
-    the first N of each task), so they match what ``run`` reported.
-    """
-    read_run_log(Path(run_dir))  # not a run directory (a typo): say so before the lock creates anything
-    with run_lock(run_dir, wait=wait, say=say), gc_paused():
-        return _rescore_locked(Path(run_dir))
-
-
-def _rescore_locked(run_dir: Path) -> RunLog:
-    log = read_run_log(run_dir)
-    records, lines, exact = read_record_lines(run_dir)
-    specs = log.task_specs
-    missing = sorted({r.task for r in records} - set(specs))
-    if missing:
-        raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
-    by_task: dict[str, list[int]] = {}
-    for i, rec in enumerate(records):
-        by_task.setdefault(rec.task, []).append(i)
-    changed = 0
-    for name, idx in by_task.items():  # each task's samples scored in one batch
-        task = specs[name]
-        scores = score_samples(task, [(records[i].sample, records[i].generation) for i in idx],
-                               task.prompt.prefill if task.prompt else None)
-        for i, score in zip(idx, scores):
-            rec = records[i]
-            # A line is rewritten only when its score changes: the record's last field is its score, so
-            # a line ending in the new score's exact bytes is already what re-serializing would write.
-            unchanged = rec.score is not None and lines[i].endswith(
-                b',"score":' + score.model_dump_json().encode() + b"}")
-            rec.score = score  # read for this call only: updated in place
-            if not unchanged:
-                lines[i] = rec.model_dump_json().encode()
-                changed += 1
-    new_records = records
-    if changed or not exact:  # else the file already holds exactly these bytes
-        rewrite_lines(run_dir, lines)
-    del lines
-    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    own = expected_records(log, new_records)
-    # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is
-    # completed (with errors) whatever stopped its last writer (e.g. a full disk while writing run.json)
-    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}
-    status = keep.get(log.status) if len(own) < log.n_expected else None
-    log = finalize_log(log, leaves, own, None, status_override=status)
-    write_run_log(run_dir, log)
-    return log
-
-
-def recompute_stale(loaded: Any) -> Any:
-    """A ``LoadedRun`` whose ``run.json`` disagrees with ``samples.jsonl`` (see
-    ``rundir.verify_run``), with its results recomputed from the samples in memory (nothing is
-    written): readers use this instead of trusting stale aggregates. A ``running`` status whose
-    writer is gone becomes ``interrupted``."""
-    from mosseval.fileio import is_locked
-    from mosseval.rundir import LoadedRun
-
-    log = loaded.log
-    specs = log.task_specs
-    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    status = None
-    if log.status in ("interrupted", "failed"):
-        status = log.status
-    elif log.status == "running":
-        status = "running" if is_locked(loaded.path) else "interrupted"
-    new = finalize_log(log, leaves, expected_records(log, loaded.records), None, status_override=status)
-    return LoadedRun(loaded.path, new, loaded.records)
 
 
 # ----------------------------------------------------------------------------- helpers

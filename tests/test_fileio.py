@@ -16,6 +16,7 @@ from mosseval.fileio import (
     DirLock,
     JsonlAppender,
     atomic_write_text,
+    atomic_writer,
     is_locked,
     iter_jsonl,
     read_lock_holder,
@@ -171,3 +172,40 @@ def test_other_threads_of_the_process_are_writers_too(tmp_path):
     first.release()
     t.join(30)
     assert done.is_set()
+
+
+def test_atomic_writer_streams_into_a_temp_file_renamed_at_the_end(tmp_path):
+    p = tmp_path / "out" / "page.html"
+    with atomic_writer(p) as fh:
+        fh.write(b"<p>")
+        fh.write_text("é ✓")
+        assert not p.exists()  # nothing visible until the block ends
+        assert len(list(p.parent.glob(".page.html.*.tmp"))) == 1
+    assert p.read_text(encoding="utf-8") == "<p>é ✓"
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~_umask()
+    assert not list(p.parent.glob(".*.tmp"))
+
+
+def test_atomic_writer_failing_block_keeps_the_old_file_and_no_temp(tmp_path):
+    p = tmp_path / "board.json"
+    p.write_text("old")
+    with pytest.raises(KeyError):
+        with atomic_writer(p) as fh:
+            fh.write(b"new, half written")
+            raise KeyError("bug in the producer")
+    assert p.read_text() == "old"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_atomic_writer_names_the_file_it_cannot_create(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write .*board.json"):
+        with atomic_writer(blocker / "board.json", hint="choose another place") as fh:
+            fh.write(b"never")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -12,24 +12,37 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+from pydantic_core import to_json
 
 from mosseval.clock import utc_now
 from mosseval.errors import UsageError
-from mosseval.fileio import atomic_write_bytes
+from mosseval.fileio import atomic_writer
 from mosseval.leaderboard.columns import build_columns
-from mosseval.leaderboard.entries import Outcomes, RunDigest, digest_run
+from mosseval.leaderboard.entries import ItemNumbering, Outcomes, RunDigest, digest_run
 from mosseval.leaderboard.records import (
     Board,
     BoardSettings,
     Cell,
+    ItemView,
     OverallInfo,
     PackedRecord,
     SampleSet,
     SampleView,
     TieTest,
 )
-from mosseval.leaderboard.samples import item_id, item_view, sample_view, select_samples
+from mosseval.leaderboard.samples import (
+    item_data_of_json,
+    item_id,
+    item_id_of_data,
+    item_view,
+    sample_data_of_json,
+    sample_view,
+    select_samples,
+)
 from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
 from mosseval.leaderboard.ties import (
     ALPHA,
@@ -50,20 +63,34 @@ def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object |
                    item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
     """The run's embedded samples as typed views, each held packed as soon as it is complete.
     ``item_ids``: packed item JSON -> item id, shared by the board's runs (equal JSON, equal id: an item
-    that another run embedded already is not hashed again)."""
+    that another run embedded already is not hashed again). Views are read from the parsed line when it is
+    plain (``item_data_of_json``), else from the validated record; thumbnails need the record."""
     views = []
     chosen = select_samples(inp.table, k)
-    for rec, (_, why) in zip(inp.table.iter_records(i for i, _ in chosen), chosen):
-        item = item_view(rec)
-        packed = PackedRecord.of(item)
+    for (data, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
+        item = None if data is None or thumbs is not None else item_data_of_json(data)
+        view = None
+        if item is not None:
+            item_json = to_json(item)
+            iid = item_ids.get(item_json)
+            if iid is None:
+                iid = item_ids[item_json] = item_id_of_data(item)
+                samples.items.setdefault(iid, PackedRecord(ItemView, item_json))
+            view = sample_data_of_json(data, iid, why, inp.judgements)
+        if view is not None:
+            views.append(PackedRecord(SampleView, to_json(view)))
+            continue
+        rec = record()
+        iv = item_view(rec)
+        packed = PackedRecord.of(iv)
         iid = item_ids.get(packed.json)
         if iid is None:
-            iid = item_ids[packed.json] = item_id(item)
+            iid = item_ids[packed.json] = item_id(iv)
             samples.items.setdefault(iid, packed)
-        view = sample_view(rec, iid, why, inp.judgements)
+        sv = sample_view(rec, iid, why, inp.judgements)
         if thumbs is not None:
-            thumbs.add(inp.log, rec, view)  # type: ignore[attr-defined]
-        views.append(PackedRecord.of(view))
+            thumbs.add(inp.log, rec, sv)  # type: ignore[attr-defined]
+        views.append(PackedRecord.of(sv))
     return views
 
 
@@ -98,7 +125,7 @@ def build_leaderboard(run_dirs_or_globs: list[str], *, lmms: list[str] | None = 
     runs: list[RunDigest] = []
     embedded: list[list[PackedRecord[SampleView]]] = []
     samples = SampleSet()
-    ids: dict[str, int] = {}  # item key -> number, shared by every run's per-sample columns
+    ids = ItemNumbering()  # item key -> number, shared by every run's per-sample columns
     item_ids: dict[bytes, str] = {}  # an embedded item's JSON -> its id
     thumbs = None
     if thumbnails:
@@ -189,10 +216,69 @@ def _version() -> str:
     return __version__
 
 
+def _indented(data: bytes, depth: int) -> bytes:
+    """JSON written with ``indent=1`` re-indented to sit ``depth`` levels down (a JSON string holds no raw
+    newline, so every newline is a line break of the layout)."""
+    return data.replace(b"\n", b"\n" + b" " * depth)
+
+
+Pieces = Iterable[bytes]
+
+
+def _json_object(pairs: Iterable[tuple[str, Pieces]], depth: int) -> Iterator[bytes]:
+    """An ``indent=1`` JSON object at ``depth``, piece by piece, from (key, the value's pieces at depth+1)."""
+    pad = b"\n" + b" " * (depth + 1)
+    first = True
+    for key, value in pairs:
+        yield (b"{" if first else b",") + pad + to_json(key) + b": "
+        yield from value
+        first = False
+    yield b"{}" if first else b"\n" + b" " * depth + b"}"
+
+
+def _json_array(values: Iterable[Pieces], depth: int) -> Iterator[bytes]:
+    """An ``indent=1`` JSON array at ``depth``, piece by piece."""
+    pad = b"\n" + b" " * (depth + 1)
+    first = True
+    for value in values:
+        yield b"[" + pad if first else b"," + pad
+        yield from value
+        first = False
+    yield b"[]" if first else b"\n" + b" " * depth + b"]"
+
+
+def iter_board_json(board: Board) -> Iterator[bytes]:
+    """``leaderboard.json``'s bytes piece by piece: exactly ``to_json(board, indent=1)`` and a newline, with
+    the embedded samples serialized one at a time (never the whole document, nor every sample unpacked, in
+    memory at once)."""
+    if list(Board.model_fields)[-1] != "samples" or list(SampleSet.model_fields) != ["items", "runs", "thumbnails"]:
+        raise AssertionError("iter_board_json follows Board's field order: update it with the records")
+    head = board.__pydantic_serializer__.to_json(board, indent=1, exclude={"samples"})
+    yield head[:-2] + b",\n \"samples\": "  # head ends with "\n}": samples is Board's last field
+    ss = board.samples
+
+    def one(data: bytes, depth: int) -> Pieces:
+        return (_indented(data, depth),)
+
+    def packed(v: PackedRecord[Any], depth: int) -> Pieces:  # what PackedRecord's serializer gives
+        return one(to_json(v.data(), indent=1), depth)
+
+    yield from _json_object((
+        ("items", _json_object(((k, packed(v, 3)) for k, v in ss.items.items()), 2)),
+        ("runs", _json_object(((rid, _json_array((packed(v, 4) for v in views), 3))
+                               for rid, views in ss.runs.items()), 2)),
+        ("thumbnails", _json_object(((key, _json_array((one(t.__pydantic_serializer__.to_json(t, indent=1), 4)
+                                                        for t in ts), 3))
+                                     for key, ts in ss.thumbnails.items()), 2))), 1)
+    yield b"\n}\n"
+
+
 def write_leaderboard_json(board: Board, path: str | os.PathLike) -> Path:
-    """Write ``leaderboard.json`` atomically (``OutputError`` when the location is not writable)."""
-    data = board.__pydantic_serializer__.to_json(board, indent=1)  # bytes: no str copy of a large board
-    return atomic_write_bytes(Path(path), data + b"\n", hint="choose a writable location with --json / -o")
+    """Write ``leaderboard.json`` atomically, streamed (``OutputError`` when the location is not writable)."""
+    with atomic_writer(path, hint="choose a writable location with --json / -o") as fh:
+        for part in iter_board_json(board):
+            fh.write(part)
+    return Path(path)
 
 
-__all__ = ["build_leaderboard", "write_leaderboard_json"]
+__all__ = ["build_leaderboard", "write_leaderboard_json", "iter_board_json"]

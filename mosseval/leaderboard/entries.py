@@ -8,6 +8,7 @@ summaries from the judge's own files; nothing is recomputed that the run or the 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +20,39 @@ from mosseval.records import FrameSpec, RunLog, TaskResult
 from mosseval.sampletable import SampleTable
 
 
+class ItemNumbering:
+    """The board's item numbering (item key -> number, shared by every run's per-sample columns); equal
+    sequences of numbers are held once (runs of one task list the same items in the same order: 50 runs
+    share one array instead of holding 50 copies)."""
+
+    __slots__ = ("number", "_seqs")
+
+    def __init__(self) -> None:
+        self.number: dict[str, int] = {}
+        self._seqs: dict[tuple[int, int], list[array]] = {}
+
+    def __len__(self) -> int:
+        return len(self.number)
+
+    def ids(self, keys: Iterable[str]) -> array:
+        number = self.number
+        seq = array("i", [number.setdefault(k, len(number)) for k in keys])
+        same = self._seqs.setdefault((len(seq), hash(seq.tobytes())), [])
+        for old in same:
+            if old == seq:
+                return old
+        same.append(seq)
+        return seq
+
+
 class OutcomeColumn:
-    """Per-sample values of one metric in one cell, compactly: board-wide item ids (``array('l')``) and values
-    (``array('d')``), in the order the run holds the items."""
+    """Per-sample values of one metric in one cell, compactly: board-wide item numbers (``array('i')``, shared
+    by the cells that list the same items) and values (``array('d')``), in the order the run holds the items."""
 
     __slots__ = ("ids", "values")
 
-    def __init__(self, values: dict[str, float], ids: dict[str, int]):
-        self.ids = array("l", [ids.setdefault(k, len(ids)) for k in values])
+    def __init__(self, values: dict[str, float], ids: ItemNumbering):
+        self.ids = ids.ids(values)
         self.values = array("d", values.values())
 
     def __len__(self) -> int:
@@ -39,7 +65,7 @@ class Outcomes:
 
     __slots__ = ("correct", "prr")
 
-    def __init__(self, correct: dict[str, float], prr: dict[str, float], ids: dict[str, int]):
+    def __init__(self, correct: dict[str, float], prr: dict[str, float], ids: ItemNumbering):
         self.correct = OutcomeColumn(correct, ids)
         self.prr = OutcomeColumn(prr, ids)
 
@@ -121,7 +147,7 @@ def make_cell(res: TaskResult, judge: dict[str, JudgeSummary]) -> Cell:
         metric=res.metric, reported_accuracy=res.reported_accuracy, notes=list(res.notes))
 
 
-def outcomes_of(table: SampleTable, rows: list[int], ids: dict[str, int]) -> Outcomes:
+def outcomes_of(table: SampleTable, rows: list[int], ids: ItemNumbering) -> Outcomes:
     """The cell's per-sample columns (a later row of the same item replaces the value, keeps the place)."""
     correct: dict[str, float] = {}
     prr: dict[str, float] = {}
@@ -165,8 +191,8 @@ def run_entry(inp: BoardInput, index: int) -> RunEntry:
     return RunEntry.model_validate(redact_value(entry.model_dump(mode="json")))  # secrets never reach the board
 
 
-def digest_run(inp: BoardInput, index: int, ids: dict[str, int]) -> RunDigest:
-    """``ids``: the board's item numbering (item key -> id), extended with this run's items."""
+def digest_run(inp: BoardInput, index: int, ids: ItemNumbering) -> RunDigest:
+    """``ids``: the board's item numbering, extended with this run's items."""
     log = inp.log
     refs = {t.name: t for t in log.spec.tasks}
     by_task: dict[str, list[int]] = {}
@@ -205,4 +231,4 @@ def digest_run(inp: BoardInput, index: int, ids: dict[str, int]) -> RunDigest:
     return RunDigest(run_entry(inp, index), entries)
 
 
-__all__ = ["OutcomeColumn", "Outcomes", "Entry", "RunDigest", "frames_label", "chance_level", "headline", "make_cell", "digest_run"]
+__all__ = ["ItemNumbering", "OutcomeColumn", "Outcomes", "Entry", "RunDigest", "frames_label", "chance_level", "headline", "make_cell", "digest_run"]

@@ -17,10 +17,12 @@ import base64
 import hashlib
 import json
 import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mosseval.fileio import atomic_write_text
+from mosseval.fileio import atomic_writer
 from mosseval.leaderboard.records import Board
 
 TEMPLATE = "leaderboard.html.j2"
@@ -47,30 +49,41 @@ def _read_asset(name: str) -> str:
     return text
 
 
-def page_json(board: Board, samples_per_run: int) -> str:
-    """The page's data (:func:`page_data`) as :func:`json_for_html` writes it, built one embedded sample
-    at a time: the samples are never all unpacked at once (a 50-run board embeds 5,000)."""
+def iter_page_json(board: Board, samples_per_run: int) -> Iterator[str]:
+    """The page's data (:func:`page_data`) as :func:`json_for_html` writes it, piece by piece, one embedded
+    sample at a time: the samples are never all unpacked, nor the whole text held, at once (a 50-run board
+    embeds 5,000)."""
     head = board.model_dump(mode="json", exclude={"samples": True, "runs": {"__all__": {"packages"}}})
-    out = [json_for_html(head)[:-1], ',"samples":{"runs":{']
+    yield json_for_html(head)[:-1] + ',"samples":{"runs":{'
     used: set[str] = set()
     thumbs: set[str] = set()
     for n, (rid, views) in enumerate(board.samples.runs.items()):
-        parts = []
-        for v in views[: max(0, samples_per_run)]:
+        yield ("," if n else "") + json_for_html(rid) + ":["
+        for i, v in enumerate(views[: max(0, samples_per_run)]):
             s = v.data()
             used.add(s["item"])
             if s.get("frames") and s["frames"].get("thumbnails"):
                 thumbs.add(s["frames"]["thumbnails"])
-            parts.append(json_for_html(s))
-        out.append(("," if n else "") + json_for_html(rid) + ":[" + ",".join(parts) + "]")
-    out.append('},"items":{')
-    out.append(",".join(json_for_html(k) + ":" + json_for_html(v.data())
-                        for k, v in board.samples.items.items() if k in used))
-    out.append('},"thumbnails":{')
-    out.append(",".join(json_for_html(k) + ":" + json_for_html([t.model_dump(mode="json") for t in v])
-                        for k, v in board.samples.thumbnails.items() if k in thumbs))
-    out.append("}}}")
-    return "".join(out)
+            yield ("," if i else "") + json_for_html(s)
+        yield "]"
+    yield '},"items":{'
+    first = True
+    for k, v in board.samples.items.items():
+        if k in used:
+            yield ("" if first else ",") + json_for_html(k) + ":" + json_for_html(v.data())
+            first = False
+    yield '},"thumbnails":{'
+    first = True
+    for k, ts in board.samples.thumbnails.items():
+        if k in thumbs:
+            yield ("" if first else ",") + json_for_html(k) + ":" + json_for_html([t.model_dump(mode="json") for t in ts])
+            first = False
+    yield "}}}"
+
+
+def page_json(board: Board, samples_per_run: int) -> str:
+    """:func:`iter_page_json` as one string."""
+    return "".join(iter_page_json(board, samples_per_run))
 
 
 def page_data(board: Board, samples_per_run: int) -> dict[str, Any]:
@@ -94,6 +107,7 @@ def render_html(board: Board, out: str | os.PathLike, samples_per_run: int = 100
     js = _read_asset("leaderboard.js")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("reports"))),
                              autoescape=True, undefined=jinja2.StrictUndefined)
+    marker = f"\x00board-data-{secrets.token_hex(8)}\x00"  # where the data block goes (streamed in)
     html = env.get_template(TEMPLATE).render(
         title=board.title,
         version=board.mosseval_version,
@@ -105,9 +119,15 @@ def render_html(board: Board, out: str | os.PathLike, samples_per_run: int = 100
         js=Markup(js),
         style_hash=_csp_hash(css),
         script_hash=_csp_hash(js),
-        data_json=Markup(page_json(board, samples_per_run)),
+        data_json=Markup(marker),
     )
-    return atomic_write_text(Path(out), html, hint="choose a writable location with -o/--output")
+    before, after = html.split(marker)  # exactly once: the template has one data block
+    with atomic_writer(out, hint="choose a writable location with -o/--output") as fh:
+        fh.write_text(before)
+        for part in iter_page_json(board, samples_per_run):
+            fh.write_text(part)
+        fh.write_text(after)
+    return Path(out)
 
 
-__all__ = ["render_html", "json_for_html", "page_data", "page_json"]
+__all__ = ["render_html", "json_for_html", "page_data", "page_json", "iter_page_json"]

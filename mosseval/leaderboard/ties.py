@@ -38,7 +38,7 @@ def paired_values(a: OutcomeColumn, b: OutcomeColumn, n_a: int, n_b: int) -> lis
     if not len(a) or not len(b):
         return None
     small, big = (a, b) if len(a) <= len(b) else (b, a)
-    if small.ids == big.ids:  # the same items in the same order (the usual case): no lookup
+    if small.ids is big.ids or small.ids == big.ids:  # the same items in the same order (the usual case)
         common = list(range(len(small)))
         at_big = common
     else:

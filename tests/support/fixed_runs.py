@@ -11,7 +11,8 @@ each), written once and never regenerated:
 
 ``tests/fixtures/fixed_runs/golden/`` holds what ``score``, ``errors``, ``leaderboard`` and
 ``compare`` wrote from them, captured before the readers were optimised (issue 16); the page's data
-block (``leaderboard_page_data.json``) was captured before the board held its embedded samples packed.
+block (``leaderboard_page_data.json``) was captured before the board held its embedded samples packed, and
+the whole page (``leaderboard.html``) before the command streamed its JSON and page into the file.
 The regression test (``tests/test_fixed_runs.py``) recomputes every output and compares bytes.
 
 When a change *deliberately* alters an output format, regenerate the goldens and review the diff:
@@ -79,6 +80,7 @@ def compute_outputs(work: Path) -> dict[str, bytes]:
     block = re.search(r'<script type="application/json" id="board-data">(.*?)</script>', html, re.S)
     assert block is not None, "the page has no board-data block"
     out["leaderboard_page_data.json"] = block.group(1).encode("utf-8") + b"\n"
+    out["leaderboard.html"] = (lb / "leaderboard.html").read_bytes()  # the whole page, template included
     for base, cand in (("oracle", "noisy"), ("random", "random_seed1"), ("noisy", "oracle")):
         js, md = work / f"compare_{base}_{cand}.json", work / f"compare_{base}_{cand}.md"
         code, text = cli("compare", str(runs / base), str(runs / cand), "--margin", "2",

@@ -1,0 +1,150 @@
+"""The embedded views read straight from a parsed samples.jsonl line (``item_data_of_json``,
+``sample_data_of_json``) are byte for byte the views of the validated record (``item_view``, ``sample_view``),
+and every line the shortcut cannot read exactly as validation would is sent back to the record."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import orjson
+import pytest
+from pydantic_core import to_json
+
+from mosseval.judge.store import StoredJudgements
+from mosseval.judge.summary import RunJudgements
+from mosseval.leaderboard.records import PackedRecord
+from mosseval.leaderboard.samples import (
+    MAX_FRAMES,
+    MAX_GENERATION_CHARS,
+    MAX_STEPS,
+    item_data_of_json,
+    item_id,
+    item_id_of_data,
+    item_view,
+    sample_data_of_json,
+    sample_view,
+)
+from mosseval.records import JudgeVerdict, SampleRecord
+from tests.support.fixed_runs import RUN_NAMES, RUNS
+
+
+def _lines() -> list[bytes]:
+    return [line for n in RUN_NAMES for line in (RUNS / n / "samples.jsonl").read_bytes().splitlines() if line.strip()]
+
+
+def _judgements(keys: list[str]) -> RunJudgements:
+    out = RunJudgements(StoredJudgements())
+    for i, key in enumerate(keys):
+        out.verdicts[key] = {
+            "rubric-b": JudgeVerdict(judge="j", rubric="rubric-b", rubric_version="1", fingerprint="f", score=0.1 * i,
+                                     correct=bool(i % 2), extracted_answer="B", rationale="r" * (2500 if i % 3 else 5)),
+            "rubric-a": JudgeVerdict(judge="j", rubric="rubric-a", rubric_version="1", fingerprint="f", error="timeout")}
+    return out
+
+
+def _both(data: dict, judgements: RunJudgements, why: str = "wrong") -> tuple[tuple[bytes, str, bytes] | None, tuple]:
+    """(shortcut, record path): (item JSON, item id, sample JSON) each; the shortcut None when it declines."""
+    rec = SampleRecord.model_validate_json(json.dumps(data))
+    iv = item_view(rec)
+    want = (PackedRecord.of(iv).json, item_id(iv), PackedRecord.of(sample_view(rec, item_id(iv), why, judgements)).json)
+    item = item_data_of_json(data)
+    if item is None:
+        return None, want
+    iid = item_id_of_data(item)
+    view = sample_data_of_json(data, iid, why, judgements)
+    return (None if view is None else (to_json(item), iid, to_json(view))), want
+
+
+def test_every_fixed_run_line_reads_plain_and_equals_the_record_views():
+    lines = _lines()
+    assert len(lines) == 160
+    datas = [orjson.loads(line) for line in lines]
+    judgements = _judgements([d["key"] for d in datas[::7]])
+    statuses = set()
+    for why, data in zip(["wrong", "low-prr", "random", "all"] * 40, datas):
+        got, want = _both(data, judgements, why)
+        assert got == want, data["key"]
+        statuses.add(json.loads(got[2])["prr_status"])
+    assert statuses == {"scored", "format_broken", "no_steps", "not_applicable"}
+    assert sum(1 for d in datas if d["generation"].get("error")) >= 3  # errors went through too
+
+
+def test_long_texts_many_steps_and_frames_are_cut_alike():
+    data = orjson.loads(_lines()[0])
+    data["generation"]["text"] = "é" * (MAX_GENERATION_CHARS + 5)
+    data["generation"]["error"] = {"kind": "api", "message": "failed with key sk-" + "a" * 40 + " " + "x" * 600}
+    data["generation"]["frames"]["indices"] = list(range(MAX_FRAMES + 3))
+    data["generation"]["frames"]["timestamps"] = [i / 3 for i in range(MAX_FRAMES + 3)]
+    data["sample"]["reference_steps"] = [{"text": f"step {i} " + "w" * 2100, "start": i * 1.5, "end": None}
+                                         for i in range(MAX_STEPS + 2)]
+    data["score"]["steps"] = ["s" * 2100] * (MAX_STEPS + 1)
+    data["sample"]["question"] = "<script>" * 400
+    got, want = _both(data, _judgements([]))
+    assert got == want
+    view = json.loads(got[2])
+    assert view["text_truncated"] and len(view["frames"]["indices"]) == MAX_FRAMES
+    assert "sk-aaaa" not in view["error"]["message"] and len(view["error"]["message"]) == 500
+
+
+def _set(path: str, value):
+    def change(d):
+        *head, last = path.split(".")
+        for k in head:
+            d = d[k]
+        if value is _DROP:
+            d.pop(last)
+        else:
+            d[last] = value
+    return change
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize("change", [
+    _set("generation.latency_s", 2),  # an int where validation makes a float (2.0)
+    _set("score.prr", 1),
+    _set("generation.frames.timestamps", [0, 1.5]),
+    _set("sample.reference_steps", [{"text": "legacy", "t": 2}]),  # legacy single time, an int
+    _set("sample.video.start", 3),
+    _set("sample.surprise", 1),  # a field the record does not declare
+    _set("generation.frames.surprise", 1),
+    _set("score.prr_status", "great"),
+    _set("generation.error", {"kind": "cosmic", "message": "ray"}),
+    _set("sample.question_type", "essay"),
+    _set("index", "3"),
+    _set("score.correct", 1),
+    _set("score.prr_detail.path", [[0, 0], [1]]),
+    _set("sample.options", {"A": 1}),
+    _set("generation.frames.decoder", _DROP),
+    _set("surprise", None),
+])
+def test_lines_the_shortcut_cannot_read_exactly_go_to_the_record(change):
+    data = copy.deepcopy(orjson.loads(_lines()[2]))
+    assert data["score"]["prr_detail"] is not None and data["sample"]["video"] is not None
+    change(data)
+    assert item_data_of_json(data) is None or sample_data_of_json(data, "x", "wrong", _judgements([])) is None
+
+
+@pytest.mark.parametrize("start", [1e-05, 2.5e-07, 1e16, 3e20, 1e-4, 0.125, 0.0, 12.0, 123456.789])
+def test_item_id_of_any_float_is_the_digest_of_the_item(start):
+    """The item id written with orjson where it writes what json writes, with json elsewhere: always
+    ``digest`` of the item view's JSON."""
+    data = orjson.loads(_lines()[0])
+    data["sample"]["video"]["start"] = start
+    data["sample"]["reference_steps"][1]["t"] = start / 3
+    got, want = _both(data, _judgements([]))
+    assert got == want
+
+
+def test_random_plain_floats_hash_alike():
+    import random
+
+    rng = random.Random(16)
+    data = orjson.loads(_lines()[0])
+    for _ in range(300):
+        for st in data["sample"]["reference_steps"]:
+            st["t"] = rng.uniform(1, 10) * 10.0 ** rng.randint(-6, 17)
+        got, want = _both(data, _judgements([]))
+        assert got is not None and got[1] == want[1]
