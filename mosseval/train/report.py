@@ -22,6 +22,8 @@ CHARTS: list[tuple[str, list[str]]] = [
     ("Completion length (tokens)", ["completion_length", "completion_length_max"]),
     ("Accuracy", ["accuracy"]),
     ("Gradient norm", ["grad_norm"]),
+    ("Vision output: spread across visual tokens / RMS (near 0: the frames are lost)", ["vision_spread"]),
+    ("Vision output RMS", ["vision_rms"]),
     ("Learning rate", ["lr"]),
     ("Clip fraction / zero-std groups", ["clip_fraction", "zero_std_groups", "truncated_fraction"]),
     ("Seconds per step", ["step_time_s", "generate_time_s"]),

@@ -194,6 +194,7 @@ class Trainer:
             for p in vis.parameters():
                 p.requires_grad_(False)
 
+        self.vision_probe = VisionProbe(vision_module(model))
         self.prepare_reference(model)
         if cfg.lora:
             model = self._apply_lora(model)
@@ -392,6 +393,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 self.lr = float(self.scheduler.get_last_lr()[0])
                 record = self.train_step(step)
+                if self.is_main:
+                    record.update(self.vision_probe.pop())
                 self.consumed += self.prompts_per_step
                 step_time = time.perf_counter() - t0
                 step_times.append(step_time)
@@ -605,6 +608,38 @@ def vision_module(model: Any) -> Any:
             if mod is not None:
                 return mod
     return None
+
+
+class VisionProbe:
+    """Watches the vision tower's output (the visual tokens the language model reads) and reports,
+    per step, its RMS and its *spread*: the standard deviation across the step's visual tokens
+    relative to that RMS (mean over features). A spread near 0 means every visual token is the same
+    vector: the language model's RMSNorm then erases the frames (a from-scratch vision tower can
+    collapse this way; docs/tutorials/reproduce-mosschatv.md). Values of the step's last forward."""
+
+    def __init__(self, module: Any) -> None:
+        self.last: dict[str, float] = {}
+        self.handle = module.register_forward_hook(self._hook) if module is not None else None
+
+    def _hook(self, module: Any, args: Any, output: Any) -> None:
+        emb = getattr(output, "pooler_output", None)
+        if emb is None:
+            emb = output[0] if isinstance(output, (tuple, list)) else output
+        if isinstance(emb, (tuple, list)):  # per image / video
+            emb = emb[0] if len(emb) == 1 else None
+        if emb is None or not hasattr(emb, "detach") or emb.dim() < 2 or emb.shape[0] < 2:
+            return
+        import torch
+
+        with torch.no_grad():
+            x = emb.detach().float().reshape(-1, emb.shape[-1])
+            rms = float(x.pow(2).mean().sqrt())
+            spread = float(x.std(dim=0).mean()) / rms if rms > 0 else 0.0
+        self.last = {"vision_rms": rms, "vision_spread": spread}
+
+    def pop(self) -> dict[str, float]:
+        out, self.last = self.last, {}
+        return out
 
 
 def _param_groups(model: Any, params: list[Any], cfg: TrainConfig) -> list[dict[str, Any]]:

@@ -131,7 +131,10 @@ def test_vision_lr_scale_sets_the_vision_towers_learning_rate(tmp_path):
     assert sorted({v for i, v in lrs.items() if i not in vis}) == pytest.approx([1e-3])
     merger = vision_module(trainer.unwrapped).merger.mlp[0].weight
     before = {"vision": merger.detach().clone(), "lm": trainer.unwrapped.lm_head.weight.detach().clone()}
-    trainer.train()
+    res = trainer.train()
+    # the vision probe logged the step's visual tokens (random init: they differ across tokens)
+    rec = res.metrics[0]
+    assert rec["vision_rms"] > 0 and 0.05 < rec["vision_spread"] < 2, rec
     # Adam's first step moves each weight by about lr (sign of the gradient), whatever its size
     step_v = (merger.detach() - before["vision"]).abs().max().item()
     step_l = (trainer.unwrapped.lm_head.weight.detach() - before["lm"]).abs().max().item()
@@ -140,6 +143,29 @@ def test_vision_lr_scale_sets_the_vision_towers_learning_rate(tmp_path):
 
     with pytest.raises(ConfigError, match="vision_lr_scale.*greater than 0"):
         _cfg(tmp_path, vision_lr_scale=0)
+
+
+def test_vision_probe_measures_how_much_the_visual_tokens_differ():
+    """spread = std across tokens / RMS: 0 for identical tokens (a collapsed tower), ~1 for
+    independent ones; the RMS is the tokens' root mean square."""
+    import torch
+
+    from mosseval.train.trainer import VisionProbe
+
+    tower = torch.nn.Identity()
+    probe = VisionProbe(tower)
+    g = torch.Generator().manual_seed(0)
+    tower(torch.randn(400, 64, generator=g))
+    rec = probe.pop()
+    assert rec["vision_rms"] == pytest.approx(1.0, abs=0.02) and rec["vision_spread"] == pytest.approx(1.0, abs=0.03)
+    assert probe.pop() == {}  # one reading per forward
+    collapsed = 200.0 + 0.1 * torch.randn(400, 64, generator=g)  # a huge constant vector plus a little signal
+    tower(collapsed)
+    rec = probe.pop()
+    assert rec["vision_rms"] == pytest.approx(200.0, rel=1e-3) and rec["vision_spread"] == pytest.approx(5e-4, rel=0.05)
+    probe.handle.remove()
+    tower(collapsed)
+    assert probe.pop() == {}
 
 
 def test_targets_are_truncated_to_max_completion_length(tmp_path):
