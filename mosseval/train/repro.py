@@ -316,6 +316,7 @@ class Repro:
                     r[f"{key}_accuracy"] = c.get("accuracy")
                     r[f"{key}_prr"] = c.get("prr")
                     r[f"{key}_unparsed"] = c.get("unparsed")
+                    r[f"{key}_states"] = c.get("states")
             r.update(label=label, run=name, arm=arm, seed=seed)
             if train_dir is not None:
                 r["train"] = _train_row(train_dir)
@@ -474,14 +475,32 @@ def _run_row(run_dir: Path, task: str) -> dict[str, Any]:
     if res is None:
         return {}
     prr_ok, prr_bad = [], []
+    stated = observed = 0
     for rec in iter_records(run_dir / "samples.jsonl"):
-        if rec.task != task or rec.score is None or rec.score.prr is None:
+        if rec.task != task:
+            continue
+        hit, n = states_stated(rec.generation.text, [s.text for s in rec.sample.reference_steps])
+        stated, observed = stated + hit, observed + n
+        if rec.score is None or rec.score.prr is None:
             continue
         (prr_ok if rec.score.correct else prr_bad).append(rec.score.prr)
     mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
     return {"n": res.n, "accuracy": _estimate(res.accuracy), "prr": _estimate(res.prr),
             "format": res.format_rate, "unparsed": res.parse_failure_rate,
-            "prr_correct": mean(prr_ok), "prr_wrong": mean(prr_bad), "n_correct": len(prr_ok), "n_wrong": len(prr_bad)}
+            "prr_correct": mean(prr_ok), "prr_wrong": mean(prr_bad), "n_correct": len(prr_ok), "n_wrong": len(prr_bad),
+            "states": stated / observed if observed else None}
+
+
+def states_stated(text: str | None, reference: list[str]) -> tuple[int, int]:
+    """How many of a moss-video-mini item's observed keyframe states (every reference step but the
+    last, which predicts the next state) the trace writes exactly, on the line of the same position;
+    and how many there are. Perception, apart from the answer: a model that reads the frames
+    states them far more often than its blind control."""
+    from mosseval.prr.format import think_text
+
+    observed = reference[:-1]
+    lines = [line.strip() for line in (think_text(text) or "").splitlines() if line.strip()]
+    return sum(1 for i, step in enumerate(observed) if i < len(lines) and lines[i] == step.strip()), len(observed)
 
 
 def _train_row(train_dir: Path) -> dict[str, Any]:
@@ -589,8 +608,24 @@ def learning_caveats(rows: list[dict[str, Any]]) -> list[str]:
                          "frames breaks the output, which does not show that the answers come from the video")
             else:
                 line += "the video helps" if sees else "**not** clearly above its blind control"
+        if r.get("states") is not None and r.get("blind_states") is not None:
+            line += (f"; its trace states {pct(r['states'])} % of the observed keyframes exactly "
+                     f"({pct(r['blind_states'])} % with blank frames"
+                     + (f", {pct(r['shuffled_states'])} % shuffled" if r.get("shuffled_states") is not None else "")
+                     + ("): it reads the frames" if reads_frames(r) else "): no sign that it reads the frames"))
         out.append(("" if above else "**not learned** ") + line)
     return out
+
+
+READS_FRAMES = 0.10
+"""Observed keyframe states written exactly: at least this many points above the blank-frames
+control say the trace comes from the frames."""
+
+
+def reads_frames(row: dict[str, Any]) -> bool:
+    """The row's trace states the observed keyframes clearly more often than with blank frames."""
+    s, b = row.get("states"), row.get("blind_states")
+    return s is not None and b is not None and s - b >= READS_FRAMES
 
 
 def _p(v: float | None) -> str:
@@ -607,6 +642,14 @@ def _pci(e: dict[str, Any] | None) -> str:
     if e.get("ci_low") is None:
         return pct(e["value"])
     return f"{pct(e['value'])} [{pct(e['ci_low'])}, {pct(e['ci_high'])}]"
+
+
+def _states(r: dict[str, Any]) -> str:
+    if r.get("states") is None:
+        return "–"
+    ctl = [r.get("blind_states"), r.get("shuffled_states")]
+    return _p(r["states"]) + (f" ({' / '.join(_p(c) if c is not None else '–' for c in ctl)})"
+                              if any(c is not None for c in ctl) else "")
 
 
 def render_report(d: dict[str, Any], compare_md: str) -> str:
@@ -634,16 +677,18 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
               "*shuffled*: frames out of order (controls on the same test items"
               + (f"; evaluated for the cold start and the seed {', '.join(map(str, d['control_seeds']))} arms only"
                  if d.get("control_seeds") is not None and len(d["control_seeds"]) < len(d["seeds"]) else "")
-              + ").", "",
+              + "). *states*: the observed keyframe states (every reference step but the last, the prediction) "
+              "that the trace writes exactly, on the line of the same position: whether the model reads the "
+              "frames, apart from its answer.", "",
               "| model | acc % | PRR | format % | unparsed % | PRR ✓ / ✗ | blind acc % | shuffled acc % | "
-              "train steps | train time |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "states % (blind / shuffled) | train steps | train time |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
         t = r.get("train") or {}
         lines.append("| " + " | ".join([
             r["label"], _pci(r.get("accuracy")), _pci(r.get("prr")), _p(r.get("format")), _p(r.get("unparsed")),
             f"{_p(r.get('prr_correct'))} / {_p(r.get('prr_wrong'))}", _pci(r.get("blind_accuracy")),
-            _pci(r.get("shuffled_accuracy")), str(t.get("steps") or "–"),
+            _pci(r.get("shuffled_accuracy")), _states(r), str(t.get("steps") or "–"),
             f"{t['wall_time_s']:.0f} s" if t.get("wall_time_s") else "–"]) + " |")
     lines += ["", "Means over seeds (± sd across seeds):", "", "| arm | acc % | PRR | PRR ✓ / ✗ | blind acc % |",
               "|---|---|---|---|---|"]
@@ -681,9 +726,12 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
         else:
             verdict = "**no**: the PRR difference's CI does not exclude 0; the claim is not reproduced here."
         if any(c.startswith("**") for c in caveats):
-            verdict += (" But the trained models' accuracy is not above chance (see above): they do not answer "
-                        "from the video, so this compares the reasoning text of models that have not learned "
-                        "the task, not the paper's claim.")
+            seeing = [r for r in d["rows"] if r.get("train") is not None and reads_frames(r)]
+            verdict += (" But the trained models' accuracy is not clearly above chance (see above), so this compares "
+                        "the reasoning of models that have not learned to answer the task, not the paper's claim"
+                        + (" (their traces do read the frames: " + ", ".join(
+                            f"{r['label']} states {pct(r['states'])} % of the observed keyframes, "
+                            f"{pct(r['blind_states'])} % blind" for r in seeing) + ")" if seeing else "") + ".")
         lines += ["", "Verdict: " + verdict]
     cold = next((r for r in d["rows"] if r.get("run") == "coldstart"), {})
     if cold.get("prr") and cold["prr"].get("value") is not None:

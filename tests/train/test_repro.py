@@ -66,3 +66,30 @@ def test_learning_caveats_read_the_controls_plainly():
     assert "the video helps" not in broken
     same = learning_caveats([rnd, model(_est(0.25, 0.199, 0.309), _est(0.25, 0.199, 0.309), 0.0)])[0]
     assert "**not** clearly above its blind control" in same
+
+
+def test_states_stated_counts_the_observed_keyframes_written_exactly():
+    from mosseval.train.repro import states_stated
+
+    ref = ["At 0 s the square is red.", "At 1 s the square is blue.", "Next, the square will be red."]
+    good = "<think>\nAt 0 s the square is red.\n At 1 s the square is blue. \nNext, the square will be red.\n</think>"
+    assert states_stated(good + "<answer>A</answer>", ref) == (2, 2)  # the prediction is not an observed state
+    assert states_stated("<think>At 0 s the square is red.\nAt 1 s the square is green.</think>", ref) == (1, 2)
+    # a right state on the wrong line is not read off that keyframe
+    assert states_stated("<think>At 1 s the square is blue.\nAt 0 s the square is red.</think>", ref) == (0, 2)
+    assert states_stated(None, ref) == (0, 2) and states_stated("no think block", ref) == (0, 2)
+
+
+def test_report_says_whether_the_traces_read_the_frames():
+    from mosseval.train.repro import learning_caveats, reads_frames
+
+    rnd = {"run": "random", "accuracy": _est(0.267, 0.211, 0.330)}
+    row = {"label": "cold", "train": {}, "accuracy": _est(0.333, 0.274, 0.399),
+           "blind_accuracy": _est(0.242, 0.191, 0.300), "blind_unparsed": 0.0,
+           "states": 0.523, "blind_states": 0.067, "shuffled_states": 0.287}
+    line = learning_caveats([rnd, row])[0]
+    assert line.startswith("**not learned** cold:")
+    assert "states 52.3 % of the observed keyframes exactly (6.7 % with blank frames, 28.7 % shuffled): it reads the " \
+           "frames" in line
+    assert reads_frames(row) and not reads_frames({**row, "states": 0.12})
+    assert "no sign that it reads the frames" in learning_caveats([rnd, {**row, "states": 0.08}])[0]
