@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic_core import to_json
 
 from mosseval.clock import utc_now
@@ -59,6 +60,15 @@ from mosseval.rundir import gc_paused
 OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
 
 
+def _dumps(data: Any) -> bytes:
+    """Compact JSON of plain data, byte for byte what pydantic writes (orjson and pydantic-core format floats
+    and escape strings alike: tested on every fixed-run view); orjson is ~3x faster."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return to_json(data)
+
+
 def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None,
                    item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
     """The run's embedded samples as typed views, each held packed as soon as it is complete.
@@ -71,14 +81,14 @@ def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object |
         item = None if data is None or thumbs is not None else item_data_of_json(data)
         view = None
         if item is not None:
-            item_json = to_json(item)
+            item_json = _dumps(item)
             iid = item_ids.get(item_json)
             if iid is None:
                 iid = item_ids[item_json] = item_id_of_data(item)
                 samples.items.setdefault(iid, PackedRecord(ItemView, item_json))
             view = sample_data_of_json(data, iid, why, inp.judgements)
         if view is not None:
-            views.append(PackedRecord(SampleView, to_json(view)))
+            views.append(PackedRecord(SampleView, _dumps(view)))
             continue
         rec = record()
         iv = item_view(rec)

@@ -13,6 +13,7 @@ from pydantic_core import to_json
 
 from mosseval.judge.store import StoredJudgements
 from mosseval.judge.summary import RunJudgements
+from mosseval.leaderboard.build import _dumps
 from mosseval.leaderboard.records import PackedRecord
 from mosseval.leaderboard.samples import (
     MAX_FRAMES,
@@ -53,7 +54,7 @@ def _both(data: dict, judgements: RunJudgements, why: str = "wrong") -> tuple[tu
         return None, want
     iid = item_id_of_data(item)
     view = sample_data_of_json(data, iid, why, judgements)
-    return (None if view is None else (to_json(item), iid, to_json(view))), want
+    return (None if view is None else (_dumps(item), iid, _dumps(view))), want
 
 
 def test_every_fixed_run_line_reads_plain_and_equals_the_record_views():
@@ -148,3 +149,16 @@ def test_random_plain_floats_hash_alike():
             st["t"] = rng.uniform(1, 10) * 10.0 ** rng.randint(-6, 17)
         got, want = _both(data, _judgements([]))
         assert got is not None and got[1] == want[1]
+
+
+def test_dumps_writes_what_pydantic_writes():
+    """Views are packed with orjson: its floats and string escapes are pydantic-core's."""
+    import random
+
+    rng = random.Random(7)
+    floats = [rng.uniform(1, 10) * 10.0 ** rng.randint(-30, 30) for _ in range(20000)]
+    floats += [0.0, -0.0, 5e-324, 1.7976931348623157e308, 1e-05, 1e16, 0.1 + 0.2]
+    text = "".join(map(chr, range(0x800))) + "\u2028\u2029\ufeff\U0001F600\x7f"
+    data = {"f": floats, "s": text, "n": [None, True, False, -(2 ** 63), 2 ** 64 - 1], "d": {"é": [1.5, {}]}}
+    assert _dumps(data) == to_json(data)
+    assert _dumps({"big": 2 ** 70}) == to_json({"big": 2 ** 70})  # beyond orjson: pydantic writes it
