@@ -36,13 +36,13 @@ from mosseval.leaderboard.records import (
     TieTest,
 )
 from mosseval.leaderboard.samples import (
-    item_data_of_json,
     item_id,
     item_id_of_data,
     item_view,
-    sample_data_of_json,
+    record_data,
     sample_view,
     select_samples,
+    views_of_data,
 )
 from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
 from mosseval.leaderboard.ties import (
@@ -73,21 +73,20 @@ def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object |
                    item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
     """The run's embedded samples as typed views, each held packed as soon as it is complete.
     ``item_ids``: packed item JSON -> item id, shared by the board's runs (equal JSON, equal id: an item
-    that another run embedded already is not hashed again). Views are read from the parsed line when it is
-    plain (``item_data_of_json``), else from the validated record; thumbnails need the record."""
+    that another run embedded already is not hashed again). Views are built from the line validated into
+    plain dicts (``record_data``, ``views_of_data``), else from the record (thumbnails need the record)."""
     views = []
     chosen = select_samples(inp.table, k)
-    for (data, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
-        item = None if data is None or thumbs is not None else item_data_of_json(data)
-        view = None
-        if item is not None:
+    for (line, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
+        data = None if line is None or thumbs is not None else record_data(line)
+        if data is not None:
+            item, view = views_of_data(data, why, inp.judgements)
             item_json = _dumps(item)
             iid = item_ids.get(item_json)
             if iid is None:
                 iid = item_ids[item_json] = item_id_of_data(item)
                 samples.items.setdefault(iid, PackedRecord(ItemView, item_json))
-            view = sample_data_of_json(data, iid, why, inp.judgements)
-        if view is not None:
+            view["item"] = iid
             views.append(PackedRecord(SampleView, _dumps(view)))
             continue
         rec = record()
