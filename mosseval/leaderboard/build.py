@@ -62,9 +62,10 @@ OVERALL = "unweighted mean of accuracy over the top-level columns that every mos
 
 def _dumps(data: Any) -> bytes:
     """Compact JSON of plain data, byte for byte what pydantic writes (orjson and pydantic-core format floats
-    and escape strings alike: tested on every fixed-run view); orjson is ~3x faster."""
+    and escape strings alike: tested on every fixed-run view); orjson is ~3x faster. Copied into a bytes
+    object of its own size: orjson's keeps its ~8 KB write buffer, 8x a packed view, for as long as it lives."""
     try:
-        return orjson.dumps(data)
+        return bytes(memoryview(orjson.dumps(data)))
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
         return to_json(data)
 

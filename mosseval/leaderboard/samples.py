@@ -176,7 +176,7 @@ def _rounded(xs: list[float], digits: int) -> list[float]:
     out = _ROUNDED.get(key)
     if out is None:
         out = [round(x, digits) for x in xs]
-        if len(_ROUNDED) < 16384:
+        if len(_ROUNDED) < 1024:
             _ROUNDED[key] = out
     return list(out)
 

@@ -176,3 +176,19 @@ def test_dumps_writes_what_pydantic_writes():
     data = {"f": floats, "s": text, "n": [None, True, False, -(2 ** 63), 2 ** 64 - 1], "d": {"é": [1.5, {}]}}
     assert _dumps(data) == to_json(data)
     assert _dumps({"big": 2 ** 70}) == to_json({"big": 2 ** 70})  # beyond orjson: pydantic writes it
+
+
+def test_packed_json_holds_only_its_own_bytes():
+    """orjson's bytes keep its ~8 KB write buffer; a packed view must cost about its length (a 50-run board
+    holds 5,000 of them)."""
+    import tracemalloc
+
+    data = orjson.loads(_lines()[0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [_dumps(data) for _ in range(200)]
+        per = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert len(kept[0]) < per < len(kept[0]) + 200, (per, len(kept[0]))
