@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from mosseval.prr.format import answer_text
 
@@ -66,11 +66,19 @@ class AnswerResult:
     detail: str | None = None
 
 
+_LETTERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def _letters(options: dict[str, str] | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     if options is None:
         return DEFAULT_LETTERS
     if isinstance(options, dict):
-        keys = tuple(str(k).strip().upper() for k in options.keys())
+        given = tuple(options)
+        keys = _LETTERS.get(given)  # a benchmark has a few key sets: normalised once each
+        if keys is None:
+            if len(_LETTERS) > 256:
+                _LETTERS.clear()
+            keys = _LETTERS[given] = tuple(str(k).strip().upper() for k in given)
     else:
         keys = tuple(chr(ord("A") + i) for i in range(len(options)))
     return keys or DEFAULT_LETTERS
@@ -177,6 +185,25 @@ def extract_choice(
     candidate = block if block is not None else text
     if not candidate.strip():
         return Extraction(None, "empty", "answer-block")
+    if len(candidate) > _MEMO_CHARS:
+        return _choose(candidate, options)
+    # short answers repeat ("B", "(C) 7"): each (answer, options) pair is decided once
+    key = (candidate, tuple(options.items()) if isinstance(options, dict) else None if options is None else tuple(options))
+    got = _CHOICES.get(key)
+    if got is None:
+        if len(_CHOICES) >= _MEMO_SIZE:
+            _CHOICES.clear()
+        got = _CHOICES[key] = _choose(candidate, options)
+    return got
+
+
+_MEMO_CHARS = 200
+_MEMO_SIZE = 1 << 14
+_CHOICES: dict[tuple[str, Any], Extraction] = {}
+
+
+def _choose(candidate: str, options: dict[str, str] | list[str] | tuple[str, ...] | None) -> Extraction:
+    """:func:`extract_choice` of the (non-blank) answer block, or of the whole text when it has none."""
     p = _patterns(_letters(options))
     if not p.ok:
         return Extraction(None, "unparsed")

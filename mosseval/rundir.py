@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -71,7 +72,8 @@ def read_run_log(run_dir: Path) -> RunLog:
                               "the same `mosseval run` command with another --output-dir") from None
 
 
-def _validate(path: Path, lineno: int, line: bytes) -> SampleRecord:
+def validate_record(path: Path, lineno: int, line: bytes) -> SampleRecord:
+    """Line ``lineno`` of the samples file ``path`` as a record, or the one-line error naming it."""
     try:
         return SampleRecord.model_validate_json(line)
     except ValueError as exc:
@@ -83,7 +85,7 @@ def iter_records(path: Path) -> Iterable[SampleRecord]:
     """Yield complete records of a samples file; a partial (unterminated) last line is skipped."""
     path = Path(path)
     for lineno, line in iter_jsonl(path):
-        yield _validate(path, lineno, line)
+        yield validate_record(path, lineno, line)
 
 
 def errored_records(run_dir: Path) -> list[SampleRecord]:
@@ -103,11 +105,11 @@ def errored_records(run_dir: Path) -> list[SampleRecord]:
                 key = data["key"]
                 failed = data["generation"]["error"] is not None
             except (ValueError, KeyError, TypeError):
-                _validate(path, lineno, line)  # raises the reader's usual message
+                validate_record(path, lineno, line)  # raises the reader's usual message
                 raise UsageError(f"{path}:{lineno}: invalid sample record") from None
             last.pop(key, None)
             last[key] = (lineno, line) if failed else None
-        return [_validate(path, n, line) for n, line in (v for v in last.values() if v is not None)]
+        return [validate_record(path, n, line) for n, line in (v for v in last.values() if v is not None)]
 
 
 @contextmanager
@@ -143,24 +145,6 @@ def read_records(run_dir: Path) -> list[SampleRecord]:
     return list(by_key.values())
 
 
-def read_record_lines(run_dir: Path) -> tuple[list[SampleRecord], list[bytes], bool]:
-    """:func:`read_records` with the line each record was read from (as stored, without its newline),
-    and whether the file holds exactly those lines: no duplicate, blank, padded or unterminated line
-    (re-scoring keeps the lines whose score did not change, and writes nothing when none did)."""
-    path = Path(run_dir) / SAMPLES_FILE
-    by_key: dict[str, tuple[SampleRecord, bytes]] = {}
-    n_lines = n_bytes = 0
-    with gc_paused():
-        for lineno, line in iter_jsonl(path):
-            rec = _validate(path, lineno, line)
-            by_key.pop(rec.key, None)
-            by_key[rec.key] = (rec, line)
-            n_lines += 1
-            n_bytes += len(line) + 1
-    exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
-    return [r for r, _ in by_key.values()], [line for _, line in by_key.values()], exact
-
-
 def count_lines(path: Path) -> int:
     """Complete (non-empty) lines of a JSONL file."""
     return sum(1 for _ in iter_jsonl(path))
@@ -179,7 +163,18 @@ def load_run(run_dir: str | os.PathLike[str]) -> LoadedRun:
     return LoadedRun(run_dir, log, read_records(run_dir))
 
 
-def expected_records(log: RunLog, records: list[SampleRecord]) -> list[SampleRecord]:
+class _Placed(Protocol):
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def index(self) -> int: ...
+
+
+P = TypeVar("P", bound=_Placed)
+
+
+def expected_records(log: RunLog, records: Sequence[P]) -> list[P]:
     """The records a run's own results cover: its tasks and, after ``--limit N``, the first N
     samples of each task (records beyond that stay in the file from a longer earlier run)."""
     tasks = {t.name for t in log.spec.tasks}

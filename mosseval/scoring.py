@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from mosseval.errors import InternalError
 from mosseval.extract import AnswerResult, check_mc
 from mosseval.prr.format import answer_text, format_ok
 from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
@@ -78,27 +80,36 @@ def score_samples(task: TaskSpec, items: Sequence[tuple[Sample, Generation]],
                   prefill: str | None = None) -> list[SampleScore]:
     """Scores of many samples of one task; their PRRs are computed in one batch
     (:func:`mosseval.prr.score.score_batch`), with the values one-at-a-time scoring gives."""
+    return [SampleScore(**f) for f in score_fields(
+        task, [(sample, gen.text, gen.error is not None) for sample, gen in items], prefill)]
+
+
+def score_fields(task: TaskSpec, items: Sequence[tuple[Sample, str | None, bool]],
+                 prefill: str | None = None) -> list[dict[str, Any]]:
+    """:func:`score_samples` from ``(sample, generated text, generation failed)`` items, as the keyword
+    arguments of each :class:`SampleScore` (``score`` compares them with the stored score without
+    building the record)."""
     spec = task.scoring
     prr_cfg: PRRConfig | None = spec.prr
     check = get_answer_check(spec.extractor)
     fields: list[dict[str, Any]] = []
     prr_todo: list[tuple[int, str, list[str]]] = []
-    for sample, gen in items:
+    require_format = spec.require_format
+    for sample, text, errored in items:
         refs = [s.text for s in sample.reference_steps]
-        if gen.error is not None or gen.text is None:
+        if errored or text is None:
             f: dict[str, Any] = {"correct": False, "parse_failed": False,
-                                 "format_ok": False if spec.require_format else None}
+                                 "format_ok": False if require_format else None}
             if prr_cfg is not None:
                 f["prr"], f["prr_status"] = (0.0, "no_steps") if refs else (None, "not_applicable")
             fields.append(f)
             continue
-        text = gen.text
         ans = check(text, sample, task, prefill)
         fields.append({
             "extracted": ans.extracted,
             "correct": bool(ans.correct),
             "parse_failed": bool(ans.parse_failed),
-            "format_ok": format_ok(text) if spec.require_format else None,
+            "format_ok": format_ok(text) if require_format else None,
             "approximate": bool(ans.approximate or spec.approximate),
         })
         if prr_cfg is not None:
@@ -107,11 +118,53 @@ def score_samples(task: TaskSpec, items: Sequence[tuple[Sample, Generation]],
         from mosseval.prr.score import score_batch
 
         results = score_batch([(text, refs) for _, text, refs in prr_todo], prr_cfg,
-                              require_format=spec.require_format)
+                              require_format=require_format)
         for (k, _, _), ps in zip(prr_todo, results):
             fields[k].update(prr=ps.prr, prr_status=ps.status, steps=ps.steps, steps_truncated=ps.truncated,
                              prr_detail=ps.detail)
-    return [SampleScore(**f) for f in fields]
+    return fields
+
+
+@dataclass(slots=True)
+class ScoreRow:
+    """What aggregation reads of one scored sample: :func:`score_row` of a record (the one definition),
+    or :func:`score_row_of_fields` where ``score`` has the fields it just computed and no record."""
+
+    key: str
+    task: str
+    index: int
+    sample: Sample
+    errored: bool
+    """The generation failed."""
+    correct: bool
+    parse_failed: bool
+    format_ok: bool | None
+    approximate: bool
+    prr: float | None
+    prr_status: str
+    record: SampleRecord | None = None
+    """The full record, where read (an extractor's ``summarize`` hook reads records)."""
+
+
+_NO_SCORE = SampleScore()
+
+
+def score_row(rec: SampleRecord) -> ScoreRow:
+    """The facts aggregation reads of a record (an unscored record: :class:`SampleScore`'s defaults)."""
+    s = rec.score or _NO_SCORE
+    return ScoreRow(rec.key, rec.task, rec.index, rec.sample, rec.generation.error is not None, s.correct,
+                    s.parse_failed, s.format_ok, s.approximate, s.prr, s.prr_status, rec)
+
+
+def score_row_of_fields(key: str, task: str, index: int, sample: Sample, errored: bool, f: dict[str, Any],
+                        record: SampleRecord | None = None) -> ScoreRow:
+    """:func:`score_row` of the record whose score is ``SampleScore(**f)`` (``f`` from :func:`score_fields`,
+    whose values need no validation; a field left out takes its :class:`SampleScore` default)."""
+    d = _NO_SCORE
+    return ScoreRow(key, task, index, sample, errored, f.get("correct", d.correct),
+                    f.get("parse_failed", d.parse_failed), f.get("format_ok", d.format_ok),
+                    f.get("approximate", d.approximate), f.get("prr", d.prr), f.get("prr_status", d.prr_status),
+                    record)
 
 
 def _field(sample: Sample, key: str) -> Any:
@@ -123,11 +176,13 @@ def _field(sample: Sample, key: str) -> Any:
     return getattr(sample, key, None)
 
 
-def breakdown_value(rec: SampleRecord, key: str) -> list[str]:
+def breakdown_value(rec: SampleRecord | ScoreRow, key: str) -> list[str]:
     """The group(s) a record falls in for a breakdown key (``task``, a sample field or
     ``metadata.<key>``); a list-valued field (e.g. MINERVA's skills) puts the record in each of its
     values, a missing one in none."""
     value = rec.task if key == "task" else _field(rec.sample, key)
+    if type(value) is str:
+        return [value]
     values = dict.fromkeys(value) if isinstance(value, (list, tuple)) else [value]
     return [str(v) for v in values if v is not None]
 
@@ -136,14 +191,19 @@ def _rate(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord],
+def score_rows(records: Sequence[SampleRecord | ScoreRow]) -> list[ScoreRow]:
+    """The rows of records (rows pass through)."""
+    return [r if isinstance(r, ScoreRow) else score_row(r) for r in records]
+
+
+def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRecord | ScoreRow],
               breakdowns: list[str], approximate: bool = False,
               prr_enabled: bool = False, format_required: bool = False) -> TaskResult:
-    scores = [r.score or SampleScore() for r in records]
-    clusters = [r.sample.cluster_key for r in records]
-    correct = [1.0 if s.correct else 0.0 for s in scores]
-    errors = [r.generation.error is not None for r in records]
-    n = len(records)
+    rows = score_rows(records)
+    clusters = [r.sample.cluster_key for r in rows]
+    correct = [1.0 if r.correct else 0.0 for r in rows]
+    errors = [r.errored for r in rows]
+    n = len(rows)
     result = TaskResult(
         task=name,
         version=version,
@@ -151,23 +211,23 @@ def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord
         n=n,
         n_errors=sum(errors),
         accuracy=mean_ci(correct, clusters, binary=True),
-        parse_failure_rate=_rate([s.parse_failed for s in scores]),
+        parse_failure_rate=_rate([r.parse_failed for r in rows]),
         error_rate=_rate(errors),
-        approximate=approximate or any(s.approximate for s in scores),
+        approximate=approximate or any(r.approximate for r in rows),
     )
     if format_required:
-        result.format_rate = _rate([bool(s.format_ok) for s in scores])
+        result.format_rate = _rate([bool(r.format_ok) for r in rows])
     if prr_enabled:
-        scored = [(s.prr, c, s.correct) for s, c in zip(scores, clusters) if s.prr is not None]
+        scored = [(r.prr, c, r.correct) for r, c in zip(rows, clusters) if r.prr is not None]
         result.prr = mean_ci([p for p, _, _ in scored], [c for _, c, _ in scored])
         result.prr_correct = mean_ci([p for p, _, ok in scored if ok], [c for _, c, ok in scored if ok])
         result.prr_incorrect = mean_ci([p for p, _, ok in scored if not ok],
                                        [c for _, c, ok in scored if not ok])
-        result.prr_not_applicable = sum(1 for s in scores if s.prr_status == "not_applicable")
+        result.prr_not_applicable = sum(1 for r in rows if r.prr_status == "not_applicable")
     for key in breakdowns:
         groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        for rec, ok, c in zip(records, correct, clusters):
-            for v in breakdown_value(rec, key):
+        for row, ok, c in zip(rows, correct, clusters):
+            for v in breakdown_value(row, key):
                 groups[v].append((ok, c))
         if groups:
             label = key.removeprefix("metadata.")
@@ -178,8 +238,15 @@ def aggregate(name: str, version: str, protocol: str, records: list[SampleRecord
     return result
 
 
-def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
-    result = aggregate(task.name, task.version, task.protocol, records, task.breakdowns,
+def has_summary(task: TaskSpec) -> bool:
+    """The task's extractor adds a summary of its own from the full records (a ``summarize`` hook)."""
+    name = task.scoring.extractor
+    return name in extractors and extractors.hook(name, "summarize") is not None
+
+
+def aggregate_task(task: TaskSpec, records: Sequence[SampleRecord | ScoreRow]) -> TaskResult:
+    rows = score_rows(records)
+    result = aggregate(task.name, task.version, task.protocol, rows, task.breakdowns,
                        approximate=task.scoring.approximate, prr_enabled=task.scoring.prr is not None,
                        format_required=task.scoring.require_format)
     if task.scoring.prr is not None:
@@ -187,7 +254,11 @@ def aggregate_task(task: TaskSpec, records: list[SampleRecord]) -> TaskResult:
     # an extractor may add a benchmark's own summary (e.g. Video-MME's official-style accuracy)
     summarize = extractors.hook(task.scoring.extractor, "summarize") if task.scoring.extractor in extractors else None
     if summarize is not None:
-        result.extra[task.scoring.extractor] = summarize(records, list(task.breakdowns))
+        full = [r.record for r in rows]
+        if any(r is None for r in full):
+            raise InternalError(f"{task.name}: its extractor's summary needs the full records",
+                                hint="a bug in mosseval: report it")
+        result.extra[task.scoring.extractor] = summarize(full, list(task.breakdowns))
     return result
 
 
@@ -217,7 +288,7 @@ def official_style_line(name: str, result: TaskResult) -> str | None:
             f"the official script does; mosseval's accuracy above counts them wrong)")
 
 
-def aggregate_group(group: str, tasks: list[TaskSpec], records: list[SampleRecord]) -> TaskResult:
+def aggregate_group(group: str, tasks: list[TaskSpec], records: Sequence[SampleRecord | ScoreRow]) -> TaskResult:
     """A group's overall result: the mean over all of its items (not the mean of subtask means)."""
     names = {t.name for t in tasks}
     recs = [r for r in records if r.task in names]

@@ -162,40 +162,73 @@ def wilson(successes: float, n: float, alpha: float = 0.05, *, crit: float | Non
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def cluster_totals(values: Sequence[float], clusters: Sequence[str] | None) -> tuple[list[float], list[int]]:
-    """Per-cluster sums and sizes (each item its own cluster when ``clusters`` is None)."""
-    if clusters is None:
-        return [float(v) for v in values], [1] * len(values)
-    if len(clusters) != len(values):
-        raise ValueError("values and clusters differ in length")
+def _sum(x: Any) -> float:
+    """Sum of a float array adding left to right, as ``sum()`` of a list does (``np.sum`` adds pairwise:
+    other roundings): every sum below reproduces the plain Python loop bit for bit."""
     import numpy as np
 
-    index: dict[str, int] = {}
-    codes = [index.setdefault(c, len(index)) for c in clusters]  # clusters numbered in order of appearance
+    return float(np.cumsum(x)[-1]) if len(x) else 0.0
+
+
+def _pow(x: Any, p: float) -> Any:
+    """``x ** p`` elementwise with the C library's ``pow``, as Python's float ``**`` (numpy's ``**`` squares
+    by multiplication, which rounds differently in about one case in 1,500)."""
+    import numpy as np
+
+    return x if p == 1 else np.float_power(x, p)
+
+
+def cluster_totals(values: Sequence[float], clusters: Sequence[str] | None) -> tuple[list[float], list[int]]:
+    """Per-cluster sums and sizes (each item its own cluster when ``clusters`` is None)."""
+    sums, sizes = _cluster_arrays(_floats(values), clusters)
+    return sums.tolist(), sizes.tolist()
+
+
+def _floats(values: Sequence[float]) -> Any:
+    import numpy as np
+
+    return np.asarray(values, dtype=np.float64)  # bools and ints as float(v) gives them
+
+
+def _cluster_arrays(vals: Any, clusters: Sequence[str] | None) -> tuple[Any, Any]:
+    """:func:`cluster_totals` of a float array, as arrays."""
+    import numpy as np
+
+    if clusters is None:
+        return vals, np.ones(len(vals), dtype=np.int64)
+    if len(clusters) != len(vals):
+        raise ValueError("values and clusters differ in length")
+    index: dict[str, int] = dict.fromkeys(clusters, 0)  # clusters numbered in order of appearance
+    for i, c in enumerate(index):
+        index[c] = i
+    codes = list(map(index.__getitem__, clusters))
     # bincount adds each cluster's values one by one in item order: the same float sums as a Python loop
-    sums = np.bincount(codes, weights=np.asarray([float(v) for v in values], dtype=np.float64), minlength=len(index))
-    return sums.tolist(), np.bincount(codes, minlength=len(index)).tolist()
+    return (np.bincount(codes, weights=vals, minlength=len(index)),
+            np.bincount(codes, minlength=len(index)).astype(np.int64))
 
 
 def cr2_variance(sums: Sequence[float], sizes: Sequence[int], mean: float) -> float:
     """CR2 cluster-robust variance of the item mean from per-cluster sums and sizes."""
-    n = float(sum(sizes))
-    if len(sizes) < 2 or n <= 0:
+    import numpy as np
+
+    y, m = np.asarray(sums, dtype=np.float64), np.asarray(sizes, dtype=np.int64)
+    n = float(m.sum())
+    if len(m) < 2 or n <= 0:
         return 0.0
-    total = 0.0
-    for y, m in zip(sums, sizes):
-        s = y - m * mean
-        total += s * s / (1.0 - m / n) ** POWER
-    return total / (n * n)
+    s = y - m * mean
+    return _sum(s * s / _pow(1.0 - m / n, POWER)) / (n * n)
 
 
 def icc_moments(sums: Sequence[float], sizes: Sequence[int], mean: float, item_var: float) -> float:
     """Moment estimate of the intra-cluster correlation, clipped to [0, 0.99]."""
-    pairs = sum(m * (m - 1) for m in sizes)
+    import numpy as np
+
+    y, m = np.asarray(sums, dtype=np.float64), np.asarray(sizes, dtype=np.int64)
+    pairs = int((m * (m - 1)).sum())
     if pairs <= 0 or item_var <= 0:
         return 0.0
-    between = sum((y - m * mean) ** 2 for y, m in zip(sums, sizes))
-    rho = (between - item_var * sum(sizes)) / (item_var * pairs)
+    between = _sum(_pow(y - m * mean, 2.0))
+    rho = (between - item_var * int(m.sum())) / (item_var * pairs)
     return min(max(rho, 0.0), 0.99)
 
 
@@ -205,27 +238,21 @@ def bell_mccaffrey_df(sizes: Sequence[int], rho: float = 0.0) -> float:
     ``(tr M)^2 / tr(M^2)`` with ``M = W' Omega W``, ``Omega`` exchangeable with correlation
     ``rho``; ``M`` is a diagonal matrix plus a rank-2 term, so both traces are O(G). Equal sizes
     give ``G - 1`` for any ``rho``."""
-    g = len(sizes)
+    import numpy as np
+
+    m = np.asarray(sizes, dtype=np.int64)
+    g = len(m)
     if g < 2:
         return 1.0
-    n = float(sum(sizes))
-    tr = tr_u = tr_uw = tr_ww = tr_d2 = tr_du_w = tr_du_u = 0.0
-    s_tot = 0.0
-    rows = []
-    for m in sizes:
-        a = m / n
-        d = 1.0 - a
-        ne = m * (1.0 + rho * (m - 1))
-        s_tot += ne
-        rows.append((a / math.sqrt(d), ne / math.sqrt(d), ne / d))
-    for u, w, dg in rows:
-        tr_u += u * u
-        tr_uw += u * w
-        tr_ww += w * w
-        tr_d2 += dg * dg
-        tr_du_w += dg * u * w
-        tr_du_u += dg * u * u
-        tr += dg
+    n = float(m.sum())
+    a = m / n
+    d = 1.0 - a
+    ne = m * (1.0 + rho * (m - 1))
+    s_tot = _sum(ne)
+    root = np.sqrt(d)
+    u, w, dg = a / root, ne / root, ne / d
+    tr_u, tr_uw, tr_ww = _sum(u * u), _sum(u * w), _sum(w * w)
+    tr_d2, tr_du_w, tr_du_u, tr = _sum(dg * dg), _sum(dg * u * w), _sum(dg * u * u), _sum(dg)
     tr_m = tr - 2.0 * tr_uw + s_tot * tr_u
     # R = -u w' - w u' + S u u' = [u w] K [u w]',  K = [[S, -1], [-1, 0]];  tr(R^2) = tr((C K)^2)
     c11, c12, c22 = tr_u, tr_uw, tr_ww
@@ -272,9 +299,12 @@ def interval_from_totals(
     ``item_var`` is the per-item variance (computed from the mean for ``binary``; required
     otherwise); see the module docstring for the method. A non-binary mean of a single cluster has
     no interval (None, None): its between-cluster variance cannot be estimated."""
-    n = float(sum(sizes))
+    import numpy as np
+
+    sums, sizes = np.asarray(sums, dtype=np.float64), np.asarray(sizes, dtype=np.int64)
+    n = float(sizes.sum())
     g = len(sizes)
-    mean = sum(sums) / n
+    mean = _sum(sums) / n
     tag = "cr2" if clustered else "iid"
     if binary:
         item_var = mean * (1.0 - mean)
@@ -315,13 +345,13 @@ def mean_ci(
     upper: float | None = 1.0,
 ) -> Estimate:
     """Mean with a (1 - alpha) interval, clustered when ``clusters`` is given (see module docs)."""
-    vals = [float(v) for v in values]
-    n = len(vals)
+    n = len(values)
     if n == 0:
         return Estimate(value=None, n=0, n_clusters=0, method=None)
-    mean = sum(vals) / n
-    sums, sizes = cluster_totals(vals, clusters)
-    item_var = None if binary else (sum((v - mean) ** 2 for v in vals) / (n - 1) if n > 1 else 0.0)
+    vals = _floats(values)
+    sums, sizes = _cluster_arrays(vals, clusters)
+    mean = _sum(vals) / n
+    item_var = None if binary else (_sum(_pow(vals - mean, 2.0)) / (n - 1) if n > 1 else 0.0)
     lo, hi, method = interval_from_totals(sums, sizes, binary=binary, item_var=item_var,
                                           clustered=clusters is not None, alpha=alpha, lower=lower, upper=upper)
     return Estimate(value=mean, ci_low=lo, ci_high=hi, n=n,

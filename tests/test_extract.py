@@ -107,3 +107,18 @@ def test_check_mc_counts_unparsed_as_wrong():
 def test_list_options_map_to_letters():
     assert extract_choice("(B)", ["x", "y", "z"]).letter == "B"
     assert extract_choice("(D)", ["x", "y", "z"]).letter is None
+
+
+def test_short_answers_are_decided_once_per_options():
+    """Short answer blocks are memoised by (answer, options): the options are part of the key."""
+    from mosseval.extract import extract_choice
+
+    four = {"A": "red", "B": "blue", "C": "green", "D": "7"}
+    two = {"A": "red", "C": "green"}
+    assert extract_choice("<answer>B</answer>", four).letter == "B"
+    assert extract_choice("<think>x</think><answer>B</answer>", two).letter is None  # B is no option here
+    assert extract_choice("<answer>B</answer>", four).letter == "B"
+    assert extract_choice("<answer>green</answer>", four).letter == "C"
+    assert extract_choice("<answer>green</answer>", {**four, "C": "teal"}).letter is None
+    assert extract_choice("<answer>green</answer>", ["red", "green"]).letter == "B"
+    assert extract_choice("<answer>B</answer>", []).letter == extract_choice("B", None).letter == "B"

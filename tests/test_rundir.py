@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mosseval.errors import ExitCode
+from mosseval.errors import ExitCode, UsageError
 from mosseval.fileio import DirLock
 from mosseval.rundir import SAMPLES_FILE, load_run, read_run_log, verify_run, write_run_log
 from mosseval.runner import Runner, RunOptions, recompute_stale, rescore
@@ -63,6 +63,57 @@ def test_score_keeps_a_complete_last_record_without_newline(run_dir):
     log = rescore(run_dir)
     assert log.results["moss-video-mini"].n == 20 and len(load_run(run_dir).records) == 20
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_score_reads_every_line_layout_as_the_full_reader_does(run_dir):
+    """`score` parses lines as JSON and validates only their samples; a line of another layout (a legacy
+    step time ``t``, a legacy judge field in the score, a missing generation text) goes through the full
+    record reader, and the results are those of scoring the fully validated records."""
+    from mosseval.rundir import read_records
+    from mosseval.scoring import score_samples
+
+    path = run_dir / SAMPLES_FILE
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    step = recs[0]["sample"]["reference_steps"][1]
+    step["t"] = step.pop("start")  # the single-time schema
+    recs[1]["score"]["judge"] = {"legacy": 1}
+    recs[2]["generation"].pop("text")  # the default (None): scored as an empty answer
+    recs[3]["index"] = "3"  # not the declared type: read in full (lax validation), same record
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    full = read_records(run_dir)
+    log = rescore(run_dir)
+    task = log.task_specs["moss-video-mini"]
+    want = score_samples(task, [(r.sample, r.generation) for r in full])
+    got = read_records(run_dir)
+    assert [r.score for r in got] == want and [r.sample for r in got] == [r.sample for r in full]
+    assert got[0].sample.reference_steps[1].start == recs[0]["sample"]["reference_steps"][1]["t"]
+    assert got[2].score.correct is False and got[2].score.prr_status == "no_steps"
+    assert b'"judge"' not in path.read_bytes()
+    assert recompute_stale(load_run(run_dir)).log.results == log.results
+
+
+def test_score_reports_a_bad_sample_with_its_line_number(run_dir):
+    path = run_dir / SAMPLES_FILE
+    lines = path.read_text().splitlines(keepends=True)
+    bad = json.loads(lines[4])
+    bad["sample"]["options"] = ["not", "a", "mapping"]
+    lines[4] = json.dumps(bad) + "\n"
+    path.write_text("".join(lines))
+    with pytest.raises(UsageError, match=r"samples.jsonl:5: invalid sample record: field 'sample.options'"):
+        rescore(run_dir)
+
+
+def test_score_leaves_an_up_to_date_run_alone(run_dir):
+    """Re-scoring a run whose scores and results are current writes nothing (no fsync): neither file is
+    replaced; a stale run.json is rewritten."""
+    files = [run_dir / SAMPLES_FILE, run_dir / "run.json"]
+    rescore(run_dir)
+    before = [(f.stat().st_ino, f.stat().st_mtime_ns, f.read_bytes()) for f in files]
+    log = rescore(run_dir)
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns, f.read_bytes()) for f in files] == before
+    assert log == read_run_log(run_dir)
+    write_run_log(run_dir, log.model_copy(update={"n_errors": 5}))
+    assert rescore(run_dir).n_errors == log.n_errors == read_run_log(run_dir).n_errors
 
 
 def test_score_after_limit_aggregates_the_runs_own_samples(run_dir):
@@ -173,7 +224,6 @@ def test_run_json_holds_no_secret(tmp_path):
 
 # --------------------------------------------------------------------------- fast readers (issue 16)
 
-from mosseval.errors import UsageError  # noqa: E402
 from mosseval.rundir import errored_records, gc_paused, read_records  # noqa: E402
 from tests.support.fixed_runs import RUNS  # noqa: E402
 

@@ -460,3 +460,66 @@ def test_cluster_totals_are_the_plain_loops_sums_bit_for_bit():
     got = cluster_totals(values, clusters)
     assert got == (sums, sizes) and all(type(x) is float for x in got[0]) and all(type(x) is int for x in got[1])
     assert cluster_totals([True, False], ["a", "a"]) == ([1.0], [2]) and cluster_totals([], []) == ([], [])
+
+
+def _plain_interval_parts(sums, sizes, mean, item_var, rho):
+    """The per-cluster loops the numpy kernels replaced (CR2 variance, ICC moments, Bell-McCaffrey df)."""
+    import math
+
+    n = float(sum(sizes))
+    total = 0.0
+    for y, m in zip(sums, sizes):
+        s = y - m * mean
+        total += s * s / (1.0 - m / n) ** 1
+    var = total / (n * n)
+    between = sum((y - m * mean) ** 2 for y, m in zip(sums, sizes))
+    pairs = sum(m * (m - 1) for m in sizes)
+    icc = min(max((between - item_var * sum(sizes)) / (item_var * pairs), 0.0), 0.99)
+    tr = tr_u = tr_uw = tr_ww = tr_d2 = tr_du_w = tr_du_u = s_tot = 0.0
+    rows = []
+    for m in sizes:
+        a = m / n
+        d = 1.0 - a
+        ne = m * (1.0 + rho * (m - 1))
+        s_tot += ne
+        rows.append((a / math.sqrt(d), ne / math.sqrt(d), ne / d))
+    for u, w, dg in rows:
+        tr_u += u * u
+        tr_uw += u * w
+        tr_ww += w * w
+        tr_d2 += dg * dg
+        tr_du_w += dg * u * w
+        tr_du_u += dg * u * u
+        tr += dg
+    return var, icc, (tr, tr_u, tr_uw, tr_ww, tr_d2, tr_du_w, tr_du_u, s_tot)
+
+
+def test_interval_kernels_are_the_plain_loops_bit_for_bit():
+    """CR2 variance, ICC and df are computed with numpy (sequential sums, the C library's pow): the same
+    floats as the plain loops they replaced, so every stored interval stays byte-identical."""
+    from mosseval import stats
+
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        g = int(rng.integers(2, 3000))
+        sizes = [int(x) for x in rng.integers(1, 30, g)]
+        # binary-like sums (ties in x*x vs pow(x, 2) are most likely with few significant bits) and real ones
+        sums = [float(rng.integers(0, m + 1)) if trial % 2 else float(rng.normal(0, 3) * m) for m in sizes]
+        mean = sum(sums) / float(sum(sizes))
+        item_var = 0.2 + trial / 100
+        rho = float(rng.random() * 0.9)
+        var, icc, _ = _plain_interval_parts(sums, sizes, mean, item_var, rho)
+        assert stats.cr2_variance(sums, sizes, mean) == var
+        assert stats.icc_moments(sums, sizes, mean, item_var) == icc
+        assert stats._sum(np.asarray(sums)) == sum(sums)
+        vals = list(rng.normal(0, 1, g))
+        m = sum(vals) / g
+        assert stats._sum(stats._pow(np.asarray(vals) - m, 2.0)) == sum((v - m) ** 2 for v in vals)
+    # the df from the traces of the plain loop
+    sizes = [1, 2, 2, 3, 9, 1, 4, 4, 7, 30, 2]
+    _, _, (tr, tr_u, tr_uw, tr_ww, tr_d2, tr_du_w, tr_du_u, s_tot) = _plain_interval_parts(
+        [1.0] * len(sizes), sizes, 0.5, 0.25, 0.3)
+    a11, a12, a21, a22 = tr_u * s_tot - tr_uw, -tr_u, tr_uw * s_tot - tr_ww, -tr_uw
+    tr_m = tr - 2.0 * tr_uw + s_tot * tr_u
+    tr_m2 = tr_d2 + (a11 * a11 + 2.0 * a12 * a21 + a22 * a22) + 2.0 * (-2.0 * tr_du_w + s_tot * tr_du_u)
+    assert stats.bell_mccaffrey_df(sizes, 0.3) == max(1.0, tr_m * tr_m / tr_m2)

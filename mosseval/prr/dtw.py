@@ -80,7 +80,11 @@ def align_batch(dists: list[np.ndarray], mode: str = "sdtw", jump: int = 2) -> l
     """
     if not dists:
         return []
-    ds = [_check(x, mode, jump) for x in dists]
+    return _align_checked([_check(x, mode, jump) for x in dists], mode, int(jump))
+
+
+def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment]:
+    """:func:`align_batch` of matrices already through ``_check``."""
     n = ds[0].shape[0]
     if any(x.shape[0] != n for x in ds):
         # Different reference lengths: group by row count.
@@ -89,10 +93,9 @@ def align_batch(dists: list[np.ndarray], mode: str = "sdtw", jump: int = 2) -> l
         for i, x in enumerate(ds):
             by_n.setdefault(x.shape[0], []).append(i)
         for idx in by_n.values():
-            for i, a in zip(idx, align_batch([ds[i] for i in idx], mode, jump)):
+            for i, a in zip(idx, _align_checked([ds[i] for i in idx], mode, jump)):
                 out[i] = a
         return out  # type: ignore[return-value]
-    jump = int(jump)
     b = len(ds)
     ms = [x.shape[1] for x in ds]
     m = max(ms)

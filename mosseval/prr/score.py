@@ -66,6 +66,11 @@ def reference_texts(reference_steps: Iterable[Any] | None) -> list[str]:
         )
     out: list[str] = []
     for i, s in enumerate(reference_steps):
+        if type(s) is str:  # the common case: texts
+            s = s.strip()
+            if s:
+                out.append(s)
+            continue
         if isinstance(s, str):
             text = s
         elif isinstance(s, dict):

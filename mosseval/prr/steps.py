@@ -109,16 +109,35 @@ def split_steps(
     if not think:
         return [], False
     steps: list[str] = []
-    for line in re.split(r"\r\n|\r|\n|\u2028|\u2029", think):
-        line = strip_markers(line)
-        if not line:
-            continue
-        for sent in split_sentences(line):
-            sent = strip_markers(sent)
-            if sent and len(tokenize(sent)) >= min_tokens:
-                steps.append(sent)
+    for line in _LINE_BREAK_RE.split(think):
+        key = (line, min_tokens)
+        got = _line_steps.get(key)
+        if got is None:
+            if len(_line_steps) >= _LINE_STEPS_MAX:
+                _line_steps.clear()
+            got = _line_steps[key] = _split_line(line, min_tokens)
+        steps.extend(got)
     truncated = len(steps) > max_steps
     return steps[:max_steps], truncated
+
+
+_LINE_BREAK_RE = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+_line_steps: dict[tuple[str, int], tuple[str, ...]] = {}
+"""The steps of each line seen (traces repeat their phrasing across samples); see ``rouge.clear_caches``."""
+_LINE_STEPS_MAX = 1 << 16
+
+
+def _split_line(line: str, min_tokens: int) -> tuple[str, ...]:
+    """The steps of one line of a reasoning text: markers stripped, split into sentences, short ones dropped."""
+    line = strip_markers(line)
+    if not line:
+        return ()
+    out = []
+    for sent in split_sentences(line):
+        sent = strip_markers(sent)
+        if sent and len(tokenize(sent)) >= min_tokens:
+            out.append(sent)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- reference traces
