@@ -24,7 +24,7 @@ from _common import interleave, json_floor, make_run_dirs, pin_threads, ratio_li
 
 from mosseval.prr import rouge  # noqa: E402
 from mosseval.prr import score as prr_score  # noqa: E402
-from mosseval.runner import rescore  # noqa: E402
+from mosseval.rescore import rescore  # noqa: E402
 
 
 def rescore_without_prr(run: Path, table: dict) -> None:

@@ -20,14 +20,13 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from mosseval import __version__
 from mosseval.clock import utc_now
@@ -43,7 +42,7 @@ from mosseval.errors import (
     SampleErrorsError,
     UsageError,
 )
-from mosseval.fileio import DirLock, iter_jsonl
+from mosseval.fileio import DirLock
 from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, resolve
 from mosseval.paths import CACHE_ENV, is_path_component, safe_join
@@ -61,39 +60,27 @@ from mosseval.records import (
     RunSpec,
     Sample,
     SampleRecord,
-    SampleScore,
     TaskIdentity,
     TaskRef,
-    TaskResult,
     TaskSpec,
 )
 from mosseval.redact import redact_argv, redact_text, redact_value
 from mosseval.redact import redact_mapping as redact
+from mosseval.rescore import finalize_log, recompute_stale, rescore  # re-exported: the run's finalize uses the first
 from mosseval.rundir import (
     SAMPLES_FILE,
     SampleWriter,
     count_lines,
-    expected_records,
-    gc_paused,
     iter_records,
     read_records,
     read_run_log,
-    rewrite_lines,
     rewrite_records,
     run_lock,
-    validate_record,
     write_run_log,
 )
 from mosseval.sampletable import read_table
 from mosseval.scoring import (
     METRIC_VERSION,
-    ScoreRow,
-    aggregate_group,
-    aggregate_task,
-    has_summary,
-    score_fields,
-    score_row_of_fields,
-    score_rows,
     score_sample,
     score_samples,
 )
@@ -679,195 +666,6 @@ class Runner:
         log = finalize_log(log, p.leaves, records, [it.key for it in p.items], status_override)
         write_run_log(run_dir, log)
         return log
-
-
-def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]],
-                 records: Sequence[SampleRecord | ScoreRow], expected_keys: list[str] | None = None,
-                 status_override: str | None = None) -> RunLog:
-    """Aggregate records (or their :class:`~mosseval.scoring.ScoreRow`) into ``log.results`` /
-    ``log.groups`` in deterministic (task, index) order."""
-    rows = score_rows(records)
-    order = {t.name: i for i, (t, _) in enumerate(leaves)}
-    if expected_keys is not None:
-        wanted = set(expected_keys)
-        rows = [r for r in rows if r.key in wanted]
-    rows = sorted((r for r in rows if r.task in order), key=lambda r: (order[r.task], r.index))
-    by_task: dict[str, list[ScoreRow]] = {}
-    for r in rows:
-        by_task.setdefault(r.task, []).append(r)
-    results: dict[str, TaskResult] = {}
-    for task, _ in leaves:
-        if by_task.get(task.name):
-            results[task.name] = aggregate_task(task, by_task[task.name])
-    groups: dict[str, TaskResult] = {}
-    for gname in dict.fromkeys(g for _, g in leaves if g):
-        members = [t for t, g in leaves if g == gname]
-        if any(by_task.get(t.name) for t in members):
-            groups[gname] = aggregate_group(gname, members, rows)
-    n_errors = sum(1 for r in rows if r.errored)
-    n_expected = len(expected_keys) if expected_keys is not None else log.n_expected
-    if status_override:
-        status = status_override
-    elif len(rows) < n_expected:
-        status = "interrupted"
-    else:
-        status = "completed_with_errors" if n_errors else "completed"
-    update = {"results": results, "groups": groups, "n_done": len(rows), "n_errors": n_errors,
-              "n_expected": n_expected, "status": status, "updated_at": now()}
-    new = log.model_copy(update=update)
-    from mosseval.published import check_run
-
-    # comparisons with published numbers (mosseval reproduce); judged metrics need the judge's files and
-    # are checked by `mosseval reproduce` and the leaderboard
-    new.published = check_run(new)
-    return new
-
-
-def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | None = None) -> RunLog:
-    """Re-score a saved run with its own task specs (no model, no video decoding).
-
-    Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
-    the first N of each task), so they match what ``run`` reported.
-    """
-    read_run_log(Path(run_dir))  # not a run directory (a typo): say so before the lock creates anything
-    with run_lock(run_dir, wait=wait, say=say), gc_paused():
-        return _rescore_locked(Path(run_dir))
-
-
-_SCORE_JSON = SampleScore().model_dump(mode="json")
-"""Every field of a stored score, with its default, in order (a score's JSON names them all)."""
-
-
-def _same_score(old: Any, new: dict[str, Any]) -> bool:
-    """The stored score (parsed JSON) is ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON:
-    same names in the same order, same values of the same JSON types. The line need not be rewritten."""
-    if type(old) is not dict:
-        return False
-    want = {**_SCORE_JSON, **new}
-    detail = want["prr_detail"]
-    if isinstance(detail, BaseModel):
-        want["prr_detail"] = detail.__pydantic_serializer__.to_python(detail, mode="json")
-    return orjson.dumps(old) == orjson.dumps(want)
-
-
-@dataclass(slots=True)
-class _Stored:
-    """One line of a run being re-scored: what scoring reads of it, and the line itself."""
-
-    key: str
-    task: str
-    index: int
-    sample: Sample
-    text: str | None
-    errored: bool
-    score: Any
-    """The stored score as parsed JSON (None: none)."""
-    lineno: int
-    line: bytes
-    record: SampleRecord | None
-    """The validated record, where the line was read in full (a layout the fast read does not take)."""
-
-
-def _read_stored(path: Path) -> tuple[list[_Stored], bool]:
-    """The lines of ``samples.jsonl`` de-duplicated by key (the last wins, in file order), and whether the
-    file holds exactly those lines (no duplicate, blank, padded or unterminated line).
-
-    A line is parsed as JSON (``orjson``) and only its sample is validated into a record (the answer
-    checks read it); a line of any other layout, or one that does not validate, is read in full
-    (``rundir``'s reader: legacy layouts upgraded, a bad line reported with its number)."""
-    loads = orjson.loads
-    validate_sample = Sample.model_validate
-    by_key: dict[str, _Stored] = {}
-    n_lines = n_bytes = 0
-    for lineno, line in iter_jsonl(path):
-        n_lines += 1
-        n_bytes += len(line) + 1
-        try:
-            d = loads(line)
-            key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
-            text, err = g.get("text"), g.get("error")
-            if not (type(key) is str and type(task) is str and type(index) is int
-                    and (text is None or type(text) is str) and (err is None or type(err) is dict)):
-                raise TypeError
-            st = _Stored(key, task, index, validate_sample(d["sample"]), text, err is not None, d.get("score"),
-                         lineno, line, None)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            rec = validate_record(path, lineno, line)
-            st = _Stored(rec.key, rec.task, rec.index, rec.sample, rec.generation.text, rec.generation.error is not None,
-                         None if rec.score is None else rec.score.model_dump(mode="json"), lineno, line, rec)
-        by_key.pop(st.key, None)
-        by_key[st.key] = st
-    exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
-    return list(by_key.values()), exact
-
-
-def _rescore_locked(run_dir: Path) -> RunLog:
-    log = read_run_log(run_dir)
-    path = run_dir / SAMPLES_FILE
-    stored, exact = _read_stored(path)
-    specs = log.task_specs
-    missing = sorted({st.task for st in stored} - set(specs))
-    if missing:
-        raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
-    by_task: dict[str, list[int]] = {}
-    for i, st in enumerate(stored):
-        by_task.setdefault(st.task, []).append(i)
-    lines = [st.line for st in stored]
-    rows: list[ScoreRow] = []
-    changed = 0
-    for name, idx in by_task.items():  # each task's samples scored in one batch
-        task = specs[name]
-        summarized = has_summary(task)  # its extractor's summary reads the full records
-        fields = score_fields(task, [(stored[i].sample, stored[i].text, stored[i].errored) for i in idx],
-                              task.prompt.prefill if task.prompt else None)
-        for i, f in zip(idx, fields):
-            st = stored[i]
-            rec = st.record
-            # A line is rewritten only when its score changes (and then from the full record)
-            same = _same_score(st.score, f)
-            if rec is None and (summarized or not same):
-                rec = validate_record(path, st.lineno, st.line)
-            if rec is not None:
-                rec.score = SampleScore(**f)  # read for this call only: updated in place
-                if not same:
-                    lines[i] = rec.model_dump_json().encode()
-                    changed += 1
-            rows.append(score_row_of_fields(st.key, st.task, st.index, st.sample, st.errored, f, rec))
-    del stored
-    if changed or not exact:  # else the file already holds exactly these bytes
-        rewrite_lines(run_dir, lines)
-    del lines
-    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    own = expected_records(log, rows)
-    # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is
-    # completed (with errors) whatever stopped its last writer (e.g. a full disk while writing run.json)
-    keep = {"interrupted": "interrupted", "failed": "failed", "running": "interrupted"}
-    status = keep.get(log.status) if len(own) < log.n_expected else None
-    new = finalize_log(log, leaves, own, None, status_override=status)
-    if new.model_copy(update={"updated_at": log.updated_at}) == log:
-        return log  # run.json already says all this: not rewritten (nor fsynced)
-    write_run_log(run_dir, new)
-    return new
-
-
-def recompute_stale(loaded: Any) -> Any:
-    """A ``LoadedRun`` whose ``run.json`` disagrees with ``samples.jsonl`` (see
-    ``rundir.verify_run``), with its results recomputed from the samples in memory (nothing is
-    written): readers use this instead of trusting stale aggregates. A ``running`` status whose
-    writer is gone becomes ``interrupted``."""
-    from mosseval.fileio import is_locked
-    from mosseval.rundir import LoadedRun
-
-    log = loaded.log
-    specs = log.task_specs
-    leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
-    status = None
-    if log.status in ("interrupted", "failed"):
-        status = log.status
-    elif log.status == "running":
-        status = "running" if is_locked(loaded.path) else "interrupted"
-    new = finalize_log(log, leaves, expected_records(log, loaded.records), None, status_override=status)
-    return LoadedRun(loaded.path, new, loaded.records)
 
 
 # ----------------------------------------------------------------------------- helpers

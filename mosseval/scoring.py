@@ -199,8 +199,13 @@ def score_rows(records: Sequence[SampleRecord | ScoreRow]) -> list[ScoreRow]:
 def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRecord | ScoreRow],
               breakdowns: list[str], approximate: bool = False,
               prr_enabled: bool = False, format_required: bool = False) -> TaskResult:
+    import numpy as np
+
+    from mosseval.stats import first_seen_codes
+
     rows = score_rows(records)
-    clusters = [r.sample.cluster_key for r in rows]
+    # clusters numbered once; every estimate below takes its subset of the numbers (same intervals as labels)
+    codes = first_seen_codes([r.sample.cluster_key for r in rows])
     correct = [1.0 if r.correct else 0.0 for r in rows]
     errors = [r.errored for r in rows]
     n = len(rows)
@@ -210,7 +215,7 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
         protocol=protocol,
         n=n,
         n_errors=sum(errors),
-        accuracy=mean_ci(correct, clusters, binary=True),
+        accuracy=mean_ci(correct, codes, binary=True),
         parse_failure_rate=_rate([r.parse_failed for r in rows]),
         error_rate=_rate(errors),
         approximate=approximate or any(r.approximate for r in rows),
@@ -218,22 +223,23 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     if format_required:
         result.format_rate = _rate([bool(r.format_ok) for r in rows])
     if prr_enabled:
-        scored = [(r.prr, c, r.correct) for r, c in zip(rows, clusters) if r.prr is not None]
-        result.prr = mean_ci([p for p, _, _ in scored], [c for _, c, _ in scored])
-        result.prr_correct = mean_ci([p for p, _, ok in scored if ok], [c for _, c, ok in scored if ok])
-        result.prr_incorrect = mean_ci([p for p, _, ok in scored if not ok],
-                                       [c for _, c, ok in scored if not ok])
+        scored = [(i, r.prr, r.correct) for i, r in enumerate(rows) if r.prr is not None]
+        result.prr = mean_ci([p for _, p, _ in scored], codes[[i for i, _, _ in scored]])
+        ok = [(i, p) for i, p, c in scored if c]
+        bad = [(i, p) for i, p, c in scored if not c]
+        result.prr_correct = mean_ci([p for _, p in ok], codes[[i for i, _ in ok]])
+        result.prr_incorrect = mean_ci([p for _, p in bad], codes[[i for i, _ in bad]])
         result.prr_not_applicable = sum(1 for r in rows if r.prr_status == "not_applicable")
+    correct_arr = np.asarray(correct, dtype=np.float64)
     for key in breakdowns:
-        groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        for row, ok, c in zip(rows, correct, clusters):
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, row in enumerate(rows):
             for v in breakdown_value(row, key):
-                groups[v].append((ok, c))
+                groups[v].append(i)
         if groups:
             label = key.removeprefix("metadata.")
             result.breakdowns[label] = {
-                v: mean_ci([x for x, _ in items], [c for _, c in items], binary=True)
-                for v, items in sorted(groups.items())
+                v: mean_ci(correct_arr[idx], codes[idx], binary=True) for v, idx in sorted(groups.items())
             }
     return result
 

@@ -198,13 +198,28 @@ def _cluster_arrays(vals: Any, clusters: Sequence[str] | None) -> tuple[Any, Any
         return vals, np.ones(len(vals), dtype=np.int64)
     if len(clusters) != len(vals):
         raise ValueError("values and clusters differ in length")
-    index: dict[str, int] = dict.fromkeys(clusters, 0)  # clusters numbered in order of appearance
-    for i, c in enumerate(index):
-        index[c] = i
-    codes = list(map(index.__getitem__, clusters))
+    codes = first_seen_codes(clusters)
     # bincount adds each cluster's values one by one in item order: the same float sums as a Python loop
-    return (np.bincount(codes, weights=vals, minlength=len(index)),
-            np.bincount(codes, minlength=len(index)).astype(np.int64))
+    g = int(codes.max()) + 1 if len(codes) else 0
+    return (np.bincount(codes, weights=vals, minlength=g), np.bincount(codes, minlength=g).astype(np.int64))
+
+
+def first_seen_codes(clusters: Sequence[Any]) -> Any:
+    """Clusters numbered 0, 1, … in order of first appearance (an integer array; :func:`cluster_codes` numbers
+    them in sorted order for the bootstrap). Labels, or integer codes already (e.g. a subset of a larger
+    set's codes: renumbered without hashing the labels again)."""
+    import numpy as np
+
+    if isinstance(clusters, np.ndarray) and clusters.dtype.kind in "iu":
+        if not len(clusters):
+            return clusters.astype(np.intp)
+        _, first, inverse = np.unique(clusters, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.intp)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        return rank[inverse.reshape(-1)]
+    first_seen = dict.fromkeys(clusters)
+    index = dict(zip(first_seen, range(len(first_seen))))
+    return np.fromiter(map(index.__getitem__, clusters), dtype=np.intp, count=len(clusters))
 
 
 def cr2_variance(sums: Sequence[float], sizes: Sequence[int], mean: float) -> float:
@@ -337,7 +352,7 @@ def interval_from_totals(
 
 def mean_ci(
     values: Sequence[float],
-    clusters: Sequence[str] | None = None,
+    clusters: Sequence[Any] | None = None,
     *,
     binary: bool = False,
     alpha: float = 0.05,

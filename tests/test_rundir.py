@@ -271,3 +271,17 @@ def test_gc_paused_nests_and_restores():
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_score_imports_no_model_video_or_data_layer():
+    """`mosseval score` imports what scoring needs (the re-scoring module), not the runner's model, video
+    and data layers (PyAV alone is tens of milliseconds per command)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport mosseval.rescore\n"
+            "print(sorted(m for m in ('mosseval.runner', 'mosseval.video', 'mosseval.models.base', 'av',"
+            " 'mosseval.data', 'mosseval.prompts') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"

@@ -523,3 +523,22 @@ def test_interval_kernels_are_the_plain_loops_bit_for_bit():
     tr_m = tr - 2.0 * tr_uw + s_tot * tr_u
     tr_m2 = tr_d2 + (a11 * a11 + 2.0 * a12 * a21 + a22 * a22) + 2.0 * (-2.0 * tr_du_w + s_tot * tr_du_u)
     assert stats.bell_mccaffrey_df(sizes, 0.3) == max(1.0, tr_m * tr_m / tr_m2)
+
+
+def test_mean_ci_of_a_subset_of_codes_equals_that_of_its_labels():
+    """``aggregate`` numbers the clusters once and passes subsets of the numbers: renumbered in order of
+    first appearance within the subset, they give the estimates of the labels themselves, bit for bit."""
+    from mosseval.stats import first_seen_codes, mean_ci
+
+    rng = np.random.default_rng(3)
+    labels = [f"v{x}" for x in rng.integers(0, 400, 3000)]
+    values = list(rng.random(3000))
+    codes = first_seen_codes(labels)
+    assert list(codes[:3]) == [0, 1, 2] or len(set(labels[:3])) < 3
+    assert [labels.index(labels[i]) for i in range(50)] == [int(np.flatnonzero(codes == codes[i])[0]) for i in range(50)]
+    for idx in ([], [5], list(range(0, 3000, 7)), list(rng.permutation(3000)[:900])):
+        sub = [labels[i] for i in idx]
+        vals = [values[i] for i in idx]
+        assert mean_ci(vals, codes[np.asarray(idx, dtype=int)]) == mean_ci(vals, sub)
+        assert mean_ci([v > 0.5 for v in vals], codes[np.asarray(idx, dtype=int)], binary=True) == \
+            mean_ci([v > 0.5 for v in vals], sub, binary=True)

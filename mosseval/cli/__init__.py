@@ -205,7 +205,7 @@ def score(run_dir: RunDirArg, wait: WaitOpt = False) -> int:
 
     Exit code as for `run`: 0 completed, 3 with sample errors, 130 when the run is incomplete.
     """
-    from mosseval.runner import rescore
+    from mosseval.rescore import rescore
     from mosseval.scoring import summarize
 
     log = rescore(run_dir, wait=wait, say=lambda t: console.print(t, highlight=False))

@@ -98,7 +98,7 @@ def read_checked(path: Path) -> tuple[RunLog, SampleTable, StaleNotice | None]:
     """A run's log and its own samples (``rundir.expected_records``) as a table, with the log's results
     recomputed from the samples when ``run.json`` disagrees with ``samples.jsonl`` (``rundir.run_problems``:
     counts, duplicate keys, a ``running`` status whose writer is gone)."""
-    from mosseval.runner import recompute_stale
+    from mosseval.rescore import recompute_stale
 
     log = read_run_log(path)
     table = read_table(path)

@@ -13,13 +13,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mosseval.errors import UsageError, did_you_mean
-from mosseval.models.base import ModelAdapter
 from mosseval.redact import SECRET_KEYS, clean_url  # noqa: F401  (re-exported)
 from mosseval.redact import redact_mapping as redact
 from mosseval.registry import Entry, Registry
+
+if TYPE_CHECKING:  # the adapters (and the video layer under them) load with a backend, not with the presets
+    from mosseval.models.base import ModelAdapter
 
 backends: Registry[Callable[[ModelSpec], ModelAdapter]] = Registry("backends", "mosseval.backends", "backend")
 """``--model`` backends: name -> factory ``(ModelSpec) -> ModelAdapter``. ``meta["prefix"]`` is the
@@ -104,7 +106,7 @@ class ModelSpec:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-Factory = Callable[[ModelSpec], ModelAdapter]
+Factory = Callable[[ModelSpec], "ModelAdapter"]
 
 
 def register_backend(name: str) -> Callable[[Factory], Factory]:
