@@ -140,6 +140,7 @@ def _read_stored(path: Path) -> tuple[list[_Stored], bool]:
     for lineno, line in iter_jsonl(path):
         n_lines += 1
         n_bytes += len(line) + 1
+        d: Any = None
         try:
             d = loads(line)
             key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
@@ -151,8 +152,10 @@ def _read_stored(path: Path) -> tuple[list[_Stored], bool]:
                          lineno, line, None)
         except (ValueError, KeyError, TypeError, AttributeError):
             rec = validate_record(path, lineno, line)
+            # the score as stored (a legacy field the reader drops still makes the line differ)
+            stored = d.get("score") if type(d) is dict else None
             st = _Stored(rec.key, rec.task, rec.index, rec.sample, rec.generation.text, rec.generation.error is not None,
-                         None if rec.score is None else rec.score.model_dump(mode="json"), lineno, line, rec)
+                         stored, lineno, line, rec)
         by_key.pop(st.key, None)
         by_key[st.key] = st
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)

@@ -211,8 +211,8 @@ def first_seen_codes(clusters: Sequence[Any]) -> Any:
     import numpy as np
 
     if isinstance(clusters, np.ndarray) and clusters.dtype.kind in "iu":
-        if not len(clusters):
-            return clusters.astype(np.intp)
+        if len(clusters) <= 256:  # np.unique's set-up costs more than hashing a few small integers
+            return first_seen_codes(clusters.tolist())
         _, first, inverse = np.unique(clusters, return_index=True, return_inverse=True)
         rank = np.empty(len(first), dtype=np.intp)
         rank[np.argsort(first, kind="stable")] = np.arange(len(first))

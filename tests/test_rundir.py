@@ -79,6 +79,7 @@ def test_score_reads_every_line_layout_as_the_full_reader_does(run_dir):
     recs[1]["score"]["judge"] = {"legacy": 1}
     recs[2]["generation"].pop("text")  # the default (None): scored as an empty answer
     recs[3]["index"] = "3"  # not the declared type: read in full (lax validation), same record
+    recs[3]["score"]["judge"] = {"legacy": 2}  # ...with a legacy field: rewritten without it
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     full = read_records(run_dir)
     log = rescore(run_dir)
@@ -285,3 +286,19 @@ def test_score_imports_no_model_video_or_data_layer():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+def test_score_with_an_extractor_summary_equals_aggregating_the_full_records(tmp_path):
+    """A task whose extractor adds its own summary from the full records (Video-MME's official-style
+    accuracy) is re-scored from validated records; every result equals aggregating the re-scored file's
+    records in full (``recompute_stale``), the summary included."""
+    run = tmp_path / "noisy"
+    shutil.copytree(RUNS / "noisy", run)
+    log = json.loads((run / "run.json").read_text())
+    log["task_specs"]["moss-video-mini"]["scoring"]["extractor"] = "videomme_official"
+    (run / "run.json").write_text(json.dumps(log))
+    new = rescore(run)
+    summary = new.results["moss-video-mini"].extra["videomme_official"]
+    assert summary["answered"] + summary["unanswered"] == new.results["moss-video-mini"].n > 0
+    assert recompute_stale(load_run(run)).log.results == new.results
+    assert rescore(run).results == new.results  # and again, from the lines it wrote
