@@ -4,7 +4,7 @@ floor of the same files, interleaved, and its peak memory (``bench_reads.py`` wi
 Four distinct samples files are generated (cloned from the fixed regression runs); the other 38 runs
 hard-link them, each with its own run.json (model, run id), so the board has 42 rows without 2 GB of disk.
 
-    python benchmarks/bench_board_1m.py [--repeats 3]
+    python benchmarks/bench_board_1m.py [--repeats 5]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import bench_reads  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (each ~2 x 1M records)")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (each ~2 x 1M records)")
     args = ap.parse_args()
     sys.argv = [sys.argv[0], "--configs", "42x24000", "--only", "leaderboard", "--distinct", "4",
                 "--repeats", str(args.repeats)]

@@ -4,7 +4,9 @@ For moss-video-mini (128x128, 8 frames per sample) and generated 720p clips (16 
 the task's pixel budget) the script
 
 1. evaluates a first model (``oracle``) with the cache on, filling a fresh cache directory, and with
-   the cache off (what the first model pays for writing the cache);
+   the cache off (what the first model pays for writing the cache), in wall time and in process CPU
+   time (all threads; steadier on a shared machine); on moss-video-mini also filling with zlib level 1,
+   the codec before Zstandard, as a third interleaved arm;
 2. evaluates a second model (``random``) with the warm cache and with ``--no-frame-cache``,
    interleaved (A B A B …), and asserts that both saw bit-identical frames (same FrameInfo, same
    scores) and that every sample of the cached run was a hit;
@@ -33,30 +35,63 @@ from _common import pin_threads, ratio_line  # noqa: E402
 from mosseval.rundir import load_run  # noqa: E402
 from mosseval.runner import Runner, RunOptions  # noqa: E402
 
+CPU: list[float] = []
+"""Process CPU seconds (all threads) of each :func:`one_run`, in call order: less sensitive than wall
+time to the other jobs on a shared machine."""
+
 
 def one_run(base: dict, out: Path, cache: bool) -> tuple[float, float, list]:
     opts = RunOptions(**base, output_dir=out, progress=False, fsync=False, frame_cache=cache)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     outcome = Runner(opts).execute()
     wall = time.perf_counter() - t0
+    CPU.append(time.process_time() - c0)
     run = load_run(outcome.run_dir)
     decode = sum(r.generation.extra.get("decode_s", 0.0) for r in run.records)
     return wall, decode, run.records
 
 
-def bench(label: str, base_first: dict, base_second: dict, root: Path, repeats: int) -> None:
+def zlib_fill(base: dict, out: Path) -> float:
+    """The first model's run filling the cache with zlib level 1, the codec before Zstandard (and the
+    one written where ``zstandard`` is not installed)."""
+    import mosseval.frame_cache as fc
+
+    saved, fc._ZSTD = fc._ZSTD, None
+    try:
+        return one_run(base, out, True)[0]
+    finally:
+        fc._ZSTD = saved
+
+
+def bench(label: str, base_first: dict, base_second: dict, root: Path, repeats: int,
+          zlib_arm: bool = False) -> None:
     os.environ["MOSSEVAL_FRAME_CACHE"] = str(root / f"fc-{label}")
     # 1. the first model: filling the cache vs no cache (interleaved; each cached rep starts empty)
-    fill, plain = [], []
-    for k in range(repeats):
-        import shutil
+    import shutil
 
+    fill, plain, fill_zlib = [], [], []
+    cpu_fill, cpu_plain, cpu_zlib = [], [], []
+    for k in range(repeats):
         shutil.rmtree(root / f"fc-{label}", ignore_errors=True)
         fill.append(one_run(base_first, root / f"{label}-first-c{k}", True)[0])
+        cpu_fill.append(CPU[-1])
         plain.append(one_run(base_first, root / f"{label}-first-n{k}", False)[0])
+        cpu_plain.append(CPU[-1])
+        if zlib_arm:
+            shutil.rmtree(root / f"fc-{label}", ignore_errors=True)
+            fill_zlib.append(zlib_fill(base_first, root / f"{label}-first-z{k}"))
+            cpu_zlib.append(CPU[-1])
+    shutil.rmtree(root / f"fc-{label}", ignore_errors=True)
     one_run(base_first, root / f"{label}-first-final", True)  # leave a full cache
     ratio_line(f"cache_{label}_first_model_fill", fill, plain,
                "first model with the cache (decode + write) / without", "<= 1.10")
+    ratio_line(f"cache_{label}_first_model_fill_cpu", cpu_fill, cpu_plain,
+               "process CPU seconds of the same runs: with the cache / without")
+    if zlib_arm:
+        ratio_line(f"cache_{label}_first_model_fill_zlib", fill_zlib, plain,
+                   "first model filling the cache with zlib level 1 (the codec before zstd) / without")
+        ratio_line(f"cache_{label}_first_model_fill_cpu_zlib", cpu_zlib, cpu_plain,
+                   "process CPU seconds: filling with zlib level 1 / without")
     # 2. the second model: warm cache vs decoding, interleaved
     hit, miss, dec_hit, dec_miss = [], [], [], []
     recs_hit = recs_miss = None
@@ -98,7 +133,7 @@ def main() -> int:
         Runner(RunOptions(model="oracle", tasks=["moss-video-mini"], limit=1, output_dir=root / "warm",
                           progress=False, frame_cache=False)).execute()  # generate the data outside the timing
         mini = {"tasks": ["moss-video-mini"], "limit": args.n}
-        bench("mini", {"model": "oracle", **mini}, {"model": "random", **mini}, root, args.repeats)
+        bench("mini", {"model": "oracle", **mini}, {"model": "random", **mini}, root, args.repeats, zlib_arm=True)
         tasks = make_720p_task(root / "clips", args.clips)
         clips = {"tasks": ["clips-720p"], "tasks_dirs": [tasks], "data_dir": root / "clips"}
         bench("720p", {"model": "oracle", **clips}, {"model": "random", **clips}, root, args.repeats)

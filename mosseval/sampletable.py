@@ -18,7 +18,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -163,10 +162,10 @@ class SampleTable:
                 line = fh.readline(MAX_LINE_BYTES + 1)
                 yield _validate(self.path, None, line.strip())
 
-    def iter_lines(self, rows: Iterable[int]) -> Iterator[tuple[Any, Callable[[], SampleRecord]]]:
-        """For each row: its line as ``orjson`` parses it (None when the table holds records, or the line is not
-        plain JSON), and a function that gives the full validated record (what :meth:`iter_records` yields).
-        A reader that needs a few fields of a few rows reads them without validating the whole record."""
+    def iter_lines(self, rows: Iterable[int]) -> Iterator[tuple[bytes | None, Callable[[], SampleRecord]]]:
+        """For each row: its line (None when the table holds records), and a function that gives the full
+        validated record (what :meth:`iter_records` yields). A reader that needs a few fields of a few rows
+        reads them from the line without building the whole record."""
         rows = list(rows)
         if self._records is not None:
             for i in rows:
@@ -179,11 +178,7 @@ class SampleTable:
             for i in rows:
                 fh.seek(self.offset[i])
                 line = fh.readline(MAX_LINE_BYTES + 1).strip()
-                try:
-                    data = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    data = None
-                yield data, (lambda line=line: _validate(path, None, line))
+                yield line, (lambda line=line: _validate(path, None, line))
 
     def subset(self, rows: list[int]) -> SampleTable:
         """A table of the given rows (same path and offsets)."""

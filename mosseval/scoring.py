@@ -187,6 +187,16 @@ def breakdown_value(rec: SampleRecord | ScoreRow, key: str) -> list[str]:
     return [str(v) for v in values if v is not None]
 
 
+def _plain_values(rows: Sequence[ScoreRow], key: str) -> list[Any]:
+    """Each row's value of a plain breakdown key (``task`` or a sample field; None for ``metadata.*``,
+    which :func:`breakdown_value` reads): one pass per key instead of a call per row and key."""
+    if key == "task":
+        return [r.task for r in rows]
+    if key.startswith("metadata."):
+        return [None] * len(rows)
+    return [getattr(r.sample, key, None) for r in rows]
+
+
 def _rate(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
@@ -233,7 +243,10 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     correct_arr = np.asarray(correct, dtype=np.float64)
     for key in breakdowns:
         groups: dict[str, list[int]] = defaultdict(list)
-        for i, row in enumerate(rows):
+        for i, (row, value) in enumerate(zip(rows, _plain_values(rows, key))):
+            if type(value) is str:  # breakdown_value's answer for a string, without the call
+                groups[value].append(i)
+                continue
             for v in breakdown_value(row, key):
                 groups[v].append(i)
         if groups:

@@ -52,25 +52,31 @@ def _z(alpha: float) -> float:
 
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
+    # (each value computed once and compared with +-tiny instead of abs(): the same operations in the same
+    # order as the textbook form, so the same bits; a NaN still becomes tiny, as abs(NaN) > tiny is False)
+    tiny, ntiny = 1e-300, -1e-300
     qab, qap, qam = a + b, a + 1.0, a - 1.0
     c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
+    d = 1.0 / (d if d > tiny or d < ntiny else tiny)
     h = d
     for m in range(1, 400):
         m2 = 2 * m
         aa = m * (b - m) * x / ((qam + m2) * (a + m2))
         d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+        c = 1.0 + aa / c
+        if not (c > tiny or c < ntiny):
+            c = tiny
         h *= d * c
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
         d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+        c = 1.0 + aa / c
+        if not (c > tiny or c < ntiny):
+            c = tiny
         delta = d * c
         h *= delta
-        if abs(delta - 1.0) < 1e-15:
+        if -1e-15 < delta - 1.0 < 1e-15:
             break
     return h
 

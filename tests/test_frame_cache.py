@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -169,7 +172,7 @@ def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):
     cache.put("b" * 64, noisy, {})
     assert cache._path("a" * 64).stat().st_size < flat.nbytes / 10
     assert noisy.nbytes <= cache._path("b" * 64).stat().st_size < noisy.nbytes + 200
-    # larger than the probe: the compressed probe is the start of the entry's one deflate stream
+    # larger than the probe: the compressed probe is the start of the entry's one compressed stream
     big = np.zeros((8, 128, 128, 3), dtype=np.uint8)
     big[:, :, ::7] = np.arange(8, dtype=np.uint8)[:, None, None, None] * 30
     big[-1, -8:] = np.random.default_rng(2).integers(0, 256, (8, 128, 3), dtype=np.uint8)
@@ -179,6 +182,71 @@ def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):
     for key, arr in (("a" * 64, flat), ("b" * 64, noisy), ("c" * 64, big)):
         got = cache.get(key)
         assert got is not None and np.array_equal(got[0], arr)
+
+
+def _codec(cache: FrameCache, key: str) -> str:
+    data = cache._path(key).read_bytes()
+    (hlen,) = struct.unpack("<I", data[8:12])
+    return json.loads(data[12:12 + hlen])["codec"]
+
+
+def _legacy_zlib_entry(path, array: np.ndarray, info: dict) -> None:
+    """An entry exactly as the zlib writer (before zstd) laid it out: magic, header length, JSON header,
+    one zlib level-1 stream whose start is the sync-flushed 256 KiB probe."""
+    raw = array.tobytes()
+    comp = zlib.compressobj(1)
+    payload = comp.compress(raw[:256 * 1024]) + comp.flush(zlib.Z_SYNC_FLUSH) + comp.compress(raw[256 * 1024:])
+    payload += comp.flush()
+    header = json.dumps({"shape": list(array.shape), "info": info, "codec": "zlib", "stored": len(payload)}).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"MOSSFRM1" + struct.pack("<I", len(header)) + header + payload)
+
+
+def test_new_entries_are_zstd_and_a_cache_written_with_zlib_still_reads_bit_identical(media, tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    ref, spec = VideoRef(path="a.mp4"), SPECS[0]
+    plain = sample_frames(ref, spec, media, cache=None)
+    key = cache.key(media / "a.mp4", ref, spec)
+    assert sample_frames(ref, spec, media, cache=cache).cache == "miss"
+    assert _codec(cache, key) == "zstd"
+    # the previous writer's entry under the same key (the key did not change): a hit, the same pixels
+    _legacy_zlib_entry(cache._path(key), plain.array, plain.info.model_dump(mode="json"))
+    assert _codec(cache, key) == "zlib"
+    got = sample_frames(ref, spec, media, cache=cache)
+    assert got.cache == "hit" and np.array_equal(got.array, plain.array) and got.info == plain.info
+    assert got.array.flags.writeable
+    # larger than the probe, too
+    big = np.zeros((8, 128, 128, 3), dtype=np.uint8)
+    big[:, :, ::5] = np.arange(8, dtype=np.uint8)[:, None, None, None] * 31
+    _legacy_zlib_entry(cache._path("d" * 64), big, {"n": 8})
+    hit = cache.get("d" * 64)
+    assert hit is not None and np.array_equal(hit[0], big) and hit[1] == {"n": 8}
+    # a zlib stream longer than its header says is damaged: a miss, removed
+    _legacy_zlib_entry(cache._path("e" * 64), big, {})
+    data = bytearray(cache._path("e" * 64).read_bytes())
+    cache._path("e" * 64).write_bytes(data.replace(b'"shape": [8, 128', b'"shape": [7, 128'))
+    assert cache.get("e" * 64) is None and not cache._path("e" * 64).exists()
+
+
+def test_without_zstandard_entries_are_zlib_and_zstd_entries_are_kept_misses(tmp_path, monkeypatch):
+    import mosseval.frame_cache as fc
+
+    cache = FrameCache(tmp_path / "fc")
+    flat = np.zeros((4, 64, 64, 3), dtype=np.uint8)
+    flat[:, 5:9] = 77
+    cache.put("a" * 64, flat, {})
+    assert _codec(cache, "a" * 64) == "zstd"
+    monkeypatch.setattr(fc, "_ZSTD", None)  # as if zstandard were not installed
+    cache.put("b" * 64, flat, {})
+    assert _codec(cache, "b" * 64) == "zlib"
+    assert cache.stats.writes == 2 and cache._path("b" * 64).stat().st_size < flat.nbytes / 10
+    got = cache.get("b" * 64)
+    assert got is not None and np.array_equal(got[0], flat)
+    assert cache.get("a" * 64) is None and cache._path("a" * 64).exists()  # another process may read it
+    assert cache.stats.errors == 0
+    monkeypatch.setattr(fc, "_ZSTD", False)  # installed again
+    got = cache.get("a" * 64)
+    assert got is not None and np.array_equal(got[0], flat)
 
 
 def test_parse_size():
@@ -253,14 +321,14 @@ def test_a_run_that_outgrows_the_bound_says_so(tmp_path, monkeypatch, capsys):
     from rich.console import Console
 
     monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", str(tmp_path / "fc"))
-    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE_MAX", "40K")  # smaller than a few samples' frames
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE_MAX", "12K")  # a few samples' frames (zstd: ~5 KB each)
     opts = RunOptions(model="random", tasks=["moss-video-mini"], output_dir=tmp_path / "runs", fsync=False,
                       limit=6)
     runner = Runner(opts, Console(file=None, force_terminal=False, width=200))
     runner.opts.progress = True
     runner.execute()
     assert runner.frame_cache is not None and runner.frame_cache.stats.evicted > 0
-    assert "evicted" in capsys.readouterr().out and runner.frame_cache.size() <= 40 * 1024
+    assert "evicted" in capsys.readouterr().out and runner.frame_cache.size() <= 12 * 1024
 
 
 def test_env_off_disables_it(tmp_path, monkeypatch):

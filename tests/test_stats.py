@@ -256,6 +256,20 @@ def test_t_quantile_matches_scipy(df, q):
     assert t_quantile(q, df) == pytest.approx(scipy_stats.t.ppf(q, df), rel=1e-7, abs=1e-9)
 
 
+@pytest.mark.parametrize("q, df, want", [
+    (0.975, 118.99999999999957, 1.980099876456944),  # degrees of freedom of a real `score` of 240 samples
+    (0.975, 26.820506182976015, 2.052473227452307),
+    (0.975, 10778.508820654895, 1.9601841015473014),
+    (0.975, 1.0, 12.706204736174696),
+    (0.995, 2.5, 7.163728138948781),
+    (0.6, 0.7, 0.3560313652346798),
+])
+def test_t_quantile_bits_are_stable(q, df, want):
+    """The quantiles printed by the implementation before its continued fraction was streamlined (issue 16):
+    results hold these intervals, so the same bits, not just the same 1e-7."""
+    assert t_quantile(q, df) == want
+
+
 def _membership(sizes):
     return np.repeat(np.arange(len(sizes)), sizes)
 

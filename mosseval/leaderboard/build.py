@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic_core import to_json
 
 from mosseval.clock import utc_now
@@ -35,13 +36,13 @@ from mosseval.leaderboard.records import (
     TieTest,
 )
 from mosseval.leaderboard.samples import (
-    item_data_of_json,
     item_id,
     item_id_of_data,
     item_view,
-    sample_data_of_json,
+    record_data,
     sample_view,
     select_samples,
+    views_of_data,
 )
 from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
 from mosseval.leaderboard.ties import (
@@ -59,26 +60,35 @@ from mosseval.rundir import gc_paused
 OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
 
 
+def _dumps(data: Any) -> bytes:
+    """Compact JSON of plain data, byte for byte what pydantic writes (orjson and pydantic-core format floats
+    and escape strings alike: tested on every fixed-run view); orjson is ~3x faster. Copied into a bytes
+    object of its own size: orjson's keeps its ~8 KB write buffer, 8x a packed view, for as long as it lives."""
+    try:
+        return bytes(memoryview(orjson.dumps(data)))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return to_json(data)
+
+
 def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object | None,
                    item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
     """The run's embedded samples as typed views, each held packed as soon as it is complete.
     ``item_ids``: packed item JSON -> item id, shared by the board's runs (equal JSON, equal id: an item
-    that another run embedded already is not hashed again). Views are read from the parsed line when it is
-    plain (``item_data_of_json``), else from the validated record; thumbnails need the record."""
+    that another run embedded already is not hashed again). Views are built from the line validated into
+    plain dicts (``record_data``, ``views_of_data``), else from the record (thumbnails need the record)."""
     views = []
     chosen = select_samples(inp.table, k)
-    for (data, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
-        item = None if data is None or thumbs is not None else item_data_of_json(data)
-        view = None
-        if item is not None:
-            item_json = to_json(item)
+    for (line, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
+        data = None if line is None or thumbs is not None else record_data(line)
+        if data is not None:
+            item, view = views_of_data(data, why, inp.judgements)
+            item_json = _dumps(item)
             iid = item_ids.get(item_json)
             if iid is None:
                 iid = item_ids[item_json] = item_id_of_data(item)
                 samples.items.setdefault(iid, PackedRecord(ItemView, item_json))
-            view = sample_data_of_json(data, iid, why, inp.judgements)
-        if view is not None:
-            views.append(PackedRecord(SampleView, to_json(view)))
+            view["item"] = iid
+            views.append(PackedRecord(SampleView, _dumps(view)))
             continue
         rec = record()
         iv = item_view(rec)

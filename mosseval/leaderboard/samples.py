@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from array import array
+from typing import Any, Optional, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from typing_extensions import NotRequired, Required, TypedDict
 
 from mosseval.judge.summary import RunJudgements
 from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
 from mosseval.records import (
     ErrorInfo,
-    FrameInfo,
-    Generation,
     JudgeVerdict,
-    PRRDetail,
     ReferenceStep,
-    Sample,
     SampleRecord,
     SampleScore,
-    Usage,
-    VideoRef,
     digest,
 )
 from mosseval.redact import redact_text
@@ -118,128 +114,124 @@ def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgement
 
 # --------------------------------------------------------------------------- the same views, from the JSON line
 #
-# A board embeds up to 100 samples per run. Validating each embedded line into a ``SampleRecord`` (every field
-# of the sample, generation and score), building the typed views and dumping them cost ~4x parsing the line.
-# The views are plain JSON of what the line already holds, so they are read straight from the parsed line
-# when every field they use has exactly its declared type (a float field holds a float, not an int that
-# validation would convert) and no object has a field its record does not declare; any other line goes
-# through ``item_view`` / ``sample_view`` of the validated record. ``tests/leaderboard/test_samples.py``
-# checks that both give the same bytes on every fixed-run line, and that each kind of line the shortcut
-# does not read falls back.
+# A board embeds up to 100 samples per run. Validating each embedded line into a ``SampleRecord`` (model
+# instances for the sample, generation, score and every step), building the typed views and dumping them
+# cost ~4x parsing the line. Here the line is validated by pydantic into plain dicts instead, against
+# TypedDicts derived from the records' own declarations (same types, same coercions: an int in a float field
+# becomes a float; Literals, required fields and ``extra="forbid"`` kept; the two legacy upgrades mirrored),
+# and the views are built from those dicts. A line that does not validate goes through the record as before
+# (the same one-line error). ``tests/leaderboard/test_samples.py`` checks that both give the same bytes on
+# every fixed-run line and on lines that need coercion or the legacy upgrades.
 
-class _NotPlain(Exception):
-    """The line holds something the shortcut does not read exactly as validation would: use the record."""
-
-
-_NONE = type(None)
-_ANY_JSON = frozenset({str, int, float, bool, list, dict, _NONE})
+_DATA_TYPES: dict[type[BaseModel], Any] = {}
 
 
-def _json_types(ann: Any) -> frozenset[type]:
-    """The types of parsed JSON values that validating into ``ann`` keeps as they are."""
-    origin = get_origin(ann)
-    if origin in (Union, types.UnionType):
-        return frozenset().union(*(_json_types(a) for a in get_args(ann)))
-    if ann is _NONE or ann is None:
-        return frozenset({_NONE})
-    if ann in (str, int, float, bool):
-        return frozenset({ann})
-    if origin is Literal:
-        return frozenset(type(a) for a in get_args(ann))
-    if ann in (list, tuple) or origin in (list, tuple):
-        return frozenset({list})
-    if ann is dict or origin is dict or (isinstance(ann, type) and issubclass(ann, BaseModel)):
-        return frozenset({dict})
-    if ann is Any:
-        return _ANY_JSON
-    raise TypeError(f"no JSON type for {ann!r}")
+def _data_type(model: type[BaseModel], extra: dict[str, Any] | None = None) -> Any:
+    """A TypedDict with ``model``'s fields (nested records as their TypedDicts), validated like the model."""
+    if model in _DATA_TYPES:
+        return _DATA_TYPES[model]
+
+    def plain(ann: Any) -> Any:
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return _data_type(ann)
+        args = get_args(ann)
+        origin = get_origin(ann)
+        if origin in (Union, types.UnionType):
+            return Union[tuple(plain(x) for x in args)]
+        if origin in (list, dict, tuple) and args:
+            return origin[tuple(plain(x) for x in args)] if origin is not list else list[plain(args[0])]  # type: ignore[index]
+        return ann
+
+    fields = {name: (Required if f.is_required() else NotRequired)[plain(f.annotation)]
+              for name, f in model.model_fields.items()}
+    fields.update(extra or {})
+    data_type = TypedDict(model.__name__ + "Data", fields)  # type: ignore[operator]
+    data_type.__pydantic_config__ = ConfigDict(extra=model.model_config.get("extra"))  # type: ignore[attr-defined]
+    _DATA_TYPES[model] = data_type
+    return data_type
 
 
-class _Shape:
-    """One record's fields as parsed JSON must hold them to come out of validation unchanged: exact types
-    (no int where a float is declared: validation would convert it), Literal values, required fields, no
-    undeclared field. Derived from the record's own declaration."""
-
-    __slots__ = ("types", "values", "required", "_seen")
-
-    def __init__(self, model: type[BaseModel], extra: dict[str, frozenset[type]] | None = None):
-        self.types = {name: _json_types(f.annotation) for name, f in model.model_fields.items()}
-        self.types.update(extra or {})
-        self.values = {name: frozenset(get_args(f.annotation)) for name, f in model.model_fields.items()
-                       if get_origin(f.annotation) is Literal}
-        self.required = frozenset(name for name, f in model.model_fields.items() if f.is_required())
-        self._seen: dict[tuple, bool] = {}
-        """(field names, value types) -> plain: lines of one run share a handful of layouts."""
-
-    def _plain(self, obj: dict) -> bool:
-        types_ = self.types
-        return self.required.issubset(obj) and all(k in types_ and type(v) in types_[k] for k, v in obj.items())
-
-    def check(self, obj: Any) -> dict:
-        if type(obj) is not dict:
-            raise _NotPlain
-        layout = (*obj, *map(type, obj.values()))
-        plain = self._seen.get(layout)
-        if plain is None:
-            plain = self._plain(obj)
-            if len(self._seen) < 4096:
-                self._seen[layout] = plain
-        if not plain:
-            raise _NotPlain
-        for k, allowed in self.values.items():
-            if k in obj and obj[k] not in allowed:
-                raise _NotPlain
-        return obj
+_data_type(ReferenceStep, {"t": NotRequired[Optional[float]]})  # ReferenceStep._legacy_t's single time
+_data_type(SampleScore, {"judge": NotRequired[Any]})  # SampleScore.drop_legacy_judge: ignored either way
+_LINE = TypeAdapter(_data_type(SampleRecord))
 
 
-_RECORD = _Shape(SampleRecord)
-_SAMPLE = _Shape(Sample)
-_VIDEO = _Shape(VideoRef)
-_STEP = _Shape(ReferenceStep, {"t": frozenset({float, _NONE})})  # "t": the legacy single time
-_GENERATION = _Shape(Generation)
-_FRAMES = _Shape(FrameInfo)
-_SCORE = _Shape(SampleScore, {"judge": _ANY_JSON})  # a legacy judge entry is dropped either way
-_DETAIL = _Shape(PRRDetail)
-_USAGE = _Shape(Usage)
-_ERROR = _Shape(ErrorInfo)
-
-
-def _all(xs: list, t: type) -> list:
-    """``xs`` (a list) when every value in it is exactly of type ``t``."""
-    if xs and set(map(type, xs)) != {t}:
-        raise _NotPlain
-    return xs
-
-
-def item_data_of_json(d: dict) -> dict | None:
-    """``item_view(record).model_dump(mode="json")`` read from the record's parsed JSON line, or None when
-    the line has to be validated into the record first."""
+def record_data(line: bytes) -> dict | None:
+    """A ``samples.jsonl`` line validated as :class:`~mosseval.records.SampleRecord` declares its fields, as
+    plain dicts (None when it does not validate: read it as the record, for the record's own error)."""
     try:
-        s = _SAMPLE.check(_RECORD.check(d)["sample"])
-        options = s.get("options", {})
-        _all(list(options.values()), str)
-        v = s.get("video")
-        if v is not None:
-            _VIDEO.check(v)
-            v = {"path": v["path"], "kind": v.get("kind", "file"), "start": v.get("start"), "end": v.get("end"),
-                 "fps": v.get("fps"), "first_index": v.get("first_index", 1)}
-        steps = []
-        for st in s.get("reference_steps", ()):
-            _STEP.check(st)
-            start = st.get("start")
-            if start is None:  # ReferenceStep._legacy_t: a single time "t" is the start
-                start = st.get("t")
-            steps.append([start, _cut(st["text"], MAX_TEXT_CHARS) or ""])
-        return {"task": d["task"], "id": s["id"], "question": _cut(s["question"], MAX_TEXT_CHARS) or "",
-                "options": options, "answer": _cut(s["answer"], MAX_TEXT_CHARS) or "",
-                "question_type": s.get("question_type", "multiple-choice"), "category": s.get("category"),
-                "level": s.get("level"), "video": v, "reference_steps": steps[:MAX_STEPS]}
-    except _NotPlain:
+        return _LINE.validate_json(line)  # type: ignore[no-any-return]
+    except ValueError:
         return None
 
 
+_ROUNDED: dict[tuple[bytes, int], list[float]] = {}
+"""(values, digits) -> rounded values: frame times and step distances repeat across samples, and ``round``
+with digits costs ~0.5 µs a value (it goes through decimal strings). Keyed by the doubles' bytes, so -0.0
+never comes back as 0.0."""
+
+
+def _rounded(xs: list[float], digits: int) -> list[float]:
+    key = (array("d", xs).tobytes(), digits)
+    out = _ROUNDED.get(key)
+    if out is None:
+        out = [round(x, digits) for x in xs]
+        if len(_ROUNDED) < 1024:
+            _ROUNDED[key] = out
+    return list(out)
+
+
+def _cuts(texts: list[str], limit: int) -> list[str]:
+    return [x if len(x) <= limit else x[:limit] for x in texts]
+
+
+def views_of_data(d: dict, why: str, judgements: RunJudgements) -> tuple[dict, dict]:
+    """``item_view(record)`` and ``sample_view(record, None, why, judgements)`` as JSON data (what
+    ``model_dump(mode="json")`` gives; the sample's ``item`` is left None for the caller's item id), from the
+    record's validated data (:func:`record_data`)."""
+    s, g, sc = d["sample"], d["generation"], d.get("score")
+    video, steps = s.get("video"), s.get("reference_steps", [])
+    if video is not None:
+        video = {"path": video["path"], "kind": video.get("kind", "file"), "start": video.get("start"),
+                 "end": video.get("end"), "fps": video.get("fps"), "first_index": video.get("first_index", 1)}
+    item = {"task": d["task"], "id": s["id"], "question": _cut(s["question"], MAX_TEXT_CHARS),
+            "options": s.get("options", {}), "answer": _cut(s["answer"], MAX_TEXT_CHARS),
+            "question_type": s.get("question_type", "multiple-choice"), "category": s.get("category"),
+            "level": s.get("level"), "video": video,
+            # ReferenceStep._legacy_t: a single time "t" is the start
+            "reference_steps": [[st.get("t") if st.get("start") is None else st["start"],
+                                 _cut(st["text"], MAX_TEXT_CHARS)] for st in steps[:MAX_STEPS]]}
+    text, err, usage, f = g.get("text"), g.get("error"), g.get("usage"), g.get("frames")
+    if err is not None:
+        err = {"kind": err["kind"], "message": _cut(redact_text(err["message"]), 500) or ""}
+    if f is not None:
+        f = {"indices": f["indices"][:MAX_FRAMES], "timestamps": _rounded(f.get("timestamps", [])[:MAX_FRAMES], 3),
+             "decoder": f["decoder"], "sampled_fps": f.get("sampled_fps"), "thumbnails": None}
+    key = d["key"]
+    out = {"key": key, "item": None, "task": d["task"], "index": d["index"], "why": why,
+           "text": _cut(text, MAX_GENERATION_CHARS), "text_truncated": text is not None and len(text) > MAX_GENERATION_CHARS,
+           "error": err, "latency_s": g.get("latency_s"),
+           "tokens": usage.get("completion_tokens") if usage is not None else None, "frames": f, "extracted": None,
+           "correct": None, "parse_failed": None, "format_ok": None, "prr": None, "prr_status": "disabled",
+           "approximate": False, "steps": [], "steps_truncated": False, "alignment": None}
+    if sc is not None:
+        p = sc.get("prr_detail")
+        if p is not None:
+            p = {"cost": p["cost"], "normalized_cost": p["normalized_cost"], "path": p["path"],
+                 "distances": _rounded(p["step_distances"], 4)}
+        out.update(extracted=sc.get("extracted"), correct=sc.get("correct", False),
+                   parse_failed=sc.get("parse_failed", False), format_ok=sc.get("format_ok"), prr=sc.get("prr"),
+                   prr_status=sc.get("prr_status", "disabled"), approximate=sc.get("approximate", False),
+                   steps=_cuts(sc.get("steps", [])[:MAX_STEPS], MAX_TEXT_CHARS),
+                   steps_truncated=sc.get("steps_truncated", False), alignment=p)
+    verdicts = judgements.verdicts.get(key)
+    out["judge"] = {name: _verdict_view(v).model_dump(mode="json")
+                    for name, v in sorted(verdicts.items())} if verdicts else {}
+    return item, out
+
+
 def item_id_of_data(item: dict) -> str:
-    """:func:`item_id` of an item's JSON data (``item_data_of_json``): ``digest(item, 12)``, its canonical JSON
+    """:func:`item_id` of an item's JSON data (``views_of_data``): ``digest(item, 12)``, its canonical JSON
     written by orjson when that is byte for byte ``canonical_json``'s (every float between 1e-4 and 1e16 in
     magnitude, or 0: where json writes an exponent, e.g. ``1e-05``, orjson writes ``0.00001``)."""
     video = item["video"]
@@ -251,51 +243,5 @@ def item_id_of_data(item: dict) -> str:
     return digest(item, 12)
 
 
-def sample_data_of_json(d: dict, item: str, why: str, judgements: RunJudgements) -> dict | None:
-    """``sample_view(record, ...).model_dump(mode="json")`` read from the record's parsed JSON line, or None
-    when the line has to be validated into the record first."""
-    try:
-        g = _GENERATION.check(_RECORD.check(d)["generation"])
-        key, text, err, usage, f = d["key"], g.get("text"), g.get("error"), g.get("usage"), g.get("frames")
-        if err is not None:
-            _ERROR.check(err)
-            err = {"kind": err["kind"], "message": _cut(redact_text(err["message"]), 500) or ""}
-        if usage is not None:
-            usage = _USAGE.check(usage).get("completion_tokens")
-        if f is not None:
-            _FRAMES.check(f)
-            f = {"indices": _all(f["indices"], int)[:MAX_FRAMES],
-                 "timestamps": [round(t, 3) for t in _all(f.get("timestamps", []), float)[:MAX_FRAMES]],
-                 "decoder": f["decoder"], "sampled_fps": f.get("sampled_fps"), "thumbnails": None}
-        out = {"key": key, "item": item, "task": d["task"], "index": d["index"], "why": why,
-               "text": _cut(text, MAX_GENERATION_CHARS),
-               "text_truncated": text is not None and len(text) > MAX_GENERATION_CHARS, "error": err,
-               "latency_s": g.get("latency_s"), "tokens": usage, "frames": f, "extracted": None, "correct": None,
-               "parse_failed": None, "format_ok": None, "prr": None, "prr_status": "disabled", "approximate": False,
-               "steps": [], "steps_truncated": False, "alignment": None}
-        sc = d.get("score")
-        if sc is not None:
-            _SCORE.check(sc)
-            p = sc.get("prr_detail")
-            if p is not None:
-                _DETAIL.check(p)
-                path = p["path"]
-                if not all(type(x) is list and len(x) == 2 and type(x[0]) is int and type(x[1]) is int for x in path):
-                    raise _NotPlain
-                p = {"cost": p["cost"], "normalized_cost": p["normalized_cost"], "path": path,
-                     "distances": [round(x, 4) for x in _all(p["step_distances"], float)]}
-            out.update(extracted=sc.get("extracted"), correct=sc.get("correct", False),
-                       parse_failed=sc.get("parse_failed", False), format_ok=sc.get("format_ok"), prr=sc.get("prr"),
-                       prr_status=sc.get("prr_status", "disabled"), approximate=sc.get("approximate", False),
-                       steps=[_cut(x, MAX_TEXT_CHARS) or "" for x in _all(sc.get("steps", []), str)[:MAX_STEPS]],
-                       steps_truncated=sc.get("steps_truncated", False), alignment=p)
-        verdicts = judgements.verdicts.get(key)
-        out["judge"] = {name: _verdict_view(v).model_dump(mode="json")
-                        for name, v in sorted(verdicts.items())} if verdicts else {}
-        return out
-    except _NotPlain:
-        return None
-
-
-__all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank", "item_data_of_json",
-           "sample_data_of_json", "item_id_of_data"]
+__all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank", "record_data",
+           "views_of_data", "item_id_of_data"]

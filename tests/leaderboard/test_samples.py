@@ -1,6 +1,6 @@
-"""The embedded views read straight from a parsed samples.jsonl line (``item_data_of_json``,
-``sample_data_of_json``) are byte for byte the views of the validated record (``item_view``, ``sample_view``),
-and every line the shortcut cannot read exactly as validation would is sent back to the record."""
+"""The embedded views built from a samples.jsonl line validated into plain dicts (``record_data``,
+``views_of_data``) are byte for byte the views of the validated record (``item_view``, ``sample_view``):
+coercions and legacy upgrades included; a line that does not validate is left to the record (its error)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ from pydantic_core import to_json
 
 from mosseval.judge.store import StoredJudgements
 from mosseval.judge.summary import RunJudgements
+from mosseval.leaderboard.build import _dumps
 from mosseval.leaderboard.records import PackedRecord
 from mosseval.leaderboard.samples import (
     MAX_FRAMES,
     MAX_GENERATION_CHARS,
     MAX_STEPS,
-    item_data_of_json,
     item_id,
     item_id_of_data,
     item_view,
-    sample_data_of_json,
+    record_data,
     sample_view,
+    views_of_data,
 )
 from mosseval.records import JudgeVerdict, SampleRecord
 from tests.support.fixed_runs import RUN_NAMES, RUNS
@@ -48,12 +49,12 @@ def _both(data: dict, judgements: RunJudgements, why: str = "wrong") -> tuple[tu
     rec = SampleRecord.model_validate_json(json.dumps(data))
     iv = item_view(rec)
     want = (PackedRecord.of(iv).json, item_id(iv), PackedRecord.of(sample_view(rec, item_id(iv), why, judgements)).json)
-    item = item_data_of_json(data)
-    if item is None:
+    plain = record_data(json.dumps(data).encode())
+    if plain is None:
         return None, want
-    iid = item_id_of_data(item)
-    view = sample_data_of_json(data, iid, why, judgements)
-    return (None if view is None else (to_json(item), iid, to_json(view))), want
+    item, view = views_of_data(plain, why, judgements)
+    view["item"] = iid = item_id_of_data(item)
+    return (_dumps(item), iid, _dumps(view)), want
 
 
 def test_every_fixed_run_line_reads_plain_and_equals_the_record_views():
@@ -103,28 +104,42 @@ _DROP = object()
 
 
 @pytest.mark.parametrize("change", [
-    _set("generation.latency_s", 2),  # an int where validation makes a float (2.0)
+    _set("generation.latency_s", 2),  # an int where a float is declared: 2.0 on both paths
     _set("score.prr", 1),
     _set("generation.frames.timestamps", [0, 1.5]),
     _set("sample.reference_steps", [{"text": "legacy", "t": 2}]),  # legacy single time, an int
+    _set("sample.reference_steps", [{"text": "new", "start": 1.25, "end": 2.0}, {"text": "point", "start": 3}]),
     _set("sample.video.start", 3),
+    _set("score.judge", {"old": "verdict"}),  # a legacy judge entry: dropped
+    _set("score.prr_detail.path", [[0, 0], [1, 2]]),
+    _set("generation.usage", {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}),
+])
+def test_lines_that_need_coercion_or_upgrades_give_the_record_views(change):
+    data = copy.deepcopy(orjson.loads(_lines()[2]))
+    change(data)
+    got, want = _both(data, _judgements([]))
+    assert got == want
+
+
+@pytest.mark.parametrize("change", [
     _set("sample.surprise", 1),  # a field the record does not declare
     _set("generation.frames.surprise", 1),
     _set("score.prr_status", "great"),
     _set("generation.error", {"kind": "cosmic", "message": "ray"}),
     _set("sample.question_type", "essay"),
-    _set("index", "3"),
-    _set("score.correct", 1),
+    _set("index", "three"),
     _set("score.prr_detail.path", [[0, 0], [1]]),
     _set("sample.options", {"A": 1}),
     _set("generation.frames.decoder", _DROP),
     _set("surprise", None),
 ])
-def test_lines_the_shortcut_cannot_read_exactly_go_to_the_record(change):
+def test_lines_that_do_not_validate_are_left_to_the_record(change):
     data = copy.deepcopy(orjson.loads(_lines()[2]))
     assert data["score"]["prr_detail"] is not None and data["sample"]["video"] is not None
     change(data)
-    assert item_data_of_json(data) is None or sample_data_of_json(data, "x", "wrong", _judgements([])) is None
+    assert record_data(json.dumps(data).encode()) is None
+    with pytest.raises(ValueError):
+        SampleRecord.model_validate_json(json.dumps(data))
 
 
 @pytest.mark.parametrize("start", [1e-05, 2.5e-07, 1e16, 3e20, 1e-4, 0.125, 0.0, 12.0, 123456.789])
@@ -148,3 +163,32 @@ def test_random_plain_floats_hash_alike():
             st["t"] = rng.uniform(1, 10) * 10.0 ** rng.randint(-6, 17)
         got, want = _both(data, _judgements([]))
         assert got is not None and got[1] == want[1]
+
+
+def test_dumps_writes_what_pydantic_writes():
+    """Views are packed with orjson: its floats and string escapes are pydantic-core's."""
+    import random
+
+    rng = random.Random(7)
+    floats = [rng.uniform(1, 10) * 10.0 ** rng.randint(-30, 30) for _ in range(20000)]
+    floats += [0.0, -0.0, 5e-324, 1.7976931348623157e308, 1e-05, 1e16, 0.1 + 0.2]
+    text = "".join(map(chr, range(0x800))) + "\u2028\u2029\ufeff\U0001F600\x7f"
+    data = {"f": floats, "s": text, "n": [None, True, False, -(2 ** 63), 2 ** 64 - 1], "d": {"é": [1.5, {}]}}
+    assert _dumps(data) == to_json(data)
+    assert _dumps({"big": 2 ** 70}) == to_json({"big": 2 ** 70})  # beyond orjson: pydantic writes it
+
+
+def test_packed_json_holds_only_its_own_bytes():
+    """orjson's bytes keep its ~8 KB write buffer; a packed view must cost about its length (a 50-run board
+    holds 5,000 of them)."""
+    import tracemalloc
+
+    data = orjson.loads(_lines()[0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [_dumps(data) for _ in range(200)]
+        per = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert len(kept[0]) < per < len(kept[0]) + 200, (per, len(kept[0]))

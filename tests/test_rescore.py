@@ -1,0 +1,107 @@
+"""``mosseval score``'s two reads of a line give the same scores: the plain read (the line parsed as JSON, only
+its sample validated) and the full record reader (every field validated, legacy layouts upgraded), which
+takes every line the plain read does not (issue 16)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import mosseval.rescore as rescore_mod
+from mosseval.errors import UsageError
+from mosseval.rescore import rescore
+from mosseval.rundir import SAMPLES_FILE, read_records
+from tests.support.fixed_runs import RUNS
+
+
+@pytest.fixture
+def noisy(tmp_path) -> Path:
+    """The fixed ``noisy`` run (every PRR status, errors, wrong answers, broken formats), scored once by
+    the current code (the fixture was written by an older one: its lines are rewritten once)."""
+    run = tmp_path / "noisy"
+    shutil.copytree(RUNS / "noisy", run)
+    rescore(run)
+    return run
+
+
+def _full_reads(monkeypatch) -> list[int]:
+    """Record the line numbers ``score`` reads through the full record reader."""
+    seen: list[int] = []
+    real = rescore_mod.validate_record
+
+    def spy(path, lineno, line):
+        seen.append(lineno)
+        return real(path, lineno, line)
+
+    monkeypatch.setattr(rescore_mod, "validate_record", spy)
+    return seen
+
+
+class _NoPlainRead:
+    """Stands in for ``Sample`` in the plain read: every line goes to the full reader."""
+
+    @staticmethod
+    def model_validate(data):
+        raise TypeError("plain read disabled")
+
+
+def test_plain_read_and_full_reader_write_the_same_bytes(noisy, tmp_path, monkeypatch):
+    """Every line of the fixed noisy run: scoring it through the plain read and through the full record
+    reader writes byte-identical samples.jsonl and run.json (neither rewrites a current score)."""
+    twin = tmp_path / "twin"
+    shutil.copytree(noisy, twin)
+    # stale results in both, so that both rewrite run.json from what they scored
+    for run in (noisy, twin):
+        log = json.loads((run / "run.json").read_text())
+        log["results"] = {}
+        (run / "run.json").write_text(json.dumps(log))
+    before = (noisy / SAMPLES_FILE).read_bytes()
+    seen = _full_reads(monkeypatch)
+    plain = rescore(noisy)
+    assert seen == []  # every line of a run score wrote itself is read plain
+    monkeypatch.setattr(rescore_mod, "Sample", _NoPlainRead)
+    full = rescore(twin)
+    n = len(before.splitlines())
+    assert seen == list(range(1, n + 1))  # ...and here every line went through the full reader
+    assert (noisy / SAMPLES_FILE).read_bytes() == (twin / SAMPLES_FILE).read_bytes() == before
+    assert plain.results == full.results and plain.results["moss-video-mini"].n == n
+    assert plain.model_dump(exclude={"updated_at"}) == full.model_dump(exclude={"updated_at"})
+
+
+def test_a_line_the_plain_read_cannot_take_goes_through_the_full_reader(noisy, monkeypatch):
+    """A wrong JSON type (index "3", a number as the text) is read in full, and only that line; a legacy
+    step time ``t`` is read plain (the sample is validated by its own record, which upgrades it); a legacy
+    judge field in the score makes the line differ from its new score, so it is rewritten from the full
+    record. The scores are those of the fully validated records."""
+    from mosseval.scoring import score_samples
+
+    path = noisy / SAMPLES_FILE
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    recs[3]["index"] = "3"
+    step = next(r for r in recs if r["sample"]["reference_steps"])["sample"]["reference_steps"][0]
+    step["t"] = step.pop("start")
+    with_t = next(i for i, r in enumerate(recs) if r["sample"]["reference_steps"] and "t" in
+                  r["sample"]["reference_steps"][0])
+    assert with_t not in (3, 7, 8)
+    recs[7]["score"]["judge"] = {"legacy": True}
+    recs[8]["generation"]["text"] = 5  # not a string: the full reader refuses it with its line number
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    seen = _full_reads(monkeypatch)
+    with pytest.raises(UsageError, match=r"samples.jsonl:9: invalid sample record"):
+        rescore(noisy)
+    assert seen == [4, 9]  # line 8's judge field is in the score (compared, not read); t: read plain
+    recs[8]["generation"]["text"] = None
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    seen.clear()
+    full = read_records(noisy)
+    log = rescore(noisy)
+    # 4: read in full; 8 (legacy judge: the score differs) and 9 (its score changed): read to be rewritten
+    assert seen == [4, 8, 9]
+    got = read_records(noisy)
+    task = log.task_specs["moss-video-mini"]
+    assert [r.score for r in got] == score_samples(task, [(r.sample, r.generation) for r in full])
+    assert got[3].index == 3 and b'"judge"' not in path.read_bytes()
+    assert got[with_t].sample.reference_steps[0].start == step["t"]
