@@ -44,6 +44,11 @@ def _results(out: Path) -> dict:
     }
 
 
+def _stage(out: Path) -> int:
+    """The last complete checkpoint's step (0: none yet)."""
+    return max((int(c.name.split("-")[1]) for c in out.glob("checkpoint-*")), default=0)
+
+
 def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path):
     ref = tmp_path / "reference"
     proc = mosseval_cli(*_args(ref))
@@ -61,14 +66,20 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path):
             started = time.monotonic()
             p = mosseval_popen(*_args(out, *([] if first else ["--resume"])))
             first = False
-            delay = rng.uniform(1.0, 25.0)
-            while p.poll() is None and time.monotonic() - started < delay:
-                time.sleep(0.05)
+            # kill after a random number of further checkpoints (0: during start-up or the first step)
+            # plus a random jitter: driven by progress, not wall time, so the kills land at different
+            # stages on a fast machine as on a loaded one
+            target = _stage(out) + rng.randint(0, 3)
+            jitter = rng.uniform(0.5, 6.0) if target == _stage(out) else rng.uniform(0.0, 0.5)
+            deadline = started + 300
+            while p.poll() is None and _stage(out) < target and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if p.poll() is None:
+                time.sleep(jitter)
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 p.communicate()
-                done = sorted(int(c.name.split("-")[1]) for c in out.glob("checkpoint-*"))
-                kills.append((round(time.monotonic() - started, 2), done[-1] if done else 0))
+                kills.append((round(time.monotonic() - started, 2), _stage(out)))
                 continue
             _, err = p.communicate()
             assert p.returncode == 0, err
