@@ -187,11 +187,7 @@ class Trainer:
             model.config.use_cache = False
 
         if cfg.freeze_vision:
-            vis = vision_module(model)
-            if vis is None:
-                raise UsageError(f"--freeze-vision: {cfg.model!r} has no vision tower named `visual` / "
-                                 "`vision_tower`")
-            for p in vis.parameters():
+            for p in required_vision_module(model, cfg.model, "--freeze-vision").parameters():
                 p.requires_grad_(False)
 
         self.vision_probe = VisionProbe(vision_module(model))
@@ -644,9 +640,7 @@ class VisionProbe:
 
 def _param_groups(model: Any, params: list[Any], cfg: TrainConfig) -> list[dict[str, Any]]:
     """AdamW groups: weight decay on matrices only; the vision tower at ``lr * vision_lr_scale``."""
-    vis = vision_module(model) if cfg.vision_lr_scale != 1.0 else None
-    if cfg.vision_lr_scale != 1.0 and vis is None:
-        raise UsageError(f"--vision-lr-scale: {cfg.model!r} has no vision tower named `visual` / `vision_tower`")
+    vis = required_vision_module(model, cfg.model, "--vision-lr-scale") if cfg.vision_lr_scale != 1.0 else None
     in_vision = {id(p) for p in vis.parameters()} if vis is not None else set()
     groups = []
     for vision in (False, True):
@@ -657,6 +651,14 @@ def _param_groups(model: Any, params: list[Any], cfg: TrainConfig) -> list[dict[
             if chosen:
                 groups.append({"params": chosen, "weight_decay": cfg.weight_decay if decay else 0.0, "lr": lr})
     return groups
+
+
+def required_vision_module(model: Any, name: str, option: str) -> Any:
+    """The vision tower ``option`` acts on; a usage error when ``model`` has none."""
+    vis = vision_module(model)
+    if vis is None:
+        raise UsageError(f"{option}: {name!r} has no vision tower named `visual` / `vision_tower` / `vision_model`")
+    return vis
 
 
 def lr_lambda(cfg: TrainConfig, total: int) -> Callable[[int], float]:

@@ -251,3 +251,15 @@ def test_one_writer_per_output_folder(tmp_path):
     assert res.steps == 1
     again = mosseval_cli(*_train_cli(tmp_path / "out", "--steps", "2", "--resume"))
     assert again.returncode == 0, again.stderr
+
+
+def test_vision_options_refuse_a_model_without_a_vision_tower():
+    import torch
+
+    from mosseval.train.trainer import required_vision_module
+
+    with pytest.raises(UsageError, match="--vision-lr-scale: 'text-lm' has no vision tower"):
+        required_vision_module(torch.nn.Linear(2, 2), "text-lm", "--vision-lr-scale")
+    vlm = torch.nn.Module()
+    vlm.visual = torch.nn.Linear(2, 2)
+    assert required_vision_module(vlm, "vlm", "--freeze-vision") is vlm.visual
