@@ -33,7 +33,7 @@ PANELS: dict[str, tuple[str, ...]] = {
             "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
     DATA: ("data", "data_dir", "cache_dir", "tasks_dir", "limit", "train_size", "frames", "max_pixels"),
     REWARD: ("rewards", "reward_weights", "prr", "require_format"),
-    SFT: ("sft_trace",),
+    SFT: ("sft_trace", "sft_answer_weight"),
     GRPO: ("num_generations", "per_device_batch_size", "generation_batch_size", "num_iterations", "beta",
            "clip_eps", "clip_eps_high", "adv_eps", "scale_rewards", "temperature", "top_p", "max_completion_length"),
     OPTIM: ("lr", "vision_lr_scale", "lr_scheduler", "warmup_ratio", "min_lr_ratio", "weight_decay", "adam_beta1", "adam_beta2",
@@ -215,7 +215,11 @@ def repro_command(
     train_size: Annotated[Optional[int], _opt("--train-size", metavar="N", min=1, help="moss-video-mini train "
                                               "questions \\[default: the recipe's].", panel=DATA)] = None,
     coldstart_steps: Annotated[Optional[int], _opt("--coldstart-steps", metavar="N", min=1,
-                                                   help="SFT steps \\[default: the recipe's].", panel=OPTIM)] = None,
+                                                   help="Steps of the cold start's first SFT stage (traces) "
+                                                   "\\[default: the recipe's].", panel=OPTIM)] = None,
+    answer_steps: Annotated[Optional[int], _opt("--answer-steps", metavar="N", min=1,
+                                                help="Steps of the cold start's second SFT stage (answer tokens "
+                                                "weighted) \\[default: the recipe's].", panel=OPTIM)] = None,
     grpo_steps: Annotated[Optional[int], _opt("--grpo-steps", metavar="N", min=1,
                                               help="GRPO steps per arm \\[default: the recipe's].", panel=OPTIM)] = None,
     limit: Annotated[Optional[int], _opt("--limit", "-n", metavar="N", min=1, help="Evaluate on the first N test "
@@ -230,7 +234,7 @@ def repro_command(
 
     (Not `mosseval reproduce`, which checks runs against models' published numbers.)
 
-    Cold start (SFT) on moss-video-mini's train split; two GRPO arms from it with equal budgets
+    Cold start (SFT, two stages: traces, then the answer weighted) on moss-video-mini's train split; two GRPO arms from it with equal budgets
     (accuracy + format vs accuracy + format + PRR) for every seed; every model evaluated with
     `mosseval run` on the test split and on blind / shuffled-frame controls; one leaderboard;
     `mosseval compare` verdicts between the arms; REPORT.md with the table, CIs and wall times.
@@ -247,7 +251,8 @@ def repro_command(
     except ValueError:
         raise UsageError(f"--seeds {seeds!r} must be comma-separated integers", hint="e.g. --seeds 0,1,2") from None
     res = run_repro(ReproOptions(out=output_dir, seeds=seed_list, jobs=jobs, train_size=train_size,
-                                 coldstart_steps=coldstart_steps, grpo_steps=grpo_steps, limit=limit,
+                                 coldstart_steps=coldstart_steps, answer_steps=answer_steps, grpo_steps=grpo_steps,
+                                 limit=limit,
                                  cache_dir=cache_dir, quiet=quiet, all_controls=all_controls), console)
     if not quiet:
         console.print(f"reproduction finished in {res.seconds / 60:.1f} min; report: {res.report}; "

@@ -64,7 +64,7 @@ DEFAULT_LR = {"grpo": 1e-6, "sft": 2e-5}
 GRPO_ONLY = ("rewards", "reward_weights", "prr", "require_format", "num_generations", "generation_batch_size",
              "num_iterations", "beta", "clip_eps", "clip_eps_high", "adv_eps", "scale_rewards", "temperature",
              "top_p", "rollout", "log_completions")
-SFT_ONLY = ("sft_trace",)
+SFT_ONLY = ("sft_trace", "sft_answer_weight")
 
 
 class TrainConfig(BaseModel):
@@ -137,6 +137,10 @@ class TrainConfig(BaseModel):
     sft_trace: Literal["full", "observed", "none"] = "full"
     """SFT target's trace: full (every reference step), observed (without the final "what comes next"
     step) or none (an empty <think>)."""
+    sft_answer_weight: float = Field(1.0, gt=0)
+    """Loss weight of the answer's tokens (inside <answer></answer>) relative to the trace's; the mean is
+    taken over the weights. The answer is ~1 token of ~50, and the model must look its letter up among
+    the options (default 1: every target token alike)."""
 
     # -- GRPO
     num_generations: int = Field(8, ge=2)

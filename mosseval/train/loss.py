@@ -7,7 +7,7 @@
 * :func:`k3_kl` -- Schulman's k3 estimator of KL(π‖π_ref) per token;
 * :func:`grpo_loss` -- ``−min(ρ·A, clip(ρ, 1−ε, 1+ε_high)·A) + β·KL_k3`` per token, averaged over
   the completion tokens of the micro-batch (DAPO's token-level mean);
-* :func:`sft_loss` -- the mean negative log-likelihood of the target tokens.
+* :func:`sft_loss` -- the (answer-weighted) mean negative log-likelihood of the target tokens.
 """
 
 from __future__ import annotations
@@ -90,10 +90,25 @@ def grpo_loss(logp: Any, mask: Any, advantages: Any, *, old_logp: Any = None, re
     return loss, stats
 
 
-def sft_loss(logp: Any, mask: Any) -> tuple[Any, dict[str, float]]:
-    """Mean negative log-likelihood over the target tokens of the micro-batch."""
+def sft_loss(logp: Any, mask: Any, *, answer_mask: Any = None, answer_weight: float = 1.0
+             ) -> tuple[Any, dict[str, float]]:
+    """Weighted mean negative log-likelihood over the target tokens of the micro-batch.
+
+    Every target token weighs 1 but those of ``answer_mask``, which weigh ``answer_weight``; the loss is
+    the weighted mean. The statistics are unweighted: ``loss`` (mean NLL of every target token, the
+    same figure whatever the weight), ``token_prob``, ``answer_nll`` (mean NLL of the answer's tokens;
+    NaN without an answer mask) and ``tokens``.
+    """
     mask = mask.to(logp.dtype)
+    weights = mask
+    answer = None
+    if answer_mask is not None:
+        answer = answer_mask.to(logp.dtype) * mask
+        weights = mask + (float(answer_weight) - 1.0) * answer
+    loss = -(logp * weights).sum() / weights.sum().clamp(min=1e-8)
     n_tokens = mask.sum().clamp(min=1.0)
-    loss = -(logp * mask).sum() / n_tokens
+    nll = float(-(logp.detach() * mask).sum() / n_tokens)
     with_prob = (logp.detach().exp() * mask).sum() / n_tokens
-    return loss, {"loss": float(loss.detach()), "token_prob": float(with_prob), "tokens": float(mask.sum())}
+    answer_nll = (float(-(logp.detach() * answer).sum() / answer.sum()) if answer is not None and float(answer.sum()) > 0
+                  else float("nan"))
+    return loss, {"loss": nll, "token_prob": float(with_prob), "answer_nll": answer_nll, "tokens": float(mask.sum())}

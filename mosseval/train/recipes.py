@@ -1,7 +1,7 @@
 """Named training recipes on the embedded benchmark, and the trained builtin model they produce.
 
 A recipe is a complete :class:`~mosseval.train.config.TrainConfig` (minus the output folder): the
-demo's SFT, the reproduction's cold start and its two GRPO arms. Every setting is recorded with the
+demo's SFT, the reproduction's two-stage cold start and its two GRPO arms. Every setting is recorded with the
 checkpoint (``train_config.yaml``, ``mosseval_train_state.json``), so
 ``mosseval train --config OUTPUT/train_config.yaml`` repeats a run.
 
@@ -67,6 +67,18 @@ RECIPES: dict[str, dict[str, Any]] = {
     # 8,000 training questions: each is seen at most ~2.5 times in 2,500 steps of 8.
     "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full", "freeze_vision": True,
                         "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3},
+    # The cold start's second stage, from the first's checkpoint: the same SFT with the answer's tokens weighted
+    # 30x (sft_answer_weight). After the first stage the traces read the frames (the next state right in ~50 % of
+    # the validation items) but the answer did not follow them: the answer letter's loss stayed near 1 nat (0.92
+    # after 600 more unweighted steps; ln 4 = 1.39 is a guess among four) and colour questions, whose trace was
+    # right 85 % of the time, were answered at chance. The model must find its predicted value among the options
+    # (digits and "row r, column c" are several tokens) and copy the letter before it; one target token in ~50
+    # gave that lookup too little gradient. Measured on the validation split (moss-video-mini seed 1, 240
+    # items) from the same first stage: 600 more steps unweighted 39.2 % accuracy, weighted 10x 48.3 %, 1,500
+    # steps weighted 30x 50.4 % (lr 3e-4; at 1e-3: 50.0 %, with a higher trace loss), the answer's loss 0.43.
+    "repro-coldstart-answer": {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full",
+                               "freeze_vision": True, "per_device_batch_size": 8, "steps": 1500, "lr": 3e-4,
+                               "sft_answer_weight": 30.0},
     # GRPO arms from the cold start: identical budgets, only the rewards differ.
     # lr 5e-5: at 2e-4 every arm of every seed collapsed from the 900-step cold start within 60 steps
     # (degenerate traces, 21-72 % of test answers unparsed; docs/tutorials/reproduce-mosschatv.md).

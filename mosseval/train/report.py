@@ -17,7 +17,7 @@ __all__ = ["write_report", "render_report", "CHARTS"]
 CHARTS: list[tuple[str, list[str]]] = [
     ("Reward (total and components)", ["reward", "reward/accuracy", "reward/format", "reward/prr"]),
     ("PRR of correct vs incorrect completions", ["prr_correct", "prr_incorrect"]),
-    ("Loss", ["loss"]),
+    ("Loss (SFT: every target token, and the answer's alone)", ["loss", "answer_nll"]),
     ("KL to the reference (k3)", ["kl"]),
     ("Completion length (tokens)", ["completion_length", "completion_length_max"]),
     ("Accuracy", ["accuracy"]),

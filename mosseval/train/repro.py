@@ -6,7 +6,9 @@ consistent reasoning than GRPO without it, at equal or better accuracy. On moss-
 1. **data** -- ``mosseval data synth --train-size N`` (the test split never changes with N; no test
    item or video is ever in the train split, and every training run re-checks it);
 2. **cold start** -- ``mosseval train --method sft`` on the reference traces (recipe
-   ``repro-coldstart``), stopped early so the PRR has headroom;
+   ``repro-coldstart``), then from its checkpoint the same SFT with the answer's tokens weighted up
+   (recipe ``repro-coldstart-answer``: the traces read the frames before the answer follows them),
+   stopped early so the PRR has headroom;
 3. **two GRPO arms** from that one checkpoint with identical budgets, rewards accuracy + format vs
    accuracy + format + PRR, for every seed (recipe ``repro-grpo``);
 4. **evaluation** -- ``mosseval run`` of every model on the moss-video-mini test split and, for
@@ -54,6 +56,9 @@ class ReproOptions:
     """Processes at once (each with one torch thread)."""
     train_size: int | None = None
     coldstart_steps: int | None = None
+    """Steps of the cold start's first stage (traces)."""
+    answer_steps: int | None = None
+    """Steps of the cold start's second stage (answer weighted)."""
     grpo_steps: int | None = None
     limit: int | None = None
     """Evaluate on the first N test items only (smoke runs; the table says so)."""
@@ -93,11 +98,14 @@ class Repro:
         self.console = console
         self.out = Path(opts.out).resolve()
         self.cold = dict(RECIPES["repro-coldstart"])
+        self.answer = dict(RECIPES["repro-coldstart-answer"])
         self.grpo = dict(RECIPES["repro-grpo"])
         if opts.train_size is not None:
-            self.cold["train_size"] = self.grpo["train_size"] = opts.train_size
+            self.cold["train_size"] = self.answer["train_size"] = self.grpo["train_size"] = opts.train_size
         if opts.coldstart_steps is not None:
             self.cold["steps"] = opts.coldstart_steps
+        if opts.answer_steps is not None:
+            self.answer["steps"] = opts.answer_steps
         if opts.grpo_steps is not None:
             self.grpo["steps"] = opts.grpo_steps
         self.jobs: list[Job] = []
@@ -233,8 +241,11 @@ class Repro:
         # 2. cold start, with one torch thread like every other step: on a shared machine two threads
         #    were 3.5x slower per step than one (11 s vs 3 s at load 9 on 2 cores; threads wait for
         #    each other whenever one is descheduled)
+        traces_dir = self.out / "train" / "coldstart-traces"
+        traces = self.run(Job("coldstart-traces", self.train_args(self.cold, traces_dir), traces_dir / "summary.json"))
         cold_dir = self.out / "train" / "coldstart"
-        cold = self.run(Job("coldstart", self.train_args(self.cold, cold_dir), cold_dir / "summary.json"))
+        cold = self.run(Job("coldstart", self.train_args(self.answer, cold_dir, model=str(_last_checkpoint(traces_dir))),
+                            cold_dir / "summary.json"))
         cold_ckpt = _last_checkpoint(cold_dir)
         # 3. GRPO arms
         from mosseval.train.recipes import ARMS
@@ -281,7 +292,7 @@ class Repro:
             verdicts[seed] = {"exit_code": job.returncode, "verdict": _read_json(vj)}
         # 6. the report
         seconds = time.perf_counter() - started
-        data_out = self.collect(cold_dir, arm_dirs, verdicts, [data, cold, *arm_jobs, *eval_jobs], seconds,
+        data_out = self.collect([traces_dir, cold_dir], arm_dirs, verdicts, [data, traces, cold, *arm_jobs, *eval_jobs], seconds,
                                 load_start)
         data_out["first_start"] = first
         # up to the last training or evaluation that finished (a later invocation that only reuses them
@@ -298,7 +309,7 @@ class Repro:
 
     # -- results ----------------------------------------------------------------------------------
 
-    def collect(self, cold_dir: Path, arm_dirs: dict[tuple[str, int], Path], verdicts: dict[int, Any],
+    def collect(self, cold_dirs: list[Path], arm_dirs: dict[tuple[str, int], Path], verdicts: dict[int, Any],
                 jobs: list[Job], seconds: float, load_start: str) -> dict[str, Any]:
         from mosseval.data import synth
         from mosseval.paths import cache_dir
@@ -306,7 +317,7 @@ class Repro:
         runs = self.out / "runs"
         rows: list[dict[str, Any]] = []
 
-        def row(label: str, name: str, arm: str | None, seed: int | None, train_dir: Path | None) -> None:
+        def row(label: str, name: str, arm: str | None, seed: int | None, train_dirs: list[Path]) -> None:
             r = _run_row(runs / name, TASK)
             ctl = runs / f"{name}-controls"
             if ctl.is_dir():
@@ -318,15 +329,15 @@ class Repro:
                     r[f"{key}_unparsed"] = c.get("unparsed")
                     r[f"{key}_states"] = c.get("states")
             r.update(label=label, run=name, arm=arm, seed=seed)
-            if train_dir is not None:
-                r["train"] = _train_row(train_dir)
+            if train_dirs:
+                r["train"] = _train_row(*train_dirs)
             rows.append(r)
 
-        row("random (chance)", "random", None, None, None)
-        row("oracle (ceiling)", "oracle", None, None, None)
-        row("cold start (SFT)", "coldstart", None, None, cold_dir)
+        row("random (chance)", "random", None, None, [])
+        row("oracle (ceiling)", "oracle", None, None, [])
+        row("cold start (SFT)", "coldstart", None, None, cold_dirs)
         for (arm, seed), d in sorted(arm_dirs.items(), key=lambda x: (x[0][0], x[0][1])):
-            row(f"GRPO {arm} (seed {seed})", f"grpo-{_slug(arm)}-s{seed}", arm, seed, d)
+            row(f"GRPO {arm} (seed {seed})", f"grpo-{_slug(arm)}-s{seed}", arm, seed, [d])
         pooled = _pooled(runs, self.opts.seeds)
         root = cache_dir(self.opts.cache_dir) / "data" / synth.dataset_dirname(0, synth.DEFAULT_N_TEST,
                                                                                int(self.cold.get("train_size") or 420))
@@ -336,7 +347,7 @@ class Repro:
             "seeds": self.opts.seeds,
             "limit": self.opts.limit,
             "control_seeds": self.opts.seeds if self.opts.all_controls else self.opts.seeds[:1],
-            "recipes": {"coldstart": self.cold, "grpo": self.grpo},
+            "recipes": {"coldstart": self.cold, "coldstart-answer": self.answer, "grpo": self.grpo},
             "rows": rows,
             "arm_means": _arm_means(rows),
             "verdicts": verdicts,
@@ -503,18 +514,37 @@ def states_stated(text: str | None, reference: list[str]) -> tuple[int, int]:
     return sum(1 for i, step in enumerate(observed) if i < len(lines) and lines[i] == step.strip()), len(observed)
 
 
-def _train_row(train_dir: Path) -> dict[str, Any]:
-    summary = _read_json(train_dir / "summary.json") or {}
-    metrics = [json.loads(x) for x in (train_dir / "metrics.jsonl").read_text().splitlines() if x.strip()] \
-        if (train_dir / "metrics.jsonl").is_file() else []
-    first, last = (metrics[0], metrics[-1]) if metrics else ({}, {})
-    keep = ("loss", "reward", "reward/accuracy", "reward/format", "reward/prr", "accuracy", "prr", "prr_correct",
-            "prr_incorrect", "completion_length")
-    return {"steps": summary.get("steps"), "wall_time_s": summary.get("wall_time_s"),
-            "step_time_median_s": summary.get("step_time_median_s"),
-            "completions": sum(int(m.get("completions", 0)) for m in metrics),
+def _train_row(*train_dirs: Path) -> dict[str, Any]:
+    """Training figures of one model, over its stages (the cold start has two): steps, wall time and
+    completions summed, the curves' first values from the first stage and last values from the last."""
+    keep = ("loss", "answer_nll", "reward", "reward/accuracy", "reward/format", "reward/prr", "accuracy", "prr",
+            "prr_correct", "prr_incorrect", "completion_length")
+    steps: list[int] = []
+    walls: list[float] = []
+    medians: list[float] = []
+    completions = 0
+    first: dict[str, Any] = {}
+    last: dict[str, Any] = {}
+    for d in train_dirs:
+        summary = _read_json(d / "summary.json") or {}
+        metrics = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x.strip()] \
+            if (d / "metrics.jsonl").is_file() else []
+        if summary.get("steps") is not None:
+            steps.append(int(summary["steps"]))
+        if summary.get("wall_time_s") is not None:
+            walls.append(float(summary["wall_time_s"]))
+        if summary.get("step_time_median_s") is not None:
+            medians.append(float(summary["step_time_median_s"]))
+        completions += sum(int(m.get("completions", 0)) for m in metrics)
+        if metrics:
+            first = first or metrics[0]
+            last = metrics[-1]
+    return {"steps": sum(steps) if steps else None, "stage_steps": steps,
+            "wall_time_s": sum(walls) if walls else None,
+            "step_time_median_s": medians[-1] if medians else None, "completions": completions,
             "first": {k: first.get(k) for k in keep if k in first}, "last": {k: last.get(k) for k in keep if k in last},
-            "report": f"train/{train_dir.name}/report.html"}  # relative to the reproduction's folder
+            "reports": [f"train/{d.name}/report.html" for d in train_dirs],  # relative to the reproduction's folder
+            "report": f"train/{train_dirs[-1].name}/report.html"}
 
 
 def _arm_means(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -688,7 +718,8 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
         lines.append("| " + " | ".join([
             r["label"], _pci(r.get("accuracy")), _pci(r.get("prr")), _p(r.get("format")), _p(r.get("unparsed")),
             f"{_p(r.get('prr_correct'))} / {_p(r.get('prr_wrong'))}", _pci(r.get("blind_accuracy")),
-            _pci(r.get("shuffled_accuracy")), _states(r), str(t.get("steps") or "–"),
+            _pci(r.get("shuffled_accuracy")), _states(r), " + ".join(map(str, t["stage_steps"])) if len(t.get("stage_steps") or []) > 1
+            else str(t.get("steps") or "–"),
             f"{t['wall_time_s']:.0f} s" if t.get("wall_time_s") else "–"]) + " |")
     lines += ["", "Means over seeds (± sd across seeds):", "", "| arm | acc % | PRR | PRR ✓ / ✗ | blind acc % |",
               "|---|---|---|---|---|"]
@@ -758,10 +789,11 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
         t = r.get("train")
         if t:
             first, last = t.get("first", {}), t.get("last", {})
-            keys = [k for k in ("loss", "reward", "reward/prr", "prr", "accuracy") if k in last]
+            keys = [k for k in ("loss", "answer_nll", "reward", "reward/prr", "prr", "accuracy") if k in last]
             change = ", ".join(f"{k} {first.get(k, float('nan')):.3f} → {last[k]:.3f}" for k in keys
                                if isinstance(last.get(k), (int, float)) and isinstance(first.get(k), (int, float)))
-            lines.append(f"- {r['label']}: {change} ([report]({t['report']}))")
+            links = ", ".join(f"[{Path(p).parent.name}]({p})" for p in t.get("reports") or [t["report"]])
+            lines.append(f"- {r['label']}: {change} (reports: {links})")
     lines += ["", "## Steps", "", "| step | seconds | reused |", "|---|---|---|"]
     for j in d["jobs"]:
         lines.append(f"| {j['name']} | {j['seconds']:.0f} | {'yes' if j['reused'] else ''} |")

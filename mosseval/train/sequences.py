@@ -86,6 +86,8 @@ class Sequences:
     completion_ids: Any
     completion_mask: Any
     """1 on completion tokens that count (up to and including the end-of-sequence token)."""
+    answer_mask: Any = None
+    """SFT: 1 on the target tokens that hold the answer (inside <answer></answer>); None in GRPO."""
 
     @property
     def rows(self) -> int:

@@ -10,7 +10,7 @@ Each training sample becomes one target in the task's output format,
     <answer>B</answer>
 
 followed by the end-of-turn token; the loss is the mean negative log-likelihood of the target
-tokens, the prompt (with the video, decoded by the one frame pipeline and passed as the same
+tokens (``sft_answer_weight`` weighs the answer's tokens up), the prompt (with the video, decoded by the one frame pipeline and passed as the same
 processor tensors as in evaluation) is context only. ``sft_trace`` chooses how much of the
 reference trace the target carries (``full``, ``observed``: without the final "what comes next"
 step, ``none``: an empty ``<think>``); any MOSS-Video-format data works. Checkpoints are the same
@@ -61,23 +61,31 @@ class SFTTrainer(Trainer):
                              f"(first: {missing[0]})", hint="SFT needs the answer of every sample")
         self.truncated = 0
 
-    def targets(self, prompts: list[Any]) -> list[list[int]]:
+    def targets(self, prompts: list[Any]) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids of each target (end-of-turn appended) and 1 where a token holds the answer."""
         limit = self.cfg.max_completion_length
-        rows = []
+        rows, answers = [], []
         for p in prompts:
-            ids = self.tokenizer(render_target(p.sample, self.cfg.sft_trace), add_special_tokens=False)["input_ids"]
-            ids = list(ids) + [self.eos_id]
+            text = render_target(p.sample, self.cfg.sft_trace)
+            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            start = text.rindex("<answer>") + len("<answer>")
+            end = text.rindex("</answer>")
+            ids = list(enc["input_ids"]) + [self.eos_id]
+            flags = [int(a < end and b > start) for a, b in enc["offset_mapping"]] + [0]
             if len(ids) > limit:
                 self.truncated += 1
-                ids = ids[:limit]
+                ids, flags = ids[:limit], flags[:limit]
             rows.append(ids)
-        return rows
+            answers.append(flags)
+        return rows, answers
 
     def batch(self, micro: int) -> Sequences:
         prompts = self.data.batch(self.micro_batch_start(micro), self.cfg.batch_size)
         inputs, _ = self.hf.prepare_inputs([p.request for p in prompts])
-        comp, mask = pad_completions(self.targets(prompts), self.pad_id, inputs["input_ids"].device)
-        return Sequences(inputs=dict(inputs), completion_ids=comp, completion_mask=mask)
+        rows, answers = self.targets(prompts)
+        comp, mask = pad_completions(rows, self.pad_id, inputs["input_ids"].device)
+        answer, _ = pad_completions(answers, 0, inputs["input_ids"].device)
+        return Sequences(inputs=dict(inputs), completion_ids=comp, completion_mask=mask, answer_mask=answer)
 
     def train_step(self, step: int) -> dict[str, Any]:
         acc = self.accelerator
@@ -91,7 +99,8 @@ class SFTTrainer(Trainer):
                 seqs = self.batch(micro)
                 with acc.accumulate(self.model):
                     logp = token_logps(self.model, seqs, suppress_ids=self.suppress_ids)
-                    loss, st = sft_loss(logp, seqs.completion_mask)
+                    loss, st = sft_loss(logp, seqs.completion_mask, answer_mask=seqs.answer_mask,
+                                        answer_weight=self.cfg.sft_answer_weight)
                     norm = self.backward(loss)
                     stats.append(st)
                     if norm is not None:
@@ -99,15 +108,16 @@ class SFTTrainer(Trainer):
         finally:
             self.unwrapped.train(was)
         local = [float(np.mean([s["loss"] for s in stats])), float(np.mean([s["token_prob"] for s in stats])),
+                 float(np.mean([s["answer_nll"] for s in stats])),
                  float(sum(s["tokens"] for s in stats)), float(np.mean(norms)) if norms else float("nan"),
                  float(self.truncated)]
-        loss, token_prob, tokens, grad_norm, truncated = self.gather_mean(local)
+        loss, token_prob, answer_nll, tokens, grad_norm, truncated = self.gather_mean(local)
         if not self.is_main:
             return {}
-        return {"loss": loss, "token_prob": token_prob, "target_tokens": tokens * self.world,
+        return {"loss": loss, "token_prob": token_prob, "answer_nll": answer_nll, "target_tokens": tokens * self.world,
                 "grad_norm": None if np.isnan(grad_norm) else grad_norm,
                 "truncated_targets": int(round(truncated * self.world))}
 
     def progress_info(self, rec: dict[str, Any]) -> str:
-        return (f"loss {rec['loss']:.4f} · token p {rec['token_prob']:.3f} · "
+        return (f"loss {rec['loss']:.4f} · token p {rec['token_prob']:.3f} · answer nll {rec['answer_nll']:.3f} · "
                 f"{rec['step_time_s']:.2f}s/step")

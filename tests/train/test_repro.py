@@ -12,7 +12,7 @@ import pytest
 def test_repro_mini_smoke_run_writes_the_table_verdicts_and_leaderboard(cli, tmp_path):
     out = tmp_path / "repro"
     args = ("repro", "mini", "-o", str(out), "--seeds", "0", "--jobs", "2", "--train-size", "30",
-            "--coldstart-steps", "2", "--grpo-steps", "1", "--limit", "6", "-q")
+            "--coldstart-steps", "2", "--answer-steps", "1", "--grpo-steps", "1", "--limit", "6", "-q")
     p = cli(*args)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == str(out / "REPORT.md")

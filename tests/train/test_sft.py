@@ -176,6 +176,62 @@ def test_targets_are_truncated_to_max_completion_length(tmp_path):
     assert res.metrics[0]["truncated_targets"] >= 2
 
 
+def test_answer_mask_marks_exactly_the_answer_letter(tmp_path):
+    """The tokens flagged as the answer decode to the gold letter (the tokenizer may merge it with the
+    tag's '>'), nothing of the trace is flagged, and truncation keeps ids and flags aligned."""
+    trainer = _trainer(tmp_path, limit=4, steps=1).setup()
+    prompts = trainer.data.batch(0, 4)
+    rows, answers = trainer.targets(prompts)
+    for p, ids, flags in zip(prompts, rows, answers):
+        assert len(ids) == len(flags) and ids[-1] == trainer.eos_id and flags[-1] == 0
+        marked = trainer.tokenizer.decode([t for t, f in zip(ids, flags) if f])
+        assert 1 <= sum(flags) <= 2 and p.sample.answer in marked and marked.strip("<>") == p.sample.answer, marked
+    seqs = trainer.batch(0)
+    assert seqs.answer_mask.shape == seqs.completion_mask.shape
+    assert int(seqs.answer_mask.sum()) >= 2 and bool((seqs.answer_mask <= seqs.completion_mask).all())
+    short = _trainer(tmp_path / "s", limit=2, steps=1, max_completion_length=16).setup()
+    rows, answers = short.targets(short.data.batch(0, 2))
+    assert [len(r) for r in rows] == [len(a) for a in answers] == [16, 16] and sum(map(sum, answers)) == 0
+
+
+def test_sft_loss_weighs_the_answer_tokens():
+    import math
+
+    import torch
+
+    from mosseval.train.loss import sft_loss
+
+    logp = torch.log(torch.tensor([[0.5, 0.25, 0.8, 0.1], [0.9, 0.2, 0.5, 0.5]]))
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    answer = torch.tensor([[0, 1, 0, 0], [0, 1, 0, 1]])  # a flag on padding does not count
+    plain, st = sft_loss(logp, mask)
+    nll = [-math.log(x) for x in (0.5, 0.25, 0.8, 0.9, 0.2)]
+    assert float(plain) == pytest.approx(sum(nll) / 5) and st["loss"] == pytest.approx(sum(nll) / 5)
+    assert math.isnan(st["answer_nll"])
+    same, st1 = sft_loss(logp, mask, answer_mask=answer, answer_weight=1.0)
+    assert float(same) == pytest.approx(float(plain))
+    assert st1["answer_nll"] == pytest.approx((-math.log(0.25) - math.log(0.2)) / 2)
+    weighted, st10 = sft_loss(logp, mask, answer_mask=answer, answer_weight=10.0)
+    expected = (nll[0] + nll[2] + nll[3] + 10 * (nll[1] + nll[4])) / (3 + 10 * 2)
+    assert float(weighted) == pytest.approx(expected)
+    assert st10["loss"] == pytest.approx(st["loss"]) and st10["tokens"] == 5.0  # the logged loss is unweighted
+
+
+def test_answer_weight_is_an_sft_option(tmp_path):
+    from mosseval.errors import ConfigError
+
+    assert _cfg(tmp_path, sft_answer_weight=5).sft_answer_weight == 5.0
+    with pytest.raises(UsageError, match="--sft-answer-weight do.* not apply to --method grpo"):
+        load_config(None, {"model": "m", "sft_answer_weight": 5})
+    with pytest.raises(ConfigError, match="sft_answer_weight.*greater than 0"):
+        _cfg(tmp_path, sft_answer_weight=0)
+    # the same 2 samples, 4 steps: weighted, the answer's likelihood rises faster
+    runs = {w: _trainer(tmp_path / f"w{w}", limit=2, steps=4, lr=1e-2, sft_answer_weight=w).setup().train().metrics
+            for w in (1, 20)}
+    assert runs[1][0]["answer_nll"] == pytest.approx(runs[20][0]["answer_nll"])  # same start
+    assert runs[20][-1]["answer_nll"] < runs[1][-1]["answer_nll"] - 0.5, runs
+
+
 def _train_cli(out: Path, *extra: str) -> list[str]:
     return ["train", "--method", "sft", "--model", "tiny-qwen2.5-vl", "--data", "moss-video-mini:train",
             "-b", "2", "--frames", "4", "--max-completion-length", "160", "--num-threads", "1", "--lr", "1e-3",
