@@ -27,7 +27,7 @@ def section(report: str, command: str) -> str:
     for line in lines:
         if line.startswith("#"):
             line = "#" + line  # one level down: the page has its own title
-        out.append(re.sub(r"\(\[report\]\((train/[^)]+)\)\)", r"(`\1`)", line))
+        out.append(re.sub(r"\[[^\]]+\]\((train/[^)]+)\)", r"`\1`", line))
     body = "\n".join(out).strip()
     return f"{START}\n\nGenerated from the run's `REPORT.md` by `python scripts/repro_docs.py` (command: `{command}`).\n\n{body}\n\n{END}"
 

@@ -765,11 +765,12 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
                             f"{pct(r['blind_states'])} % blind" for r in seeing) + ")" if seeing else "") + ".")
         lines += ["", "Verdict: " + verdict]
     cold = next((r for r in d["rows"] if r.get("run") == "coldstart"), {})
-    if cold.get("prr") and cold["prr"].get("value") is not None:
-        moves = [f"{arm} {pts(s['prr']['mean'] - cold['prr']['value'])}" for arm, s in d["arm_means"].items()
-                 if s.get("prr")]
+    for metric, name in (("prr", "PRR"), ("accuracy", "Accuracy")):
+        start = (cold.get(metric) or {}).get("value")
+        moves = [f"{arm} {pts(s[metric]['mean'] - start)}" for arm, s in d["arm_means"].items()
+                 if s.get(metric) and start is not None]
         if moves:
-            lines += ["", f"PRR after GRPO relative to the cold start ({pct(cold['prr']['value'])}), mean over seeds: "
+            lines += ["", f"{name} after GRPO relative to the cold start ({pct(start)}), mean over seeds: "
                       + ", ".join(moves) + "."]
     lines += ["", "Per-seed `mosseval compare` verdicts (baseline: no-PRR arm; candidate: PRR arm):", ""]
     for seed, v in d["verdicts"].items():

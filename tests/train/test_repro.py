@@ -24,6 +24,14 @@ def test_repro_mini_smoke_run_writes_the_table_verdicts_and_leaderboard(cli, tmp
         assert r["n"] == 6 and r["accuracy"]["value"] is not None
     oracle = d["rows"][1]
     assert oracle["accuracy"]["value"] == 1.0 and oracle["prr"]["value"] == pytest.approx(1.0)
+    # the cold start's two stages: traces, then the answer weighted, the second from the first's checkpoint
+    cold = d["rows"][2]["train"]
+    assert cold["steps"] == 3 and cold["stage_steps"] == [2, 1] and len(cold["reports"]) == 2
+    stage2 = (out / "train" / "coldstart" / "train_config.yaml").read_text()
+    assert "sft_answer_weight: 30.0" in stage2 and str(out / "train" / "coldstart-traces" / "checkpoint-2") in stage2
+    assert "| 2 + 1 |" in (out / "REPORT.md").read_text()
+    for metric in ("PRR", "Accuracy"):  # where GRPO took each arm from the cold start
+        assert f"{metric} after GRPO relative to the cold start" in (out / "REPORT.md").read_text()
     arms = [r for r in d["rows"] if r["arm"]]
     assert all(r["train"]["steps"] == 1 and r["blind_accuracy"] is not None and r["shuffled_accuracy"] is not None
                for r in arms)
