@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 
 from mosseval.clock import utc_now
 from mosseval.errors import UsageError
 from mosseval.fileio import iter_jsonl
-from mosseval.records import RunLog, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
+from mosseval.records import PRRDetail, RunLog, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
 from mosseval.rundir import (
     SAMPLES_FILE,
     expected_records,
@@ -101,10 +100,14 @@ def _same_score(old: Any, new: dict[str, Any]) -> bool:
     same names in the same order, same values of the same JSON types. The line need not be rewritten."""
     if type(old) is not dict:
         return False
-    want = {**_SCORE_JSON, **new}
+    want = _SCORE_JSON.copy()
+    want.update(new)
     detail = want["prr_detail"]
-    if isinstance(detail, BaseModel):
-        want["prr_detail"] = detail.__pydantic_serializer__.to_python(detail, mode="json")
+    if detail is not None:
+        # a PRRDetail's fields as they are (orjson writes its tuples as the arrays pydantic's JSON mode makes);
+        # a subclass (a serializer of its own) through pydantic
+        want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
+            detail.__pydantic_serializer__.to_python(detail, mode="json")
     return orjson.dumps(old) == orjson.dumps(want)
 
 
