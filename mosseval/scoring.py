@@ -232,7 +232,7 @@ def _field(sample: Sample, key: str) -> Any:
 
 
 def _fact(facts: Sample | dict[str, Any], key: str) -> Any:
-    """:func:`_field` of a row's sample, or the value :func:`sample_facts` kept of it."""
+    """:func:`_field` of a row's sample, or the value :class:`SampleFacts` kept of it."""
     return facts[key] if type(facts) is dict else _field(facts, key)  # type: ignore[arg-type]
 
 
@@ -254,7 +254,7 @@ def _plain_values(rows: Sequence[ScoreRow], key: str) -> list[Any]:
         return [r.task for r in rows]
     if key.startswith("metadata."):
         return [None] * len(rows)
-    return [_fact(r.facts, key) for r in rows]
+    return [f[key] if type(f) is dict else _field(f, key) for f in [r.facts for r in rows]]  # _fact, inlined
 
 
 def _rate(flags: list[bool]) -> float | None:

@@ -53,14 +53,23 @@ class Alignment:
         return len(self.path)
 
 
-def _check(dist: np.ndarray, mode: str, jump: int) -> np.ndarray:
+def _check_rules(mode: str, jump: int) -> None:
     if mode not in MODES:
         raise ValueError(f"unknown alignment mode {mode!r}; use one of {MODES}")
     if int(jump) != jump or jump < 1:
         raise ValueError(f"jump must be an integer >= 1, got {jump!r}")
+
+
+def _check_shape(dist: np.ndarray) -> np.ndarray:
     d = np.asarray(dist, dtype=np.float64)
     if d.ndim != 2 or d.shape[0] == 0 or d.shape[1] == 0:
         raise ValueError(f"distance matrix must be 2-D and non-empty, got shape {d.shape}")
+    return d
+
+
+def _check(dist: np.ndarray, mode: str, jump: int) -> np.ndarray:
+    _check_rules(mode, jump)
+    d = _check_shape(dist)
     if np.isnan(d).any():
         raise ValueError("distance matrix contains NaN")
     return d
@@ -80,7 +89,12 @@ def align_batch(dists: list[np.ndarray], mode: str = "sdtw", jump: int = 2) -> l
     """
     if not dists:
         return []
-    return _align_checked([_check(x, mode, jump) for x in dists], mode, int(jump))
+    # _check of every matrix, with the rules checked once and NaN looked for in one pass over all cells
+    _check_rules(mode, jump)
+    ds = [_check_shape(x) for x in dists]
+    if np.isnan(np.concatenate([x.ravel() for x in ds])).any():
+        raise ValueError("distance matrix contains NaN")
+    return _align_checked(ds, mode, int(jump))
 
 
 def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment]:
