@@ -96,10 +96,11 @@ _SCORE_JSON = SampleScore().model_dump(mode="json")
 """Every field of a stored score, with its default, in order (a score's JSON names them all)."""
 
 
-def _same_score(old: Any, new: dict[str, Any]) -> bool:
-    """The stored score (parsed JSON) is ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON:
-    same names in the same order, same values of the same JSON types. The line need not be rewritten."""
-    if type(old) is not dict:
+def _same_score(old: bytes | None, new: dict[str, Any]) -> bool:
+    """The stored score (``orjson.dumps`` of the parsed JSON object; None: none or not an object) is
+    ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
+    the same JSON types. The line need not be rewritten."""
+    if old is None:
         return False
     want = _SCORE_JSON.copy()
     want.update(new)
@@ -109,7 +110,7 @@ def _same_score(old: Any, new: dict[str, Any]) -> bool:
         # a subclass (a serializer of its own) through pydantic
         want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
             detail.__pydantic_serializer__.to_python(detail, mode="json")
-    return orjson.dumps(old) == orjson.dumps(want)
+    return old == orjson.dumps(want)
 
 
 @dataclass(slots=True)
@@ -126,8 +127,8 @@ class _Stored:
     errored: bool
     fields: dict[str, Any]
     """The new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read)."""
-    score: Any
-    """The stored score as parsed JSON (None: none)."""
+    score: bytes | None
+    """The stored score as JSON (``orjson.dumps`` of what the line holds; None: none, or not an object)."""
     lineno: int
     line: bytes
     record: SampleRecord | None
@@ -154,8 +155,8 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
     A line is parsed as JSON (``orjson``) and only its sample is validated into a record (the answer
     checks read it); a line of any other layout, or one that does not validate, is read in full
     (``rundir``'s reader: legacy layouts upgraded, a bad line reported with its number)."""
-    loads = orjson.loads
-    validate_sample = Sample.model_validate
+    loads, dumps = orjson.loads, orjson.dumps
+    validate_sample = Sample.__pydantic_validator__.validate_python  # Sample.model_validate without its wrapper
     by_key: dict[str, _Stored] = {}
     tasks: dict[str, _Task] = {}
     missing: set[str] = set()
@@ -193,9 +194,10 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         old = by_key.pop(key, None)
         if old is not None:  # an earlier line of the same sample: superseded
             tasks[old.task].scorer.drop(old.fields)
+        # the stored score kept as its JSON (not the parsed tree, let go with the line's other objects)
         by_key[key] = _Stored(key, task, index, sample.cluster_key,
                               sample if rec is not None else t.facts(sample), err is not None, fields,
-                              stored, lineno, line, rec)
+                              None if type(stored) is not dict else dumps(stored), lineno, line, rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
     return list(by_key.values()), tasks, exact, missing
 

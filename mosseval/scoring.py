@@ -200,25 +200,39 @@ def score_row_of_fields(key: str, task: str, index: int, cluster: str, facts: Sa
                     record)
 
 
+_LABEL_TYPES = frozenset({str, type(None)})
+"""Values whose equality is their label's (shared :class:`SampleFacts` dicts are keyed by them)."""
+
+
 class SampleFacts:
     """What a :class:`ScoreRow` keeps of a sample it does not keep: the values of breakdown ``keys`` (sample
-    fields or ``metadata.<key>``; ``task`` is the row's own) as :func:`breakdown_value` reads them."""
+    fields or ``metadata.<key>``; ``task`` is the row's own) as :func:`breakdown_value` reads them. Rows
+    with the same text values share one (read-only) dict: a task has a few categories × levels, not a dict a row."""
 
-    __slots__ = ("_fields", "_get", "_other")
+    __slots__ = ("_fields", "_get", "_other", "_seen")
 
     def __init__(self, keys: Sequence[str]) -> None:
         self._fields = [k for k in dict.fromkeys(keys) if k in Sample.model_fields]
         # the sample's own fields read in one C-level call (every sample has them)
         self._get = operator.attrgetter(*self._fields) if len(self._fields) > 1 else None
         self._other = [k for k in dict.fromkeys(keys) if k != "task" and k not in Sample.model_fields]
+        self._seen: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def __call__(self, sample: Sample) -> dict[str, Any]:
-        if self._get is not None:
-            out = dict(zip(self._fields, self._get(sample)))
-        else:
-            out = {k: getattr(sample, k) for k in self._fields}
-        for k in self._other:
-            out[k] = _field(sample, k)
+        values: tuple[Any, ...] = self._get(sample) if self._get is not None else \
+            tuple(getattr(sample, k) for k in self._fields)
+        if self._other:
+            values += tuple(_field(sample, k) for k in self._other)
+        if not _LABEL_TYPES.issuperset(map(type, values)):
+            # a number, a list, …: a dict of its own (equal keys need not give equal labels: 1, 1.0, True)
+            return dict(zip(self._fields + self._other, values))
+        try:
+            return self._seen[values]
+        except KeyError:
+            pass
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        out = self._seen[values] = dict(zip(self._fields + self._other, values))
         return out
 
 

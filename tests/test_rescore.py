@@ -41,11 +41,13 @@ def _full_reads(monkeypatch) -> list[int]:
 
 
 class _NoPlainRead:
-    """Stands in for ``Sample`` in the plain read: every line goes to the full reader."""
+    """Stands in for ``Sample`` in the plain read (which calls its validator): every line goes to the full
+    reader."""
 
-    @staticmethod
-    def model_validate(data):
-        raise TypeError("plain read disabled")
+    class __pydantic_validator__:  # noqa: N801 (pydantic's name)
+        @staticmethod
+        def validate_python(data):
+            raise TypeError("plain read disabled")
 
 
 def test_plain_read_and_full_reader_write_the_same_bytes(noisy, tmp_path, monkeypatch):
@@ -116,18 +118,21 @@ def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy):
     path = noisy / SAMPLES_FILE
     recs = [json.loads(line) for line in path.read_text().splitlines()]
     for i, r in enumerate(recs):
-        r["sample"]["metadata"] = ({"skill": ["counting", "colour"] if i % 3 else "counting", "deep": {"x": i % 2}}
+        r["sample"]["metadata"] = ({"skill": ["counting", "colour"] if i % 3 else "counting", "deep": {"x": i // 2 % 2}}
                                    if i % 4 else {})
+        if i % 2 == 0:  # equal values, different labels (1, 1.0, True) on rows alike in every other key
+            r["sample"]["metadata"] = {"n": [1, 1.0, True, "1", 1, True][i // 2 % 6]}
         r["sample"]["cluster"] = f"c{i % 5}" if i % 2 else None
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     log = json.loads((noisy / "run.json").read_text())
     spec = log["task_specs"]["moss-video-mini"]
     spec["breakdowns"] = ["category", "metadata.skill", "metadata.deep.x", "metadata.none", "no_such_field",
-                          "cluster", "question_type", "level"]
+                          "cluster", "question_type", "level", "metadata.n"]
     (noisy / "run.json").write_text(json.dumps(log))
     got = rescore(noisy)
     res = got.results["moss-video-mini"]
-    assert set(res.breakdowns) == {"category", "skill", "deep.x", "cluster", "question_type", "level"}
+    assert set(res.breakdowns) == {"category", "skill", "deep.x", "cluster", "question_type", "level", "n"}
+    assert set(res.breakdowns["n"]) == {"1", "1.0", "True"}
     assert set(res.breakdowns["skill"]) == {"counting", "colour"} and set(res.breakdowns["deep.x"]) == {"0", "1"}
     assert res.breakdowns["skill"]["counting"].value is not None
     specs = got.task_specs
