@@ -77,9 +77,16 @@ def reference_texts(reference_steps: Iterable[Any] | None) -> list[str]:
             "reference_steps must be a list of steps, got a single string",
             hint='pass ["step one", "step two", ...] or [{"t": 0.0, "text": ...}, ...]',
         )
+    if type(reference_steps) is list:
+        try:  # the common case, a list of texts: stripped in one pass (str.strip refuses anything else)
+            texts = [str.strip(s) for s in reference_steps]
+        except TypeError:
+            pass
+        else:
+            return [s for s in texts if s]
     out: list[str] = []
     for i, s in enumerate(reference_steps):
-        if type(s) is str:  # the common case: texts
+        if type(s) is str:  # texts
             s = s.strip()
             if s:
                 out.append(s)
