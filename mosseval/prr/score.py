@@ -167,14 +167,13 @@ def _prepare(
     return ProcessScore(None, "scored", steps, truncated)
 
 
+_validate_detail = PRRDetail.__pydantic_validator__.validate_python
+
+
 def _finish(ps: ProcessScore, a: Alignment, prr: Callable[[float], float]) -> ProcessScore:
     ps.prr = prr(a.normalized_cost)
-    ps.detail = PRRDetail(
-        cost=a.cost,
-        normalized_cost=a.normalized_cost,
-        path=a.path,
-        step_distances=a.step_distances,
-    )
+    ps.detail = _validate_detail(  # PRRDetail(...) without the keyword-call wrapper
+        {"cost": a.cost, "normalized_cost": a.normalized_cost, "path": a.path, "step_distances": a.step_distances})
     return ps
 
 

@@ -12,6 +12,9 @@ from mosseval.prr.format import answer_text, format_ok, think_text
 SPEC_RE = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
 """The rule as SPEC §3 writes it (lazy groups): the reference the fast pattern is checked against."""
 
+THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+"""The think block as the regex finds it: the reference ``think_text``'s string search is checked against."""
+
 FIXED_RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "fixed_runs" / "rundirs"
 
 
@@ -33,13 +36,16 @@ def test_the_rule_on_named_cases():
 
 
 def test_greedy_pattern_equals_the_spec_pattern_on_every_arrangement():
-    """Every string of up to 5 pieces from tags, whitespace (Unicode too) and text: the same verdict."""
+    """Every string of up to 5 pieces from tags, whitespace (Unicode too) and text: the same verdict (and the
+    same think block as the regex finds)."""
     pieces = ["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "\u2003", "x", "B", "</think>\n<answer>"]
     n = 0
     for k in range(6):
         for combo in itertools.product(pieces, repeat=k):
             text = "".join(combo)
             assert format_ok(text) is (bool(text) and SPEC_RE.match(text) is not None), repr(text)
+            m = THINK_RE.search(text)
+            assert think_text(text) == (m.group(1) if m and text else None), repr(text)
             n += 1
     assert n == sum(len(pieces) ** k for k in range(6))
 
