@@ -191,23 +191,20 @@ def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment
         c = np.where(diag, c - (mv + 1), np.where(horiz, c - 1, c))
         rows.append(r)
         cols_.append(c)
-    lengths = last_l[items, ends]
     rr = np.stack(rows)  # (K, b)
     cc = np.stack(cols_)
+    # The distance of every cell visited, all items at once: dsk holds dist[i][r, c] at (r + c + o, i, r). Past
+    # an item's path start its (r, c) stays on that cell, a valid index whose values are cut off below.
+    dist_on = dsk[rr + cc + o, items[None, :], rr].T.tolist()
+    rows_of, cols_of = rr.T.tolist(), cc.T.tolist()
     results = []
-    for i in range(b):
-        k = int(lengths[i])
-        pr = rr[k - 1 :: -1, i]
-        pc = cc[k - 1 :: -1, i]
-        total = float(totals[i])
-        path = list(zip(pr.tolist(), pc.tolist()))
-        norm = total / k
+    for k, total, pr, pc, dd in zip(last_l[items, ends].tolist(), totals.tolist(), rows_of, cols_of, dist_on):
         results.append(
             Alignment(
                 cost=total,
-                normalized_cost=min(max(norm, 0.0), 1.0),
-                path=path,
-                step_distances=ds[i][pr, pc].tolist(),
+                normalized_cost=min(max(total / k, 0.0), 1.0),
+                path=list(zip(pr[k - 1 :: -1], pc[k - 1 :: -1])),
+                step_distances=dd[k - 1 :: -1],
             )
         )
     return results

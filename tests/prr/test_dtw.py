@@ -84,6 +84,9 @@ def test_batch_equals_textbook_bit_for_bit(ds, mode, jump):
     for a, d in zip(align_batch(ds, mode=mode, jump=jump), ds):
         b = align_reference(d, mode=mode, jump=jump)
         assert (a.cost, a.path, a.normalized_cost) == (b.cost, b.path, b.normalized_cost)
+        # the distances along the path, read for all items at once, are the matrix's own cells
+        assert a.step_distances == b.step_distances == [d[r, c] for r, c in b.path]
+        assert all(type(x) is float for x in a.step_distances) and all(type(x) is int for p in a.path for x in p)
 
 
 def test_batch_mixed_row_counts():
