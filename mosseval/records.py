@@ -11,16 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from mosseval.fileio import canonical_json
 
@@ -226,17 +217,6 @@ class VideoRef(Record):
     """Index of the first frame of a frame folder (MVBench: 1)."""
 
 
-def _legacy_step(data: Any) -> Any:
-    """Run files written before ``start``/``end`` carry one time ``t``: read it as ``start`` (an explicit
-    ``start`` wins)."""
-    if isinstance(data, dict) and "t" in data:
-        data = dict(data)
-        t = data.pop("t")
-        if data.get("start") is None:
-            data["start"] = t
-    return data
-
-
 class ReferenceStep(Record):
     """One step of a reference reasoning trace, with the video time it refers to when known."""
 
@@ -246,9 +226,16 @@ class ReferenceStep(Record):
     end: float | None = None
     """Seconds where it ends (None for a point in time)."""
 
-    def __init__(self, **data: Any) -> None:
-        """``ReferenceStep(text=..., t=...)`` of the single-time schema builds the step ``start=t``."""
-        super().__init__(**_legacy_step(data))
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_t(cls, data: Any) -> Any:
+        """Run files written before ``start``/``end`` carry one time ``t``: read it as ``start``."""
+        if isinstance(data, dict) and "t" in data:
+            data = dict(data)
+            t = data.pop("t")
+            if data.get("start") is None:
+                data["start"] = t
+        return data
 
     @property
     def t(self) -> float | None:
@@ -281,18 +268,6 @@ class Sample(Record):
         if self.video is not None:
             return self.video.path
         return self.id
-
-    @field_validator("reference_steps", mode="wrap")
-    @classmethod
-    def _legacy_steps(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        """Steps of the single-time schema (``t``, see :func:`_legacy_step`), upgraded only when the steps as
-        given do not validate: one hook per sample, not a Python call per step of every sample read."""
-        try:
-            return handler(value)
-        except ValidationError:
-            if isinstance(value, list) and any(isinstance(s, dict) and "t" in s for s in value):
-                return handler([_legacy_step(s) for s in value])
-            raise
 
 
 class FrameInfo(Record):

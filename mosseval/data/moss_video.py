@@ -33,7 +33,7 @@ def _steps(value: Any, where: str) -> list[ReferenceStep]:
         if isinstance(step, str):
             out.append(ReferenceStep(text=step))
         elif isinstance(step, dict) and "text" in step:
-            out.append(ReferenceStep(text=str(step["text"]), start=step.get("t")))
+            out.append(ReferenceStep(text=str(step["text"]), t=step.get("t")))
         else:
             raise ConfigError(f"{where}: each reference step must be a string or {{t, text}}")
     return out

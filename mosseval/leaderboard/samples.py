@@ -151,7 +151,7 @@ def _data_type(model: type[BaseModel], extra: dict[str, Any] | None = None) -> A
     return data_type
 
 
-_data_type(ReferenceStep, {"t": NotRequired[Optional[float]]})  # records._legacy_step's single time
+_data_type(ReferenceStep, {"t": NotRequired[Optional[float]]})  # ReferenceStep._legacy_t's single time
 _data_type(SampleScore, {"judge": NotRequired[Any]})  # SampleScore.drop_legacy_judge: ignored either way
 _LINE = TypeAdapter(_data_type(SampleRecord))
 
@@ -198,7 +198,7 @@ def views_of_data(d: dict, why: str, judgements: RunJudgements) -> tuple[dict, d
             "options": s.get("options", {}), "answer": _cut(s["answer"], MAX_TEXT_CHARS),
             "question_type": s.get("question_type", "multiple-choice"), "category": s.get("category"),
             "level": s.get("level"), "video": video,
-            # records._legacy_step: a single time "t" is the start
+            # ReferenceStep._legacy_t: a single time "t" is the start
             "reference_steps": [[st.get("t") if st.get("start") is None else st["start"],
                                  _cut(st["text"], MAX_TEXT_CHARS)] for st in steps[:MAX_STEPS]]}
     text, err, usage, f = g.get("text"), g.get("error"), g.get("usage"), g.get("frames")
