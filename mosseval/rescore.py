@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 
 from mosseval.clock import utc_now
 from mosseval.errors import UsageError
 from mosseval.fileio import iter_jsonl
-from mosseval.records import RunLog, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
+from mosseval.records import PRRDetail, RunLog, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
 from mosseval.rundir import (
     SAMPLES_FILE,
     expected_records,
@@ -29,11 +28,12 @@ from mosseval.rundir import (
     write_run_log,
 )
 from mosseval.scoring import (
+    SampleFacts,
     ScoreRow,
+    TaskScorer,
     aggregate_group,
     aggregate_task,
     has_summary,
-    score_fields,
     score_row_of_fields,
     score_rows,
 )
@@ -96,51 +96,76 @@ _SCORE_JSON = SampleScore().model_dump(mode="json")
 """Every field of a stored score, with its default, in order (a score's JSON names them all)."""
 
 
-def _same_score(old: Any, new: dict[str, Any]) -> bool:
-    """The stored score (parsed JSON) is ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON:
-    same names in the same order, same values of the same JSON types. The line need not be rewritten."""
-    if type(old) is not dict:
+def _same_score(old: bytes | None, new: dict[str, Any]) -> bool:
+    """The stored score (``orjson.dumps`` of the parsed JSON object; None: none or not an object) is
+    ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
+    the same JSON types. The line need not be rewritten."""
+    if old is None:
         return False
-    want = {**_SCORE_JSON, **new}
+    want = _SCORE_JSON.copy()
+    want.update(new)
     detail = want["prr_detail"]
-    if isinstance(detail, BaseModel):
-        want["prr_detail"] = detail.__pydantic_serializer__.to_python(detail, mode="json")
-    return orjson.dumps(old) == orjson.dumps(want)
+    if detail is not None:
+        # a PRRDetail's fields as they are (orjson writes its tuples as the arrays pydantic's JSON mode makes);
+        # a subclass (a serializer of its own) through pydantic
+        want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
+            detail.__pydantic_serializer__.to_python(detail, mode="json")
+    return old == orjson.dumps(want)
 
 
 @dataclass(slots=True)
 class _Stored:
-    """One line of a run being re-scored: what scoring reads of it, and the line itself."""
+    """One line of a run being re-scored: what aggregation and the rewrite need of it (its sample is let go
+    once its answer is checked: a 24,000-sample run is not held as records)."""
 
     key: str
     task: str
     index: int
-    sample: Sample
-    text: str | None
+    cluster: str
+    facts: Sample | dict[str, Any]
+    """``ScoreRow.facts``: the breakdown values of the sample (the sample itself where its record is kept)."""
     errored: bool
-    score: Any
-    """The stored score as parsed JSON (None: none)."""
+    fields: dict[str, Any]
+    """The new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read)."""
+    score: bytes | None
+    """The stored score as JSON (``orjson.dumps`` of what the line holds; None: none, or not an object)."""
     lineno: int
     line: bytes
     record: SampleRecord | None
-    """The validated record, where the line was read in full (a layout the fast read does not take)."""
+    """The validated record, where the line was read in full (a layout the fast read does not take, or a task
+    whose extractor's summary reads records)."""
 
 
-def _read_stored(path: Path) -> tuple[list[_Stored], bool]:
-    """The lines of ``samples.jsonl`` de-duplicated by key (the last wins, in file order), and whether the
-    file holds exactly those lines (no duplicate, blank, padded or unterminated line).
+class _Task:
+    """A task of the run being re-scored: its scorer and what its rows keep."""
+
+    __slots__ = ("scorer", "facts", "summarized")
+
+    def __init__(self, task: TaskSpec) -> None:
+        self.scorer = TaskScorer(task, task.prompt.prefill if task.prompt else None)
+        self.facts = SampleFacts(task.breakdowns)
+        self.summarized = has_summary(task)  # its extractor's summary reads the full records
+
+
+def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored], dict[str, _Task], bool, set[str]]:
+    """The lines of ``samples.jsonl`` de-duplicated by key (the last wins, in file order), each answer checked
+    as it is read (its PRR queued in its task's scorer); the tasks; whether the file holds exactly those lines
+    (no duplicate, blank, padded or unterminated line); and the tasks without a spec in run.json.
 
     A line is parsed as JSON (``orjson``) and only its sample is validated into a record (the answer
     checks read it); a line of any other layout, or one that does not validate, is read in full
     (``rundir``'s reader: legacy layouts upgraded, a bad line reported with its number)."""
-    loads = orjson.loads
-    validate_sample = Sample.model_validate
+    loads, dumps = orjson.loads, orjson.dumps
+    validate_sample = Sample.__pydantic_validator__.validate_python  # Sample.model_validate without its wrapper
     by_key: dict[str, _Stored] = {}
+    tasks: dict[str, _Task] = {}
+    missing: set[str] = set()
     n_lines = n_bytes = 0
     for lineno, line in iter_jsonl(path):
         n_lines += 1
         n_bytes += len(line) + 1
         d: Any = None
+        rec: SampleRecord | None = None
         try:
             d = loads(line)
             key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
@@ -148,52 +173,59 @@ def _read_stored(path: Path) -> tuple[list[_Stored], bool]:
             if not (type(key) is str and type(task) is str and type(index) is int
                     and (text is None or type(text) is str) and (err is None or type(err) is dict)):
                 raise TypeError
-            st = _Stored(key, task, index, validate_sample(d["sample"]), text, err is not None, d.get("score"),
-                         lineno, line, None)
+            sample = validate_sample(d["sample"])
+            stored = d.get("score")
         except (ValueError, KeyError, TypeError, AttributeError):
             rec = validate_record(path, lineno, line)
+            key, task, index, sample = rec.key, rec.task, rec.index, rec.sample
+            text, err = rec.generation.text, rec.generation.error
             # the score as stored (a legacy field the reader drops still makes the line differ)
             stored = d.get("score") if type(d) is dict else None
-            st = _Stored(rec.key, rec.task, rec.index, rec.sample, rec.generation.text, rec.generation.error is not None,
-                         stored, lineno, line, rec)
-        by_key.pop(st.key, None)
-        by_key[st.key] = st
+        t = tasks.get(task)
+        if t is None:
+            spec = specs.get(task)
+            if spec is None:
+                missing.add(task)
+                continue
+            t = tasks[task] = _Task(spec)
+        if t.summarized and rec is None:
+            rec = validate_record(path, lineno, line)
+        fields = t.scorer.add(sample, text, err is not None)
+        old = by_key.pop(key, None)
+        if old is not None:  # an earlier line of the same sample: superseded
+            tasks[old.task].scorer.drop(old.fields)
+        # the stored score kept as its JSON (not the parsed tree, let go with the line's other objects)
+        by_key[key] = _Stored(key, task, index, sample.cluster_key,
+                              sample if rec is not None else t.facts(sample), err is not None, fields,
+                              None if type(stored) is not dict else dumps(stored), lineno, line, rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
-    return list(by_key.values()), exact
+    return list(by_key.values()), tasks, exact, missing
 
 
 def _rescore_locked(run_dir: Path) -> RunLog:
     log = read_run_log(run_dir)
     path = run_dir / SAMPLES_FILE
-    stored, exact = _read_stored(path)
     specs = log.task_specs
-    missing = sorted({st.task for st in stored} - set(specs))
+    stored, tasks, exact, missing = _read_scored(path, specs)
     if missing:
-        raise UsageError(f"{run_dir}: run.json lacks the task specs of {missing}; cannot re-score")
-    by_task: dict[str, list[int]] = {}
-    for i, st in enumerate(stored):
-        by_task.setdefault(st.task, []).append(i)
+        raise UsageError(f"{run_dir}: run.json lacks the task specs of {sorted(missing)}; cannot re-score")
+    for t in tasks.values():  # each task's PRRs scored in one batch
+        t.scorer.finish()
     lines = [st.line for st in stored]
     rows: list[ScoreRow] = []
     changed = 0
-    for name, idx in by_task.items():  # each task's samples scored in one batch
-        task = specs[name]
-        summarized = has_summary(task)  # its extractor's summary reads the full records
-        fields = score_fields(task, [(stored[i].sample, stored[i].text, stored[i].errored) for i in idx],
-                              task.prompt.prefill if task.prompt else None)
-        for i, f in zip(idx, fields):
-            st = stored[i]
-            rec = st.record
-            # A line is rewritten only when its score changes (and then from the full record)
-            same = _same_score(st.score, f)
-            if rec is None and (summarized or not same):
-                rec = validate_record(path, st.lineno, st.line)
-            if rec is not None:
-                rec.score = SampleScore(**f)  # read for this call only: updated in place
-                if not same:
-                    lines[i] = rec.model_dump_json().encode()
-                    changed += 1
-            rows.append(score_row_of_fields(st.key, st.task, st.index, st.sample, st.errored, f, rec))
+    for i, st in enumerate(stored):
+        rec, f = st.record, st.fields
+        # A line is rewritten only when its score changes (and then from the full record)
+        same = _same_score(st.score, f)
+        if rec is None and not same:
+            rec = validate_record(path, st.lineno, st.line)
+        if rec is not None:
+            rec.score = SampleScore(**f)  # read for this call only: updated in place
+            if not same:
+                lines[i] = rec.model_dump_json().encode()
+                changed += 1
+        rows.append(score_row_of_fields(st.key, st.task, st.index, st.cluster, st.facts, st.errored, f, rec))
     del stored
     if changed or not exact:  # else the file already holds exactly these bytes
         rewrite_lines(run_dir, lines)

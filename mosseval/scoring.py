@@ -11,6 +11,7 @@ Conventions (documented in docs/explanation/scoring.md):
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -89,40 +90,69 @@ def score_fields(task: TaskSpec, items: Sequence[tuple[Sample, str | None, bool]
     """:func:`score_samples` from ``(sample, generated text, generation failed)`` items, as the keyword
     arguments of each :class:`SampleScore` (``score`` compares them with the stored score without
     building the record)."""
-    spec = task.scoring
-    prr_cfg: PRRConfig | None = spec.prr
-    check = get_answer_check(spec.extractor)
-    fields: list[dict[str, Any]] = []
-    prr_todo: list[tuple[int, str, list[str]]] = []
-    require_format = spec.require_format
-    for sample, text, errored in items:
+    scorer = TaskScorer(task, prefill)
+    fields = [scorer.add(sample, text, errored) for sample, text, errored in items]
+    scorer.finish()
+    return fields
+
+
+class TaskScorer:
+    """Scores one task's samples as they come (:func:`score_fields` is this over a list): :meth:`add` checks a
+    sample's answer and format at once and queues its PRR; :meth:`finish` scores every queued PRR in one
+    batch (:func:`mosseval.prr.score.score_batch`, the values one-at-a-time scoring gives) and completes
+    the fields :meth:`add` returned. A reader that streams a run (``score``) lets each sample go once added."""
+
+    __slots__ = ("task", "prefill", "check", "prr_cfg", "require_format", "approximate", "_todo")
+
+    def __init__(self, task: TaskSpec, prefill: str | None = None) -> None:
+        spec = task.scoring
+        self.task = task
+        self.prefill = prefill
+        self.check = get_answer_check(spec.extractor)
+        self.prr_cfg: PRRConfig | None = spec.prr
+        self.require_format = spec.require_format
+        self.approximate = spec.approximate
+        self._todo: dict[int, tuple[dict[str, Any], str, list[str]]] = {}
+
+    def add(self, sample: Sample, text: str | None, errored: bool) -> dict[str, Any]:
+        """The sample's score fields (the keyword arguments of its :class:`SampleScore`); the PRR ones are
+        filled in by :meth:`finish`."""
         refs = [s.text for s in sample.reference_steps]
         if errored or text is None:
             f: dict[str, Any] = {"correct": False, "parse_failed": False,
-                                 "format_ok": False if require_format else None}
-            if prr_cfg is not None:
+                                 "format_ok": False if self.require_format else None}
+            if self.prr_cfg is not None:
                 f["prr"], f["prr_status"] = (0.0, "no_steps") if refs else (None, "not_applicable")
-            fields.append(f)
-            continue
-        ans = check(text, sample, task, prefill)
-        fields.append({
+            return f
+        ans = self.check(text, sample, self.task, self.prefill)
+        f = {
             "extracted": ans.extracted,
             "correct": bool(ans.correct),
             "parse_failed": bool(ans.parse_failed),
-            "format_ok": format_ok(text) if require_format else None,
-            "approximate": bool(ans.approximate or spec.approximate),
-        })
-        if prr_cfg is not None:
-            prr_todo.append((len(fields) - 1, text, refs))
-    if prr_todo:
+            "format_ok": format_ok(text) if self.require_format else None,
+            "approximate": bool(ans.approximate or self.approximate),
+        }
+        if self.prr_cfg is not None:
+            self._todo[id(f)] = (f, text, refs)
+        return f
+
+    def drop(self, fields: dict[str, Any]) -> None:
+        """Forget the queued PRR of fields :meth:`add` returned (a sample superseded by a later line)."""
+        self._todo.pop(id(fields), None)
+
+    def finish(self) -> None:
+        """Score the queued PRRs in one batch into their fields."""
+        todo = list(self._todo.values())
+        self._todo.clear()
+        if not todo:
+            return
         from mosseval.prr.score import score_batch
 
-        results = score_batch([(text, refs) for _, text, refs in prr_todo], prr_cfg,
-                              require_format=require_format)
-        for (k, _, _), ps in zip(prr_todo, results):
-            fields[k].update(prr=ps.prr, prr_status=ps.status, steps=ps.steps, steps_truncated=ps.truncated,
-                             prr_detail=ps.detail)
-    return fields
+        results = score_batch([(text, refs) for _, text, refs in todo], self.prr_cfg,
+                              require_format=self.require_format)
+        for (f, _, _), ps in zip(todo, results):
+            f.update(prr=ps.prr, prr_status=ps.status, steps=ps.steps, steps_truncated=ps.truncated,
+                     prr_detail=ps.detail)
 
 
 @dataclass(slots=True)
@@ -133,7 +163,11 @@ class ScoreRow:
     key: str
     task: str
     index: int
-    sample: Sample
+    cluster: str
+    """The sample's ``cluster_key``."""
+    facts: Sample | dict[str, Any]
+    """What breakdowns read of the sample: the sample itself, or (``score``, which lets each sample go once
+    scored) :class:`SampleFacts` of it for its task's breakdown keys."""
     errored: bool
     """The generation failed."""
     correct: bool
@@ -152,19 +186,54 @@ _NO_SCORE = SampleScore()
 def score_row(rec: SampleRecord) -> ScoreRow:
     """The facts aggregation reads of a record (an unscored record: :class:`SampleScore`'s defaults)."""
     s = rec.score or _NO_SCORE
-    return ScoreRow(rec.key, rec.task, rec.index, rec.sample, rec.generation.error is not None, s.correct,
-                    s.parse_failed, s.format_ok, s.approximate, s.prr, s.prr_status, rec)
+    return ScoreRow(rec.key, rec.task, rec.index, rec.sample.cluster_key, rec.sample, rec.generation.error is not None,
+                    s.correct, s.parse_failed, s.format_ok, s.approximate, s.prr, s.prr_status, rec)
 
 
-def score_row_of_fields(key: str, task: str, index: int, sample: Sample, errored: bool, f: dict[str, Any],
-                        record: SampleRecord | None = None) -> ScoreRow:
+def score_row_of_fields(key: str, task: str, index: int, cluster: str, facts: Sample | dict[str, Any], errored: bool,
+                        f: dict[str, Any], record: SampleRecord | None = None) -> ScoreRow:
     """:func:`score_row` of the record whose score is ``SampleScore(**f)`` (``f`` from :func:`score_fields`,
     whose values need no validation; a field left out takes its :class:`SampleScore` default)."""
     d = _NO_SCORE
-    return ScoreRow(key, task, index, sample, errored, f.get("correct", d.correct),
-                    f.get("parse_failed", d.parse_failed), f.get("format_ok", d.format_ok),
+    return ScoreRow(key, task, index, cluster, facts, errored, f["correct"], f["parse_failed"], f["format_ok"],
                     f.get("approximate", d.approximate), f.get("prr", d.prr), f.get("prr_status", d.prr_status),
                     record)
+
+
+_LABEL_TYPES = frozenset({str, type(None)})
+"""Values whose equality is their label's (shared :class:`SampleFacts` dicts are keyed by them)."""
+
+
+class SampleFacts:
+    """What a :class:`ScoreRow` keeps of a sample it does not keep: the values of breakdown ``keys`` (sample
+    fields or ``metadata.<key>``; ``task`` is the row's own) as :func:`breakdown_value` reads them. Rows
+    with the same text values share one (read-only) dict: a task has a few categories × levels, not a dict a row."""
+
+    __slots__ = ("_fields", "_get", "_other", "_seen")
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._fields = [k for k in dict.fromkeys(keys) if k in Sample.model_fields]
+        # the sample's own fields read in one C-level call (every sample has them)
+        self._get = operator.attrgetter(*self._fields) if len(self._fields) > 1 else None
+        self._other = [k for k in dict.fromkeys(keys) if k != "task" and k not in Sample.model_fields]
+        self._seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def __call__(self, sample: Sample) -> dict[str, Any]:
+        values: tuple[Any, ...] = self._get(sample) if self._get is not None else \
+            tuple(getattr(sample, k) for k in self._fields)
+        if self._other:
+            values += tuple(_field(sample, k) for k in self._other)
+        if not _LABEL_TYPES.issuperset(map(type, values)):
+            # a number, a list, …: a dict of its own (equal keys need not give equal labels: 1, 1.0, True)
+            return dict(zip(self._fields + self._other, values))
+        try:
+            return self._seen[values]
+        except KeyError:
+            pass
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        out = self._seen[values] = dict(zip(self._fields + self._other, values))
+        return out
 
 
 def _field(sample: Sample, key: str) -> Any:
@@ -176,11 +245,16 @@ def _field(sample: Sample, key: str) -> Any:
     return getattr(sample, key, None)
 
 
+def _fact(facts: Sample | dict[str, Any], key: str) -> Any:
+    """:func:`_field` of a row's sample, or the value :class:`SampleFacts` kept of it."""
+    return facts[key] if type(facts) is dict else _field(facts, key)  # type: ignore[arg-type]
+
+
 def breakdown_value(rec: SampleRecord | ScoreRow, key: str) -> list[str]:
     """The group(s) a record falls in for a breakdown key (``task``, a sample field or
     ``metadata.<key>``); a list-valued field (e.g. MINERVA's skills) puts the record in each of its
     values, a missing one in none."""
-    value = rec.task if key == "task" else _field(rec.sample, key)
+    value = rec.task if key == "task" else _fact(rec.facts if isinstance(rec, ScoreRow) else rec.sample, key)
     if type(value) is str:
         return [value]
     values = dict.fromkeys(value) if isinstance(value, (list, tuple)) else [value]
@@ -194,7 +268,7 @@ def _plain_values(rows: Sequence[ScoreRow], key: str) -> list[Any]:
         return [r.task for r in rows]
     if key.startswith("metadata."):
         return [None] * len(rows)
-    return [getattr(r.sample, key, None) for r in rows]
+    return [f[key] if type(f) is dict else _field(f, key) for f in [r.facts for r in rows]]  # _fact, inlined
 
 
 def _rate(flags: list[bool]) -> float | None:
@@ -215,7 +289,7 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
 
     rows = score_rows(records)
     # clusters numbered once; every estimate below takes its subset of the numbers (same intervals as labels)
-    codes = first_seen_codes([r.sample.cluster_key for r in rows])
+    codes = first_seen_codes([r.cluster for r in rows])
     correct = [1.0 if r.correct else 0.0 for r in rows]
     errors = [r.errored for r in rows]
     n = len(rows)

@@ -41,11 +41,13 @@ def _full_reads(monkeypatch) -> list[int]:
 
 
 class _NoPlainRead:
-    """Stands in for ``Sample`` in the plain read: every line goes to the full reader."""
+    """Stands in for ``Sample`` in the plain read (which calls its validator): every line goes to the full
+    reader."""
 
-    @staticmethod
-    def model_validate(data):
-        raise TypeError("plain read disabled")
+    class __pydantic_validator__:  # noqa: N801 (pydantic's name)
+        @staticmethod
+        def validate_python(data):
+            raise TypeError("plain read disabled")
 
 
 def test_plain_read_and_full_reader_write_the_same_bytes(noisy, tmp_path, monkeypatch):
@@ -105,3 +107,60 @@ def test_a_line_the_plain_read_cannot_take_goes_through_the_full_reader(noisy, m
     assert [r.score for r in got] == score_samples(task, [(r.sample, r.generation) for r in full])
     assert got[3].index == 3 and b'"judge"' not in path.read_bytes()
     assert got[with_t].sample.reference_steps[0].start == step["t"]
+
+
+def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy):
+    """``score`` lets each sample go once its answer is checked and keeps only the values its task breaks down
+    by (``SampleFacts``): sample fields, ``metadata.<key>`` paths (list-valued, nested, missing) and a key no
+    sample has give the same results as aggregating the full records."""
+    from mosseval.rescore import finalize_log
+
+    path = noisy / SAMPLES_FILE
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, r in enumerate(recs):
+        r["sample"]["metadata"] = ({"skill": ["counting", "colour"] if i % 3 else "counting", "deep": {"x": i // 2 % 2}}
+                                   if i % 4 else {})
+        if i % 2 == 0:  # equal values, different labels (1, 1.0, True) on rows alike in every other key
+            r["sample"]["metadata"] = {"n": [1, 1.0, True, "1", 1, True][i // 2 % 6]}
+        r["sample"]["cluster"] = f"c{i % 5}" if i % 2 else None
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    log = json.loads((noisy / "run.json").read_text())
+    spec = log["task_specs"]["moss-video-mini"]
+    spec["breakdowns"] = ["category", "metadata.skill", "metadata.deep.x", "metadata.none", "no_such_field",
+                          "cluster", "question_type", "level", "metadata.n"]
+    (noisy / "run.json").write_text(json.dumps(log))
+    got = rescore(noisy)
+    res = got.results["moss-video-mini"]
+    assert set(res.breakdowns) == {"category", "skill", "deep.x", "cluster", "question_type", "level", "n"}
+    assert set(res.breakdowns["n"]) == {"1", "1.0", "True"}
+    assert set(res.breakdowns["skill"]) == {"counting", "colour"} and set(res.breakdowns["deep.x"]) == {"0", "1"}
+    assert res.breakdowns["skill"]["counting"].value is not None
+    specs = got.task_specs
+    leaves = [(specs[t.name], t.group) for t in got.spec.tasks]
+    want = finalize_log(got, leaves, read_records(noisy))  # rows keeping their samples
+    assert want.results == got.results and want.groups == got.groups
+
+
+def test_a_superseded_line_is_not_scored(noisy, monkeypatch):
+    """An earlier line of a sample that a later line replaces (last wins) has its answer checked as it streams
+    past, but its PRR leaves the batch: every completion PRR-scored is a live line's, each once."""
+    from mosseval.prr import score as prr_score
+
+    path = noisy / SAMPLES_FILE
+    lines = path.read_bytes().splitlines()
+    old = json.loads(lines[0])
+    old["generation"]["text"] = "<think>\nA superseded first try of this sample.\n</think>\n<answer>A</answer>"
+    path.write_bytes(b"\n".join([json.dumps(old).encode()] + lines) + b"\n")
+    scored: list[str] = []
+    real = prr_score.score_batch
+
+    def spy(items, config=None, *, require_format=True):
+        scored.extend(text for text, _ in items)
+        return real(items, config, require_format=require_format)
+
+    monkeypatch.setattr(prr_score, "score_batch", spy)
+    rescore(noisy)
+    texts = [json.loads(line)["generation"]["text"] for line in lines]
+    assert old["generation"]["text"] not in scored
+    assert sorted(scored) == sorted(t for t in texts if t is not None)
+    assert path.read_bytes() == b"\n".join(lines) + b"\n"  # the duplicate is gone, the rest unchanged

@@ -53,14 +53,23 @@ class Alignment:
         return len(self.path)
 
 
-def _check(dist: np.ndarray, mode: str, jump: int) -> np.ndarray:
+def _check_rules(mode: str, jump: int) -> None:
     if mode not in MODES:
         raise ValueError(f"unknown alignment mode {mode!r}; use one of {MODES}")
     if int(jump) != jump or jump < 1:
         raise ValueError(f"jump must be an integer >= 1, got {jump!r}")
+
+
+def _check_shape(dist: np.ndarray) -> np.ndarray:
     d = np.asarray(dist, dtype=np.float64)
     if d.ndim != 2 or d.shape[0] == 0 or d.shape[1] == 0:
         raise ValueError(f"distance matrix must be 2-D and non-empty, got shape {d.shape}")
+    return d
+
+
+def _check(dist: np.ndarray, mode: str, jump: int) -> np.ndarray:
+    _check_rules(mode, jump)
+    d = _check_shape(dist)
     if np.isnan(d).any():
         raise ValueError("distance matrix contains NaN")
     return d
@@ -80,7 +89,12 @@ def align_batch(dists: list[np.ndarray], mode: str = "sdtw", jump: int = 2) -> l
     """
     if not dists:
         return []
-    return _align_checked([_check(x, mode, jump) for x in dists], mode, int(jump))
+    # _check of every matrix, with the rules checked once and NaN looked for in one pass over all cells
+    _check_rules(mode, jump)
+    ds = [_check_shape(x) for x in dists]
+    if np.isnan(np.concatenate([x.ravel() for x in ds])).any():
+        raise ValueError("distance matrix contains NaN")
+    return _align_checked(ds, mode, int(jump))
 
 
 def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment]:
@@ -177,23 +191,20 @@ def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment
         c = np.where(diag, c - (mv + 1), np.where(horiz, c - 1, c))
         rows.append(r)
         cols_.append(c)
-    lengths = last_l[items, ends]
     rr = np.stack(rows)  # (K, b)
     cc = np.stack(cols_)
+    # The distance of every cell visited, all items at once: dsk holds dist[i][r, c] at (r + c + o, i, r). Past
+    # an item's path start its (r, c) stays on that cell, a valid index whose values are cut off below.
+    dist_on = dsk[rr + cc + o, items[None, :], rr].T.tolist()
+    rows_of, cols_of = rr.T.tolist(), cc.T.tolist()
     results = []
-    for i in range(b):
-        k = int(lengths[i])
-        pr = rr[k - 1 :: -1, i]
-        pc = cc[k - 1 :: -1, i]
-        total = float(totals[i])
-        path = list(zip(pr.tolist(), pc.tolist()))
-        norm = total / k
+    for k, total, pr, pc, dd in zip(last_l[items, ends].tolist(), totals.tolist(), rows_of, cols_of, dist_on):
         results.append(
             Alignment(
                 cost=total,
-                normalized_cost=min(max(norm, 0.0), 1.0),
-                path=path,
-                step_distances=ds[i][pr, pc].tolist(),
+                normalized_cost=min(max(total / k, 0.0), 1.0),
+                path=list(zip(pr[k - 1 :: -1], pc[k - 1 :: -1])),
+                step_distances=dd[k - 1 :: -1],
             )
         )
     return results

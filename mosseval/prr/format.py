@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-FORMAT_RE = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+FORMAT_RE = re.compile(r"\s*<think>.*</think>\s*<answer>.*</answer>\s*$", re.DOTALL)
+"""The whole completion is ``<think>…</think>`` then ``<answer>…</answer>`` (whitespace around them only).
+Greedy: whether a string matches does not depend on it, and the greedy form is ~7x faster than the lazy
+``(.*?)`` one (it jumps to the end and backs up to the last ``</think>`` instead of testing every character)."""
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
@@ -15,11 +17,16 @@ def format_ok(text: str | None) -> bool:
 
 
 def think_text(text: str | None) -> str | None:
-    """Content of the first ``<think>`` block, or None."""
+    """Content of the first ``<think>`` block, or None: what ``<think>(.*?)</think>`` (DOTALL) finds, by
+    ``str.find`` (the first ``<think>`` up to the first ``</think>`` after it; when the first ``<think>`` has
+    none after it, no later one has)."""
     if not text:
         return None
-    m = _THINK_RE.search(text)
-    return m.group(1) if m else None
+    i = text.find("<think>")
+    if i < 0:
+        return None
+    j = text.find("</think>", i + 7)
+    return text[i + 7:j] if j >= 0 else None
 
 
 def answer_text(text: str | None) -> str | None:

@@ -276,8 +276,8 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]])
     g_flat: list[int] = []
     shapes: list[tuple[int, int]] = []
     for refs, gens in blocks:
-        r_flat.extend(ids.setdefault(s, len(ids)) for s in refs)
-        g_flat.extend(ids.setdefault(s, len(ids)) for s in gens)
+        r_flat += [ids.setdefault(s, len(ids)) for s in refs]
+        g_flat += [ids.setdefault(s, len(ids)) for s in gens]
         shapes.append((len(refs), len(gens)))
     if not shapes:
         return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,16 +40,29 @@ class ProcessScore:
 
 def prr_from_normalized(dbar: float, alpha: float) -> float:
     """``(exp(-α·d̄) - exp(-α)) / (1 - exp(-α))``; ``α = 0`` gives ``1 - d̄``. Result in [0, 1]."""
-    d = min(max(float(dbar), 0.0), 1.0)
+    return prr_function(alpha)(dbar)
+
+
+def prr_function(alpha: float) -> Callable[[float], float]:
+    """:func:`prr_from_normalized` with ``alpha`` fixed: checked and its constants computed once (a batch
+    maps every normalised cost through it; the same operations in the same order, so the same values)."""
     a = float(alpha)
     if a < 0 or math.isnan(a):
         raise UsageError(f"PRR alpha must be >= 0, got {alpha!r}")
     if a == 0.0:
-        v = 1.0 - d
-    else:
-        # expm1 keeps full precision for small α (the formula tends to 1 - d̄).
-        v = (math.expm1(-a * d) - math.expm1(-a)) / (-math.expm1(-a))
-    return min(max(v, 0.0), 1.0)
+        def linear(dbar: float) -> float:
+            return min(max(1.0 - min(max(float(dbar), 0.0), 1.0), 0.0), 1.0)
+
+        return linear
+    # expm1 keeps full precision for small α (the formula tends to 1 - d̄).
+    top, bottom = math.expm1(-a), -math.expm1(-a)
+    expm1 = math.expm1
+
+    def prr(dbar: float) -> float:
+        d = min(max(float(dbar), 0.0), 1.0)
+        return min(max((expm1(-a * d) - top) / bottom, 0.0), 1.0)
+
+    return prr
 
 
 def reference_texts(reference_steps: Iterable[Any] | None) -> list[str]:
@@ -64,9 +77,16 @@ def reference_texts(reference_steps: Iterable[Any] | None) -> list[str]:
             "reference_steps must be a list of steps, got a single string",
             hint='pass ["step one", "step two", ...] or [{"t": 0.0, "text": ...}, ...]',
         )
+    if type(reference_steps) is list:
+        try:  # the common case, a list of texts: stripped in one pass (str.strip refuses anything else)
+            texts = [str.strip(s) for s in reference_steps]
+        except TypeError:
+            pass
+        else:
+            return [s for s in texts if s]
     out: list[str] = []
     for i, s in enumerate(reference_steps):
-        if type(s) is str:  # the common case: texts
+        if type(s) is str:  # texts
             s = s.strip()
             if s:
                 out.append(s)
@@ -147,14 +167,13 @@ def _prepare(
     return ProcessScore(None, "scored", steps, truncated)
 
 
-def _finish(ps: ProcessScore, a: Alignment, config: PRRConfig) -> ProcessScore:
-    ps.prr = prr_from_normalized(a.normalized_cost, config.alpha)
-    ps.detail = PRRDetail(
-        cost=a.cost,
-        normalized_cost=a.normalized_cost,
-        path=a.path,
-        step_distances=a.step_distances,
-    )
+_validate_detail = PRRDetail.__pydantic_validator__.validate_python
+
+
+def _finish(ps: ProcessScore, a: Alignment, prr: Callable[[float], float]) -> ProcessScore:
+    ps.prr = prr(a.normalized_cost)
+    ps.detail = _validate_detail(  # PRRDetail(...) without the keyword-call wrapper
+        {"cost": a.cost, "normalized_cost": a.normalized_cost, "path": a.path, "step_distances": a.step_distances})
     return ps
 
 
@@ -209,9 +228,10 @@ def _score_prepared(items: list[tuple[str | None, list[str]]], config: PRRConfig
     if not todo:
         return out
     dists = distance_blocks([(items[i][1], out[i].steps) for i in todo], config)
+    prr = prr_function(config.alpha)
     for a in range(0, len(todo), ALIGN_CHUNK):
         chunk = todo[a : a + ALIGN_CHUNK]
         alignments = align_batch(dists[a : a + ALIGN_CHUNK], mode=config.alignment, jump=config.jump)
         for i, al in zip(chunk, alignments):
-            _finish(out[i], al, config)
+            _finish(out[i], al, prr)
     return out

@@ -84,6 +84,9 @@ def test_batch_equals_textbook_bit_for_bit(ds, mode, jump):
     for a, d in zip(align_batch(ds, mode=mode, jump=jump), ds):
         b = align_reference(d, mode=mode, jump=jump)
         assert (a.cost, a.path, a.normalized_cost) == (b.cost, b.path, b.normalized_cost)
+        # the distances along the path, read for all items at once, are the matrix's own cells
+        assert a.step_distances == b.step_distances == [d[r, c] for r, c in b.path]
+        assert all(type(x) is float for x in a.step_distances) and all(type(x) is int for p in a.path for x in p)
 
 
 def test_batch_mixed_row_counts():
@@ -176,3 +179,15 @@ def test_rejects_bad_mode_and_jump():
         align(np.zeros((2, 2)), mode="fast")
     with pytest.raises(ValueError):
         align(np.zeros((2, 2)), jump=0)
+
+
+def test_a_batch_is_checked_as_each_of_its_matrices():
+    """align_batch checks the rules once and every matrix's cells in one pass: a NaN or an empty matrix
+    anywhere in the batch is refused, as align refuses it alone."""
+    good = np.zeros((2, 3))
+    for bad in (np.array([[0.1, np.nan]]), np.zeros((2, 0)), np.zeros(3)):
+        with pytest.raises(ValueError):
+            align_batch([good, good, bad])
+    with pytest.raises(ValueError, match="jump"):
+        align_batch([good], jump=0)
+    assert [a.path for a in align_batch([good, [[0.5, 0.0]]])] == [align(good).path, [(0, 1)]]  # lists accepted

@@ -304,6 +304,23 @@ def test_reference_step_kinds():
         score_process(completion(REFS), [{"t": 1.0}], cfg)
 
 
+def test_reference_texts_of_every_kind():
+    """Texts are stripped and blank ones dropped, whatever holds them; anything else is refused by name."""
+    from mosseval.prr.score import reference_texts
+
+    class Text(str):
+        pass
+
+    texts = [" a ", "", Text(" b\n"), "  ", "c"]
+    for refs in (texts, tuple(texts), iter(texts), [{"text": t} for t in texts],
+                 [ReferenceStep(text=t) for t in texts], [texts[0], {"text": texts[2]}, ReferenceStep(text="c")]):
+        got = reference_texts(refs)
+        assert got == ["a", "b", "c"] and all(type(t) is str for t in got)
+    for bad in ([b"bytes"], ["a", 3], ["a", None]):
+        with pytest.raises(UsageError, match="reference step"):
+            reference_texts(bad)
+
+
 def test_step_cap_applies():
     gen = REFS * 20  # 100 steps
     ps = score_process(completion(gen), REFS, PRRConfig(max_steps=7))
