@@ -559,6 +559,8 @@ def verdict_line(report: CompareReport) -> str:
 
 
 UNITS_NOTE = "baseline and candidate in % (PRR on 0-100); diff and CI in percentage points"
+P_NOTE = ("p: exact McNemar test on accuracy; on other metrics a sign test over videos (which one is higher), "
+          "so it can be large while the CI of the mean difference excludes 0")
 
 
 def render_markdown(report: CompareReport) -> str:
@@ -571,7 +573,7 @@ def render_markdown(report: CompareReport) -> str:
             f"| {_md(r.scope_label)} | {r.metric} | {r.n} ({r.n_clusters}) | {pct(r.baseline)} | "
             f"{pct(r.candidate)} | {fmt_diff(r)} | {fmt_ci(r)} | {fmt_p(r)} | "
             f"{r.verdict.upper()}{'' if r.gating else ' (info)'} |")
-    lines += ["", f"_{UNITS_NOTE}_", ""]
+    lines += ["", f"_{UNITS_NOTE}; {P_NOTE}_", ""]
     for r in report_rows(report):
         if r.verdict == INCONCLUSIVE:
             need = f"; ~{r.n_needed} samples needed" if r.n_needed else ""

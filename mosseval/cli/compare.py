@@ -67,7 +67,7 @@ def print_report(report) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from mosseval.compare import INCONCLUSIVE, UNITS_NOTE, fmt_ci, fmt_diff, fmt_p, report_rows, verdict_line
+    from mosseval.compare import INCONCLUSIVE, P_NOTE, UNITS_NOTE, fmt_ci, fmt_diff, fmt_p, report_rows, verdict_line
     from mosseval.units import pct
 
     con = Console()
@@ -76,7 +76,7 @@ def print_report(report) -> None:
     s = report.settings
     title = escape(f"compare: {report.candidate.model} (candidate) vs {report.baseline.model} (baseline)")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
-                  caption=UNITS_NOTE + "; n (videos) = paired samples (clusters)", caption_justify="left")
+                  caption=UNITS_NOTE + "; n (videos) = paired samples (clusters); " + P_NOTE, caption_justify="left")
     for col in ("scope", "metric", "n (videos)", "baseline %", "candidate %", "diff (pts)",
                 f"{100 * (1 - s.alpha):g}% CI (pts)", "p", "verdict"):
         table.add_column(col, justify="left" if col in ("scope", "metric", "verdict") else "right",

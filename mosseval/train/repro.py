@@ -693,8 +693,8 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
     samples = m.get("load_1min_samples")
     lines += [f"Seeds {', '.join(map(str, d['seeds']))}; wall time **{total / 60:.1f} min** on "
               f"{m['cpus']} CPU core(s)"
-              + (f" (from the first start at {first.get('utc')} to the last evaluation, over resumed invocations; "
-                 f"the last one took {d['wall_time_s'] / 60:.1f} min)" if resumed else "")
+              + (f" (from the first start at {first.get('utc')} to the last training or evaluation that finished; "
+                 f"the invocation that wrote this report took {d['wall_time_s'] / 60:.1f} min)" if resumed else "")
               + f"; {m['jobs_at_once']} job(s) at once, {m['torch_threads_per_job']} torch "
               f"thread each; GPU: {m['gpu'] or 'none'}. Load average at the first start "
               f"{first.get('load_average', m['load_average_start'])}, when the report was written {m['load_average_end']}"
