@@ -46,6 +46,10 @@ _COMMON: dict[str, Any] = {
     "quiet": True,
 }
 
+_COLDSTART: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full",
+                               "freeze_vision": True, "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3}
+"""The reproduction's cold start, first stage (see ``repro-coldstart`` below); the second stage derives from it."""
+
 RECIPES: dict[str, dict[str, Any]] = {
     # The demo: the shortest SFT that leaves a model with the format and an above-chance accuracy.
     # The vision tower trains here, unlike the reproduction's (frozen, see there): 300 steps are too few for
@@ -65,8 +69,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # random features keep the frames (a linear probe reads the first state's colour, shape and cell
     # from them at 75 %, 87 % and 100 %) and the language model learns to read them.
     # 8,000 training questions: each is seen at most ~2.5 times in 2,500 steps of 8.
-    "repro-coldstart": {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full", "freeze_vision": True,
-                        "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3},
+    "repro-coldstart": _COLDSTART,
     # The cold start's second stage, from the first's checkpoint: the same SFT with the answer's tokens weighted
     # 30x (sft_answer_weight). After the first stage the traces read the frames (the next state right in ~50 % of
     # the validation items) but the answer did not follow them: the answer letter's loss stayed near 1 nat (0.92
@@ -76,9 +79,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # gave that lookup too little gradient. Measured on the validation split (moss-video-mini seed 1, 240
     # items) from the same first stage: 600 more steps unweighted 39.2 % accuracy, weighted 10x 48.3 %, 1,500
     # steps weighted 30x 50.4 % (lr 3e-4; at 1e-3: 50.0 %, with a higher trace loss), the answer's loss 0.43.
-    "repro-coldstart-answer": {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full",
-                               "freeze_vision": True, "per_device_batch_size": 8, "steps": 1500, "lr": 3e-4,
-                               "sft_answer_weight": 30.0},
+    "repro-coldstart-answer": {**_COLDSTART, "steps": 1500, "lr": 3e-4, "sft_answer_weight": 30.0},
     # GRPO arms from the cold start: identical budgets, only the rewards differ.
     # lr 5e-5: at 2e-4 every arm of every seed collapsed from the 900-step cold start within 60 steps
     # (degenerate traces, 21-72 % of test answers unparsed; docs/tutorials/reproduce-mosschatv.md).

@@ -543,8 +543,7 @@ def _train_row(*train_dirs: Path) -> dict[str, Any]:
             "wall_time_s": sum(walls) if walls else None,
             "step_time_median_s": medians[-1] if medians else None, "completions": completions,
             "first": {k: first.get(k) for k in keep if k in first}, "last": {k: last.get(k) for k in keep if k in last},
-            "reports": [f"train/{d.name}/report.html" for d in train_dirs],  # relative to the reproduction's folder
-            "report": f"train/{train_dirs[-1].name}/report.html"}
+            "reports": [f"train/{d.name}/report.html" for d in train_dirs]}  # relative to the reproduction's folder
 
 
 def _arm_means(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -793,7 +792,7 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
             keys = [k for k in ("loss", "answer_nll", "reward", "reward/prr", "prr", "accuracy") if k in last]
             change = ", ".join(f"{k} {first.get(k, float('nan')):.3f} → {last[k]:.3f}" for k in keys
                                if isinstance(last.get(k), (int, float)) and isinstance(first.get(k), (int, float)))
-            links = ", ".join(f"[{Path(p).parent.name}]({p})" for p in t.get("reports") or [t["report"]])
+            links = ", ".join(f"[{Path(p).parent.name}]({p})" for p in t["reports"])
             lines.append(f"- {r['label']}: {change} (reports: {links})")
     lines += ["", "## Steps", "", "| step | seconds | reused |", "|---|---|---|"]
     for j in d["jobs"]:

@@ -59,6 +59,10 @@ class SFTTrainer(Trainer):
         if missing:
             raise UsageError(f"{len(missing)} training sample(s) of {task.name!r} have no gold answer "
                              f"(first: {missing[0]})", hint="SFT needs the answer of every sample")
+        if self.cfg.sft_answer_weight != 1.0 and not getattr(self.tokenizer, "is_fast", False):
+            raise UsageError(f"--sft-answer-weight needs a fast tokenizer (with character offsets); "
+                             f"{self.cfg.model!r} has {type(self.tokenizer).__name__}",
+                             hint="drop --sft-answer-weight, or use the model's fast tokenizer")
         self.truncated = 0
 
     def targets(self, prompts: list[Any]) -> tuple[list[list[int]], list[list[int]]]:
@@ -67,17 +71,26 @@ class SFTTrainer(Trainer):
         rows, answers = [], []
         for p in prompts:
             text = render_target(p.sample, self.cfg.sft_trace)
-            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-            start = text.rindex("<answer>") + len("<answer>")
-            end = text.rindex("</answer>")
-            ids = list(enc["input_ids"]) + [self.eos_id]
-            flags = [int(a < end and b > start) for a, b in enc["offset_mapping"]] + [0]
+            ids, flags = self._answer_flags(text)
+            ids, flags = ids + [self.eos_id], flags + [0]
             if len(ids) > limit:
                 self.truncated += 1
                 ids, flags = ids[:limit], flags[:limit]
             rows.append(ids)
             answers.append(flags)
         return rows, answers
+
+    def _answer_flags(self, text: str) -> tuple[list[int], list[int]]:
+        """Token ids of ``text`` and 1 on the tokens that overlap the answer (the tokenizer may merge the letter
+        with the tag, ``>B``), located by character offsets. A tokenizer without offsets (a slow one) flags
+        nothing (``answer_nll`` is then NaN), which is refused when ``sft_answer_weight`` needs the flags."""
+        if not getattr(self.tokenizer, "is_fast", False):
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            return ids, [0] * len(ids)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        start = text.rindex("<answer>") + len("<answer>")
+        end = text.rindex("</answer>")
+        return list(enc["input_ids"]), [int(a < end and b > start) for a, b in enc["offset_mapping"]]
 
     def batch(self, micro: int) -> Sequences:
         prompts = self.data.batch(self.micro_batch_start(micro), self.cfg.batch_size)

@@ -194,6 +194,17 @@ def test_answer_mask_marks_exactly_the_answer_letter(tmp_path):
     assert [len(r) for r in rows] == [len(a) for a in answers] == [16, 16] and sum(map(sum, answers)) == 0
 
 
+def test_a_tokenizer_without_offsets_flags_no_answer_and_refuses_the_weight(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path, limit=2, steps=1).setup()
+    prompts = trainer.data.batch(0, 2)
+    fast_rows, _ = trainer.targets(prompts)
+    monkeypatch.setattr(type(trainer.tokenizer), "is_fast", property(lambda self: False))
+    rows, answers = trainer.targets(prompts)
+    assert rows == fast_rows and all(sum(a) == 0 for a in answers)  # the same targets, no answer flags
+    with pytest.raises(UsageError, match="--sft-answer-weight needs a fast tokenizer"):
+        _trainer(tmp_path / "w", limit=2, steps=1, sft_answer_weight=5).setup()
+
+
 def test_sft_loss_weighs_the_answer_tokens():
     import math
 
