@@ -52,7 +52,12 @@ def _umask() -> int:
     return mask
 
 
-def _why(exc: OSError) -> str:
+def os_reason(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
+    """Why ``exc`` stopped a write of ``path``, in words: names the file that stands where a folder must be."""
+    if path is not None and isinstance(exc, (FileExistsError, NotADirectoryError)):
+        for parent in Path(path).parents:
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
     return exc.strerror or str(exc)
 
 
@@ -74,7 +79,7 @@ class AtomicFile:
         try:
             self._fh.write(data)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {_why(exc)}", hint=self.hint) from None
+            raise OutputError(f"cannot write {self.path}: {os_reason(exc, self.path)}", hint=self.hint) from None
 
     def write_text(self, text: str) -> None:
         self.write(text.encode("utf-8"))
@@ -97,19 +102,19 @@ def atomic_writer(path: str | os.PathLike[str], *,
             fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=TMP_SUFFIX, dir=path.parent)
             fh = os.fdopen(fd, "wb")
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
+            raise OutputError(f"cannot write {path}: {os_reason(exc, path)}", hint=hint) from None
         with fh:
             yield AtomicFile(path, fh, hint)
             try:
                 fh.flush()
                 os.fsync(fh.fileno())
             except OSError as exc:
-                raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
+                raise OutputError(f"cannot write {path}: {os_reason(exc, path)}", hint=hint) from None
         try:
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {_why(exc)}", hint=hint) from None
+            raise OutputError(f"cannot write {path}: {os_reason(exc, path)}", hint=hint) from None
         tmp = None
     finally:
         if tmp is not None:
@@ -299,7 +304,7 @@ def repair_jsonl_tail(path: str | os.PathLike[str]) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise OutputError(f"cannot repair {path}: {_why(exc)}") from None
+        raise OutputError(f"cannot repair {path}: {os_reason(exc)}") from None
 
 
 class JsonlAppender:
@@ -319,7 +324,7 @@ class JsonlAppender:
             repair_jsonl_tail(self.path)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {_why(exc)}", hint=hint) from None
+            raise OutputError(f"cannot write {self.path}: {os_reason(exc, self.path)}", hint=hint) from None
 
     def write_line(self, line: str) -> None:
         if self._fd is None:
@@ -333,7 +338,7 @@ class JsonlAppender:
             if self.fsync:
                 os.fsync(self._fd)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {_why(exc)}", hint=self.hint) from None
+            raise OutputError(f"cannot write {self.path}: {os_reason(exc, self.path)}", hint=self.hint) from None
 
     def write_json(self, obj: Any) -> None:
         self.write_line(json.dumps(obj, ensure_ascii=False, default=str))
@@ -442,7 +447,7 @@ class DirLock:
             self.directory.mkdir(parents=True, exist_ok=True)
             key = os.path.realpath(self.path)
         except OSError as exc:
-            raise OutputError(f"cannot create {self.directory}: {_why(exc)}") from None
+            raise OutputError(f"cannot create {self.directory}: {os_reason(exc, self.directory / 'x')}") from None
         in_process = _thread_lock(key)
         if not in_process.acquire(blocking=self.wait):
             raise LockedError(f"{self.directory} is being written by another thread of this process",
@@ -462,7 +467,7 @@ class DirLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {_why(exc)}",
+            raise OutputError(f"cannot write {self.path}: {os_reason(exc, self.path)}",
                               hint="the directory must be writable to change it") from None
         try:
             try:

@@ -42,7 +42,7 @@ from mosseval.errors import (
     SampleErrorsError,
     UsageError,
 )
-from mosseval.fileio import DirLock
+from mosseval.fileio import DirLock, os_reason
 from mosseval.models.base import ModelAdapter, Request, Response
 from mosseval.models.registry import ModelSpec, identity_args, load_backend, resolve
 from mosseval.paths import CACHE_ENV, is_path_component, safe_join
@@ -369,7 +369,7 @@ class Runner:
             with tempfile.TemporaryFile(dir=out):  # unnamed (O_TMPFILE) where possible: a kill leaves nothing
                 pass
         except OSError as exc:
-            raise OutputError(f"output directory {out} is not writable: {exc.strerror or exc}",
+            raise OutputError(f"output directory {out} is not writable: {os_reason(exc, out / 'x')}",
                               hint="pass a writable folder with --output-dir") from None
         model_args = dict(p.model_spec.args)
         if opts.batch_size is not None:

@@ -79,8 +79,10 @@ def test_appender_names_the_file_when_the_disk_is_full(tmp_path):
 def test_atomic_write_failure_names_the_file_and_leaves_no_temp(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutputError, match="cannot write .*run.json"):
+    with pytest.raises(OutputError, match="cannot write .*run.json: .*file is a file, not a folder"):
         atomic_write_text(blocker / "run.json", "{}")
+    with pytest.raises(OutputError, match="file is a file, not a folder"):  # a deeper missing folder too
+        atomic_write_text(blocker / "sub" / "run.json", "{}")
 
 
 def test_lock_refuses_a_second_writer_and_names_the_holder(tmp_path):
@@ -141,8 +143,10 @@ def test_remove_stale_temp_respects_prefix(tmp_path):
 def test_lock_in_an_unwritable_place_is_an_output_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutputError):
+    with pytest.raises(OutputError, match="cannot create .*run: .*file is a file, not a folder"):
         DirLock(blocker / "run").acquire()
+    with pytest.raises(OutputError, match="cannot create .*file: .*file is a file, not a folder"):
+        DirLock(blocker).acquire()
 
 
 def test_other_threads_of_the_process_are_writers_too(tmp_path):

@@ -196,7 +196,7 @@ def test_unwritable_output_dir(cli, tmp_path):
     blocker.write_text("x")
     p = cli("run", "--model", "oracle", "--limit", "2", "-o", str(blocker / "sub"))
     assert p.returncode == ExitCode.OUTPUT
-    assert "not writable" in p.stderr and "Traceback" not in p.stderr
+    assert "not writable" in p.stderr and "file is a file, not a folder" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_malformed_task_yaml(cli, tmp_path):
