@@ -440,16 +440,20 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
     try:
         cfg = TrainConfig(**data)
     except ValidationError as e:
-        raise ConfigError(f"{where}: {_first_error(e)}") from None
+        raise ConfigError(f"{where}: {_first_error(e, flags=True)}") from None
     return cfg.check()
 
 
-def _first_error(e: Exception) -> str:
+def _first_error(e: Exception, *, flags: bool = False) -> str:
+    """The first validation error as ``key `lr` (--lr): Input should be ...``; ``flags``: a top-level key of
+    :class:`TrainConfig` also names its command-line option (every key has one: ``--`` + the key, dashed)."""
     if isinstance(e, ValidationError):
         err = e.errors()[0]
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+        parts = err.get("loc", ())
+        loc = ".".join(str(p) for p in parts) or "(top level)"
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        return f"key `{loc}`: {msg}"
+        flag = f" (--{str(parts[0]).replace('_', '-')})" if flags and len(parts) == 1 and parts[0] in TrainConfig.model_fields else ""
+        return f"key `{loc}`{flag}: {msg}"
     return str(e)
 
 

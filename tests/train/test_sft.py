@@ -234,7 +234,7 @@ def test_answer_weight_is_an_sft_option(tmp_path):
     assert _cfg(tmp_path, sft_answer_weight=5).sft_answer_weight == 5.0
     with pytest.raises(UsageError, match="--sft-answer-weight do.* not apply to --method grpo"):
         load_config(None, {"model": "m", "sft_answer_weight": 5})
-    with pytest.raises(ConfigError, match="sft_answer_weight.*greater than 0"):
+    with pytest.raises(ConfigError, match=r"key `sft_answer_weight` \(--sft-answer-weight\): Input should be greater than 0"):
         _cfg(tmp_path, sft_answer_weight=0)
     # the same 2 samples, 4 steps: weighted, the answer's likelihood rises faster
     runs = {w: _trainer(tmp_path / f"w{w}", limit=2, steps=4, lr=1e-2, sft_answer_weight=w).setup().train().metrics
