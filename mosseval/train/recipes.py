@@ -5,11 +5,10 @@ demo's SFT, the reproduction's two-stage cold start and its two GRPO arms. Every
 checkpoint (``train_config.yaml``, ``mosseval_train_state.json``), so
 ``mosseval train --config OUTPUT/train_config.yaml`` repeats a run.
 
-``mini-qwen2.5-vl-sft`` is ``mini-qwen2.5-vl`` after the ``demo-sft`` recipe. Nothing is shipped:
-the first use trains it locally (300 steps, one torch thread: 6.5 min at 1.3 s per step, 11.5 min
-measured on a busy 2-core machine) and
-caches the checkpoint under ``CACHE/models/mini-qwen2.5-vl-sft-seedS-<recipe hash>``; later uses
-reuse it. The cache key is a hash of the recipe, the base model's recipe and the dataset version,
+``mini-qwen2.5-vl-sft`` is ``mini-qwen2.5-vl`` after the ``demo-sft`` then ``demo-sft-answer`` recipes.
+Nothing is shipped: the first use trains it locally (1,500 + 500 steps, one torch thread; see
+docs/tutorials/quickstart.md for the measured time) and caches the checkpoint under ``CACHE/models/mini-qwen2.5-vl-sft-seedS-<recipe hash>``; later uses
+reuse it. The cache key is a hash of the recipes, the base model's recipe and the dataset version,
 so a changed recipe retrains instead of reusing a stale model.
 """
 
@@ -50,13 +49,23 @@ _COLDSTART: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 8000, "s
                                "freeze_vision": True, "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3}
 """The reproduction's cold start, first stage (see ``repro-coldstart`` below); the second stage derives from it."""
 
+_DEMO: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full", "freeze_vision": True,
+                          "frames": 8, "per_device_batch_size": 8, "steps": 1500, "lr": 1e-3, "sft_answer_weight": 10.0}
+"""The demo's first stage (``demo-sft`` below); the second derives from it."""
+
 RECIPES: dict[str, dict[str, Any]] = {
-    # The demo: the shortest SFT that leaves a model with the format and an above-chance accuracy.
-    # The vision tower trains here, unlike the reproduction's (frozen, see there): 300 steps are too few for
-    # either to read the frames, and frozen at 300 steps 11.2 % of the test answers did not parse
-    # (accuracy 20.8 %) against 0 % (25.0 %) with the tower trained.
-    "demo-sft": {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full",
-                 "per_device_batch_size": 8, "steps": 300, "lr": 1e-3},
+    # The demo: two stages like the reproduction's cold start, cut down to what 2 cores train in minutes. Measured
+    # on the validation split (moss-video-mini seed 1, 240 items; docs/tutorials/quickstart.md):
+    # - the vision tower frozen at its random initialisation (see repro-coldstart) and 8 frames, not 16 (the
+    #   video's states at two frames each; the evaluation samples 8): no backward pass through the tower, half
+    #   the visual tokens;
+    # - the answer's tokens weighted 10x from the start;
+    # - 1,500 steps: the loss leaves its plateau (~0.35 nats, the trace template without the frames) after
+    #   ~800 steps. At 600 steps the model was at chance (validation accuracy 21.7 % weighted 10x, 25.0 %
+    #   unweighted; with an empty trace, or with the vision merger trained, the answer's loss stayed at
+    #   ln 4, a guess among four). At 1,500 the traces read the frames (the next state right in 41 % of the
+    #   items, size 96 %) but the answer followed them only for size (validation accuracy 35.4 %).
+    "demo-sft": _DEMO,
     # The reproduction's cold start: the same recipe shape, long enough to get past the loss plateau
     # (~0.35 nats per token, where the model writes the trace template but copies nothing from the
     # question) and short of saturating the trace (the PRR has headroom for the GRPO arms to differ).
@@ -80,6 +89,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     # items) from the same first stage: 600 more steps unweighted 39.2 % accuracy, weighted 10x 48.3 %, 1,500
     # steps weighted 30x 50.4 % (lr 3e-4; at 1e-3: 50.0 %, with a higher trace loss), the answer's loss 0.43.
     "repro-coldstart-answer": {**_COLDSTART, "steps": 1500, "lr": 3e-4, "sft_answer_weight": 30.0},
+    # The demo's second stage, from demo-sft's checkpoint: the answer weighted 30x at a lower rate, as in the
+    # reproduction's second stage. Validation accuracy 35.4 % -> 39.6 % (colour 20.8 -> 33.3 %, size 60.4 ->
+    # 79.2 %); weighted 100x: 37.5 %. One stage of 1,500 steps weighted 30x from the start: 31.2 %; at lr 2e-3:
+    # 34.2 %; on 8,000 training questions instead of 2,000: 37.5 %.
+    "demo-sft-answer": {**_DEMO, "steps": 500, "lr": 3e-4, "sft_answer_weight": 30.0},
     # GRPO arms from the cold start: identical budgets, only the rewards differ.
     # lr 5e-5: at 2e-4 every arm of every seed collapsed from the 900-step cold start within 60 steps
     # (degenerate traces, 21-72 % of test answers unparsed; docs/tutorials/reproduce-mosschatv.md).
@@ -95,10 +109,11 @@ ARMS: dict[str, list[str]] = {
 }
 """The two GRPO arms of the reproduction: the paper's ablation of the process reward."""
 
-TRAINED: dict[str, tuple[str, str]] = {
-    "mini-qwen2.5-vl-sft": ("mini-qwen2.5-vl", "demo-sft"),
+TRAINED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mini-qwen2.5-vl-sft": ("mini-qwen2.5-vl", ("demo-sft", "demo-sft-answer")),
 }
-"""Trained builtin models: name -> (base builtin, recipe)."""
+"""Trained builtin models: name -> (base builtin, its recipes in order; each stage starts from the last one's
+checkpoint)."""
 
 
 def recipe_config(name: str, **overrides: Any):
@@ -118,9 +133,9 @@ def _key(name: str, seed: int) -> str:
     from mosseval.data import synth
     from mosseval.models.tiny import recipe
 
-    base, rec = TRAINED[name]
-    blob = json.dumps({"recipe": RECIPES[rec], "base": recipe(base).fingerprint(), "seed": seed,
-                       "data": synth.GENERATOR_VERSION, "format": 1}, sort_keys=True)
+    base, stages = TRAINED[name]
+    blob = json.dumps({"recipes": [RECIPES[rec] for rec in stages], "base": recipe(base).fingerprint(), "seed": seed,
+                       "data": synth.GENERATOR_VERSION, "format": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -156,37 +171,48 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create the model cache {final.parent}: {e.strerror or e}") from None
-    base, rec = TRAINED[name]
+    base, stages = TRAINED[name]
 
     def build(out: Path) -> None:
         work = Path(tempfile.mkdtemp(prefix=f".{final.name}.train-", dir=final.parent))
         try:
             cache = str(cache_root) if cache_root is not None else str(cache_dir())
-            cfg = recipe_config(rec, model=base, seed=seed, output_dir=str(work / "run"), cache_dir=cache,
-                                model_args={"tiny_seed": seed})
+            cfgs = [recipe_config(rec, model=base, seed=seed, output_dir=str(work / rec), cache_dir=cache,
+                                  model_args={"tiny_seed": seed}) for rec in stages]
             say = console
             if say is None:
                 from rich.console import Console
 
                 say = Console(stderr=True)
-            say.print(f"[bold]training {name}[/] (first use: the {rec} recipe on moss-video-mini's train split, "
-                      f"{cfg.steps} steps, {cfg.num_threads} torch thread(s); cached in {final})", highlight=False)
+            steps = " + ".join(str(c.steps) for c in cfgs)
+            say.print(f"[bold]training {name}[/] (first use: the {' then '.join(stages)} recipe(s) on moss-video-mini's "
+                      f"train split, {steps} steps, {cfgs[0].num_threads} torch thread(s); cached in {final})",
+                      highlight=False)
             from mosseval.train import train
 
             started = time.perf_counter()
-            result = train(cfg)
+            reports, model, ckpt = [], base, None
+            for rec, cfg in zip(stages, cfgs):
+                t0 = time.perf_counter()
+                result = train(cfg.model_copy(update={"model": model}))
+                ckpt = result.last_checkpoint
+                assert ckpt is not None
+                reports.append({"recipe": rec, "steps": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 1),
+                                "summary": result.summary})
+                shutil.copy(work / rec / "train_config.yaml", out / f"train_config.{rec}.yaml")
+                model = str(ckpt)
             wall = time.perf_counter() - started
-            ckpt = result.last_checkpoint
             assert ckpt is not None
             for p in ckpt.iterdir():
                 if p.is_file():
                     shutil.copy(p, out / p.name)
-            shutil.copy(work / "run" / "train_config.yaml", out / "train_config.yaml")
             files = sorted(p.name for p in out.iterdir() if p.is_file())
-            manifest = {"name": name, "base": base, "recipe": rec, "seed": seed, "key": _key(name, seed),
-                        "train_wall_time_s": round(wall, 1), "torch_threads": cfg.num_threads,
-                        "summary": result.summary, "files": files,
-                        "reproduce": f"mosseval train --config {final / 'train_config.yaml'} -o DIR"}
+            manifest = {"name": name, "base": base, "recipes": list(stages), "seed": seed, "key": _key(name, seed),
+                        "train_wall_time_s": round(wall, 1), "torch_threads": cfgs[0].num_threads,
+                        "stages": reports, "files": files,
+                        "reproduce": [f"mosseval train --config {final / f'train_config.{rec}.yaml'} -o STAGE{i + 1}"
+                                      + (f" --model STAGE{i}/checkpoint-{cfgs[i - 1].steps}" if i else "")
+                                      for i, rec in enumerate(stages)]}
             (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
             say.print(f"trained {name} in {wall:.0f} s", highlight=False)
         finally:

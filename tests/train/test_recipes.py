@@ -33,14 +33,24 @@ def test_trained_builtin_is_trained_once_then_reused(tmp_path, monkeypatch):
     fast = {**recipes.RECIPES["demo-sft"], "train_size": None, "steps": 2, "per_device_batch_size": 2, "frames": 4,
             "max_completion_length": 64}
     monkeypatch.setitem(recipes.RECIPES, "demo-sft", fast)
-    monkeypatch.setitem(recipes.TRAINED, "mini-qwen2.5-vl-sft", ("tiny-qwen2.5-vl", "demo-sft"))
+    monkeypatch.setitem(recipes.RECIPES, "demo-sft-answer", {**fast, "steps": 3, "sft_answer_weight": 30.0})
+    monkeypatch.setitem(recipes.TRAINED, "mini-qwen2.5-vl-sft", ("tiny-qwen2.5-vl", ("demo-sft", "demo-sft-answer")))
     monkeypatch.setenv("MOSSEVAL_CACHE_DIR", str(tmp_path))
     path = resolve_checkpoint("builtin:mini-qwen2.5-vl-sft", HFArgs()).path
     assert path == recipes.trained_dir("mini-qwen2.5-vl-sft", tmp_path) and path.name.startswith("mini-qwen2.5-vl-sft-seed0-")
     manifest = json.loads((path / "mosseval_trained.json").read_text())
-    assert manifest["recipe"] == "demo-sft" and manifest["base"] == "tiny-qwen2.5-vl"
-    assert manifest["summary"]["method"] == "sft" and manifest["summary"]["steps"] == 2
-    assert (path / "model.safetensors").is_file() and (path / "train_config.yaml").is_file()
+    assert manifest["recipes"] == ["demo-sft", "demo-sft-answer"] and manifest["base"] == "tiny-qwen2.5-vl"
+    assert [(st["recipe"], st["summary"]["method"], st["summary"]["steps"]) for st in manifest["stages"]] == [
+        ("demo-sft", "sft", 2), ("demo-sft-answer", "sft", 3)]
+    # the second stage started from the first stage's checkpoint, not from the base model
+    import yaml
+
+    first = yaml.safe_load((path / "train_config.demo-sft.yaml").read_text())
+    second = yaml.safe_load((path / "train_config.demo-sft-answer.yaml").read_text())
+    assert first["model"] == "tiny-qwen2.5-vl" and first["sft_answer_weight"] == fast["sft_answer_weight"]
+    assert second["model"].endswith("checkpoint-2") and second["sft_answer_weight"] == 30.0
+    assert manifest["reproduce"][1].endswith("--model STAGE1/checkpoint-2")
+    assert (path / "model.safetensors").is_file() and (path / "mosseval_train_state.json").is_file()
     assert not (path / "trainer_state").exists() and not list(tmp_path.glob("models/.*train-*"))
     stamp = (path / "model.safetensors").stat().st_mtime_ns
     assert recipes.ensure_trained("mini-qwen2.5-vl-sft", tmp_path) == path
