@@ -96,12 +96,11 @@ _SCORE_JSON = SampleScore().model_dump(mode="json")
 """Every field of a stored score, with its default, in order (a score's JSON names them all)."""
 
 
-def _same_score(old: bytes | None, new: dict[str, Any]) -> bool:
-    """The stored score (``orjson.dumps`` of the parsed JSON object; None: none or not an object) is
+def _same_score(line: bytes, new: dict[str, Any]) -> bool:
+    """The score stored in ``line`` (a line ``_read_scored`` parsed as a JSON object, or one it read in full) is
     ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
-    the same JSON types. The line need not be rewritten."""
-    if old is None:
-        return False
+    the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
+    rewritten."""
     want = _SCORE_JSON.copy()
     want.update(new)
     detail = want["prr_detail"]
@@ -110,7 +109,18 @@ def _same_score(old: bytes | None, new: dict[str, Any]) -> bool:
         # a subclass (a serializer of its own) through pydantic
         want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
             detail.__pydantic_serializer__.to_python(detail, mode="json")
-    return old == orjson.dumps(want)
+    wanted = orjson.dumps(want)
+    # A valid JSON object that ends with these bytes has them as its last member (outside a string a key's
+    # quotes are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its
+    # score, which the parse keeps as the last of duplicate keys. What mosseval wrote ends so.
+    if line.endswith(b'"score":' + wanted + b"}"):
+        return True
+    try:
+        old = orjson.loads(line)
+    except ValueError:
+        return False
+    old = old.get("score") if type(old) is dict else None
+    return type(old) is dict and orjson.dumps(old) == wanted
 
 
 @dataclass(slots=True)
@@ -127,8 +137,6 @@ class _Stored:
     errored: bool
     fields: dict[str, Any]
     """The new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read)."""
-    score: bytes | None
-    """The stored score as JSON (``orjson.dumps`` of what the line holds; None: none, or not an object)."""
     lineno: int
     line: bytes
     record: SampleRecord | None
@@ -139,12 +147,15 @@ class _Stored:
 class _Task:
     """A task of the run being re-scored: its scorer and what its rows keep."""
 
-    __slots__ = ("scorer", "facts", "summarized")
+    __slots__ = ("scorer", "facts", "summarized", "data")
 
     def __init__(self, task: TaskSpec) -> None:
         self.scorer = TaskScorer(task, task.prompt.prefill if task.prompt else None)
         self.facts = SampleFacts(task.breakdowns)
         self.summarized = has_summary(task)  # its extractor's summary reads the full records
+        # its samples are read as validated data, not Sample records: the answer check and the breakdowns read
+        # the data (mosseval.recorddata) and the summary does not need the records
+        self.data = self.scorer.check_data is not None and self.facts.reads_data and not self.summarized
 
 
 def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored], dict[str, _Task], bool, set[str]]:
@@ -152,11 +163,16 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
     as it is read (its PRR queued in its task's scorer); the tasks; whether the file holds exactly those lines
     (no duplicate, blank, padded or unterminated line); and the tasks without a spec in run.json.
 
-    A line is parsed as JSON (``orjson``) and only its sample is validated into a record (the answer
-    checks read it); a line of any other layout, or one that does not validate, is read in full
-    (``rundir``'s reader: legacy layouts upgraded, a bad line reported with its number)."""
-    loads, dumps = orjson.loads, orjson.dumps
+    A line is parsed as JSON (``orjson``) and only its sample is validated: into plain dicts
+    (:mod:`mosseval.recorddata`, the checks of :class:`Sample` without its model instances) where the task's
+    answer check and breakdowns read such data, else into a record. A line of any other layout, or one that
+    does not validate, is read in full (``rundir``'s reader: legacy layouts upgraded, a bad line reported with
+    its number)."""
+    from mosseval.recorddata import sample_cluster_key, sample_data_validator
+
+    loads = orjson.loads
     validate_sample = Sample.__pydantic_validator__.validate_python  # Sample.model_validate without its wrapper
+    validate_data = sample_data_validator()
     by_key: dict[str, _Stored] = {}
     tasks: dict[str, _Task] = {}
     missing: set[str] = set()
@@ -166,6 +182,7 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         n_bytes += len(line) + 1
         d: Any = None
         rec: SampleRecord | None = None
+        sample: Any  # a Sample, or its validated data (a dict)
         try:
             d = loads(line)
             key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
@@ -173,14 +190,16 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
             if not (type(key) is str and type(task) is str and type(index) is int
                     and (text is None or type(text) is str) and (err is None or type(err) is dict)):
                 raise TypeError
-            sample = validate_sample(d["sample"])
-            stored = d.get("score")
+            t = tasks.get(task)
+            if t is None and task in specs:
+                t = tasks[task] = _Task(specs[task])
+            data = t is not None and t.data
+            sample = validate_data(d["sample"]) if data else validate_sample(d["sample"])
         except (ValueError, KeyError, TypeError, AttributeError):
             rec = validate_record(path, lineno, line)
             key, task, index, sample = rec.key, rec.task, rec.index, rec.sample
             text, err = rec.generation.text, rec.generation.error
-            # the score as stored (a legacy field the reader drops still makes the line differ)
-            stored = d.get("score") if type(d) is dict else None
+            data = False
         t = tasks.get(task)
         if t is None:
             spec = specs.get(task)
@@ -190,14 +209,18 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
             t = tasks[task] = _Task(spec)
         if t.summarized and rec is None:
             rec = validate_record(path, lineno, line)
-        fields = t.scorer.add(sample, text, err is not None)
+        if data:
+            fields = t.scorer.add_data(sample, text, err is not None)
+            cluster, facts = sample.get("cluster") or sample_cluster_key(sample), t.facts.of_data(sample)
+        else:
+            fields = t.scorer.add(sample, text, err is not None)
+            cluster, facts = sample.cluster_key, sample if rec is not None else t.facts(sample)
         old = by_key.pop(key, None)
         if old is not None:  # an earlier line of the same sample: superseded
             tasks[old.task].scorer.drop(old.fields)
-        # the stored score kept as its JSON (not the parsed tree, let go with the line's other objects)
-        by_key[key] = _Stored(key, task, index, sample.cluster_key,
-                              sample if rec is not None else t.facts(sample), err is not None, fields,
-                              None if type(stored) is not dict else dumps(stored), lineno, line, rec)
+        # the stored score is compared with the new one in the line itself (_same_score): the parsed tree is
+        # let go with the line's other objects
+        by_key[key] = _Stored(key, task, index, cluster, facts, err is not None, fields, lineno, line, rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
     return list(by_key.values()), tasks, exact, missing
 
@@ -217,7 +240,7 @@ def _rescore_locked(run_dir: Path) -> RunLog:
     for i, st in enumerate(stored):
         rec, f = st.record, st.fields
         # A line is rewritten only when its score changes (and then from the full record)
-        same = _same_score(st.score, f)
+        same = _same_score(st.line, f)
         if rec is None and not same:
             rec = validate_record(path, st.lineno, st.line)
         if rec is not None:
