@@ -21,7 +21,7 @@ from mosseval.rundir import (
     SAMPLES_FILE,
     expected_records,
     gc_paused,
-    read_run_log,
+    read_run_log_text,
     rewrite_lines,
     run_lock,
     validate_record,
@@ -87,9 +87,10 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
     Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
     the first N of each task), so they match what ``run`` reported.
     """
-    read_run_log(Path(run_dir))  # not a run directory (a typo): say so before the lock creates anything
+    # not a run directory (a typo): say so before the lock creates anything
+    checked = read_run_log_text(Path(run_dir))
     with run_lock(run_dir, wait=wait, say=say), gc_paused():
-        return _rescore_locked(Path(run_dir))
+        return _rescore_locked(Path(run_dir), checked)
 
 
 _SCORE_JSON = SampleScore().model_dump(mode="json")
@@ -225,8 +226,8 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
     return list(by_key.values()), tasks, exact, missing
 
 
-def _rescore_locked(run_dir: Path) -> RunLog:
-    log = read_run_log(run_dir)
+def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) -> RunLog:
+    log = read_run_log_text(run_dir, checked)[1]  # read again under the lock (the same text: not validated again)
     path = run_dir / SAMPLES_FILE
     specs = log.task_specs
     stored, tasks, exact, missing = _read_scored(path, specs)

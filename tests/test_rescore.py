@@ -257,3 +257,38 @@ def test_the_stored_score_is_compared_where_it_is_in_the_line():
     line = orjson.dumps({**head, "score": want})[:-1] + b',"score":' + orjson.dumps(other) + b"}"
     assert not _same_score(line, new) and _same_score(line, {**new, "prr": 0.5})
     assert not _same_score(b"not json", new) and not _same_score(orjson.dumps({**head}), new)
+
+
+def test_the_run_log_checked_before_the_lock_is_read_again_under_it(noisy, monkeypatch):
+    """``score`` checks run.json before taking the lock and reads it again under the lock: the same text is not
+    validated twice, a text another writer changed in between is the one used."""
+    import contextlib
+
+    from mosseval.records import RunLog
+
+    parsed: list[int] = []
+    real_parse = RunLog.model_validate_json.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, text, *args, **kwargs):
+        parsed.append(len(text))
+        return real_parse(cls, text, *args, **kwargs)
+
+    monkeypatch.setattr(RunLog, "model_validate_json", classmethod(counting))
+    before = (noisy / "run.json").read_bytes()
+    rescore(noisy)
+    assert len(parsed) == 1 and (noisy / "run.json").read_bytes() == before  # unchanged: not rewritten either
+    real_lock = rescore_mod.run_lock
+
+    @contextlib.contextmanager
+    def lock_after_a_change(run_dir, **kwargs):
+        log = json.loads((noisy / "run.json").read_text())
+        log["results"] = {}  # another writer left stale results between the check and the lock
+        (noisy / "run.json").write_text(json.dumps(log))
+        with real_lock(run_dir, **kwargs):
+            yield
+
+    monkeypatch.setattr(rescore_mod, "run_lock", lock_after_a_change)
+    parsed.clear()
+    got = rescore(noisy)
+    assert len(parsed) == 2 and got.results["moss-video-mini"].n == 40
+    assert json.loads((noisy / "run.json").read_text())["results"] == json.loads(before)["results"]
