@@ -6,6 +6,7 @@ Kept apart from :mod:`mosseval.runner` so that ``mosseval score`` (and the reade
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ from mosseval.scoring import (
     score_rows,
 )
 
+_INDEX = operator.attrgetter("index")
+
 
 def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]],
                  records: Sequence[SampleRecord | ScoreRow], expected_keys: list[str] | None = None,
@@ -49,7 +52,10 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]],
     if expected_keys is not None:
         wanted = set(expected_keys)
         rows = [r for r in rows if r.key in wanted]
-    rows = sorted((r for r in rows if r.task in order), key=lambda r: (order[r.task], r.index))
+    if len(order) == 1:  # one task: its rows by index (the same order, without a key tuple per row)
+        rows = sorted((r for r in rows if r.task in order), key=_INDEX)
+    else:
+        rows = sorted((r for r in rows if r.task in order), key=lambda r: (order[r.task], r.index))
     by_task: dict[str, list[ScoreRow]] = {}
     for r in rows:
         by_task.setdefault(r.task, []).append(r)
@@ -102,8 +108,7 @@ def _same_score(line: bytes, new: dict[str, Any]) -> bool:
     ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
     the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
     rewritten."""
-    want = _SCORE_JSON.copy()
-    want.update(new)
+    want = {**_SCORE_JSON, **new}
     detail = want["prr_detail"]
     if detail is not None:
         # a PRRDetail's fields as they are (orjson writes its tuples as the arrays pydantic's JSON mode makes);
@@ -183,6 +188,7 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         n_bytes += len(line) + 1
         d: Any = None
         rec: SampleRecord | None = None
+        t: _Task | None = None
         sample: Any  # a Sample, or its validated data (a dict)
         try:
             d = loads(line)
@@ -194,14 +200,17 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
             t = tasks.get(task)
             if t is None and task in specs:
                 t = tasks[task] = _Task(specs[task])
-            data = t is not None and t.data
-            sample = validate_data(d["sample"]) if data else validate_sample(d["sample"])
+            if t is not None and t.data:
+                sample, data = validate_data(d["sample"]), True
+            else:
+                sample, data = validate_sample(d["sample"]), False
         except (ValueError, KeyError, TypeError, AttributeError):
             rec = validate_record(path, lineno, line)
             key, task, index, sample = rec.key, rec.task, rec.index, rec.sample
             text, err = rec.generation.text, rec.generation.error
             data = False
-        t = tasks.get(task)
+        if rec is not None or t is None:
+            t = tasks.get(task)
         if t is None:
             spec = specs.get(task)
             if spec is None:

@@ -329,6 +329,12 @@ def _plain_values(rows: Sequence[ScoreRow], key: str) -> list[Any]:
     return [f[key] if type(f) is dict else _field(f, key) for f in [r.facts for r in rows]]  # _fact, inlined
 
 
+_ROW_CLUSTER, _ROW_CORRECT, _ROW_ERRORED, _ROW_PARSE_FAILED, _ROW_APPROXIMATE, _ROW_FORMAT_OK, _ROW_PRR, \
+    _ROW_PRR_STATUS = (operator.attrgetter(name) for name in ("cluster", "correct", "errored", "parse_failed",
+                                                              "approximate", "format_ok", "prr", "prr_status"))
+"""Column readers of :class:`ScoreRow` (one C-level call per row)."""
+
+
 def _rate(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
@@ -347,9 +353,10 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
 
     rows = score_rows(records)
     # clusters numbered once; every estimate below takes its subset of the numbers (same intervals as labels)
-    codes = first_seen_codes([r.cluster for r in rows])
-    correct = [1.0 if r.correct else 0.0 for r in rows]
-    errors = [r.errored for r in rows]
+    codes = first_seen_codes(list(map(_ROW_CLUSTER, rows)))
+    is_correct = list(map(_ROW_CORRECT, rows))
+    correct = [1.0 if c else 0.0 for c in is_correct]
+    errors = list(map(_ROW_ERRORED, rows))
     n = len(rows)
     result = TaskResult(
         task=name,
@@ -358,20 +365,21 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
         n=n,
         n_errors=sum(errors),
         accuracy=mean_ci(correct, codes, binary=True),
-        parse_failure_rate=_rate([r.parse_failed for r in rows]),
+        parse_failure_rate=_rate(list(map(_ROW_PARSE_FAILED, rows))),
         error_rate=_rate(errors),
-        approximate=approximate or any(r.approximate for r in rows),
+        approximate=approximate or any(map(_ROW_APPROXIMATE, rows)),
     )
     if format_required:
-        result.format_rate = _rate([bool(r.format_ok) for r in rows])
+        result.format_rate = _rate([bool(f) for f in map(_ROW_FORMAT_OK, rows)])
     if prr_enabled:
-        scored = [(i, r.prr, r.correct) for i, r in enumerate(rows) if r.prr is not None]
-        result.prr = mean_ci([p for _, p, _ in scored], codes[[i for i, _, _ in scored]])
-        ok = [(i, p) for i, p, c in scored if c]
-        bad = [(i, p) for i, p, c in scored if not c]
-        result.prr_correct = mean_ci([p for _, p in ok], codes[[i for i, _ in ok]])
-        result.prr_incorrect = mean_ci([p for _, p in bad], codes[[i for i, _ in bad]])
-        result.prr_not_applicable = sum(1 for r in rows if r.prr_status == "not_applicable")
+        prrs = list(map(_ROW_PRR, rows))
+        scored = [i for i, p in enumerate(prrs) if p is not None]
+        result.prr = mean_ci([prrs[i] for i in scored], codes[scored])
+        ok = [i for i in scored if is_correct[i]]
+        bad = [i for i in scored if not is_correct[i]]
+        result.prr_correct = mean_ci([prrs[i] for i in ok], codes[ok])
+        result.prr_incorrect = mean_ci([prrs[i] for i in bad], codes[bad])
+        result.prr_not_applicable = list(map(_ROW_PRR_STATUS, rows)).count("not_applicable")
     correct_arr = np.asarray(correct, dtype=np.float64)
     for key in breakdowns:
         groups: dict[str, list[int]] = defaultdict(list)
