@@ -41,8 +41,10 @@ def pin_threads() -> None:
 
 
 def interleave(fns: dict[str, Callable[[], object]], repeats: int, setup: Callable[[], None] | None = None,
-               ) -> tuple[dict[str, list[float]], dict[str, object]]:
-    """Run each function ``repeats`` times, interleaved (A B A B …); seconds per call and last results."""
+               cpu: dict[str, list[float]] | None = None) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """Run each function ``repeats`` times, interleaved (A B A B …); seconds per call and last results.
+    ``cpu``: filled with each call's process CPU seconds too (single-threaded work on a loaded machine: the
+    wall time includes waiting for a core, the CPU time does not)."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     results: dict[str, object] = {}
     for _ in range(repeats):
@@ -50,9 +52,12 @@ def interleave(fns: dict[str, Callable[[], object]], repeats: int, setup: Callab
             if setup is not None:
                 setup()
             gc.collect()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             results[name] = fn()
             times[name].append(time.perf_counter() - t0)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - c0)
     return times, results
 
 

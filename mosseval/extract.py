@@ -255,9 +255,19 @@ def check_mc(text: str | None, options: dict[str, str] | None, gold: str) -> Ans
     """Strict multiple-choice check: unparsed and ambiguous answers are wrong and flagged."""
     ex = extract_choice(text, options)
     gold_letter = (gold or "").strip().upper()
-    return AnswerResult(
-        extracted=ex.letter,
-        correct=ex.letter is not None and ex.letter == gold_letter,
-        parse_failed=not ex.parsed,
-        detail=ex.status if not ex.parsed else ex.rule,
-    )
+    # a few distinct outcomes (letter x rule x gold) recur over a run: each (frozen) result is built once
+    key = (ex.letter, ex.status, ex.rule, gold_letter)
+    got = _RESULTS.get(key)
+    if got is None:
+        if len(_RESULTS) >= _MEMO_SIZE:
+            _RESULTS.clear()
+        got = _RESULTS[key] = AnswerResult(
+            extracted=ex.letter,
+            correct=ex.letter is not None and ex.letter == gold_letter,
+            parse_failed=not ex.parsed,
+            detail=ex.status if not ex.parsed else ex.rule,
+        )
+    return got
+
+
+_RESULTS: dict[tuple[str | None, str, str | None, str], AnswerResult] = {}

@@ -263,11 +263,16 @@ class Sample(Record):
 
     @property
     def cluster_key(self) -> str:
-        if self.cluster:
-            return self.cluster
-        if self.video is not None:
-            return self.video.path
-        return self.id
+        return self.cluster_key_of(self.cluster, None if self.video is None else self.video.path, self.id)
+
+    @staticmethod
+    def cluster_key_of(cluster: str | None, video_path: str | None, sample_id: str) -> str:
+        """The cluster of a sample from its fields: its ``cluster``, else its video's path, else its id."""
+        if cluster:
+            return cluster
+        if video_path is not None:
+            return video_path
+        return sample_id
 
 
 class FrameInfo(Record):

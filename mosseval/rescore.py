@@ -6,8 +6,8 @@ Kept apart from :mod:`mosseval.runner` so that ``mosseval score`` (and the reade
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from mosseval.rundir import (
     SAMPLES_FILE,
     expected_records,
     gc_paused,
-    read_run_log,
+    read_run_log_text,
     rewrite_lines,
     run_lock,
     validate_record,
@@ -38,6 +38,8 @@ from mosseval.scoring import (
     score_rows,
 )
 
+_INDEX = operator.attrgetter("index")
+
 
 def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]],
                  records: Sequence[SampleRecord | ScoreRow], expected_keys: list[str] | None = None,
@@ -49,7 +51,10 @@ def finalize_log(log: RunLog, leaves: list[tuple[TaskSpec, str | None]],
     if expected_keys is not None:
         wanted = set(expected_keys)
         rows = [r for r in rows if r.key in wanted]
-    rows = sorted((r for r in rows if r.task in order), key=lambda r: (order[r.task], r.index))
+    if len(order) == 1:  # one task: its rows by index (the same order, without a key tuple per row)
+        rows = sorted((r for r in rows if r.task in order), key=_INDEX)
+    else:
+        rows = sorted((r for r in rows if r.task in order), key=lambda r: (order[r.task], r.index))
     by_task: dict[str, list[ScoreRow]] = {}
     for r in rows:
         by_task.setdefault(r.task, []).append(r)
@@ -87,64 +92,66 @@ def rescore(run_dir: Path, *, wait: bool = False, say: Callable[[str], None] | N
     Holds the run directory's writer lock. Results cover the run's own samples (after ``--limit N``,
     the first N of each task), so they match what ``run`` reported.
     """
-    read_run_log(Path(run_dir))  # not a run directory (a typo): say so before the lock creates anything
+    # not a run directory (a typo): say so before the lock creates anything
+    checked = read_run_log_text(Path(run_dir))
     with run_lock(run_dir, wait=wait, say=say), gc_paused():
-        return _rescore_locked(Path(run_dir))
+        return _rescore_locked(Path(run_dir), checked)
 
 
 _SCORE_JSON = SampleScore().model_dump(mode="json")
 """Every field of a stored score, with its default, in order (a score's JSON names them all)."""
 
 
-def _same_score(old: bytes | None, new: dict[str, Any]) -> bool:
-    """The stored score (``orjson.dumps`` of the parsed JSON object; None: none or not an object) is
+def _same_score(line: bytes, new: dict[str, Any]) -> bool:
+    """The score stored in ``line`` (a line ``_read_scored`` parsed as a JSON object, or one it read in full) is
     ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
-    the same JSON types. The line need not be rewritten."""
-    if old is None:
-        return False
-    want = _SCORE_JSON.copy()
-    want.update(new)
+    the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
+    rewritten."""
+    want = {**_SCORE_JSON, **new}
     detail = want["prr_detail"]
     if detail is not None:
         # a PRRDetail's fields as they are (orjson writes its tuples as the arrays pydantic's JSON mode makes);
         # a subclass (a serializer of its own) through pydantic
         want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
             detail.__pydantic_serializer__.to_python(detail, mode="json")
-    return old == orjson.dumps(want)
+    wanted = orjson.dumps(want)
+    # A valid JSON object that ends with these bytes has them as its last member (outside a string a key's
+    # quotes are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its
+    # score, which the parse keeps as the last of duplicate keys. What mosseval wrote ends so.
+    if line.endswith(b'"score":' + wanted + b"}"):
+        return True
+    try:
+        old = orjson.loads(line)
+    except ValueError:
+        return False
+    old = old.get("score") if type(old) is dict else None
+    return type(old) is dict and orjson.dumps(old) == wanted
 
 
-@dataclass(slots=True)
-class _Stored:
-    """One line of a run being re-scored: what aggregation and the rewrite need of it (its sample is let go
-    once its answer is checked: a 24,000-sample run is not held as records)."""
+_Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, bytes, SampleRecord | None]
+"""One line of a run being re-scored, as a plain tuple (built once a line, ~8x cheaper than an instance): what
+aggregation and the rewrite need of it (its sample is let go once its answer is checked: a 24,000-sample run is
+not held as records) —
 
-    key: str
-    task: str
-    index: int
-    cluster: str
-    facts: Sample | dict[str, Any]
-    """``ScoreRow.facts``: the breakdown values of the sample (the sample itself where its record is kept)."""
-    errored: bool
-    fields: dict[str, Any]
-    """The new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read)."""
-    score: bytes | None
-    """The stored score as JSON (``orjson.dumps`` of what the line holds; None: none, or not an object)."""
-    lineno: int
-    line: bytes
-    record: SampleRecord | None
-    """The validated record, where the line was read in full (a layout the fast read does not take, or a task
-    whose extractor's summary reads records)."""
+``(key, task, index, cluster, facts, errored, fields, lineno, line, record)``: ``facts`` is ``ScoreRow.facts``
+(the breakdown values of the sample; the sample itself where its record is kept); ``errored``: the generation
+failed; ``fields``: the new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read);
+``record``: the validated record, where the line was read in full (a layout the fast read does not take, or a
+task whose extractor's summary reads records)."""
 
 
 class _Task:
     """A task of the run being re-scored: its scorer and what its rows keep."""
 
-    __slots__ = ("scorer", "facts", "summarized")
+    __slots__ = ("scorer", "facts", "summarized", "data")
 
     def __init__(self, task: TaskSpec) -> None:
         self.scorer = TaskScorer(task, task.prompt.prefill if task.prompt else None)
         self.facts = SampleFacts(task.breakdowns)
         self.summarized = has_summary(task)  # its extractor's summary reads the full records
+        # its samples are read as validated data, not Sample records: the answer check and the breakdowns read
+        # the data (mosseval.recorddata) and the summary does not need the records
+        self.data = self.scorer.check_data is not None and self.facts.reads_data and not self.summarized
 
 
 def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored], dict[str, _Task], bool, set[str]]:
@@ -152,11 +159,16 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
     as it is read (its PRR queued in its task's scorer); the tasks; whether the file holds exactly those lines
     (no duplicate, blank, padded or unterminated line); and the tasks without a spec in run.json.
 
-    A line is parsed as JSON (``orjson``) and only its sample is validated into a record (the answer
-    checks read it); a line of any other layout, or one that does not validate, is read in full
-    (``rundir``'s reader: legacy layouts upgraded, a bad line reported with its number)."""
-    loads, dumps = orjson.loads, orjson.dumps
+    A line is parsed as JSON (``orjson``) and only its sample is validated: into plain dicts
+    (:mod:`mosseval.recorddata`, the checks of :class:`Sample` without its model instances) where the task's
+    answer check and breakdowns read such data, else into a record. A line of any other layout, or one that
+    does not validate, is read in full (``rundir``'s reader: legacy layouts upgraded, a bad line reported with
+    its number)."""
+    from mosseval.recorddata import sample_cluster_key, sample_data_validator
+
+    loads = orjson.loads
     validate_sample = Sample.__pydantic_validator__.validate_python  # Sample.model_validate without its wrapper
+    validate_data = sample_data_validator()
     by_key: dict[str, _Stored] = {}
     tasks: dict[str, _Task] = {}
     missing: set[str] = set()
@@ -166,6 +178,8 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         n_bytes += len(line) + 1
         d: Any = None
         rec: SampleRecord | None = None
+        t: _Task | None = None
+        sample: Any  # a Sample, or its validated data (a dict)
         try:
             d = loads(line)
             key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
@@ -173,15 +187,20 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
             if not (type(key) is str and type(task) is str and type(index) is int
                     and (text is None or type(text) is str) and (err is None or type(err) is dict)):
                 raise TypeError
-            sample = validate_sample(d["sample"])
-            stored = d.get("score")
+            t = tasks.get(task)
+            if t is None and task in specs:
+                t = tasks[task] = _Task(specs[task])
+            if t is not None and t.data:
+                sample, data = validate_data(d["sample"]), True
+            else:
+                sample, data = validate_sample(d["sample"]), False
         except (ValueError, KeyError, TypeError, AttributeError):
             rec = validate_record(path, lineno, line)
             key, task, index, sample = rec.key, rec.task, rec.index, rec.sample
             text, err = rec.generation.text, rec.generation.error
-            # the score as stored (a legacy field the reader drops still makes the line differ)
-            stored = d.get("score") if type(d) is dict else None
-        t = tasks.get(task)
+            data = False
+        if rec is not None or t is None:
+            t = tasks.get(task)
         if t is None:
             spec = specs.get(task)
             if spec is None:
@@ -190,20 +209,24 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
             t = tasks[task] = _Task(spec)
         if t.summarized and rec is None:
             rec = validate_record(path, lineno, line)
-        fields = t.scorer.add(sample, text, err is not None)
+        if data:
+            fields = t.scorer.add_data(sample, text, err is not None)
+            cluster, facts = sample.get("cluster") or sample_cluster_key(sample), t.facts.of_data(sample)
+        else:
+            fields = t.scorer.add(sample, text, err is not None)
+            cluster, facts = sample.cluster_key, sample if rec is not None else t.facts(sample)
         old = by_key.pop(key, None)
         if old is not None:  # an earlier line of the same sample: superseded
-            tasks[old.task].scorer.drop(old.fields)
-        # the stored score kept as its JSON (not the parsed tree, let go with the line's other objects)
-        by_key[key] = _Stored(key, task, index, sample.cluster_key,
-                              sample if rec is not None else t.facts(sample), err is not None, fields,
-                              None if type(stored) is not dict else dumps(stored), lineno, line, rec)
+            tasks[old[1]].scorer.drop(old[6])
+        # the stored score is compared with the new one in the line itself (_same_score): the parsed tree is
+        # let go with the line's other objects
+        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, line, rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
     return list(by_key.values()), tasks, exact, missing
 
 
-def _rescore_locked(run_dir: Path) -> RunLog:
-    log = read_run_log(run_dir)
+def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) -> RunLog:
+    log = read_run_log_text(run_dir, checked)[1]  # read again under the lock (the same text: not validated again)
     path = run_dir / SAMPLES_FILE
     specs = log.task_specs
     stored, tasks, exact, missing = _read_scored(path, specs)
@@ -211,25 +234,21 @@ def _rescore_locked(run_dir: Path) -> RunLog:
         raise UsageError(f"{run_dir}: run.json lacks the task specs of {sorted(missing)}; cannot re-score")
     for t in tasks.values():  # each task's PRRs scored in one batch
         t.scorer.finish()
-    lines = [st.line for st in stored]
     rows: list[ScoreRow] = []
-    changed = 0
-    for i, st in enumerate(stored):
-        rec, f = st.record, st.fields
+    changed: dict[int, bytes] = {}
+    for i, (key, task, index, cluster, facts, errored, f, lineno, line, rec) in enumerate(stored):
         # A line is rewritten only when its score changes (and then from the full record)
-        same = _same_score(st.score, f)
+        same = _same_score(line, f)
         if rec is None and not same:
-            rec = validate_record(path, st.lineno, st.line)
+            rec = validate_record(path, lineno, line)
         if rec is not None:
             rec.score = SampleScore(**f)  # read for this call only: updated in place
             if not same:
-                lines[i] = rec.model_dump_json().encode()
-                changed += 1
-        rows.append(score_row_of_fields(st.key, st.task, st.index, st.cluster, st.facts, st.errored, f, rec))
-    del stored
+                changed[i] = rec.model_dump_json().encode()
+        rows.append(score_row_of_fields(key, task, index, cluster, facts, errored, f, rec))
     if changed or not exact:  # else the file already holds exactly these bytes
-        rewrite_lines(run_dir, lines)
-    del lines
+        rewrite_lines(run_dir, [changed.get(i, st[8]) for i, st in enumerate(stored)])
+    del stored, changed
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     own = expected_records(log, rows)
     # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is

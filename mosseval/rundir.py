@@ -60,12 +60,22 @@ def write_run_log(run_dir: Path, log: RunLog) -> None:
 
 
 def read_run_log(run_dir: Path) -> RunLog:
+    return read_run_log_text(run_dir)[1]
+
+
+def read_run_log_text(run_dir: Path, known: tuple[str, RunLog] | None = None) -> tuple[str, RunLog]:
+    """``run.json``'s text and :func:`read_run_log`; ``known``: an earlier answer for the same directory, given
+    back when the text is unchanged (a reader that checked the run before taking its lock does not validate it
+    twice)."""
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise UsageError(f"{run_dir} is not a mosseval run directory (no {RUN_FILE})",
                          hint="pass a directory created by `mosseval run`")
     try:
-        return RunLog.model_validate_json(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if known is not None and known[0] == text:
+            return known
+        return text, RunLog.model_validate_json(text)
     except ValueError as exc:
         raise UsageError(f"{path} is not a valid run log: {first_invalid(exc)}",
                          hint="run.json holds the run's task specs and identity: restore it from a copy, or run "

@@ -21,6 +21,7 @@ from typing import Any
 from mosseval.errors import InternalError
 from mosseval.extract import AnswerResult, check_mc
 from mosseval.prr.format import answer_text, format_ok
+from mosseval.recorddata import sample_field
 from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
 from mosseval.registry import Registry
 from mosseval.stats import mean_ci
@@ -59,13 +60,23 @@ def _norm(text: str) -> str:
 
 @register_extractor("mc_strict")
 def strict_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
-    if sample.question_type == "open-ended":
+    return _strict(text, sample.question_type, sample.options, sample.answer)
+
+
+@extractors.register_hook("mc_strict", "check_data")
+def strict_check_data(text: str | None, data: dict[str, Any], task: TaskSpec, prefill: str | None) -> AnswerResult:
+    """:func:`strict_check` of the sample's validated data (:mod:`mosseval.recorddata`)."""
+    return _strict(text, sample_field(data, "question_type"), sample_field(data, "options"), data["answer"])
+
+
+def _strict(text: str | None, question_type: str, options: dict[str, str], answer: str) -> AnswerResult:
+    if question_type == "open-ended":
         ans = answer_text(text) if text else None
         cand = _norm(ans if ans is not None else (text or ""))
         if not cand:
             return AnswerResult(None, False, True, approximate=True, detail="empty")
-        return AnswerResult(cand, cand == _norm(sample.answer), False, approximate=True, detail="exact-match")
-    return check_mc(text, sample.options, sample.answer)
+        return AnswerResult(cand, cand == _norm(answer), False, approximate=True, detail="exact-match")
+    return check_mc(text, options, answer)
 
 
 def get_answer_check(name: str) -> AnswerCheck:
@@ -102,13 +113,17 @@ class TaskScorer:
     batch (:func:`mosseval.prr.score.score_batch`, the values one-at-a-time scoring gives) and completes
     the fields :meth:`add` returned. A reader that streams a run (``score``) lets each sample go once added."""
 
-    __slots__ = ("task", "prefill", "check", "prr_cfg", "require_format", "approximate", "_todo")
+    __slots__ = ("task", "prefill", "check", "check_data", "prr_cfg", "require_format", "approximate", "_todo")
 
     def __init__(self, task: TaskSpec, prefill: str | None = None) -> None:
         spec = task.scoring
         self.task = task
         self.prefill = prefill
         self.check = get_answer_check(spec.extractor)
+        self.check_data: Callable[[str | None, dict[str, Any], TaskSpec, str | None], AnswerResult] | None = \
+            extractors.hook(spec.extractor, "check_data")
+        """The extractor's check of a sample's validated data (:mod:`mosseval.recorddata`), where it has one
+        (an extractor's ``check_data`` hook: the same result as its check of the :class:`Sample`)."""
         self.prr_cfg: PRRConfig | None = spec.prr
         self.require_format = spec.require_format
         self.approximate = spec.approximate
@@ -117,14 +132,25 @@ class TaskScorer:
     def add(self, sample: Sample, text: str | None, errored: bool) -> dict[str, Any]:
         """The sample's score fields (the keyword arguments of its :class:`SampleScore`); the PRR ones are
         filled in by :meth:`finish`."""
-        refs = [s.text for s in sample.reference_steps]
+        return self._add(sample, [s.text for s in sample.reference_steps], text, errored, self.check)
+
+    def add_data(self, data: dict[str, Any], text: str | None, errored: bool) -> dict[str, Any]:
+        """:meth:`add` of a sample's validated data (:mod:`mosseval.recorddata`); only where :attr:`check_data`
+        is set."""
+        if self.check_data is None:
+            raise InternalError(f"{self.task.name}: its extractor has no check of a sample's data",
+                                hint="a bug in mosseval: report it")
+        return self._add(data, [s["text"] for s in data.get("reference_steps", ())], text, errored, self.check_data)
+
+    def _add(self, sample: Any, refs: list[str], text: str | None, errored: bool, check: Callable[..., AnswerResult],
+             ) -> dict[str, Any]:
         if errored or text is None:
             f: dict[str, Any] = {"correct": False, "parse_failed": False,
                                  "format_ok": False if self.require_format else None}
             if self.prr_cfg is not None:
                 f["prr"], f["prr_status"] = (0.0, "no_steps") if refs else (None, "not_applicable")
             return f
-        ans = self.check(text, sample, self.task, self.prefill)
+        ans = check(text, sample, self.task, self.prefill)
         f = {
             "extracted": ans.extracted,
             "correct": bool(ans.correct),
@@ -200,6 +226,17 @@ def score_row_of_fields(key: str, task: str, index: int, cluster: str, facts: Sa
                     record)
 
 
+def _holds_record(ann: Any) -> bool:
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    return (isinstance(ann, type) and issubclass(ann, BaseModel)) or any(_holds_record(a) for a in get_args(ann))
+
+
+_RECORD_FIELDS = frozenset(name for name, f in Sample.model_fields.items() if _holds_record(f.annotation))
+"""The :class:`Sample` fields that hold nested records (the video, the reference steps)."""
+
 _LABEL_TYPES = frozenset({str, type(None)})
 """Values whose equality is their label's (shared :class:`SampleFacts` dicts are keyed by them)."""
 
@@ -223,6 +260,22 @@ class SampleFacts:
             tuple(getattr(sample, k) for k in self._fields)
         if self._other:
             values += tuple(_field(sample, k) for k in self._other)
+        return self._shared(values)
+
+    def of_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`__call__` of a sample's validated data (:mod:`mosseval.recorddata`)."""
+        values = tuple([data[k] if k in data else sample_field(data, k) for k in self._fields])
+        if self._other:
+            values += tuple(_metadata_value(sample_field(data, "metadata"), k) for k in self._other)
+        return self._shared(values)
+
+    @property
+    def reads_data(self) -> bool:
+        """:meth:`of_data` gives what :meth:`__call__` gives: every key is a plain field (not a nested record) or
+        ``metadata.*`` (another name, e.g. a property of :class:`Sample`, needs the sample)."""
+        return all(k.startswith("metadata.") for k in self._other) and not _RECORD_FIELDS.intersection(self._fields)
+
+    def _shared(self, values: tuple[Any, ...]) -> dict[str, Any]:
         if not _LABEL_TYPES.issuperset(map(type, values)):
             # a number, a list, …: a dict of its own (equal keys need not give equal labels: 1, 1.0, True)
             return dict(zip(self._fields + self._other, values))
@@ -238,11 +291,16 @@ class SampleFacts:
 
 def _field(sample: Sample, key: str) -> Any:
     if key.startswith("metadata."):
-        value: Any = sample.metadata
-        for part in key.split(".")[1:]:
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
+        return _metadata_value(sample.metadata, key)
     return getattr(sample, key, None)
+
+
+def _metadata_value(metadata: Any, key: str) -> Any:
+    """The value of a ``metadata.<a>.<b>`` breakdown key in a sample's metadata (None where missing)."""
+    value = metadata
+    for part in key.split(".")[1:]:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _fact(facts: Sample | dict[str, Any], key: str) -> Any:
@@ -271,6 +329,12 @@ def _plain_values(rows: Sequence[ScoreRow], key: str) -> list[Any]:
     return [f[key] if type(f) is dict else _field(f, key) for f in [r.facts for r in rows]]  # _fact, inlined
 
 
+_ROW_CLUSTER, _ROW_CORRECT, _ROW_ERRORED, _ROW_PARSE_FAILED, _ROW_APPROXIMATE, _ROW_FORMAT_OK, _ROW_PRR, \
+    _ROW_PRR_STATUS = (operator.attrgetter(name) for name in ("cluster", "correct", "errored", "parse_failed",
+                                                              "approximate", "format_ok", "prr", "prr_status"))
+"""Column readers of :class:`ScoreRow` (one C-level call per row)."""
+
+
 def _rate(flags: list[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
@@ -289,9 +353,10 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
 
     rows = score_rows(records)
     # clusters numbered once; every estimate below takes its subset of the numbers (same intervals as labels)
-    codes = first_seen_codes([r.cluster for r in rows])
-    correct = [1.0 if r.correct else 0.0 for r in rows]
-    errors = [r.errored for r in rows]
+    codes = first_seen_codes(list(map(_ROW_CLUSTER, rows)))
+    is_correct = list(map(_ROW_CORRECT, rows))
+    correct = [1.0 if c else 0.0 for c in is_correct]
+    errors = list(map(_ROW_ERRORED, rows))
     n = len(rows)
     result = TaskResult(
         task=name,
@@ -300,20 +365,21 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
         n=n,
         n_errors=sum(errors),
         accuracy=mean_ci(correct, codes, binary=True),
-        parse_failure_rate=_rate([r.parse_failed for r in rows]),
+        parse_failure_rate=_rate(list(map(_ROW_PARSE_FAILED, rows))),
         error_rate=_rate(errors),
-        approximate=approximate or any(r.approximate for r in rows),
+        approximate=approximate or any(map(_ROW_APPROXIMATE, rows)),
     )
     if format_required:
-        result.format_rate = _rate([bool(r.format_ok) for r in rows])
+        result.format_rate = _rate([bool(f) for f in map(_ROW_FORMAT_OK, rows)])
     if prr_enabled:
-        scored = [(i, r.prr, r.correct) for i, r in enumerate(rows) if r.prr is not None]
-        result.prr = mean_ci([p for _, p, _ in scored], codes[[i for i, _, _ in scored]])
-        ok = [(i, p) for i, p, c in scored if c]
-        bad = [(i, p) for i, p, c in scored if not c]
-        result.prr_correct = mean_ci([p for _, p in ok], codes[[i for i, _ in ok]])
-        result.prr_incorrect = mean_ci([p for _, p in bad], codes[[i for i, _ in bad]])
-        result.prr_not_applicable = sum(1 for r in rows if r.prr_status == "not_applicable")
+        prrs = list(map(_ROW_PRR, rows))
+        scored = [i for i, p in enumerate(prrs) if p is not None]
+        result.prr = mean_ci([prrs[i] for i in scored], codes[scored])
+        ok = [i for i in scored if is_correct[i]]
+        bad = [i for i in scored if not is_correct[i]]
+        result.prr_correct = mean_ci([prrs[i] for i in ok], codes[ok])
+        result.prr_incorrect = mean_ci([prrs[i] for i in bad], codes[bad])
+        result.prr_not_applicable = list(map(_ROW_PRR_STATUS, rows)).count("not_applicable")
     correct_arr = np.asarray(correct, dtype=np.float64)
     for key in breakdowns:
         groups: dict[str, list[int]] = defaultdict(list)

@@ -1,6 +1,7 @@
-"""``mosseval score``'s two reads of a line give the same scores: the plain read (the line parsed as JSON, only
-its sample validated) and the full record reader (every field validated, legacy layouts upgraded), which
-takes every line the plain read does not (issue 16)."""
+"""``mosseval score``'s reads of a line give the same scores: the plain read (the line parsed as JSON, only its
+sample validated: as plain data with ``Sample``'s checks where the task's answer check and breakdowns read data,
+else as a ``Sample``) and the full record reader (every field validated, legacy layouts upgraded), which takes
+every line the plain read does not (issue 16)."""
 
 from __future__ import annotations
 
@@ -50,27 +51,88 @@ class _NoPlainRead:
             raise TypeError("plain read disabled")
 
 
+def _data_reads(monkeypatch) -> list[dict]:
+    """Record the samples ``score`` reads as validated data (``mosseval.recorddata``), not as records."""
+    import mosseval.recorddata as recorddata
+
+    seen: list[dict] = []
+    real = recorddata.sample_data_validator
+
+    def validator():
+        validate = real()
+
+        def spy(data):
+            out = validate(data)
+            seen.append(out)
+            return out
+        return spy
+
+    monkeypatch.setattr(recorddata, "sample_data_validator", validator)
+    return seen
+
+
+def _no_data_read(monkeypatch) -> None:
+    """Every task's samples read as ``Sample`` records (as for an extractor without a ``check_data`` hook)."""
+    from mosseval.scoring import SampleFacts
+
+    monkeypatch.setattr(SampleFacts, "reads_data", property(lambda self: False))
+
+
 def test_plain_read_and_full_reader_write_the_same_bytes(noisy, tmp_path, monkeypatch):
-    """Every line of the fixed noisy run: scoring it through the plain read and through the full record
-    reader writes byte-identical samples.jsonl and run.json (neither rewrites a current score)."""
-    twin = tmp_path / "twin"
-    shutil.copytree(noisy, twin)
-    # stale results in both, so that both rewrite run.json from what they scored
-    for run in (noisy, twin):
+    """Every line of the fixed noisy run: scoring it through the plain read with its sample validated as data,
+    through the plain read with its sample validated as a ``Sample``, and through the full record reader writes
+    byte-identical samples.jsonl and run.json (none rewrites a current score)."""
+    twins = [tmp_path / "as_sample", tmp_path / "full"]
+    for twin in twins:
+        shutil.copytree(noisy, twin)
+    # stale results in all, so that each rewrites run.json from what it scored
+    for run in (noisy, *twins):
         log = json.loads((run / "run.json").read_text())
         log["results"] = {}
         (run / "run.json").write_text(json.dumps(log))
     before = (noisy / SAMPLES_FILE).read_bytes()
-    seen = _full_reads(monkeypatch)
-    plain = rescore(noisy)
-    assert seen == []  # every line of a run score wrote itself is read plain
-    monkeypatch.setattr(rescore_mod, "Sample", _NoPlainRead)
-    full = rescore(twin)
     n = len(before.splitlines())
+    seen = _full_reads(monkeypatch)
+    data = _data_reads(monkeypatch)
+    plain = rescore(noisy)
+    assert seen == [] and len(data) == n  # every line of a run score wrote itself is read plain, as data
+    _no_data_read(monkeypatch)
+    as_sample = rescore(twins[0])
+    assert seen == [] and len(data) == n  # ...here plain, each sample validated as a Sample
+    monkeypatch.setattr(rescore_mod, "Sample", _NoPlainRead)
+    full = rescore(twins[1])
     assert seen == list(range(1, n + 1))  # ...and here every line went through the full reader
-    assert (noisy / SAMPLES_FILE).read_bytes() == (twin / SAMPLES_FILE).read_bytes() == before
-    assert plain.results == full.results and plain.results["moss-video-mini"].n == n
-    assert plain.model_dump(exclude={"updated_at"}) == full.model_dump(exclude={"updated_at"})
+    assert len(data) == n
+    assert (noisy / SAMPLES_FILE).read_bytes() == (twins[0] / SAMPLES_FILE).read_bytes() == \
+        (twins[1] / SAMPLES_FILE).read_bytes() == before
+    assert plain.results == as_sample.results == full.results and plain.results["moss-video-mini"].n == n
+    assert plain.model_dump(exclude={"updated_at"}) == as_sample.model_dump(exclude={"updated_at"}) == \
+        full.model_dump(exclude={"updated_at"})
+
+
+@pytest.mark.parametrize(("where", "value"), [
+    ("options", {"A": 1}),  # not a string
+    ("question_type", "essay"),  # not one of the Literal's values
+    ("reference_steps", [{"text": "a step", "when": 1.0}]),  # a field ReferenceStep does not declare
+    ("reference_steps", [{"start": 1.0}]),  # no text
+    ("video", {"kind": "file"}),  # no path
+    ("surprise", 1),  # a field Sample does not declare
+    ("answer", None),
+])
+def test_a_sample_that_does_not_validate_as_data_gets_the_records_one_line_error(noisy, monkeypatch, where, value):
+    """The plain read validates each sample as data with ``Sample``'s own checks: a sample that ``Sample`` would
+    refuse is refused (by the full reader, with the file, line number and what is wrong) and nothing is
+    rewritten."""
+    path = noisy / SAMPLES_FILE
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    recs[5]["sample"][where] = value
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    before = path.read_bytes(), (noisy / "run.json").read_bytes()
+    seen = _full_reads(monkeypatch)
+    with pytest.raises(UsageError, match=r"samples.jsonl:6: invalid sample record: field 'sample\."):
+        rescore(noisy)
+    assert seen == [6]
+    assert (path.read_bytes(), (noisy / "run.json").read_bytes()) == before
 
 
 def test_a_line_the_plain_read_cannot_take_goes_through_the_full_reader(noisy, monkeypatch):
@@ -109,11 +171,15 @@ def test_a_line_the_plain_read_cannot_take_goes_through_the_full_reader(noisy, m
     assert got[with_t].sample.reference_steps[0].start == step["t"]
 
 
-def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy):
+@pytest.mark.parametrize("unknown_key", [True, False])
+def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy, monkeypatch, unknown_key):
     """``score`` lets each sample go once its answer is checked and keeps only the values its task breaks down
     by (``SampleFacts``): sample fields, ``metadata.<key>`` paths (list-valued, nested, missing) and a key no
-    sample has give the same results as aggregating the full records."""
+    sample has give the same results as aggregating the full records. Without the unknown key the samples are
+    read as validated data (``SampleFacts.of_data``), with it as ``Sample`` records."""
     from mosseval.rescore import finalize_log
+
+    data = _data_reads(monkeypatch)
 
     path = noisy / SAMPLES_FILE
     recs = [json.loads(line) for line in path.read_text().splitlines()]
@@ -126,10 +192,12 @@ def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy):
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     log = json.loads((noisy / "run.json").read_text())
     spec = log["task_specs"]["moss-video-mini"]
-    spec["breakdowns"] = ["category", "metadata.skill", "metadata.deep.x", "metadata.none", "no_such_field",
-                          "cluster", "question_type", "level", "metadata.n"]
+    spec["breakdowns"] = ["category", "metadata.skill", "metadata.deep.x", "metadata.none",
+                          *(["no_such_field"] if unknown_key else []), "cluster", "question_type", "level",
+                          "metadata.n"]
     (noisy / "run.json").write_text(json.dumps(log))
     got = rescore(noisy)
+    assert len(data) == (0 if unknown_key else len(recs))
     res = got.results["moss-video-mini"]
     assert set(res.breakdowns) == {"category", "skill", "deep.x", "cluster", "question_type", "level", "n"}
     assert set(res.breakdowns["n"]) == {"1", "1.0", "True"}
@@ -164,3 +232,63 @@ def test_a_superseded_line_is_not_scored(noisy, monkeypatch):
     assert old["generation"]["text"] not in scored
     assert sorted(scored) == sorted(t for t in texts if t is not None)
     assert path.read_bytes() == b"\n".join(lines) + b"\n"  # the duplicate is gone, the rest unchanged
+
+
+def test_the_stored_score_is_compared_where_it_is_in_the_line():
+    """``_same_score`` takes a line whose last member is the new score's JSON at its word; any other line is
+    parsed and its score compared: another layout or spacing of the same score is the same, a ``score`` nested
+    deeper (or superseded by a later duplicate key) is not the record's score."""
+    import orjson
+
+    from mosseval.rescore import _SCORE_JSON, _same_score
+
+    new = {"extracted": "B", "correct": True, "parse_failed": False, "format_ok": True, "prr": 0.25,
+           "prr_status": "scored", "steps": ["a", "b"], "approximate": False}
+    want = {**_SCORE_JSON, **new}
+    other = {**want, "prr": 0.5}
+    head = {"key": "t/1", "task": "t", "index": 0}
+    assert _same_score(orjson.dumps({**head, "score": want}), new)
+    assert _same_score(json.dumps({**head, "score": want}, indent=1).encode(), new)  # other spacing: parsed
+    assert not _same_score(orjson.dumps({**head, "score": other}), new)
+    assert not _same_score(orjson.dumps({**head, "score": {**want, "prr": 1}}), {**new, "prr": 1.0})  # 1 is not 1.0
+    assert not _same_score(orjson.dumps({**head, "score": other, "sample": {"metadata": {"score": want}}}), new)
+    assert not _same_score(orjson.dumps({**head, "score": {**want, "judge": {}}}), new)  # a legacy field
+    # duplicate keys: the last one is the record's (as the parse reads it)
+    line = orjson.dumps({**head, "score": want})[:-1] + b',"score":' + orjson.dumps(other) + b"}"
+    assert not _same_score(line, new) and _same_score(line, {**new, "prr": 0.5})
+    assert not _same_score(b"not json", new) and not _same_score(orjson.dumps({**head}), new)
+
+
+def test_the_run_log_checked_before_the_lock_is_read_again_under_it(noisy, monkeypatch):
+    """``score`` checks run.json before taking the lock and reads it again under the lock: the same text is not
+    validated twice, a text another writer changed in between is the one used."""
+    import contextlib
+
+    from mosseval.records import RunLog
+
+    parsed: list[int] = []
+    real_parse = RunLog.model_validate_json.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, text, *args, **kwargs):
+        parsed.append(len(text))
+        return real_parse(cls, text, *args, **kwargs)
+
+    monkeypatch.setattr(RunLog, "model_validate_json", classmethod(counting))
+    before = (noisy / "run.json").read_bytes()
+    rescore(noisy)
+    assert len(parsed) == 1 and (noisy / "run.json").read_bytes() == before  # unchanged: not rewritten either
+    real_lock = rescore_mod.run_lock
+
+    @contextlib.contextmanager
+    def lock_after_a_change(run_dir, **kwargs):
+        log = json.loads((noisy / "run.json").read_text())
+        log["results"] = {}  # another writer left stale results between the check and the lock
+        (noisy / "run.json").write_text(json.dumps(log))
+        with real_lock(run_dir, **kwargs):
+            yield
+
+    monkeypatch.setattr(rescore_mod, "run_lock", lock_after_a_change)
+    parsed.clear()
+    got = rescore(noisy)
+    assert len(parsed) == 2 and got.results["moss-video-mini"].n == 40
+    assert json.loads((noisy / "run.json").read_text())["results"] == json.loads(before)["results"]

@@ -44,8 +44,9 @@ from mosseval.errors import ConfigError, DataNotFoundError, UnsafePathError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.paths import safe_join
 from mosseval.prr.steps import steps_from_paragraph
+from mosseval.recorddata import sample_field
 from mosseval.records import Sample, TaskSpec, VideoRef
-from mosseval.scoring import register_extractor
+from mosseval.scoring import extractors, register_extractor
 
 JUDGE_RUBRIC = "mmvu-official"
 """Name of the judge rubric that computes the official MMVU score (the judge issue)."""
@@ -294,14 +295,24 @@ def load(task: TaskSpec, root: Path) -> list[Sample]:
 @register_extractor("mmvu_rules")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     """Offline approximation of MMVU's judged score (always ``approximate=True``)."""
+    return _answer_check(text, sample.question_type, sample.options, sample.answer)
+
+
+@extractors.register_hook("mmvu_rules", "check_data")
+def answer_check_data(text: str | None, data: dict[str, Any], task: TaskSpec, prefill: str | None) -> AnswerResult:
+    """:func:`answer_check` of the sample's validated data (:mod:`mosseval.recorddata`)."""
+    return _answer_check(text, sample_field(data, "question_type"), sample_field(data, "options"), data["answer"])
+
+
+def _answer_check(text: str | None, question_type: str, options: dict[str, str], answer: str) -> AnswerResult:
     if text is None or not text.strip():
         return AnswerResult(None, False, True, approximate=True, detail="empty")
     cand = final_answer(text)
-    if sample.question_type == "multiple-choice":
-        ex = extract_choice(cand if cand is not None else text, sample.options)
+    if question_type == "multiple-choice":
+        ex = extract_choice(cand if cand is not None else text, options)
         if not ex.parsed:
             return AnswerResult(None, False, True, approximate=True, detail=ex.status)
-        return AnswerResult(ex.letter, ex.letter == sample.answer.strip().upper(), False, approximate=True,
+        return AnswerResult(ex.letter, ex.letter == answer.strip().upper(), False, approximate=True,
                             detail=ex.rule)
     if cand is None:
         # no marked final answer: accept a bare one-line answer, never a long unmarked text
@@ -311,5 +322,5 @@ def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str 
         cand = stripped.strip(_WRAP).rstrip(".")
     if not normalize(cand):
         return AnswerResult(None, False, True, approximate=True, detail="empty")
-    ok, rule = open_ended_match(cand, sample.answer)
+    ok, rule = open_ended_match(cand, answer)
     return AnswerResult(cand, ok, False, approximate=True, detail=rule)

@@ -52,8 +52,9 @@ from mosseval.data import register_holds_data, register_loader
 from mosseval.errors import ConfigError, DataNotFoundError, UnsafePathError
 from mosseval.extract import AnswerResult
 from mosseval.paths import safe_join
+from mosseval.recorddata import sample_field
 from mosseval.records import Sample, TaskSpec, VideoRef
-from mosseval.scoring import register_extractor
+from mosseval.scoring import extractors, register_extractor
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -419,13 +420,24 @@ def official_prediction(text: str | None, prefill: str | None = PREFILL) -> str:
 @register_extractor("mvbench_official")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     """MVBench official answer check (see module docstring)."""
+    return _answer_check(text, sample.answer, sample.options, task, prefill)
+
+
+@extractors.register_hook("mvbench_official", "check_data")
+def answer_check_data(text: str | None, data: dict[str, Any], task: TaskSpec, prefill: str | None) -> AnswerResult:
+    """:func:`answer_check` of the sample's validated data (:mod:`mosseval.recorddata`)."""
+    return _answer_check(text, data["answer"], sample_field(data, "options"), task, prefill)
+
+
+def _answer_check(text: str | None, answer: str, options: dict[str, str], task: TaskSpec,
+                  prefill: str | None) -> AnswerResult:
     prefill = prefill if prefill is not None else (task.prompt.prefill if task.prompt else PREFILL)
-    gold = (sample.answer or "").strip().upper()
-    gt = f"({gold.lower()}) {sample.options.get(gold, '')}"
+    gold = (answer or "").strip().upper()
+    gt = f"({gold.lower()}) {options.get(gold, '')}"
     if text is None or not _strip_prefill_echo(text, prefill).strip():
         return AnswerResult(None, False, True, detail="empty (the official check would accept it)")
     pred = official_prediction(text, prefill)
-    matches = [k for k in sample.options if official_check(pred, f"({k.lower()}) x")]
+    matches = [k for k in options if official_check(pred, f"({k.lower()}) x")]
     if len(matches) > 1:
         return AnswerResult(None, False, True, detail=f"ambiguous: {pred.split(' ')[0]!r}")
     if not matches:

@@ -8,22 +8,17 @@ samples whose PRR is below 1: a perfect trace is never "low"), the rest a draw r
 from __future__ import annotations
 
 import hashlib
-import types
 from array import array
-from typing import Any, Optional, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel, ConfigDict, TypeAdapter
-from typing_extensions import NotRequired, Required, TypedDict
 
 from mosseval.judge.summary import RunJudgements
 from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
+from mosseval.recorddata import record_data
 from mosseval.records import (
     ErrorInfo,
     JudgeVerdict,
-    ReferenceStep,
     SampleRecord,
-    SampleScore,
     digest,
 )
 from mosseval.redact import redact_text
@@ -116,54 +111,11 @@ def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgement
 #
 # A board embeds up to 100 samples per run. Validating each embedded line into a ``SampleRecord`` (model
 # instances for the sample, generation, score and every step), building the typed views and dumping them
-# cost ~4x parsing the line. Here the line is validated by pydantic into plain dicts instead, against
-# TypedDicts derived from the records' own declarations (same types, same coercions: an int in a float field
-# becomes a float; Literals, required fields and ``extra="forbid"`` kept; the two legacy upgrades mirrored),
-# and the views are built from those dicts. A line that does not validate goes through the record as before
+# cost ~4x parsing the line. Here the line is validated by pydantic into plain dicts instead
+# (:func:`mosseval.recorddata.record_data`: TypedDicts derived from the records' own declarations, the same
+# checks), and the views are built from those dicts. A line that does not validate goes through the record as before
 # (the same one-line error). ``tests/leaderboard/test_samples.py`` checks that both give the same bytes on
 # every fixed-run line and on lines that need coercion or the legacy upgrades.
-
-_DATA_TYPES: dict[type[BaseModel], Any] = {}
-
-
-def _data_type(model: type[BaseModel], extra: dict[str, Any] | None = None) -> Any:
-    """A TypedDict with ``model``'s fields (nested records as their TypedDicts), validated like the model."""
-    if model in _DATA_TYPES:
-        return _DATA_TYPES[model]
-
-    def plain(ann: Any) -> Any:
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            return _data_type(ann)
-        args = get_args(ann)
-        origin = get_origin(ann)
-        if origin in (Union, types.UnionType):
-            return Union[tuple(plain(x) for x in args)]
-        if origin in (list, dict, tuple) and args:
-            return origin[tuple(plain(x) for x in args)] if origin is not list else list[plain(args[0])]  # type: ignore[index]
-        return ann
-
-    fields = {name: (Required if f.is_required() else NotRequired)[plain(f.annotation)]
-              for name, f in model.model_fields.items()}
-    fields.update(extra or {})
-    data_type = TypedDict(model.__name__ + "Data", fields)  # type: ignore[operator]
-    data_type.__pydantic_config__ = ConfigDict(extra=model.model_config.get("extra"))  # type: ignore[attr-defined]
-    _DATA_TYPES[model] = data_type
-    return data_type
-
-
-_data_type(ReferenceStep, {"t": NotRequired[Optional[float]]})  # ReferenceStep._legacy_t's single time
-_data_type(SampleScore, {"judge": NotRequired[Any]})  # SampleScore.drop_legacy_judge: ignored either way
-_LINE = TypeAdapter(_data_type(SampleRecord))
-
-
-def record_data(line: bytes) -> dict | None:
-    """A ``samples.jsonl`` line validated as :class:`~mosseval.records.SampleRecord` declares its fields, as
-    plain dicts (None when it does not validate: read it as the record, for the record's own error)."""
-    try:
-        return _LINE.validate_json(line)  # type: ignore[no-any-return]
-    except ValueError:
-        return None
-
 
 _ROUNDED: dict[tuple[bytes, int], list[float]] = {}
 """(values, digits) -> rounded values: frame times and step distances repeat across samples, and ``round``
