@@ -26,7 +26,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,8 +164,8 @@ class Trainer:
                              "a Hub id in the local cache)")
         from mosseval.models.hf import HFModel
 
-        with acc.main_process_first():
-            self.hf = HFModel(spec)
+        with acc.main_process_first(), (_quiet_saving() if cfg.quiet else nullcontext()):
+            self.hf = HFModel(spec)  # --quiet: no "Loading weights" bar either
         model = self.hf.model
         self.processor = self.hf.processor
         self.tokenizer = self.hf.tokenizer
@@ -567,7 +567,7 @@ def _device_arg(device: Any) -> str:
 
 @contextmanager
 def _quiet_saving():
-    """No progress bars / tied-weight notices while a checkpoint is written."""
+    """No progress bars / tied-weight notices while a checkpoint is written (or, with --quiet, loaded)."""
     from transformers.utils import logging as hf_logging
 
     bar = hf_logging.is_progress_bar_enabled()

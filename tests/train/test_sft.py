@@ -273,6 +273,7 @@ def test_checkpoint_round_trips_through_run_and_grpo(tmp_path):
                         "--frames", "4", "--max-completion-length", "8", "--steps", "1", "--num-threads", "1",
                         "-o", str(tmp_path / "grpo"), "-q")
     assert grpo.returncode == 0, grpo.stderr
+    assert "Loading weights" not in grpo.stderr  # -q: no progress bar when loading a local checkpoint either
     gstate = json.loads((tmp_path / "grpo" / "checkpoint-1" / "mosseval_train_state.json").read_text())
     assert gstate["method"] == "grpo" and gstate["config"]["model"] == str(ckpt)
 
