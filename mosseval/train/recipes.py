@@ -149,6 +149,26 @@ def trained_dir(name: str, cache_root: Path | None = None, seed: int = 0) -> Pat
 MANIFEST = "mosseval_trained.json"
 
 
+class _Steps:
+    """The console a trained builtin's trainer sees: its progress bar shows, its ``saved ...`` lines do not."""
+
+    def __init__(self, console: Any):
+        self._console = console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console, name)
+
+    def __enter__(self) -> Any:
+        return self._console.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._console.__exit__(*exc)
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if not (args and isinstance(args[0], str) and args[0].startswith("saved ")):
+            self._console.print(*args, **kwargs)
+
+
 def _valid(path: Path) -> bool:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -189,12 +209,16 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
                       f"train split, {steps} steps, {cfgs[0].num_threads} torch thread(s); cached in {final})",
                       highlight=False)
             from mosseval.train import train
+            from mosseval.train.trainer import quiet_transformers
 
             started = time.perf_counter()
             reports, model, ckpt = [], base, None
             for rec, cfg in zip(stages, cfgs):
                 t0 = time.perf_counter()
-                result = train(cfg.model_copy(update={"model": model}))
+                # a progress bar per stage (minutes of training), nothing else: no per-checkpoint lines, no
+                # transformers loading bars
+                with quiet_transformers():
+                    result = train(cfg.model_copy(update={"model": model, "quiet": False}), console=_Steps(say))
                 ckpt = result.last_checkpoint
                 assert ckpt is not None
                 reports.append({"recipe": rec, "steps": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 1),

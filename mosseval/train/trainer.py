@@ -164,7 +164,7 @@ class Trainer:
                              "a Hub id in the local cache)")
         from mosseval.models.hf import HFModel
 
-        with acc.main_process_first(), (_quiet_saving() if cfg.quiet else nullcontext()):
+        with acc.main_process_first(), (quiet_transformers() if cfg.quiet else nullcontext()):
             self.hf = HFModel(spec)  # --quiet: no "Loading weights" bar either
         model = self.hf.model
         self.processor = self.hf.processor
@@ -453,7 +453,7 @@ class Trainer:
         acc.wait_for_everyone()
         from accelerate.utils import DistributedType
 
-        with _quiet_saving():
+        with quiet_transformers():
             acc.save_state(str(tmp / ck.TRAINER_STATE))
             sharded = acc.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
             state_dict = acc.get_state_dict(self.model) if sharded and not self.cfg.lora else None
@@ -566,7 +566,7 @@ def _device_arg(device: Any) -> str:
 
 
 @contextmanager
-def _quiet_saving():
+def quiet_transformers():
     """No progress bars / tied-weight notices while a checkpoint is written (or, with --quiet, loaded)."""
     from transformers.utils import logging as hf_logging
 

@@ -26,7 +26,7 @@ def test_recipes_are_valid_configs_with_equal_arm_budgets():
         recipe_config("demo")
 
 
-def test_trained_builtin_is_trained_once_then_reused(tmp_path, monkeypatch):
+def test_trained_builtin_is_trained_once_then_reused(tmp_path, monkeypatch, capsys):
     from mosseval.models.hf import HFArgs, resolve_checkpoint
     from mosseval.train import recipes
 
@@ -37,6 +37,10 @@ def test_trained_builtin_is_trained_once_then_reused(tmp_path, monkeypatch):
     monkeypatch.setitem(recipes.TRAINED, "mini-qwen2.5-vl-sft", ("tiny-qwen2.5-vl", ("demo-sft", "demo-sft-answer")))
     monkeypatch.setenv("MOSSEVAL_CACHE_DIR", str(tmp_path))
     path = resolve_checkpoint("builtin:mini-qwen2.5-vl-sft", HFArgs()).path
+    said = capsys.readouterr().err
+    # what the user sees while it trains: the stages, a bar per stage, the time; no temporary checkpoint paths
+    assert "training mini-qwen2.5-vl-sft" in said and "2 + 3 steps" in said and "trained mini-qwen2.5-vl-sft in" in said
+    assert said.count("sft ") >= 2 and "saved " not in said and "Loading weights" not in said, said
     assert path == recipes.trained_dir("mini-qwen2.5-vl-sft", tmp_path) and path.name.startswith("mini-qwen2.5-vl-sft-seed0-")
     manifest = json.loads((path / "mosseval_trained.json").read_text())
     assert manifest["recipes"] == ["demo-sft", "demo-sft-answer"] and manifest["base"] == "tiny-qwen2.5-vl"
