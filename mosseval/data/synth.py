@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from mosseval.errors import MissingDependencyError, OutputError, UsageError
-from mosseval.fileio import TMP_SUFFIX, DirLock, remove_stale_temp
+from mosseval.fileio import TMP_SUFFIX, DirLock, os_reason, remove_stale_temp
 
 NAME = "moss-video-mini"
 GENERATOR_VERSION = "2"
@@ -769,7 +769,7 @@ def ensure_mini(root: Path, seed: int = 0, *, n_test: int = DEFAULT_N_TEST,
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"moss-video-mini: cannot create the cache folder {str(root)!r}: {exc}",
+        raise OutputError(f"moss-video-mini: cannot create the cache folder {str(root)!r}: {os_reason(exc, root / 'x')}",
                           hint="set MOSSEVAL_CACHE_DIR to a writable folder") from exc
     # one generator per dataset at a time (others wait, then reuse its copy); correctness does not
     # depend on it (the final rename is atomic), it spares duplicate work

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mosseval.errors import MissingDependencyError, OutputError
+from mosseval.fileio import os_reason
 from mosseval.leaderboard.records import Board, Cell, Column
 from mosseval.records import Estimate
 
@@ -99,7 +100,7 @@ def _write_table(table: Any, path: Path, fmt: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         getattr(table, f"to_{fmt}")(path, index=False)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint=f"choose a writable --{fmt} path") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}", hint=f"choose a writable --{fmt} path") from None
     return path
 
 

@@ -45,8 +45,9 @@ class GRPOTrainer(Trainer):
 
     method = "grpo"
 
-    def __init__(self, cfg: Any, *, console: Any = None, reward_fns: dict[str, Any] | None = None):
-        super().__init__(cfg, console=console)
+    def __init__(self, cfg: Any, *, console: Any = None, reward_fns: dict[str, Any] | None = None,
+                 progress_bar: bool = False):
+        super().__init__(cfg, console=console, progress_bar=progress_bar)
         self.extra_reward_fns = dict(reward_fns or {})
         self._last_rollout: Rollout | None = None
 

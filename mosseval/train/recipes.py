@@ -7,8 +7,8 @@ checkpoint (``train_config.yaml``, ``mosseval_train_state.json``), so
 
 ``mini-qwen2.5-vl-sft`` is ``mini-qwen2.5-vl`` after the ``demo-sft`` then ``demo-sft-answer`` recipes.
 Nothing is shipped: the first use trains it locally (1,500 + 500 steps, one torch thread; see
-docs/tutorials/quickstart.md for the measured time) and caches the checkpoint under ``CACHE/models/mini-qwen2.5-vl-sft-seedS-<recipe hash>``; later uses
-reuse it. The cache key is a hash of the recipes, the base model's recipe and the dataset version,
+docs/tutorials/quickstart.md for the measured time) and caches the checkpoint under
+``CACHE/models/mini-qwen2.5-vl-sft-seedS-<recipe hash>``; later uses reuse it. The cache key is a hash of the recipes, the base model's recipe and the dataset version,
 so a changed recipe retrains instead of reusing a stale model.
 """
 
@@ -149,26 +149,6 @@ def trained_dir(name: str, cache_root: Path | None = None, seed: int = 0) -> Pat
 MANIFEST = "mosseval_trained.json"
 
 
-class _Steps:
-    """The console a trained builtin's trainer sees: its progress bar shows, its ``saved ...`` lines do not."""
-
-    def __init__(self, console: Any):
-        self._console = console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._console, name)
-
-    def __enter__(self) -> Any:
-        return self._console.__enter__()
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._console.__exit__(*exc)
-
-    def print(self, *args: Any, **kwargs: Any) -> None:
-        if not (args and isinstance(args[0], str) and args[0].startswith("saved ")):
-            self._console.print(*args, **kwargs)
-
-
 def _valid(path: Path) -> bool:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -179,7 +159,7 @@ def _valid(path: Path) -> bool:
 
 def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, console: Any = None) -> Path:
     """The cached checkpoint of trained builtin ``name``, training it once (atomically, race-safe)."""
-    from mosseval.fileio import DirLock
+    from mosseval.fileio import DirLock, os_reason
     from mosseval.paths import cache_dir
 
     if name not in TRAINED:
@@ -190,7 +170,7 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"cannot create the model cache {final.parent}: {e.strerror or e}") from None
+        raise OutputError(f"cannot create the model cache {final.parent}: {os_reason(e, final.parent / 'x')}") from None
     base, stages = TRAINED[name]
 
     def build(out: Path) -> None:
@@ -209,16 +189,14 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
                       f"train split, {steps} steps, {cfgs[0].num_threads} torch thread(s); cached in {final})",
                       highlight=False)
             from mosseval.train import train
-            from mosseval.train.trainer import quiet_transformers
 
             started = time.perf_counter()
             reports, model, ckpt = [], base, None
             for rec, cfg in zip(stages, cfgs):
                 t0 = time.perf_counter()
-                # a progress bar per stage (minutes of training), nothing else: no per-checkpoint lines, no
-                # transformers loading bars
-                with quiet_transformers():
-                    result = train(cfg.model_copy(update={"model": model, "quiet": False}), console=_Steps(say))
+                # the recipes are quiet (no per-checkpoint lines, no transformers loading bars); a progress bar
+                # per stage shows the minutes of training
+                result = train(cfg.model_copy(update={"model": model}), console=say, progress_bar=True)
                 ckpt = result.last_checkpoint
                 assert ckpt is not None
                 reports.append({"recipe": rec, "steps": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 1),

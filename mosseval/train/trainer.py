@@ -72,9 +72,11 @@ class Trainer:
 
     method = "base"
 
-    def __init__(self, cfg: TrainConfig, *, console: Any = None):
+    def __init__(self, cfg: TrainConfig, *, console: Any = None, progress_bar: bool = False):
+        """``progress_bar``: show the step bar on ``console`` even with ``cfg.quiet`` (which silences the rest)."""
         self.cfg = cfg.check()
         self.console = console
+        self.progress_bar = progress_bar
         self.output_dir = Path(cfg.output_dir)
         self._set_up = False
 
@@ -380,7 +382,8 @@ class Trainer:
         acc, cfg = self.accelerator, self.cfg
         metrics_path = self.output_dir / METRICS_FILE
         history: list[dict[str, Any]] = _read_jsonl(metrics_path) if self.is_main else []
-        bar = progress(self.console if self.is_main and not cfg.quiet else None, self.total_steps, self.method,
+        shown = self.is_main and (self.progress_bar or not cfg.quiet)
+        bar = progress(self.console if shown else None, self.total_steps, self.method,
                        completed=self.start_step, info=True)
         last_ckpt = ck.last_checkpoint(self.output_dir) if cfg.resume else None
         step_times: list[float] = []

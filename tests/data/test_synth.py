@@ -431,3 +431,13 @@ def test_option_bias_probe_finds_a_planted_leak_and_none_in_the_data(small, tmp_
             item["answer"] = central
         (leaky / f"{split}.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
     assert synth.option_bias_probe(leaky)["rules"]["central"] == 1.0
+
+
+def test_cache_under_a_file_names_the_file(tmp_path):
+    from mosseval.errors import OutputError
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=r"cannot create the cache folder .*: .*afile is a file, not a folder"):
+        synth.ensure_mini(blocker / "cache")
+    assert blocker.read_text() == "x"
