@@ -29,7 +29,7 @@ OUT = "Output"
 EXEC = "Execution"
 
 PANELS: dict[str, tuple[str, ...]] = {
-    MODEL: ("method", "model", "model_args", "dtype", "bf16", "gradient_checkpointing", "freeze_vision", "lora",
+    MODEL: ("method", "model", "model_args", "dtype", "bf16", "gradient_checkpointing", "freeze_vision", "vision_cache", "lora",
             "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"),
     DATA: ("data", "data_dir", "cache_dir", "tasks_dir", "limit", "train_size", "frames", "max_pixels"),
     REWARD: ("rewards", "reward_weights", "prr", "require_format"),
@@ -120,8 +120,9 @@ def train_options() -> list[inspect.Parameter]:
             typ, kw["metavar"] = Optional[base], ("N" if base is int else "X")
         else:  # strings, choices, comma-separated lists, k=v mappings
             typ = Optional[str]
+            numeric = ["N"] if int in typing.get_args(base) else []  # num_threads: N or auto
             kw["metavar"] = ("K=V,..." if name in KEY_VALUE else "A,B,..." if typing.get_origin(base) is list
-                             else "|".join(choices) if choices else "TEXT")
+                             else "|".join(numeric + choices) if choices else "TEXT")
         option = _opt(*names, help=help_text, panel=_panel(name), **kw)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=Annotated[typ, option]))

@@ -89,6 +89,9 @@ class TrainConfig(BaseModel):
     """Trade compute for memory."""
     freeze_vision: bool = False
     """Train the language model only (the vision tower stays frozen)."""
+    vision_cache: bool = True
+    """With --freeze-vision, encode each training video once and reuse its visual tokens (exact: the same bits;
+    --no-vision-cache runs the tower every time)."""
     vision_lr_scale: float = Field(1.0, gt=0)
     """The vision tower's (patch embedding, blocks, merger) learning rate as a multiple of ``lr``."""
     lora: bool = False
@@ -200,8 +203,9 @@ class TrainConfig(BaseModel):
     rollout: str = "hf"
     """Rollout engine: hf (transformers generate, video in) or MODULE:CLASS implementing
     mosseval.train.rollout.RolloutEngine; vllm is not built in yet (use --export verl)."""
-    num_threads: int | None = Field(None, ge=1)
-    """torch CPU threads (pin it: a busy machine otherwise slows training many times over)."""
+    num_threads: int | Literal["auto"] | None = None
+    """torch CPU threads: N pins them (a busy machine otherwise slows training many times over); auto times the
+    steps at 1, 2, 4, ... threads as it trains and keeps the fastest (the weights do not change)."""
 
     # -- output
     output_dir: str = "runs/train"
@@ -231,6 +235,16 @@ class TrainConfig(BaseModel):
         if isinstance(data, dict) and data.get("lr") is None:
             data = {**data, "lr": DEFAULT_LR.get(str(data.get("method") or "grpo"), DEFAULT_LR["grpo"])}
         return data
+
+    @field_validator("num_threads", mode="before")
+    @classmethod
+    def _threads(cls, v: Any) -> Any:
+        if v is None or v == "auto":
+            return v
+        n = int(v) if not isinstance(v, bool) and str(v).strip().isdigit() else 0
+        if n < 1:
+            raise ValueError(f"{v!r} is not a thread count; give a whole number >= 1, or auto")
+        return n
 
     @field_validator("rollout")
     @classmethod

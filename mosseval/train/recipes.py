@@ -6,7 +6,7 @@ checkpoint (``train_config.yaml``, ``mosseval_train_state.json``), so
 ``mosseval train --config OUTPUT/train_config.yaml`` repeats a run.
 
 ``mini-qwen2.5-vl-sft`` is ``mini-qwen2.5-vl`` after the ``demo-sft`` then ``demo-sft-answer`` recipes.
-Nothing is shipped: the first use trains it locally (1,500 + 500 steps, one torch thread; see
+Nothing is shipped: the first use trains it locally (1,500 + 500 steps, torch threads chosen by timing; see
 docs/tutorials/quickstart.md for the measured time) and caches the checkpoint under
 ``CACHE/models/mini-qwen2.5-vl-sft-seedS-<recipe hash>``; later uses reuse it. The cache key is a hash of the recipes, the base model's recipe and the dataset version,
 so a changed recipe retrains instead of reusing a stale model.
@@ -50,7 +50,8 @@ _COLDSTART: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 8000, "s
 """The reproduction's cold start, first stage (see ``repro-coldstart`` below); the second stage derives from it."""
 
 _DEMO: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full", "freeze_vision": True,
-                          "frames": 8, "per_device_batch_size": 8, "steps": 1500, "lr": 1e-3, "sft_answer_weight": 10.0}
+                          "frames": 8, "per_device_batch_size": 8, "steps": 1500, "lr": 1e-3, "sft_answer_weight": 10.0,
+                          "num_threads": "auto"}
 """The demo's first stage (``demo-sft`` below); the second derives from it."""
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -60,6 +61,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     #   video's states at two frames each; the evaluation samples 8): no backward pass through the tower, half
     #   the visual tokens;
     # - the answer's tokens weighted 10x from the start;
+    # - torch threads chosen by timing (num_threads auto, mosseval/train/threads.py): 2 on an idle 2-core machine
+    #   (0.14 s per step instead of 0.27), 1 on a busy one; the weights are the same bits either way;
     # - 1,500 steps: the loss leaves its plateau (~0.35 nats, the trace template without the frames) after
     #   ~800 steps. At 600 steps the model was at chance (validation accuracy 21.7 % weighted 10x, 25.0 %
     #   unweighted; with an empty trace, or with the vision merger trained, the answer's loss stayed at
@@ -185,9 +188,11 @@ def ensure_trained(name: str, cache_root: Path | None = None, seed: int = 0, *, 
 
                 say = Console(stderr=True)
             steps = " + ".join(str(c.steps) for c in cfgs)
+            threads = cfgs[0].num_threads
+            threads_text = ("torch threads chosen by timing" if threads == "auto"
+                            else f"{threads} torch thread(s)" if threads else "torch's default threads")
             say.print(f"[bold]training {name}[/] (first use: the {' then '.join(stages)} recipe(s) on moss-video-mini's "
-                      f"train split, {steps} steps, {cfgs[0].num_threads} torch thread(s); cached in {final})",
-                      highlight=False)
+                      f"train split, {steps} steps, {threads_text}; cached in {final})", highlight=False)
             from mosseval.train import train
 
             started = time.perf_counter()

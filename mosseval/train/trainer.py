@@ -38,6 +38,7 @@ from mosseval.progress import progress
 from mosseval.train import checkpointing as ck
 from mosseval.train.config import TRACKERS, TrainConfig
 from mosseval.train.data import TrainData, load_train_task
+from mosseval.train.threads import ThreadTuner, candidate_counts, usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ REPORT_FILE = "report.html"
 # Keys that may not change between a run and its resumption (the saved state would not fit).
 _RESUME_FIXED = ("method", "model", "data", "train_size", "lora", "lora_r", "lora_alpha", "lora_target_modules",
                  "freeze_vision", "dtype")
-# Metric keys that measure time, not results: left out of the resume-equality promise.
-TIMING_KEYS = ("step_time_s", "rollout_time_s", "generate_time_s")
+# Metric keys that measure time or how the step ran (threads), not results: left out of the resume-equality promise.
+TIMING_KEYS = ("step_time_s", "rollout_time_s", "generate_time_s", "torch_threads")
 
 
 @dataclass
@@ -109,7 +110,12 @@ class Trainer:
 
         cfg = self.cfg
         self.torch = torch
-        if cfg.num_threads:
+        self.threads: ThreadTuner | None = None
+        if cfg.num_threads == "auto":
+            cores = usable_cores() if not torch.cuda.is_available() else 1
+            self.threads = ThreadTuner(candidate_counts(cores))
+            torch.set_num_threads(self.threads.count())
+        elif cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         cuda = torch.cuda.is_available()
         dist_kind = _launcher_engine()
@@ -196,6 +202,11 @@ class Trainer:
         self.prepare_reference(model)
         if cfg.lora:
             model = self._apply_lora(model)
+        self.vision_cache = None
+        if cfg.freeze_vision and cfg.vision_cache:
+            from mosseval.train.vision_cache import install_vision_cache
+
+            self.vision_cache = install_vision_cache(model, observe=self.vision_probe.observe)
 
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
@@ -389,6 +400,8 @@ class Trainer:
         step_times: list[float] = []
         with bar:
             for step in range(self.start_step, self.total_steps):
+                if self.threads is not None:
+                    self.torch.set_num_threads(self.threads.count())
                 t0 = time.perf_counter()
                 self.lr = float(self.scheduler.get_last_lr()[0])
                 record = self.train_step(step)
@@ -397,9 +410,11 @@ class Trainer:
                 self.consumed += self.prompts_per_step
                 step_time = time.perf_counter() - t0
                 step_times.append(step_time)
+                if self.threads is not None:
+                    self.threads.record(step_time)
                 if self.is_main:
                     record = {"step": step + 1, "epoch": round(self.consumed / len(self.data), 4), **record,
-                              "lr": self.lr, "step_time_s": step_time}
+                              "lr": self.lr, "step_time_s": step_time, "torch_threads": self.torch.get_num_threads()}
                     history.append(record)
                     if (step + 1) % cfg.log_every == 0 or step + 1 == self.total_steps:
                         _append_jsonl(metrics_path, record)
@@ -533,7 +548,9 @@ class Trainer:
                 "wall_time_s": float(sum(step_times)),
                 "param_digests": digests,
                 "params_in_sync": None if digests is None else len(set(digests)) == 1,
-                "torch_threads": self.torch.get_num_threads(),
+                "torch_threads": self.cfg.num_threads if self.threads is not None else self.torch.get_num_threads(),
+                "thread_steps": self.threads.summary() if self.threads is not None else None,
+                "vision_cache": self.vision_cache.summary() if self.vision_cache is not None else None,
                 "bad_videos": self.data.bad_videos,
                 "data": self.data_guard,
             }
@@ -626,7 +643,13 @@ class VisionProbe:
             emb = output[0] if isinstance(output, (tuple, list)) else output
         if isinstance(emb, (tuple, list)):  # per image / video
             emb = emb[0] if len(emb) == 1 else None
-        if emb is None or not hasattr(emb, "detach") or emb.dim() < 2 or emb.shape[0] < 2:
+        if emb is not None:
+            self.observe(emb)
+
+    def observe(self, emb: Any) -> None:
+        """Measure the visual tokens ``emb`` (one row per token); :mod:`~mosseval.train.vision_cache` calls it with
+        the features it looked up, which the tower's hook does not see."""
+        if not hasattr(emb, "detach") or emb.dim() < 2 or emb.shape[0] < 2:
             return
         import torch
 
