@@ -39,10 +39,25 @@ def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
-def _read_asset(name: str) -> str:
+def _asset(name: str) -> Path:
+    """A file of the page's packaged assets; a missing one is an incomplete installation (exit 5), not a bug."""
+    from mosseval.errors import MissingDependencyError
     from mosseval.paths import resource_dir
 
-    text = (resource_dir("reports") / name).read_text(encoding="utf-8")
+    try:
+        path = resource_dir("reports") / name
+    except FileNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise MissingDependencyError(f"mosseval's installation is incomplete: the leaderboard asset reports/{name} "
+                                     "is missing",
+                                     hint="reinstall mosseval (pip install --force-reinstall mosseval), or restore the "
+                                     "file in a source checkout (git checkout -- reports/)")
+    return path
+
+
+def _read_asset(name: str) -> str:
+    text = _asset(name).read_text(encoding="utf-8")
     low = text.lower()
     if "</script" in low or "</style" in low or "<!--" in low:
         raise ValueError(f"reports/{name} must not contain </script, </style or <!--")
@@ -101,11 +116,9 @@ def render_html(board: Board, out: str | os.PathLike, samples_per_run: int = 100
     import jinja2
     from markupsafe import Markup
 
-    from mosseval.paths import resource_dir
-
     css = _read_asset("leaderboard.css")
     js = _read_asset("leaderboard.js")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("reports"))),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_asset(TEMPLATE).parent)),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     marker = f"\x00board-data-{secrets.token_hex(8)}\x00"  # where the data block goes (streamed in)
     html = env.get_template(TEMPLATE).render(

@@ -21,9 +21,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mosseval.errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from mosseval.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ TRAINED: dict[str, tuple[str, tuple[str, ...]]] = {
 checkpoint)."""
 
 
-def recipe_config(name: str, **overrides: Any):
+def recipe_config(name: str, **overrides: Any) -> TrainConfig:
     """The :class:`TrainConfig` of recipe ``name`` with ``overrides`` applied."""
     from mosseval.train.config import load_config
 

@@ -422,7 +422,10 @@ class Trainer:
                         if cfg.report_to:
                             acc.log({k: v for k, v in record.items() if isinstance(v, (int, float))},
                                     step=step + 1)
-                    bar.update(completed=step + 1, info=self.progress_info(record))
+                    info = self.progress_info(record)
+                    if self.threads is not None:  # auto: show the count it chose
+                        info += f" · {record['torch_threads']} thread(s)"
+                    bar.update(completed=step + 1, info=info)
                 if (cfg.save_every and (step + 1) % cfg.save_every == 0) or step + 1 == self.total_steps:
                     last_ckpt = self.save_checkpoint(step + 1, record if self.is_main else None)
         summary = self._finish(step_times, last_ckpt)

@@ -85,7 +85,8 @@ class FrozenVisionCache:
         feats = tuple(found[k] for k in keys)
         if self.observe is not None:
             self.observe(torch.cat(feats, dim=0))
-        return BaseModelOutputWithPooling(pooler_output=feats)
+        # a tuple of per-video tensors, as transformers' own get_video_features leaves it (its annotation says Tensor)
+        return BaseModelOutputWithPooling(pooler_output=feats)  # type: ignore[arg-type]
 
     def summary(self) -> dict[str, Any]:
         return {"videos": len(self.store), "hits": self.hits, "misses": self.misses, "bypassed_calls": self.bypassed,

@@ -93,3 +93,22 @@ def test_a_failed_page_write_keeps_the_old_page(board, tmp_path, monkeypatch):
         render_html(board, out, 3)
     assert out.read_text() == "old page"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("missing", ["leaderboard.css", "leaderboard.js", "leaderboard.html.j2"])
+def test_a_missing_page_asset_is_an_incomplete_installation(board, tmp_path, monkeypatch, missing):
+    import shutil
+
+    import mosseval.paths
+    from mosseval.errors import ExitCode, MissingDependencyError
+
+    assets = tmp_path / "reports"
+    shutil.copytree(mosseval.paths.resource_dir("reports"), assets)
+    (assets / missing).unlink()
+    monkeypatch.setattr(mosseval.paths, "resource_dir", lambda kind: assets)
+    out = tmp_path / "board.html"
+    with pytest.raises(MissingDependencyError, match=f"installation is incomplete: the leaderboard asset "
+                                                     f"reports/{missing} is missing") as err:
+        render_html(board, out)
+    assert err.value.exit_code == ExitCode.MISSING_DEPENDENCY and "reinstall" in (err.value.hint or "")
+    assert not out.exists()

@@ -44,11 +44,14 @@ def test_trained_builtin_is_trained_once_then_reused(tmp_path, monkeypatch, caps
     # what the user sees while it trains: the stages, a bar per stage, the time; no temporary checkpoint paths
     assert "training mini-qwen2.5-vl-sft" in said and "2 + 3 steps" in said and "trained mini-qwen2.5-vl-sft in" in said
     assert said.count("sft ") >= 2 and "saved " not in said and "Loading weights" not in said, said
+    assert "torch threads chosen by timing" in " ".join(said.split()) and " thread(s)" in said  # auto; the bar shows it
     assert path == recipes.trained_dir("mini-qwen2.5-vl-sft", tmp_path) and path.name.startswith("mini-qwen2.5-vl-sft-seed0-")
     manifest = json.loads((path / "mosseval_trained.json").read_text())
     assert manifest["recipes"] == ["demo-sft", "demo-sft-answer"] and manifest["base"] == "tiny-qwen2.5-vl"
     assert [(st["recipe"], st["summary"]["method"], st["summary"]["steps"]) for st in manifest["stages"]] == [
         ("demo-sft", "sft", 2), ("demo-sft-answer", "sft", 3)]
+    assert [sum(st["summary"]["thread_steps"].values()) for st in manifest["stages"]] == [2, 3]
+    assert manifest["torch_threads"] == "auto" and manifest["stages"][0]["summary"]["vision_cache"]["misses"] >= 1
     # the second stage started from the first stage's checkpoint, not from the base model
     import yaml
 
