@@ -49,7 +49,8 @@ _COMMON: dict[str, Any] = {
 }
 
 _COLDSTART: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 8000, "sft_trace": "full",
-                               "freeze_vision": True, "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3}
+                               "freeze_vision": True, "per_device_batch_size": 8, "steps": 2500, "lr": 1e-3,
+                               "num_threads": "auto"}
 """The reproduction's cold start, first stage (see ``repro-coldstart`` below); the second stage derives from it."""
 
 _DEMO: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 2000, "sft_trace": "full", "freeze_vision": True,
@@ -84,6 +85,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # random features keep the frames (a linear probe reads the first state's colour, shape and cell
     # from them at 75 %, 87 % and 100 %) and the language model learns to read them.
     # 8,000 training questions: each is seen at most ~2.5 times in 2,500 steps of 8.
+    # Torch threads chosen by timing (auto): the reproduction runs its cold start alone, so on an idle machine it
+    # gets both cores; the GRPO arms and evaluations run two at once with one thread each.
     "repro-coldstart": _COLDSTART,
     # The cold start's second stage, from the first's checkpoint: the same SFT with the answer's tokens weighted
     # 30x (sft_answer_weight). After the first stage the traces read the frames (the next state right in ~50 % of

@@ -19,7 +19,8 @@ consistent reasoning than GRPO without it, at equal or better accuracy. On moss-
    option-bias probe of the generator, wall times and the machine it ran on.
 
 Every step is a subprocess of the real command line (logged with its wall time in
-``commands.log``); up to ``jobs`` run at once, each with one torch thread. Re-running the same
+``commands.log``); up to ``jobs`` run at once, each with one torch thread, except the cold start, which runs
+alone and lets the trainer choose its threads by timing (``num_threads: auto``). Re-running the same
 command resumes: finished training runs and evaluations are reused.
 """
 
@@ -238,9 +239,9 @@ class Repro:
         data = self.run(Job("data", ["data", "synth", "--train-size", str(size)]
                             + (["--cache-dir", str(self.opts.cache_dir)] if self.opts.cache_dir else []),
                             self.out / "logs" / ".data-never-reused"))
-        # 2. cold start, with one torch thread like every other step: on a shared machine two threads
-        #    were 3.5x slower per step than one (11 s vs 3 s at load 9 on 2 cores; threads wait for
-        #    each other whenever one is descheduled)
+        # 2. cold start, alone: its recipes choose their torch threads by timing (num_threads auto; on a shared
+        #    machine two threads were 3.5x slower per step than one, 11 s vs 3 s at load 9 on 2 cores, on an idle
+        #    one 1.9x faster), which never changes the weights
         traces_dir = self.out / "train" / "coldstart-traces"
         traces = self.run(Job("coldstart-traces", self.train_args(self.cold, traces_dir), traces_dir / "summary.json"))
         cold_dir = self.out / "train" / "coldstart"
@@ -357,6 +358,7 @@ class Repro:
             "jobs": [{"name": j.name, "seconds": round(j.seconds, 1), "reused": j.reused, "exit": j.returncode}
                      for j in jobs],
             "machine": {"cpus": os.cpu_count(), "jobs_at_once": self.opts.jobs, "torch_threads_per_job": 1,
+                        "coldstart_torch_threads": self.cold.get("num_threads"),
                         "load_average_start": load_start, "load_average_end": _loadavg(),
                         "gpu": _gpu_name()},
         }
@@ -695,7 +697,10 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
               + (f" (from the first start at {first.get('utc')} to the last training or evaluation that finished; "
                  f"the invocation that wrote this report took {d['wall_time_s'] / 60:.1f} min)" if resumed else "")
               + f"; {m['jobs_at_once']} job(s) at once, {m['torch_threads_per_job']} torch "
-              f"thread each; GPU: {m['gpu'] or 'none'}. Load average at the first start "
+              f"thread each"
+              + (" (the cold start, alone: threads chosen by timing)" if m.get("coldstart_torch_threads") == "auto"
+                 else "")
+              + f"; GPU: {m['gpu'] or 'none'}. Load average at the first start "
               f"{first.get('load_average', m['load_average_start'])}, when the report was written {m['load_average_end']}"
               + (f"; 1-minute load sampled every 30 s: mean {samples['mean']:.1f}, min {samples['min']:.1f}, max "
                  f"{samples['max']:.1f} ({samples['n']} samples)" if samples else "")

@@ -113,3 +113,26 @@ def test_training_with_the_cache_gives_the_same_weights_and_counts_its_hits(tmp_
     metrics = [[json.loads(line) for line in (tmp_path / f"cache-{on}" / "metrics.jsonl").open()] for on in (True, False)]
     for key in ("loss", "vision_rms", "vision_spread"):
         assert [m[key] for m in metrics[0]] == [m[key] for m in metrics[1]], key
+
+
+def test_grpo_with_the_cache_samples_and_learns_the_same(tmp_path: Path):
+    """GRPO encodes each prompt's video for the rollout and again for every log-probability pass (and the G copies of
+    a prompt are the same video): with the cache the tower runs once per video, and nothing else changes."""
+    import torch
+    from safetensors.torch import load_file
+
+    from mosseval.train import train
+    from mosseval.train.config import load_config
+
+    base = dict(model="tiny-qwen2.5-vl", data="moss-video-mini:train", per_device_batch_size=2, num_generations=4,
+                max_completion_length=16, frames=4, quiet=True, num_threads=1, steps=2, limit=2, beta=0.04,
+                freeze_vision=True, save_every=0, log_completions=8, cache_dir=str(tmp_path / "cache"))
+    runs = {on: train(load_config(None, {**base, "vision_cache": on, "output_dir": str(tmp_path / f"g-{on}")}))
+            for on in (True, False)}
+    stats = json.loads((tmp_path / "g-True" / "summary.json").read_text())["vision_cache"]
+    assert stats["misses"] == 2 and stats["hits"] > stats["misses"]  # 2 training videos, encoded once each
+    texts = [(tmp_path / f"g-{on}" / "completions.jsonl").read_text() for on in (True, False)]
+    assert texts[0] == texts[1] and texts[0].strip()
+    a = load_file(runs[True].last_checkpoint / "model.safetensors")
+    b = load_file(runs[False].last_checkpoint / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
