@@ -23,7 +23,7 @@ RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "reference" / "performance.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 SCRIPTS = ["bench_prr", "bench_score", "bench_reads", "bench_board_1m", "bench_cache", "bench_oracle", "bench_decode",
-           "bench_pipeline", "bench_tiny", "bench_synth"]
+           "bench_pipeline", "bench_tiny", "bench_synth", "bench_train"]
 LINE = re.compile(r"^(RATIO|MEM) (\S+): (.*)$")
 
 

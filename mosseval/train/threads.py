@@ -3,8 +3,9 @@
 On an idle 2-core machine two threads train the demo's model 1.9x faster than one; on a busy one they train it
 several times slower (each thread waits for the other at every parallel region, and the other waits for a core).
 No fixed count is right for both, so ``auto`` measures: it times a few steps at each candidate count (1, 2, 4, ...
-up to the cores this process may use), keeps the fastest, and measures the others again later, less often each
-time the same count wins (every 50, 100, 200, 400 steps).
+up to the cores this process may use), keeps the fastest (another count must be at least 10 % faster to replace
+the kept one), and measures the others again later, less often each time the same count wins (every 50, 100, 200,
+400 steps), or at once when the kept count's steps become 1.5 times slower than when it was chosen.
 
 This changes only the speed, never the trained weights: torch's CPU kernels at these shapes compute the same bits
 at 1 and 2 threads (they split the output across threads, not the sums), which
@@ -47,16 +48,20 @@ class ThreadTuner:
     ``probe_steps`` steps and the one with the lowest median step time is kept. After ``interval`` steps at the
     kept count the others are timed again (``probe_steps`` each) against the kept count's last ``probe_steps``
     steps; when the same count wins the interval doubles (up to ``max_interval``), when another wins it restarts.
-    A count whose step takes more than ``give_up`` times the kept count's median is dropped from that probe at once.
+    A count whose step takes more than ``give_up`` times the kept count's median is dropped from that probe at once;
+    another count replaces the kept one only when its median is below ``margin`` times the kept one's; and when the
+    kept count's last ``probe_steps`` steps take over ``react`` times what they took when it was chosen (someone
+    else started using the cores), the others are timed again at once.
     """
 
     def __init__(self, candidates: list[int], *, probe_steps: int = 3, interval: int = 50,
-                 max_interval: int = 400, give_up: float = 2.0) -> None:
+                 max_interval: int = 400, give_up: float = 2.0, margin: float = 0.9, react: float = 1.5) -> None:
         if not candidates or probe_steps < 1 or interval < 1:
             raise ValueError("ThreadTuner needs candidates, probe_steps >= 1 and interval >= 1")
         self.candidates = sorted(set(candidates))
         self.probe_steps, self.base_interval, self.max_interval = probe_steps, interval, max_interval
-        self.give_up = give_up
+        self.give_up, self.margin, self.react = give_up, margin, react
+        self.expected = float("inf")  # the kept count's median step time when it was chosen
         self.interval = interval
         self.current = self.candidates[0]
         self.times: dict[int, list[float]] = {c: [] for c in self.candidates}
@@ -93,17 +98,29 @@ class ThreadTuner:
                 self._choose()
             return
         self._since += 1
-        if len(self.candidates) > 1 and self._since >= self.interval:
+        if len(self.candidates) < 2:
+            return
+        recent = self.times[self.current]
+        slower = len(recent) >= self.probe_steps and statistics.median(recent) > self.react * self.expected
+        if slower:  # the load changed under the kept count: time the others now
+            self.interval = self.base_interval
+        if slower or self._since >= self.interval:
             self._plan = [c for c in self.candidates if c != self.current for _ in range(self.probe_steps)]
             self._since = 0
 
+    def _median(self, count: int) -> float:
+        return statistics.median(self.times[count]) if self.times[count] else float("inf")
+
     def _choose(self) -> None:
-        best = min(self.candidates, key=lambda c: (statistics.median(self.times[c]) if self.times[c] else float("inf"), c))
+        best = min(self.candidates, key=lambda c: (self._median(c), c))
+        if best != self.current and self._median(best) > self.margin * self._median(self.current):
+            best = self.current  # not clearly faster: keep the count we have
         if best == self.current:
             self.interval = min(self.max_interval, self.interval * 2)
         else:
             self.interval = self.base_interval
         self.current = best
+        self.expected = self._median(best)
 
     def summary(self) -> dict[str, int]:
         """Steps run at each thread count, e.g. ``{"1": 12, "2": 1988}``."""

@@ -61,6 +61,23 @@ def test_the_choice_follows_a_change_of_load():
     assert t.current == 1 and used[15:].count(1) >= 2 * used[15:].count(2)  # 2-thread steps: the probes only
 
 
+def test_a_load_change_under_the_kept_count_is_noticed_at_once():
+    t = ThreadTuner([1, 2], probe_steps=3, interval=50, max_interval=400)
+    speed = {1: 0.28, 2: 0.15}
+    assert _drive(t, speed, 20)[-1] == 2
+    speed.update({1: 0.35, 2: 0.9})  # another process takes a core: two threads now wait for each other
+    used = _drive(t, speed, 10)
+    # two slow steps make the last three's median 1.5x what two threads took when chosen; the probe of one thread
+    # follows at once (not after the 50-step interval), and one thread is kept
+    assert used == [2, 2, 1, 1, 1, 1, 1, 1, 1, 1] and t.current == 1
+
+
+def test_a_count_must_be_clearly_faster_to_replace_the_kept_one():
+    t = ThreadTuner([1, 2], probe_steps=3, interval=10)
+    used = _drive(t, {1: 0.28, 2: 0.27}, 40)  # 4 % faster: within the noise of a shared machine
+    assert t.current == 1 and used[7:].count(2) <= 6  # only probes
+
+
 def test_one_core_means_one_thread_without_probes():
     t = ThreadTuner(candidate_counts(1))
     assert _drive(t, {1: 0.2}, 50) == [1] * 50 and t.summary() == {"1": 50}
