@@ -5,8 +5,9 @@ Evaluates the models on moss-video-mini (``mosseval run`` for each), aggregates 
 models are the two calibration baselines (``random``: chance; ``oracle``: the metrics' ceiling) and
 ``mini-qwen2.5-vl-sft``, a real Qwen2.5-VL trained locally by the demo's SFT recipe on the
 benchmark's train split the first time it is used (then cached; :mod:`mosseval.train.recipes`).
-Nothing is downloaded. Torch threads are pinned (``num_threads``) so that a busy machine slows the
-demo down proportionally instead of thrashing.
+Nothing is downloaded. The evaluations pin torch threads (``num_threads``, one by default) so that a busy machine
+slows the demo down proportionally instead of thrashing; the first use's training chooses its thread count by timing
+(``num_threads: auto`` in its recipes: two threads on an idle 2-core machine, one on a busy one; the same weights).
 """
 
 from __future__ import annotations
