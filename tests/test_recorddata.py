@@ -20,18 +20,30 @@ SAMPLES = [
     {"id": "oe", "task": "t", "question": "q", "answer": "Embryo Transfer", "question_type": "open-ended",
      "cluster": "c1"},
     {"id": "bare", "task": "t", "question": "q", "answer": "A"},  # no options, no question type: the defaults
+    # VCR-Bench's answer kinds (vcrbench_rules reads metadata["answer_kind"]; the others ignore it)
+    {"id": "vcr-choice", "task": "t", "question": "q", "options": {"A": "red", "B": "blue"}, "answer": "B",
+     "metadata": {"answer_kind": "choice"}},
+    {"id": "vcr-interval", "task": "t", "question": "q", "answer": "[1.5, 4.0]", "question_type": "open-ended",
+     "metadata": {"answer_kind": "interval"}},
+    {"id": "vcr-box", "task": "t", "question": "q", "answer": "[10, 20, 110, 220]", "question_type": "open-ended",
+     "metadata": {"answer_kind": "box"}},
+    {"id": "vcr-text", "task": "t", "question": "q", "answer": "two", "question_type": "open-ended",
+     "metadata": {"answer_kind": "text", "duration_bucket": "short"}},
 ]
 TEXTS = [None, "", "  ", "C", "(C) 7", "<think>x</think>\n<answer>B</answer>", "The answer is D.", "Best option:(A) 2",
          "(e) choice E", "A) yes, not B", "\\boxed{C}", "Embryo Transfer", "Therefore, the final answer is: embryo "
-         "transfer", "<answer>7</answer>", "E", "It is either A or B.", "x" * 300 + " answer: C"]
-CHECKED = ["mc_strict", "mvbench_official", "mmvu_rules"]
+         "transfer", "<answer>7</answer>", "E", "It is either A or B.", "x" * 300 + " answer: C",
+         "The answer is: Answer: B", "From 1.5 s to 4 s", "<answer>[1.0, 4.2]</answer>", "00:01 - 00:04",
+         "<answer>[10, 20, 100, 200]</answer>", "box [0, 0, 5, 5] then [12, 22, 108, 215]", "<answer>two</answer>",
+         "answer:\n\n", "the best answer is (b) blue"]
+CHECKED = ["mc_strict", "mvbench_official", "mmvu_rules", "videomme_official", "vcrbench_rules"]
 
 
 @pytest.fixture(scope="module")
 def tasks():
     reg = load_registry()
     return {"mc_strict": reg["moss-video-mini"], "mvbench_official": reg[reg["mvbench"].subtasks[0]],
-            "mmvu_rules": reg["mmvu"]}
+            "mmvu_rules": reg["mmvu"], "videomme_official": reg["videomme"], "vcrbench_rules": reg["vcr-bench"]}
 
 
 @pytest.mark.parametrize("name", CHECKED)
