@@ -110,10 +110,82 @@ def _t_pdf(t: float, df: float) -> float:
     return math.exp(lc - (df + 1) / 2 * math.log1p(t * t / df))
 
 
+class _TDist:
+    """:func:`t_cdf` and :func:`_t_pdf` of one ``df``, for :func:`t_quantile`'s Newton steps: the same floating-point
+    operations in the same order (so the same bits), with what does not depend on the point computed once (the
+    log-gamma terms; the continued fraction's coefficients, kept as its first evaluation makes them)."""
+
+    __slots__ = ("df", "a", "lbt0", "split", "lc", "half", "terms")
+
+    def __init__(self, df: float) -> None:
+        a, b = df / 2.0, 0.5
+        self.df, self.a = df, a
+        self.lbt0 = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)  # _betainc's first three terms
+        self.split = (a + 1.0) / (a + b + 2.0)
+        self.lc = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+        self.half = (df + 1) / 2
+        self.terms: dict[bool, list[tuple[float, float, float, float]]] = {True: [], False: []}
+
+    def cdf(self, t: float) -> float:
+        df, a = self.df, self.a
+        x = df / (df + t * t)
+        if x <= 0.0:
+            inc = 0.0
+        elif x >= 1.0:
+            inc = 1.0
+        else:
+            lbt = self.lbt0 + a * math.log(x) + 0.5 * math.log1p(-x)
+            if x < self.split:
+                inc = math.exp(lbt) * _betacf_with(a, 0.5, x, self.terms[True]) / a
+            else:
+                inc = 1.0 - math.exp(lbt) * _betacf_with(0.5, a, 1.0 - x, self.terms[False]) / 0.5
+        tail = 0.5 * inc
+        return 1.0 - tail if t > 0 else tail
+
+    def pdf(self, t: float) -> float:
+        return math.exp(self.lc - self.half * math.log1p(t * t / self.df))
+
+
+def _betacf_with(a: float, b: float, x: float, terms: list[tuple[float, float, float, float]]) -> float:
+    """:func:`_betacf` with the x-free factors of each step's coefficient taken from ``terms`` (filled here on
+    first use: ``m (b - m)``, ``(a - 1 + 2m)(a + 2m)``, ``-(a + m)(a + b + m)``, ``(a + 2m)(a + 1 + 2m)``, each
+    computed as ``_betacf`` computes it); every other operation as there, in the same order."""
+    tiny, ntiny = 1e-300, -1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+    h = d
+    known = len(terms)
+    for m in range(1, 400):
+        if m > known:
+            m2 = 2 * m
+            terms.append((m * (b - m), (qam + m2) * (a + m2), -(a + m) * (qab + m), (a + m2) * (qap + m2)))
+        n1, d1, n2, d2 = terms[m - 1]
+        aa = n1 * x / d1
+        d = 1.0 + aa * d
+        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+        c = 1.0 + aa / c
+        if not (c > tiny or c < ntiny):
+            c = tiny
+        h *= d * c
+        aa = n2 * x / d2
+        d = 1.0 + aa * d
+        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+        c = 1.0 + aa / c
+        if not (c > tiny or c < ntiny):
+            c = tiny
+        delta = d * c
+        h *= delta
+        if -1e-15 < delta - 1.0 < 1e-15:
+            break
+    return h
+
+
 def t_quantile(q: float, df: float) -> float:
     """Quantile of Student's t with real ``df > 0`` (agrees with ``scipy.stats.t.ppf`` to ~1e-7).
 
-    Newton's method on the CDF from the Cornish-Fisher start, guarded by a bracket."""
+    Newton's method on the CDF from the Cornish-Fisher start, guarded by a bracket (the CDF and density of
+    :class:`_TDist`: :func:`t_cdf`'s and :func:`_t_pdf`'s bits, without recomputing what the steps share)."""
     if not 0.0 < q < 1.0:
         raise ValueError("q must lie in (0, 1)")
     if df <= 0:
@@ -132,16 +204,17 @@ def t_quantile(q: float, df: float) -> float:
     x = z + g1 / df + g2 / (df * df)
     if df < 3 or not math.isfinite(x) or x <= 0:
         x = math.tan(math.pi * (q - 0.5)) if df <= 1.5 else max(z, 1e-3)
+    dist = _TDist(df)
     lo, hi = 0.0, math.inf
     for _ in range(100):
-        f = t_cdf(x, df) - q
+        f = dist.cdf(x) - q
         if f < 0:
             lo = x
         else:
             hi = x
         if abs(f) < 1e-14:
             break
-        step = f / max(_t_pdf(x, df), 1e-300)
+        step = f / max(dist.pdf(x), 1e-300)
         nxt = x - step
         if not (lo < nxt < hi):  # outside the bracket: bisect (or expand)
             nxt = (lo + hi) / 2 if math.isfinite(hi) else max(2 * x, lo + 1.0)
