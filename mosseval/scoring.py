@@ -24,7 +24,7 @@ from mosseval.prr.format import answer_text, format_ok
 from mosseval.recorddata import sample_field
 from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
 from mosseval.registry import Registry
-from mosseval.stats import mean_ci
+from mosseval.stats import mean_cis
 
 METRIC_VERSION = "1"
 """Bump when a scoring rule changes: it enters every run identity."""
@@ -358,13 +358,38 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     correct = [1.0 if c else 0.0 for c in is_correct]
     errors = list(map(_ROW_ERRORED, rows))
     n = len(rows)
+    # every mean of the task (accuracy, PRRs, breakdown groups) computed in one call (mean_cis: the bits of
+    # mean_ci on each)
+    groups: list[tuple[Any, Any, bool]] = [(correct, codes, True)]
+    if prr_enabled:
+        prrs = list(map(_ROW_PRR, rows))
+        scored = [i for i, p in enumerate(prrs) if p is not None]
+        ok = [i for i in scored if is_correct[i]]
+        bad = [i for i in scored if not is_correct[i]]
+        groups += [([prrs[i] for i in scored], codes[scored], False), ([prrs[i] for i in ok], codes[ok], False),
+                   ([prrs[i] for i in bad], codes[bad], False)]
+    correct_arr = np.asarray(correct, dtype=np.float64)
+    by_key: list[tuple[str, list[str]]] = []
+    for key in breakdowns:
+        values: dict[str, list[int]] = defaultdict(list)
+        for i, (row, value) in enumerate(zip(rows, _plain_values(rows, key))):
+            if type(value) is str:  # breakdown_value's answer for a string, without the call
+                values[value].append(i)
+                continue
+            for v in breakdown_value(row, key):
+                values[v].append(i)
+        if values:
+            labels = sorted(values)
+            by_key.append((key.removeprefix("metadata."), labels))
+            groups += [(correct_arr[values[v]], codes[values[v]], True) for v in labels]
+    estimates = iter(mean_cis(groups))
     result = TaskResult(
         task=name,
         version=version,
         protocol=protocol,
         n=n,
         n_errors=sum(errors),
-        accuracy=mean_ci(correct, codes, binary=True),
+        accuracy=next(estimates),
         parse_failure_rate=_rate(list(map(_ROW_PARSE_FAILED, rows))),
         error_rate=_rate(errors),
         approximate=approximate or any(map(_ROW_APPROXIMATE, rows)),
@@ -372,28 +397,10 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     if format_required:
         result.format_rate = _rate([bool(f) for f in map(_ROW_FORMAT_OK, rows)])
     if prr_enabled:
-        prrs = list(map(_ROW_PRR, rows))
-        scored = [i for i, p in enumerate(prrs) if p is not None]
-        result.prr = mean_ci([prrs[i] for i in scored], codes[scored])
-        ok = [i for i in scored if is_correct[i]]
-        bad = [i for i in scored if not is_correct[i]]
-        result.prr_correct = mean_ci([prrs[i] for i in ok], codes[ok])
-        result.prr_incorrect = mean_ci([prrs[i] for i in bad], codes[bad])
+        result.prr, result.prr_correct, result.prr_incorrect = next(estimates), next(estimates), next(estimates)
         result.prr_not_applicable = list(map(_ROW_PRR_STATUS, rows)).count("not_applicable")
-    correct_arr = np.asarray(correct, dtype=np.float64)
-    for key in breakdowns:
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, (row, value) in enumerate(zip(rows, _plain_values(rows, key))):
-            if type(value) is str:  # breakdown_value's answer for a string, without the call
-                groups[value].append(i)
-                continue
-            for v in breakdown_value(row, key):
-                groups[v].append(i)
-        if groups:
-            label = key.removeprefix("metadata.")
-            result.breakdowns[label] = {
-                v: mean_ci(correct_arr[idx], codes[idx], binary=True) for v, idx in sorted(groups.items())
-            }
+    for label, labels in by_key:
+        result.breakdowns[label] = {v: next(estimates) for v in labels}
     return result
 
 

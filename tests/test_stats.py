@@ -244,8 +244,10 @@ from mosseval.stats import (  # noqa: E402
     bell_mccaffrey_df,
     cluster_totals,
     cr2_variance,
+    first_seen_codes,
     interval_from_totals,
     mean_ci,
+    mean_cis,
     t_quantile,
 )
 
@@ -315,6 +317,36 @@ def test_t_quantile_has_the_bits_of_newton_on_t_cdf():
     cases += [(0.975, k - 4e-14 * k) for k in range(2, 302)]
     for q, df in cases:
         assert t_quantile(q, df) == _t_quantile_by_cdf(q, df), (q, df)
+
+
+def test_mean_cis_has_the_bits_of_mean_ci_on_each_group():
+    """The batched means (a task's accuracy, PRRs and breakdown groups at once) write the same JSON as one
+    mean_ci a group, over 400 random tasks (1 to 1,000 items, one to n clusters, sorted or shuffled, all
+    right / all wrong / mixed, binary and real values, random subsets down to empty and single items)."""
+    import random
+
+    rng = random.Random(16)
+    n_groups = 0
+    for _ in range(400):
+        n = rng.choice([1, 2, 3, 5, 10, 40, 240, 1000])
+        n_cl = max(1, int(n / rng.choice([1, 1.5, 2, 3, 10, n])))
+        labels = [f"v{rng.randrange(n_cl)}" for _ in range(n)]
+        if rng.random() < 0.5:
+            labels.sort(key=lambda label: int(label[1:]))
+        codes = first_seen_codes(labels)
+        p = rng.choice([0.0, 1.0, rng.random()])
+        correct = [1.0 if rng.random() < p else 0.0 for _ in range(n)]
+        prr = [rng.choice([0.0, 1.0, rng.random(), round(rng.random(), 2)]) for _ in range(n)]
+        groups = [(correct, codes, True), (prr, codes, False)]
+        for _ in range(rng.randint(0, 8)):
+            idx = sorted(rng.sample(range(n), rng.randint(0, n)))
+            groups += [(np.asarray(correct)[idx], codes[idx], True), ([prr[i] for i in idx], codes[idx], False)]
+        want = [mean_ci(v, c, binary=b).model_dump_json() for v, c, b in groups]
+        assert [e.model_dump_json() for e in mean_cis(groups)] == want
+        n_groups += len(groups)
+    assert n_groups > 3000
+    assert mean_cis([]) == []
+    assert mean_cis([([], np.array([], dtype=np.intp), True)])[0] == mean_ci([], [])
 
 
 def _membership(sizes):
