@@ -4,6 +4,7 @@ refuses what ``Sample`` refuses (issue 16: ``score`` reads samples as data)."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -91,3 +92,105 @@ def test_the_data_validator_coerces_and_upgrades_as_sample_does():
     assert data["reference_steps"][0]["text"] == "a" and sample.reference_steps[0].start == 3.0
     for name in ("question_type", "options", "reference_steps", "category", "metadata", "cluster"):
         assert sample_field(data, name) == getattr(sample, name) or name == "reference_steps"
+
+
+# --------------------------------------------------------------------------- msgspec's one-pass read of a line
+
+
+def _same(a, b) -> bool:
+    """Equal values of the same types, dict keys in the same order, floats with the same bits."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if type(a) in (list, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if type(a) is float:
+        return repr(a) == repr(b)
+    return a == b
+
+
+def _usual_read(line: bytes):
+    """What ``score`` reads of a line without msgspec (orjson, then the sample validated as data), or None
+    where it would read the line through the full record reader."""
+    import orjson
+
+    try:
+        d = orjson.loads(line)
+        key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
+        text, err = g.get("text"), g.get("error")
+        if not (type(key) is str and type(task) is str and type(index) is int
+                and (text is None or type(text) is str) and (err is None or type(err) is dict)):
+            raise TypeError
+        return key, task, index, text, err is not None, sample_data_validator()(d["sample"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+_BIG = 2 ** 64 + 1
+_SAMPLE_CHANGES = [
+    {}, {"schema_version": 1.0}, {"schema_version": True}, {"schema_version": "1"}, {"schema_version": _BIG},
+    {"schema_version": 2 ** 63}, {"schema_version": -(2 ** 63)}, {"id": 5}, {"id": None}, {"question": ""},
+    {"options": {"A": 1}}, {"options": {"B": "b", "A": "a"}}, {"options": []}, {"options": None},
+    {"question_type": "essay"}, {"question_type": "open-ended"}, {"category": 3}, {"category": None},
+    {"level": "fine"}, {"split": True}, {"cluster": "c"}, {"cluster": 1.5}, {"surprise": 1},
+    {"metadata": {"n": _BIG}}, {"metadata": {"n": -_BIG, "m": [1, 1.0, True, None, "x", {"k": 2 ** 63}]}},
+    {"metadata": {"deep": {"a": [{"b": 1e-300}]}}}, {"metadata": []}, {"metadata": None}, {"metadata": "x"},
+    {"video": None}, {"video": {"path": "v.mp4"}}, {"video": {"path": "v.mp4", "start": 1, "end": _BIG}},
+    {"video": {"path": "v.mp4", "fps": "25"}}, {"video": {"path": "v.mp4", "kind": "frames", "first_index": 0}},
+    {"video": {"path": "v.mp4", "kind": "stream"}}, {"video": {"kind": "file"}}, {"video": {"path": "v", "x": 1}},
+    {"video": {"path": "v.mp4", "first_index": 1.0}}, {"video": {"path": "v.mp4", "start": True}},
+    {"reference_steps": []}, {"reference_steps": [{"text": "a", "t": 3}]}, {"reference_steps": [{"text": "a", "t": 3, "start": 1.5}]},
+    {"reference_steps": [{"text": "a", "start": None, "end": 2}]}, {"reference_steps": [{"start": 1.0}]},
+    {"reference_steps": [{"text": "a", "when": 1}]}, {"reference_steps": [{"text": 1}]}, {"reference_steps": {}},
+    {"reference_steps": [{"text": "a", "start": 9007199254740993}]}, {"answer": None}, {"answer": ["A"]},
+]
+_LINE_CHANGES = [
+    {}, {"index": 1.0}, {"index": True}, {"index": _BIG}, {"index": 2 ** 63}, {"index": "3"}, {"key": 1},
+    {"task": None}, {"generation": []}, {"generation": {"text": 3}}, {"generation": {"error": []}},
+    {"generation": {"text": None, "error": {"kind": "x", "message": "m"}}}, {"generation": {"extra": {"n": _BIG}}},
+    {"surprise": 1}, {"schema_version": "x"}, {"score": None},
+]
+_RAW_CHANGES = [  # (find, replace) on the line's bytes: JSON orjson refuses, duplicate keys, escapes
+    (b'"generation":{', b'"generation":{"latency_s":1e400,'), (b'"generation":{', b'"generation":{"x":"\xff",'),
+    (b'"generation":{', b'"generation":{"x":"\\ud800",'), (b'"sample":{', b'"sample":{"id":"first","id":"last",'),
+    (b'"sample":{', b'"sample":{"metadata":{"a":1},'), (b'"sample":{', b'"sample":{"question":"\\u00e9\\n\\"",'),
+    (b'"key":', b'"key":"dup","key":'), (b'"sample":{', b'"sample":{"metadata":{"x":1e400},'),
+    (b'"sample":{', b'"sample":{"metadata":{"x":1' + b"0" * 30 + b'},'), (b'{"', b' \t{"'),
+]
+
+
+def test_the_msgspec_read_of_a_line_is_the_usual_read_or_none():
+    """``sample_line_decoder`` is an accelerator: on lines of the fixed runs changed in 70 ways (coercions, wrong
+    types, unknown and missing fields, legacy fields, integers beyond 64 bits where integers and floats are
+    declared and in free-form metadata, duplicate keys, escapes, JSON orjson refuses) it gives exactly what
+    orjson + the data validator give (same keys in the same order, same types, same float bits), or None and
+    the caller reads the line the usual way; it never reads a line that way refuses. Lines as mosseval writes
+    them are all decoded."""
+    import orjson
+
+    from mosseval.recorddata import sample_line_decoder
+    from tests.support.fixed_runs import RUNS
+
+    decode = sample_line_decoder()
+    assert decode is not None
+    lines = [line for run in sorted(RUNS.iterdir()) if (run / "samples.jsonl").is_file()
+             for line in (run / "samples.jsonl").read_bytes().splitlines()[:12]]
+    n = decoded = refused = 0
+    for line in lines:
+        if b'"t":' not in line:  # a line mosseval writes today: decoded
+            assert decode(line) is not None
+        base = orjson.loads(line)
+        dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)  # (integers beyond 64 bits)
+        variants = [dumps({**base, "sample": {**base["sample"], **c}}).encode() for c in _SAMPLE_CHANGES]
+        variants += [dumps({**base, **c}).encode() for c in _LINE_CHANGES]
+        variants += [line.replace(a, b, 1) for a, b in _RAW_CHANGES]
+        for v in variants:
+            got, want = decode(v), _usual_read(v)
+            n += 1
+            if got is None:
+                refused += 1
+                continue
+            decoded += 1
+            assert want is not None and _same(got, want), v
+    assert n > 1000 and decoded > 300 and refused > 300
