@@ -101,24 +101,30 @@ class _Unsupported(Exception):
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-def _ms_type(ann: Any, msgspec: Any, where: str) -> Any:
+def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False) -> tuple[Any, list[tuple[str, ...]]]:
+    """The msgspec type of a field's declaration, and the paths of the free-form fields of the structs it holds
+    (``free_form``: allowed, directly or through an optional struct; never inside a list or a dict)."""
     from typing import Annotated, Literal
 
     if ann in (str, bool, float, type(None)):
-        return ann
+        return ann, []
     if ann is int:
-        return Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
+        return Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)], []
     if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return _struct(ann, msgspec)
+        struct, free = _struct(ann, msgspec, free_form)
+        return struct, list(free)
     origin, args = get_origin(ann), get_args(ann)
     if origin is Literal and all(type(a) is str for a in args):
-        return ann
+        return ann, []
     if origin in (Union, types.UnionType):
-        return Union[tuple(_ms_type(a, msgspec, where) for a in args)]
+        members = [_ms_type(a, msgspec, where, free_form) for a in args]
+        return Union[tuple(t for t, _ in members)], [p for _, paths in members for p in paths]
     if origin is list and len(args) == 1 and args[0] is not Any:
-        return list[_ms_type(args[0], msgspec, where)]  # type: ignore[misc]
+        return list[_ms_type(args[0], msgspec, where)[0]], []  # type: ignore[misc]
+    if origin is tuple and args and Ellipsis not in args and Any not in args:
+        return tuple[tuple(_ms_type(a, msgspec, where)[0] for a in args)], []  # type: ignore[misc]
     if origin is dict and len(args) == 2 and args[0] is str and args[1] is not Any:
-        return dict[str, _ms_type(args[1], msgspec, where)]  # type: ignore[misc]
+        return dict[str, _ms_type(args[1], msgspec, where)[0]], []  # type: ignore[misc]
     raise _Unsupported(f"{where}: {ann!r}")
 
 
@@ -128,15 +134,9 @@ def _free_form(ann: Any) -> bool:
 
 
 @functools.cache
-def _struct(model: type[BaseModel], msgspec: Any) -> Any:
-    """The msgspec struct of ``model``'s data type (nested: free-form fields are not supported)."""
-    fields = _struct_fields(model, msgspec, free_form=False)[0]
-    return msgspec.defstruct(model.__name__ + "Struct", fields, kw_only=True, forbid_unknown_fields=True)
-
-
-def _struct_fields(model: type[BaseModel], msgspec: Any, free_form: bool) -> tuple[list[tuple[Any, ...]], list[str]]:
-    """The struct fields of ``model``'s data type, and the names of its free-form fields (``free_form``: allowed,
-    decoded as such; their integers are checked by the caller)."""
+def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tuple[Any, tuple[tuple[str, ...], ...]]:
+    """The msgspec struct of ``model``'s data type, and the paths (field names, struct by struct) of its
+    free-form fields (``free_form``: decoded as such; otherwise refused as unsupported)."""
     if model.model_config.get("extra") != "forbid" or model.model_config.get("strict"):
         raise _Unsupported(f"{model.__name__}: its config")
     declared = [(name, f.annotation, f.is_required()) for name, f in model.model_fields.items()
@@ -145,15 +145,16 @@ def _struct_fields(model: type[BaseModel], msgspec: Any, free_form: bool) -> tup
     if len(declared) != len(model.model_fields) + len(_LEGACY.get(model, {})):
         raise _Unsupported(f"{model.__name__}: a field with constraints or an alias")
     fields: list[tuple[Any, ...]] = []
-    free: list[str] = []
+    free: list[tuple[str, ...]] = []
     for name, ann, required in declared:
         if free_form and _free_form(ann):
-            free.append(name)
-            typ = ann
+            typ, inner = ann, [()]
         else:
-            typ = _ms_type(ann, msgspec, f"{model.__name__}.{name}")
+            typ, inner = _ms_type(ann, msgspec, f"{model.__name__}.{name}", free_form)
+        free += [(name, *path) for path in inner]
         fields.append((name, typ) if required else (name, Union[typ, msgspec.UnsetType], msgspec.UNSET))
-    return fields, free
+    struct = msgspec.defstruct(model.__name__ + "Struct", fields, kw_only=True, forbid_unknown_fields=True)
+    return struct, tuple(free)
 
 
 def _orjson_ints(value: Any) -> bool:
@@ -182,8 +183,10 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
     except ImportError:  # pragma: no cover - msgspec is a dependency; the usual path needs nothing else
         return None
     try:
-        sample_fields, free = _struct_fields(Sample, msgspec, free_form=True)
-        sample_struct = msgspec.defstruct("SampleLineStruct", sample_fields, kw_only=True, forbid_unknown_fields=True)
+        sample_struct, free_paths = _struct(Sample, msgspec, True)
+        free = [path[0] for path in free_paths]
+        if any(len(path) != 1 for path in free_paths):
+            raise _Unsupported("a free-form field in a nested record of Sample")
         line_fields: list[tuple[Any, ...]] = []
         for name in SampleRecord.model_fields:
             if name == "sample":
@@ -191,7 +194,7 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
             elif name in ("key", "task"):
                 line_fields.append((name, str))
             elif name == "index":
-                line_fields.append((name, _ms_type(int, msgspec, name)))
+                line_fields.append((name, _ms_type(int, msgspec, name)[0]))
             elif name == "generation":
                 line_fields.append((name, Any))  # read below as the usual path reads the parsed line
             elif name == "score":
@@ -231,11 +234,42 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
 
 def record_data(line: bytes) -> dict | None:
     """A ``samples.jsonl`` line validated as :class:`~mosseval.records.SampleRecord` declares its fields, as
-    plain dicts (None when it does not validate: read it as the record, for the record's own error)."""
+    plain dicts (None when it does not validate: read it as the record, for the record's own error). Decoded by
+    msgspec where it can (:func:`_record_decoder`: ~2x faster; the same dicts), else validated by pydantic."""
+    decode = _record_decoder()
+    if decode is not None:
+        got = decode(line)
+        if got is not None:
+            return got
     try:
         return _adapter(SampleRecord).validate_json(line)  # type: ignore[no-any-return]
     except ValueError:
         return None
+
+
+@functools.cache
+def _record_decoder() -> Callable[[bytes], dict[str, Any] | None] | None:
+    """``decode(line)``: :func:`record_data` of the line by msgspec (structs derived from the records, as
+    :func:`sample_line_decoder`'s), or None where msgspec refuses it (pydantic then decides: msgspec is the
+    stricter — no lax conversions, 64-bit integers in integer fields, numbers within a double — and reads free-form
+    JSON as pydantic's JSON parser does, integers of any size included)."""
+    try:
+        import msgspec
+    except ImportError:  # pragma: no cover - msgspec is a dependency
+        return None
+    try:
+        decoder = msgspec.json.Decoder(_struct(SampleRecord, msgspec, True)[0])
+    except (_Unsupported, TypeError):
+        return None
+    decode, to_builtins, errors = decoder.decode, msgspec.to_builtins, msgspec.DecodeError
+
+    def read(line: bytes) -> dict[str, Any] | None:
+        try:
+            return to_builtins(decode(line))  # type: ignore[no-any-return]
+        except errors:
+            return None
+
+    return read
 
 
 _SAMPLE_DEFAULTS = {name: f.get_default(call_default_factory=True) for name, f in Sample.model_fields.items()

@@ -194,3 +194,64 @@ def test_the_msgspec_read_of_a_line_is_the_usual_read_or_none():
             decoded += 1
             assert want is not None and _same(got, want), v
     assert n > 1000 and decoded > 300 and refused > 300
+
+
+_GENERATION_CHANGES = [
+    {}, {"frames": None}, {"frames": {"indices": [1, 2], "decoder": "pyav"}}, {"frames": {"indices": [1.0], "decoder": "x"}},
+    {"frames": {"indices": [1], "decoder": "x", "timestamps": [1, 2.5, _BIG]}}, {"frames": {"indices": [], "decoder": 3}},
+    {"frames": {"indices": [1], "decoder": "x", "model_input": "audio"}}, {"frames": {"indices": [1], "decoder": "x",
+                                                                                   "model_input": "images", "width": 2}},
+    {"error": {"kind": "media", "message": "m"}}, {"error": {"kind": "other", "message": "m"}}, {"error": {"kind": "api"}},
+    {"usage": {"completion_tokens": 3}}, {"usage": {"completion_tokens": "3"}}, {"usage": {"total_tokens": _BIG}},
+    {"latency_s": 1}, {"latency_s": _BIG}, {"latency_s": None}, {"extra": {"n": _BIG, "m": [1, {"k": -_BIG}]}},
+    {"extra": []}, {"text": 5}, {"surprise": 1}, {"schema_version": 2}, {"schema_version": 1.5},
+]
+_SCORE_CHANGES = [
+    {}, {"prr_detail": {"cost": 1, "normalized_cost": 0.5, "path": [[0, 0], [1, 2]], "step_distances": [0, 0.5]}},
+    {"prr_detail": {"cost": 1.0, "normalized_cost": 0.5, "path": [[0, 0, 0]], "step_distances": []}},
+    {"prr_detail": {"cost": 1.0, "normalized_cost": 0.5, "path": [["0", 0]], "step_distances": []}},
+    {"prr_detail": {"cost": 1.0, "normalized_cost": 0.5, "path": [[0.0, 1]], "step_distances": []}},
+    {"prr_detail": None}, {"prr_status": "weird"}, {"prr_status": "no_steps", "prr": 0}, {"steps": [1]}, {"steps": []},
+    {"judge": {"x": _BIG}}, {"correct": 1}, {"correct": "true"}, {"prr": True}, {"extracted": None}, {"surprise": 0},
+]
+
+
+def test_record_data_by_msgspec_is_pydantics_or_none():
+    """The leaderboard's embedded samples: ``record_data`` decodes a line by msgspec where it can. On fixed-run
+    lines changed in 110 ways (the sample's changes above; frame, error, usage, latency and free-form extra
+    values; PRR details with pairs of other lengths and types; Literal values; legacy fields; integers beyond 64
+    bits) msgspec gives exactly what pydantic's validation gives (types, key order, float bits), or None and pydantic
+    decides; it never takes a line pydantic refuses. Lines as mosseval writes them are all decoded."""
+    from mosseval.recorddata import _adapter, _record_decoder
+    from mosseval.records import SampleRecord
+    from tests.support.fixed_runs import RUNS
+
+    decode = _record_decoder()
+    assert decode is not None
+    validate = _adapter(SampleRecord).validate_json
+    lines = [line for run in sorted(RUNS.iterdir()) if (run / "samples.jsonl").is_file()
+             for line in (run / "samples.jsonl").read_bytes().splitlines()[:10]]
+    dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+    n = decoded = refused = 0
+    for line in lines:
+        assert decode(line) is not None
+        base = json.loads(line)
+        variants = [dumps({**base, "sample": {**base["sample"], **c}}).encode() for c in _SAMPLE_CHANGES]
+        variants += [dumps({**base, "generation": {**base["generation"], **c}}).encode() for c in _GENERATION_CHANGES]
+        if base.get("score") is not None:
+            variants += [dumps({**base, "score": {**base["score"], **c}}).encode() for c in _SCORE_CHANGES]
+        variants += [dumps({**base, **c}).encode() for c in _LINE_CHANGES]
+        variants += [line.replace(a, b, 1) for a, b in _RAW_CHANGES]
+        for v in variants:
+            got = decode(v)
+            try:
+                want = validate(v)
+            except ValueError:
+                want = None
+            n += 1
+            if got is None:
+                refused += 1
+                continue
+            decoded += 1
+            assert want is not None and _same(got, want), v
+    assert n > 2000 and decoded > 700 and refused > 700
