@@ -110,6 +110,20 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _compare(decode, oracle, variants) -> tuple[int, int]:
+    """Lines msgspec decodes (each exactly as ``oracle`` reads it, which must take it) and lines it refuses."""
+    decoded = refused = 0
+    for v in variants:
+        got = decode(v)
+        if got is None:
+            refused += 1
+            continue
+        want = oracle(v)
+        assert want is not None and _same(got, want), v
+        decoded += 1
+    return decoded, refused
+
+
 def _usual_read(line: bytes):
     """What ``score`` reads of a line without msgspec (orjson, then the sample validated as data), or None
     where it would read the line through the full record reader."""
@@ -185,14 +199,8 @@ def test_the_msgspec_read_of_a_line_is_the_usual_read_or_none():
         variants = [dumps({**base, "sample": {**base["sample"], **c}}).encode() for c in _SAMPLE_CHANGES]
         variants += [dumps({**base, **c}).encode() for c in _LINE_CHANGES]
         variants += [line.replace(a, b, 1) for a, b in _RAW_CHANGES]
-        for v in variants:
-            got, want = decode(v), _usual_read(v)
-            n += 1
-            if got is None:
-                refused += 1
-                continue
-            decoded += 1
-            assert want is not None and _same(got, want), v
+        took, left = _compare(decode, _usual_read, variants)
+        n, decoded, refused = n + len(variants), decoded + took, refused + left
     assert n > 1000 and decoded > 300 and refused > 300
 
 
@@ -229,6 +237,13 @@ def test_record_data_by_msgspec_is_pydantics_or_none():
     decode = _record_decoder()
     assert decode is not None
     validate = _adapter(SampleRecord).validate_json
+
+    def validated(line: bytes):
+        try:
+            return validate(line)
+        except ValueError:
+            return None
+
     lines = [line for run in sorted(RUNS.iterdir()) if (run / "samples.jsonl").is_file()
              for line in (run / "samples.jsonl").read_bytes().splitlines()[:10]]
     dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
@@ -242,16 +257,6 @@ def test_record_data_by_msgspec_is_pydantics_or_none():
             variants += [dumps({**base, "score": {**base["score"], **c}}).encode() for c in _SCORE_CHANGES]
         variants += [dumps({**base, **c}).encode() for c in _LINE_CHANGES]
         variants += [line.replace(a, b, 1) for a, b in _RAW_CHANGES]
-        for v in variants:
-            got = decode(v)
-            try:
-                want = validate(v)
-            except ValueError:
-                want = None
-            n += 1
-            if got is None:
-                refused += 1
-                continue
-            decoded += 1
-            assert want is not None and _same(got, want), v
+        took, left = _compare(decode, validated, variants)
+        n, decoded, refused = n + len(variants), decoded + took, refused + left
     assert n > 2000 and decoded > 700 and refused > 700
