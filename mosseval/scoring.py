@@ -246,12 +246,15 @@ class SampleFacts:
     fields or ``metadata.<key>``; ``task`` is the row's own) as :func:`breakdown_value` reads them. Rows
     with the same text values share one (read-only) dict: a task has a few categories × levels, not a dict a row."""
 
-    __slots__ = ("_fields", "_get", "_other", "_seen")
+    __slots__ = ("_fields", "_get", "_take", "_other", "_seen")
 
     def __init__(self, keys: Sequence[str]) -> None:
         self._fields = [k for k in dict.fromkeys(keys) if k in Sample.model_fields]
         # the sample's own fields read in one C-level call (every sample has them)
         self._get = operator.attrgetter(*self._fields) if len(self._fields) > 1 else None
+        # the same fields of a sample's validated data, as a tuple
+        self._take: Callable[[dict[str, Any]], tuple[Any, ...]] = \
+            operator.itemgetter(*self._fields) if len(self._fields) > 1 else _Take(self._fields)
         self._other = [k for k in dict.fromkeys(keys) if k != "task" and k not in Sample.model_fields]
         self._seen: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -264,7 +267,10 @@ class SampleFacts:
 
     def of_data(self, data: dict[str, Any]) -> dict[str, Any]:
         """:meth:`__call__` of a sample's validated data (:mod:`mosseval.recorddata`)."""
-        values = tuple([data[k] if k in data else sample_field(data, k) for k in self._fields])
+        try:  # every field given (as mosseval writes samples): one C-level call
+            values: tuple[Any, ...] = self._take(data)
+        except KeyError:  # a field left out: its default
+            values = tuple([data[k] if k in data else sample_field(data, k) for k in self._fields])
         if self._other:
             values += tuple(_metadata_value(sample_field(data, "metadata"), k) for k in self._other)
         return self._shared(values)
@@ -287,6 +293,18 @@ class SampleFacts:
             self._seen.clear()
         out = self._seen[values] = dict(zip(self._fields + self._other, values))
         return out
+
+
+class _Take:
+    """``operator.itemgetter`` of none or one field, as a tuple (``itemgetter(k)`` gives the bare value)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: list[str]) -> None:
+        self.fields = fields
+
+    def __call__(self, data: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([data[k] for k in self.fields])
 
 
 def _field(sample: Sample, key: str) -> Any:

@@ -260,3 +260,16 @@ def test_record_data_by_msgspec_is_pydantics_or_none():
         took, left = _compare(decode, validated, variants)
         n, decoded, refused = n + len(variants), decoded + took, refused + left
     assert n > 2000 and decoded > 700 and refused > 700
+
+
+@pytest.mark.parametrize("keys", [[], ["category"], ["category", "level"], ["level", "cluster", "metadata.answer_kind"],
+                                  ["question_type", "split", "category"]])
+def test_breakdown_facts_of_data_equal_those_of_the_sample(keys):
+    """``SampleFacts.of_data`` (one C-level read where every field is given, else each field or its default)
+    gives what ``SampleFacts`` gives for the ``Sample``, on samples that give and leave out the fields."""
+    from mosseval.scoring import SampleFacts
+
+    validate = sample_data_validator()
+    for raw in [*SAMPLES, {**SAMPLES[0], "category": "count", "level": "fine", "split": "test", "cluster": "c"}]:
+        facts = SampleFacts(keys)
+        assert facts.of_data(validate(json.loads(json.dumps(raw)))) == facts(Sample.model_validate(raw)), (keys, raw)
