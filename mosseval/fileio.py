@@ -245,9 +245,11 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
 _LINENO_AND_LINE = operator.itemgetter(0, 2)
 
 
-JSONL_BLOCK = 256 * 1024
+JSONL_BLOCK = 64 * 1024
 """Bytes :func:`iter_jsonl_at` reads at a time (lines are split out of each block: one ``readline`` call per
-line cost about as much as the rest of a small reader's work per line)."""
+line cost about as much as the rest of a small reader's work per line). 64 KiB: a block and its lines add
+~0.2 MiB to a reader's peak (256 KiB added ~0.4 MiB to `compare` of two 240-sample runs, 0.87x its memory
+allowance, for 0.02 ms less per 240 lines)."""
 
 
 def iter_jsonl_at(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, bytes]]:
