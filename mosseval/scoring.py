@@ -24,7 +24,7 @@ from mosseval.prr.format import answer_text, format_ok
 from mosseval.recorddata import sample_field
 from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
 from mosseval.registry import Registry
-from mosseval.stats import mean_cis
+from mosseval.stats import mean_cis_at
 
 METRIC_VERSION = "1"
 """Bump when a scoring rule changes: it enters every run identity."""
@@ -376,17 +376,17 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     correct = [1.0 if c else 0.0 for c in is_correct]
     errors = list(map(_ROW_ERRORED, rows))
     n = len(rows)
-    # every mean of the task (accuracy, PRRs, breakdown groups) computed in one call (mean_cis: the bits of
-    # mean_ci on each)
-    groups: list[tuple[Any, Any, bool]] = [(correct, codes, True)]
+    # every mean of the task (accuracy, PRRs, breakdown groups) computed in one call (mean_cis_at: the bits of
+    # mean_ci on each subset)
+    everyone = range(n)
+    subsets: list[tuple[Sequence[int], bool]] = [(everyone, True)]
+    prrs: list[Any] = []
     if prr_enabled:
         prrs = list(map(_ROW_PRR, rows))
         scored = [i for i, p in enumerate(prrs) if p is not None]
         ok = [i for i in scored if is_correct[i]]
         bad = [i for i in scored if not is_correct[i]]
-        groups += [([prrs[i] for i in scored], codes[scored], False), ([prrs[i] for i in ok], codes[ok], False),
-                   ([prrs[i] for i in bad], codes[bad], False)]
-    correct_arr = np.asarray(correct, dtype=np.float64)
+        subsets += [(scored, False), (ok, False), (bad, False)]
     by_key: list[tuple[str, list[str]]] = []
     for key in breakdowns:
         values: dict[str, list[int]] = defaultdict(list)
@@ -399,8 +399,15 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
         if values:
             labels = sorted(values)
             by_key.append((key.removeprefix("metadata."), labels))
-            groups += [(correct_arr[values[v]], codes[values[v]], True) for v in labels]
-    estimates = iter(mean_cis(groups))
+            subsets += [(values[v], True) for v in labels]
+    # one value array: accuracy and breakdowns read the correctness of their items, the PRR means (items
+    # with a PRR) the PRR
+    items = np.asarray(correct, dtype=np.float64)
+    if prr_enabled:
+        items = np.concatenate([items, np.asarray([0.0 if p is None else p for p in prrs], dtype=np.float64)])
+        codes = np.concatenate([codes, codes])
+        subsets[1:4] = [([i + n for i in ix], binary) for ix, binary in subsets[1:4]]
+    estimates = iter(mean_cis_at(items, codes, subsets))
     result = TaskResult(
         task=name,
         version=version,

@@ -483,27 +483,48 @@ def mean_cis(groups: Sequence[tuple[Any, Any, bool]], *, alpha: float = 0.05, lo
     :func:`interval_from_totals`'s, in the same order."""
     import numpy as np
 
-    out: list[Estimate | None] = [None] * len(groups)
-    live = []
-    for i, (values, _, _) in enumerate(groups):
-        if len(values):
-            live.append(i)
-        else:
-            out[i] = Estimate(value=None, n=0, n_clusters=0, method=None)
-    if live:
-        for i, est in zip(live, _mean_cis_of([groups[i] for i in live], np, alpha, lower, upper)):
-            out[i] = est
-    return out  # type: ignore[return-value]
+    live = [i for i, (values, _, _) in enumerate(groups) if len(values)]
+    if not live:
+        return [Estimate(value=None, n=0, n_clusters=0, method=None) for _ in groups]
+    vals = np.concatenate([_floats(groups[i][0]) for i in live])
+    codes = np.concatenate([np.asarray(groups[i][1]) for i in live])
+    return _fill(len(groups), live, _mean_cis_of(vals, codes, [len(groups[i][0]) for i in live],
+                                                 [groups[i][2] for i in live], np, alpha, lower, upper))
 
 
-def _mean_cis_of(groups: list[tuple[Any, Any, bool]], np: Any, alpha: float, lower: float | None,
-                 upper: float | None) -> list[Estimate]:
-    r = len(groups)
-    vals = np.concatenate([_floats(v) for v, _, _ in groups])
-    codes = np.concatenate([np.asarray(c) for _, c, _ in groups])
+def mean_cis_at(values: Any, codes: Any, subsets: Sequence[tuple[Sequence[int], bool]], *, alpha: float = 0.05,
+                lower: float | None = 0.0, upper: float | None = 1.0) -> list[Estimate]:
+    """:func:`mean_cis` of subsets of one set of items: ``[mean_ci(values[ix], codes[ix], binary=binary, …) for
+    ix, binary in subsets]`` (``values``: a float array, ``codes``: integer cluster codes, ``ix``: ascending
+    item positions), gathered by two index operations instead of two a subset."""
+    from itertools import chain
+
+    import numpy as np
+
+    live = [i for i, (ix, _) in enumerate(subsets) if len(ix)]
+    if not live:
+        return [Estimate(value=None, n=0, n_clusters=0, method=None) for _ in subsets]
+    lens = [len(subsets[i][0]) for i in live]
+    at = np.fromiter(chain.from_iterable(subsets[i][0] for i in live), dtype=np.intp, count=sum(lens))
+    return _fill(len(subsets), live, _mean_cis_of(_floats(values)[at], np.asarray(codes)[at], lens,
+                                                  [subsets[i][1] for i in live], np, alpha, lower, upper))
+
+
+def _fill(n: int, live: list[int], estimates: list[Estimate]) -> list[Estimate]:
+    """``estimates`` of the ``live`` positions among ``n``; an empty mean at the others."""
+    out: list[Estimate | None] = [None] * n
+    for i, est in zip(live, estimates):
+        out[i] = est
+    return [Estimate(value=None, n=0, n_clusters=0, method=None) if e is None else e for e in out]
+
+
+def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np: Any, alpha: float,
+                 lower: float | None, upper: float | None) -> list[Estimate]:
+    """The estimates of consecutive groups of ``sizes`` items (none empty) of ``vals`` / ``codes``."""
+    r = len(sizes)
     if codes.dtype.kind not in "iu" or len(codes) != len(vals):
         raise ValueError("mean_cis takes integer cluster codes, one a value")
-    lens = np.array([len(v) for v, _, _ in groups], dtype=np.intp)
+    lens = np.array(sizes, dtype=np.intp)
     rows = np.repeat(np.arange(r), lens)
     rr = np.arange(r)
     # clusters numbered by first appearance within each group (groups are contiguous: a group's numbers follow
@@ -531,7 +552,6 @@ def _mean_cis_of(groups: list[tuple[Any, Any, bool]], np: Any, alpha: float, low
     n = lens.astype(np.float64)  # float(sizes.sum()): every item is in one cluster
     mean = (np.add.accumulate(y, axis=1)[rr, last_cluster] / n).tolist()
     n_l, g_l = n.tolist(), gs.tolist()
-    binary = [b for _, _, b in groups]
     item_var: list[float] = []
     floor: list[float] = []
     dev = x - np.asarray(item_mean)[:, None]

@@ -248,6 +248,7 @@ from mosseval.stats import (  # noqa: E402
     interval_from_totals,
     mean_ci,
     mean_cis,
+    mean_cis_at,
     t_quantile,
 )
 
@@ -320,8 +321,8 @@ def test_t_quantile_has_the_bits_of_newton_on_t_cdf():
 
 
 def test_mean_cis_has_the_bits_of_mean_ci_on_each_group():
-    """The batched means (a task's accuracy, PRRs and breakdown groups at once) write the same JSON as one
-    mean_ci a group, over 400 random tasks (1 to 1,000 items, one to n clusters, sorted or shuffled, all
+    """The batched means (a task's accuracy, PRRs and breakdown groups at once; given as groups, or as subsets
+    of one set of items) write the same JSON as one mean_ci a group, over 400 random tasks (1 to 1,000 items, one to n clusters, sorted or shuffled, all
     right / all wrong / mixed, binary and real values, random subsets down to empty and single items)."""
     import random
 
@@ -338,15 +339,24 @@ def test_mean_cis_has_the_bits_of_mean_ci_on_each_group():
         correct = [1.0 if rng.random() < p else 0.0 for _ in range(n)]
         prr = [rng.choice([0.0, 1.0, rng.random(), round(rng.random(), 2)]) for _ in range(n)]
         groups = [(correct, codes, True), (prr, codes, False)]
+        kept = []
         for _ in range(rng.randint(0, 8)):
             idx = sorted(rng.sample(range(n), rng.randint(0, n)))
             groups += [(np.asarray(correct)[idx], codes[idx], True), ([prr[i] for i in idx], codes[idx], False)]
+            kept += [(idx, True), (idx, False)]
         want = [mean_ci(v, c, binary=b).model_dump_json() for v, c, b in groups]
         assert [e.model_dump_json() for e in mean_cis(groups)] == want
+        # the same subsets given as positions in one set of items (the task's correctness and PRR columns)
+        values = np.asarray(correct + prr)
+        both = np.concatenate([codes, codes])
+        subsets = [(range(n), True), (range(n, 2 * n), False)] + [
+            ([i + (n if not b else 0) for i in ix], b) for ix, b in kept]
+        assert [e.model_dump_json() for e in mean_cis_at(values, both, subsets)] == want
         n_groups += len(groups)
     assert n_groups > 3000
     assert mean_cis([]) == []
     assert mean_cis([([], np.array([], dtype=np.intp), True)])[0] == mean_ci([], [])
+    assert mean_cis_at(np.zeros(3), np.zeros(3, dtype=np.intp), [([], False)]) == [mean_ci([], [])]
 
 
 def _membership(sizes):
