@@ -20,7 +20,7 @@ from typing import Any, Optional, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from typing_extensions import NotRequired, Required, TypedDict
 
-from mosseval.records import ReferenceStep, Sample, SampleRecord, SampleScore
+from mosseval.records import Generation, ReferenceStep, Sample, SampleRecord, SampleScore
 
 _DATA_TYPES: dict[type[BaseModel], Any] = {}
 
@@ -80,9 +80,9 @@ def sample_data_validator() -> Callable[[Any], dict[str, Any]]:
 # accelerator only: what it refuses, or any value it might read differently, goes to the usual path, so a line
 # is read exactly as before. Kept to the subset where both readings provably agree:
 #
-# * every part of the line but its stored score is decoded (the parts ``score`` does not read as ``Any``):
-#   msgspec then refuses what orjson refuses (numbers beyond a double, invalid UTF-8, lone surrogates, …); an
-#   unknown top-level field is refused (not skipped). The stored score is compared as bytes with the new one
+# * every part of the line but its stored score is decoded (the generation as its record declares it, the
+#   other parts ``score`` does not read as ``Any``): msgspec then refuses what orjson refuses (numbers beyond
+#   a double, invalid UTF-8, lone surrogates, …); an unknown top-level field is refused (not skipped). The stored score is compared as bytes with the new one
 #   and the line read in full wherever they differ (``rescore._same_score``), as before; a line with a
 #   second ``"score"`` (perhaps a duplicate member) goes to the usual path;
 # * an ``int`` field takes 64-bit signed integers (orjson reads integers beyond 2^64 as floats, which
@@ -196,7 +196,9 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
             elif name == "index":
                 line_fields.append((name, _ms_type(int, msgspec, name)[0]))
             elif name == "generation":
-                line_fields.append((name, Any))  # read below as the usual path reads the parsed line
+                # as its record declares it (the usual path reads its text and whether it has an error: a
+                # generation that is not a valid record's goes that way); its free-form extra is decoded, not read
+                line_fields.append((name, _struct(Generation, msgspec, True)[0]))
             elif name == "score":
                 # not decoded: score compares the stored score with the line's own bytes, and reads the line
                 # in full (the usual path's errors) wherever they differ (rescore._same_score)
@@ -207,7 +209,7 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
                                                          forbid_unknown_fields=True))
     except (_Unsupported, TypeError):
         return None
-    decode, to_builtins, errors = decoder.decode, msgspec.to_builtins, msgspec.DecodeError
+    decode, to_builtins, errors, unset = decoder.decode, msgspec.to_builtins, msgspec.DecodeError, msgspec.UNSET
 
     def read(line: bytes) -> SampleLine | None:
         if line.count(b'"score"') > 1:  # perhaps a second "score" member: only the last would be compared
@@ -217,17 +219,15 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
         except errors:
             return None
         g = d.generation
-        if type(g) is not dict:
-            return None
-        text, err = g.get("text"), g.get("error")
-        if not ((text is None or type(text) is str) and (err is None or type(err) is dict)):
-            return None
+        text, err = g.text, g.error
+        if text is unset:
+            text = None
         sample = to_builtins(d.sample)
         for name in free:
             value = sample.get(name)
             if value and not _orjson_ints(value):
                 return None
-        return d.key, d.task, d.index, text, err is not None, sample
+        return d.key, d.task, d.index, text, err is not None and err is not unset, sample
 
     return read
 

@@ -163,6 +163,9 @@ _LINE_CHANGES = [
     {}, {"index": 1.0}, {"index": True}, {"index": _BIG}, {"index": 2 ** 63}, {"index": "3"}, {"key": 1},
     {"task": None}, {"generation": []}, {"generation": {"text": 3}}, {"generation": {"error": []}},
     {"generation": {"text": None, "error": {"kind": "x", "message": "m"}}}, {"generation": {"extra": {"n": _BIG}}},
+    {"generation": {"text": "B", "error": {"kind": "media", "message": "m"}}}, {"generation": {"text": "B", "latency_s": 1}},
+    {"generation": {"text": "B", "surprise": 1}}, {"generation": {}}, {"generation": {"text": "B", "usage": {"x": 1}}},
+    {"generation": {"text": "B", "frames": {"indices": [1], "decoder": "pyav", "timestamps": [0]}}},
     {"surprise": 1}, {"schema_version": "x"}, {"score": None},
 ]
 _RAW_CHANGES = [  # (find, replace) on the line's bytes: JSON orjson refuses, duplicate keys, escapes
