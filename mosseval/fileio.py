@@ -245,9 +245,19 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
 _LINENO_AND_LINE = operator.itemgetter(0, 2)
 
 
+JSONL_BLOCK = 64 * 1024
+"""Bytes :func:`iter_jsonl_at` reads at a time (lines are split out of each block: one ``readline`` call per
+line cost about as much as the rest of a small reader's work per line). 64 KiB: a block and its lines add
+~0.2 MiB to a reader's peak (256 KiB added ~0.4 MiB to `compare` of two 240-sample runs, 0.87x its memory
+allowance, for 0.02 ms less per 240 lines)."""
+
+
 def iter_jsonl_at(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, bytes]]:
     """:func:`iter_jsonl` with each line's byte offset: ``(line number, offset, line)`` (a reader that keeps
-    only a few facts per line can seek back to the lines it needs in full)."""
+    only a few facts per line can seek back to the lines it needs in full).
+
+    The file is read in blocks of :data:`JSONL_BLOCK` bytes; what is held at once is a block and the part of a
+    line that spans blocks (at most :data:`MAX_LINE_BYTES`: a longer line is refused as soon as it is seen)."""
     from mosseval.errors import UsageError
 
     path = Path(path)
@@ -255,22 +265,50 @@ def iter_jsonl_at(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, byte
         fh = path.open("rb")
     except FileNotFoundError:
         return
+
+    def too_long(lineno: int) -> UsageError:
+        return UsageError(f"{path}:{lineno}: a line longer than {MAX_LINE_BYTES:,} bytes; this is not a "
+                          f"mosseval JSONL file")
+
     with fh:
         lineno, offset = 0, 0
+        pending: list[bytes] = []  # the start of a line that spans blocks
+        n_pending = 0
+        read = fh.read
         while True:
-            raw = fh.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
+            block = read(JSONL_BLOCK)
+            if not block:
+                break
+            lines = block.split(b"\n")
+            if len(lines) == 1:  # no line ends in this block
+                pending.append(block)
+                n_pending += len(block)
+                if n_pending > MAX_LINE_BYTES:
+                    raise too_long(lineno + 1)
+                continue
+            if pending:
+                lines[0] = b"".join(pending) + lines[0]
+            tail = lines.pop()
+            pending, n_pending = ([tail], len(tail)) if tail else ([], 0)
+            for raw in lines:
+                lineno += 1
+                n = len(raw) + 1  # with its newline
+                if n > MAX_LINE_BYTES:
+                    raise too_long(lineno)
+                line = raw.strip()
+                if line:
+                    yield lineno, offset, line
+                offset += n
+            if n_pending > MAX_LINE_BYTES:
+                raise too_long(lineno + 1)
+        if pending:  # a last line without its newline: kept when it parses (its writer died before the newline)
+            raw = b"".join(pending)
             lineno += 1
-            if len(raw) > MAX_LINE_BYTES:
-                raise UsageError(f"{path}:{lineno}: a line longer than {MAX_LINE_BYTES:,} bytes; this is not a "
-                                 f"mosseval JSONL file")
-            if not raw.endswith(b"\n") and not _complete_json(raw):
+            if not _complete_json(raw):
                 return
             line = raw.strip()
             if line:
                 yield lineno, offset, line
-            offset += len(raw)
 
 
 def repair_jsonl_tail(path: str | os.PathLike[str]) -> None:

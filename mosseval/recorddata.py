@@ -20,7 +20,7 @@ from typing import Any, Optional, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from typing_extensions import NotRequired, Required, TypedDict
 
-from mosseval.records import ReferenceStep, Sample, SampleRecord, SampleScore
+from mosseval.records import Generation, ReferenceStep, Sample, SampleRecord, SampleScore
 
 _DATA_TYPES: dict[type[BaseModel], Any] = {}
 
@@ -50,12 +50,18 @@ def data_type(model: type[BaseModel], extra: dict[str, Any] | None = None) -> An
     return out
 
 
+_LEGACY: dict[type[BaseModel], dict[str, Any]] = {
+    ReferenceStep: {"t": NotRequired[Optional[float]]},  # ReferenceStep._legacy_t's single time
+    SampleScore: {"judge": NotRequired[Any]},  # SampleScore.drop_legacy_judge: ignored either way
+}
+"""The legacy upgrades of the records, accepted as the records accept them: fields their data types add."""
+
+
 @functools.cache
 def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
     """The validator of ``model``'s data type (built on first use: a few milliseconds each)."""
-    # the legacy upgrades of the records, accepted as the records accept them (first: other types nest them)
-    data_type(ReferenceStep, {"t": NotRequired[Optional[float]]})  # ReferenceStep._legacy_t's single time
-    data_type(SampleScore, {"judge": NotRequired[Any]})  # SampleScore.drop_legacy_judge: ignored either way
+    for legacy, extra in _LEGACY.items():  # first: other types nest them
+        data_type(legacy, extra)
     return TypeAdapter(data_type(model))
 
 
@@ -66,13 +72,204 @@ def sample_data_validator() -> Callable[[Any], dict[str, Any]]:
     return _adapter(Sample).validator.validate_python  # type: ignore[no-any-return]  # (without the wrapper)
 
 
+# --------------------------------------------------------------------------- a sample line decoded by msgspec
+#
+# ``score`` reads every line of a run: parsing it (orjson) and validating its sample (pydantic, above) cost
+# about as much as ``json.loads`` of the line. msgspec decodes the line and validates the sample in one pass
+# (~3x faster), against structs derived, like the data types, from the records' own declarations. It is an
+# accelerator only: what it refuses, or any value it might read differently, goes to the usual path, so a line
+# is read exactly as before. Kept to the subset where both readings provably agree:
+#
+# * every part of the line but its stored score is decoded (the generation as its record declares it, the
+#   other parts ``score`` does not read as ``Any``): msgspec then refuses what orjson refuses (numbers beyond
+#   a double, invalid UTF-8, lone surrogates, …); an unknown top-level field is refused (not skipped). The stored score is compared as bytes with the new one
+#   and the line read in full wherever they differ (``rescore._same_score``), as before; a line with a
+#   second ``"score"`` (perhaps a duplicate member) goes to the usual path;
+# * an ``int`` field takes 64-bit signed integers (orjson reads integers beyond 2^64 as floats, which
+#   pydantic would then read as other integers); a ``float`` field takes an integer as pydantic does (the nearest double); ``bool`` and ``str``
+#   take only booleans and strings (pydantic's lax conversions, e.g. "1" for an int, go to the usual path);
+# * a field of free-form JSON (``Any``, ``dict[str, Any]``; a sample's ``metadata``) is decoded as such and
+#   refused where it holds an integer orjson would read as a float (beyond -2^63 .. 2^64 - 1);
+# * a field left out is left out (``UNSET``), fields in declaration order, the legacy fields as the data types
+#   add them: the sample comes out as the dict ``sample_data_validator`` gives (tested on generated lines).
+
+
+class _Unsupported(Exception):
+    """A declaration outside the subset the msgspec structs mirror exactly."""
+
+
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False) -> tuple[Any, list[tuple[str, ...]]]:
+    """The msgspec type of a field's declaration, and the paths of the free-form fields of the structs it holds
+    (``free_form``: allowed, directly or through an optional struct; never inside a list or a dict)."""
+    from typing import Annotated, Literal
+
+    if ann in (str, bool, float, type(None)):
+        return ann, []
+    if ann is int:
+        return Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)], []
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        struct, free = _struct(ann, msgspec, free_form)
+        return struct, list(free)
+    origin, args = get_origin(ann), get_args(ann)
+    if origin is Literal and all(type(a) is str for a in args):
+        return ann, []
+    if origin in (Union, types.UnionType):
+        members = [_ms_type(a, msgspec, where, free_form) for a in args]
+        return Union[tuple(t for t, _ in members)], [p for _, paths in members for p in paths]
+    if origin is list and len(args) == 1 and args[0] is not Any:
+        return list[_ms_type(args[0], msgspec, where)[0]], []  # type: ignore[misc]
+    if origin is tuple and args and Ellipsis not in args and Any not in args:
+        return tuple[tuple(_ms_type(a, msgspec, where)[0] for a in args)], []  # type: ignore[misc]
+    if origin is dict and len(args) == 2 and args[0] is str and args[1] is not Any:
+        return dict[str, _ms_type(args[1], msgspec, where)[0]], []  # type: ignore[misc]
+    raise _Unsupported(f"{where}: {ann!r}")
+
+
+def _free_form(ann: Any) -> bool:
+    """A field of free-form JSON: ``Any`` or ``dict[str, Any]``."""
+    return ann is Any or (get_origin(ann) is dict and get_args(ann) == (str, Any))
+
+
+@functools.cache
+def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tuple[Any, tuple[tuple[str, ...], ...]]:
+    """The msgspec struct of ``model``'s data type, and the paths (field names, struct by struct) of its
+    free-form fields (``free_form``: decoded as such; otherwise refused as unsupported)."""
+    if model.model_config.get("extra") != "forbid" or model.model_config.get("strict"):
+        raise _Unsupported(f"{model.__name__}: its config")
+    declared = [(name, f.annotation, f.is_required()) for name, f in model.model_fields.items()
+                if not (f.metadata or f.alias or f.validation_alias)] + \
+        [(name, get_args(ann)[0], False) for name, ann in _LEGACY.get(model, {}).items()]
+    if len(declared) != len(model.model_fields) + len(_LEGACY.get(model, {})):
+        raise _Unsupported(f"{model.__name__}: a field with constraints or an alias")
+    fields: list[tuple[Any, ...]] = []
+    free: list[tuple[str, ...]] = []
+    for name, ann, required in declared:
+        if free_form and _free_form(ann):
+            typ, inner = ann, [()]
+        else:
+            typ, inner = _ms_type(ann, msgspec, f"{model.__name__}.{name}", free_form)
+        free += [(name, *path) for path in inner]
+        fields.append((name, typ) if required else (name, Union[typ, msgspec.UnsetType], msgspec.UNSET))
+    struct = msgspec.defstruct(model.__name__ + "Struct", fields, kw_only=True, forbid_unknown_fields=True)
+    return struct, tuple(free)
+
+
+def _orjson_ints(value: Any) -> bool:
+    """Every integer in decoded JSON is one orjson reads as an integer (it reads others as floats)."""
+    if type(value) is int:
+        return -(2 ** 63) <= value < 2 ** 64
+    if type(value) is dict:
+        return all(_orjson_ints(v) for v in value.values())
+    if type(value) is list:
+        return all(_orjson_ints(v) for v in value)
+    return True
+
+
+SampleLine = tuple[str, str, int, Optional[str], bool, dict[str, Any]]
+"""``(key, task, index, generated text, generation failed, the sample's validated data)``."""
+
+
+@functools.cache
+def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
+    """``decode(line)``: a ``samples.jsonl`` line read as ``score`` reads it — its key, task, index, generated
+    text, whether the generation failed, and its sample validated as ``sample_data_validator`` validates it —
+    or None where the line is outside the subset this reader mirrors exactly (see above: the caller reads it
+    the usual way). None instead of a decoder without msgspec, or for records it cannot mirror."""
+    try:
+        import msgspec
+    except ImportError:  # pragma: no cover - msgspec is a dependency; the usual path needs nothing else
+        return None
+    try:
+        sample_struct, free_paths = _struct(Sample, msgspec, True)
+        free = [path[0] for path in free_paths]
+        if any(len(path) != 1 for path in free_paths):
+            raise _Unsupported("a free-form field in a nested record of Sample")
+        line_fields: list[tuple[Any, ...]] = []
+        for name in SampleRecord.model_fields:
+            if name == "sample":
+                line_fields.append((name, sample_struct))
+            elif name in ("key", "task"):
+                line_fields.append((name, str))
+            elif name == "index":
+                line_fields.append((name, _ms_type(int, msgspec, name)[0]))
+            elif name == "generation":
+                # as its record declares it (the usual path reads its text and whether it has an error: a
+                # generation that is not a valid record's goes that way); its free-form extra is decoded, not read
+                line_fields.append((name, _struct(Generation, msgspec, True)[0]))
+            elif name == "score":
+                # not decoded: score compares the stored score with the line's own bytes, and reads the line
+                # in full (the usual path's errors) wherever they differ (rescore._same_score)
+                line_fields.append((name, msgspec.Raw, msgspec.UNSET))
+            else:  # decoded (so refused where orjson refuses it), not read
+                line_fields.append((name, Any, msgspec.UNSET))
+        decoder = msgspec.json.Decoder(msgspec.defstruct("SampleLine", line_fields, kw_only=True,
+                                                         forbid_unknown_fields=True))
+    except (_Unsupported, TypeError):
+        return None
+    decode, to_builtins, errors, unset = decoder.decode, msgspec.to_builtins, msgspec.DecodeError, msgspec.UNSET
+
+    def read(line: bytes) -> SampleLine | None:
+        if line.count(b'"score"') > 1:  # perhaps a second "score" member: only the last would be compared
+            return None
+        try:
+            d = decode(line)
+        except errors:
+            return None
+        g = d.generation
+        text, err = g.text, g.error
+        if text is unset:
+            text = None
+        sample = to_builtins(d.sample)
+        for name in free:
+            value = sample.get(name)
+            if value and not _orjson_ints(value):
+                return None
+        return d.key, d.task, d.index, text, err is not None and err is not unset, sample
+
+    return read
+
+
 def record_data(line: bytes) -> dict | None:
     """A ``samples.jsonl`` line validated as :class:`~mosseval.records.SampleRecord` declares its fields, as
-    plain dicts (None when it does not validate: read it as the record, for the record's own error)."""
+    plain dicts (None when it does not validate: read it as the record, for the record's own error). Decoded by
+    msgspec where it can (:func:`_record_decoder`: ~2x faster; the same dicts), else validated by pydantic."""
+    decode = _record_decoder()
+    if decode is not None:
+        got = decode(line)
+        if got is not None:
+            return got
     try:
         return _adapter(SampleRecord).validate_json(line)  # type: ignore[no-any-return]
     except ValueError:
         return None
+
+
+@functools.cache
+def _record_decoder() -> Callable[[bytes], dict[str, Any] | None] | None:
+    """``decode(line)``: :func:`record_data` of the line by msgspec (structs derived from the records, as
+    :func:`sample_line_decoder`'s), or None where msgspec refuses it (pydantic then decides: msgspec is the
+    stricter — no lax conversions, 64-bit integers in integer fields, numbers within a double — and reads free-form
+    JSON as pydantic's JSON parser does, integers of any size included)."""
+    try:
+        import msgspec
+    except ImportError:  # pragma: no cover - msgspec is a dependency
+        return None
+    try:
+        decoder = msgspec.json.Decoder(_struct(SampleRecord, msgspec, True)[0])
+    except (_Unsupported, TypeError):
+        return None
+    decode, to_builtins, errors = decoder.decode, msgspec.to_builtins, msgspec.DecodeError
+
+    def read(line: bytes) -> dict[str, Any] | None:
+        try:
+            return to_builtins(decode(line))  # type: ignore[no-any-return]
+        except errors:
+            return None
+
+    return read
 
 
 _SAMPLE_DEFAULTS = {name: f.get_default(call_default_factory=True) for name, f in Sample.model_fields.items()
@@ -94,4 +291,4 @@ def sample_cluster_key(data: dict[str, Any]) -> str:
     return Sample.cluster_key_of(data.get("cluster"), None if video is None else video["path"], data["id"])
 
 
-__all__ = ["data_type", "record_data", "sample_data_validator", "sample_field", "sample_cluster_key"]
+__all__ = ["data_type", "record_data", "sample_data_validator", "sample_field", "sample_cluster_key", "sample_line_decoder"]

@@ -164,8 +164,9 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
     answer check and breakdowns read such data, else into a record. A line of any other layout, or one that
     does not validate, is read in full (``rundir``'s reader: legacy layouts upgraded, a bad line reported with
     its number)."""
-    from mosseval.recorddata import sample_cluster_key, sample_data_validator
+    from mosseval.recorddata import sample_cluster_key, sample_data_validator, sample_line_decoder
 
+    fast = sample_line_decoder()  # the line decoded and its sample validated in one pass (msgspec), where it can
     loads = orjson.loads
     validate_sample = Sample.__pydantic_validator__.validate_python  # Sample.model_validate without its wrapper
     validate_data = sample_data_validator()
@@ -180,25 +181,36 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         rec: SampleRecord | None = None
         t: _Task | None = None
         sample: Any  # a Sample, or its validated data (a dict)
-        try:
-            d = loads(line)
-            key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
-            text, err = g.get("text"), g.get("error")
-            if not (type(key) is str and type(task) is str and type(index) is int
-                    and (text is None or type(text) is str) and (err is None or type(err) is dict)):
-                raise TypeError
+        err: Any
+        got = fast(line) if fast is not None else None
+        if got is not None:  # what the lines below give (the same values: recorddata.sample_line_decoder)
+            key, task, index, text, failed, sample = got
+            err, data = (True if failed else None), True
             t = tasks.get(task)
             if t is None and task in specs:
                 t = tasks[task] = _Task(specs[task])
-            if t is not None and t.data:
-                sample, data = validate_data(d["sample"]), True
-            else:
-                sample, data = validate_sample(d["sample"]), False
-        except (ValueError, KeyError, TypeError, AttributeError):
-            rec = validate_record(path, lineno, line)
-            key, task, index, sample = rec.key, rec.task, rec.index, rec.sample
-            text, err = rec.generation.text, rec.generation.error
-            data = False
+            if t is None or not t.data:  # a task read as records (or none): this run is read the usual way
+                got = fast = None
+        if got is None:
+            try:
+                d = loads(line)
+                key, task, index, g = d["key"], d["task"], d["index"], d["generation"]
+                text, err = g.get("text"), g.get("error")
+                if not (type(key) is str and type(task) is str and type(index) is int
+                        and (text is None or type(text) is str) and (err is None or type(err) is dict)):
+                    raise TypeError
+                t = tasks.get(task)
+                if t is None and task in specs:
+                    t = tasks[task] = _Task(specs[task])
+                if t is not None and t.data:
+                    sample, data = validate_data(d["sample"]), True
+                else:
+                    sample, data = validate_sample(d["sample"]), False
+            except (ValueError, KeyError, TypeError, AttributeError):
+                rec = validate_record(path, lineno, line)
+                key, task, index, sample = rec.key, rec.task, rec.index, rec.sample
+                text, err = rec.generation.text, rec.generation.error
+                data = False
         if rec is not None or t is None:
             t = tasks.get(task)
         if t is None:

@@ -24,7 +24,7 @@ from mosseval.prr.format import answer_text, format_ok
 from mosseval.recorddata import sample_field
 from mosseval.records import Estimate, Generation, PRRConfig, Sample, SampleRecord, SampleScore, TaskResult, TaskSpec
 from mosseval.registry import Registry
-from mosseval.stats import mean_ci
+from mosseval.stats import mean_cis_at
 
 METRIC_VERSION = "1"
 """Bump when a scoring rule changes: it enters every run identity."""
@@ -246,12 +246,15 @@ class SampleFacts:
     fields or ``metadata.<key>``; ``task`` is the row's own) as :func:`breakdown_value` reads them. Rows
     with the same text values share one (read-only) dict: a task has a few categories × levels, not a dict a row."""
 
-    __slots__ = ("_fields", "_get", "_other", "_seen")
+    __slots__ = ("_fields", "_get", "_take", "_other", "_seen")
 
     def __init__(self, keys: Sequence[str]) -> None:
         self._fields = [k for k in dict.fromkeys(keys) if k in Sample.model_fields]
         # the sample's own fields read in one C-level call (every sample has them)
         self._get = operator.attrgetter(*self._fields) if len(self._fields) > 1 else None
+        # the same fields of a sample's validated data, as a tuple
+        self._take: Callable[[dict[str, Any]], tuple[Any, ...]] = \
+            operator.itemgetter(*self._fields) if len(self._fields) > 1 else _Take(self._fields)
         self._other = [k for k in dict.fromkeys(keys) if k != "task" and k not in Sample.model_fields]
         self._seen: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -264,7 +267,10 @@ class SampleFacts:
 
     def of_data(self, data: dict[str, Any]) -> dict[str, Any]:
         """:meth:`__call__` of a sample's validated data (:mod:`mosseval.recorddata`)."""
-        values = tuple([data[k] if k in data else sample_field(data, k) for k in self._fields])
+        try:  # every field given (as mosseval writes samples): one C-level call
+            values: tuple[Any, ...] = self._take(data)
+        except KeyError:  # a field left out: its default
+            values = tuple([data[k] if k in data else sample_field(data, k) for k in self._fields])
         if self._other:
             values += tuple(_metadata_value(sample_field(data, "metadata"), k) for k in self._other)
         return self._shared(values)
@@ -287,6 +293,18 @@ class SampleFacts:
             self._seen.clear()
         out = self._seen[values] = dict(zip(self._fields + self._other, values))
         return out
+
+
+class _Take:
+    """``operator.itemgetter`` of none or one field, as a tuple (``itemgetter(k)`` gives the bare value)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: list[str]) -> None:
+        self.fields = fields
+
+    def __call__(self, data: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple([data[k] for k in self.fields])
 
 
 def _field(sample: Sample, key: str) -> Any:
@@ -358,13 +376,45 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     correct = [1.0 if c else 0.0 for c in is_correct]
     errors = list(map(_ROW_ERRORED, rows))
     n = len(rows)
+    # every mean of the task (accuracy, PRRs, breakdown groups) computed in one call (mean_cis_at: the bits of
+    # mean_ci on each subset)
+    everyone = range(n)
+    subsets: list[tuple[Sequence[int], bool]] = [(everyone, True)]
+    prrs: list[Any] = []
+    if prr_enabled:
+        prrs = list(map(_ROW_PRR, rows))
+        scored = [i for i, p in enumerate(prrs) if p is not None]
+        ok = [i for i in scored if is_correct[i]]
+        bad = [i for i in scored if not is_correct[i]]
+        subsets += [(scored, False), (ok, False), (bad, False)]
+    by_key: list[tuple[str, list[str]]] = []
+    for key in breakdowns:
+        values: dict[str, list[int]] = defaultdict(list)
+        for i, (row, value) in enumerate(zip(rows, _plain_values(rows, key))):
+            if type(value) is str:  # breakdown_value's answer for a string, without the call
+                values[value].append(i)
+                continue
+            for v in breakdown_value(row, key):
+                values[v].append(i)
+        if values:
+            labels = sorted(values)
+            by_key.append((key.removeprefix("metadata."), labels))
+            subsets += [(values[v], True) for v in labels]
+    # one value array: accuracy and breakdowns read the correctness of their items, the PRR means (items
+    # with a PRR) the PRR
+    items = np.asarray(correct, dtype=np.float64)
+    if prr_enabled:
+        items = np.concatenate([items, np.asarray([0.0 if p is None else p for p in prrs], dtype=np.float64)])
+        codes = np.concatenate([codes, codes])
+        subsets[1:4] = [([i + n for i in ix], binary) for ix, binary in subsets[1:4]]
+    estimates = iter(mean_cis_at(items, codes, subsets))
     result = TaskResult(
         task=name,
         version=version,
         protocol=protocol,
         n=n,
         n_errors=sum(errors),
-        accuracy=mean_ci(correct, codes, binary=True),
+        accuracy=next(estimates),
         parse_failure_rate=_rate(list(map(_ROW_PARSE_FAILED, rows))),
         error_rate=_rate(errors),
         approximate=approximate or any(map(_ROW_APPROXIMATE, rows)),
@@ -372,28 +422,10 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     if format_required:
         result.format_rate = _rate([bool(f) for f in map(_ROW_FORMAT_OK, rows)])
     if prr_enabled:
-        prrs = list(map(_ROW_PRR, rows))
-        scored = [i for i, p in enumerate(prrs) if p is not None]
-        result.prr = mean_ci([prrs[i] for i in scored], codes[scored])
-        ok = [i for i in scored if is_correct[i]]
-        bad = [i for i in scored if not is_correct[i]]
-        result.prr_correct = mean_ci([prrs[i] for i in ok], codes[ok])
-        result.prr_incorrect = mean_ci([prrs[i] for i in bad], codes[bad])
+        result.prr, result.prr_correct, result.prr_incorrect = next(estimates), next(estimates), next(estimates)
         result.prr_not_applicable = list(map(_ROW_PRR_STATUS, rows)).count("not_applicable")
-    correct_arr = np.asarray(correct, dtype=np.float64)
-    for key in breakdowns:
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, (row, value) in enumerate(zip(rows, _plain_values(rows, key))):
-            if type(value) is str:  # breakdown_value's answer for a string, without the call
-                groups[value].append(i)
-                continue
-            for v in breakdown_value(row, key):
-                groups[v].append(i)
-        if groups:
-            label = key.removeprefix("metadata.")
-            result.breakdowns[label] = {
-                v: mean_ci(correct_arr[idx], codes[idx], binary=True) for v, idx in sorted(groups.items())
-            }
+    for label, labels in by_key:
+        result.breakdowns[label] = {v: next(estimates) for v in labels}
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import stat
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mosseval.errors import LockedError, OutputError
+from mosseval import fileio
+from mosseval.errors import LockedError, OutputError, UsageError
 from mosseval.fileio import (
     DirLock,
     JsonlAppender,
@@ -19,6 +21,7 @@ from mosseval.fileio import (
     atomic_writer,
     is_locked,
     iter_jsonl,
+    iter_jsonl_at,
     read_lock_holder,
     remove_stale_temp,
     repair_jsonl_tail,
@@ -46,6 +49,60 @@ def test_complete_last_record_without_newline_is_kept(tmp_path):
     assert [json.loads(line)["k"] for _, line in iter_jsonl(p)] == [1, 2]
     repair_jsonl_tail(p)
     assert p.read_text() == '{"k": 1}\n{"k": 2}\n'
+
+
+def _lines_by_readline(path: Path, max_bytes: int) -> list:
+    """The reader as it was before it read blocks: one ``readline`` a line (the reference)."""
+    out: list = []
+    with path.open("rb") as fh:
+        lineno, offset = 0, 0
+        while True:
+            raw = fh.readline(max_bytes + 1)
+            if not raw:
+                return out
+            lineno += 1
+            if len(raw) > max_bytes:
+                return out + [("too long", lineno)]
+            if not raw.endswith(b"\n") and not fileio._complete_json(raw):
+                return out
+            if raw.strip():
+                out.append((lineno, offset, raw.strip()))
+            offset += len(raw)
+
+
+def _lines_by_blocks(path: Path) -> list:
+    out: list = []
+    try:
+        out.extend(iter_jsonl_at(path))
+    except UsageError as exc:
+        assert "a line longer than" in str(exc)
+        out.append(("too long", int(str(exc).split(":")[-2])))
+    return out
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 16, 64, 4096])
+def test_the_block_reader_gives_what_one_readline_a_line_gives(tmp_path, monkeypatch, block):
+    """Lines split across blocks, blank and padded lines, CRLF, a last line with and without its newline
+    (complete or cut), lines at and over the length limit: the same (number, offset, line) triples and the
+    same refusal (at the same line) as reading one line at a time."""
+    monkeypatch.setattr(fileio, "JSONL_BLOCK", block)
+    max_bytes = 40
+    monkeypatch.setattr(fileio, "MAX_LINE_BYTES", max_bytes)
+    rng = random.Random(block)
+    pieces = [b'{"k": 1}', b"", b"  ", b' {"k": [1, 2]} ', b'{"k": "x"}\r', b'{"a": "' + b"y" * 29 + b'"}',
+              b'{"a": "' + b"y" * 30 + b'"}', b'{"a": "' + b"y" * 31 + b'"}', b'{"k": 2, "te', b"\t"]
+    p = tmp_path / "s.jsonl"
+    n = refused = 0
+    for case in range(300):
+        body = b"\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        body += rng.choice([b"", b"\n", b'\n{"k": 3}', b'\n{"k": 3', b"\n\n"])
+        p.write_bytes(body)
+        want = _lines_by_readline(p, max_bytes)
+        assert _lines_by_blocks(p) == want, (case, body)
+        n += len(want)
+        refused += bool(want) and want[-1][0] == "too long"
+    assert n > 300 and 10 < refused < 300
+    assert list(iter_jsonl_at(tmp_path / "missing.jsonl")) == []
 
 
 def test_partial_last_record_is_cut_before_appending(tmp_path):

@@ -71,6 +71,34 @@ def _data_reads(monkeypatch) -> list[dict]:
     return seen
 
 
+def _fast_reads(monkeypatch) -> list[int]:
+    """Record the lines ``score`` reads through msgspec (``recorddata.sample_line_decoder``): their indices in
+    the order read."""
+    import mosseval.recorddata as recorddata
+
+    seen: list[int] = []
+    real = recorddata.sample_line_decoder()
+    assert real is not None
+
+    def decoder():
+        def spy(line):
+            out = real(line)
+            if out is not None:
+                seen.append(out[2])
+            return out
+        return spy
+
+    monkeypatch.setattr(recorddata, "sample_line_decoder", decoder)
+    return seen
+
+
+def _no_fast_read(monkeypatch) -> None:
+    """No line decoded by msgspec: each parsed by orjson and its sample validated by pydantic."""
+    import mosseval.recorddata as recorddata
+
+    monkeypatch.setattr(recorddata, "sample_line_decoder", lambda: None)
+
+
 def _no_data_read(monkeypatch) -> None:
     """Every task's samples read as ``Sample`` records (as for an extractor without a ``check_data`` hook)."""
     from mosseval.scoring import SampleFacts
@@ -79,10 +107,10 @@ def _no_data_read(monkeypatch) -> None:
 
 
 def test_plain_read_and_full_reader_write_the_same_bytes(noisy, tmp_path, monkeypatch):
-    """Every line of the fixed noisy run: scoring it through the plain read with its sample validated as data,
-    through the plain read with its sample validated as a ``Sample``, and through the full record reader writes
-    byte-identical samples.jsonl and run.json (none rewrites a current score)."""
-    twins = [tmp_path / "as_sample", tmp_path / "full"]
+    """Every line of the fixed noisy run: scoring it through msgspec's one-pass read, through the plain read with
+    its sample validated as data, through the plain read with its sample validated as a ``Sample``, and through
+    the full record reader writes byte-identical samples.jsonl and run.json (none rewrites a current score)."""
+    twins = [tmp_path / "as_data", tmp_path / "as_sample", tmp_path / "full"]
     for twin in twins:
         shutil.copytree(noisy, twin)
     # stale results in all, so that each rewrites run.json from what it scored
@@ -94,20 +122,26 @@ def test_plain_read_and_full_reader_write_the_same_bytes(noisy, tmp_path, monkey
     n = len(before.splitlines())
     seen = _full_reads(monkeypatch)
     data = _data_reads(monkeypatch)
-    plain = rescore(noisy)
-    assert seen == [] and len(data) == n  # every line of a run score wrote itself is read plain, as data
+    fast = _fast_reads(monkeypatch)
+    decoded = rescore(noisy)
+    # every line of a run score wrote itself is decoded by msgspec, its sample validated as data on the way
+    assert seen == [] and data == [] and len(fast) == n
+    _no_fast_read(monkeypatch)
+    plain = rescore(twins[0])
+    assert seen == [] and len(data) == n and len(fast) == n  # ...here parsed by orjson, validated as data
     _no_data_read(monkeypatch)
-    as_sample = rescore(twins[0])
+    as_sample = rescore(twins[1])
     assert seen == [] and len(data) == n  # ...here plain, each sample validated as a Sample
     monkeypatch.setattr(rescore_mod, "Sample", _NoPlainRead)
-    full = rescore(twins[1])
+    full = rescore(twins[2])
     assert seen == list(range(1, n + 1))  # ...and here every line went through the full reader
     assert len(data) == n
     assert (noisy / SAMPLES_FILE).read_bytes() == (twins[0] / SAMPLES_FILE).read_bytes() == \
-        (twins[1] / SAMPLES_FILE).read_bytes() == before
-    assert plain.results == as_sample.results == full.results and plain.results["moss-video-mini"].n == n
-    assert plain.model_dump(exclude={"updated_at"}) == as_sample.model_dump(exclude={"updated_at"}) == \
-        full.model_dump(exclude={"updated_at"})
+        (twins[1] / SAMPLES_FILE).read_bytes() == (twins[2] / SAMPLES_FILE).read_bytes() == before
+    assert decoded.results == plain.results == as_sample.results == full.results
+    assert plain.results["moss-video-mini"].n == n
+    assert decoded.model_dump(exclude={"updated_at"}) == plain.model_dump(exclude={"updated_at"}) == \
+        as_sample.model_dump(exclude={"updated_at"}) == full.model_dump(exclude={"updated_at"})
 
 
 @pytest.mark.parametrize(("where", "value"), [
@@ -180,6 +214,7 @@ def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy, monk
     from mosseval.rescore import finalize_log
 
     data = _data_reads(monkeypatch)
+    fast = _fast_reads(monkeypatch)
 
     path = noisy / SAMPLES_FILE
     recs = [json.loads(line) for line in path.read_text().splitlines()]
@@ -197,7 +232,9 @@ def test_breakdowns_from_the_kept_facts_equal_those_from_the_records(noisy, monk
                           "metadata.n"]
     (noisy / "run.json").write_text(json.dumps(log))
     got = rescore(noisy)
-    assert len(data) == (0 if unknown_key else len(recs))
+    # as data, each line decoded by msgspec; as records, each parsed by orjson (the first line was decoded by
+    # msgspec before its task showed it is read as records)
+    assert (len(data), len(fast)) == ((0, 1) if unknown_key else (0, len(recs)))
     res = got.results["moss-video-mini"]
     assert set(res.breakdowns) == {"category", "skill", "deep.x", "cluster", "question_type", "level", "n"}
     assert set(res.breakdowns["n"]) == {"1", "1.0", "True"}

@@ -244,8 +244,11 @@ from mosseval.stats import (  # noqa: E402
     bell_mccaffrey_df,
     cluster_totals,
     cr2_variance,
+    first_seen_codes,
     interval_from_totals,
     mean_ci,
+    mean_cis,
+    mean_cis_at,
     t_quantile,
 )
 
@@ -268,6 +271,92 @@ def test_t_quantile_bits_are_stable(q, df, want):
     """The quantiles printed by the implementation before its continued fraction was streamlined (issue 16):
     results hold these intervals, so the same bits, not just the same 1e-7."""
     assert t_quantile(q, df) == want
+
+
+def _t_quantile_by_cdf(q, df):
+    """t_quantile's Newton iteration on ``t_cdf`` and ``_t_pdf`` themselves (the implementation before the
+    log-gamma terms and the continued fraction's coefficients were computed once per quantile)."""
+    import math
+    from statistics import NormalDist
+
+    from mosseval.stats import _t_pdf, t_cdf
+
+    if q < 0.5:
+        return -_t_quantile_by_cdf(1.0 - q, df)
+    z = NormalDist().inv_cdf(q)
+    x = z + (z ** 3 + z) / 4 / df + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96 / (df * df)
+    if df < 3 or not math.isfinite(x) or x <= 0:
+        x = math.tan(math.pi * (q - 0.5)) if df <= 1.5 else max(z, 1e-3)
+    lo, hi = 0.0, math.inf
+    for _ in range(100):
+        f = t_cdf(x, df) - q
+        if f < 0:
+            lo = x
+        else:
+            hi = x
+        if abs(f) < 1e-14:
+            break
+        nxt = x - f / max(_t_pdf(x, df), 1e-300)
+        if not (lo < nxt < hi):
+            nxt = (lo + hi) / 2 if math.isfinite(hi) else max(2 * x, lo + 1.0)
+        if abs(nxt - x) <= 1e-13 * max(1.0, abs(x)):
+            x = nxt
+            break
+        x = nxt
+    return x
+
+
+def test_t_quantile_has_the_bits_of_newton_on_t_cdf():
+    """Over 3,000 real degrees of freedom (0.3 to 10^6, log-uniform, and near-integers as equal cluster
+    sizes give) and levels (0.975 most, as every interval uses): the same bits as Newton's method on
+    ``t_cdf`` / ``_t_pdf``."""
+    import random
+
+    rng = random.Random(16)
+    cases = [(0.975, 10 ** rng.uniform(-0.5, 6)) for _ in range(2000)]
+    cases += [(rng.choice([0.6, 0.9, 0.995, 0.025, 0.7]), 10 ** rng.uniform(-0.5, 4)) for _ in range(700)]
+    cases += [(0.975, k - 4e-14 * k) for k in range(2, 302)]
+    for q, df in cases:
+        assert t_quantile(q, df) == _t_quantile_by_cdf(q, df), (q, df)
+
+
+def test_mean_cis_has_the_bits_of_mean_ci_on_each_group():
+    """The batched means (a task's accuracy, PRRs and breakdown groups at once; given as groups, or as subsets
+    of one set of items) write the same JSON as one mean_ci a group, over 400 random tasks (1 to 1,000 items, one to n clusters, sorted or shuffled, all
+    right / all wrong / mixed, binary and real values, random subsets down to empty and single items)."""
+    import random
+
+    rng = random.Random(16)
+    n_groups = 0
+    for _ in range(400):
+        n = rng.choice([1, 2, 3, 5, 10, 40, 240, 1000])
+        n_cl = max(1, int(n / rng.choice([1, 1.5, 2, 3, 10, n])))
+        labels = [f"v{rng.randrange(n_cl)}" for _ in range(n)]
+        if rng.random() < 0.5:
+            labels.sort(key=lambda label: int(label[1:]))
+        codes = first_seen_codes(labels)
+        p = rng.choice([0.0, 1.0, rng.random()])
+        correct = [1.0 if rng.random() < p else 0.0 for _ in range(n)]
+        prr = [rng.choice([0.0, 1.0, rng.random(), round(rng.random(), 2)]) for _ in range(n)]
+        groups = [(correct, codes, True), (prr, codes, False)]
+        kept = []
+        for _ in range(rng.randint(0, 8)):
+            idx = sorted(rng.sample(range(n), rng.randint(0, n)))
+            groups += [(np.asarray(correct)[idx], codes[idx], True), ([prr[i] for i in idx], codes[idx], False)]
+            kept += [(idx, True), (idx, False)]
+        want = [mean_ci(v, c, binary=b).model_dump_json() for v, c, b in groups]
+        assert [e.model_dump_json() for e in mean_cis(groups)] == want
+        # the same subsets given as positions in one set of items (the task's correctness and PRR columns)
+        values = np.asarray(correct + prr)
+        both = np.concatenate([codes, codes])
+        subsets = [(range(n), True), (range(n, 2 * n), False)] + [
+            ([i + (n if not b else 0) for i in ix], b) for ix, b in kept]
+        assert [e.model_dump_json() for e in mean_cis_at(values, both, subsets)] == want
+        n_groups += len(groups)
+    assert n_groups > 3000
+    assert mean_cis([]) == []
+    assert mean_cis([([], np.array([], dtype=np.intp), True)])[0] == mean_ci([], [])
+    assert mean_cis_at(np.zeros(3), np.zeros(3, dtype=np.intp), [([], False)]) == [mean_ci([], [])]
 
 
 def _membership(sizes):

@@ -57,8 +57,9 @@ from mosseval.data.files import find_annotations as find_files
 from mosseval.errors import ConfigError, DataNotFoundError
 from mosseval.extract import AnswerResult, extract_choice
 from mosseval.prr.steps import CLOCK_PATTERN, clock_seconds, steps_from_list
+from mosseval.recorddata import sample_field
 from mosseval.records import Sample, TaskSpec, VideoRef
-from mosseval.scoring import register_extractor
+from mosseval.scoring import extractors, register_extractor
 
 ANNOTATIONS = ("v1/videos/meta_info_video.json", "meta_info_video.json")
 """Where ``meta_info_video.json`` sits under the data root (the repository root or ``v1/videos``)."""
@@ -460,20 +461,30 @@ def _answer_region(text: str) -> str:
 @register_extractor("vcrbench_rules")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     """Offline approximation of VCR-Bench's judged accuracy (always ``approximate=True``)."""
+    return _answer_check(text, sample.metadata, sample.options, sample.answer)
+
+
+@extractors.register_hook("vcrbench_rules", "check_data")
+def answer_check_data(text: str | None, data: dict[str, Any], task: TaskSpec, prefill: str | None) -> AnswerResult:
+    """:func:`answer_check` of the sample's validated data (:mod:`mosseval.recorddata`)."""
+    return _answer_check(text, sample_field(data, "metadata"), sample_field(data, "options"), data["answer"])
+
+
+def _answer_check(text: str | None, metadata: dict[str, Any], options: dict[str, str], answer: str) -> AnswerResult:
     if text is None or not text.strip():
         return AnswerResult(None, False, True, approximate=True, detail="empty")
-    kind = sample.metadata.get("answer_kind") or "text"
+    kind = metadata.get("answer_kind") or "text"
     if kind == "choice":
-        ex = extract_choice(text, sample.options)
+        ex = extract_choice(text, options)
         if not ex.parsed:
             return AnswerResult(None, False, True, approximate=True, detail=ex.status)
-        return AnswerResult(ex.letter, ex.letter == sample.answer, False, approximate=True, detail=ex.rule)
+        return AnswerResult(ex.letter, ex.letter == answer, False, approximate=True, detail=ex.rule)
     region = _answer_region(text)
     if kind == "interval":
         got = extract_interval(region) or extract_interval(text)
         if got is None:
             return AnswerResult(None, False, True, approximate=True, detail="no interval")
-        gold = [float(x) for x in ast.literal_eval(sample.answer)]
+        gold = [float(x) for x in ast.literal_eval(answer)]
         iou = official_time_iou(gold, got)
         return AnswerResult(f"[{got[0]:g}, {got[1]:g}]", iou > TIME_IOU_THRESHOLD, False, approximate=True,
                             detail=f"time IoU {iou:.3f}")
@@ -482,7 +493,7 @@ def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str 
         if box is None:
             return AnswerResult(None, False, True, approximate=True, detail="no box")
         try:
-            iou = official_box_iou([float(x) for x in _box(sample.answer)], box)
+            iou = official_box_iou([float(x) for x in _box(answer)], box)
         except ZeroDivisionError:
             iou = 0.0
         shown = "[" + ", ".join(f"{v:g}" for v in box) + "]"
@@ -491,7 +502,7 @@ def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str 
     if cand is None:
         lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
         cand = lines[-1] if lines else ""
-    ok, rule = open_ended_match(cand, sample.answer)
+    ok, rule = open_ended_match(cand, answer)
     return AnswerResult(cand or None, ok, not cand, approximate=True, detail=rule)
 
 

@@ -110,10 +110,20 @@ def official_extract(response: str, prefixes: tuple[str, ...] = PARSE_ANSWER_PRE
 @register_extractor("videomme_official")
 def answer_check(text: str | None, sample: Sample, task: TaskSpec, prefill: str | None) -> AnswerResult:
     """The official parser; an unanswered item is wrong here and flagged (``parse_failed``)."""
+    return _answer_check(text, sample.answer)
+
+
+@extractors.register_hook("videomme_official", "check_data")
+def answer_check_data(text: str | None, data: dict[str, Any], task: TaskSpec, prefill: str | None) -> AnswerResult:
+    """:func:`answer_check` of the sample's validated data (:mod:`mosseval.recorddata`)."""
+    return _answer_check(text, data["answer"])
+
+
+def _answer_check(text: str | None, answer: str) -> AnswerResult:
     letter = official_extract(text or "")
     if not letter:
         return AnswerResult(None, False, True, detail="unanswered (official parser)")
-    return AnswerResult(letter, letter == (sample.answer or "").strip().upper(), False, detail="official")
+    return AnswerResult(letter, letter == (answer or "").strip().upper(), False, detail="official")
 
 
 @extractors.register_hook("videomme_official", "summarize")
