@@ -30,7 +30,7 @@ counts are conservative (97-99 % at 10 clusters). Deterministic: no resampling.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mosseval.records import Estimate
@@ -50,25 +50,35 @@ def _z(alpha: float) -> float:
 # --------------------------------------------------------------------------- Student t quantiles
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+def _betacf(a: float, b: float, x: float, terms: list[tuple[float, float, float, float]] | None = None) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz).
+
+    ``terms``: a cache of each step's x-free coefficient factors (``m (b - m)``, ``(a - 1 + 2m)(a + 2m)``,
+    ``-(a + m)(a + b + m)``, ``(a + 2m)(a + 1 + 2m)``), filled on first use; :class:`_TDist` keeps one per ``(a, b)``
+    across its Newton steps. With or without it, the same operations in the same order, so the same bits."""
     # (each value computed once and compared with +-tiny instead of abs(): the same operations in the same
     # order as the textbook form, so the same bits; a NaN still becomes tiny, as abs(NaN) > tiny is False)
+    if terms is None:
+        terms = []
     tiny, ntiny = 1e-300, -1e-300
     qab, qap, qam = a + b, a + 1.0, a - 1.0
     c, d = 1.0, 1.0 - qab * x / qap
     d = 1.0 / (d if d > tiny or d < ntiny else tiny)
     h = d
+    known = len(terms)
     for m in range(1, 400):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        if m > known:
+            m2 = 2 * m
+            terms.append((m * (b - m), (qam + m2) * (a + m2), -(a + m) * (qab + m), (a + m2) * (qap + m2)))
+        n1, d1, n2, d2 = terms[m - 1]
+        aa = n1 * x / d1
         d = 1.0 + aa * d
         d = 1.0 / (d if d > tiny or d < ntiny else tiny)
         c = 1.0 + aa / c
         if not (c > tiny or c < ntiny):
             c = tiny
         h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        aa = n2 * x / d2
         d = 1.0 + aa * d
         d = 1.0 / (d if d > tiny or d < ntiny else tiny)
         c = 1.0 + aa / c
@@ -136,49 +146,14 @@ class _TDist:
         else:
             lbt = self.lbt0 + a * math.log(x) + 0.5 * math.log1p(-x)
             if x < self.split:
-                inc = math.exp(lbt) * _betacf_with(a, 0.5, x, self.terms[True]) / a
+                inc = math.exp(lbt) * _betacf(a, 0.5, x, self.terms[True]) / a
             else:
-                inc = 1.0 - math.exp(lbt) * _betacf_with(0.5, a, 1.0 - x, self.terms[False]) / 0.5
+                inc = 1.0 - math.exp(lbt) * _betacf(0.5, a, 1.0 - x, self.terms[False]) / 0.5
         tail = 0.5 * inc
         return 1.0 - tail if t > 0 else tail
 
     def pdf(self, t: float) -> float:
         return math.exp(self.lc - self.half * math.log1p(t * t / self.df))
-
-
-def _betacf_with(a: float, b: float, x: float, terms: list[tuple[float, float, float, float]]) -> float:
-    """:func:`_betacf` with the x-free factors of each step's coefficient taken from ``terms`` (filled here on
-    first use: ``m (b - m)``, ``(a - 1 + 2m)(a + 2m)``, ``-(a + m)(a + b + m)``, ``(a + 2m)(a + 1 + 2m)``, each
-    computed as ``_betacf`` computes it); every other operation as there, in the same order."""
-    tiny, ntiny = 1e-300, -1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if d > tiny or d < ntiny else tiny)
-    h = d
-    known = len(terms)
-    for m in range(1, 400):
-        if m > known:
-            m2 = 2 * m
-            terms.append((m * (b - m), (qam + m2) * (a + m2), -(a + m) * (qab + m), (a + m2) * (qap + m2)))
-        n1, d1, n2, d2 = terms[m - 1]
-        aa = n1 * x / d1
-        d = 1.0 + aa * d
-        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
-        c = 1.0 + aa / c
-        if not (c > tiny or c < ntiny):
-            c = tiny
-        h *= d * c
-        aa = n2 * x / d2
-        d = 1.0 + aa * d
-        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
-        c = 1.0 + aa / c
-        if not (c > tiny or c < ntiny):
-            c = tiny
-        delta = d * c
-        h *= delta
-        if -1e-15 < delta - 1.0 < 1e-15:
-            break
-    return h
 
 
 def t_quantile(q: float, df: float) -> float:
@@ -198,23 +173,30 @@ def t_quantile(q: float, df: float) -> float:
         return -t_quantile(1.0 - q, df)
     if q == 0.5:
         return 0.0
+    dist = _TDist(df)
+    return _newton_t(q, df, dist.cdf, dist.pdf)
+
+
+def _newton_t(q: float, df: float, cdf: Callable[[float], float], pdf: Callable[[float], float]) -> float:
+    """:func:`t_quantile`'s iteration for ``q > 0.5``, on the given CDF and density of t with ``df``."""
+    from statistics import NormalDist
+
     z = NormalDist().inv_cdf(q)
     g1 = (z ** 3 + z) / 4
     g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
     x = z + g1 / df + g2 / (df * df)
     if df < 3 or not math.isfinite(x) or x <= 0:
         x = math.tan(math.pi * (q - 0.5)) if df <= 1.5 else max(z, 1e-3)
-    dist = _TDist(df)
     lo, hi = 0.0, math.inf
     for _ in range(100):
-        f = dist.cdf(x) - q
+        f = cdf(x) - q
         if f < 0:
             lo = x
         else:
             hi = x
         if abs(f) < 1e-14:
             break
-        step = f / max(dist.pdf(x), 1e-300)
+        step = f / max(pdf(x), 1e-300)
         nxt = x - step
         if not (lo < nxt < hi):  # outside the bracket: bisect (or expand)
             nxt = (lo + hi) / 2 if math.isfinite(hi) else max(2 * x, lo + 1.0)

@@ -276,34 +276,11 @@ def test_t_quantile_bits_are_stable(q, df, want):
 def _t_quantile_by_cdf(q, df):
     """t_quantile's Newton iteration on ``t_cdf`` and ``_t_pdf`` themselves (the implementation before the
     log-gamma terms and the continued fraction's coefficients were computed once per quantile)."""
-    import math
-    from statistics import NormalDist
-
-    from mosseval.stats import _t_pdf, t_cdf
+    from mosseval.stats import _newton_t, _t_pdf, t_cdf
 
     if q < 0.5:
         return -_t_quantile_by_cdf(1.0 - q, df)
-    z = NormalDist().inv_cdf(q)
-    x = z + (z ** 3 + z) / 4 / df + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96 / (df * df)
-    if df < 3 or not math.isfinite(x) or x <= 0:
-        x = math.tan(math.pi * (q - 0.5)) if df <= 1.5 else max(z, 1e-3)
-    lo, hi = 0.0, math.inf
-    for _ in range(100):
-        f = t_cdf(x, df) - q
-        if f < 0:
-            lo = x
-        else:
-            hi = x
-        if abs(f) < 1e-14:
-            break
-        nxt = x - f / max(_t_pdf(x, df), 1e-300)
-        if not (lo < nxt < hi):
-            nxt = (lo + hi) / 2 if math.isfinite(hi) else max(2 * x, lo + 1.0)
-        if abs(nxt - x) <= 1e-13 * max(1.0, abs(x)):
-            x = nxt
-            break
-        x = nxt
-    return x
+    return _newton_t(q, df, lambda x: t_cdf(x, df), lambda x: _t_pdf(x, df))
 
 
 def test_t_quantile_has_the_bits_of_newton_on_t_cdf():
