@@ -124,19 +124,27 @@ def _generic_corpus() -> list[str]:
 
 
 def _task_corpus() -> list[str]:
-    """The moss-video-mini vocabulary: prompt and format text, plus questions, options and step
-    sentences from a generator stream of its own (label ``tokenizer``: no split's items)."""
+    """The moss-video-mini vocabulary, at the frequencies a training prompt has them: for each question of a
+    generator stream of its own (label ``tokenizer``: no split's items), the chat's role lines, the task's system
+    prompt, the user text rendered by the task's own template (question, options and the reasoning instructions)
+    and the reference completion. Every prompt carries the fixed text once, so the BPE merges it like the words
+    of the questions (format 1 saw it once in all: "Think" was 3 tokens, "assistant" 5, "second" 4)."""
     from mosseval.data import synth
+    from mosseval.prompts import render_user_text
+    from mosseval.records import Sample
     from mosseval.tasks import load_registry
 
     task = load_registry([])["moss-video-mini"]
+    assert task.prompt is not None
+    head = [f"system\n{task.prompt.system or ''}", "user\n", "assistant\n"]
     lines = list(_CORPUS.splitlines())
-    lines += [task.prompt.system or "", task.prompt.template]
     for vidx, (kinds, levels, letters) in enumerate(synth._plan(0, "tokenizer", 600)):
         _, _, questions = synth._build_video(synth._rng(0, "tokenizer", vidx), kinds, levels, letters)
         for q, letter in zip(questions, letters):
-            options = "\n".join(f"({k}) {v}" for k, v in zip(synth.LETTERS, q.options))
-            lines.append(f"Question: {q.question}\nOptions:\n{options}")
+            sample = Sample(id=f"tokenizer-{vidx}", task=task.name, question=q.question,
+                            options=dict(zip(synth.LETTERS, q.options)), answer=letter)
+            lines += head
+            lines.append(render_user_text(task, sample))
             lines.append("<think>\n" + "\n".join(q.steps) + "\n</think>\n<answer>" + letter + "</answer>")
     return lines
 
@@ -186,7 +194,7 @@ TINY = Recipe(
 )
 
 MINI = Recipe(
-    name=MINI_NAME, format=1, vocab_size=768, corpus=_task_corpus,
+    name=MINI_NAME, format=2, vocab_size=768, corpus=_task_corpus,
     description="learnable Qwen2.5-VL (~4.0M params, task vocabulary, untied embeddings): trains on moss-video-mini "
                 "on a CPU in minutes",
     text=dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -220,3 +221,27 @@ def test_ensure_tiny_process_race(tmp_path):
     from mosseval.models.tiny import _valid
 
     assert _valid(final)
+
+
+def test_mini_tokenizer_suits_the_task_prompt_and_vocabulary():
+    """The learnable preset's BPE is trained on moss-video-mini's prompts at their real frequencies: the task's
+    fixed text (roles, system prompt, reasoning instructions) and every state word are whole tokens, so a prompt
+    is not spelled out letter by letter (format 1 split "Think" into 3 tokens, "assistant" into 5)."""
+    from transformers import AutoTokenizer
+
+    from mosseval.data import synth
+    from mosseval.models.tiny import MINI_NAME, ensure_tiny
+    from mosseval.tasks import load_registry
+
+    tok = AutoTokenizer.from_pretrained(ensure_tiny(name=MINI_NAME))
+    task = load_registry([])["moss-video-mini"]
+    assert task.prompt is not None and task.prompt.system
+    instructions = task.prompt.template.split("{{ options_block }}")[1].strip()
+    for text in ("system", "user", "assistant", task.prompt.system, instructions):
+        pieces = tok.convert_ids_to_tokens(tok(text, add_special_tokens=False)["input_ids"])
+        words = set(re.findall(r"[A-Za-z]+", text))
+        split = [p for p in pieces if re.sub(r"[^A-Za-z]", "", p) and re.sub(r"[^A-Za-z]", "", p) not in words]
+        assert not split, f"{text!r} tokenized into pieces of words: {pieces}"
+    assert len(tok(instructions, add_special_tokens=False)["input_ids"]) <= 40
+    for word in [*synth.COLORS, *synth.SHAPES, "tiny", "small", "medium", "large", "huge", "row", "column"]:
+        assert len(tok(" " + word, add_special_tokens=False)["input_ids"]) == 1, word
