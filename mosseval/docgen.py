@@ -234,11 +234,11 @@ def recipes_table() -> str:
 
 def published_table() -> str:
     from mosseval.published import load_manifest
-    from mosseval.units import pct
+    from mosseval.units import fixed, pct
 
     man = load_manifest()
     rows = [[f"`{s.preset}`", f"`{s.task}`", s.metric, f"`{s.recipe}`", pct(s.published),
-             f"{100 * s.tolerance:.1f}", s.source, s.setting or "–"] for s in man.scores]
+             fixed(100 * s.tolerance), s.source, s.setting or "–"] for s in man.scores]
     return (f"Manifest version `{man.version}`.\n\n"
             + _table(["preset", "task", "metric", "recipe", "published", "tolerance (pts)", "source", "setting"], rows)
             + "\n")

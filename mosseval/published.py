@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mosseval.errors import ConfigError
 from mosseval.records import Estimate, PublishedManifest, PublishedScore, PublishedVerdict, RunLog, TaskResult
-from mosseval.units import pct, pct_ci
+from mosseval.units import fixed, pct, pct_ci
 
 __all__ = ["load_manifest", "default_manifest_path", "matching_scores", "verdict", "check_run"]
 
@@ -151,8 +151,8 @@ def verdict(log: RunLog, score: PublishedScore, judged: dict[str, Estimate] | No
     side = "above" if score.published < lo else "below"
     return PublishedVerdict(
         score=score, status="does_not_reproduce", observed=observed,
-        line=f"does not reproduce {pct(score.published)}: {ours}, {100 * gap:.1f} pts {side} even with the "
-        f"{100 * score.tolerance:.1f}-pt tolerance{errors}")
+        line=f"does not reproduce {pct(score.published)}: {ours}, {fixed(100 * gap)} pts {side} even with the "
+        f"{fixed(100 * score.tolerance)}-pt tolerance{errors}")
 
 
 def check_run(log: RunLog, manifest: PublishedManifest | None = None,

@@ -370,7 +370,7 @@ def demo(
     Equivalent to `mosseval run --model M --tasks moss-video-mini` for each model, then
     `mosseval leaderboard runs/* -o reports/leaderboard.html`. The default models are the random and
     oracle baselines and mini-qwen2.5-vl-sft, a real Qwen2.5-VL that the demo trains on moss-video-mini's
-    train split on first use (2,000 SFT steps, about 6 minutes on 2 idle cores, with a progress bar;
+    train split on first use (2,000 SFT steps, about 7 minutes on 2 idle cores, with a progress bar;
     then cached). Nothing is downloaded.
     """
     from mosseval.demo import DemoOptions, parse_model_limits, run_demo, summary_table

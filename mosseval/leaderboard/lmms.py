@@ -51,6 +51,7 @@ from mosseval.records import (
     digest,
 )
 from mosseval.stats import Z95, mean_ci
+from mosseval.units import pct
 
 ACC_HINTS = ("accuracy", "acc", "exact_match", "score", "perception_score", "correct")
 FRAME_ARGS = ("max_frames_num", "max_num_frames", "num_frames", "nframes", "frames_upbound", "max_frames", "fps")
@@ -283,8 +284,8 @@ def _leaf_result(task: str, entry: dict[str, Any], hib: dict[str, Any], lines: l
         est = e.model_copy(update={"method": (e.method or "") + " (recomputed from samples)"})
         parse_fail = sum(1 for x in lines if not (_pred_of(x, metric) or "").strip()) / len(lines)
         if reported is not None and e.value is not None and abs(reported - e.value) > 5e-4:
-            notes.append(f"lmms-eval reported {100 * reported:.1f} %; recomputed over all {len(vals)} samples "
-                         f"(empty predictions count as wrong): {100 * e.value:.1f} %")
+            notes.append(f"lmms-eval reported {pct(reported)} %; recomputed over all {len(vals)} samples "
+                         f"(empty predictions count as wrong): {pct(e.value)} %")
     else:
         vals = []
     records = [_record(task, x, metric, v) for x, v in zip(lines, vals or [None] * len(lines))]

@@ -684,7 +684,7 @@ def _states(r: dict[str, Any]) -> str:
 
 
 def render_report(d: dict[str, Any], compare_md: str) -> str:
-    from mosseval.units import pct, pts
+    from mosseval.units import fixed, pct, pts
 
     lines = ["# MOSS-ChatV in miniature: GRPO with and without the PRR on moss-video-mini", ""]
     m = d["machine"]
@@ -731,7 +731,7 @@ def render_report(d: dict[str, Any], compare_md: str) -> str:
         v = s.get(key)
         if not v:
             return "–"
-        return pct(v["mean"]) + (f" ± {100 * v['sd']:.1f}" if v.get("sd") is not None else "")
+        return pct(v["mean"]) + (f" ± {fixed(100 * v['sd'])}" if v.get("sd") is not None else "")
 
     for arm, s in d["arm_means"].items():
         lines.append(f"| {arm} | {ms(s, 'accuracy')} | {ms(s, 'prr')} | {_p(s.get('prr_correct'))} / "
