@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mosseval.records import Estimate
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 Z95 = 1.959963984540054
 POWER = 1
@@ -287,7 +290,7 @@ def first_seen_codes(clusters: Sequence[Any]) -> Any:
     return np.fromiter(map(index.__getitem__, clusters), dtype=np.intp, count=len(clusters))
 
 
-def cr2_variance(sums: Sequence[float], sizes: Sequence[int], mean: float) -> float:
+def cr2_variance(sums: ArrayLike, sizes: ArrayLike, mean: float) -> float:
     """CR2 cluster-robust variance of the item mean from per-cluster sums and sizes."""
     import numpy as np
 
@@ -299,7 +302,7 @@ def cr2_variance(sums: Sequence[float], sizes: Sequence[int], mean: float) -> fl
     return _sum(s * s / _pow(1.0 - m / n, POWER)) / (n * n)
 
 
-def icc_moments(sums: Sequence[float], sizes: Sequence[int], mean: float, item_var: float) -> float:
+def icc_moments(sums: ArrayLike, sizes: ArrayLike, mean: float, item_var: float) -> float:
     """Moment estimate of the intra-cluster correlation, clipped to [0, 0.99]."""
     import numpy as np
 
@@ -312,7 +315,7 @@ def icc_moments(sums: Sequence[float], sizes: Sequence[int], mean: float, item_v
     return min(max(rho, 0.0), 0.99)
 
 
-def bell_mccaffrey_df(sizes: Sequence[int], rho: float = 0.0) -> float:
+def bell_mccaffrey_df(sizes: ArrayLike, rho: float = 0.0) -> float:
     """Imbens-Kolesar / Bell-McCaffrey degrees of freedom for a cluster-robust (CR2) mean.
 
     ``(tr M)^2 / tr(M^2)`` with ``M = W' Omega W``, ``Omega`` exchangeable with correlation
@@ -387,19 +390,19 @@ def interval_from_totals(
     no interval (None, None): its between-cluster variance cannot be estimated."""
     import numpy as np
 
-    sums, sizes = np.asarray(sums, dtype=np.float64), np.asarray(sizes, dtype=np.int64)
-    n = float(sizes.sum())
-    g = len(sizes)
-    mean = _sum(sums) / n
+    sums_a, sizes_a = np.asarray(sums, dtype=np.float64), np.asarray(sizes, dtype=np.int64)
+    n = float(sizes_a.sum())
+    g = len(sizes_a)
+    mean = _sum(sums_a) / n
     if binary:
         item_var = mean * (1.0 - mean)
         floor = item_var / (n - 1) if n > 1 else item_var
     else:
         item_var = float(item_var or 0.0)
         floor = 0.0
-    var = max(cr2_variance(sums, sizes, mean), floor)
-    rho = icc_moments(sums, sizes, mean, item_var) if clustered else 0.0
-    df = bell_mccaffrey_df(sizes, rho) if g >= 2 else 1.0
+    var = max(cr2_variance(sums_a, sizes_a, mean), floor)
+    rho = icc_moments(sums_a, sizes_a, mean, item_var) if clustered else 0.0
+    df = bell_mccaffrey_df(sizes_a, rho) if g >= 2 else 1.0
     return _interval(mean, n, g, var, df, binary=binary, clustered=clustered, alpha=alpha, lower=lower, upper=upper)
 
 
@@ -605,8 +608,8 @@ def _binom_half_cdf_terms(n: int, k: int) -> tuple[float, float]:
         return total / denom, term / denom
     import numpy as np
 
-    i = np.arange(k + 1, dtype=np.float64)
-    log_pmf = (math.lgamma(n + 1) - np.array([math.lgamma(x + 1) + math.lgamma(n - x + 1) for x in i])
+    xs = np.arange(k + 1, dtype=np.float64)
+    log_pmf = (math.lgamma(n + 1) - np.array([math.lgamma(x + 1) + math.lgamma(n - x + 1) for x in xs])
                - n * math.log(2.0))
     top = float(log_pmf.max())
     cdf = math.exp(top) * float(np.exp(log_pmf - top).sum())
@@ -661,7 +664,7 @@ class BootstrapCI:
         return f"BootstrapCI({self.as_dict()})"
 
 
-def cluster_codes(clusters: Sequence[str] | None, n: int):
+def cluster_codes(clusters: Sequence[str] | None, n: int) -> Any:
     """Integer codes 0..G-1 for cluster labels (each item its own cluster when ``None``)."""
     import numpy as np
 
