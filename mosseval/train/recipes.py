@@ -60,9 +60,11 @@ _DEMO: dict[str, Any] = {**_COMMON, "method": "sft", "train_size": 2000, "sft_tr
 
 RECIPES: dict[str, dict[str, Any]] = {
     # The validation figures below were measured on mini-qwen2.5-vl format 1 (its tokenizer spelt out the
-    # prompt's fixed text; format 2 learns better from the same recipes: docs/tutorials/quickstart.md). On format
-    # 2 (a draft whose corpus also held the chat template's default system line), shorter demo recipes fell short
-    # (validation: 1,000 + 300 steps 30.8 %, 700 + 300 steps 25.0 %, one run each).
+    # prompt's fixed text). Format 2 trains the same recipes 11-14 % faster per step; single runs move by ~10
+    # points with the order of the training data, so no effect on accuracy can be read from them
+    # (docs/tutorials/reproduce-mosschatv.md). On format 2 (a draft whose corpus also held the chat template's
+    # default system line), shorter demo recipes fell short (validation: 1,000 + 300 steps 30.8 %, 700 + 300
+    # steps 25.0 %, one run each).
     # The demo: two stages like the reproduction's cold start, cut down to what 2 cores train in minutes. Measured
     # on the validation split (moss-video-mini seed 1, 240 items; docs/tutorials/quickstart.md):
     # - the vision tower frozen at its random initialisation (see repro-coldstart) and 8 frames, not 16 (the
