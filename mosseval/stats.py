@@ -503,15 +503,28 @@ def _fill(n: int, live: list[int], estimates: list[Estimate]) -> list[Estimate]:
     return [Estimate(value=None, n=0, n_clusters=0, method=None) if e is None else e for e in out]
 
 
+def _column_sums(a: Any, np: Any) -> Any:
+    """The sum of each column of a C-contiguous 2-D float array, its rows added in order: the bits of :func:`_sum`
+    of the column (numpy reduces along the slow axis row by row, elementwise across the columns, and adds pairwise
+    only along the contiguous axis, which a single column would become: a second one, of zeros, goes beside it).
+    Rows past a column's last value hold -0.0, which adds nothing to any sum (+0.0 would turn a -0.0 sum into
+    +0.0)."""
+    if a.shape[1] == 1:
+        a = np.concatenate([a, np.zeros_like(a)], axis=1)
+    return np.add.reduce(a, axis=0)
+
+
 def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np: Any, alpha: float,
                  lower: float | None, upper: float | None) -> list[Estimate]:
-    """The estimates of consecutive groups of ``sizes`` items (none empty) of ``vals`` / ``codes``."""
+    """The estimates of consecutive groups of ``sizes`` items (none empty) of ``vals`` / ``codes``.
+
+    The steps of :func:`interval_from_totals` on every group at once: elementwise on the groups' items and
+    clusters together, each left-to-right sum a column of a matrix with a column a group (:func:`_column_sums`)."""
     r = len(sizes)
     if codes.dtype.kind not in "iu" or len(codes) != len(vals):
         raise ValueError("mean_cis takes integer cluster codes, one a value")
     lens = np.array(sizes, dtype=np.intp)
     rows = np.repeat(np.arange(r), lens)
-    rr = np.arange(r)
     # clusters numbered by first appearance within each group (groups are contiguous: a group's numbers follow
     # the previous group's), summed item by item
     width = int(codes.max()) + 1
@@ -522,25 +535,35 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
     bins = rank[inverse.reshape(-1)]
     bin_sums = np.bincount(bins, weights=vals, minlength=len(uniq))
     bin_sizes = np.bincount(bins, minlength=len(uniq))
-    bin_row = uniq[order] // width
+    bin_row = uniq[order] // width  # each cluster's group (clusters in group order)
     gs = np.bincount(bin_row, minlength=r)
-    at = np.arange(len(uniq)) - np.repeat(np.cumsum(gs) - gs, gs)
-    y = np.zeros((r, int(gs.max())))
-    y[bin_row, at] = bin_sums
-    m = np.zeros((r, int(gs.max())), dtype=np.int64)
-    m[bin_row, at] = bin_sizes
-    # items, padded the same way (the item-level mean and, for a non-binary mean, the item variance)
-    x = np.zeros((r, int(lens.max())))
-    x[rows, np.arange(len(vals)) - np.repeat(np.cumsum(lens) - lens, lens)] = vals
-    last_item, last_cluster = lens - 1, gs - 1
-    item_mean = (np.add.accumulate(x, axis=1)[rr, last_item] / lens).tolist()
+    starts = np.cumsum(gs) - gs
+    at = np.arange(len(uniq)) - np.repeat(starts, gs)  # each cluster's place in its group
+    pos = np.arange(len(vals)) - np.repeat(np.cumsum(lens) - lens, lens)  # each item's place in its group
+    width_c = int(gs.max())
+    # the items' sums (the item-level mean) and the clusters' sums, a column a group each
+    xy = np.full((int(lens.max()), 2 * r), -0.0)
+    xy[pos, rows] = vals
+    xy[at, r + bin_row] = bin_sums
+    sums = _column_sums(xy, np)
     n = lens.astype(np.float64)  # float(sizes.sum()): every item is in one cluster
-    mean = (np.add.accumulate(y, axis=1)[rr, last_cluster] / n).tolist()
+    item_mean_a = sums[:r] / lens
+    mean_a = sums[r:] / n
+    item_mean, mean = item_mean_a.tolist(), mean_a.tolist()
     n_l, g_l = n.tolist(), gs.tolist()
+    # the squared deviations of the non-binary groups only (a proportion's variance comes from its mean)
+    free = [k for k in range(r) if not binary[k]]
+    dev2: dict[int, float] = {}
+    if free:
+        column = np.full(r, -1, dtype=np.intp)
+        column[free] = np.arange(len(free))
+        col = column[rows]
+        sel = col >= 0
+        dev = np.full((int(lens[free].max()), len(free)), -0.0)
+        dev[pos[sel], col[sel]] = _pow(vals[sel] - item_mean_a[rows[sel]], 2.0)
+        dev2 = dict(zip(free, _column_sums(dev, np).tolist()))
     item_var: list[float] = []
     floor: list[float] = []
-    dev = x - np.asarray(item_mean)[:, None]
-    dev2 = np.add.accumulate(_pow(dev, 2.0), axis=1)[rr, last_item].tolist()
     for k in range(r):
         if binary[k]:
             v = mean[k] * (1.0 - mean[k])
@@ -550,12 +573,15 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
             nk = int(lens[k])
             item_var.append(float((dev2[k] / (nk - 1) if nk > 1 else 0.0) or 0.0))
             floor.append(0.0)
-    mean_a, n_a = np.asarray(mean)[:, None], n[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):  # a single-cluster row, whose results are not read
-        s = y - m * mean_a
-        cr2 = np.add.accumulate(s * s / _pow(1.0 - m / n_a, POWER), axis=1)[rr, last_cluster].tolist()
-        between = np.add.accumulate(_pow(s, 2.0), axis=1)[rr, last_cluster].tolist()
-        pairs = (m * (m - 1)).sum(axis=1).tolist()
+    # per cluster: its size, its group's mean and item count
+    m, mean_c, n_c = bin_sizes, mean_a[bin_row], n[bin_row]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a single-cluster group, whose results are not read
+        s = bin_sums - m * mean_c
+        terms = np.full((width_c, r, 2), -0.0)
+        terms[at, bin_row, 0] = s * s / _pow(1.0 - m / n_c, POWER)
+        terms[at, bin_row, 1] = _pow(s, 2.0)
+        cr2, between = _column_sums(terms.reshape(width_c, 2 * r), np).reshape(r, 2).T.tolist()
+        pairs = np.add.reduceat(m * (m - 1), starts).tolist()
         rho = []
         for k in range(r):
             if pairs[k] <= 0 or item_var[k] <= 0:
@@ -563,13 +589,14 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
             else:
                 v = (between[k] - item_var[k] * int(lens[k])) / (item_var[k] * pairs[k])
                 rho.append(min(max(v, 0.0), 0.99))
-        a = m / n_a
+        a = m / n_c
         d = 1.0 - a
-        ne = m * (1.0 + np.asarray(rho)[:, None] * (m - 1))
+        ne = m * (1.0 + np.asarray(rho)[bin_row] * (m - 1))
         root = np.sqrt(d)
         u, w, dg = a / root, ne / root, ne / d
-        traces = np.add.accumulate(np.stack([ne, u * u, u * w, w * w, dg * dg, dg * u * w, dg * u * u, dg]),
-                                   axis=2)[:, rr, last_cluster].T.tolist()
+        bm = np.full((width_c, r, 8), -0.0)
+        bm[at, bin_row] = np.stack([ne, u * u, u * w, w * w, dg * dg, dg * u * w, dg * u * u, dg], axis=1)
+        traces = _column_sums(bm.reshape(width_c, 8 * r), np).reshape(r, 8).tolist()
     out = []
     for k in range(r):
         g = g_l[k]

@@ -323,6 +323,8 @@ def test_mean_cis_has_the_bits_of_mean_ci_on_each_group():
             kept += [(idx, True), (idx, False)]
         want = [mean_ci(v, c, binary=b).model_dump_json() for v, c, b in groups]
         assert [e.model_dump_json() for e in mean_cis(groups)] == want
+        # a group alone: every sum is a single column (numpy would add it pairwise; see stats._column_sums)
+        assert [mean_cis([g])[0].model_dump_json() for g in groups[:2]] == want[:2]
         # the same subsets given as positions in one set of items (the task's correctness and PRR columns)
         values = np.asarray(correct + prr)
         both = np.concatenate([codes, codes])
