@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import interleave, json_floor, make_run_dirs, pin_threads, ratio_line  # noqa: E402
 
+from mosseval import extract  # noqa: E402
 from mosseval.prr import rouge  # noqa: E402
 from mosseval.prr import score as prr_score  # noqa: E402
 from mosseval.rescore import rescore  # noqa: E402
@@ -83,6 +84,7 @@ def main() -> int:
 
             def reset() -> None:
                 rouge.clear_caches()  # cold: every step string tokenized again
+                extract.clear_caches()  # and every answer decided again, as a fresh `mosseval score` does
                 shutil.copyfile(pristine / "samples.jsonl", run / "samples.jsonl")
                 shutil.copyfile(pristine / "run.json", run / "run.json")
 

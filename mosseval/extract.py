@@ -271,3 +271,10 @@ def check_mc(text: str | None, options: dict[str, str] | None, gold: str) -> Ans
 
 
 _RESULTS: dict[tuple[str | None, str, str | None, str], AnswerResult] = {}
+
+
+def clear_caches() -> None:
+    """Forget the decided answers, check results, option letters and patterns this process has kept (used by the
+    benchmarks for the timings of a fresh ``mosseval score``, which starts without them)."""
+    for memo in (_CHOICES, _RESULTS, _LETTERS, _PATTERNS):
+        memo.clear()
