@@ -388,17 +388,18 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     if prr_enabled:
         prrs = list(map(_ROW_PRR, rows))
         scored = [i for i, p in enumerate(prrs) if p is not None]
-        ok = [i for i in scored if is_correct[i]]
-        bad = [i for i in scored if not is_correct[i]]
-        subsets += [(scored, False), (ok, False), (bad, False)]
+        # positions in the PRR column, which follows the n correctness values in the value array below
+        ok = [i + n for i in scored if is_correct[i]]
+        bad = [i + n for i in scored if not is_correct[i]]
+        subsets += [([i + n for i in scored], False), (ok, False), (bad, False)]
     by_key: list[tuple[str, list[str]]] = []
     for key in breakdowns:
         values: dict[str, list[int]] = defaultdict(list)
-        for i, (row, value) in enumerate(zip(rows, _plain_values(rows, key))):
+        for i, value in enumerate(_plain_values(rows, key)):
             if type(value) is str:  # breakdown_value's answer for a string, without the call
                 values[value].append(i)
                 continue
-            for v in breakdown_value(row, key):
+            for v in breakdown_value(rows[i], key):
                 values[v].append(i)
         if values:
             labels = sorted(values)
@@ -410,7 +411,6 @@ def aggregate(name: str, version: str, protocol: str, records: Sequence[SampleRe
     if prr_enabled:
         items = np.concatenate([items, np.asarray([0.0 if p is None else p for p in prrs], dtype=np.float64)])
         codes = np.concatenate([codes, codes])
-        subsets[1:4] = [([i + n for i in ix], binary) for ix, binary in subsets[1:4]]
     estimates = iter(mean_cis_at(items, codes, subsets))
     result = TaskResult(
         task=name,
