@@ -15,7 +15,7 @@ with the allowance: 2× the largest single run's
 ``mosseval leaderboard`` command's work (the board, then ``leaderboard.json`` and the page written).
 Targets (issue 16): ≤ 1.5× the floor; peak memory ≤ the allowance.
 
-    python benchmarks/bench_reads.py [--configs 1x240,1x2400,1x24000,10x2400,50x2400] [--repeats 5]
+    python benchmarks/bench_reads.py [--configs 1x240,1x2400,1x24000,10x2400,50x2400] [--repeats N]
     python benchmarks/bench_reads.py --configs 42x24000 --only leaderboard --distinct 4 --repeats 3   # 1,008,000 records
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, interleave, json_floor, make_run_dirs, pin_threads, ratio_line  # noqa: E402
+from _common import REPO, interleave, json_floor, make_run_dirs, pin_threads, ratio_line, repeats_for  # noqa: E402
 
 MEM = """
 import json, sys
@@ -90,7 +90,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="1x240,1x2400,1x24000,10x2400,50x2400")
     ap.add_argument("--only", default="leaderboard,compare,errors", help="readers to time")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repetitions (default: 41 up to 2,400 records a call, else 5)")
     ap.add_argument("--distinct", type=int, default=None,
                     help="generate only this many samples files; the other runs hard-link them (large boards)")
     args = ap.parse_args()
@@ -123,7 +123,7 @@ def main() -> int:
             if "errors" in only:
                 fns["errors"] = errors
                 fns["floor_one"] = lambda: json_floor(runs[:1])
-            times, _ = interleave(fns, args.repeats)
+            times, _ = interleave(fns, repeats_for(n_runs * n, args.repeats, 5))
             if "leaderboard" in only:
                 ratio_line(f"leaderboard_{cfg}", times["leaderboard"], times["floor_board"],
                            f"build_leaderboard / json.loads floor, {n_runs} run(s) x {n} samples", "<= 1.5x")

@@ -8,7 +8,7 @@ same batches computed beforehand, so that what remains is reading, validating, a
 and aggregating) ≤ 1.5×; that figure is printed for the process CPU time of the same calls too (``_cpu``).
 The re-scored file is asserted byte-identical to the original (the run was scored by the same code).
 
-    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats 9]
+    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import interleave, json_floor, make_run_dirs, pin_threads, ratio_line  # noqa: E402
+from _common import interleave, json_floor, make_run_dirs, pin_threads, ratio_line, repeats_for  # noqa: E402
 
 from mosseval import extract  # noqa: E402
 from mosseval.prr import rouge  # noqa: E402
@@ -70,7 +70,8 @@ def prr_table(run: Path) -> list:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="240,2400,24000")
-    ap.add_argument("--repeats", type=int, default=9, help="interleaved repetitions (a 5 ms floor on a shared machine needs more than 5)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="interleaved repetitions (default: 41 up to 2,400 samples, whose floor is a few ms, else 9)")
     args = ap.parse_args()
     pin_threads()
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,6 +79,7 @@ def main() -> int:
             root = Path(tmp) / f"n{n}"
             run = make_run_dirs(root, 1, n)[0]
             rescore(run)  # the run as `mosseval run` would have left it
+            repeats = repeats_for(n, args.repeats, 9)
             pristine = root / "pristine"
             shutil.copytree(run, pristine)
             first = (run / "samples.jsonl").read_bytes()
@@ -89,7 +91,7 @@ def main() -> int:
                 shutil.copyfile(pristine / "run.json", run / "run.json")
 
             times, _ = interleave({"score": lambda: rescore(run), "floor": lambda: json_floor([run])},
-                                  args.repeats, setup=reset)
+                                  repeats, setup=reset)
             assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
             ratio_line(f"score_{n}", times["score"], times["floor"],
                        f"mosseval score / json.loads floor, 1 run x {n} samples, PRR recomputed, cold caches",
@@ -97,7 +99,7 @@ def main() -> int:
             table = prr_table(run)
             cpu: dict[str, list[float]] = {}
             times, _ = interleave({"score": lambda: rescore_without_prr(run, table),
-                                   "floor": lambda: json_floor([run])}, args.repeats, setup=reset, cpu=cpu)
+                                   "floor": lambda: json_floor([run])}, repeats, setup=reset, cpu=cpu)
             assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
             ratio_line(f"score_{n}_without_prr", times["score"], times["floor"],
                        f"mosseval score with PRRs looked up, not recomputed / json.loads floor, 1 run x {n} samples",
