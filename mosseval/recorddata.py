@@ -157,14 +157,15 @@ def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tu
     return struct, tuple(free)
 
 
-def _orjson_ints(value: Any) -> bool:
-    """Every integer in decoded JSON is one orjson reads as an integer (it reads others as floats)."""
+def _orjson_ints(value: Any, levels: int = -1) -> bool:
+    """Every integer in decoded JSON is one orjson reads as an integer (it reads others as floats); with
+    ``levels`` >= 0, its arrays and objects are also nested at most that many levels deep."""
     if type(value) is int:
         return -(2 ** 63) <= value < 2 ** 64
-    if type(value) is dict:
-        return all(_orjson_ints(v) for v in value.values())
-    if type(value) is list:
-        return all(_orjson_ints(v) for v in value)
+    if type(value) is dict or type(value) is list:
+        if levels == 0:
+            return False
+        return all(_orjson_ints(v, levels - 1) for v in (value.values() if type(value) is dict else value))
     return True
 
 
@@ -249,10 +250,30 @@ def record_data(line: bytes) -> dict | None:
 
 @functools.cache
 def _record_decoder() -> Callable[[bytes], dict[str, Any] | None] | None:
-    """``decode(line)``: :func:`record_data` of the line by msgspec (structs derived from the records, as
-    :func:`sample_line_decoder`'s), or None where msgspec refuses it (pydantic then decides: msgspec is the
-    stricter — no lax conversions, 64-bit integers in integer fields, numbers within a double — and reads free-form
-    JSON as pydantic's JSON parser does, integers of any size included)."""
+    """``decode(line)``: :func:`record_data` of the line by msgspec (:func:`record_struct_decoder`'s structs as
+    plain dicts), or None where msgspec refuses it (pydantic then decides: msgspec is the stricter — no lax
+    conversions, 64-bit integers in integer fields, numbers within a double — and reads free-form JSON as
+    pydantic's JSON parser does, integers of any size included)."""
+    decode = record_struct_decoder()
+    if decode is None:  # pragma: no cover - msgspec is a dependency
+        return None
+    import msgspec
+
+    to_builtins = msgspec.to_builtins
+
+    def read(line: bytes) -> dict[str, Any] | None:
+        got = decode(line)
+        return None if got is None else to_builtins(got)  # type: ignore[no-any-return]
+
+    return read
+
+
+@functools.cache
+def record_struct_decoder() -> Callable[[bytes], Any] | None:
+    """``decode(line)``: a ``samples.jsonl`` line decoded by msgspec into the structs of
+    :class:`~mosseval.records.SampleRecord`'s data type (``_struct``: the record's fields and types, unknown
+    fields refused, a field left out is ``msgspec.UNSET``), or None where msgspec refuses it (the caller reads
+    the line the usual way). None instead of a decoder without msgspec, or for records it cannot mirror."""
     try:
         import msgspec
     except ImportError:  # pragma: no cover - msgspec is a dependency
@@ -261,15 +282,39 @@ def _record_decoder() -> Callable[[bytes], dict[str, Any] | None] | None:
         decoder = msgspec.json.Decoder(_struct(SampleRecord, msgspec, True)[0])
     except (_Unsupported, TypeError):
         return None
-    decode, to_builtins, errors = decoder.decode, msgspec.to_builtins, msgspec.DecodeError
+    decode, errors = decoder.decode, msgspec.DecodeError
 
-    def read(line: bytes) -> dict[str, Any] | None:
+    def read(line: bytes) -> Any:
         try:
-            return to_builtins(decode(line))  # type: ignore[no-any-return]
-        except errors:
+            return decode(line)
+        except (errors, RecursionError):  # (free-form JSON nested ~1,000 deep: msgspec recurses in C)
             return None
 
     return read
+
+
+FREE_FORM_LEVELS = 200
+"""Nesting :func:`plain_free_form` allows (pydantic's JSON parser refuses 255 levels, orjson 1,025, msgspec
+about Python's recursion limit)."""
+
+
+def plain_free_form(record: Any) -> bool:
+    """The free-form JSON of a record decoded by :func:`record_struct_decoder` (a sample's ``metadata``, a
+    generation's ``extra``, a legacy score's ``judge``) holds only integers orjson reads as integers and is
+    nested at most :data:`FREE_FORM_LEVELS` deep: with every other field typed, a line whose record passes is
+    one orjson and pydantic both read (msgspec alone reads the others)."""
+    import msgspec
+
+    for path in _struct(SampleRecord, msgspec, True)[1]:
+        value = record
+        for name in path:
+            value = getattr(value, name)
+            if not value:  # None, UNSET, empty
+                break
+        else:
+            if not _orjson_ints(value, FREE_FORM_LEVELS):
+                return False
+    return True
 
 
 _SAMPLE_DEFAULTS = {name: f.get_default(call_default_factory=True) for name, f in Sample.model_fields.items()
@@ -291,4 +336,4 @@ def sample_cluster_key(data: dict[str, Any]) -> str:
     return Sample.cluster_key_of(data.get("cluster"), None if video is None else video["path"], data["id"])
 
 
-__all__ = ["data_type", "record_data", "sample_data_validator", "sample_field", "sample_cluster_key", "sample_line_decoder"]
+__all__ = ["data_type", "record_data", "record_struct_decoder", "plain_free_form", "sample_data_validator", "sample_field", "sample_cluster_key", "sample_line_decoder"]
