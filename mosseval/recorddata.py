@@ -160,12 +160,17 @@ def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tu
 def _orjson_ints(value: Any, levels: int = -1) -> bool:
     """Every integer in decoded JSON is one orjson reads as an integer (it reads others as floats); with
     ``levels`` >= 0, its arrays and objects are also nested at most that many levels deep."""
-    if type(value) is int:
+    t = type(value)
+    if t is int:
         return -(2 ** 63) <= value < 2 ** 64
-    if type(value) is dict or type(value) is list:
+    if t is dict or t is list:
         if levels == 0:
             return False
-        return all(_orjson_ints(v, levels - 1) for v in (value.values() if type(value) is dict else value))
+        for v in value.values() if t is dict else value:
+            tv = type(v)
+            # (a string, float, bool or null inside holds no integer: not a call each)
+            if (tv is int or tv is dict or tv is list) and not _orjson_ints(v, levels - 1):
+                return False
     return True
 
 
@@ -298,14 +303,20 @@ FREE_FORM_LEVELS = 200
 about Python's recursion limit)."""
 
 
+@functools.cache
+def _free_form_paths() -> tuple[tuple[str, ...], ...]:
+    """The free-form fields of :class:`~mosseval.records.SampleRecord`'s structs, as attribute paths."""
+    import msgspec
+
+    return _struct(SampleRecord, msgspec, True)[1]
+
+
 def plain_free_form(record: Any) -> bool:
     """The free-form JSON of a record decoded by :func:`record_struct_decoder` (a sample's ``metadata``, a
     generation's ``extra``, a legacy score's ``judge``) holds only integers orjson reads as integers and is
     nested at most :data:`FREE_FORM_LEVELS` deep: with every other field typed, a line whose record passes is
     one orjson and pydantic both read (msgspec alone reads the others)."""
-    import msgspec
-
-    for path in _struct(SampleRecord, msgspec, True)[1]:
+    for path in _free_form_paths():
         value = record
         for name in path:
             value = getattr(value, name)
