@@ -7,11 +7,12 @@ streams ``samples.jsonl`` once (``orjson``, the collector paused), keeps those f
 for the rows asked for (:meth:`SampleTable.records`, e.g. the samples a page embeds).
 
 Every fact has ONE definition, on the typed record (:func:`row_of_record`). A line is read by msgspec into
-the record's structs (:func:`mosseval.recorddata.record_struct_decoder`, :func:`_row_of_struct`: ~3x faster
-than parsing the line as a whole), else directly from its JSON (:func:`_row_of_json`) when each field used
-has its declared type, and any other line goes through the record's own validation (legacy layouts are
-upgraded, bad lines raise the usual one-line error) — ``tests/test_sampletable.py`` checks that all three
-give the same rows, and that msgspec takes no line the others would refuse.
+the record's structs (:func:`mosseval.recorddata.record_struct_decoder`, :func:`_row_of_struct`: 240
+fixed-run lines in 1.05 ms against 1.18 ms for ``orjson.loads`` and :func:`_row_of_json`), else directly
+from its JSON (:func:`_row_of_json`) when each field used has its declared type, and any other line goes
+through the record's own validation (legacy layouts are upgraded, bad lines raise the usual one-line error)
+— ``tests/test_sampletable.py`` checks that all three give the same rows, and that msgspec takes no line the
+others would refuse.
 """
 
 from __future__ import annotations
