@@ -294,6 +294,34 @@ def test_the_stored_score_is_compared_where_it_is_in_the_line():
     line = orjson.dumps({**head, "score": want})[:-1] + b',"score":' + orjson.dumps(other) + b"}"
     assert not _same_score(line, new) and _same_score(line, {**new, "prr": 0.5})
     assert not _same_score(b"not json", new) and not _same_score(orjson.dumps({**head}), new)
+    # the stored score's bytes as msgspec read them (recorddata.sample_line_decoder): compared as they are, else
+    # parsed; b"" (no score) and bytes orjson refuses are never the new score
+    assert _same_score(b"", new, orjson.dumps(want))
+    assert _same_score(b"", new, json.dumps(want, indent=1).encode())
+    assert not _same_score(b"", new, orjson.dumps(other)) and _same_score(b"", {**new, "prr": 0.5}, orjson.dumps(other))
+    assert not _same_score(b"", {**new, "prr": 1.0}, orjson.dumps({**want, "prr": 1}))
+    assert not _same_score(b"", new, b"") and not _same_score(b"", new, b"null")
+    assert not _same_score(b"", new, orjson.dumps(want).replace(b'"a"', b'"\xff"'))
+
+
+def test_a_line_with_two_scores_is_judged_by_the_last(noisy):
+    """A line whose first ``score`` member is current and whose last is stale is rewritten (the parse keeps the
+    last one); with the members the other way round it is left as it is."""
+    path = noisy / SAMPLES_FILE
+    lines = path.read_bytes().splitlines()
+    rec = json.loads(lines[0])
+    stale = {**rec["score"], "correct": not rec["score"]["correct"]}
+    body = json.dumps({k: v for k, v in rec.items() if k != "score"}, separators=(",", ":"))[:-1]
+    current = json.dumps(rec["score"], separators=(",", ":"))
+    lines[0] = (body + ',"score":' + current + ',"score":' + json.dumps(stale, separators=(",", ":")) + "}").encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    rescore(noisy)
+    fixed = path.read_bytes().splitlines()
+    assert fixed[1:] == lines[1:] and fixed[0].count(b'"score"') == 1 and json.loads(fixed[0])["score"] == rec["score"]
+    lines[0] = (body + ',"score":' + json.dumps(stale, separators=(",", ":")) + ',"score":' + current + "}").encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    rescore(noisy)
+    assert path.read_bytes().splitlines() == lines
 
 
 def test_the_run_log_checked_before_the_lock_is_read_again_under_it(noisy, monkeypatch):
