@@ -75,6 +75,51 @@ def repeats_for(records: int, given: int | None, default: int) -> int:
     return max(default, 41) if records <= SHORT_CALL_RECORDS else default
 
 
+PROCESSES = 3
+"""Processes a short call's figures are measured in (:func:`in_processes`)."""
+
+_RATIO = re.compile(r"^RATIO (\S+): ([0-9.]+)x (.*)$")
+_MEM = re.compile(r"^MEM (\S+): peak RSS growth ([0-9.]+) MiB = ([0-9.]+)x (.*)$")
+
+
+def in_processes(argv: list[str], processes: int) -> None:
+    """Run this script again with ``argv`` in ``processes`` fresh processes, one after the other, and print each
+    figure once: the RATIO line of the process whose ratio is the median, with every process's ratio appended;
+    the MEM line with the largest growth. A call of a few milliseconds reads differently from one process to the
+    next (where the interpreter's objects land in memory, what else the shared machine runs): over 41 repetitions
+    in each of eight processes, the same code's ``score_240_without_prr`` read 1.46-1.98x, so one process's
+    figure is a draw from that spread."""
+    import subprocess
+
+    ratios: dict[str, list[tuple[float, str]]] = {}
+    mems: dict[str, list[tuple[float, str]]] = {}
+    order: list[str] = []
+    for _ in range(processes):
+        out = subprocess.run([sys.executable, sys.argv[0], *argv, "--processes", "1"], capture_output=True,
+                             text=True, check=True).stdout
+        for line in out.splitlines():
+            m, mm = _RATIO.match(line), _MEM.match(line)
+            if m:
+                ratios.setdefault(m.group(1), []).append((float(m.group(2)), line))
+            elif mm:
+                mems.setdefault(mm.group(1), []).append((float(mm.group(2)), line))
+            else:
+                continue
+            key = (m or mm).group(1)  # type: ignore[union-attr]
+            if key not in order:
+                order.append(key)
+    for key in order:
+        if key in ratios:
+            got = sorted(ratios[key], key=lambda x: x[0])
+            median = got[(len(got) - 1) // 2][1]
+            each = ", ".join(f"{r:.2f}x" for r, _ in ratios[key])
+            head, _, target = median.partition("; target ")
+            print(f"{head} in each of {len(got)} processes, the median process shown (per process: {each})"
+                  + (f"; target {target}" if target else ""), flush=True)
+        if key in mems:
+            print(max(mems[key], key=lambda x: x[0])[1] + f" (the largest of {len(mems[key])} processes)", flush=True)
+
+
 def ratio_line(name: str, cand: list[float], base: list[float], what: str, target: str = "") -> str:
     """``cand / base`` on medians (the figure quoted) with both minima and medians."""
     r_med = statistics.median(cand) / statistics.median(base)

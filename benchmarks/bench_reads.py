@@ -13,9 +13,11 @@ line) and a warm-up call on 8-sample runs (imports, the shipped manifest); its p
 with the allowance: 2× the largest single run's
 ``samples.jsonl`` plus the JSON size of the samples the board embeds. ``leaderboard_command`` is the whole
 ``mosseval leaderboard`` command's work (the board, then ``leaderboard.json`` and the page written).
-Targets (issue 16): ≤ 1.5× the floor; peak memory ≤ the allowance.
+Targets (issue 16): ≤ 1.5× the floor; peak memory ≤ the allowance. A configuration of at most 2,400 records a
+call is measured in ``--processes`` fresh processes (default 3): each figure is the median process's, with every
+process's ratio on its line, and the largest memory growth (``_common.in_processes``).
 
-    python benchmarks/bench_reads.py [--configs 1x240,1x2400,1x24000,10x2400,50x2400] [--repeats N]
+    python benchmarks/bench_reads.py [--configs 1x240,1x2400,1x24000,10x2400,50x2400] [--repeats N] [--processes P]
     python benchmarks/bench_reads.py --configs 42x24000 --only leaderboard --distinct 4 --repeats 3   # 1,008,000 records
 """
 
@@ -32,7 +34,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, interleave, json_floor, make_run_dirs, pin_threads, ratio_line, repeats_for  # noqa: E402
+from _common import (  # noqa: E402
+    PROCESSES,
+    REPO,
+    SHORT_CALL_RECORDS,
+    in_processes,
+    interleave,
+    json_floor,
+    make_run_dirs,
+    pin_threads,
+    ratio_line,
+    repeats_for,
+)
 
 MEM = """
 import json, sys
@@ -93,6 +106,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repetitions (default: 41 up to 2,400 records a call, else 5)")
     ap.add_argument("--distinct", type=int, default=None,
                     help="generate only this many samples files; the other runs hard-link them (large boards)")
+    ap.add_argument("--processes", type=int, default=PROCESSES,
+                    help=f"processes a configuration of at most {SHORT_CALL_RECORDS:,} records a call is measured in "
+                         f"(default {PROCESSES})")
     args = ap.parse_args()
     pin_threads()
     from mosseval.compare import compare_paths
@@ -103,6 +119,11 @@ def main() -> int:
         warm = make_run_dirs(Path(tmp) / "warm", 2, 8)
         for cfg in args.configs.split(","):
             n_runs, n = (int(x) for x in cfg.split("x"))
+            if args.processes > 1 and n_runs * n <= SHORT_CALL_RECORDS:
+                in_processes(["--configs", cfg, "--only", args.only,
+                              *(["--repeats", str(args.repeats)] if args.repeats else []),
+                              *(["--distinct", str(args.distinct)] if args.distinct else [])], args.processes)
+                continue
             root = Path(tmp) / cfg
             runs = make_run_dirs(root, max(n_runs, 2), n, distinct=args.distinct)
             board_runs = runs[:n_runs]

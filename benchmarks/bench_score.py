@@ -8,7 +8,10 @@ same batches computed beforehand, so that what remains is reading, validating, a
 and aggregating) ≤ 1.5×; that figure is printed for the process CPU time of the same calls too (``_cpu``).
 The re-scored file is asserted byte-identical to the original (the run was scored by the same code).
 
-    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N]
+    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N] [--processes P]
+
+Sizes up to 2,400 samples are measured in ``--processes`` fresh processes (default 3) and each figure is the
+median process's (``_common.in_processes``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import interleave, json_floor, make_run_dirs, pin_threads, ratio_line, repeats_for  # noqa: E402
+from _common import (  # noqa: E402
+    PROCESSES,
+    SHORT_CALL_RECORDS,
+    in_processes,
+    interleave,
+    json_floor,
+    make_run_dirs,
+    pin_threads,
+    ratio_line,
+    repeats_for,
+)
 
 from mosseval import extract  # noqa: E402
 from mosseval.prr import rouge  # noqa: E402
@@ -72,10 +85,16 @@ def main() -> int:
     ap.add_argument("--sizes", default="240,2400,24000")
     ap.add_argument("--repeats", type=int, default=None,
                     help="interleaved repetitions (default: 41 up to 2,400 samples, whose floor is a few ms, else 9)")
+    ap.add_argument("--processes", type=int, default=PROCESSES,
+                    help=f"processes a size of at most {SHORT_CALL_RECORDS:,} samples is measured in (default {PROCESSES})")
     args = ap.parse_args()
     pin_threads()
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.sizes.split(",")):
+            if args.processes > 1 and n <= SHORT_CALL_RECORDS:
+                in_processes(["--sizes", str(n), *(["--repeats", str(args.repeats)] if args.repeats else [])],
+                             args.processes)
+                continue
             root = Path(tmp) / f"n{n}"
             run = make_run_dirs(root, 1, n)[0]
             rescore(run)  # the run as `mosseval run` would have left it
