@@ -50,7 +50,7 @@ def rescore_without_prr(run: Path, table: list) -> None:
     real = prr_score.score_batch
     batches = iter(table)
 
-    def handed_back(items, config=None, *, require_format=True):
+    def handed_back(items, config=None, *, require_format=True, detail_data=False):
         out = next(batches)
         assert len(out) == len(items), "the batches differ from the recorded ones"
         return out
@@ -67,8 +67,8 @@ def prr_table(run: Path) -> list:
     table: list = []
     real = prr_score.score_batch
 
-    def record(items, config=None, *, require_format=True):
-        out = real(items, config, require_format=require_format)
+    def record(items, config=None, *, require_format=True, detail_data=False):
+        out = real(items, config, require_format=require_format, detail_data=detail_data)
         table.append(out)
         return out
 

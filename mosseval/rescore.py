@@ -110,7 +110,7 @@ def _same_score(line: bytes, new: dict[str, Any], stored: bytes | None = None) -
     member, as the parse keeps it; ``b""`` for none)."""
     want = {**_SCORE_JSON, **new}
     detail = want["prr_detail"]
-    if detail is not None:
+    if detail is not None and type(detail) is not dict:  # (a dict: a PRRDetail's fields, from score_batch)
         # a PRRDetail's fields as they are (orjson writes its tuples as the arrays pydantic's JSON mode makes);
         # a subclass (a serializer of its own) through pydantic
         want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \

@@ -174,8 +174,10 @@ class TaskScorer:
             return
         from mosseval.prr.score import score_batch
 
+        # each alignment as the data of its PRRDetail: SampleScore(**fields) validates it where a score is built,
+        # and `score` compares most scores as JSON without building one
         results = score_batch([(text, refs) for _, text, refs in todo], self.prr_cfg,
-                              require_format=self.require_format)
+                              require_format=self.require_format, detail_data=True)
         for (f, _, _), ps in zip(todo, results):
             # set one by one: update() with keywords builds a dict a sample first (~3x the cost at 24,000 samples)
             f["prr"] = ps.prr

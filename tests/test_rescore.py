@@ -259,9 +259,9 @@ def test_a_superseded_line_is_not_scored(noisy, monkeypatch):
     scored: list[str] = []
     real = prr_score.score_batch
 
-    def spy(items, config=None, *, require_format=True):
+    def spy(items, config=None, *, require_format=True, detail_data=False):
         scored.extend(text for text, _ in items)
-        return real(items, config, require_format=require_format)
+        return real(items, config, require_format=require_format, detail_data=detail_data)
 
     monkeypatch.setattr(prr_score, "score_batch", spy)
     rescore(noisy)

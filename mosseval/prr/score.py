@@ -35,7 +35,9 @@ class ProcessScore:
     status: Status
     steps: list[str] = field(default_factory=list)
     truncated: bool = False
-    detail: PRRDetail | None = None
+    detail: PRRDetail | dict[str, Any] | None = None
+    """The alignment (:func:`score_batch` with ``detail_data``: its fields as plain data, what a
+    :class:`~mosseval.records.PRRDetail` of them holds)."""
 
 
 def prr_from_normalized(dbar: float, alpha: float) -> float:
@@ -170,10 +172,12 @@ def _prepare(
 _validate_detail = PRRDetail.__pydantic_validator__.validate_python
 
 
-def _finish(ps: ProcessScore, a: Alignment, prr: Callable[[float], float]) -> ProcessScore:
+def _finish(ps: ProcessScore, a: Alignment, prr: Callable[[float], float], data: bool = False) -> ProcessScore:
     ps.prr = prr(a.normalized_cost)
-    ps.detail = _validate_detail(  # PRRDetail(...) without the keyword-call wrapper
-        {"cost": a.cost, "normalized_cost": a.normalized_cost, "path": a.path, "step_distances": a.step_distances})
+    # the alignment's values are already of PRRDetail's types (floats, a list of int pairs, a list of floats):
+    # as data they are the fields of the PRRDetail that validating them builds (tests/prr: test_detail_data)
+    detail = {"cost": a.cost, "normalized_cost": a.normalized_cost, "path": a.path, "step_distances": a.step_distances}
+    ps.detail = detail if data else _validate_detail(detail)  # PRRDetail(...) without the keyword-call wrapper
     return ps
 
 
@@ -209,6 +213,7 @@ def score_batch(
     config: PRRConfig | None = None,
     *,
     require_format: bool = True,
+    detail_data: bool = False,
 ) -> list[ProcessScore]:
     """PRR of many ``(completion, reference_steps)`` items, computed in one batch.
 
@@ -217,12 +222,16 @@ def score_batch(
     ``format_broken`` with 0.0; no step survives splitting -> ``no_steps`` with 0.0; otherwise
     ``scored``: steps are aligned to the reference (:mod:`mosseval.prr.dtw`) and
     ``prr = prr_from_normalized(cost / path_length, alpha)``.
+
+    ``detail_data``: each ``detail`` as the plain data of its :class:`~mosseval.records.PRRDetail` (a reader that
+    writes or compares it as JSON, and builds the model only where it must, e.g. ``score``).
     """
-    return _score_prepared([(t, reference_texts(r)) for t, r in items], config or PRRConfig(), require_format)
+    return _score_prepared([(t, reference_texts(r)) for t, r in items], config or PRRConfig(), require_format,
+                           detail_data)
 
 
 def _score_prepared(items: list[tuple[str | None, list[str]]], config: PRRConfig,
-                    require_format: bool) -> list[ProcessScore]:
+                    require_format: bool, detail_data: bool = False) -> list[ProcessScore]:
     out = [_prepare(t, refs, config, require_format) for t, refs in items]
     todo = [i for i, ps in enumerate(out) if ps.status == "scored"]
     if not todo:
@@ -233,5 +242,5 @@ def _score_prepared(items: list[tuple[str | None, list[str]]], config: PRRConfig
         chunk = todo[a : a + ALIGN_CHUNK]
         alignments = align_batch(dists[a : a + ALIGN_CHUNK], mode=config.alignment, jump=config.jump)
         for i, al in zip(chunk, alignments):
-            _finish(out[i], al, prr)
+            _finish(out[i], al, prr, detail_data)
     return out

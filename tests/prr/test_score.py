@@ -242,6 +242,41 @@ def test_batch_of_items_with_different_references_equals_one_by_one(groups, requ
     assert batch == single
 
 
+def _typed(value):
+    """A value with the type of every part: equal only where the types are too (1 is not 1.0, a list no tuple)."""
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_typed(v) for v in value])
+    if isinstance(value, dict):
+        return ("dict", [(k, _typed(v)) for k, v in value.items()])
+    return (type(value).__name__, repr(value))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(texts_strategy, st.lists(step_text, min_size=0, max_size=5)), min_size=1, max_size=6),
+       st.booleans(), st.sampled_from(["sdtw", "dtw"]), st.integers(1, 3))
+def test_detail_data_is_the_fields_of_the_detail(groups, require_format, mode, jump):
+    """``score_batch(detail_data=True)`` (what ``score`` and the runner's scorer ask for) gives each alignment as
+    exactly the fields of the ``PRRDetail`` the default builds: the same keys in the same order, values of the
+    same types and bits, the same JSON; everything else is equal."""
+    import orjson
+
+    from mosseval.records import PRRDetail
+
+    cfg = PRRConfig(alignment=mode, jump=jump)
+    items = [(t, refs) for texts, refs in groups for t in texts]
+    models = score_batch(items, cfg, require_format=require_format)
+    data = score_batch(items, cfg, require_format=require_format, detail_data=True)
+    for m, d in zip(models, data, strict=True):
+        assert (m.prr, m.status, m.steps, m.truncated) == (d.prr, d.status, d.steps, d.truncated)
+        if m.detail is None:
+            assert d.detail is None
+            continue
+        assert type(m.detail) is PRRDetail and type(d.detail) is dict
+        assert _typed(d.detail) == _typed(m.detail.__dict__)
+        assert _typed(PRRDetail.model_validate(d.detail).__dict__) == _typed(d.detail)
+        assert orjson.dumps(d.detail) == m.detail.model_dump_json().encode()
+
+
 def test_distance_blocks_equal_their_single_matrices():
     rng = random.Random(3)
     words = "the red ball cube rolls left right stops green blue at 3 s then again".split()
