@@ -2,7 +2,8 @@
 
 Every ``TrainConfig`` key is an option of ``train`` (``--num-generations`` ↔ ``num_generations``),
 declared once: the options are generated from the config record's fields, their types, defaults and
-docstrings (:func:`train_options`), so a new key is a new option with no CLI code. Only the
+docstrings (:func:`option_rows`, stored in :mod:`mosseval.cli._train_options` by ``scripts/train_options.py`` so
+that starting the CLI does not import the config), so a new key is a new option with no CLI code. Only the
 presentation lives here (short flags, help panels, metavars). A ``--config FILE.yaml`` supplies any
 of them and the command line overrides the file.
 """
@@ -92,11 +93,21 @@ def _default_text(field: Any) -> str | None:
     return str(value)
 
 
-def train_options() -> list[inspect.Parameter]:
-    """One keyword parameter per ``TrainConfig`` field, typed and documented from the field."""
+OptionRow = tuple[str, tuple[str, ...], str, str, Optional[str], str]
+"""One ``train`` option: ``(field name, flags, kind, help, metavar, help panel)``; kind is ``bool``, ``int``,
+``float``, ``str``, ``path`` or ``paths``."""
+
+_KINDS: dict[str, Any] = {"bool": Optional[bool], "int": Optional[int], "float": Optional[float],
+                          "str": Optional[str], "path": Optional[Path], "paths": Optional[list[Path]]}
+
+
+def option_rows() -> list[OptionRow]:
+    """The ``train`` options, from ``TrainConfig``'s fields, their types, defaults and docstrings (one row a
+    field). Stored in :mod:`mosseval.cli._train_options` so that starting the CLI does not import the training
+    config (about 0.1 s with its pydantic models); ``tests/cli`` checks that the stored rows are these."""
     from mosseval.train.config import TrainConfig
 
-    params = []
+    rows: list[OptionRow] = []
     for name, field in TrainConfig.model_fields.items():
         flag = "--" + name.replace("_", "-")
         base = _base(field.annotation)
@@ -108,24 +119,42 @@ def train_options() -> list[inspect.Parameter]:
         if default is not None and name not in ("lr",):
             help_text += f" \\[default: {default}]"
         names = [flag, *([SHORT[name]] if name in SHORT else [])]
-        kw: dict[str, Any] = {}
+        metavar: str | None
         if base is bool:
-            names = [f"{flag}/--no-{flag[2:]}", *names[1:]]
-            typ: Any = Optional[bool]
+            names, kind, metavar = [f"{flag}/--no-{flag[2:]}", *names[1:]], "bool", None
         elif name == "tasks_dir":
-            typ, kw["metavar"] = Optional[list[Path]], "DIR"
+            kind, metavar = "paths", "DIR"
         elif name in ("data_dir", "cache_dir", "output_dir"):
-            typ, kw["metavar"] = Optional[Path], "DIR"
+            kind, metavar = "path", "DIR"
         elif base in (int, float):
-            typ, kw["metavar"] = Optional[base], ("N" if base is int else "X")
+            kind, metavar = base.__name__, ("N" if base is int else "X")
         else:  # strings, choices, comma-separated lists, k=v mappings
-            typ = Optional[str]
             numeric = ["N"] if int in typing.get_args(base) else []  # num_threads: N or auto
-            kw["metavar"] = ("K=V,..." if name in KEY_VALUE else "A,B,..." if typing.get_origin(base) is list
-                             else "|".join(numeric + choices) if choices else "TEXT")
-        option = _opt(*names, help=help_text, panel=_panel(name), **kw)
+            kind = "str"
+            metavar = ("K=V,..." if name in KEY_VALUE else "A,B,..." if typing.get_origin(base) is list
+                       else "|".join(numeric + choices) if choices else "TEXT")
+        rows.append((name, tuple(names), kind, help_text, metavar, _panel(name)))
+    return rows
+
+
+def options_module(rows: list[OptionRow]) -> str:
+    """The text of :mod:`mosseval.cli._train_options` for these rows."""
+    body = "".join(f"    {row!r},\n" for row in rows)
+    return ('"""The options of ``mosseval train``: generated from ``TrainConfig`` by\n'
+            "``python scripts/train_options.py``; do not edit (``tests/cli`` checks it is current).\n"
+            '"""\n\nOPTIONS = [\n' + body + "]\n")
+
+
+def train_options() -> list[inspect.Parameter]:
+    """One keyword parameter per ``TrainConfig`` field, typed and documented from the field (the stored
+    :func:`option_rows`)."""
+    from mosseval.cli._train_options import OPTIONS
+
+    params = []
+    for name, names, kind, help_text, metavar, panel in OPTIONS:
+        option = _opt(*names, help=help_text, panel=panel, **({"metavar": metavar} if metavar else {}))
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                                        annotation=Annotated[typ, option]))
+                                        annotation=Annotated[_KINDS[kind], option]))
     return params
 
 
@@ -265,3 +294,4 @@ def repro_command(
 def register(app: typer.Typer) -> None:
     app.command("train", no_args_is_help=False)(train_command)
     app.command("repro", no_args_is_help=True)(repro_command)
+
