@@ -51,6 +51,14 @@ def names_env_var(name: str, value: Any) -> bool:
 def is_secret_key(name: str) -> bool:
     """True when a key / parameter / header name holds a secret (``api_key``, ``token``, ``sig``, …)."""
     name = str(name).strip().lstrip("-")
+    if name.isascii():
+        # Every name SECRET_KEYS matches holds one of these words (each of its alternatives does; for an ASCII
+        # name its IGNORECASE is lower()'s case): most names (run_id, model, packages) stop here, ~5x sooner.
+        low = name.lower()
+        if not ("key" in low or "secret" in low or "pass" in low or "pwd" in low or "auth" in low or "bearer" in low
+                or "credential" in low or "session" in low or "cookie" in low or "token" in low or "sig" in low
+                or "amz" in low):
+            return False
     return bool(name) and not _NOT_SECRET.match(name) and bool(SECRET_KEYS.search(name))
 
 
@@ -117,6 +125,12 @@ def _redact_url_match(m: re.Match[str]) -> str:
     return redact_url(core) + url[len(core):]
 
 
+_MAY_HOLD_SECRET = re.compile(r"""[:="'\s]|sk-|hf_|gh[pousr]_|xox[abpr]-|AKIA""")
+"""Every pattern :func:`redact_text` masks needs one of these (a URL ``:``, a header ``:`` or ``=``, a bearer token
+whitespace, a ``name=value`` ``=``, a JSON pair quotes, a key format its prefix): a text without any (a version, a
+hash, a path, a name) is returned as it is, ~6x sooner than through the six patterns."""
+
+
 def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     """Free text (an error message, a log line, a command line) with secrets masked: known secret
     values, URL user-info and credential query values, auth headers, bearer tokens, ``name=value``
@@ -124,6 +138,8 @@ def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     if not text:
         return text
     s = str(text)
+    if not secrets and not _MAY_HOLD_SECRET.search(s):
+        return s
     for secret in secrets:
         if secret and len(secret) >= 4:
             s = s.replace(secret, MASK)

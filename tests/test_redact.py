@@ -90,3 +90,48 @@ def test_argv():
                                          ("batch_size", False), ("base_url", False), ("monkey", False)])
 def test_secret_key_names(name, secret):
     assert is_secret_key(name) is secret
+
+
+# --------------------------------------------------------------------------- the fast paths change no answer
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FRAGMENTS = ["sk-", "sk-proj-", "hf_", "ghp_", "gho_", "xoxb-", "AKIA", "token", "Token", "TOKEN", "api_key", "API-KEY",
+              "apikey", "secret", "passwd", "password", "pwd", "auth", "Authorization", "bearer", "Bearer ", "basic ",
+              "credential", "session", "cookie", "sig", "signature", "x-amz-date", "X_AMZ_CRED", "key", "keyframe",
+              "max_tokens", "tokenizer", "http://", "https://u:p@h/x?token=", "=", ":", "\"", "'", " ", "\t", "\n",
+              "\u00a0", "\u2003", "-", "_", "/", "?", "&", "@", "$", "{", "}", "İ", "ı", "ſ", "\u212a", "abcdefghijkl",
+              "0123456789", "ABCDEFGHIJKLMNOP", "é", "名"]
+_texts = st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(max_size=6)), max_size=10).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_texts)
+def test_the_quick_answer_of_redact_text_is_the_full_one(text):
+    """A text the quick test lets through unchanged is one the six patterns would leave unchanged too (a known
+    secret that never occurs sends the text through every pattern)."""
+    assert redact_text(text) == redact_text(text, secrets=("\x00never\x00",))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_texts)
+def test_the_quick_answer_of_is_secret_key_is_the_full_one(name):
+    """``is_secret_key``'s word test for ASCII names says no only where the full patterns say no."""
+    from mosseval.redact import _NOT_SECRET, SECRET_KEYS
+
+    bare = str(name).strip().lstrip("-")
+    assert is_secret_key(name) == (bool(bare) and not _NOT_SECRET.match(bare) and bool(SECRET_KEYS.search(bare)))
+
+
+def test_the_quick_tests_cover_every_pattern():
+    """Each secret of the first test above, and each secret-holding name, goes the full way."""
+    from mosseval.redact import _MAY_HOLD_SECRET
+
+    for text in ["sk-proj-abcdefghijklmnop1234", "hf_abcdefghijklmnopqrstu", "ghp_abcdefghijklmn", "xoxb-abcdefghijkl",
+                 "AKIAABCDEFGHIJKLMNOP", f"Bearer\t{SECRET}", f"api_key={SECRET}", f'"api_key": "{SECRET}"',
+                 f"http://u:{SECRET}@h"]:
+        assert _MAY_HOLD_SECRET.search(text), text
+        assert redact_text(text) != text
+    for name in ("api_key", "X-Amz-Signature", "ACCESS_TOKEN", "Passphrase", "pwd", "cookie", "session_id", "sig"):
+        assert is_secret_key(name), name
