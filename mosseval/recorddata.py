@@ -174,17 +174,15 @@ def _orjson_ints(value: Any, levels: int = -1) -> bool:
     return True
 
 
-SampleLine = tuple[str, str, int, Optional[str], bool, dict[str, Any], Optional[bytes]]
-"""``(key, task, index, generated text, generation failed, the sample's validated data, the stored score's JSON
-as written)``: the last ``score`` member's bytes, the one a parse that keeps the last of duplicate keys reads
-(None without one)."""
+SampleLine = tuple[str, str, int, Optional[str], bool, dict[str, Any]]
+"""``(key, task, index, generated text, generation failed, the sample's validated data)``."""
 
 
 @functools.cache
 def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
     """``decode(line)``: a ``samples.jsonl`` line read as ``score`` reads it — its key, task, index, generated
-    text, whether the generation failed, its sample validated as ``sample_data_validator`` validates it, and
-    its stored score's bytes — or None where the line is outside the subset this reader mirrors exactly (see above: the caller reads it
+    text, whether the generation failed, and its sample validated as ``sample_data_validator`` validates it —
+    or None where the line is outside the subset this reader mirrors exactly (see above: the caller reads it
     the usual way). None instead of a decoder without msgspec, or for records it cannot mirror."""
     try:
         import msgspec
@@ -208,9 +206,8 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
                 # generation that is not a valid record's goes that way); its free-form extra is decoded, not read
                 line_fields.append((name, _struct(Generation, msgspec, True)[0]))
             elif name == "score":
-                # not decoded: score compares the stored score's bytes with the new score's JSON, and reads the
-                # line in full (the usual path's errors) wherever they differ (rescore._same_score); msgspec keeps
-                # the last of duplicate members, as orjson does
+                # not decoded: score compares the stored score with the line's own bytes, and reads the line
+                # in full (the usual path's errors) wherever they differ (rescore._same_score)
                 line_fields.append((name, msgspec.Raw, msgspec.UNSET))
             else:  # decoded (so refused where orjson refuses it), not read
                 line_fields.append((name, Any, msgspec.UNSET))
@@ -221,12 +218,14 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
     decode, to_builtins, errors, unset = decoder.decode, msgspec.to_builtins, msgspec.DecodeError, msgspec.UNSET
 
     def read(line: bytes) -> SampleLine | None:
+        if line.count(b'"score"') > 1:  # perhaps a second "score" member: only the last would be compared
+            return None
         try:
             d = decode(line)
         except errors:
             return None
         g = d.generation
-        text, err, score = g.text, g.error, d.score
+        text, err = g.text, g.error
         if text is unset:
             text = None
         sample = to_builtins(d.sample)
@@ -234,8 +233,7 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
             value = sample.get(name)
             if value and not _orjson_ints(value):
                 return None
-        return (d.key, d.task, d.index, text, err is not None and err is not unset, sample,
-                None if score is unset else bytes(score))
+        return d.key, d.task, d.index, text, err is not None and err is not unset, sample
 
     return read
 

@@ -102,12 +102,11 @@ _SCORE_JSON = SampleScore().model_dump(mode="json")
 """Every field of a stored score, with its default, in order (a score's JSON names them all)."""
 
 
-def _same_score(line: bytes, new: dict[str, Any], stored: bytes | None = None) -> bool:
+def _same_score(line: bytes, new: dict[str, Any]) -> bool:
     """The score stored in ``line`` (a line ``_read_scored`` parsed as a JSON object, or one it read in full) is
     ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
     the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
-    rewritten. ``stored``: the stored score's bytes, where msgspec read them from the line (the last ``score``
-    member, as the parse keeps it; ``b""`` for none)."""
+    rewritten."""
     want = {**_SCORE_JSON, **new}
     detail = want["prr_detail"]
     if detail is not None and type(detail) is not dict:  # (a dict: a PRRDetail's fields, from score_batch)
@@ -116,39 +115,29 @@ def _same_score(line: bytes, new: dict[str, Any], stored: bytes | None = None) -
         want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
             detail.__pydantic_serializer__.to_python(detail, mode="json")
     wanted = orjson.dumps(want)
-    if stored is not None:
-        if stored == wanted:  # what mosseval wrote
-            return True
-        try:
-            old = orjson.loads(stored)  # other spacing, or not the new score
-        except ValueError:
-            return False
-    else:
-        # A valid JSON object that ends with these bytes has them as its last member (outside a string a key's
-        # quotes are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its
-        # score, which the parse keeps as the last of duplicate keys. What mosseval wrote ends so.
-        if line.endswith(b'"score":' + wanted + b"}"):
-            return True
-        try:
-            old = orjson.loads(line)
-        except ValueError:
-            return False
-        old = old.get("score") if type(old) is dict else None
+    # A valid JSON object that ends with these bytes has them as its last member (outside a string a key's
+    # quotes are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its
+    # score, which the parse keeps as the last of duplicate keys. What mosseval wrote ends so.
+    if line.endswith(b'"score":' + wanted + b"}"):
+        return True
+    try:
+        old = orjson.loads(line)
+    except ValueError:
+        return False
+    old = old.get("score") if type(old) is dict else None
     return type(old) is dict and orjson.dumps(old) == wanted
 
 
-_Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, bytes, SampleRecord | None,
-                bytes | None]
+_Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, bytes, SampleRecord | None]
 """One line of a run being re-scored, as a plain tuple (built once a line, ~8x cheaper than an instance): what
 aggregation and the rewrite need of it (its sample is let go once its answer is checked: a 24,000-sample run is
 not held as records) —
 
-``(key, task, index, cluster, facts, errored, fields, lineno, line, record, stored)``: ``facts`` is ``ScoreRow.facts``
+``(key, task, index, cluster, facts, errored, fields, lineno, line, record)``: ``facts`` is ``ScoreRow.facts``
 (the breakdown values of the sample; the sample itself where its record is kept); ``errored``: the generation
 failed; ``fields``: the new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read);
 ``record``: the validated record, where the line was read in full (a layout the fast read does not take, or a
-task whose extractor's summary reads records); ``stored``: the stored score's bytes where msgspec read the line
-(``b""`` without a score; None where it did not: ``_same_score`` looks in the line)."""
+task whose extractor's summary reads records)."""
 
 
 class _Task:
@@ -170,9 +159,7 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
     as it is read (its PRR queued in its task's scorer); the tasks; whether the file holds exactly those lines
     (no duplicate, blank, padded or unterminated line); and the tasks without a spec in run.json.
 
-    A line is decoded by msgspec with its sample validated on the way, into plain dicts
-    (:func:`mosseval.recorddata.sample_line_decoder`: the checks of :class:`Sample` without its model instances),
-    where the line allows it; else it is parsed as JSON (``orjson``) and only its sample is validated: into plain dicts
+    A line is parsed as JSON (``orjson``) and only its sample is validated: into plain dicts
     (:mod:`mosseval.recorddata`, the checks of :class:`Sample` without its model instances) where the task's
     answer check and breakdowns read such data, else into a record. A line of any other layout, or one that
     does not validate, is read in full (``rundir``'s reader: legacy layouts upgraded, a bad line reported with
@@ -195,18 +182,15 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         t: _Task | None = None
         sample: Any  # a Sample, or its validated data (a dict)
         err: Any
-        stored: bytes | None = None  # the stored score's bytes, where msgspec read the line
         got = fast(line) if fast is not None else None
         if got is not None:  # what the lines below give (the same values: recorddata.sample_line_decoder)
-            key, task, index, text, failed, sample, stored = got
-            if stored is None:
-                stored = b""  # no score: never the new one
+            key, task, index, text, failed, sample = got
             err, data = (True if failed else None), True
             t = tasks.get(task)
             if t is None and task in specs:
                 t = tasks[task] = _Task(specs[task])
             if t is None or not t.data:  # a task read as records (or none): this run is read the usual way
-                got = fast = stored = None
+                got = fast = None
         if got is None:
             try:
                 d = loads(line)
@@ -246,13 +230,11 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         old = by_key.pop(key, None)
         if old is not None:  # an earlier line of the same sample: superseded
             tasks[old[1]].scorer.drop(old[6])
-        # the stored score is compared with the new one in its own bytes (_same_score): the parsed tree is let go
-        # with the line's other objects
-        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, line, rec, stored)
+        # the stored score is compared with the new one in the line itself (_same_score): the parsed tree is
+        # let go with the line's other objects
+        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, line, rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
     return list(by_key.values()), tasks, exact, missing
-
-
 
 
 def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) -> RunLog:
@@ -266,9 +248,9 @@ def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) ->
         t.scorer.finish()
     rows: list[ScoreRow] = []
     changed: dict[int, bytes] = {}
-    for i, (key, task, index, cluster, facts, errored, f, lineno, line, rec, raw) in enumerate(stored):
+    for i, (key, task, index, cluster, facts, errored, f, lineno, line, rec) in enumerate(stored):
         # A line is rewritten only when its score changes (and then from the full record)
-        same = _same_score(line, f, raw)
+        same = _same_score(line, f)
         if rec is None and not same:
             rec = validate_record(path, lineno, line)
         if rec is not None:
