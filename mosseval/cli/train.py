@@ -294,4 +294,3 @@ def repro_command(
 def register(app: typer.Typer) -> None:
     app.command("train", no_args_is_help=False)(train_command)
     app.command("repro", no_args_is_help=True)(repro_command)
-
