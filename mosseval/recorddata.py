@@ -238,47 +238,17 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
     return read
 
 
-def record_data(line: bytes) -> dict | None:
-    """A ``samples.jsonl`` line validated as :class:`~mosseval.records.SampleRecord` declares its fields, as
-    plain dicts (None when it does not validate: read it as the record, for the record's own error). Decoded by
-    msgspec where it can (:func:`_record_decoder`: ~2x faster; the same dicts), else validated by pydantic."""
-    decode = _record_decoder()
-    if decode is not None:
-        got = decode(line)
-        if got is not None:
-            return got
-    try:
-        return _adapter(SampleRecord).validate_json(line)  # type: ignore[no-any-return]
-    except ValueError:
-        return None
-
-
-@functools.cache
-def _record_decoder() -> Callable[[bytes], dict[str, Any] | None] | None:
-    """``decode(line)``: :func:`record_data` of the line by msgspec (:func:`record_struct_decoder`'s structs as
-    plain dicts), or None where msgspec refuses it (pydantic then decides: msgspec is the stricter — no lax
-    conversions, 64-bit integers in integer fields, numbers within a double — and reads free-form JSON as
-    pydantic's JSON parser does, integers of any size included)."""
-    decode = record_struct_decoder()
-    if decode is None:  # pragma: no cover - msgspec is a dependency
-        return None
-    import msgspec
-
-    to_builtins = msgspec.to_builtins
-
-    def read(line: bytes) -> dict[str, Any] | None:
-        got = decode(line)
-        return None if got is None else to_builtins(got)  # type: ignore[no-any-return]
-
-    return read
-
-
 @functools.cache
 def record_struct_decoder() -> Callable[[bytes], Any] | None:
     """``decode(line)``: a ``samples.jsonl`` line decoded by msgspec into the structs of
     :class:`~mosseval.records.SampleRecord`'s data type (``_struct``: the record's fields and types, unknown
     fields refused, a field left out is ``msgspec.UNSET``), or None where msgspec refuses it (the caller reads
-    the line the usual way). None instead of a decoder without msgspec, or for records it cannot mirror."""
+    the line the usual way). None instead of a decoder without msgspec, or for records it cannot mirror.
+
+    The structs hold what pydantic's validation of the record's data gives (``msgspec.to_builtins`` of them is that
+    data: types, key order, float bits; ``tests/test_recorddata.py``), and msgspec is the stricter reader (no lax
+    conversions, 64-bit integers in integer fields, numbers within a double; free-form JSON read as pydantic's
+    JSON parser reads it, integers of any size included): a line it takes is one the record takes."""
     try:
         import msgspec
     except ImportError:  # pragma: no cover - msgspec is a dependency
@@ -347,4 +317,4 @@ def sample_cluster_key(data: dict[str, Any]) -> str:
     return Sample.cluster_key_of(data.get("cluster"), None if video is None else video["path"], data["id"])
 
 
-__all__ = ["data_type", "record_data", "record_struct_decoder", "plain_free_form", "sample_data_validator", "sample_field", "sample_cluster_key", "sample_line_decoder"]
+__all__ = ["data_type", "record_struct_decoder", "plain_free_form", "sample_data_validator", "sample_field", "sample_cluster_key", "sample_line_decoder"]

@@ -232,18 +232,26 @@ _SCORE_CHANGES = [
 ]
 
 
-def test_record_data_by_msgspec_is_pydantics_or_none():
-    """The leaderboard's embedded samples: ``record_data`` decodes a line by msgspec where it can. On fixed-run
-    lines changed in 110 ways (the sample's changes above; frame, error, usage, latency and free-form extra
-    values; PRR details with pairs of other lengths and types; Literal values; legacy fields; integers beyond 64
-    bits) msgspec gives exactly what pydantic's validation gives (types, key order, float bits), or None and pydantic
-    decides; it never takes a line pydantic refuses. Lines as mosseval writes them are all decoded."""
-    from mosseval.recorddata import _adapter, _record_decoder
+def test_the_record_structs_are_pydantics_data_or_none():
+    """The leaderboard's embedded samples and its columns read a line decoded by msgspec into the record's structs
+    (``record_struct_decoder``). On fixed-run lines changed in 110 ways (the sample's changes above; frame,
+    error, usage, latency and free-form extra values; PRR details with pairs of other lengths and types; Literal
+    values; legacy fields; integers beyond 64 bits) the structs hold exactly what pydantic's validation of the
+    record's data gives (``to_builtins`` of them: types, key order, float bits), or msgspec refuses the line and
+    the record decides; it never takes a line pydantic refuses. Lines as mosseval writes them are all decoded."""
+    import msgspec
+
+    from mosseval.recorddata import _adapter, record_struct_decoder
     from mosseval.records import SampleRecord
     from tests.support.fixed_runs import RUNS
 
-    decode = _record_decoder()
-    assert decode is not None
+    structs = record_struct_decoder()
+    assert structs is not None
+
+    def decode(line: bytes):
+        got = structs(line)
+        return None if got is None else msgspec.to_builtins(got)
+
     validate = _adapter(SampleRecord).validate_json
 
     def validated(line: bytes):

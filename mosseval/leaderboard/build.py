@@ -39,10 +39,9 @@ from mosseval.leaderboard.samples import (
     item_id,
     item_id_of_data,
     item_view,
-    record_data,
     sample_view,
     select_samples,
-    views_of_data,
+    views_of_struct,
 )
 from mosseval.leaderboard.sources import BoardInput, expand_run_paths, load_inputs
 from mosseval.leaderboard.ties import (
@@ -55,6 +54,7 @@ from mosseval.leaderboard.ties import (
     overall_columns,
     overall_tie,
 )
+from mosseval.recorddata import record_struct_decoder
 from mosseval.rundir import gc_paused
 
 OVERALL = "unweighted mean of accuracy over the top-level columns that every mosseval run has"
@@ -74,14 +74,16 @@ def _embed_samples(inp: BoardInput, k: int, samples: SampleSet, thumbs: object |
                    item_ids: dict[bytes, str]) -> list[PackedRecord[SampleView]]:
     """The run's embedded samples as typed views, each held packed as soon as it is complete.
     ``item_ids``: packed item JSON -> item id, shared by the board's runs (equal JSON, equal id: an item
-    that another run embedded already is not hashed again). Views are built from the line validated into
-    plain dicts (``record_data``, ``views_of_data``), else from the record (thumbnails need the record)."""
+    that another run embedded already is not hashed again). Views are built from the line decoded into the
+    record's structs (``record_struct_decoder``, ``views_of_struct``), else from the record (a line msgspec
+    does not decode; thumbnails need the record)."""
     views = []
     chosen = select_samples(inp.table, k)
+    decode = record_struct_decoder() or (lambda line: None)
     for (line, record), (_, why) in zip(inp.table.iter_lines(i for i, _ in chosen), chosen):
-        data = None if line is None or thumbs is not None else record_data(line)
+        data = None if line is None or thumbs is not None else decode(line)
         if data is not None:
-            item, view = views_of_data(data, why, inp.judgements)
+            item, view = views_of_struct(data, why, inp.judgements)
             item_json = _dumps(item)
             iid = item_ids.get(item_json)
             if iid is None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from typing import Any
 
 import orjson
+from msgspec import UNSET
 
 from mosseval.judge.summary import RunJudgements
 from mosseval.leaderboard.records import AlignmentView, FramesView, ItemView, SampleView, VerdictView
-from mosseval.recorddata import record_data
 from mosseval.records import (
     ErrorInfo,
     JudgeVerdict,
@@ -107,15 +108,15 @@ def sample_view(rec: SampleRecord, item: str, why: str, judgements: RunJudgement
     return SampleView(**fields)
 
 
-# --------------------------------------------------------------------------- the same views, from the JSON line
+# --------------------------------------------------------------------------- the same views, from the decoded line
 #
 # A board embeds up to 100 samples per run. Validating each embedded line into a ``SampleRecord`` (model
 # instances for the sample, generation, score and every step), building the typed views and dumping them
-# cost ~4x parsing the line. Here the line is validated by pydantic into plain dicts instead
-# (:func:`mosseval.recorddata.record_data`: TypedDicts derived from the records' own declarations, the same
-# checks), and the views are built from those dicts. A line that does not validate goes through the record as before
-# (the same one-line error). ``tests/leaderboard/test_samples.py`` checks that both give the same bytes on
-# every fixed-run line and on lines that need coercion or the legacy upgrades.
+# cost ~4x parsing the line. Here the line is decoded by msgspec into the record's own structs
+# (:func:`mosseval.recorddata.record_struct_decoder`: the record's fields and types, the same checks), and the
+# views are built from the structs' attributes. A line msgspec does not decode goes through the record as
+# before (the same views, or the same one-line error). ``tests/leaderboard/test_samples.py`` checks that both
+# give the same bytes on every fixed-run line and on lines that need coercion or the legacy upgrades.
 
 _ROUNDED: dict[tuple[bytes, int], list[float]] = {}
 """(values, digits) -> rounded values: frame times and step distances repeat across samples, and ``round``
@@ -137,53 +138,86 @@ def _cuts(texts: list[str], limit: int) -> list[str]:
     return [x if len(x) <= limit else x[:limit] for x in texts]
 
 
-def views_of_data(d: dict, why: str, judgements: RunJudgements) -> tuple[dict, dict]:
+def views_of_struct(d: Any, why: str, judgements: RunJudgements) -> tuple[dict, dict]:
     """``item_view(record)`` and ``sample_view(record, None, why, judgements)`` as JSON data (what
     ``model_dump(mode="json")`` gives; the sample's ``item`` is left None for the caller's item id), from the
-    record's validated data (:func:`record_data`)."""
-    s, g, sc = d["sample"], d["generation"], d.get("score")
-    video, steps = s.get("video"), s.get("reference_steps", [])
-    if video is not None:
-        video = {"path": video["path"], "kind": video.get("kind", "file"), "start": video.get("start"),
-                 "end": video.get("end"), "fps": video.get("fps"), "first_index": video.get("first_index", 1)}
-    item = {"task": d["task"], "id": s["id"], "question": _cut(s["question"], MAX_TEXT_CHARS),
-            "options": s.get("options", {}), "answer": _cut(s["answer"], MAX_TEXT_CHARS),
-            "question_type": s.get("question_type", "multiple-choice"), "category": s.get("category"),
-            "level": s.get("level"), "video": video,
+    line decoded into the record's structs (:func:`mosseval.recorddata.record_struct_decoder`; a field the line
+    leaves out is ``UNSET`` and reads as the record's default)."""
+    s, g, sc = d.sample, d.generation, d.score
+    video, steps = s.video, s.reference_steps
+    if video is not None and video is not UNSET:
+        kind, start, end, fps, first = video.kind, video.start, video.end, video.fps, video.first_index
+        video = {"path": video.path, "kind": "file" if kind is UNSET else kind, "start": None if start is UNSET else start,
+                 "end": None if end is UNSET else end, "fps": None if fps is UNSET else fps,
+                 "first_index": 1 if first is UNSET else first}
+    else:
+        video = None
+    options, qtype, category, level = s.options, s.question_type, s.category, s.level
+    item = {"task": d.task, "id": s.id, "question": _cut(s.question, MAX_TEXT_CHARS),
+            "options": {} if options is UNSET else options, "answer": _cut(s.answer, MAX_TEXT_CHARS),
+            "question_type": "multiple-choice" if qtype is UNSET else qtype,
+            "category": None if category is UNSET else category, "level": None if level is UNSET else level,
+            "video": video,
             # ReferenceStep._legacy_t: a single time "t" is the start
-            "reference_steps": [[st.get("t") if st.get("start") is None else st["start"],
-                                 _cut(st["text"], MAX_TEXT_CHARS)] for st in steps[:MAX_STEPS]]}
-    text, err, usage, f = g.get("text"), g.get("error"), g.get("usage"), g.get("frames")
-    if err is not None:
-        err = {"kind": err["kind"], "message": _cut(redact_text(err["message"]), 500) or ""}
-    if f is not None:
-        f = {"indices": f["indices"][:MAX_FRAMES], "timestamps": _rounded(f.get("timestamps", [])[:MAX_FRAMES], 3),
-             "decoder": f["decoder"], "sampled_fps": f.get("sampled_fps"), "thumbnails": None}
-    key = d["key"]
-    out = {"key": key, "item": None, "task": d["task"], "index": d["index"], "why": why,
+            "reference_steps": [] if steps is UNSET else [[_step_start(st), _cut(st.text, MAX_TEXT_CHARS)]
+                                                         for st in steps[:MAX_STEPS]]}
+    text, err, usage, f, latency = g.text, g.error, g.usage, g.frames, g.latency_s
+    if text is UNSET:
+        text = None
+    if err is not None and err is not UNSET:
+        err = {"kind": err.kind, "message": _cut(redact_text(err.message), 500) or ""}
+    else:
+        err = None
+    if f is not None and f is not UNSET:
+        stamps, fps = f.timestamps, f.sampled_fps
+        f = {"indices": f.indices[:MAX_FRAMES],
+             "timestamps": _rounded([] if stamps is UNSET else stamps[:MAX_FRAMES], 3),
+             "decoder": f.decoder, "sampled_fps": None if fps is UNSET else fps, "thumbnails": None}
+    else:
+        f = None
+    tokens = None
+    if usage is not None and usage is not UNSET and usage.completion_tokens is not UNSET:
+        tokens = usage.completion_tokens
+    key = d.key
+    out = {"key": key, "item": None, "task": d.task, "index": d.index, "why": why,
            "text": _cut(text, MAX_GENERATION_CHARS), "text_truncated": text is not None and len(text) > MAX_GENERATION_CHARS,
-           "error": err, "latency_s": g.get("latency_s"),
-           "tokens": usage.get("completion_tokens") if usage is not None else None, "frames": f, "extracted": None,
-           "correct": None, "parse_failed": None, "format_ok": None, "prr": None, "prr_status": "disabled",
-           "approximate": False, "steps": [], "steps_truncated": False, "alignment": None}
-    if sc is not None:
-        p = sc.get("prr_detail")
-        if p is not None:
-            p = {"cost": p["cost"], "normalized_cost": p["normalized_cost"], "path": p["path"],
-                 "distances": _rounded(p["step_distances"], 4)}
-        out.update(extracted=sc.get("extracted"), correct=sc.get("correct", False),
-                   parse_failed=sc.get("parse_failed", False), format_ok=sc.get("format_ok"), prr=sc.get("prr"),
-                   prr_status=sc.get("prr_status", "disabled"), approximate=sc.get("approximate", False),
-                   steps=_cuts(sc.get("steps", [])[:MAX_STEPS], MAX_TEXT_CHARS),
-                   steps_truncated=sc.get("steps_truncated", False), alignment=p)
+           "error": err, "latency_s": None if latency is UNSET else latency, "tokens": tokens, "frames": f,
+           "extracted": None, "correct": None, "parse_failed": None, "format_ok": None, "prr": None,
+           "prr_status": "disabled", "approximate": False, "steps": [], "steps_truncated": False, "alignment": None}
+    if sc is not None and sc is not UNSET:
+        p = sc.prr_detail
+        if p is not None and p is not UNSET:
+            p = {"cost": p.cost, "normalized_cost": p.normalized_cost, "path": p.path,
+                 "distances": _rounded(p.step_distances, 4)}
+        else:
+            p = None
+        out.update(extracted=_or(sc.extracted, None), correct=_or(sc.correct, False),
+                   parse_failed=_or(sc.parse_failed, False), format_ok=_or(sc.format_ok, None), prr=_or(sc.prr, None),
+                   prr_status=_or(sc.prr_status, "disabled"), approximate=_or(sc.approximate, False),
+                   steps=_cuts(_or(sc.steps, [])[:MAX_STEPS], MAX_TEXT_CHARS),
+                   steps_truncated=_or(sc.steps_truncated, False), alignment=p)
     verdicts = judgements.verdicts.get(key)
     out["judge"] = {name: _verdict_view(v).model_dump(mode="json")
                     for name, v in sorted(verdicts.items())} if verdicts else {}
     return item, out
 
 
+def _or(value: Any, default: Any) -> Any:
+    """A struct field's value, or the record's default where the line leaves it out (``UNSET``)."""
+    return default if value is UNSET else value
+
+
+def _step_start(st: Any) -> Any:
+    """``ReferenceStep.start`` of a decoded step: its ``start``, else a legacy single time ``t``."""
+    start = st.start
+    if start is None or start is UNSET:
+        t = st.t
+        return None if t is UNSET else t
+    return start
+
+
 def item_id_of_data(item: dict) -> str:
-    """:func:`item_id` of an item's JSON data (``views_of_data``): ``digest(item, 12)``, its canonical JSON
+    """:func:`item_id` of an item's JSON data (``views_of_struct``): ``digest(item, 12)``, its canonical JSON
     written by orjson when that is byte for byte ``canonical_json``'s (every float between 1e-4 and 1e16 in
     magnitude, or 0: where json writes an exponent, e.g. ``1e-05``, orjson writes ``0.00001``)."""
     video = item["video"]
@@ -195,5 +229,5 @@ def item_id_of_data(item: dict) -> str:
     return digest(item, 12)
 
 
-__all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank", "record_data",
-           "views_of_data", "item_id_of_data"]
+__all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank", "views_of_struct",
+           "item_id_of_data"]

@@ -1,5 +1,5 @@
-"""The embedded views built from a samples.jsonl line validated into plain dicts (``record_data``,
-``views_of_data``) are byte for byte the views of the validated record (``item_view``, ``sample_view``):
+"""The embedded views built from a samples.jsonl line decoded into the record's structs (``record_struct_decoder``,
+``views_of_struct``) are byte for byte the views of the validated record (``item_view``, ``sample_view``):
 coercions and legacy upgrades included; a line that does not validate is left to the record (its error)."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from mosseval.leaderboard.samples import (
     item_id,
     item_id_of_data,
     item_view,
-    record_data,
     sample_view,
-    views_of_data,
+    views_of_struct,
 )
+from mosseval.recorddata import record_struct_decoder
 from mosseval.records import JudgeVerdict, SampleRecord
 from tests.support.fixed_runs import RUN_NAMES, RUNS
 
@@ -49,10 +49,10 @@ def _both(data: dict, judgements: RunJudgements, why: str = "wrong") -> tuple[tu
     rec = SampleRecord.model_validate_json(json.dumps(data))
     iv = item_view(rec)
     want = (PackedRecord.of(iv).json, item_id(iv), PackedRecord.of(sample_view(rec, item_id(iv), why, judgements)).json)
-    plain = record_data(json.dumps(data).encode())
-    if plain is None:
+    decoded = record_struct_decoder()(json.dumps(data).encode())
+    if decoded is None:
         return None, want
-    item, view = views_of_data(plain, why, judgements)
+    item, view = views_of_struct(decoded, why, judgements)
     view["item"] = iid = item_id_of_data(item)
     return (_dumps(item), iid, _dumps(view)), want
 
@@ -137,7 +137,7 @@ def test_lines_that_do_not_validate_are_left_to_the_record(change):
     data = copy.deepcopy(orjson.loads(_lines()[2]))
     assert data["score"]["prr_detail"] is not None and data["sample"]["video"] is not None
     change(data)
-    assert record_data(json.dumps(data).encode()) is None
+    assert record_struct_decoder()(json.dumps(data).encode()) is None
     with pytest.raises(ValueError):
         SampleRecord.model_validate_json(json.dumps(data))
 
@@ -192,3 +192,29 @@ def test_packed_json_holds_only_its_own_bytes():
     finally:
         tracemalloc.stop()
     assert len(kept[0]) < per < len(kept[0]) + 200, (per, len(kept[0]))
+
+
+def test_a_line_msgspec_does_not_decode_is_embedded_from_its_record(tmp_path):
+    """A board embeds a line the record accepts and msgspec refuses (a token count beyond 64 bits) through the
+    record: the same views as the record's, next to the others built from the structs."""
+    import shutil
+
+    from mosseval.leaderboard import build_leaderboard
+
+    run = tmp_path / "run"
+    shutil.copytree(RUNS / RUN_NAMES[0], run)
+    lines = (run / "samples.jsonl").read_bytes().splitlines()
+    data = orjson.loads(lines[3])
+    data["generation"]["usage"] = {"prompt_tokens": 1, "completion_tokens": 2 ** 70, "total_tokens": 2 ** 70 + 1}
+    raw = json.dumps(data).encode()
+    assert record_struct_decoder()(raw) is None
+    lines[3] = raw
+    (run / "samples.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    board = build_leaderboard([str(run)], samples_per_run=1000)
+    (embedded,) = board.samples.runs.values()
+    views = {json.loads(v.json)["key"]: v for v in embedded}
+    assert len(views) == len(lines)
+    rec = SampleRecord.model_validate_json(raw)
+    iv = item_view(rec)
+    want = PackedRecord.of(sample_view(rec, item_id(iv), "all", RunJudgements(StoredJudgements())))
+    assert views[rec.key].json == want.json and json.loads(want.json)["tokens"] == 2 ** 70
