@@ -39,6 +39,12 @@ def stable_rank(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
+def _ranks(tasks: list[str], ids: list[str]) -> list[str]:
+    """``[stable_rank(task, id) for …]`` of every row, without a call and a join a row."""
+    sha1 = hashlib.sha1
+    return [sha1(f"{t}\x1f{i}".encode()).hexdigest() for t, i in zip(tasks, ids)]
+
+
 def select_samples(table: SampleTable, k: int) -> list[tuple[int, str]]:
     """A deterministic mix of wrong answers, low PRR and a shared hash-ranked draw, in (task, index) order:
     the picked rows of ``table`` and why each was picked."""
@@ -48,7 +54,7 @@ def select_samples(table: SampleTable, k: int) -> list[tuple[int, str]]:
     task, index, prr = table.task, table.index, table.prr
     if n <= k:
         return sorted(((i, "all") for i in range(n)), key=lambda x: (task[x[0]], index[x[0]]))
-    rank = [stable_rank(t, s) for t, s in zip(task, table.sample_id)]
+    rank = _ranks(task, table.sample_id)
     picked: dict[int, str] = {}
     wrong = sorted((i for i in range(n) if not table.correct_score[i]), key=rank.__getitem__)
     for i in wrong[: k // 3]:
@@ -224,9 +230,10 @@ def item_id_of_data(item: dict) -> str:
     floats = [st[0] for st in item["reference_steps"]]
     if video is not None:
         floats += (video["start"], video["end"], video["fps"])
-    if all(x is None or x == 0 or 1e-4 <= abs(x) < 1e16 for x in floats):
-        return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
-    return digest(item, 12)
+    for x in floats:  # (a loop, not all() over a generator: ~2x faster for the handful of values)
+        if not (x is None or x == 0 or 1e-4 <= abs(x) < 1e16):
+            return digest(item, 12)
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
 
 
 __all__ = ["select_samples", "item_view", "item_id", "sample_view", "stable_rank", "views_of_struct",

@@ -218,3 +218,19 @@ def test_a_line_msgspec_does_not_decode_is_embedded_from_its_record(tmp_path):
     iv = item_view(rec)
     want = PackedRecord.of(sample_view(rec, item_id(iv), "all", RunJudgements(StoredJudgements())))
     assert views[rec.key].json == want.json and json.loads(want.json)["tokens"] == 2 ** 70
+
+
+def test_the_rows_ranks_are_stable_rank():
+    """``select_samples`` ranks every row as ``stable_rank(task, sample id)``, whatever the text."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mosseval.leaderboard.samples import _ranks, stable_rank
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(st.text(), st.text()), max_size=8))
+    def check(pairs):
+        pairs = [(a, b) for a, b in pairs if not any(0xD800 <= ord(c) <= 0xDFFF for c in a + b)]
+        assert _ranks([a for a, _ in pairs], [b for _, b in pairs]) == [stable_rank(a, b) for a, b in pairs]
+
+    check()
