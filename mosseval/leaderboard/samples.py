@@ -165,8 +165,9 @@ def views_of_struct(d: Any, why: str, judgements: RunJudgements) -> tuple[dict, 
             "category": None if category is UNSET else category, "level": None if level is UNSET else level,
             "video": video,
             # ReferenceStep._legacy_t: a single time "t" is the start
-            "reference_steps": [] if steps is UNSET else [[_step_start(st), _cut(st.text, MAX_TEXT_CHARS)]
-                                                         for st in steps[:MAX_STEPS]]}
+            "reference_steps": [] if steps is UNSET else [
+                [st.start if st.start is not None and st.start is not UNSET else _step_start(st),
+                 _cut(st.text, MAX_TEXT_CHARS)] for st in steps[:MAX_STEPS]]}
     text, err, usage, f, latency = g.text, g.error, g.usage, g.frames, g.latency_s
     if text is UNSET:
         text = None
@@ -197,20 +198,29 @@ def views_of_struct(d: Any, why: str, judgements: RunJudgements) -> tuple[dict, 
                  "distances": _rounded(p.step_distances, 4)}
         else:
             p = None
-        out.update(extracted=_or(sc.extracted, None), correct=_or(sc.correct, False),
-                   parse_failed=_or(sc.parse_failed, False), format_ok=_or(sc.format_ok, None), prr=_or(sc.prr, None),
-                   prr_status=_or(sc.prr_status, "disabled"), approximate=_or(sc.approximate, False),
-                   steps=_cuts(_or(sc.steps, [])[:MAX_STEPS], MAX_TEXT_CHARS),
-                   steps_truncated=_or(sc.steps_truncated, False), alignment=p)
+        # set one by one (update() with keywords builds a dict first); a field left out keeps out's default, which
+        # is the record's except for correct and parse_failed (None in out: no score)
+        if sc.extracted is not UNSET:
+            out["extracted"] = sc.extracted
+        out["correct"] = False if sc.correct is UNSET else sc.correct
+        out["parse_failed"] = False if sc.parse_failed is UNSET else sc.parse_failed
+        if sc.format_ok is not UNSET:
+            out["format_ok"] = sc.format_ok
+        if sc.prr is not UNSET:
+            out["prr"] = sc.prr
+        if sc.prr_status is not UNSET:
+            out["prr_status"] = sc.prr_status
+        if sc.approximate is not UNSET:
+            out["approximate"] = sc.approximate
+        if sc.steps is not UNSET:
+            out["steps"] = _cuts(sc.steps[:MAX_STEPS], MAX_TEXT_CHARS)
+        if sc.steps_truncated is not UNSET:
+            out["steps_truncated"] = sc.steps_truncated
+        out["alignment"] = p
     verdicts = judgements.verdicts.get(key)
     out["judge"] = {name: _verdict_view(v).model_dump(mode="json")
                     for name, v in sorted(verdicts.items())} if verdicts else {}
     return item, out
-
-
-def _or(value: Any, default: Any) -> Any:
-    """A struct field's value, or the record's default where the line leaves it out (``UNSET``)."""
-    return default if value is UNSET else value
 
 
 def _step_start(st: Any) -> Any:

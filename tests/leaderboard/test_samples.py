@@ -113,6 +113,16 @@ _DROP = object()
     _set("score.judge", {"old": "verdict"}),  # a legacy judge entry: dropped
     _set("score.prr_detail.path", [[0, 0], [1, 2]]),
     _set("generation.usage", {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}),
+    # fields left out: the record's defaults on both paths
+    *[_set(f"score.{name}", _DROP) for name in ("extracted", "correct", "parse_failed", "format_ok", "prr",
+                                                 "prr_status", "approximate", "steps", "steps_truncated", "prr_detail")],
+    *[_set(f"sample.{name}", _DROP) for name in ("options", "question_type", "category", "level", "video",
+                                                  "reference_steps")],
+    *[_set(f"generation.{name}", _DROP) for name in ("text", "latency_s", "usage", "frames", "error")],
+    *[_set(f"sample.video.{name}", _DROP) for name in ("kind", "start", "end", "fps", "first_index")],
+    _set("generation.frames.timestamps", _DROP), _set("generation.frames.sampled_fps", _DROP),
+    _set("generation.usage", {"prompt_tokens": 3}),
+    _set("score", None),
 ])
 def test_lines_that_need_coercion_or_upgrades_give_the_record_views(change):
     data = copy.deepcopy(orjson.loads(_lines()[2]))
