@@ -222,7 +222,7 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
             return None
         try:
             d = decode(line)
-        except errors:
+        except (errors, RecursionError):  # (free-form JSON nested ~1,000 deep: msgspec recurses in C)
             return None
         g = d.generation
         text, err = g.text, g.error

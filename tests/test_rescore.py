@@ -355,3 +355,19 @@ def test_the_run_log_checked_before_the_lock_is_read_again_under_it(noisy, monke
     got = rescore(noisy)
     assert len(parsed) == 2 and got.results["moss-video-mini"].n == 40
     assert json.loads((noisy / "run.json").read_text())["results"] == json.loads(before)["results"]
+
+
+def test_a_line_nested_too_deep_for_msgspec_is_read_the_usual_way(noisy):
+    """A sample's metadata nested 1,000 deep (msgspec recurses in C and raises RecursionError; orjson reads it): the
+    line goes the usual way and is scored, not an internal error (exit 70, found in round 10)."""
+    from mosseval.recorddata import sample_line_decoder
+
+    path = noisy / SAMPLES_FILE
+    lines = path.read_text().splitlines()
+    data = json.loads(lines[2])
+    data["sample"]["metadata"] = {"deep": None}
+    lines[2] = json.dumps(data).replace('"deep": null', '"deep": ' + "[" * 1000 + "]" * 1000)
+    assert sample_line_decoder()(lines[2].encode()) is None
+    path.write_text("\n".join(lines) + "\n")
+    log = rescore(noisy)
+    assert log.n_done == len(lines) and path.read_text().splitlines()[2] == lines[2]
