@@ -231,7 +231,9 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
         sample = to_builtins(d.sample)
         for name in free:
             value = sample.get(name)
-            if value and not _orjson_ints(value):
+            # (integers orjson reads as floats, or nesting past FREE_FORM_LEVELS: how deep msgspec goes depends
+            # on Python's recursion limit, orjson's and pydantic's on neither)
+            if value and not _orjson_ints(value, FREE_FORM_LEVELS):
                 return None
         return d.key, d.task, d.index, text, err is not None and err is not unset, sample
 

@@ -371,3 +371,25 @@ def test_a_line_nested_too_deep_for_msgspec_is_read_the_usual_way(noisy):
     path.write_text("\n".join(lines) + "\n")
     log = rescore(noisy)
     assert log.n_done == len(lines) and path.read_text().splitlines()[2] == lines[2]
+
+
+def test_how_deep_msgspec_reads_does_not_depend_on_the_recursion_limit():
+    """Free-form metadata nested past ``FREE_FORM_LEVELS`` goes the usual way whatever Python's recursion limit (a
+    raised limit lets msgspec read 1,100 levels, which orjson refuses): found by a hypothesis test in round 10."""
+    import sys
+
+    from mosseval.recorddata import FREE_FORM_LEVELS, sample_line_decoder
+    from tests.support.fixed_runs import RUNS
+
+    line = (sorted(RUNS.iterdir())[0] / "samples.jsonl").read_text().splitlines()[0]
+    data = json.loads(line)
+    data["sample"]["metadata"] = {"deep": None}
+    text = json.dumps(data)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        for depth, taken in ((FREE_FORM_LEVELS - 1, True), (FREE_FORM_LEVELS + 1, False), (1_100, False)):
+            deep = text.replace('"deep": null', '"deep": ' + "[" * depth + "]" * depth).encode()
+            assert (sample_line_decoder()(deep) is not None) is taken, depth
+    finally:
+        sys.setrecursionlimit(old)
