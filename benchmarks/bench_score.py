@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -42,41 +43,42 @@ from mosseval.prr import score as prr_score  # noqa: E402
 from mosseval.rescore import rescore  # noqa: E402
 
 
-def rescore_without_prr(run: Path, table: list) -> None:
+def rescore_without_prr(run: Path, table: list, rescore_fn: Any = rescore, prr_module: Any = prr_score) -> None:
     """``rescore`` with the PRRs of each batch handed back from ``table`` (``prr_table``: the results of the same
     batches in the same order) instead of recomputed. Positional, not keyed by the items: hashing each fresh
     completion and reference text again would charge ``score`` for the benchmark's lookup. The bytes written
-    are compared with the original afterwards, so a wrong hand-back cannot go unnoticed."""
-    real = prr_score.score_batch
+    are compared with the original afterwards, so a wrong hand-back cannot go unnoticed. ``rescore_fn`` and
+    ``prr_module``: another package's (``paired.py`` times an earlier commit's beside this one)."""
+    real = prr_module.score_batch
     batches = iter(table)
 
-    def handed_back(items, config=None, *, require_format=True, detail_data=False):
+    def handed_back(items, config=None, *, require_format=True, **kw):
         out = next(batches)
         assert len(out) == len(items), "the batches differ from the recorded ones"
         return out
 
-    prr_score.score_batch = handed_back
+    prr_module.score_batch = handed_back
     try:
-        rescore(run)
+        rescore_fn(run)
     finally:
-        prr_score.score_batch = real
+        prr_module.score_batch = real
 
 
-def prr_table(run: Path) -> list:
+def prr_table(run: Path, rescore_fn: Any = rescore, prr_module: Any = prr_score) -> list:
     """The PRR results of every batch ``rescore`` scores in ``run``, in order."""
     table: list = []
-    real = prr_score.score_batch
+    real = prr_module.score_batch
 
-    def record(items, config=None, *, require_format=True, detail_data=False):
-        out = real(items, config, require_format=require_format, detail_data=detail_data)
+    def record(items, config=None, *, require_format=True, **kw):
+        out = real(items, config, require_format=require_format, **kw)
         table.append(out)
         return out
 
-    prr_score.score_batch = record
+    prr_module.score_batch = record
     try:
-        rescore(run)
+        rescore_fn(run)
     finally:
-        prr_score.score_batch = real
+        prr_module.score_batch = real
     return table
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO, json_floor, make_run_dirs, pin_threads  # noqa: E402
+from bench_score import prr_table, rescore_without_prr  # noqa: E402
 
 BASE = "mosseval_base"
 RESOURCES = ("tasks", "judges", "reports", "manifests", "configs")
@@ -87,21 +88,8 @@ def main() -> int:
             shutil.copyfile(pristine / "samples.jsonl", run / "samples.jsonl")
             shutil.copyfile(pristine / "run.json", run / "run.json")
 
-        def table_of(a: dict) -> list:
-            table, real = [], a["prr_score"].score_batch
-
-            def record(items, config=None, *, require_format=True, **kw):
-                out = real(items, config, require_format=require_format, **kw)
-                table.append(out)
-                return out
-            a["prr_score"].score_batch = record
-            try:
-                a["rescore"](run)
-            finally:
-                a["prr_score"].score_batch = real
-            return table
-
-        tables = {name: table_of(a) for name, a in sides.items()} if args.kind == "score" else {}
+        tables = {name: prr_table(run, a["rescore"], a["prr_score"]) for name, a in sides.items()} \
+            if args.kind == "score" else {}
 
         def call(name: str) -> object:
             a = sides[name]
@@ -109,12 +97,7 @@ def main() -> int:
                 return a["board"]([str(run)], samples_per_run=100)
             if args.kind == "score_prr":
                 return a["rescore"](run)
-            real, it = a["prr_score"].score_batch, iter(tables[name])
-            a["prr_score"].score_batch = lambda items, config=None, *, require_format=True, **kw: next(it)
-            try:
-                return a["rescore"](run)
-            finally:
-                a["prr_score"].score_batch = real
+            return rescore_without_prr(run, tables[name], a["rescore"], a["prr_score"])
 
         if args.kind == "board":
             boards = [call(n).model_dump_json(exclude={"generated_at"}) for n in ("base", "new")]
