@@ -102,11 +102,9 @@ _SCORE_JSON = SampleScore().model_dump(mode="json")
 """Every field of a stored score, with its default, in order (a score's JSON names them all)."""
 
 
-def _same_score(line: bytes, new: dict[str, Any]) -> bool:
-    """The score stored in ``line`` (a line ``_read_scored`` parsed as a JSON object, or one it read in full) is
-    ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
-    the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
-    rewritten."""
+def _score_json(new: dict[str, Any]) -> bytes:
+    """``SampleScore(**new)`` as JSON (``new`` from ``score_fields``; what mosseval writes): every field with its
+    default where ``new`` leaves it out, in order."""
     want = {**_SCORE_JSON, **new}
     detail = want["prr_detail"]
     if detail is not None and type(detail) is not dict:  # (a dict: a PRRDetail's fields, from score_batch)
@@ -114,12 +112,20 @@ def _same_score(line: bytes, new: dict[str, Any]) -> bool:
         # a subclass (a serializer of its own) through pydantic
         want["prr_detail"] = detail.__dict__ if type(detail) is PRRDetail else \
             detail.__pydantic_serializer__.to_python(detail, mode="json")
-    wanted = orjson.dumps(want)
-    # A valid JSON object that ends with these bytes has them as its last member (outside a string a key's
-    # quotes are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its
-    # score, which the parse keeps as the last of duplicate keys. What mosseval wrote ends so.
-    if line.endswith(b'"score":' + wanted + b"}"):
-        return True
+    return orjson.dumps(want)
+
+
+def _ends_with_score(tail: bytes, wanted: bytes) -> bool:
+    """A line that ends with ``tail`` ends with its score member ``"score":`` + ``wanted`` (``_score_json``).
+
+    A valid JSON object that ends with these bytes has them as its last member (outside a string a key's quotes
+    are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its score, which
+    the parse keeps as the last of duplicate keys. What mosseval wrote ends so."""
+    return tail.endswith(b'"score":' + wanted + b"}")
+
+
+def _parsed_score_is(line: bytes, wanted: bytes) -> bool:
+    """The score the line parses to (a JSON object's last ``score`` member) is, as JSON, ``wanted``."""
     try:
         old = orjson.loads(line)
     except ValueError:
@@ -128,16 +134,54 @@ def _same_score(line: bytes, new: dict[str, Any]) -> bool:
     return type(old) is dict and orjson.dumps(old) == wanted
 
 
+def _same_score(line: bytes, new: dict[str, Any]) -> bool:
+    """The score stored in ``line`` (a line ``_read_scored`` parsed as a JSON object, or one it read in full) is
+    ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
+    the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
+    rewritten."""
+    wanted = _score_json(new)
+    return _ends_with_score(line, wanted) or _parsed_score_is(line, wanted)
+
+
+def _score_tail(line: bytes) -> bytes:
+    """The end of ``line`` from its last ``"score":`` on: all ``_ends_with_score`` needs of a line whose score
+    member is its last (a line that ends with ``"score":`` + a score + ``}`` ends with this), kept instead of the
+    whole line while a run is re-scored (a fifth of its bytes: less to hold, and less for the comparison to fetch
+    back from memory once the run is read)."""
+    at = line.rfind(b'"score":')
+    return line[at:] if at >= 0 else b""
+
+
 _Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, bytes, SampleRecord | None]
 """One line of a run being re-scored, as a plain tuple (built once a line, ~8x cheaper than an instance): what
 aggregation and the rewrite need of it (its sample is let go once its answer is checked: a 24,000-sample run is
 not held as records) —
 
-``(key, task, index, cluster, facts, errored, fields, lineno, line, record)``: ``facts`` is ``ScoreRow.facts``
+``(key, task, index, cluster, facts, errored, fields, lineno, tail, record)``: ``facts`` is ``ScoreRow.facts``
 (the breakdown values of the sample; the sample itself where its record is kept); ``errored``: the generation
 failed; ``fields``: the new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read);
-``record``: the validated record, where the line was read in full (a layout the fast read does not take, or a
-task whose extractor's summary reads records)."""
+``tail``: the line from its last ``"score":`` on (``_score_tail``: the whole line is read again from the file
+where it is needed, i.e. where the score changed or the file is rewritten); ``record``: the validated record,
+where the line was read in full (a layout the fast read does not take, or a task whose extractor's summary reads
+records)."""
+
+
+class _LinesAgain:
+    """``line_at(lineno)``: a stored line read in full again, where ``score`` needs more of it than its end (its
+    score changed, or the file is rewritten). The file is read once more, on the first call, for the lines kept
+    (under the run's lock: it is as it was read)."""
+
+    __slots__ = ("path", "stored", "lines")
+
+    def __init__(self, path: Path, stored: list[_Stored]) -> None:
+        self.path, self.stored = path, stored
+        self.lines: dict[int, bytes] | None = None
+
+    def __call__(self, lineno: int) -> bytes:
+        if self.lines is None:
+            wanted = {st[7] for st in self.stored}
+            self.lines = {n: line for n, line in iter_jsonl(self.path) if n in wanted}
+        return self.lines[lineno]
 
 
 class _Task:
@@ -230,9 +274,9 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         old = by_key.pop(key, None)
         if old is not None:  # an earlier line of the same sample: superseded
             tasks[old[1]].scorer.drop(old[6])
-        # the stored score is compared with the new one in the line itself (_same_score): the parsed tree is
-        # let go with the line's other objects
-        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, line, rec)
+        # the stored score is compared with the new one in the line's bytes (_ends_with_score): the parsed tree
+        # is let go with the line's other objects, and the line with all but its end
+        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, _score_tail(line), rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
     return list(by_key.values()), tasks, exact, missing
 
@@ -248,19 +292,21 @@ def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) ->
         t.scorer.finish()
     rows: list[ScoreRow] = []
     changed: dict[int, bytes] = {}
-    for i, (key, task, index, cluster, facts, errored, f, lineno, line, rec) in enumerate(stored):
+    line_at = _LinesAgain(path, stored)
+    for i, (key, task, index, cluster, facts, errored, f, lineno, tail, rec) in enumerate(stored):
         # A line is rewritten only when its score changes (and then from the full record)
-        same = _same_score(line, f)
+        wanted = _score_json(f)
+        same = _ends_with_score(tail, wanted) or _parsed_score_is(line_at(lineno), wanted)
         if rec is None and not same:
-            rec = validate_record(path, lineno, line)
+            rec = validate_record(path, lineno, line_at(lineno))
         if rec is not None:
             rec.score = SampleScore(**f)  # read for this call only: updated in place
             if not same:
                 changed[i] = rec.model_dump_json().encode()
         rows.append(score_row_of_fields(key, task, index, cluster, facts, errored, f, rec))
     if changed or not exact:  # else the file already holds exactly these bytes
-        rewrite_lines(run_dir, [changed.get(i, st[8]) for i, st in enumerate(stored)])
-    del stored, changed
+        rewrite_lines(run_dir, [changed[i] if i in changed else line_at(st[7]) for i, st in enumerate(stored)])
+    del stored, changed, line_at
     leaves = [(specs[t.name], t.group) for t in log.spec.tasks if t.name in specs]
     own = expected_records(log, rows)
     # an unfinished run stays unfinished (running: its writer died); one whose samples are all there is

@@ -514,6 +514,12 @@ def _column_sums(a: Any, np: Any) -> Any:
     return np.add.reduce(a, axis=0)
 
 
+_PADDED_CELLS = 1 << 19
+"""Above this many cells (4 MiB), :func:`_mean_cis_of` sums the eight Bell-McCaffrey quantities of every cluster
+one padded matrix at a time instead of in one matrix eight times as wide (a 24,000-cluster run with a dozen
+breakdown groups: 23 MiB at once)."""
+
+
 def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np: Any, alpha: float,
                  lower: float | None, upper: float | None) -> list[Estimate]:
     """The estimates of consecutive groups of ``sizes`` items (none empty) of ``vals`` / ``codes``.
@@ -533,12 +539,14 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
     rank = np.empty(len(uniq), dtype=np.intp)
     rank[order] = np.arange(len(uniq))
     bins = rank[inverse.reshape(-1)]
+    del first, inverse, rank
     bin_sums = np.bincount(bins, weights=vals, minlength=len(uniq))
     bin_sizes = np.bincount(bins, minlength=len(uniq))
     bin_row = uniq[order] // width  # each cluster's group (clusters in group order)
+    del uniq, order, bins
     gs = np.bincount(bin_row, minlength=r)
     starts = np.cumsum(gs) - gs
-    at = np.arange(len(uniq)) - np.repeat(starts, gs)  # each cluster's place in its group
+    at = np.arange(len(bin_row)) - np.repeat(starts, gs)  # each cluster's place in its group
     pos = np.arange(len(vals)) - np.repeat(np.cumsum(lens) - lens, lens)  # each item's place in its group
     width_c = int(gs.max())
     # the items' sums (the item-level mean) and the clusters' sums, a column a group each
@@ -546,6 +554,7 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
     xy[pos, rows] = vals
     xy[at, r + bin_row] = bin_sums
     sums = _column_sums(xy, np)
+    del xy  # (the padded matrices of 24,000 items are megabytes each: none outlives its sums)
     n = lens.astype(np.float64)  # float(sizes.sum()): every item is in one cluster
     item_mean_a = sums[:r] / lens
     mean_a = sums[r:] / n
@@ -562,6 +571,8 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
         dev = np.full((int(lens[free].max()), len(free)), -0.0)
         dev[pos[sel], col[sel]] = _pow(vals[sel] - item_mean_a[rows[sel]], 2.0)
         dev2 = dict(zip(free, _column_sums(dev, np).tolist()))
+        del dev, col, sel
+    del rows, pos  # (what follows is a value a cluster)
     item_var: list[float] = []
     floor: list[float] = []
     for k in range(r):
@@ -581,6 +592,7 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
         terms[at, bin_row, 0] = s * s / _pow(1.0 - m / n_c, POWER)
         terms[at, bin_row, 1] = _pow(s, 2.0)
         cr2, between = _column_sums(terms.reshape(width_c, 2 * r), np).reshape(r, 2).T.tolist()
+        del terms
         pairs = np.add.reduceat(m * (m - 1), starts).tolist()
         rho = []
         for k in range(r):
@@ -594,9 +606,19 @@ def _mean_cis_of(vals: Any, codes: Any, sizes: list[int], binary: list[bool], np
         ne = m * (1.0 + np.asarray(rho)[bin_row] * (m - 1))
         root = np.sqrt(d)
         u, w, dg = a / root, ne / root, ne / d
-        bm = np.full((width_c, r, 8), -0.0)
-        bm[at, bin_row] = np.stack([ne, u * u, u * w, w * w, dg * dg, dg * u * w, dg * u * u, dg], axis=1)
-        traces = _column_sums(bm.reshape(width_c, 8 * r), np).reshape(r, 8).tolist()
+        parts = [ne, u * u, u * w, w * w, dg * dg, dg * u * w, dg * u * u, dg]
+        if width_c * r * len(parts) <= _PADDED_CELLS:
+            bm = np.full((width_c, r, len(parts)), -0.0)
+            bm[at, bin_row] = np.stack(parts, axis=1)
+            traces = _column_sums(bm.reshape(width_c, len(parts) * r), np).reshape(r, len(parts)).tolist()
+        else:  # one quantity at a time (each column's sum is its own: the same bits), an eighth of the memory
+            sums_q = []
+            for q in parts:
+                bq = np.full((width_c, r), -0.0)
+                bq[at, bin_row] = q
+                sums_q.append(_column_sums(bq, np))
+                del bq
+            traces = np.stack(sums_q, axis=1).tolist()
     out = []
     for k in range(r):
         g = g_l[k]

@@ -260,6 +260,7 @@ def test_a_superseded_line_is_not_scored(noisy, monkeypatch):
     real = prr_score.score_batch
 
     def spy(items, config=None, *, require_format=True, detail_data=False):
+        items = list(items)  # (score hands its completions over as an iterator)
         scored.extend(text for text, _ in items)
         return real(items, config, require_format=require_format, detail_data=detail_data)
 
@@ -393,3 +394,39 @@ def test_how_deep_msgspec_reads_does_not_depend_on_the_recursion_limit():
             assert (sample_line_decoder()(deep) is not None) is taken, depth
     finally:
         sys.setrecursionlimit(old)
+
+
+def test_a_line_is_read_again_only_where_its_score_is_not_its_end(noisy, monkeypatch):
+    """``score`` keeps only each line's end from its last ``"score":`` (``_score_tail``) and reads the file again
+    only where that end is not the new score: a run it wrote itself is read once; a current score that is not the
+    line's last member is found by reading the line again (and the file is left as it is); a stale one is
+    rewritten from the record, the other lines kept byte for byte."""
+    path = noisy / SAMPLES_FILE
+    reads = []
+    real = rescore_mod.iter_jsonl
+
+    def counting(p):
+        reads.append(p)
+        return real(p)
+
+    monkeypatch.setattr(rescore_mod, "iter_jsonl", counting)
+    before = path.read_bytes()
+    rescore(noisy)
+    assert len(reads) == 1 and path.read_bytes() == before
+    lines = before.splitlines()
+    rec = json.loads(lines[2])
+    moved = {"score": rec["score"], **{k: v for k, v in rec.items() if k != "score"}}  # the score first
+    lines[2] = json.dumps(moved, separators=(",", ":"), ensure_ascii=False).encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    reads.clear()
+    rescore(noisy)
+    assert len(reads) == 2 and path.read_bytes() == b"\n".join(lines) + b"\n"  # read again, and the same
+    stale = {**moved, "score": {**rec["score"], "correct": not rec["score"]["correct"]}}
+    lines[2] = json.dumps(stale, separators=(",", ":"), ensure_ascii=False).encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    reads.clear()
+    rescore(noisy)
+    fixed = path.read_bytes().splitlines()
+    assert len(reads) == 2 and fixed[:2] == lines[:2] and fixed[3:] == lines[3:]
+    assert json.loads(fixed[2]) == rec and fixed[2].endswith(b'"score":' + json.dumps(
+        rec["score"], separators=(",", ":"), ensure_ascii=False).encode() + b"}")

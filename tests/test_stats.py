@@ -624,3 +624,27 @@ def test_mean_ci_of_a_subset_of_codes_equals_that_of_its_labels():
         assert mean_ci(vals, codes[np.asarray(idx, dtype=int)]) == mean_ci(vals, sub)
         assert mean_ci([v > 0.5 for v in vals], codes[np.asarray(idx, dtype=int)], binary=True) == \
             mean_ci([v > 0.5 for v in vals], sub, binary=True)
+
+
+def test_mean_cis_sums_the_cluster_quantities_one_at_a_time_with_the_same_bits(monkeypatch):
+    """Past ``_PADDED_CELLS`` (a run of many clusters and groups) the eight Bell-McCaffrey quantities are summed one
+    padded matrix at a time (an eighth of the memory): every interval is the one the wide matrix gives."""
+    import random
+
+    from mosseval import stats
+
+    rng = random.Random(7)
+    for _ in range(60):
+        n = rng.choice([2, 5, 40, 240, 1000])
+        labels = [f"v{rng.randrange(max(1, n // rng.choice([1, 2, 5])))}" for _ in range(n)]
+        codes = first_seen_codes(labels)
+        values = [rng.choice([0.0, 1.0, rng.random()]) for _ in range(n)]
+        correct = [1.0 if rng.random() < 0.6 else 0.0 for _ in range(n)]
+        groups = [(correct, codes, True), (values, codes, False)]
+        for _ in range(rng.randint(0, 6)):
+            idx = sorted(rng.sample(range(n), rng.randint(1, n)))
+            groups.append(([values[i] for i in idx], codes[idx], rng.random() < 0.5))
+        wide = [e.model_dump_json() for e in mean_cis(groups)]
+        monkeypatch.setattr(stats, "_PADDED_CELLS", 0)
+        assert [e.model_dump_json() for e in mean_cis(groups)] == wide
+        monkeypatch.undo()

@@ -133,8 +133,9 @@ _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ONE = np.uint64(1)
 _BUCKET = 8
 """Pairs are grouped by (ref length, gen length) rounded up to this, then padded within a group."""
-_CHUNK_CELLS = 1 << 22
-"""At most this many (pair, ref position, gen position) cells are compared at once (~4 MB)."""
+_CHUNK_CELLS = 1 << 20
+"""At most this many (pair, ref position, gen position) cells are compared at once (~1 MB of booleans; a quarter
+of the 4 MB it was, and a few per cent faster: what a chunk works on stays in the cache)."""
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
@@ -223,6 +224,7 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
         live = live[order]
         key = br[order] * (int(bg.max()) + 1) + bg[order]
         cuts = np.nonzero(np.diff(key))[0] + 1
+        del br, bg, order, key
         for grp in np.split(live, cuts):
             wr = int(rl[grp].max())
             wg = int(gl[grp].max())
@@ -242,6 +244,22 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
                     gb = _gather(flat_b, boff[g], blens[g], wg - 1, -2)
                     ov2[p] = (rb[:, :, None] == gb[:, None, :]).sum(axis=(1, 2))
 
+    del live
+    # the F-measures elementwise, a slice of pairs at a time (the same values: a few float arrays of the slice
+    # at once instead of a dozen of every pair)
+    d = np.empty(n)
+    for a in range(0, n, _PAIR_SLICE):
+        s = slice(a, a + _PAIR_SLICE)
+        d[s] = _distances(rl[s], gl[s], ov1[s], ov2[s], lcs[s])
+    return d
+
+
+_PAIR_SLICE = 1 << 16
+"""Pairs whose ROUGE F-measures :func:`_pair_distances` combines at a time."""
+
+
+def _distances(rl: np.ndarray, gl: np.ndarray, ov1: np.ndarray, ov2: np.ndarray, lcs: np.ndarray) -> np.ndarray:
+    """``1 - mean(F1 R1, F1 R2, F1 RL)`` of pairs from their token counts, unigram and bigram overlaps and LCS."""
     rlen, glen = rl.astype(np.float64), gl.astype(np.float64)
     f = []
     for k, inter in ((1, ov1), (2, ov2)):
@@ -289,16 +307,21 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]])
     np.cumsum(sizes, out=out_off[1:])
     if total == 0:
         return [np.zeros(s) for s in shapes]
+    # (each array of one value a pair is let go as soon as the next is made: a 24,000-sample batch has ~600,000
+    # pairs, 4.6 MiB an array)
     r_off = np.concatenate([[0], np.cumsum(ns)[:-1]])
     g_off = np.concatenate([[0], np.cumsum(ms)[:-1]])
     blk = np.repeat(np.arange(len(shapes)), sizes)
     local = np.arange(total) - out_off[blk]
     m_rep = ms[blk]
-    r_pos = r_off[blk] + local // m_rep
-    g_pos = g_off[blk] + local % m_rep
-    r_ids = np.asarray(r_flat, dtype=np.int64)[r_pos]
-    g_ids = np.asarray(g_flat, dtype=np.int64)[g_pos]
-    uniq, inverse = np.unique(r_ids * len(ids) + g_ids, return_inverse=True)
+    r_ids = np.asarray(r_flat, dtype=np.int64)[r_off[blk] + local // m_rep]
+    g_ids = np.asarray(g_flat, dtype=np.int64)[g_off[blk] + local % m_rep]
+    del blk, local, m_rep, r_flat, g_flat
+    r_ids *= len(ids)
+    r_ids += g_ids
+    del g_ids
+    uniq, inverse = np.unique(r_ids, return_inverse=True)
+    del r_ids
     strings = list(ids)
     dist = _pair_distances(uniq // len(ids), uniq % len(ids), strings)[inverse.reshape(-1)]
     return [dist[out_off[k] : out_off[k + 1]].reshape(shapes[k]) for k in range(len(shapes))]

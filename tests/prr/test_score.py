@@ -392,3 +392,47 @@ def test_docs_worked_example():
     rev = score_process("<think>" + " ".join(reversed(refs)) + "</think><answer>B</answer>",
                         refs, PRRConfig())
     assert rev.detail.path == [(0, 1), (1, 1), (2, 1)] and round(rev.prr, 3) == 0.284
+
+
+def test_distances_combined_a_slice_of_pairs_at_a_time_are_the_same(monkeypatch):
+    """``_pair_distances`` combines the F-measures of at most ``_PAIR_SLICE`` pairs at a time (a few arrays of the
+    slice, not a dozen of a 24,000-sample batch's pairs): the distances are those of all pairs at once."""
+    rng = random.Random(5)
+    words = "the red ball cube rolls left right stops green blue at 3 s then again".split()
+    blocks = [([" ".join(rng.choices(words, k=rng.randint(0, 30))) for _ in range(rng.randint(0, 4))],
+               [" ".join(rng.choices(words, k=rng.randint(0, 30))) for _ in range(rng.randint(0, 5))])
+              for _ in range(40)]
+    whole = rouge.rouge_distance_blocks(blocks)
+    assert sum(d.size for d in whole) > 100
+    for size in (1, 3, 64):
+        monkeypatch.setattr(rouge, "_PAIR_SLICE", size)
+        rouge.clear_caches()
+        assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
+
+
+def test_score_batch_takes_an_iterator_and_lets_the_completions_go():
+    """``score_batch`` of an iterator gives what it gives of a list, and the batch lets go of the completions
+    once split into steps (``score`` hands over its only references to them: ~12 MiB fewer at 24,000 samples
+    while the distances are computed)."""
+    from mosseval.prr import score as score_mod
+
+    refs = ["At 1 s there are 2 red balls.", "Then 3 red balls."]
+    texts = ["<think>At 1 s there are 2 red balls. Then 4.</think><answer>B</answer>", "no format", None,
+             "<think>Then 3 red balls. At 1 s there are 2.</think><answer>A</answer>"]
+    items = [(t, refs) for t in texts]
+    assert score_batch(iter(items)) == score_batch(items)
+    held = [(t, refs) for t in texts]
+    seen = []
+    real = score_mod.distance_blocks
+
+    def spy(blocks, config):
+        seen.append(list(held))  # what the batch still holds when the distances are computed
+        return real(blocks, config)
+
+    score_mod.distance_blocks = spy
+    try:
+        got = score_mod._score_prepared(held, PRRConfig(), True)
+    finally:
+        score_mod.distance_blocks = real
+    assert seen == [[]] and held == []
+    assert got == score_batch(items)
