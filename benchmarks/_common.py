@@ -18,7 +18,8 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +60,55 @@ def interleave(fns: dict[str, Callable[[], object]], repeats: int, setup: Callab
             if cpu is not None:
                 cpu.setdefault(name, []).append(time.process_time() - c0)
     return times, results
+
+
+NEIGHBOR_MIB = 64
+"""Size of each of the two arrays the memory neighbour (:func:`memory_neighbor`) copies between, far beyond any cache."""
+
+_NEIGHBOR = f"""
+import os, sys
+os.sched_setaffinity(0, {{int(sys.argv[1])}})
+import numpy as np
+a = np.ones({NEIGHBOR_MIB} * 2**20 // 8)
+b = np.empty_like(a)
+np.copyto(b, a)
+print("ready", flush=True)
+while True:
+    np.copyto(b, a)
+    np.copyto(a, b)
+"""
+
+
+@contextmanager
+def memory_neighbor(active: bool = True) -> Iterator[None]:
+    """While the block runs, another process copies a 64 MiB array back and forth without pause: a neighbour on
+    the machine's last core (this process keeps the others meanwhile) that competes for memory bandwidth and the
+    shared cache, as other tenants of a shared machine do (``--neighbor`` of ``bench_score`` and ``bench_reads``:
+    how much a figure moves with the machine, measured instead of waited for). Nothing when not ``active``."""
+    if not active:
+        yield
+        return
+    import subprocess
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--neighbor needs two cores: one for the measurement, one for the neighbour")
+    # each on cores of its own: the neighbour shares the memory bus and the last-level cache, never a core
+    proc = subprocess.Popen([sys.executable, "-c", _NEIGHBOR, str(cpus[-1])], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    os.sched_setaffinity(0, cpus[:-1])
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", "the neighbour did not start"
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+        os.sched_setaffinity(0, cpus)
+
+
+def neighbor_suffix(active: bool) -> tuple[str, str]:
+    """What a figure measured beside the memory neighbour adds to its name and to its description."""
+    return ("_neighbor", ", beside a memory-bandwidth neighbour on the other core") if active else ("", "")
 
 
 SHORT_CALL_RECORDS = 2_400

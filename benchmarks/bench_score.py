@@ -6,18 +6,24 @@ that no cache hit is free). Targets (issue 16): score ≤ 3× the floor at 24,00
 PRR recomputation (the same command with each PRR batch handed back, by position, from the results of the
 same batches computed beforehand, so that what remains is reading, validating, answer checking, rewriting
 and aggregating) ≤ 1.5×; that figure is printed for the process CPU time of the same calls too (``_cpu``).
-The re-scored file is asserted byte-identical to the original (the run was scored by the same code).
+The re-scored file is asserted byte-identical to the original (the run was scored by the same code). Peak memory
+(``MEM``): the command once more in a fresh process, its peak RSS growth against the allowance of issue 16 (2× the
+run's ``samples.jsonl``).
 
-    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N] [--processes P]
+    python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N] [--processes P] [--neighbor]
 
 Sizes up to 2,400 samples are measured in ``--processes`` fresh processes (default 3) and each figure is the
-median process's (``_common.in_processes``).
+median process's (``_common.in_processes``). ``--neighbor``: the same figures (named ``…_neighbor``) measured
+beside a process that keeps the memory bus busy on the other core (``_common.memory_neighbor``): how much each
+figure moves when the shared machine is busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,11 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     PROCESSES,
+    REPO,
     SHORT_CALL_RECORDS,
     in_processes,
     interleave,
     json_floor,
     make_run_dirs,
+    memory_neighbor,
+    neighbor_suffix,
     pin_threads,
     ratio_line,
     repeats_for,
@@ -54,7 +63,7 @@ def rescore_without_prr(run: Path, table: list, rescore_fn: Any = rescore, prr_m
 
     def handed_back(items, config=None, *, require_format=True, **kw):
         out = next(batches)
-        assert len(out) == len(items), "the batches differ from the recorded ones"
+        assert len(out) == len(list(items)), "the batches differ from the recorded ones"
         return out
 
     prr_module.score_batch = handed_back
@@ -82,6 +91,31 @@ def prr_table(run: Path, rescore_fn: Any = rescore, prr_module: Any = prr_score)
     return table
 
 
+MEM = """
+import sys
+from pathlib import Path
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+import numpy  # noqa: E401,F401  (imported by any run's aggregation: not the data's memory)
+from mosseval.rescore import rescore
+rescore(Path(sys.argv[2]))  # imports done (the PRR's included): what remains is the data's memory
+base = rss("VmRSS:")
+rescore(Path(sys.argv[1]))
+print(rss("VmHWM:") - base)
+"""
+
+
+def peak_growth(run: Path, warm: Path) -> int:
+    """Peak RSS growth of ``rescore(run)`` (``mosseval score``, PRR recomputed) in a fresh process, after numpy's
+    import and a warm-up call on an 8-sample run."""
+    p = subprocess.run([sys.executable, "-c", MEM, str(run), str(warm)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 0, p.stderr[-2000:]
+    return int(p.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="240,2400,24000")
@@ -89,13 +123,16 @@ def main() -> int:
                     help="interleaved repetitions (default: 41 up to 2,400 samples, whose floor is a few ms, else 9)")
     ap.add_argument("--processes", type=int, default=PROCESSES,
                     help=f"processes a size of at most {SHORT_CALL_RECORDS:,} samples is measured in (default {PROCESSES})")
+    ap.add_argument("--neighbor", action="store_true",
+                    help="measure beside a memory-bandwidth neighbour on the other core (figures named ..._neighbor)")
     args = ap.parse_args()
     pin_threads()
+    tag, beside = neighbor_suffix(args.neighbor)
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.sizes.split(",")):
             if args.processes > 1 and n <= SHORT_CALL_RECORDS:
-                in_processes(["--sizes", str(n), *(["--repeats", str(args.repeats)] if args.repeats else [])],
-                             args.processes)
+                in_processes(["--sizes", str(n), *(["--repeats", str(args.repeats)] if args.repeats else []),
+                              *(["--neighbor"] if args.neighbor else [])], args.processes)
                 continue
             root = Path(tmp) / f"n{n}"
             run = make_run_dirs(root, 1, n)[0]
@@ -111,23 +148,34 @@ def main() -> int:
                 shutil.copyfile(pristine / "samples.jsonl", run / "samples.jsonl")
                 shutil.copyfile(pristine / "run.json", run / "run.json")
 
-            times, _ = interleave({"score": lambda: rescore(run), "floor": lambda: json_floor([run])},
-                                  repeats, setup=reset)
+            with memory_neighbor(args.neighbor):
+                times, _ = interleave({"score": lambda: rescore(run), "floor": lambda: json_floor([run])},
+                                      repeats, setup=reset)
             assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
-            ratio_line(f"score_{n}", times["score"], times["floor"],
-                       f"mosseval score / json.loads floor, 1 run x {n} samples, PRR recomputed, cold caches",
-                       "<= 3x at 24,000")
+            ratio_line(f"score_{n}{tag}", times["score"], times["floor"],
+                       f"mosseval score / json.loads floor, 1 run x {n} samples, PRR recomputed, cold caches{beside}",
+                       "" if tag else "<= 3x at 24,000")
             table = prr_table(run)
             cpu: dict[str, list[float]] = {}
-            times, _ = interleave({"score": lambda: rescore_without_prr(run, table),
-                                   "floor": lambda: json_floor([run])}, repeats, setup=reset, cpu=cpu)
+            with memory_neighbor(args.neighbor):
+                times, _ = interleave({"score": lambda: rescore_without_prr(run, table),
+                                       "floor": lambda: json_floor([run])}, repeats, setup=reset, cpu=cpu)
             assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
-            ratio_line(f"score_{n}_without_prr", times["score"], times["floor"],
-                       f"mosseval score with PRRs looked up, not recomputed / json.loads floor, 1 run x {n} samples",
-                       "<= 1.5x")
-            ratio_line(f"score_{n}_without_prr_cpu", cpu["score"], cpu["floor"],
+            ratio_line(f"score_{n}_without_prr{tag}", times["score"], times["floor"],
+                       f"mosseval score with PRRs looked up, not recomputed / json.loads floor, 1 run x {n} samples"
+                       f"{beside}", "" if tag else "<= 1.5x")
+            ratio_line(f"score_{n}_without_prr_cpu{tag}", cpu["score"], cpu["floor"],
                        f"process CPU seconds of the same calls, 1 run x {n} samples (the wall figure above "
-                       "includes waiting for a core on the shared machine)")
+                       f"includes waiting for a core on the shared machine){beside}")
+            if not args.neighbor:
+                warm = make_run_dirs(root / "warm", 1, 8)[0]
+                rescore(warm)
+                size = (run / "samples.jsonl").stat().st_size
+                grow = peak_growth(run, warm)
+                assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
+                print(f"MEM score_{n}: peak RSS growth {grow / 2**20:.1f} MiB = {grow / (2 * size):.2f}x the allowance "
+                      f"(2 x the run's samples.jsonl {size / 2**20:.1f} MiB); target <= 1x (after numpy's import and "
+                      f"a warm-up call on an 8-sample run)", flush=True)
             shutil.rmtree(root)
     return 0
 
