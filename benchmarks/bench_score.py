@@ -63,7 +63,8 @@ def rescore_without_prr(run: Path, table: list, rescore_fn: Any = rescore, prr_m
 
     def handed_back(items, config=None, *, require_format=True, **kw):
         out = next(batches)
-        assert len(out) == len(list(items)), "the batches differ from the recorded ones"
+        n = len(items) if isinstance(items, list) else len(list(items))  # (a commit before 4b6f3f0 hands over an iterator)
+        assert len(out) == n, "the batches differ from the recorded ones"
         return out
 
     prr_module.score_batch = handed_back

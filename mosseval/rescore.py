@@ -115,13 +115,15 @@ def _score_json(new: dict[str, Any]) -> bytes:
     return orjson.dumps(want)
 
 
-def _ends_with_score(tail: bytes, wanted: bytes) -> bool:
-    """A line that ends with ``tail`` ends with its score member ``"score":`` + ``wanted`` (``_score_json``).
+def _score_member(wanted: bytes) -> bytes:
+    """How a line mosseval wrote ends: its score member ``"score":`` + ``wanted`` (``_score_json``) and the
+    object's ``}``.
 
     A valid JSON object that ends with these bytes has them as its last member (outside a string a key's quotes
     are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its score, which
-    the parse keeps as the last of duplicate keys. What mosseval wrote ends so."""
-    return tail.endswith(b'"score":' + wanted + b"}")
+    the parse keeps as the last of duplicate keys. Nowhere in them but at their start is ``"score":`` (a string's
+    quotes are escaped, and no key of a score ends in ``score``)."""
+    return b'"score":' + wanted + b"}"
 
 
 def _parsed_score_is(line: bytes, wanted: bytes) -> bool:
@@ -140,28 +142,29 @@ def _same_score(line: bytes, new: dict[str, Any]) -> bool:
     the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
     rewritten."""
     wanted = _score_json(new)
-    return _ends_with_score(line, wanted) or _parsed_score_is(line, wanted)
+    return line.endswith(_score_member(wanted)) or _parsed_score_is(line, wanted)
 
 
-def _score_tail(line: bytes) -> bytes:
-    """The end of ``line`` from its last ``"score":`` on: all ``_ends_with_score`` needs of a line whose score
-    member is its last (a line that ends with ``"score":`` + a score + ``}`` ends with this), kept instead of the
-    whole line while a run is re-scored (a fifth of its bytes: less to hold, and less for the comparison to fetch
-    back from memory once the run is read)."""
+def _score_end(line: bytes) -> int:
+    """What ``score`` keeps of a line while the run is re-scored, instead of the line (~2 KB) or its end (~0.5 KB):
+    the ``hash`` of the score in its last member, where the line ends with a ``"score":`` member (-1 where not).
+    A line that ends with ``_score_member(wanted)`` gives ``hash(wanted)`` (the member holds no other
+    ``"score":``); a line that differs and hashes alike (a collision of the keyed 64-bit hash, about 2^-64 a line)
+    would keep its old score's bytes (the run's results are computed from the new scores either way)."""
     at = line.rfind(b'"score":')
-    return line[at:] if at >= 0 else b""
+    return hash(line[at + 8:-1]) if at >= 0 and line.endswith(b"}") else -1
 
 
-_Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, bytes, SampleRecord | None]
+_Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, int, SampleRecord | None]
 """One line of a run being re-scored, as a plain tuple (built once a line, ~8x cheaper than an instance): what
 aggregation and the rewrite need of it (its sample is let go once its answer is checked: a 24,000-sample run is
 not held as records) —
 
-``(key, task, index, cluster, facts, errored, fields, lineno, tail, record)``: ``facts`` is ``ScoreRow.facts``
+``(key, task, index, cluster, facts, errored, fields, lineno, end, record)``: ``facts`` is ``ScoreRow.facts``
 (the breakdown values of the sample; the sample itself where its record is kept); ``errored``: the generation
 failed; ``fields``: the new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read);
-``tail``: the line from its last ``"score":`` on (``_score_tail``: the whole line is read again from the file
-where it is needed, i.e. where the score changed or the file is rewritten); ``record``: the validated record,
+``end``: the hash of the line from its last ``"score":`` on (``_score_end``: the whole line is read again from
+the file where it is needed, i.e. where the score changed or the file is rewritten); ``record``: the validated record,
 where the line was read in full (a layout the fast read does not take, or a task whose extractor's summary reads
 records)."""
 
@@ -274,9 +277,9 @@ def _read_scored(path: Path, specs: dict[str, TaskSpec]) -> tuple[list[_Stored],
         old = by_key.pop(key, None)
         if old is not None:  # an earlier line of the same sample: superseded
             tasks[old[1]].scorer.drop(old[6])
-        # the stored score is compared with the new one in the line's bytes (_ends_with_score): the parsed tree
-        # is let go with the line's other objects, and the line with all but its end
-        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, _score_tail(line), rec)
+        # the stored score is compared with the new one by the hash of the line's end (_score_end): the parsed
+        # tree is let go with the line's other objects, and the line itself
+        by_key[key] = (key, task, index, cluster, facts, err is not None, fields, lineno, _score_end(line), rec)
     exact = n_lines == len(by_key) and n_bytes == (path.stat().st_size if path.exists() else 0)
     return list(by_key.values()), tasks, exact, missing
 
@@ -293,10 +296,10 @@ def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) ->
     rows: list[ScoreRow] = []
     changed: dict[int, bytes] = {}
     line_at = _LinesAgain(path, stored)
-    for i, (key, task, index, cluster, facts, errored, f, lineno, tail, rec) in enumerate(stored):
+    for i, (key, task, index, cluster, facts, errored, f, lineno, end, rec) in enumerate(stored):
         # A line is rewritten only when its score changes (and then from the full record)
         wanted = _score_json(f)
-        same = _ends_with_score(tail, wanted) or _parsed_score_is(line_at(lineno), wanted)
+        same = hash(wanted) == end or _parsed_score_is(line_at(lineno), wanted)
         if rec is None and not same:
             rec = validate_record(path, lineno, line_at(lineno))
         if rec is not None:

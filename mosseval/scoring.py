@@ -174,12 +174,13 @@ class TaskScorer:
         from mosseval.prr.score import score_batch
 
         fields = [f for f, _, _ in todo.values()]
-        # each completion handed over as it is taken (score_batch lets the texts go once split into steps: a
-        # 24,000-sample `score` holds ~12 MiB less while the distances are computed)
-        items = ((text, refs) for _, text, refs in (todo.pop(k) for k in list(todo)))
-        # each alignment as the data of its PRRDetail: SampleScore(**fields) validates it where a score is built,
-        # and `score` compares most scores as JSON without building one
-        results = score_batch(items, self.prr_cfg, require_format=self.require_format, detail_data=True)
+        items = [(text, refs) for _, text, refs in todo.values()]
+        del todo  # the completions handed over (consume: let go once split into steps, a 24,000-sample `score`
+        # holds ~12 MiB less while the distances are computed); each alignment as the data of its PRRDetail:
+        # SampleScore(**fields) validates it where a score is built, and `score` compares most scores as JSON
+        # without building one
+        results = score_batch(items, self.prr_cfg, require_format=self.require_format, detail_data=True,
+                              consume=True)
         for f, ps in zip(fields, results):
             # set one by one: update() with keywords builds a dict a sample first (~3x the cost at 24,000 samples)
             f["prr"] = ps.prr

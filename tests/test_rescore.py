@@ -259,10 +259,9 @@ def test_a_superseded_line_is_not_scored(noisy, monkeypatch):
     scored: list[str] = []
     real = prr_score.score_batch
 
-    def spy(items, config=None, *, require_format=True, detail_data=False):
-        items = list(items)  # (score hands its completions over as an iterator)
+    def spy(items, config=None, *, require_format=True, detail_data=False, consume=False):
         scored.extend(text for text, _ in items)
-        return real(items, config, require_format=require_format, detail_data=detail_data)
+        return real(items, config, require_format=require_format, detail_data=detail_data, consume=consume)
 
     monkeypatch.setattr(prr_score, "score_batch", spy)
     rescore(noisy)
@@ -397,10 +396,10 @@ def test_how_deep_msgspec_reads_does_not_depend_on_the_recursion_limit():
 
 
 def test_a_line_is_read_again_only_where_its_score_is_not_its_end(noisy, monkeypatch):
-    """``score`` keeps only each line's end from its last ``"score":`` (``_score_tail``) and reads the file again
-    only where that end is not the new score: a run it wrote itself is read once; a current score that is not the
-    line's last member is found by reading the line again (and the file is left as it is); a stale one is
-    rewritten from the record, the other lines kept byte for byte."""
+    """``score`` keeps only the hash of each line's end from its last ``"score":`` (``_score_end``) and reads the
+    file again only where that end is not the new score: a run it wrote itself is read once; a current score that
+    is not the line's last member is found by reading the line again (and the file is left as it is); a stale one
+    is rewritten from the record, the other lines kept byte for byte."""
     path = noisy / SAMPLES_FILE
     reads = []
     real = rescore_mod.iter_jsonl

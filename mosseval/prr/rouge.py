@@ -102,9 +102,13 @@ def _occurrence_tags(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
     order = np.argsort(key, kind="stable")  # stable: positions stay in text order within a key
     sk = key[order]
     start = np.r_[True, sk[1:] != sk[:-1]]
-    run_start = np.maximum.accumulate(np.where(start, np.arange(sk.size), 0))
+    del _, sk
+    run_start = np.maximum.accumulate(np.where(start, np.arange(len(key)), 0))
+    del start
     occ = np.empty_like(key)
-    occ[order] = np.arange(sk.size) - run_start
+    del key
+    occ[order] = np.arange(len(occ)) - run_start
+    del order, run_start
     return ids * _OCC + np.minimum(occ, _OCC - 1)
 
 
@@ -204,8 +208,9 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     nxt = np.nonzero(owner[1:] == owner[:-1])[0]
     _, bid = np.unique(flat_w[nxt] * (int(flat_w.max(initial=0)) + 1) + flat_w[nxt + 1], return_inverse=True)
     flat_b = _occurrence_tags(bid.reshape(-1).astype(np.int64), owner[nxt])
+    del encs, owner, nxt, bid  # (token-sized arrays: let go before the pairs' work)
     blens = np.maximum(lens - 1, 0)
-    boff = np.zeros(len(encs), dtype=np.int64)
+    boff = np.zeros(len(lens), dtype=np.int64)
     np.cumsum(blens[:-1], out=boff[1:])
     flat_w = np.append(flat_w, -3)  # keeps indexing valid when every string is empty
     flat_u = np.append(flat_u, -3)

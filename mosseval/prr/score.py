@@ -214,6 +214,7 @@ def score_batch(
     *,
     require_format: bool = True,
     detail_data: bool = False,
+    consume: bool = False,
 ) -> list[ProcessScore]:
     """PRR of many ``(completion, reference_steps)`` items, computed in one batch.
 
@@ -225,16 +226,20 @@ def score_batch(
 
     ``detail_data``: each ``detail`` as the plain data of its :class:`~mosseval.records.PRRDetail` (a reader that
     writes or compares it as JSON, and builds the model only where it must, e.g. ``score``).
+
+    ``consume``: ``items`` is a list the caller hands over with its only references to the completions: it is
+    emptied once read, and the completions are let go once split into steps, before the distances are computed
+    (``score`` of 24,000 samples: ~12 MiB of text).
     """
-    return _score_prepared([(t, reference_texts(r)) for t, r in items], config or PRRConfig(), require_format,
-                           detail_data)
+    prepared = [(t, reference_texts(r)) for t, r in items]
+    if consume:
+        items.clear()  # type: ignore[attr-defined]
+    return _score_prepared(prepared, config or PRRConfig(), require_format, detail_data)
 
 
 def _score_prepared(items: list[tuple[str | None, list[str]]], config: PRRConfig,
                     require_format: bool, detail_data: bool = False) -> list[ProcessScore]:
-    """``items`` is emptied once each completion is split into its steps: a caller that hands over its only
-    references to the completions (``score_batch`` of an iterator, as ``score`` does) has them let go before
-    the distances are computed (at 24,000 samples, ~12 MiB of text)."""
+    """``items`` is emptied once each completion is split into its steps (``score_batch(consume=True)``)."""
     out = [_prepare(t, refs, config, require_format) for t, refs in items]
     refs_of = [refs for _, refs in items]
     items.clear()

@@ -410,17 +410,20 @@ def test_distances_combined_a_slice_of_pairs_at_a_time_are_the_same(monkeypatch)
         assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
 
 
-def test_score_batch_takes_an_iterator_and_lets_the_completions_go():
-    """``score_batch`` of an iterator gives what it gives of a list, and the batch lets go of the completions
-    once split into steps (``score`` hands over its only references to them: ~12 MiB fewer at 24,000 samples
-    while the distances are computed)."""
+def test_score_batch_consumes_what_it_is_handed_and_lets_the_completions_go():
+    """``score_batch(consume=True)`` (``score``'s scorer hands over its only references to the completions) gives
+    what the plain call gives and empties the list; the batch lets go of the completions once they are split
+    into steps, before the distances are computed (~12 MiB fewer at 24,000 samples); an iterator is taken
+    too."""
     from mosseval.prr import score as score_mod
 
     refs = ["At 1 s there are 2 red balls.", "Then 3 red balls."]
     texts = ["<think>At 1 s there are 2 red balls. Then 4.</think><answer>B</answer>", "no format", None,
              "<think>Then 3 red balls. At 1 s there are 2.</think><answer>A</answer>"]
     items = [(t, refs) for t in texts]
-    assert score_batch(iter(items)) == score_batch(items)
+    handed = list(items)
+    assert score_batch(handed, consume=True) == score_batch(items) == score_batch(iter(items))
+    assert handed == [] and len(items) == len(texts)
     held = [(t, refs) for t in texts]
     seen = []
     real = score_mod.distance_blocks
