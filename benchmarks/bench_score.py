@@ -63,7 +63,7 @@ def rescore_without_prr(run: Path, table: list, rescore_fn: Any = rescore, prr_m
 
     def handed_back(items, config=None, *, require_format=True, **kw):
         out = next(batches)
-        n = len(items) if isinstance(items, list) else len(list(items))  # (a commit before 4b6f3f0 hands over an iterator)
+        n = len(items) if isinstance(items, list) else len(list(items))  # (354f469 handed over an iterator)
         assert len(out) == n, "the batches differ from the recorded ones"
         return out
 
