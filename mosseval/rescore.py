@@ -163,8 +163,8 @@ not held as records) —
 ``(key, task, index, cluster, facts, errored, fields, lineno, end, record)``: ``facts`` is ``ScoreRow.facts``
 (the breakdown values of the sample; the sample itself where its record is kept); ``errored``: the generation
 failed; ``fields``: the new score's fields (``TaskScorer.add``; the PRR ones filled in once the run is read);
-``end``: the hash of the line from its last ``"score":`` on (``_score_end``: the whole line is read again from
-the file where it is needed, i.e. where the score changed or the file is rewritten); ``record``: the validated record,
+``end``: the hash of the score in the line's last member (``_score_end``; the whole line is read again from the
+file where it is needed: where the score changed, or the file is rewritten); ``record``: the validated record,
 where the line was read in full (a layout the fast read does not take, or a task whose extractor's summary reads
 records)."""
 
