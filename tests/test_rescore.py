@@ -429,3 +429,31 @@ def test_a_line_is_read_again_only_where_its_score_is_not_its_end(noisy, monkeyp
     assert len(reads) == 2 and fixed[:2] == lines[:2] and fixed[3:] == lines[3:]
     assert json.loads(fixed[2]) == rec and fixed[2].endswith(b'"score":' + json.dumps(
         rec["score"], separators=(",", ":"), ensure_ascii=False).encode() + b"}")
+
+
+def test_the_hash_kept_of_a_line_is_its_scores_wherever_the_line_ends_with_it():
+    """``_score_end`` of a line that ends with its score member is the hash of that score's JSON, whatever the
+    score's texts hold (quotes, backslashes, ``"score":`` itself, non-ASCII), and of a line that does not, it is
+    not (the line is then read again and parsed)."""
+    import orjson
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mosseval.rescore import _score_end, _score_json
+
+    text = st.text(alphabet=st.sampled_from(list('ab "\\:{}[],score\u00e9\u2028')), max_size=20)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(text, max_size=4), st.one_of(st.none(), text), st.floats(0, 1), st.booleans(), text)
+    def check(steps, extracted, prr, correct, other):
+        new = {"extracted": extracted, "correct": correct, "parse_failed": False, "format_ok": True, "prr": prr,
+               "prr_status": "scored", "steps": steps, "approximate": False}
+        wanted = _score_json(new)
+        head = {"key": "t/1", "task": "t", "index": 0, "sample": {"question": other}}
+        assert _score_end(orjson.dumps({**head, "score": orjson.loads(wanted)})) == hash(wanted)
+        # the score not the line's last member, or another score: not taken by the hash
+        assert _score_end(orjson.dumps({"score": orjson.loads(wanted), **head})) != hash(wanted)
+        assert _score_end(orjson.dumps({**head, "score": {**orjson.loads(wanted), "correct": not correct}})) \
+            != hash(wanted)
+
+    check()
