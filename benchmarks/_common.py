@@ -111,6 +111,27 @@ def neighbor_suffix(active: bool) -> tuple[str, str]:
     return ("_neighbor", ", beside a memory-bandwidth neighbour on the other core") if active else ("", "")
 
 
+_RSS = """
+import sys
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+"""
+
+
+def last_line_in_fresh_process(code: str, *args: str) -> list[str]:
+    """Run ``code`` in a fresh Python with this checkout importable, ``sys`` imported and ``rss(field)`` defined
+    (bytes of a ``/proc/self/status`` field: ``VmRSS:``, ``VmHWM:``, the peak), with ``args`` as its
+    ``sys.argv[1:]``; the words of the last line it prints (the memory figures' measurements)."""
+    import subprocess
+
+    p = subprocess.run([sys.executable, "-c", _RSS + code, *args], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout.strip().splitlines()[-1].split()
+
+
 SHORT_CALL_RECORDS = 2_400
 """A call over at most this many records takes milliseconds: :func:`repeats_for` gives it more repetitions."""
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     PROCESSES,
-    REPO,
     SHORT_CALL_RECORDS,
     in_processes,
     interleave,
     json_floor,
+    last_line_in_fresh_process,
     make_run_dirs,
     memory_neighbor,
     neighbor_suffix,
@@ -52,11 +50,7 @@ from _common import (  # noqa: E402
 )
 
 MEM = """
-import json, sys
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
+import json
 kind, runs, warm = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 from mosseval.leaderboard import build_leaderboard
 from mosseval.compare import compare_paths
@@ -95,11 +89,8 @@ print(peak, 0 if board is None else len(board.samples.model_dump_json()), numpy_
 def peak_growth(kind: str, runs: list[Path], warm: list[Path]) -> tuple[int, int, int]:
     """Peak RSS growth of one reader call in a fresh process, the JSON size of the samples it embeds, and the
     RSS that importing numpy added before the call (0 when the warm-up had imported it)."""
-    p = subprocess.run([sys.executable, "-c", MEM, kind, json.dumps([str(r) for r in runs]),
-                        json.dumps([str(r) for r in warm])], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert p.returncode == 0, p.stderr[-2000:]
-    grow, embedded, numpy_rss = p.stdout.strip().splitlines()[-1].split()
+    grow, embedded, numpy_rss = last_line_in_fresh_process(MEM, kind, json.dumps([str(r) for r in runs]),
+                                                           json.dumps([str(r) for r in warm]))
     return int(grow), int(embedded), int(numpy_rss)
 
 

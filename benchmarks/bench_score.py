@@ -21,9 +21,7 @@ figure moves when the shared machine is busy.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     PROCESSES,
-    REPO,
     SHORT_CALL_RECORDS,
     in_processes,
     interleave,
     json_floor,
+    last_line_in_fresh_process,
     make_run_dirs,
     memory_neighbor,
     neighbor_suffix,
@@ -93,12 +91,7 @@ def prr_table(run: Path, rescore_fn: Any = rescore, prr_module: Any = prr_score)
 
 
 MEM = """
-import sys
 from pathlib import Path
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
 import numpy  # noqa: E401,F401  (imported by any run's aggregation: not the data's memory)
 from mosseval.rescore import rescore
 rescore(Path(sys.argv[2]))  # imports done (the PRR's included): what remains is the data's memory
@@ -111,10 +104,7 @@ print(rss("VmHWM:") - base)
 def peak_growth(run: Path, warm: Path) -> int:
     """Peak RSS growth of ``rescore(run)`` (``mosseval score``, PRR recomputed) in a fresh process, after numpy's
     import and a warm-up call on an 8-sample run."""
-    p = subprocess.run([sys.executable, "-c", MEM, str(run), str(warm)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert p.returncode == 0, p.stderr[-2000:]
-    return int(p.stdout.strip().splitlines()[-1])
+    return int(last_line_in_fresh_process(MEM, str(run), str(warm))[0])
 
 
 def main() -> int:

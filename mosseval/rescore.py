@@ -115,17 +115,6 @@ def _score_json(new: dict[str, Any]) -> bytes:
     return orjson.dumps(want)
 
 
-def _score_member(wanted: bytes) -> bytes:
-    """How a line mosseval wrote ends: its score member ``"score":`` + ``wanted`` (``_score_json``) and the
-    object's ``}``.
-
-    A valid JSON object that ends with these bytes has them as its last member (outside a string a key's quotes
-    are bare, inside one they are escaped; a nested "score" would leave the object unclosed): its score, which
-    the parse keeps as the last of duplicate keys. Nowhere in them but at their start is ``"score":`` (a string's
-    quotes are escaped, and no key of a score ends in ``score``)."""
-    return b'"score":' + wanted + b"}"
-
-
 def _parsed_score_is(line: bytes, wanted: bytes) -> bool:
     """The score the line parses to (a JSON object's last ``score`` member) is, as JSON, ``wanted``."""
     try:
@@ -136,23 +125,31 @@ def _parsed_score_is(line: bytes, wanted: bytes) -> bool:
     return type(old) is dict and orjson.dumps(old) == wanted
 
 
-def _same_score(line: bytes, new: dict[str, Any]) -> bool:
-    """The score stored in ``line`` (a line ``_read_scored`` parsed as a JSON object, or one it read in full) is
-    ``SampleScore(**new)`` (``new`` from ``score_fields``) as JSON: same names in the same order, same values of
-    the same JSON types (``orjson.dumps`` of the parsed score is that of ``new``). The line need not be
-    rewritten."""
-    wanted = _score_json(new)
-    return line.endswith(_score_member(wanted)) or _parsed_score_is(line, wanted)
-
-
 def _score_end(line: bytes) -> int:
-    """What ``score`` keeps of a line while the run is re-scored, instead of the line (~2 KB) or its end (~0.5 KB):
-    the ``hash`` of the score in its last member, where the line ends with a ``"score":`` member (-1 where not).
-    A line that ends with ``_score_member(wanted)`` gives ``hash(wanted)`` (the member holds no other
-    ``"score":``); a line that differs and hashes alike (a collision of the keyed 64-bit hash, about 2^-64 a line)
-    would keep its old score's bytes (the run's results are computed from the new scores either way)."""
+    """What ``score`` keeps of a line while the run is re-scored, instead of the line (~2 KB): the ``hash`` of
+    the score in its last member, where the line ends with a ``"score":`` member (-1 where not).
+
+    A valid JSON object that ends with ``"score":`` + a score's JSON + ``}`` has that as its last member (outside a
+    string a key's quotes are bare, inside one they are escaped; a nested "score" would leave the object unclosed):
+    its score, which the parse keeps as the last of duplicate keys; what mosseval wrote ends so. Nowhere in the
+    member but at its start is ``"score":`` (a string's quotes are escaped, no key of a score ends in ``score``),
+    so such a line gives the hash of its score's JSON. A line that differs and hashes alike (a collision of the
+    keyed 64-bit hash, about 2^-64 a line) would keep its old score's bytes (the run's results are computed from
+    the new scores either way)."""
     at = line.rfind(b'"score":')
     return hash(line[at + 8:-1]) if at >= 0 and line.endswith(b"}") else -1
+
+
+def _stored_is(end: int, wanted: bytes, line_at: Callable[[int], bytes], lineno: int) -> bool:
+    """The score stored in line ``lineno`` (``end``: its ``_score_end``; ``line_at``: the line read in full, where
+    the hash does not decide) is ``wanted`` (``_score_json``): same names in the same order, same values of the
+    same JSON types. The line need not be rewritten."""
+    return hash(wanted) == end or _parsed_score_is(line_at(lineno), wanted)
+
+
+def _same_score(line: bytes, new: dict[str, Any]) -> bool:
+    """:func:`_stored_is` of a line at hand and ``SampleScore(**new)`` (``new`` from ``score_fields``)."""
+    return _stored_is(_score_end(line), _score_json(new), lambda _: line, 0)
 
 
 _Stored = tuple[str, str, int, str, Sample | dict[str, Any], bool, dict[str, Any], int, int, SampleRecord | None]
@@ -299,7 +296,7 @@ def _rescore_locked(run_dir: Path, checked: tuple[str, RunLog] | None = None) ->
     for i, (key, task, index, cluster, facts, errored, f, lineno, end, rec) in enumerate(stored):
         # A line is rewritten only when its score changes (and then from the full record)
         wanted = _score_json(f)
-        same = hash(wanted) == end or _parsed_score_is(line_at(lineno), wanted)
+        same = _stored_is(end, wanted, line_at, lineno)
         if rec is None and not same:
             rec = validate_record(path, lineno, line_at(lineno))
         if rec is not None:
