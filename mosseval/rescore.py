@@ -181,7 +181,12 @@ class _LinesAgain:
         if self.lines is None:
             wanted = {st[7] for st in self.stored}
             self.lines = {n: line for n, line in iter_jsonl(self.path) if n in wanted}
-        return self.lines[lineno]
+        line = self.lines.get(lineno)
+        if line is None:  # (only a writer that ignores the run's lock gets here)
+            raise UsageError(f"{self.path} changed while `mosseval score` was reading it (line {lineno} is gone)",
+                             hint="let the other writer finish, then run the same command again; nothing was "
+                                  "rewritten")
+        return line
 
 
 class _Task:

@@ -457,3 +457,26 @@ def test_the_hash_kept_of_a_line_is_its_scores_wherever_the_line_ends_with_it():
             != hash(wanted)
 
     check()
+
+
+def test_a_file_cut_short_while_score_reads_it_is_a_one_line_error(noisy, monkeypatch):
+    """A writer that ignores the run's lock and cuts ``samples.jsonl`` short between ``score``'s read and its
+    reading a line again: a one-line usage error naming the file and the line, nothing rewritten."""
+    path = noisy / SAMPLES_FILE
+    lines = path.read_bytes().splitlines()
+    rec = json.loads(lines[-1])
+    rec["score"]["correct"] = not rec["score"]["correct"]  # a stale score: its line is read again
+    lines[-1] = json.dumps(rec, separators=(",", ":")).encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    real = rescore_mod._read_scored
+
+    def then_cut(*a):
+        out = real(*a)
+        path.write_bytes(b"\n".join(lines[:-1]) + b"\n")
+        return out
+
+    monkeypatch.setattr(rescore_mod, "_read_scored", then_cut)
+    with pytest.raises(UsageError, match=rf"samples\.jsonl changed while `mosseval score` was reading it \(line "
+                                         rf"{len(lines)} is gone\)"):
+        rescore(noisy)
+    assert path.read_bytes() == b"\n".join(lines[:-1]) + b"\n"
