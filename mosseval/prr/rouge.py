@@ -140,6 +140,10 @@ _BUCKET = 8
 _CHUNK_CELLS = 1 << 20
 """At most this many (pair, ref position, gen position) cells are compared at once (~1 MB of booleans; a quarter
 of the 4 MB it was, and a few per cent faster: what a chunk works on stays in the cache)."""
+_CHUNK_PAIRS = 512
+"""And at most this many pairs a chunk: short steps made chunks of tens of thousands of pairs, whose gathered token
+arrays (int64, a value per pair and position) took a megabyte each beside the cells' booleans (a 2,400-sample
+batch peaked 4 MiB higher)."""
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
@@ -233,7 +237,7 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
         for grp in np.split(live, cuts):
             wr = int(rl[grp].max())
             wg = int(gl[grp].max())
-            step = max(1, _CHUNK_CELLS // (wr * wg))
+            step = max(1, min(_CHUNK_CELLS // (wr * wg), _CHUNK_PAIRS))
             for a in range(0, grp.size, step):
                 p = grp[a : a + step]
                 r, g = ref_idx[p], gen_idx[p]
@@ -259,8 +263,9 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     return d
 
 
-_PAIR_SLICE = 1 << 16
-"""Pairs whose ROUGE F-measures :func:`_pair_distances` combines at a time."""
+_PAIR_SLICE = 1 << 13
+"""Pairs whose ROUGE F-measures :func:`_pair_distances` combines at a time (a dozen float arrays of the slice, 64 KiB
+each)."""
 
 
 def _distances(rl: np.ndarray, gl: np.ndarray, ov1: np.ndarray, ov2: np.ndarray, lcs: np.ndarray) -> np.ndarray:
@@ -281,6 +286,42 @@ def _distances(rl: np.ndarray, gl: np.ndarray, ov1: np.ndarray, ov2: np.ndarray,
     fl = np.where((rlen > 0) & (glen > 0), _fmeasure(np.nan_to_num(p_), np.nan_to_num(r_)), 0.0)
     d = 1.0 - (f[0] + f[1] + fl) / 3.0
     return np.clip(d, 0.0, 1.0)
+
+
+def _cell_keys(r_flat: list[int], g_flat: list[int], ns: np.ndarray, ms: np.ndarray, total: int,
+               n_strings: int) -> np.ndarray:
+    """Every cell's ``ref string id * n_strings + gen string id``, block by block, row by row (ref i of a block: its
+    block's gens in order). Three arrays of one value a cell at most at once (a 24,000-sample batch has ~400,000
+    cells, 3 MiB an array)."""
+    rows = np.repeat(ms, ns)  # the gens of each ref row
+    row_start = np.zeros(len(rows), dtype=np.int64)  # its first cell
+    np.cumsum(rows[:-1], out=row_start[1:])
+    g_off = np.concatenate([[0], np.cumsum(ms)[:-1]])
+    at = np.repeat(np.repeat(g_off, ns) - row_start, rows)  # a cell's gen's place in g_flat, less the cell's own
+    del row_start
+    at += np.arange(total)
+    keys = np.repeat(np.asarray(r_flat, dtype=np.int64) * n_strings, rows)
+    keys += np.asarray(g_flat, dtype=np.int64)[at]
+    return keys
+
+
+def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` (the sorted distinct keys, and each key's place among them) in about
+    half its memory: ``keys`` is let go once sorted (where the caller hands its only reference over, as
+    ``_unique_inverse(_cell_keys(...))`` does), and the places are ``int32`` where they fit."""
+    order = np.argsort(keys)
+    keys = keys[order]  # (the caller's array is let go here)
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    uniq = keys[first]
+    del keys
+    place = np.cumsum(first, dtype=np.int32 if len(uniq) < 2**31 else np.int64)
+    del first
+    place -= 1
+    inverse = np.empty_like(place)
+    inverse[order] = place
+    return uniq, inverse
 
 
 def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[np.ndarray]:
@@ -312,23 +353,10 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]])
     np.cumsum(sizes, out=out_off[1:])
     if total == 0:
         return [np.zeros(s) for s in shapes]
-    # (each array of one value a pair is let go as soon as the next is made: a 24,000-sample batch has ~600,000
-    # pairs, 4.6 MiB an array)
-    r_off = np.concatenate([[0], np.cumsum(ns)[:-1]])
-    g_off = np.concatenate([[0], np.cumsum(ms)[:-1]])
-    blk = np.repeat(np.arange(len(shapes)), sizes)
-    local = np.arange(total) - out_off[blk]
-    m_rep = ms[blk]
-    r_ids = np.asarray(r_flat, dtype=np.int64)[r_off[blk] + local // m_rep]
-    g_ids = np.asarray(g_flat, dtype=np.int64)[g_off[blk] + local % m_rep]
-    del blk, local, m_rep, r_flat, g_flat
-    r_ids *= len(ids)
-    r_ids += g_ids
-    del g_ids
-    uniq, inverse = np.unique(r_ids, return_inverse=True)
-    del r_ids
+    uniq, inverse = _unique_inverse(_cell_keys(r_flat, g_flat, ns, ms, total, len(ids)))
+    del r_flat, g_flat
     strings = list(ids)
-    dist = _pair_distances(uniq // len(ids), uniq % len(ids), strings)[inverse.reshape(-1)]
+    dist = _pair_distances(uniq // len(ids), uniq % len(ids), strings)[inverse]
     return [dist[out_off[k] : out_off[k + 1]].reshape(shapes[k]) for k in range(len(shapes))]
 
 

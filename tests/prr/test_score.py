@@ -410,6 +410,54 @@ def test_distances_combined_a_slice_of_pairs_at_a_time_are_the_same(monkeypatch)
         assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
 
 
+def test_chunks_of_a_few_pairs_give_the_same_distances(monkeypatch):
+    """A chunk of the pair comparisons holds at most ``_CHUNK_PAIRS`` pairs (short steps no longer make a chunk of
+    tens of thousands of pairs, a megabyte an array): any bound gives the distances of one chunk a group."""
+    rng = random.Random(11)
+    words = "the red ball cube rolls left right stops green blue at 3 s then again".split()
+    blocks = [([" ".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(rng.randint(0, 5))],
+               [" ".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(rng.randint(0, 6))])
+              for _ in range(60)]
+    monkeypatch.setattr(rouge, "_CHUNK_PAIRS", 1 << 30)
+    rouge.clear_caches()
+    whole = rouge.rouge_distance_blocks(blocks)
+    assert sum(d.size for d in whole) > 300
+    for size in (1, 3, 50):
+        monkeypatch.setattr(rouge, "_CHUNK_PAIRS", size)
+        rouge.clear_caches()
+        assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-2**62, 2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60))
+def test_unique_inverse_is_numpys(keys):
+    """``_unique_inverse`` (the batch's distinct pairs, in half the memory) gives ``np.unique``'s distinct keys and
+    each key's place among them."""
+    a = np.array(keys, dtype=np.int64)
+    uniq, inverse = rouge._unique_inverse(a.copy())
+    want_u, want_i = np.unique(a, return_inverse=True)
+    assert np.array_equal(uniq, want_u) and np.array_equal(inverse, want_i.reshape(-1))
+    assert inverse.dtype == np.int32 and np.array_equal(uniq[inverse], a)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=12), st.integers(1, 30))
+def test_cell_keys_are_every_block_cell_row_by_row(shapes, n_strings):
+    """``_cell_keys``: block by block, ref row by ref row, the ref's id times the string count plus each of the
+    block's gens' ids in order (what a double loop over the blocks gives)."""
+    rng = random.Random(len(shapes) * 31 + n_strings)
+    r_flat = [rng.randrange(n_strings) for _ in range(sum(n for n, _ in shapes))]
+    g_flat = [rng.randrange(n_strings) for _ in range(sum(m for _, m in shapes))]
+    want, ri, gi = [], 0, 0
+    for n, m in shapes:
+        want += [r_flat[ri + i] * n_strings + g_flat[gi + j] for i in range(n) for j in range(m)]
+        ri, gi = ri + n, gi + m
+    ns = np.array([n for n, _ in shapes], dtype=np.int64)
+    ms = np.array([m for _, m in shapes], dtype=np.int64)
+    got = rouge._cell_keys(r_flat, g_flat, ns, ms, len(want), n_strings)
+    assert got.tolist() == want
+
+
 def test_score_batch_consumes_what_it_is_handed_and_lets_the_completions_go():
     """``score_batch(consume=True)`` (``score``'s scorer hands over its only references to the completions) gives
     what the plain call gives and empties the list; the batch lets go of the completions once they are split
