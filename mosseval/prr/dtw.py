@@ -119,9 +119,18 @@ def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment
     nd = n + m - 1 + o
     inf = np.inf
     dsk = np.full((nd, b, n), inf)
-    for i, x in enumerate(ds):
-        for r in range(n):
-            dsk[r + o : r + o + x.shape[1], i, r] = x[r]
+    # every cell of every matrix in one scatter (a slice assignment a row of each matrix took ~15 % of a
+    # 24,000-sample batch): cell (r, c) of matrix i goes to (r + c + o, i, r)
+    widths = np.array(ms, dtype=np.int64)
+    cells = n * widths
+    item = np.repeat(np.arange(b), cells)
+    local = np.arange(int(cells.sum())) - np.repeat(np.cumsum(cells) - cells, cells)
+    width = widths[item]
+    row = local // width
+    local -= row * width  # the column
+    local += row + o  # the diagonal's index
+    dsk[local, item, row] = np.concatenate([x.ravel() for x in ds])
+    del item, local, width, row
     cost = np.full((nd, b, n), inf)
     length = np.zeros((nd, b, n), dtype=np.int64)
     # move: 0..J-1 = from (r-1, c-1-move), J = vertical, J+1 = horizontal, -1 = path start

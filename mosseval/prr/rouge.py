@@ -161,12 +161,13 @@ def _gather(flat: np.ndarray, off: np.ndarray, lens: np.ndarray, width: int, pad
     return np.where(valid, flat[np.where(valid, idx, 0)], pad)
 
 
-def _lcs(eq: np.ndarray, rlen: np.ndarray) -> np.ndarray:
-    """LCS lengths from the match tensor ``eq[p, i, j] = ref_p[i] == gen_p[j]`` (Hyyrö 2004:
-    ``V' = (V + (V & M)) | (V & ~M)`` with ``M`` the ref positions matching gen token j)."""
-    c, lr, lg = eq.shape
+def _lcs(eq_t: np.ndarray, rlen: np.ndarray) -> np.ndarray:
+    """LCS lengths from the match tensor ``eq_t[p, j, i] = gen_p[j] == ref_p[i]`` (Hyyrö 2004:
+    ``V' = (V + (V & M)) | (V & ~M)`` with ``M`` the ref positions matching gen token j; made in this layout, the
+    ref positions of a gen token are packed into bits without a transposed copy)."""
+    c, lg, lr = eq_t.shape
     words = (lr + 63) // 64
-    packed = np.packbits(np.ascontiguousarray(eq.transpose(0, 2, 1)), axis=-1, bitorder="little")
+    packed = np.packbits(eq_t, axis=-1, bitorder="little")
     full = np.zeros((c, lg, words * 8), dtype=np.uint8)
     full[:, :, : packed.shape[2]] = packed
     masks = full.view("<u8")  # (c, lg, words): bit b of word w = ref position 64 w + b
@@ -243,8 +244,7 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
                 r, g = ref_idx[p], gen_idx[p]
                 rw = _gather(flat_w, off[r], lens[r], wr, -1)
                 gw = _gather(flat_w, off[g], lens[g], wg, -2)
-                eq = rw[:, :, None] == gw[:, None, :]
-                lcs[p] = _lcs(eq, lens[r])
+                lcs[p] = _lcs(gw[:, :, None] == rw[:, None, :], lens[r])
                 ru = _gather(flat_u, off[r], lens[r], wr, -1)
                 gu = _gather(flat_u, off[g], lens[g], wg, -2)
                 ov1[p] = (ru[:, :, None] == gu[:, None, :]).sum(axis=(1, 2))
