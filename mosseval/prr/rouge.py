@@ -154,8 +154,9 @@ def _popcount(x: np.ndarray) -> np.ndarray:
 
 
 def _gather(flat: np.ndarray, off: np.ndarray, lens: np.ndarray, width: int, pad: int) -> np.ndarray:
-    """Rows ``flat[off[i] : off[i] + lens[i]]`` padded with ``pad`` to ``width`` columns."""
-    pos = np.arange(width)
+    """Rows ``flat[off[i] : off[i] + lens[i]]`` padded with ``pad`` to ``width`` columns (of ``flat``'s type; the
+    indices of ``off``'s)."""
+    pos = np.arange(width, dtype=off.dtype)
     idx = off[:, None] + pos
     valid = pos < lens[:, None]
     return np.where(valid, flat[np.where(valid, idx, 0)], pad)
@@ -217,9 +218,11 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     blens = np.maximum(lens - 1, 0)
     boff = np.zeros(len(lens), dtype=np.int64)
     np.cumsum(blens[:-1], out=boff[1:])
-    flat_w = np.append(flat_w, -3)  # keeps indexing valid when every string is empty
-    flat_u = np.append(flat_u, -3)
-    flat_b = np.append(flat_b, -3)
+    # what the pairs' chunks gather and compare: each kind of token as its rank among the distinct ones (equal
+    # tokens stay equal, others differ), and the offsets, int32 where they fit (half the memory of a chunk)
+    flat_w, flat_u, flat_b = (_ranks(flat_w), _ranks(flat_u), _ranks(flat_b))
+    off, boff = _narrow(off, total), _narrow(boff, total)
+    lens, blens = _narrow(lens, total), _narrow(blens, total)
 
     n = len(ref_idx)
     ov1 = np.zeros(n, dtype=np.int64)
@@ -261,6 +264,19 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
         s = slice(a, a + _PAIR_SLICE)
         d[s] = _distances(rl[s], gl[s], ov1[s], ov2[s], lcs[s])
     return d
+
+
+def _ranks(tags: np.ndarray) -> np.ndarray:
+    """Each value of ``tags`` as its rank among the distinct values (``int32`` where the count fits), then ``-3``
+    (keeps indexing valid when every string is empty; below the pads)."""
+    _, inverse = np.unique(tags, return_inverse=True)
+    ranks = _narrow(inverse.reshape(-1), len(tags))
+    return np.concatenate([ranks, np.array([-3], dtype=ranks.dtype)])
+
+
+def _narrow(a: np.ndarray, bound: int) -> np.ndarray:
+    """``a`` (values in ``[0, bound]``) as ``int32`` where ``bound`` fits."""
+    return a.astype(np.int32) if bound < 2**31 - 1 else a
 
 
 _PAIR_SLICE = 1 << 13

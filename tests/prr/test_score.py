@@ -441,6 +441,19 @@ def test_unique_inverse_is_numpys(keys):
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**62), max_size=50))
+def test_token_ranks_keep_equality_in_int32(tags):
+    """What the pairs' chunks compare (``_ranks``): each tag as an int32 rank, equal tags equal and different ones
+    different, then the -3 that keeps indexing valid (below every pad)."""
+    a = np.array(tags, dtype=np.int64)
+    ranks = rouge._ranks(a)
+    assert ranks.dtype == np.int32 and ranks[-1] == -3 and len(ranks) == len(tags) + 1
+    got = ranks[:-1].tolist()
+    assert all((got[i] == got[j]) == (tags[i] == tags[j]) for i in range(len(tags)) for j in range(len(tags)))
+    assert all(0 <= r < max(len(tags), 1) for r in got)
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=12), st.integers(1, 30))
 def test_cell_keys_are_every_block_cell_row_by_row(shapes, n_strings):
     """``_cell_keys``: block by block, ref row by ref row, the ref's id times the string count plus each of the
