@@ -141,8 +141,8 @@ _CHUNK_CELLS = 1 << 20
 """At most this many (pair, ref position, gen position) cells are compared at once (~1 MB of booleans; a quarter
 of the 4 MB it was, and a few per cent faster: what a chunk works on stays in the cache)."""
 _CHUNK_PAIRS = 512
-"""And at most this many pairs a chunk: short steps made chunks of tens of thousands of pairs, whose gathered token
-arrays (int64, a value per pair and position) took a megabyte each beside the cells' booleans (a 2,400-sample
+"""And at most this many pairs a chunk: bounded by its cells alone, short steps made chunks of ~16,000 pairs, whose
+gathered token arrays (a value a pair and position) took a megabyte each beside the cells' booleans (a 2,400-sample
 batch peaked 4 MiB higher)."""
 
 
