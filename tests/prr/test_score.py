@@ -394,36 +394,27 @@ def test_docs_worked_example():
     assert rev.detail.path == [(0, 1), (1, 1), (2, 1)] and round(rev.prr, 3) == 0.284
 
 
-def test_distances_combined_a_slice_of_pairs_at_a_time_are_the_same(monkeypatch):
-    """``_pair_distances`` combines the F-measures of at most ``_PAIR_SLICE`` pairs at a time (a few arrays of the
-    slice, not a dozen of a 24,000-sample batch's pairs): the distances are those of all pairs at once."""
-    rng = random.Random(5)
+@pytest.mark.parametrize("bound, sizes, seed, words_max", [
+    # the F-measures combined at most _PAIR_SLICE pairs at a time (a few arrays of the slice, not a dozen of a
+    # 24,000-sample batch's pairs)
+    ("_PAIR_SLICE", (1, 3, 64), 5, 30),
+    # a chunk of the pair comparisons holds at most _CHUNK_PAIRS pairs (short steps no longer make chunks of
+    # ~16,000 pairs, a megabyte an array)
+    ("_CHUNK_PAIRS", (1, 3, 50), 11, 12),
+])
+def test_pairs_taken_a_few_at_a_time_give_the_same_distances(monkeypatch, bound, sizes, seed, words_max):
+    """Any bound on the pairs ``_pair_distances`` handles at once gives the distances of no bound."""
+    rng = random.Random(seed)
     words = "the red ball cube rolls left right stops green blue at 3 s then again".split()
-    blocks = [([" ".join(rng.choices(words, k=rng.randint(0, 30))) for _ in range(rng.randint(0, 4))],
-               [" ".join(rng.choices(words, k=rng.randint(0, 30))) for _ in range(rng.randint(0, 5))])
-              for _ in range(40)]
-    whole = rouge.rouge_distance_blocks(blocks)
-    assert sum(d.size for d in whole) > 100
-    for size in (1, 3, 64):
-        monkeypatch.setattr(rouge, "_PAIR_SLICE", size)
-        rouge.clear_caches()
-        assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
-
-
-def test_chunks_of_a_few_pairs_give_the_same_distances(monkeypatch):
-    """A chunk of the pair comparisons holds at most ``_CHUNK_PAIRS`` pairs (short steps no longer make a chunk of
-    tens of thousands of pairs, a megabyte an array): any bound gives the distances of one chunk a group."""
-    rng = random.Random(11)
-    words = "the red ball cube rolls left right stops green blue at 3 s then again".split()
-    blocks = [([" ".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(rng.randint(0, 5))],
-               [" ".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(rng.randint(0, 6))])
+    blocks = [([" ".join(rng.choices(words, k=rng.randint(0, words_max))) for _ in range(rng.randint(0, 5))],
+               [" ".join(rng.choices(words, k=rng.randint(0, words_max))) for _ in range(rng.randint(0, 6))])
               for _ in range(60)]
-    monkeypatch.setattr(rouge, "_CHUNK_PAIRS", 1 << 30)
+    monkeypatch.setattr(rouge, bound, 1 << 30)
     rouge.clear_caches()
     whole = rouge.rouge_distance_blocks(blocks)
     assert sum(d.size for d in whole) > 300
-    for size in (1, 3, 50):
-        monkeypatch.setattr(rouge, "_CHUNK_PAIRS", size)
+    for size in sizes:
+        monkeypatch.setattr(rouge, bound, size)
         rouge.clear_caches()
         assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
 
