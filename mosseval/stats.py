@@ -53,6 +53,12 @@ def _z(alpha: float) -> float:
 # --------------------------------------------------------------------------- Student t quantiles
 
 
+_CF_STEPS = 399
+"""The continued fraction's steps at most."""
+_CF_BLOCK = 16
+"""Its coefficients are made this many steps at a time (a step's are the same whenever they are made)."""
+
+
 def _betacf(a: float, b: float, x: float, terms: list[tuple[float, float, float, float]] | None = None) -> float:
     """Continued fraction of the regularised incomplete beta function (modified Lentz).
 
@@ -68,30 +74,32 @@ def _betacf(a: float, b: float, x: float, terms: list[tuple[float, float, float,
     c, d = 1.0, 1.0 - qab * x / qap
     d = 1.0 / (d if d > tiny or d < ntiny else tiny)
     h = d
-    known = len(terms)
-    for m in range(1, 400):
-        if m > known:
+    done = 0  # steps taken: the cached coefficients first, then more are made a block at a time (at most 399)
+    while True:
+        for n1, d1, n2, d2 in terms[done:] if done else terms:
+            aa = n1 * x / d1
+            d = 1.0 + aa * d
+            d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+            c = 1.0 + aa / c
+            if not (c > tiny or c < ntiny):
+                c = tiny
+            h *= d * c
+            aa = n2 * x / d2
+            d = 1.0 + aa * d
+            d = 1.0 / (d if d > tiny or d < ntiny else tiny)
+            c = 1.0 + aa / c
+            if not (c > tiny or c < ntiny):
+                c = tiny
+            delta = d * c
+            h *= delta
+            if -1e-15 < delta - 1.0 < 1e-15:
+                return h
+        done = len(terms)
+        if done >= _CF_STEPS:
+            return h
+        for m in range(done + 1, min(done + _CF_BLOCK, _CF_STEPS) + 1):
             m2 = 2 * m
             terms.append((m * (b - m), (qam + m2) * (a + m2), -(a + m) * (qab + m), (a + m2) * (qap + m2)))
-        n1, d1, n2, d2 = terms[m - 1]
-        aa = n1 * x / d1
-        d = 1.0 + aa * d
-        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
-        c = 1.0 + aa / c
-        if not (c > tiny or c < ntiny):
-            c = tiny
-        h *= d * c
-        aa = n2 * x / d2
-        d = 1.0 + aa * d
-        d = 1.0 / (d if d > tiny or d < ntiny else tiny)
-        c = 1.0 + aa / c
-        if not (c > tiny or c < ntiny):
-            c = tiny
-        delta = d * c
-        h *= delta
-        if -1e-15 < delta - 1.0 < 1e-15:
-            break
-    return h
 
 
 def _betainc(a: float, b: float, x: float) -> float:

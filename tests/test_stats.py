@@ -273,6 +273,53 @@ def test_t_quantile_bits_are_stable(q, df, want):
     assert t_quantile(q, df) == want
 
 
+def _betacf_textbook(a, b, x):
+    """The modified Lentz continued fraction step by step, each coefficient computed where it is used (the form
+    before the coefficients were cached and walked in blocks)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if d > tiny or d < -tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if d > tiny or d < -tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if c > tiny or c < -tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if d > tiny or d < -tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if c > tiny or c < -tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def test_continued_fraction_has_the_textbook_bits():
+    """``_betacf`` walks cached coefficients and makes more a block at a time (shared across a quantile's Newton
+    steps): over 4,000 random (a, b, x), fresh and with one cache reused across many x, and where it runs to
+    its 399-step cap, the bits of the step-by-step form."""
+    import random
+
+    from mosseval.stats import _betacf
+
+    rng = random.Random(12)
+    for _ in range(4000):
+        a, b = 10 ** rng.uniform(-1.5, 3), rng.choice([0.5, 10 ** rng.uniform(-1.5, 3)])
+        shared: list = []
+        for x in [rng.random() for _ in range(rng.randint(1, 4))] + [rng.uniform(0.9, 1.0)]:
+            want = _betacf_textbook(a, b, x)
+            assert _betacf(a, b, x) == want and _betacf(a, b, x, shared) == want, (a, b, x)
+    capped: list = []
+    assert _betacf(1e6, 1e6, 0.5, capped) == _betacf_textbook(1e6, 1e6, 0.5) and len(capped) == 399  # the cap
+
+
 def _t_quantile_by_cdf(q, df):
     """t_quantile's Newton iteration on ``t_cdf`` and ``_t_pdf`` themselves (the implementation before the
     log-gamma terms and the continued fraction's coefficients were computed once per quantile)."""
