@@ -77,6 +77,8 @@ def _betacf(a: float, b: float, x: float, terms: list[tuple[float, float, float,
     done = 0  # steps taken: the cached coefficients first, then more are made a block at a time (at most 399)
     while True:
         for n1, d1, n2, d2 in terms[done:] if done else terms:
+            # the step's odd term, then its even one, written out (a loop over the two, or a call, costs more than
+            # the walk saves); convergence is judged on the even one
             aa = n1 * x / d1
             d = 1.0 + aa * d
             d = 1.0 / (d if d > tiny or d < ntiny else tiny)
