@@ -274,9 +274,14 @@ def _ranks(tags: np.ndarray) -> np.ndarray:
     return np.concatenate([ranks, np.array([-3], dtype=ranks.dtype)])
 
 
+def _index_type(bound: int) -> type[np.signedinteger]:
+    """The integer type of values in ``[0, bound]``: ``int32`` where ``bound`` fits, else ``int64``."""
+    return np.int32 if bound < 2**31 - 1 else np.int64
+
+
 def _narrow(a: np.ndarray, bound: int) -> np.ndarray:
-    """``a`` (values in ``[0, bound]``) as ``int32`` where ``bound`` fits."""
-    return a.astype(np.int32) if bound < 2**31 - 1 else a
+    """``a`` (int64 values in ``[0, bound]``) in :func:`_index_type` of ``bound``."""
+    return a.astype(np.int32) if _index_type(bound) is np.int32 else a
 
 
 _PAIR_SLICE = 1 << 13
@@ -332,7 +337,7 @@ def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.not_equal(keys[1:], keys[:-1], out=first[1:])
     uniq = keys[first]
     del keys
-    place = np.cumsum(first, dtype=np.int32 if len(uniq) < 2**31 else np.int64)
+    place = np.cumsum(first, dtype=_index_type(len(uniq)))
     del first
     place -= 1
     inverse = np.empty_like(place)
