@@ -195,7 +195,7 @@ def file_identity(path: Path) -> dict[str, Any]:
 class FrameCache:
     """Decoded frames on disk; see the module docstring."""
 
-    def __init__(self, directory: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES):
         self.dir = Path(directory)
         self.max_bytes = int(max_bytes)
         self.stats = CacheStats()
@@ -294,7 +294,7 @@ class FrameCache:
     # -- eviction -----------------------------------------------------------------------
 
     def _entries(self) -> list[tuple[float, int, Path]]:
-        out = []
+        out: list[tuple[float, int, Path]] = []
         if not self.dir.is_dir():
             return out
         for sub in os.scandir(self.dir):
@@ -351,7 +351,7 @@ STALE_TMP_S = 3600.0
 ``size()``) removes those older than this (a younger one may still be being written by another process)."""
 
 
-def _remove_if_stale(entry: os.DirEntry) -> None:
+def _remove_if_stale(entry: os.DirEntry[str]) -> None:
     try:
         if time.time() - entry.stat().st_mtime > STALE_TMP_S:
             os.unlink(entry.path)
@@ -370,8 +370,8 @@ _OFF = ("0", "off", "false", "no", "none")
 _ON = ("", "1", "on", "true", "yes")
 
 
-def open_cache(enabled: bool = True, cache_dir: str | os.PathLike | None = None,
-               directory: str | os.PathLike | None = None, max_bytes: int | str | None = None) -> FrameCache | None:
+def open_cache(enabled: bool = True, cache_dir: str | os.PathLike[str] | None = None,
+               directory: str | os.PathLike[str] | None = None, max_bytes: int | str | None = None) -> FrameCache | None:
     """The cache a command should use: None when ``enabled`` is False or ``$MOSSEVAL_FRAME_CACHE``
     is ``off``; else ``directory``, or the directory ``$MOSSEVAL_FRAME_CACHE`` names, or
     ``<cache_dir>/frames`` (``cache_dir`` as resolved by :func:`mosseval.paths.cache_dir`)."""
@@ -389,8 +389,8 @@ def open_cache(enabled: bool = True, cache_dir: str | os.PathLike | None = None,
     return FrameCache(directory, parse_size(max_bytes))
 
 
-def configure(enabled: bool = True, cache_dir: str | os.PathLike | None = None,
-              directory: str | os.PathLike | None = None, max_bytes: int | str | None = None) -> FrameCache | None:
+def configure(enabled: bool = True, cache_dir: str | os.PathLike[str] | None = None,
+              directory: str | os.PathLike[str] | None = None, max_bytes: int | str | None = None) -> FrameCache | None:
     """Set the cache :func:`mosseval.video.sample_frames` uses by default in this process (see
     :func:`open_cache`; None disables it)."""
     global _default, _configured

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from mosseval.errors import ConfigError
-from mosseval.records import Estimate, PublishedManifest, PublishedScore, PublishedVerdict, RunLog, TaskResult
+from mosseval.records import Estimate, PublishedManifest, PublishedScore, PublishedVerdict, RunLog, TaskResult, TaskSpec
 from mosseval.units import fixed, pct, pct_ci
 
 __all__ = ["load_manifest", "default_manifest_path", "matching_scores", "verdict", "check_run"]
@@ -35,7 +35,7 @@ def default_manifest_path() -> Path:
     return resource_dir("manifests") / MANIFEST_FILE
 
 
-def load_manifest(path: str | os.PathLike | None = None) -> PublishedManifest:
+def load_manifest(path: str | os.PathLike[str] | None = None) -> PublishedManifest:
     """Read and validate a manifest (default: the one shipped with mosseval)."""
     import yaml
     from pydantic import ValidationError
@@ -81,7 +81,7 @@ def matching_scores(log: RunLog, manifest: PublishedManifest) -> list[PublishedS
     return [s for s in manifest.scores if runs_preset(log, s.preset) and _result(log, s.task) is not None]
 
 
-def _leaf_specs(log: RunLog, task: str) -> list:
+def _leaf_specs(log: RunLog, task: str) -> list[TaskSpec]:
     names = [t.name for t in log.spec.tasks if t.name == task or t.group == task]
     return [log.task_specs[n] for n in names if n in log.task_specs]
 

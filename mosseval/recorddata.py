@@ -38,13 +38,13 @@ def data_type(model: type[BaseModel], extra: dict[str, Any] | None = None) -> An
         if origin in (Union, types.UnionType):
             return Union[tuple(plain(x) for x in args)]
         if origin in (list, dict, tuple) and args:
-            return origin[tuple(plain(x) for x in args)] if origin is not list else list[plain(args[0])]  # type: ignore[index]
+            return origin[tuple(plain(x) for x in args)] if origin is not list else list[plain(args[0])]  # type: ignore[index,misc]
         return ann
 
     fields = {name: (Required if f.is_required() else NotRequired)[plain(f.annotation)]
               for name, f in model.model_fields.items()}
     fields.update(extra or {})
-    out = TypedDict(model.__name__ + "Data", fields)  # type: ignore[operator]
+    out = TypedDict(model.__name__ + "Data", fields)  # type: ignore[operator,misc]
     out.__pydantic_config__ = ConfigDict(extra=model.model_config.get("extra"))  # type: ignore[attr-defined]
     _DATA_TYPES[model] = out
     return out
@@ -147,6 +147,7 @@ def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tu
     fields: list[tuple[Any, ...]] = []
     free: list[tuple[str, ...]] = []
     for name, ann, required in declared:
+        inner: list[tuple[str, ...]]
         if free_form and _free_form(ann):
             typ, inner = ann, [()]
         else:
@@ -162,7 +163,8 @@ def _orjson_ints(value: Any, levels: int = -1) -> bool:
     ``levels`` >= 0, its arrays and objects are also nested at most that many levels deep."""
     t = type(value)
     if t is int:
-        return -(2 ** 63) <= value < 2 ** 64
+        number: int = value
+        return -(2 ** 63) <= number < 2 ** 64
     if t is dict or t is list:
         if levels == 0:
             return False
@@ -211,8 +213,9 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
                 line_fields.append((name, msgspec.Raw, msgspec.UNSET))
             else:  # decoded (so refused where orjson refuses it), not read
                 line_fields.append((name, Any, msgspec.UNSET))
-        decoder = msgspec.json.Decoder(msgspec.defstruct("SampleLine", line_fields, kw_only=True,
-                                                         forbid_unknown_fields=True))
+        # (Any: the struct is made at run time, its fields unknown to a type checker)
+        decoder: Any = msgspec.json.Decoder(msgspec.defstruct("SampleLine", line_fields, kw_only=True,
+                                                              forbid_unknown_fields=True))
     except (_Unsupported, TypeError):
         return None
     decode, to_builtins, errors, unset = decoder.decode, msgspec.to_builtins, msgspec.DecodeError, msgspec.UNSET

@@ -353,7 +353,8 @@ def _plain_values(rows: Sequence[ScoreRow], key: str) -> list[Any]:
         return [r.task for r in rows]
     if key.startswith("metadata."):
         return [None] * len(rows)
-    return [f[key] if type(f) is dict else _field(f, key) for f in [r.facts for r in rows]]  # _fact, inlined
+    # (_fact, inlined; a row's facts are a Sample where they are not a dict)
+    return [f[key] if type(f) is dict else _field(f, key) for f in [r.facts for r in rows]]  # type: ignore[arg-type]
 
 
 _ROW_CLUSTER, _ROW_CORRECT, _ROW_ERRORED, _ROW_PARSE_FAILED, _ROW_APPROXIMATE, _ROW_FORMAT_OK, _ROW_PRR, \

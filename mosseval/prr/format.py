@@ -13,7 +13,7 @@ _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 def format_ok(text: str | None) -> bool:
     """True when the whole completion is exactly one think block followed by one answer block."""
-    return bool(text) and FORMAT_RE.match(text) is not None
+    return FORMAT_RE.match(text) is not None if text else False
 
 
 def think_text(text: str | None) -> str | None:

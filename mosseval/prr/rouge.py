@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -45,22 +46,22 @@ _TOKEN_CACHE_MAX = 500_000
 
 
 def _token(word: str) -> str | None:
-    t = porter_stem(word) if len(word) > 3 else word
-    t = t if _VALID_TOKEN_RE.match(t) else None
+    stem = porter_stem(word) if len(word) > 3 else word
+    t = stem if _VALID_TOKEN_RE.match(stem) else None
     if len(_token_cache) >= _TOKEN_CACHE_MAX:
         _token_cache.clear()
     _token_cache[word] = t
     return t
 
 
-_MISSING = object()
+_MISSING: Any = object()
 
 
 @lru_cache(maxsize=1 << 16)
 def tokenize(text: str) -> tuple[str, ...]:
     """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True``."""
     cache = _token_cache
-    out = []
+    out: list[str] = []
     for w in _NON_ALPHANUM_RE.sub(" ", text.lower()).split():
         t = cache.get(w, _MISSING)
         if t is _MISSING:
@@ -147,10 +148,13 @@ batch peaked 4 MiB higher)."""
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
+    counts: np.ndarray
     if hasattr(np, "bitwise_count"):  # numpy >= 2.0
-        return np.bitwise_count(x).astype(np.int64)
-    b = np.unpackbits(np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, 8), axis=-1)
-    return b.sum(axis=-1, dtype=np.int64)
+        counts = np.bitwise_count(x).astype(np.int64)
+    else:
+        b = np.unpackbits(np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, 8), axis=-1)
+        counts = b.sum(axis=-1, dtype=np.int64)
+    return counts
 
 
 def _gather(flat: np.ndarray, off: np.ndarray, lens: np.ndarray, width: int, pad: int) -> np.ndarray:
@@ -306,7 +310,8 @@ def _distances(rl: np.ndarray, gl: np.ndarray, ov1: np.ndarray, ov2: np.ndarray,
         r_ = lcsf / rlen
     fl = np.where((rlen > 0) & (glen > 0), _fmeasure(np.nan_to_num(p_), np.nan_to_num(r_)), 0.0)
     d = 1.0 - (f[0] + f[1] + fl) / 3.0
-    return np.clip(d, 0.0, 1.0)
+    clipped: np.ndarray = np.clip(d, 0.0, 1.0)
+    return clipped
 
 
 def _cell_keys(r_flat: list[int], g_flat: list[int], ns: np.ndarray, ms: np.ndarray, total: int,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def available() -> bool:
     )
 
 
-def load_model(device: str = "cpu"):
+def load_model(device: str = "cpu") -> Any:
     """The bundled MiniLM model as a ``SentenceTransformer`` (loaded once per device)."""
     with _LOCK:
         model = _MODELS.get(device)
