@@ -80,11 +80,12 @@ def sample_data_validator() -> Callable[[Any], dict[str, Any]]:
 # accelerator only: what it refuses, or any value it might read differently, goes to the usual path, so a line
 # is read exactly as before. Kept to the subset where both readings provably agree:
 #
-# * every part of the line but its stored score is decoded (the generation as its record declares it, the
+# * every part of the line is decoded (the generation and the stored score as their records declare them, the
 #   other parts ``score`` does not read as ``Any``): msgspec then refuses what orjson refuses (numbers beyond
-#   a double, invalid UTF-8, lone surrogates, …); an unknown top-level field is refused (not skipped). The stored score is compared as bytes with the new one
-#   and the line read in full wherever they differ (``rescore._same_score``), as before; a line with a
-#   second ``"score"`` (perhaps a duplicate member) goes to the usual path;
+#   a double, invalid UTF-8, lone surrogates, …) in every member, an earlier one of duplicate keys included
+#   (however its key is escaped); an unknown top-level field is refused (not skipped). The stored score is
+#   compared as bytes with the new one and the line read in full wherever they differ (``rescore._same_score``),
+#   as before;
 # * an ``int`` field takes 64-bit signed integers (orjson reads integers beyond 2^64 as floats, which
 #   pydantic would then read as other integers); a ``float`` field takes an integer as pydantic does (the nearest double); ``bool`` and ``str``
 #   take only booleans and strings (pydantic's lax conversions, e.g. "1" for an int, go to the usual path);
@@ -94,6 +95,19 @@ def sample_data_validator() -> Callable[[Any], dict[str, Any]]:
 #   add them: the sample comes out as the dict ``sample_data_validator`` gives (tested on generated lines).
 
 
+def _json_within(levels: int) -> Any:
+    """The msgspec type of any JSON value nested at most ``levels`` deep (a deeper one is refused)."""
+    typ: Any = Union[None, bool, int, float, str]
+    for _ in range(levels):
+        typ = Union[None, bool, int, float, str, list[typ], dict[str, typ]]
+    return typ
+
+
+SCORE_FREE_LEVELS = 8
+"""How deep the free-form JSON of a stored score (its legacy ``judge``) may nest where ``score`` decodes the line
+with msgspec (deeper: the line is read the usual way)."""
+
+
 class _Unsupported(Exception):
     """A declaration outside the subset the msgspec structs mirror exactly."""
 
@@ -101,9 +115,11 @@ class _Unsupported(Exception):
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False) -> tuple[Any, list[tuple[str, ...]]]:
+def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False,
+             free_levels: int | None = None) -> tuple[Any, list[tuple[str, ...]]]:
     """The msgspec type of a field's declaration, and the paths of the free-form fields of the structs it holds
-    (``free_form``: allowed, directly or through an optional struct; never inside a list or a dict)."""
+    (``free_form``: allowed, directly or through an optional struct; never inside a list or a dict;
+    ``free_levels``: as :func:`_struct` takes it)."""
     from typing import Annotated, Literal
 
     if ann in (str, bool, float, type(None)):
@@ -111,13 +127,13 @@ def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False) -> tup
     if ann is int:
         return Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)], []
     if isinstance(ann, type) and issubclass(ann, BaseModel):
-        struct, free = _struct(ann, msgspec, free_form)
+        struct, free = _struct(ann, msgspec, free_form, free_levels)
         return struct, list(free)
     origin, args = get_origin(ann), get_args(ann)
     if origin is Literal and all(type(a) is str for a in args):
         return ann, []
     if origin in (Union, types.UnionType):
-        members = [_ms_type(a, msgspec, where, free_form) for a in args]
+        members = [_ms_type(a, msgspec, where, free_form, free_levels) for a in args]
         return Union[tuple(t for t, _ in members)], [p for _, paths in members for p in paths]
     if origin is list and len(args) == 1 and args[0] is not Any:
         return list[_ms_type(args[0], msgspec, where)[0]], []  # type: ignore[misc]
@@ -134,9 +150,12 @@ def _free_form(ann: Any) -> bool:
 
 
 @functools.cache
-def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tuple[Any, tuple[tuple[str, ...], ...]]:
+def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False,
+            free_levels: int | None = None) -> tuple[Any, tuple[tuple[str, ...], ...]]:
     """The msgspec struct of ``model``'s data type, and the paths (field names, struct by struct) of its
-    free-form fields (``free_form``: decoded as such; otherwise refused as unsupported)."""
+    free-form fields (``free_form``: decoded as such; otherwise refused as unsupported). ``free_levels``: the
+    free-form fields decoded as JSON nested at most that deep instead (``_json_within``; a deeper value is
+    refused), and no paths given."""
     if model.model_config.get("extra") != "forbid" or model.model_config.get("strict"):
         raise _Unsupported(f"{model.__name__}: its config")
     declared = [(name, f.annotation, f.is_required()) for name, f in model.model_fields.items()
@@ -149,9 +168,9 @@ def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tu
     for name, ann, required in declared:
         inner: list[tuple[str, ...]]
         if free_form and _free_form(ann):
-            typ, inner = ann, [()]
+            typ, inner = (ann, [()]) if free_levels is None else (_json_within(free_levels), [])
         else:
-            typ, inner = _ms_type(ann, msgspec, f"{model.__name__}.{name}", free_form)
+            typ, inner = _ms_type(ann, msgspec, f"{model.__name__}.{name}", free_form, free_levels)
         free += [(name, *path) for path in inner]
         fields.append((name, typ) if required else (name, Union[typ, msgspec.UnsetType], msgspec.UNSET))
     struct = msgspec.defstruct(model.__name__ + "Struct", fields, kw_only=True, forbid_unknown_fields=True)
@@ -208,9 +227,13 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
                 # generation that is not a valid record's goes that way); its free-form extra is decoded, not read
                 line_fields.append((name, _struct(Generation, msgspec, True)[0]))
             elif name == "score":
-                # not decoded: score compares the stored score with the line's own bytes, and reads the line
-                # in full (the usual path's errors) wherever they differ (rescore._same_score)
-                line_fields.append((name, msgspec.Raw, msgspec.UNSET))
+                # decoded, not read (`score` compares the stored score's bytes with the new one: rescore._same_score),
+                # so that every member of that name is checked: msgspec keeps the last of duplicate members, as
+                # orjson does, and would skip an earlier one unchecked were it not decoded. As its record declares
+                # it; its legacy free-form `judge` (verdicts nested three levels) as JSON at most SCORE_FREE_LEVELS
+                # deep: no value nested deeper than orjson reads, whatever Python's recursion limit
+                score = _struct(SampleScore, msgspec, True, SCORE_FREE_LEVELS)[0]
+                line_fields.append((name, Optional[score], msgspec.UNSET))
             else:  # decoded (so refused where orjson refuses it), not read
                 line_fields.append((name, Any, msgspec.UNSET))
         # (Any: the struct is made at run time, its fields unknown to a type checker)
@@ -221,8 +244,6 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
     decode, to_builtins, errors, unset = decoder.decode, msgspec.to_builtins, msgspec.DecodeError, msgspec.UNSET
 
     def read(line: bytes) -> SampleLine | None:
-        if line.count(b'"score"') > 1:  # perhaps a second "score" member: only the last would be compared
-            return None
         try:
             d = decode(line)
         except (errors, RecursionError):  # (free-form JSON nested ~1,000 deep: msgspec recurses in C)

@@ -206,7 +206,13 @@ def test_the_msgspec_read_of_a_line_is_the_usual_read_or_none():
                      line.replace(b'"score":', b'"score" : ', 1),
                      # a first score member orjson refuses, the last one valid: the usual read refuses the line
                      line.replace(b'"score":', b'"score":{"x":1e400},"score":', 1),
-                     line.replace(b'"score":', b'"score":"\xff","score":', 1)]
+                     line.replace(b'"score":', b'"score":"\xff","score":', 1),
+                     # the same with the first member's key escaped (the bytes hold one '"score"')
+                     line.replace(b'"score":', b'"sc\\u006fre":{"x":1e400},"score":', 1),
+                     line.replace(b'"score":', b'"sc\\u006fre":"\xff","score":', 1),
+                     line.replace(b'"score":', b'"\\u0073core":{"correct":true},"score":', 1)]
+        if base.get("score") is not None:  # a stored score of any content: its bytes decide (rescore._same_score)
+            variants += [dumps({**base, "score": {**base["score"], **c}}).encode() for c in _SCORE_CHANGES]
         took, left = _compare(decode, _usual_read, variants)
         n, decoded, refused = n + len(variants), decoded + took, refused + left
     assert n > 1000 and decoded > 300 and refused > 300
@@ -228,7 +234,8 @@ _SCORE_CHANGES = [
     {"prr_detail": {"cost": 1.0, "normalized_cost": 0.5, "path": [["0", 0]], "step_distances": []}},
     {"prr_detail": {"cost": 1.0, "normalized_cost": 0.5, "path": [[0.0, 1]], "step_distances": []}},
     {"prr_detail": None}, {"prr_status": "weird"}, {"prr_status": "no_steps", "prr": 0}, {"steps": [1]}, {"steps": []},
-    {"judge": {"x": _BIG}}, {"correct": 1}, {"correct": "true"}, {"prr": True}, {"extracted": None}, {"surprise": 0},
+    {"judge": {"x": _BIG}}, {"judge": {"gpt-4o": {"judge": "gpt-4o", "rubric": "r", "rubric_version": "1", "fingerprint": "f",
+                                        "score": 4.0, "rationale": "ok", "usage": {"prompt_tokens": 3}}}}, {"correct": 1}, {"correct": "true"}, {"prr": True}, {"extracted": None}, {"surprise": 0},
 ]
 
 

@@ -296,9 +296,36 @@ def test_the_stored_score_is_compared_where_it_is_in_the_line():
     assert not _same_score(b"not json", new) and not _same_score(orjson.dumps({**head}), new)
 
 
+def test_how_deep_a_stored_scores_free_form_json_is_read_does_not_depend_on_the_recursion_limit():
+    """A stored score's legacy ``judge`` (free-form) is decoded as JSON at most ``SCORE_FREE_LEVELS`` deep, so that a
+    first ``score`` member nested deeper than orjson reads is not taken under a raised recursion limit; a shallower
+    one (the legacy verdicts: three levels) is."""
+    import sys
+
+    from mosseval.recorddata import SCORE_FREE_LEVELS, sample_line_decoder
+    from tests.support.fixed_runs import RUNS
+
+    line = (sorted(RUNS.iterdir())[0] / "samples.jsonl").read_text().splitlines()[0]
+    data = json.loads(line)
+    current = json.dumps(data["score"])
+    body = json.dumps({k: v for k, v in data.items() if k != "score"})[:-1]
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        for depth, taken in ((SCORE_FREE_LEVELS - 1, True), (SCORE_FREE_LEVELS, True), (SCORE_FREE_LEVELS + 1, False),
+                             (1_100, False)):
+            nested = "[" * depth + "]" * depth
+            for first in ('"score"', '"sc\\u006fre"'):
+                deep = f'{body}, {first}: {{"judge": {nested}}}, "score": {current}}}'.encode()
+                assert (sample_line_decoder()(deep) is not None) is taken, (depth, first)
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def test_a_line_with_two_scores_is_judged_by_the_last(noisy):
     """A line whose first ``score`` member is current and whose last is stale is rewritten (the parse keeps the
-    last one); with the members the other way round it is left as it is."""
+    last one); with the members the other way round it is left as it is; a first one that no reader takes is
+    reported, however its key is written (an escaped key passed the msgspec read until round 13)."""
     path = noisy / SAMPLES_FILE
     lines = path.read_bytes().splitlines()
     rec = json.loads(lines[0])
@@ -314,12 +341,14 @@ def test_a_line_with_two_scores_is_judged_by_the_last(noisy):
     path.write_bytes(b"\n".join(lines) + b"\n")
     rescore(noisy)
     assert path.read_bytes().splitlines() == lines
-    # a first member that is not UTF-8: the line is reported, as every reader reports it
-    lines[0] = body.encode() + b',"score":"\xff","score":' + current.encode() + b"}"
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    with pytest.raises(MossevalError, match=r"samples\.jsonl:1: "):
-        rescore(noisy)
-    assert path.read_bytes().splitlines() == lines  # nothing rewritten
+    # a first member that is not UTF-8, its key spelled out or escaped (the line's bytes then hold one '"score"'):
+    # the line is reported, as every reader reports it
+    for first in (b'"score":"\xff"', b'"sc\\u006fre":"\xff"', b'"\\u0073core":{"extracted":"\xff"}'):
+        lines[0] = body.encode() + b"," + first + b',"score":' + current.encode() + b"}"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        with pytest.raises(MossevalError, match=r"samples\.jsonl:1: "):
+            rescore(noisy)
+        assert path.read_bytes().splitlines() == lines  # nothing rewritten
 
 
 def test_the_run_log_checked_before_the_lock_is_read_again_under_it(noisy, monkeypatch):
