@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Callable
+from sys import getrecursionlimit
 from typing import Any, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -85,7 +86,8 @@ def sample_data_validator() -> Callable[[Any], dict[str, Any]]:
 #   a double, invalid UTF-8, lone surrogates, …) in every member, an earlier one of duplicate keys included
 #   (however its key is escaped); an unknown top-level field is refused (not skipped). The stored score is
 #   compared as bytes with the new one and the line read in full wherever they differ (``rescore._same_score``),
-#   as before;
+#   as before; under a raised recursion limit (above ``MSGSPEC_RECURSION_LIMIT``) msgspec might nest deeper than
+#   orjson reads, and every line goes the usual way;
 # * an ``int`` field takes 64-bit signed integers (orjson reads integers beyond 2^64 as floats, which
 #   pydantic would then read as other integers); a ``float`` field takes an integer as pydantic does (the nearest double); ``bool`` and ``str``
 #   take only booleans and strings (pydantic's lax conversions, e.g. "1" for an int, go to the usual path);
@@ -95,17 +97,11 @@ def sample_data_validator() -> Callable[[Any], dict[str, Any]]:
 #   add them: the sample comes out as the dict ``sample_data_validator`` gives (tested on generated lines).
 
 
-def _json_within(levels: int) -> Any:
-    """The msgspec type of any JSON value nested at most ``levels`` deep (a deeper one is refused)."""
-    typ: Any = Union[None, bool, int, float, str]
-    for _ in range(levels):
-        typ = Union[None, bool, int, float, str, list[typ], dict[str, typ]]
-    return typ
-
-
-SCORE_FREE_LEVELS = 8
-"""How deep the free-form JSON of a stored score (its legacy ``judge``) may nest where ``score`` decodes the line
-with msgspec (deeper: the line is read the usual way)."""
+MSGSPEC_RECURSION_LIMIT = 1000
+"""msgspec nests JSON as deep as Python's recursion limit lets it (it recurses in C), orjson up to 1,024 levels: under
+this limit (Python's default) or a lower one, a value msgspec reads is one orjson reads, every member of a duplicate
+key included (msgspec decodes them all and keeps the last, as orjson does). Above it ``sample_line_decoder`` steps
+aside (every line read the usual way)."""
 
 
 class _Unsupported(Exception):
@@ -115,11 +111,9 @@ class _Unsupported(Exception):
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False,
-             free_levels: int | None = None) -> tuple[Any, list[tuple[str, ...]]]:
+def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False) -> tuple[Any, list[tuple[str, ...]]]:
     """The msgspec type of a field's declaration, and the paths of the free-form fields of the structs it holds
-    (``free_form``: allowed, directly or through an optional struct; never inside a list or a dict;
-    ``free_levels``: as :func:`_struct` takes it)."""
+    (``free_form``: allowed, directly or through an optional struct; never inside a list or a dict)."""
     from typing import Annotated, Literal
 
     if ann in (str, bool, float, type(None)):
@@ -127,13 +121,13 @@ def _ms_type(ann: Any, msgspec: Any, where: str, free_form: bool = False,
     if ann is int:
         return Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)], []
     if isinstance(ann, type) and issubclass(ann, BaseModel):
-        struct, free = _struct(ann, msgspec, free_form, free_levels)
+        struct, free = _struct(ann, msgspec, free_form)
         return struct, list(free)
     origin, args = get_origin(ann), get_args(ann)
     if origin is Literal and all(type(a) is str for a in args):
         return ann, []
     if origin in (Union, types.UnionType):
-        members = [_ms_type(a, msgspec, where, free_form, free_levels) for a in args]
+        members = [_ms_type(a, msgspec, where, free_form) for a in args]
         return Union[tuple(t for t, _ in members)], [p for _, paths in members for p in paths]
     if origin is list and len(args) == 1 and args[0] is not Any:
         return list[_ms_type(args[0], msgspec, where)[0]], []  # type: ignore[misc]
@@ -150,12 +144,9 @@ def _free_form(ann: Any) -> bool:
 
 
 @functools.cache
-def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False,
-            free_levels: int | None = None) -> tuple[Any, tuple[tuple[str, ...], ...]]:
+def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False) -> tuple[Any, tuple[tuple[str, ...], ...]]:
     """The msgspec struct of ``model``'s data type, and the paths (field names, struct by struct) of its
-    free-form fields (``free_form``: decoded as such; otherwise refused as unsupported). ``free_levels``: the
-    free-form fields decoded as JSON nested at most that deep instead (``_json_within``; a deeper value is
-    refused), and no paths given."""
+    free-form fields (``free_form``: decoded as such; otherwise refused as unsupported)."""
     if model.model_config.get("extra") != "forbid" or model.model_config.get("strict"):
         raise _Unsupported(f"{model.__name__}: its config")
     declared = [(name, f.annotation, f.is_required()) for name, f in model.model_fields.items()
@@ -168,9 +159,9 @@ def _struct(model: type[BaseModel], msgspec: Any, free_form: bool = False,
     for name, ann, required in declared:
         inner: list[tuple[str, ...]]
         if free_form and _free_form(ann):
-            typ, inner = (ann, [()]) if free_levels is None else (_json_within(free_levels), [])
+            typ, inner = ann, [()]
         else:
-            typ, inner = _ms_type(ann, msgspec, f"{model.__name__}.{name}", free_form, free_levels)
+            typ, inner = _ms_type(ann, msgspec, f"{model.__name__}.{name}", free_form)
         free += [(name, *path) for path in inner]
         fields.append((name, typ) if required else (name, Union[typ, msgspec.UnsetType], msgspec.UNSET))
     struct = msgspec.defstruct(model.__name__ + "Struct", fields, kw_only=True, forbid_unknown_fields=True)
@@ -230,10 +221,8 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
                 # decoded, not read (`score` compares the stored score's bytes with the new one: rescore._same_score),
                 # so that every member of that name is checked: msgspec keeps the last of duplicate members, as
                 # orjson does, and would skip an earlier one unchecked were it not decoded. As its record declares
-                # it; its legacy free-form `judge` (verdicts nested three levels) as JSON at most SCORE_FREE_LEVELS
-                # deep: no value nested deeper than orjson reads, whatever Python's recursion limit
-                score = _struct(SampleScore, msgspec, True, SCORE_FREE_LEVELS)[0]
-                line_fields.append((name, Optional[score], msgspec.UNSET))
+                # it (its legacy `judge` as free-form JSON)
+                line_fields.append((name, Optional[_struct(SampleScore, msgspec, True)[0]], msgspec.UNSET))
             else:  # decoded (so refused where orjson refuses it), not read
                 line_fields.append((name, Any, msgspec.UNSET))
         # (Any: the struct is made at run time, its fields unknown to a type checker)
@@ -244,6 +233,8 @@ def sample_line_decoder() -> Callable[[bytes], SampleLine | None] | None:
     decode, to_builtins, errors, unset = decoder.decode, msgspec.to_builtins, msgspec.DecodeError, msgspec.UNSET
 
     def read(line: bytes) -> SampleLine | None:
+        if getrecursionlimit() > MSGSPEC_RECURSION_LIMIT:  # msgspec might read deeper than orjson: the usual way
+            return None
         try:
             d = decode(line)
         except (errors, RecursionError):  # (free-form JSON nested ~1,000 deep: msgspec recurses in C)

@@ -296,32 +296,6 @@ def test_the_stored_score_is_compared_where_it_is_in_the_line():
     assert not _same_score(b"not json", new) and not _same_score(orjson.dumps({**head}), new)
 
 
-def test_how_deep_a_stored_scores_free_form_json_is_read_does_not_depend_on_the_recursion_limit():
-    """A stored score's legacy ``judge`` (free-form) is decoded as JSON at most ``SCORE_FREE_LEVELS`` deep, so that a
-    first ``score`` member nested deeper than orjson reads is not taken under a raised recursion limit; a shallower
-    one (the legacy verdicts: three levels) is."""
-    import sys
-
-    from mosseval.recorddata import SCORE_FREE_LEVELS, sample_line_decoder
-    from tests.support.fixed_runs import RUNS
-
-    line = (sorted(RUNS.iterdir())[0] / "samples.jsonl").read_text().splitlines()[0]
-    data = json.loads(line)
-    current = json.dumps(data["score"])
-    body = json.dumps({k: v for k, v in data.items() if k != "score"})[:-1]
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(20_000)
-    try:
-        for depth, taken in ((SCORE_FREE_LEVELS - 1, True), (SCORE_FREE_LEVELS, True), (SCORE_FREE_LEVELS + 1, False),
-                             (1_100, False)):
-            nested = "[" * depth + "]" * depth
-            for first in ('"score"', '"sc\\u006fre"'):
-                deep = f'{body}, {first}: {{"judge": {nested}}}, "score": {current}}}'.encode()
-                assert (sample_line_decoder()(deep) is not None) is taken, (depth, first)
-    finally:
-        sys.setrecursionlimit(old)
-
-
 def test_a_line_with_two_scores_is_judged_by_the_last(noisy):
     """A line whose first ``score`` member is current and whose last is stale is rewritten (the parse keeps the
     last one); with the members the other way round it is left as it is; a first one that no reader takes is
@@ -403,23 +377,42 @@ def test_a_line_nested_too_deep_for_msgspec_is_read_the_usual_way(noisy):
 
 
 def test_how_deep_msgspec_reads_does_not_depend_on_the_recursion_limit():
-    """Free-form metadata nested past ``FREE_FORM_LEVELS`` goes the usual way whatever Python's recursion limit (a
-    raised limit lets msgspec read 1,100 levels, which orjson refuses): found by a hypothesis test in round 10."""
+    """msgspec nests as deep as Python's recursion limit lets it; orjson reads 1,024 levels. Free-form metadata
+    nested past ``FREE_FORM_LEVELS`` goes the usual way (found by a hypothesis test in round 10), and a line the
+    msgspec read takes is one orjson reads, whatever is nested where: in the kept metadata, or in the first of two
+    ``score`` members (msgspec decodes every member of a duplicate key, however the key is written). Above
+    ``MSGSPEC_RECURSION_LIMIT`` (a raised limit let msgspec read 1,100 levels) every line goes the usual way."""
     import sys
 
-    from mosseval.recorddata import FREE_FORM_LEVELS, sample_line_decoder
+    import orjson
+
+    from mosseval.recorddata import FREE_FORM_LEVELS, MSGSPEC_RECURSION_LIMIT, sample_line_decoder
     from tests.support.fixed_runs import RUNS
 
     line = (sorted(RUNS.iterdir())[0] / "samples.jsonl").read_text().splitlines()[0]
     data = json.loads(line)
     data["sample"]["metadata"] = {"deep": None}
     text = json.dumps(data)
+    body, current = json.dumps({k: v for k, v in data.items() if k != "score"})[:-1], json.dumps(data["score"])
+    decode = sample_line_decoder()
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(20_000)
     try:
-        for depth, taken in ((FREE_FORM_LEVELS - 1, True), (FREE_FORM_LEVELS + 1, False), (1_100, False)):
-            deep = text.replace('"deep": null', '"deep": ' + "[" * depth + "]" * depth).encode()
-            assert (sample_line_decoder()(deep) is not None) is taken, depth
+        for limit in (old, 20_000):
+            sys.setrecursionlimit(limit)
+            assert (decode(text.encode()) is not None) is (limit <= MSGSPEC_RECURSION_LIMIT)
+            for depth in (FREE_FORM_LEVELS - 1, FREE_FORM_LEVELS + 1, 900, 1_020, 1_100):
+                nested = "[" * depth + "]" * depth
+                deep = [text.replace('"deep": null', '"deep": ' + nested)]
+                deep += [f'{body}, {first}: {{"judge": {nested}}}, "score": {current}}}'
+                         for first in ('"score"', '"sc\\u006fre"')]
+                for variant in deep:
+                    got = decode(variant.encode())
+                    if got is not None:
+                        orjson.loads(variant)  # (raises where orjson refuses it)
+                    if limit > MSGSPEC_RECURSION_LIMIT or variant is deep[0] and depth > FREE_FORM_LEVELS:
+                        assert got is None, (limit, depth)
+                    elif depth < FREE_FORM_LEVELS:
+                        assert got is not None, (limit, depth)
     finally:
         sys.setrecursionlimit(old)
 
