@@ -101,7 +101,7 @@ MSGSPEC_RECURSION_LIMIT = 1000
 """msgspec nests JSON as deep as Python's recursion limit lets it (it recurses in C), orjson up to 1,024 levels: under
 this limit (Python's default) or a lower one, a value msgspec reads is one orjson reads, every member of a duplicate
 key included (msgspec decodes them all and keeps the last, as orjson does). Above it ``sample_line_decoder`` steps
-aside (every line read the usual way)."""
+aside (every line read the usual way), and so does ``record_struct_decoder``."""
 
 
 class _Unsupported(Exception):
@@ -277,6 +277,8 @@ def record_struct_decoder() -> Callable[[bytes], Any] | None:
     decode, errors = decoder.decode, msgspec.DecodeError
 
     def read(line: bytes) -> Any:
+        if getrecursionlimit() > MSGSPEC_RECURSION_LIMIT:  # msgspec might read deeper than orjson: the usual way
+            return None
         try:
             return decode(line)
         except (errors, RecursionError):  # (free-form JSON nested ~1,000 deep: msgspec recurses in C)

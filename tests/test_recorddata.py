@@ -239,6 +239,30 @@ _SCORE_CHANGES = [
 ]
 
 
+def test_the_msgspec_reads_step_aside_under_a_raised_recursion_limit():
+    """msgspec nests as deep as Python's recursion limit lets it: under a limit of 20,000 it took a line whose first
+    ``metadata`` member nests 1,100 levels (orjson refuses it; the kept member is flat). Above
+    ``MSGSPEC_RECURSION_LIMIT`` both msgspec reads give None for every line (the usual reads decide); at the
+    default limit they refuse that line and take the plain one."""
+    import sys
+
+    from mosseval.recorddata import MSGSPEC_RECURSION_LIMIT, record_struct_decoder, sample_line_decoder
+    from tests.support.fixed_runs import RUNS
+
+    plain = (sorted(RUNS.iterdir())[0] / "samples.jsonl").read_bytes().splitlines()[0]
+    deep = plain.replace(b'"sample":{', b'"sample":{"metadata":{"a":' + b"[" * 1_100 + b"]" * 1_100 + b"},", 1)
+    assert deep != plain
+    old = sys.getrecursionlimit()
+    try:
+        for limit in (old, MSGSPEC_RECURSION_LIMIT, MSGSPEC_RECURSION_LIMIT + 1, 20_000):
+            sys.setrecursionlimit(limit)
+            for decode in (sample_line_decoder(), record_struct_decoder()):
+                assert decode(deep) is None
+                assert (decode(plain) is not None) is (limit <= MSGSPEC_RECURSION_LIMIT), (limit, decode)
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def test_the_record_structs_are_pydantics_data_or_none():
     """The leaderboard's embedded samples and its columns read a line decoded by msgspec into the record's structs
     (``record_struct_decoder``). On fixed-run lines changed in 110 ways (the sample's changes above; frame,
