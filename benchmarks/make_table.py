@@ -1,4 +1,4 @@
-"""Regenerate the benchmark table of ``docs/reference/performance.md`` from the scripts' RATIO/MEM lines.
+"""Regenerate the benchmark table of ``docs/reference/performance.md`` from the scripts' RATIO/MEM/COUNT lines.
 
     python benchmarks/make_table.py --run            # run every script, save its output, rewrite the table
     python benchmarks/make_table.py --run bench_prr  # run some scripts only
@@ -22,9 +22,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PAGE = HERE.parent / "docs" / "reference" / "performance.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
-SCRIPTS = ["bench_prr", "bench_score", "bench_reads", "bench_board_1m", "bench_cache", "bench_oracle", "bench_decode",
-           "bench_pipeline", "bench_tiny", "bench_synth", "bench_train"]
-LINE = re.compile(r"^(RATIO|MEM) (\S+): (.*)$")
+SCRIPTS = ["bench_prr", "bench_score", "bench_reads", "bench_counts", "bench_board_1m", "bench_cache", "bench_oracle",
+           "bench_decode", "bench_pipeline", "bench_tiny", "bench_synth", "bench_train"]
+LINE = re.compile(r"^(RATIO|MEM|COUNT) (\S+): (.*)$")
 
 
 def run(names: list[str]) -> None:
