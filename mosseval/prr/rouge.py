@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -57,9 +56,27 @@ def _token(word: str) -> str | None:
 _MISSING: Any = object()
 
 
-@lru_cache(maxsize=1 << 16)
 def tokenize(text: str) -> tuple[str, ...]:
-    """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True``."""
+    """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True`` (kept until the text is
+    encoded: see ``_unencoded``)."""
+    got = _unencoded.get(text)
+    if got is None:
+        if len(_unencoded) >= _UNENCODED_MAX:
+            _unencoded.clear()
+        got = _unencoded[text] = _tokenize(text)
+    return got
+
+
+_unencoded: dict[str, tuple[str, ...]] = {}
+"""The tokens of texts tokenized and not yet encoded. Splitting a completion into steps counts each sentence's
+tokens; the PRR batch then encodes the same step and takes its tokens from here, and only the encoding is kept
+(``_encoded``): each step's tokens are held once, not twice (an LRU cache of every tokenization held ~0.15 MiB
+beside the encodings after a 240-sample ``score``, a sixth of its memory allowance)."""
+_UNENCODED_MAX = 1 << 16
+
+
+def _tokenize(text: str) -> tuple[str, ...]:
+    """:func:`tokenize`, computed."""
     cache = _token_cache
     out: list[str] = []
     for w in _NON_ALPHANUM_RE.sub(" ", text.lower()).split():
@@ -90,7 +107,8 @@ def _encode(text: str) -> list[int]:
     enc = _encoded.get(text)
     if enc is None:
         ids = _word_ids
-        enc = _encoded[text] = [ids.setdefault(w, len(ids)) for w in tokenize(text)]
+        tokens = _unencoded.pop(text, None)
+        enc = _encoded[text] = [ids.setdefault(w, len(ids)) for w in (_tokenize(text) if tokens is None else tokens)]
     return enc
 
 
@@ -118,7 +136,7 @@ def clear_caches() -> None:
     from mosseval.prr import steps
 
     steps._line_steps.clear()
-    tokenize.cache_clear()
+    _unencoded.clear()
     _token_cache.clear()
     _encoded.clear()
     _word_ids.clear()

@@ -103,6 +103,28 @@ def test_cache_does_not_change_values():
     assert np.array_equal(a, b)
 
 
+def test_a_steps_tokens_are_held_once():
+    """Splitting completions into steps tokenizes each sentence; the PRR batch encodes the steps with those
+    tokens and keeps only the encoding (``_unencoded`` gives them up), so no step's tokens are held twice; a step
+    not split first is tokenized when encoded and not kept either. The values are those of a cold cache, and
+    ``tokenize`` gives what rouge-score's tokenizer gives before and after."""
+    from mosseval.prr.steps import split_steps
+
+    rouge.clear_caches()
+    gens = [s for text in ("The ball moves left. Then it stops at 3.5 s.", "A red cube is rolling; it rolls right.")
+            for s in split_steps(text)[0]]
+    assert gens and all(g in rouge._unencoded for g in gens)
+    refs = CORPUS[:3]
+    warm = rouge.rouge_distance_matrix(refs, gens)
+    assert not any(t in rouge._unencoded for t in refs + gens)
+    assert all(t in rouge._encoded for t in refs + gens)
+    tokenizer = rs_tokenizers.DefaultTokenizer(use_stemmer=True)
+    for t in refs + gens:
+        assert rouge.tokenize(t) == tuple(tokenizer.tokenize(t))
+    rouge.clear_caches()
+    assert np.array_equal(rouge.rouge_distance_matrix(refs, gens), warm)
+
+
 WORDS = [
     "the", "a", "ball", "balls", "red", "blue", "cube", "cubes", "moves", "moving", "moved",
     "left", "right", "3.5", "s", "at", "then", "stops", "rolling", "rolls", "is", "green",
