@@ -8,9 +8,10 @@ lock, canonical JSON.
   not the ``0600`` that ``mkstemp`` leaves. A failure raises :class:`~mosseval.errors.OutputError`
   naming the file, and leaves no temporary file behind.
 * ``JsonlAppender``: every append-only JSONL file (``samples.jsonl``, shards, the judge cache,
-  training metrics). One ``write`` per line on an ``O_APPEND`` descriptor, flushed (and fsynced)
-  as it lands, so concurrent appenders never interleave inside a line and a kill loses at most
-  the line being written.
+  training metrics). One ``write`` per line, or per batch of lines finished together (a model
+  batch's samples), on an ``O_APPEND`` descriptor, flushed (and fsynced) as it lands, so concurrent
+  appenders never interleave inside a line and a kill loses at most the write in progress (its
+  whole lines are kept, a torn last one is cut off).
 * ``iter_jsonl`` / ``repair_jsonl_tail``: a last line without its newline is kept when it is a
   complete JSON value (a writer killed between the record and its newline) and dropped otherwise
   (killed mid-record).
@@ -18,6 +19,7 @@ lock, canonical JSON.
   every command that writes a run directory for its whole write; a second writer gets
   :class:`~mosseval.errors.LockedError` (exit 2) naming the holder (pid, command, start time), or
   waits. Readers never lock: they only ever see whole files (atomic replace) and whole lines.
+* ``load_yaml``: every YAML file mosseval reads (task files, rubrics, manifests, training configs).
 """
 
 from __future__ import annotations
@@ -45,6 +47,22 @@ LOCK_FILE = ".mosseval.lock"
 def canonical_json(data: Any) -> str:
     """Sorted keys, no whitespace: the text identity hashes are computed over."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, parsed by libyaml where PyYAML was built with it (about 10x faster: every run
+    parses every task file) and by PyYAML's own parser otherwise. The constructor and the resolver are the same
+    Python classes either way, so are the values. A document libyaml refuses is parsed again by PyYAML's parser, so
+    that the error raised (and its message, which callers quote with its line) is ``safe_load``'s."""
+    import yaml
+
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.load(text, Loader=fast)  # noqa: S506 - the safe loader (SafeConstructor), in C
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
 
 
 def _umask() -> int:
@@ -350,7 +368,8 @@ def repair_jsonl_tail(path: str | os.PathLike[str]) -> None:
 
 
 class JsonlAppender:
-    """Append-only JSONL writer: one ``os.write`` per line, flushed and (by default) fsynced.
+    """Append-only JSONL writer: one ``os.write`` per line (``write_line``) or per batch of lines finished together
+    (``write_lines``), flushed and (by default) fsynced once per call.
 
     Opening repairs the tail (``repair_jsonl_tail``). Every ``OSError`` (disk full, read-only)
     becomes an ``OutputError`` that names this file.
@@ -369,9 +388,16 @@ class JsonlAppender:
             raise OutputError(f"cannot write {self.path}: {os_reason(exc, self.path)}", hint=hint) from None
 
     def write_line(self, line: str) -> None:
+        self.write_lines([line])
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Append ``lines`` with one write and one fsync: a batch of samples finished together is durable together
+        (a crash inside the write leaves whole lines and at most a torn last one, which the next opening cuts off)."""
         if self._fd is None:
             raise OutputError(f"{self.path} is closed")
-        data = (line.rstrip("\n") + "\n").encode("utf-8")
+        data = "".join([line.rstrip("\n") + "\n" for line in lines]).encode("utf-8")
+        if not data:
+            return
         try:
             view = memoryview(data)
             while view:

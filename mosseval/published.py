@@ -40,9 +40,11 @@ def load_manifest(path: str | os.PathLike[str] | None = None) -> PublishedManife
     import yaml
     from pydantic import ValidationError
 
+    from mosseval.fileio import load_yaml
+
     path = Path(path) if path is not None else default_manifest_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the published-number manifest {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

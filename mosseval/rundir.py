@@ -251,6 +251,10 @@ class SampleWriter:
     def write(self, record: SampleRecord) -> None:
         self._out.write_line(record.model_dump_json())
 
+    def write_many(self, records: Iterable[SampleRecord]) -> None:
+        """Append records finished together (a model batch): one write and one fsync for all of them."""
+        self._out.write_lines([rec.model_dump_json() for rec in records])
+
     def close(self) -> None:
         self._out.close()
 

@@ -628,8 +628,8 @@ class Runner:
         # One task per batch (the loop flushes on a task change): its PRRs are scored together.
         scores = score_samples(batch[0].item.task, [(p.item.sample, g) for p, g in zip(batch, gens)],
                                batch[0].prefill)
-        for p, g, s in zip(batch, gens, scores):
-            self._write(writer, p, g, s)
+        writer.write_many(self._record(p, g, s) for p, g, s in zip(batch, gens, scores))
+        for _ in batch:
             progress.advance()
 
     @staticmethod
@@ -652,10 +652,14 @@ class Runner:
         )
 
     def _write(self, writer: Any, p: Prepared, gen: Generation, score: Any = None) -> None:
+        writer.write(self._record(p, gen, score))
+
+    @staticmethod
+    def _record(p: Prepared, gen: Generation, score: Any = None) -> SampleRecord:
         if score is None:
             score = score_sample(p.item.task, p.item.sample, gen, p.prefill)
-        writer.write(SampleRecord(key=p.item.key, task=p.item.task.name, index=p.item.index,
-                                  sample=p.item.sample, generation=gen, score=score))
+        return SampleRecord(key=p.item.key, task=p.item.task.name, index=p.item.index, sample=p.item.sample,
+                            generation=gen, score=score)
 
     # -- results ------------------------------------------------------------------------
 

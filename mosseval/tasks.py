@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from mosseval.errors import ConfigError, UsageError, did_you_mean
+from mosseval.fileio import load_yaml
 from mosseval.paths import resource_dir
 from mosseval.records import TaskSpec
 
@@ -39,7 +40,7 @@ def _loc(err: dict[str, Any]) -> str:
 def parse_task_file(path: Path) -> list[TaskSpec]:
     """Parse one YAML file into task specs; errors name the file, the key and the problem."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -259,17 +259,15 @@ def read_only_run(e: Env, mp: pytest.MonkeyPatch) -> None:
 
 
 def interrupt_midway(e: Env, mp: pytest.MonkeyPatch) -> None:
-    from mosseval import runner
+    """Ctrl-C once the first model batch (5 samples: the case's --batch-size) is written."""
+    from mosseval.rundir import SampleWriter
 
-    real_write = runner.Runner._write
-    count = {"n": 0}
+    real_write = SampleWriter.write_many
 
-    def write(self: Any, *a: Any, **k: Any) -> None:
-        real_write(self, *a, **k)
-        count["n"] += 1
-        if count["n"] == 5:
-            raise KeyboardInterrupt
-    mp.setattr(runner.Runner, "_write", write)
+    def write_many(self: Any, records: Any) -> None:
+        real_write(self, records)
+        raise KeyboardInterrupt
+    mp.setattr(SampleWriter, "write_many", write_many)
 
 
 def bad_yaml(e: Env, mp: pytest.MonkeyPatch) -> None:
@@ -505,7 +503,7 @@ CASES = [
     Case("disk-full", lambda e: _run_args(e, "--limit", str(LIMIT + 60)), ExitCode.OUTPUT,
          "samples.jsonl: No space left", setup=disk_full, check=disk_full_keeps_results),
     Case("interrupted-never-exits-0", lambda e: ["run", "-m", "oracle", "-n", str(LIMIT), "-o", str(e.tmp / "fruns"),
-                                                 "-q"], ExitCode.INTERRUPTED, "interrupted", setup=interrupt_midway,
+                                                 "--batch-size", "5", "-q"], ExitCode.INTERRUPTED, "interrupted", setup=interrupt_midway,
          check=interrupted_kept),
     # the exit-code contract for crashes
     Case("internal-error", lambda e: _run_args(e), ExitCode.INTERNAL, "internal error: ValueError: an unexpected bug",

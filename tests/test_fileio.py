@@ -270,3 +270,132 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _spy_fsyncs(monkeypatch) -> list[int]:
+    """The descriptors ``os.fsync`` is called on from now on (the real call still made)."""
+    calls: list[int] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(fileio.os, "fsync", spy)
+    return calls
+
+
+def test_a_batch_of_lines_is_one_write_and_one_fsync(tmp_path, monkeypatch):
+    p = tmp_path / "s.jsonl"
+    with JsonlAppender(p) as out:
+        fsyncs = _spy_fsyncs(monkeypatch)
+        writes: list[int] = []
+        real_write = os.write
+
+        def write(fd: int, data) -> int:
+            writes.append(len(data))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(fileio.os, "write", write)
+        out.write_lines([json.dumps({"k": i, "t": "é\n"}) for i in range(16)])
+        out.write_lines([])  # nothing to write: no write, no fsync
+        out.write_line(json.dumps({"k": 16}) + "\n")  # (a trailing newline is not doubled)
+    assert len(fsyncs) == 2 and len(writes) == 2
+    assert [json.loads(line)["k"] for _, line in iter_jsonl(p)] == list(range(17))
+    assert writes[0] == len(b"".join(json.dumps({"k": i, "t": "\u00e9\n"}).encode() + b"\n" for i in range(16)))
+
+
+def test_a_batch_torn_by_a_kill_keeps_its_whole_lines(tmp_path):
+    p = tmp_path / "s.jsonl"
+    batch = "".join(json.dumps({"k": i, "pad": "x" * 50}) + "\n" for i in range(3))
+    p.write_text('{"k": -1}\n' + batch[: len(batch) * 5 // 6])  # the kill came inside the batch's one write
+    with JsonlAppender(p) as out:
+        out.write_lines([json.dumps({"k": 9})])
+    assert [json.loads(line)["k"] for _, line in iter_jsonl(p)] == [-1, 0, 1, 9]
+
+
+def test_fsync_false_writes_the_batch_without_syncing(tmp_path, monkeypatch):
+    p = tmp_path / "s.jsonl"
+    with JsonlAppender(p, fsync=False) as out:
+        fsyncs = _spy_fsyncs(monkeypatch)
+        out.write_lines(['{"k": 1}', '{"k": 2}'])
+    assert fsyncs == [] and p.read_text() == '{"k": 1}\n{"k": 2}\n'
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _typed(value):
+    """``value`` with every scalar tagged by its type (``True == 1 == 1.0`` in Python; a NaN equals itself here)."""
+    if isinstance(value, dict):
+        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple, set)):
+        return (type(value).__name__, [_typed(v) for v in (sorted(value, key=repr) if isinstance(value, set)
+                                                            else value)])
+    return (type(value).__name__, repr(value))
+
+
+_TRICKY_YAML = [
+    "a: &x {b: 1, c: [1, 2]}\nd: *x\ne:\n  <<: *x\n  c: 3\n",  # anchors, aliases, a merge key
+    "t: 2001-12-14t21:59:43.10-05:00\nd: 2002-12-14\nn: ~\nm: null\nb: [yes, No, on, OFF, true]\n",
+    "o: 010\nh: 0x1F\ns: 1:20\nf: 6.8523015e+5\ni: .inf\nm: -.Inf\nn: .NaN\nbig: 123456789012345678901234567890\n",
+    "lit: |\n  line one\n   line two\n\nfold: >-\n  folded\n  text\nq: 'it''s'\nd: \"tab\\there \\u00e9 \\x41\"\n",
+    "- !!set {a, b}\n- !!binary aGVsbG8=\n- !!omap [{x: 1}, {y: 2}]\n- !!str 12\n- !!float 1\n",
+    "# only a comment\n",
+    "",
+    "---\n'key: with colon': v\n? complex\n: value\n",
+    "é: ünïcode ✓\n\"\\U0001F600\": emoji\n",
+]
+
+_BAD_YAML = [
+    "a: [1, 2\n",  # unclosed flow sequence
+    "a: b: c\n",  # a mapping value where none is allowed
+    "a:\n\t- tab\n",  # a tab in the indentation
+    "a: *missing\n",  # an undefined alias
+    "a: !!python/object:os.system x\n",  # a tag the safe loader refuses
+    "- a\nb: c\n",
+]
+
+
+@pytest.mark.parametrize("text", _TRICKY_YAML)
+def test_load_yaml_gives_what_safe_load_gives(text, monkeypatch):
+    import yaml
+
+    want = _typed(yaml.safe_load(text))
+    assert _typed(fileio.load_yaml(text)) == want
+    monkeypatch.delattr(yaml, "CSafeLoader")  # PyYAML built without libyaml: its own parser
+    assert _typed(fileio.load_yaml(text)) == want
+
+
+@pytest.mark.parametrize("text", _BAD_YAML)
+def test_load_yaml_refuses_what_safe_load_refuses_with_its_error(text):
+    import yaml
+
+    with pytest.raises(yaml.YAMLError) as want:
+        yaml.safe_load(text)
+    with pytest.raises(yaml.YAMLError):  # libyaml refuses it too: the error comes from the second parse
+        yaml.load(text, Loader=yaml.CSafeLoader)
+    with pytest.raises(yaml.YAMLError) as got:
+        fileio.load_yaml(text)
+    assert type(got.value) is type(want.value) and str(got.value) == str(want.value)
+
+
+def test_every_shipped_yaml_file_loads_as_safe_load_loads_it():
+    import yaml
+
+    assert yaml.__with_libyaml__, "PyYAML without libyaml: load_yaml's fast path is not tested here"
+    root = Path(__file__).resolve().parents[1]
+    files = [p for d in ("tasks", "judges", "manifests", "configs") for p in sorted((root / d).rglob("*.y*ml"))]
+    assert len(files) >= 15
+    for p in files:
+        text = p.read_text(encoding="utf-8")
+        assert _typed(fileio.load_yaml(text)) == _typed(yaml.safe_load(text)), p
+
+
+def test_every_yaml_read_goes_through_load_yaml():
+    """One YAML reader: no module of the package parses YAML but ``fileio.load_yaml``."""
+    root = Path(__file__).resolve().parents[1] / "mosseval"
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if p.name != "fileio.py"
+                 and any(call in p.read_text(encoding="utf-8") for call in ("yaml.safe_load(", "yaml.load(",
+                                                                             "yaml.full_load(", "yaml.unsafe_load("))]
+    assert offenders == []

@@ -270,6 +270,28 @@ def test_scores_do_not_depend_on_the_model_batch(tmp_path):
     assert sum(r.score.prr_status == "scored" for r in many.records) == 24
 
 
+def test_a_model_batch_is_appended_with_one_fsync(tmp_path, monkeypatch):
+    """The samples a model batch finished are appended together: one write and one fsync of samples.jsonl a
+    batch (24 samples in batches of 7: 4), every record there, in order."""
+    from mosseval import fileio
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(fileio.os, "fsync", spy)
+    opts = RunOptions(model="random", tasks=["moss-video-mini"], output_dir=tmp_path / "a", progress=False,
+                      limit=24, model_args={"batch_size": 7})
+    run = load_run(Runner(opts).execute().run_dir)
+    assert synced.count("samples.jsonl") == 4
+    assert [r.index for r in run.records] == list(range(24))
+    one = load_run(_run("random", tmp_path / "b", limit=24, model_args={"batch_size": 1}).run_dir)
+    assert [r.score for r in run.records] == [r.score for r in one.records]
+
+
 @pytest.mark.e2e
 @pytest.mark.hf
 def test_two_process_data_parallel_equals_single(tmp_path):

@@ -368,6 +368,8 @@ def parse_rubric(data: Any, path: Path) -> Rubric:
 def load_rubrics(extra_dirs: list[str | os.PathLike] | None = None) -> dict[str, Rubric]:
     import yaml
 
+    from mosseval.fileio import load_yaml
+
     out: dict[str, Rubric] = {}
     for folder in rubric_dirs(extra_dirs):
         if not folder.is_dir():
@@ -377,7 +379,7 @@ def load_rubrics(extra_dirs: list[str | os.PathLike] | None = None) -> dict[str,
             if path.suffix not in (".yaml", ".yml"):
                 continue
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = load_yaml(path.read_text(encoding="utf-8"))
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 line = f" line {mark.line + 1}" if mark is not None else ""

@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mosseval.errors import ConfigError, GPURequiredError, UsageError, did_you_mean
+from mosseval.fileio import load_yaml
 from mosseval.records import PRRConfig
 
 __all__ = ["TrainConfig", "GPURequiredError", "load_config", "parse_data", "TRACKERS",
@@ -407,7 +408,7 @@ def parse_data(data: str, registry: dict[str, Any]) -> str:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"cannot read training config {path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:

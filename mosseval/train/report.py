@@ -173,8 +173,10 @@ def write_report(output_dir: str | Path, path: str | Path | None = None) -> Path
     if cfg_path.is_file():
         import yaml
 
+        from mosseval.fileio import load_yaml
+
         try:
-            config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+            config = load_yaml(cfg_path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
             config = {}
     summary = {}
