@@ -439,6 +439,11 @@ CASES = [
     Case("run-without-model", lambda e: ["run"], ExitCode.USAGE, "Missing option '--model'"),
     Case("unknown-global-option", lambda e: ["--bogus"], ExitCode.USAGE, "No such option: --bogus"),
     Case("unknown-run-option", lambda e: ["run", "--bogus"], ExitCode.USAGE, "No such option: --bogus"),
+    # the parser's error for an option without its value carries no command: the hint still names `run`
+    Case("run-option-without-value", lambda e: ["run", "--model"], ExitCode.USAGE,
+         "requires an argument.\n  hint: see `mosseval run --help`"),
+    Case("nested-option-without-value", lambda e: ["data", "check", "--data-dir"], ExitCode.USAGE,
+         "hint: see `mosseval data check --help`"),
     Case("limit-not-a-number", lambda e: _run_args(e) + ["--limit", "abc"], ExitCode.USAGE,
          "Invalid value for '--limit'"),
     Case("short-help", lambda e: ["-h"], ExitCode.OK, "Usage: mosseval", stream="out"),

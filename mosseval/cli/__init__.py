@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -442,10 +442,26 @@ def _say_error(message: str, hint: str | None = None) -> None:
         console.print(f"  [dim]hint:[/] {escape(redact_text(hint))}", highlight=False)
 
 
-def _usage_hint(exc: BaseException) -> str:
+def _usage_hint(exc: BaseException, argv: list[str]) -> str:
     ctx = getattr(exc, "ctx", None)
-    path = getattr(ctx, "command_path", None) or "mosseval"
+    path = getattr(ctx, "command_path", None) or _command_path(argv)
     return f"see `{path} --help`"
+
+
+def _command_path(argv: list[str]) -> str:
+    """``mosseval`` and the (sub)command names ``argv`` starts with: where the parser's error carries no
+    context (an option missing its value: ``mosseval run --model``)."""
+    from typer.main import get_command
+
+    cmd: Any = get_command(app)
+    parts = ["mosseval"]
+    for token in argv:
+        sub = getattr(cmd, "commands", {}).get(token)
+        if sub is None:
+            break
+        parts.append(token)
+        cmd = sub
+    return " ".join(parts)
 
 
 def _print_help(exc: BaseException) -> None:
@@ -493,7 +509,7 @@ def run_cli(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command group: show what it offers
             _print_help(exc)
             return int(ExitCode.USAGE)
-        _say_error(exc.format_message(), _usage_hint(exc))
+        _say_error(exc.format_message(), _usage_hint(exc, argv))
         return int(ExitCode.USAGE)
     except kinds["click"] as exc:  # e.g. a file option that cannot be opened
         _say_error(exc.format_message())
