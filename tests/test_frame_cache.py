@@ -184,6 +184,27 @@ def test_compressible_frames_are_compressed_noisy_ones_stored_raw(tmp_path):
         assert got is not None and np.array_equal(got[0], arr)
 
 
+def test_file_identity_hashes_the_first_64_kib(tmp_path):
+    import hashlib
+
+    from mosseval.frame_cache import file_identity
+
+    big, small = tmp_path / "big.mp4", tmp_path / "small.mp4"
+    data = bytes(range(256)) * 400  # 100 KiB
+    big.write_bytes(data)
+    small.write_bytes(data[:10])
+    for path, head in ((big, data[:65536]), (small, data[:10])):
+        st = path.stat()
+        assert file_identity(path) == {"kind": "file", "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                       "head_sha256": hashlib.sha256(head).hexdigest()}
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "00001.jpg").write_bytes(b"x")
+    st = (folder / "00001.jpg").stat()
+    assert file_identity(folder) == {"kind": "dir", "entries": hashlib.sha256(
+        json.dumps([["00001.jpg", 1, st.st_mtime_ns]]).encode()).hexdigest()}
+
+
 def _codec(cache: FrameCache, key: str) -> str:
     data = cache._path(key).read_bytes()
     (hlen,) = struct.unpack("<I", data[8:12])
