@@ -78,7 +78,7 @@ before = rss("VmRSS:")
 import numpy  # noqa: E402,F401
 numpy_rss = rss("VmRSS:") - before
 reader(warm)  # imports done and the shipped manifest parsed: what remains is the data's memory
-base = rss("VmRSS:")
+base = reset_peak()
 board = reader(runs)
 peak = rss("VmHWM:") - base
 # the embedded samples' JSON size, measured after the peak was read (the measurement is not the reader's)

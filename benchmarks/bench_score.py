@@ -95,7 +95,7 @@ from pathlib import Path
 import numpy  # noqa: E401,F401  (imported by any run's aggregation: not the data's memory)
 from mosseval.rescore import rescore
 rescore(Path(sys.argv[2]))  # imports done (the PRR's included): what remains is the data's memory
-base = rss("VmRSS:")
+base = reset_peak()
 rescore(Path(sys.argv[1]))
 print(rss("VmHWM:") - base)
 """
