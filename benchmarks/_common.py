@@ -10,6 +10,7 @@ the minimum and the median of each, and prints one machine-readable line per fig
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -145,19 +146,15 @@ def last_line_in_fresh_process(code: str, *args: str) -> list[str]:
     return p.stdout.strip().splitlines()[-1].split()
 
 
-_COMPILED: list[bool] = []
-
-
+@functools.cache
 def compile_checkout() -> None:
     """Compile mosseval's modules to bytecode in the checkout's ``__pycache__`` folders (what running it without
     ``PYTHONDONTWRITEBYTECODE`` does; ``compileall`` writes them either way, and only where one is missing or
     stale), once a process."""
     import subprocess
 
-    if not _COMPILED:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "mosseval")], check=True,
-                       stdout=subprocess.DEVNULL)
-        _COMPILED.append(True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "mosseval")], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 SHORT_CALL_RECORDS = 2_400

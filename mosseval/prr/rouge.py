@@ -309,8 +309,9 @@ def _index_type(bound: int) -> type[np.signedinteger]:
 
 
 def _narrow(a: np.ndarray, bound: int) -> np.ndarray:
-    """``a`` (int64 values in ``[0, bound]``) in :func:`_index_type` of ``bound``."""
-    return a.astype(np.int32) if _index_type(bound) is np.int32 else a
+    """``a`` (integer values in ``[0, bound]``) in :func:`_index_type` of ``bound`` (``a`` itself where it already
+    is: ``_unique_inverse`` gives ``int32`` places)."""
+    return a.astype(np.int32, copy=False) if _index_type(bound) is np.int32 else a
 
 
 _PAIR_SLICE = 1 << 13
