@@ -28,6 +28,7 @@ for every path, so a value never depends on how samples were batched.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,38 +97,46 @@ def _tokenize(text: str) -> tuple[str, ...]:
 # the size of the intersection of two sets, i.e. the number of equal (i, j) position pairs.
 
 _OCC = 1 << 20
-"""Tag = id * _OCC + occurrence; a step repeating one n-gram a million times is cut there."""
+"""Occurrences are counted up to this: a step repeating one n-gram a million times is cut there."""
 
 _word_ids: dict[str, int] = {}
-_encoded: dict[str, list[int]] = {}
+_encoded: dict[str, bytes] = {}
+"""A string's word ids as the bytes of ``int32`` values (4 bytes a token; a list of ints took ~36, and the batch
+reads them back with one ``np.frombuffer`` of their concatenation)."""
 _ENCODED_MAX = 200_000
+_ID_BYTES = array("i").itemsize
 
 
-def _encode(text: str) -> list[int]:
+def _encode(text: str) -> bytes:
     enc = _encoded.get(text)
     if enc is None:
         ids = _word_ids
         tokens = _unencoded.pop(text, None)
-        enc = _encoded[text] = [ids.setdefault(w, len(ids)) for w in (_tokenize(text) if tokens is None else tokens)]
+        enc = _encoded[text] = array("i", [ids.setdefault(w, len(ids))
+                                           for w in (_tokenize(text) if tokens is None else tokens)]).tobytes()
     return enc
 
 
-def _occurrence_tags(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """``ids * _OCC + k`` where k counts earlier equal ids of the same owner (string).
+def _occurrence_ranks(ids: np.ndarray, owner: np.ndarray, n_ids: int) -> np.ndarray:
+    """:func:`_ranks` of each token's tag ``(id, k)``, where k counts earlier equal ids of the same owner (string)
+    and is cut at ``_OCC - 1``.
 
     One stable sort of each token's (owner, id) number: equal numbers (a word's occurrences in one string) end up
-    together in text order, and a token's k is its distance from the first of them (four token-sized arrays at
-    once, ~half what ``np.unique`` and a second sort of its labels took)."""
-    if ids.size == 0:
-        return ids.copy()
-    key = owner * (int(ids.max()) + 1) + ids
+    together in text order, and a token's k is its distance from the first of them. Numbers and counts are
+    ``int32`` where they fit (two token-sized ``int64`` arrays at once at most: the sort's order and the tag)."""
+    n = len(ids)
+    if n == 0:
+        return _ranks(np.zeros(0, dtype=np.int64))
+    key = owner.astype(_index_type(int(owner[-1]) * n_ids + n_ids))
+    key *= n_ids
+    key += ids
     order = np.argsort(key, kind="stable")  # stable: positions stay in text order within a key
     key = key[order]
-    start = np.empty(len(key), dtype=bool)
+    start = np.empty(n, dtype=bool)
     start[0] = True
     np.not_equal(key[1:], key[:-1], out=start[1:])
     del key
-    at = np.arange(len(start))
+    at = np.arange(n, dtype=_index_type(n))
     run_start = np.where(start, at, 0)
     del start
     np.maximum.accumulate(run_start, out=run_start)
@@ -136,7 +145,13 @@ def _occurrence_tags(ids: np.ndarray, owner: np.ndarray) -> np.ndarray:
     occ = np.empty_like(at)
     occ[order] = at
     del order, at
-    return ids * _OCC + np.minimum(occ, _OCC - 1)
+    np.minimum(occ, _OCC - 1, out=occ)
+    width = int(occ.max()) + 1
+    tag = ids.astype(_index_type(n_ids * width))
+    tag *= width
+    tag += occ  # (id, k) -> id * width + k: equal pairs equal, others differ
+    del occ
+    return _ranks(tag)
 
 
 def clear_caches() -> None:
@@ -230,27 +245,39 @@ def _lcs(eq_t: np.ndarray, rlen: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pair_keys(ids: np.ndarray, at: np.ndarray, n_ids: int) -> np.ndarray:
+    """``ids[at] * n_ids + ids[at + 1]`` in ``int64``: each bigram's number."""
+    keys = ids[at].astype(np.int64)
+    keys *= n_ids
+    keys += ids[at + 1]
+    return keys
+
+
 def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]) -> np.ndarray:
     """``1 - mean(F1 R1, F1 R2, F1 RL)`` for each (strings[ref_idx[p]], strings[gen_idx[p]])."""
     encs = [_encode(s) for s in strings]
-    lens = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    lens = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs)) // _ID_BYTES
     total = int(lens.sum())
     off = np.zeros(len(encs), dtype=np.int64)
     np.cumsum(lens[:-1], out=off[1:])
-    flat_w = np.fromiter((x for e in encs for x in e), dtype=np.int64, count=total)
-    owner = np.repeat(np.arange(len(encs), dtype=np.int64), lens)
-    flat_u = _occurrence_tags(flat_w, owner)
+    flat_w = np.frombuffer(b"".join(encs), dtype=np.intc)
+    del encs
+    n_words = int(flat_w.max(initial=-1)) + 1
+    owner = np.repeat(np.arange(len(strings), dtype=_index_type(len(strings))), lens)
+    # what the pairs' chunks gather and compare: each kind of token as its rank among the distinct ones (equal
+    # tokens stay equal, others differ), int32 where the count fits (half the memory of a chunk)
+    flat_u = _occurrence_ranks(flat_w, owner, n_words)
     # bigrams: token t and t+1 of the same string
-    nxt = np.nonzero(owner[1:] == owner[:-1])[0]
-    bid = _unique_inverse(flat_w[nxt] * (int(flat_w.max(initial=0)) + 1) + flat_w[nxt + 1])[1]
-    flat_b = _occurrence_tags(bid.astype(np.int64), owner[nxt])
-    del encs, owner, nxt, bid  # (token-sized arrays: let go before the pairs' work)
+    nxt = np.flatnonzero(owner[1:] == owner[:-1])
+    bid = _unique_inverse(_pair_keys(flat_w, nxt, n_words))[1]
+    owner = owner[nxt]
+    del nxt
+    flat_b = _occurrence_ranks(bid, owner, int(bid.max(initial=-1)) + 1)
+    del owner, bid  # (token-sized arrays: let go before the pairs' work)
     blens = np.maximum(lens - 1, 0)
     boff = np.zeros(len(lens), dtype=np.int64)
     np.cumsum(blens[:-1], out=boff[1:])
-    # what the pairs' chunks gather and compare: each kind of token as its rank among the distinct ones (equal
-    # tokens stay equal, others differ), and the offsets, int32 where they fit (half the memory of a chunk)
-    flat_w, flat_u, flat_b = (_ranks(flat_w), _ranks(flat_u), _ranks(flat_b))
+    flat_w = _ranks(flat_w)  # (and the offsets, int32 where they fit)
     off, boff = _narrow(off, total), _narrow(boff, total)
     lens, blens = _narrow(lens, total), _narrow(blens, total)
 
@@ -314,9 +341,10 @@ def _narrow(a: np.ndarray, bound: int) -> np.ndarray:
     return a.astype(np.int32, copy=False) if _index_type(bound) is np.int32 else a
 
 
-_PAIR_SLICE = 1 << 13
-"""Pairs whose ROUGE F-measures :func:`_pair_distances` combines at a time (a dozen float arrays of the slice, 64 KiB
-each)."""
+_PAIR_SLICE = 1 << 10
+"""Pairs whose ROUGE F-measures :func:`_pair_distances` combines at a time (a dozen float arrays of the slice, 8 KiB
+each: at 8,192 pairs they were ~0.4 MiB at once, a third of a 240-sample ``score``'s peak growth, for no time
+measured at 24,000 samples)."""
 
 
 def _distances(rl: np.ndarray, gl: np.ndarray, ov1: np.ndarray, ov2: np.ndarray, lcs: np.ndarray) -> np.ndarray:

@@ -444,6 +444,40 @@ def test_token_ranks_keep_equality_in_int32(tags):
     assert all(0 <= r < max(len(tags), 1) for r in got)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.integers(0, 6), max_size=12), max_size=8), st.sampled_from([0, 2**16, 2**30]),
+       st.sampled_from([1 << 20, 2]))
+def test_occurrence_ranks_tag_each_token_with_its_count_so_far(monkeypatch, strings, extra_ids, occ_cut):
+    """``_occurrence_ranks``: a token's rank is equal to another's exactly when both are the same id and the same
+    count of earlier equal ids in their own string (cut at ``_OCC - 1``), whatever integer types the sizes
+    allow (``extra_ids`` widens the id range past int32's, so the (string, id) numbers are int64)."""
+    monkeypatch.setattr(rouge, "_OCC", occ_cut)
+    ids = np.array([i for s in strings for i in s], dtype=np.intc)
+    owner = np.repeat(np.arange(len(strings), dtype=np.int32), [len(s) for s in strings])
+    want = []
+    for s in strings:
+        seen: dict[int, int] = {}
+        for i in s:
+            want.append((i, min(seen.get(i, 0), occ_cut - 1)))
+            seen[i] = seen.get(i, 0) + 1
+    ranks = rouge._occurrence_ranks(ids, owner, 7 + extra_ids)
+    assert ranks[-1] == -3 and len(ranks) == len(want) + 1
+    got = ranks[:-1].tolist()
+    assert all((got[a] == got[b]) == (want[a] == want[b]) for a in range(len(want)) for b in range(len(want)))
+
+
+def test_encodings_are_held_as_int32_bytes():
+    """Each encoded string is kept as the bytes of its word ids (4 bytes a token), and the batch reads them
+    back as the same ids."""
+    rouge.clear_caches()
+    rouge.rouge_distance_matrix(["the red ball rolls left", "the ball"], ["a red ball"])
+    enc = rouge._encoded["the red ball rolls left"]
+    assert type(enc) is bytes and len(enc) == 4 * 5
+    ids = np.frombuffer(enc, dtype=np.intc).tolist()
+    assert ids == [rouge._word_ids[w] for w in rouge.tokenize("the red ball rolls left")]
+    assert np.frombuffer(rouge._encoded["the ball"], dtype=np.intc).tolist() == [ids[0], ids[2]]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=12), st.integers(1, 30))
 def test_cell_keys_are_every_block_cell_row_by_row(shapes, n_strings):
