@@ -146,6 +146,28 @@ def last_line_in_fresh_process(code: str, *args: str) -> list[str]:
     return p.stdout.strip().splitlines()[-1].split()
 
 
+HEAP_STATES = (
+    "",
+    "_shape = [str(i) for i in range(1000)]",
+    "_shape = bytes(65536)",
+    "_shape = [{'a': i} for i in range(300)]",
+    "_shape = [bytes(600) for _ in range(200)]",
+)
+"""What each fresh process of :func:`median_in_heap_states` allocates and keeps before anything else: a different
+layout of the allocator's heap each. A small call's RSS growth moves with that layout by a whole step: ``score`` of
+240 samples read 1.17 or 1.57 MiB of growth with identical code, depending only on which statements the measuring
+script ran before it (the glibc heap and Python's arenas grow in steps, and a call that fits in a hole grows
+neither)."""
+
+
+def median_in_heap_states(code: str, *args: str) -> tuple[list[str], int, int]:
+    """:func:`last_line_in_fresh_process` once for each of :data:`HEAP_STATES`: the words of the line whose first
+    word (a memory figure in bytes) is the median, and the smallest and the largest first word."""
+    got = sorted((last_line_in_fresh_process(state + "\n" + code, *args) for state in HEAP_STATES),
+                 key=lambda words: int(words[0]))
+    return got[len(got) // 2], int(got[0][0]), int(got[-1][0])
+
+
 @functools.cache
 def compile_checkout() -> None:
     """Compile mosseval's modules to bytecode in the checkout's ``__pycache__`` folders (what running it without

@@ -8,7 +8,8 @@ same batches computed beforehand, so that what remains is reading, validating, a
 and aggregating) ≤ 1.5×; that figure is printed for the process CPU time of the same calls too (``_cpu``).
 The re-scored file is asserted byte-identical to the original (the run was scored by the same code). Peak memory
 (``MEM``): the command once more in a fresh process, its peak RSS growth against the allowance of issue 16 (2× the
-run's ``samples.jsonl``).
+run's ``samples.jsonl``); the median of five such processes, each with its heap laid out differently beforehand
+(``_common.HEAP_STATES``), and the range of the five.
 
     python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N] [--processes P] [--neighbor]
 
@@ -30,13 +31,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    HEAP_STATES,
     PROCESSES,
     SHORT_CALL_RECORDS,
     in_processes,
     interleave,
     json_floor,
-    last_line_in_fresh_process,
     make_run_dirs,
+    median_in_heap_states,
     memory_neighbor,
     neighbor_suffix,
     pin_threads,
@@ -101,10 +103,12 @@ print(rss("VmHWM:") - base)
 """
 
 
-def peak_growth(run: Path, warm: Path) -> int:
+def peak_growth(run: Path, warm: Path) -> tuple[int, int, int]:
     """Peak RSS growth of ``rescore(run)`` (``mosseval score``, PRR recomputed) in a fresh process, after numpy's
-    import and a warm-up call on an 8-sample run."""
-    return int(last_line_in_fresh_process(MEM, str(run), str(warm))[0])
+    import and a warm-up call on an 8-sample run: the median over the heap states of ``median_in_heap_states``,
+    and the smallest and largest."""
+    words, low, high = median_in_heap_states(MEM, str(run), str(warm))
+    return int(words[0]), low, high
 
 
 def main() -> int:
@@ -162,11 +166,12 @@ def main() -> int:
                 warm = make_run_dirs(root / "warm", 1, 8)[0]
                 rescore(warm)
                 size = (run / "samples.jsonl").stat().st_size
-                grow = peak_growth(run, warm)
+                grow, low, high = peak_growth(run, warm)
                 assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
                 print(f"MEM score_{n}: peak RSS growth {grow / 2**20:.1f} MiB = {grow / (2 * size):.2f}x the allowance "
-                      f"(2 x the run's samples.jsonl {size / 2**20:.1f} MiB); target <= 1x (after numpy's import and "
-                      f"a warm-up call on an 8-sample run)", flush=True)
+                      f"(2 x the run's samples.jsonl {size / 2**20:.1f} MiB; median of {len(HEAP_STATES)} heap states, "
+                      f"{low / (2 * size):.2f}-{high / (2 * size):.2f}x); target <= 1x (after numpy's import and a "
+                      f"warm-up call on an 8-sample run)", flush=True)
             shutil.rmtree(root)
     return 0
 
