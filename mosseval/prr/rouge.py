@@ -247,7 +247,7 @@ def _lcs(eq_t: np.ndarray, rlen: np.ndarray) -> np.ndarray:
 
 def _pair_keys(ids: np.ndarray, at: np.ndarray, n_ids: int) -> np.ndarray:
     """``ids[at] * n_ids + ids[at + 1]`` in ``int64``: each bigram's number."""
-    keys = ids[at].astype(np.int64)
+    keys: np.ndarray = ids[at].astype(np.int64)
     keys *= n_ids
     keys += ids[at + 1]
     return keys
