@@ -9,7 +9,9 @@ and aggregating) ≤ 1.5×; that figure is printed for the process CPU time of t
 The re-scored file is asserted byte-identical to the original (the run was scored by the same code). Peak memory
 (``MEM``): the command once more in a fresh process, its peak RSS growth against the allowance of issue 16 (2× the
 run's ``samples.jsonl``); the median of five such processes, each with its heap laid out differently beforehand
-(``_common.HEAP_STATES``), and the range of the five.
+(``_common.HEAP_STATES``), and the range of the five. ``MEM score_N_without_prr`` (informational): the same with
+every PRR batch handed back from a table made in another process — what reading, checking, rewriting and
+aggregating hold, apart from the PRR batch's working set.
 
     python benchmarks/bench_score.py [--sizes 240,2400,24000] [--repeats N] [--processes P] [--neighbor]
 
@@ -22,6 +24,7 @@ figure moves when the shared machine is busy.
 from __future__ import annotations
 
 import argparse
+import pickle
 import shutil
 import sys
 import tempfile
@@ -103,11 +106,34 @@ print(rss("VmHWM:") - base)
 """
 
 
-def peak_growth(run: Path, warm: Path) -> tuple[int, int, int]:
+MEM_WITHOUT_PRR = """
+import pickle
+from pathlib import Path
+import numpy  # noqa: E401,F401
+sys.path.insert(0, sys.argv[4])
+from bench_score import rescore_without_prr
+from mosseval.rescore import rescore
+table = pickle.loads(Path(sys.argv[3]).read_bytes())  # the PRR results, made in another process
+rescore(Path(sys.argv[2]))
+base = reset_peak()
+rescore_without_prr(Path(sys.argv[1]), table)
+print(rss("VmHWM:") - base)
+"""
+"""``MEM`` of the command with every PRR batch handed back (``_without_prr``): what reading, checking, rewriting
+and aggregating hold, without the PRR batch's working set or its results (loaded from a file before the warm-up:
+computed in the same process, the batch would leave freed heap behind that the measured call reuses)."""
+
+
+def peak_growth(run: Path, warm: Path, table: Path | None = None) -> tuple[int, int, int]:
     """Peak RSS growth of ``rescore(run)`` (``mosseval score``, PRR recomputed) in a fresh process, after numpy's
     import and a warm-up call on an 8-sample run: the median over the heap states of ``median_in_heap_states``,
-    and the smallest and largest."""
-    words, low, high = median_in_heap_states(MEM, str(run), str(warm))
+    and the smallest and largest. ``table``: a pickle of ``prr_table(run)``, for the figure with each PRR batch
+    handed back from it (``MEM_WITHOUT_PRR``)."""
+    if table is None:
+        words, low, high = median_in_heap_states(MEM, str(run), str(warm))
+    else:  # ``table``: a pickle of ``prr_table(run)``, each PRR batch handed back from it
+        words, low, high = median_in_heap_states(MEM_WITHOUT_PRR, str(run), str(warm), str(table),
+                                                 str(Path(__file__).resolve().parent))
     return int(words[0]), low, high
 
 
@@ -172,6 +198,15 @@ def main() -> int:
                       f"(2 x the run's samples.jsonl {size / 2**20:.1f} MiB; median of {len(HEAP_STATES)} heap states, "
                       f"{low / (2 * size):.2f}-{high / (2 * size):.2f}x); target <= 1x (after numpy's import and a "
                       f"warm-up call on an 8-sample run)", flush=True)
+                pickled = root / "prr_table.pickle"
+                pickled.write_bytes(pickle.dumps(table))
+                grow, low, high = peak_growth(run, warm, pickled)
+                assert (run / "samples.jsonl").read_bytes() == first, "re-scoring changed the scores"
+                print(f"MEM score_{n}_without_prr: peak RSS growth {grow / 2**20:.1f} MiB = {grow / (2 * size):.2f}x the "
+                      f"allowance (the same command with each PRR batch handed back from a table made beforehand: "
+                      f"reading, checking, rewriting and aggregating, without the PRR batch's working set; median "
+                      f"of {len(HEAP_STATES)} heap states, {low / (2 * size):.2f}-{high / (2 * size):.2f}x); "
+                      f"informational", flush=True)
             shutil.rmtree(root)
     return 0
 
