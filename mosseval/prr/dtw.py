@@ -132,7 +132,10 @@ def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment
     dsk[local, item, row] = np.concatenate([x.ravel() for x in ds])
     del item, local, width, row
     cost = np.full((nd, b, n), inf)
-    length = np.zeros((nd, b, n), dtype=np.int64)
+    # a path's length is at most n + m - 1 cells: int16 where that fits (the length array is as large as the cost
+    # array; at int64 it was a third of the sweep's memory)
+    steps = np.int16 if nd < np.iinfo(np.int16).max else np.int32
+    length = np.zeros((nd, b, n), dtype=steps)
     # move: 0..J-1 = from (r-1, c-1-move), J = vertical, J+1 = horizontal, -1 = path start
     move = np.full((nd, b, n), -1, dtype=np.int8)
 
@@ -150,9 +153,9 @@ def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment
                 move[o + c, :, 0] = jump + 1
 
     if n > 1:
-        big = np.iinfo(np.int64).max
+        big = np.iinfo(steps).max
         cand_c = np.empty((jump + 2, b, n - 1))
-        cand_l = np.empty((jump + 2, b, n - 1), dtype=np.int64)
+        cand_l = np.empty((jump + 2, b, n - 1), dtype=steps)
         for s in range(1, n + m - 1):
             t = s + o
             # (r-1, c-k) lies on diagonal t-1-k: k = 1..J -> t-2 down to t-1-J (t-2-J >= 0).
@@ -178,7 +181,7 @@ def _align_checked(ds: list[np.ndarray], mode: str, jump: int) -> list[Alignment
     last_l = length[cols + (n - 1) + o][:, :, n - 1].T
     if mode == "sdtw":
         tied = last_c == last_c.min(axis=1, keepdims=True)
-        lmin = np.where(tied, last_l, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
+        lmin = np.where(tied, last_l, np.iinfo(steps).max).min(axis=1, keepdims=True)
         ends = np.argmax(tied & (last_l == lmin), axis=1)
     else:
         ends = np.asarray(ms) - 1

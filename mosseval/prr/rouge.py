@@ -282,9 +282,10 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     lens, blens = _narrow(lens, total), _narrow(blens, total)
 
     n = len(ref_idx)
-    ov1 = np.zeros(n, dtype=np.int64)
-    ov2 = np.zeros(n, dtype=np.int64)
-    lcs = np.zeros(n, dtype=np.int64)
+    counts = _index_type(total)  # (each count is at most a string's token count)
+    ov1 = np.zeros(n, dtype=counts)
+    ov2 = np.zeros(n, dtype=counts)
+    lcs = np.zeros(n, dtype=counts)
     rl, gl = lens[ref_idx], lens[gen_idx]
     live = np.nonzero((rl > 0) & (gl > 0))[0]
     if live.size:

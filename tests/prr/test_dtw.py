@@ -117,6 +117,18 @@ def test_large_matches_textbook():
             assert (a.cost, a.path) == (b.cost, b.path)
 
 
+def test_paths_longer_than_int16_counts_match_textbook():
+    """Path lengths are counted in int16 while every diagonal index fits, else in int32: a matrix with more than
+    32,767 diagonals (here 3 x 32,800, where the plain DTW path has 32,802 cells) aligns as the textbook does."""
+    rng = np.random.default_rng(11)
+    d = np.round(rng.random((3, 32_800)), 1)
+    for mode in ("sdtw", "dtw"):
+        (a,) = align_batch([d], mode=mode, jump=2)
+        b = align_reference(d, mode, 2)
+        assert (a.cost, a.path, a.normalized_cost) == (b.cost, b.path, b.normalized_cost)
+    assert len(align(d, "dtw", 2).path) > 32_767
+
+
 def _exact(n: int) -> np.ndarray:
     """Distance 0 on the diagonal, 1 elsewhere."""
     return 1.0 - np.eye(n)
