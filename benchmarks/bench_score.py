@@ -131,7 +131,7 @@ def peak_growth(run: Path, warm: Path, table: Path | None = None) -> tuple[int, 
     handed back from it (``MEM_WITHOUT_PRR``)."""
     if table is None:
         words, low, high = median_in_heap_states(MEM, str(run), str(warm))
-    else:  # ``table``: a pickle of ``prr_table(run)``, each PRR batch handed back from it
+    else:
         words, low, high = median_in_heap_states(MEM_WITHOUT_PRR, str(run), str(warm), str(table),
                                                  str(Path(__file__).resolve().parent))
     return int(words[0]), low, high
