@@ -12,8 +12,8 @@ that are not ``^[a-z0-9]+$`` are dropped.
 
 Speed comes from four things, none of which changes a single value:
 
-* tokenization is cached per string and each word's token (its stem) per word (stemming dominates
-  ``rouge-score``), and each distinct string is encoded once into integer ids;
+* each word's token (its stem) is cached per word (stemming dominates ``rouge-score``), and each
+  distinct string is tokenized and encoded into integer ids once (the encoding is kept);
 * many samples are scored at once (:func:`rouge_distance_blocks`): every (reference, generated)
   pair of every sample goes through one vectorised computation, each distinct pair once;
 * clipped n-gram overlaps ``sum_g min(c_r(g), c_p(g))`` are counts of equal occurrence-tagged
@@ -58,22 +58,18 @@ _MISSING: Any = object()
 
 
 def tokenize(text: str) -> tuple[str, ...]:
-    """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True`` (kept until the text is
-    encoded: see ``_unencoded``)."""
-    got = _unencoded.get(text)
-    if got is None:
-        if len(_unencoded) >= _UNENCODED_MAX:
-            _unencoded.clear()
-        got = _unencoded[text] = _tokenize(text)
-    return got
+    """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True``."""
+    return _tokenize(text)
 
 
-_unencoded: dict[str, tuple[str, ...]] = {}
-"""The tokens of texts tokenized and not yet encoded. Splitting a completion into steps counts each sentence's
-tokens; the PRR batch then encodes the same step and takes its tokens from here, and only the encoding is kept
-(``_encoded``): each step's tokens are held once, not twice (an LRU cache of every tokenization held ~0.15 MiB
-beside the encodings after a 240-sample ``score``, a sixth of its memory allowance)."""
-_UNENCODED_MAX = 1 << 16
+def token_count(text: str) -> int:
+    """How many tokens :func:`tokenize` gives ``text``, from its encoding (kept: splitting a completion into steps
+    counts each sentence's tokens, and the PRR batch then reads the same step's encoding from the cache; a tuple of
+    its tokens kept until then took ~140 bytes a step where its encoding takes ~80, and held the peak RSS of a
+    240-sample ``score`` ~0.05 MiB higher)."""
+    if len(_encoded) >= _ENCODED_MAX:  # (texts split and never scored: the cache stays bounded)
+        _encoded.clear()
+    return len(_encode(text)) // _ID_BYTES
 
 
 def _tokenize(text: str) -> tuple[str, ...]:
@@ -111,9 +107,7 @@ def _encode(text: str) -> bytes:
     enc = _encoded.get(text)
     if enc is None:
         ids = _word_ids
-        tokens = _unencoded.pop(text, None)
-        enc = _encoded[text] = array("i", [ids.setdefault(w, len(ids))
-                                           for w in (_tokenize(text) if tokens is None else tokens)]).tobytes()
+        enc = _encoded[text] = array("i", [ids.setdefault(w, len(ids)) for w in _tokenize(text)]).tobytes()
     return enc
 
 
@@ -159,7 +153,6 @@ def clear_caches() -> None:
     from mosseval.prr import steps
 
     steps._line_steps.clear()
-    _unencoded.clear()
     _token_cache.clear()
     _encoded.clear()
     _word_ids.clear()
@@ -186,6 +179,17 @@ _CHUNK_PAIRS = 512
 """And at most this many pairs a chunk: bounded by its cells alone, short steps made chunks of ~16,000 pairs, whose
 gathered token arrays (a value a pair and position) took a megabyte each beside the cells' booleans (a 2,400-sample
 batch peaked 4 MiB higher)."""
+_CHUNK_SHARE = 16
+"""And at most a 16th of the batch's pairs (never fewer than ``_CHUNK_MIN_PAIRS``): a small batch's chunk loop works
+on a small share of it. A 240-sample ``score`` (~3,200 pairs) compares ~200 pairs at a time: 512 held its peak RSS
+~0.06 MiB higher (and ~0.13 MiB more while a chunk's gathered tokens were kept to the next chunk), for 4 % of its
+time. From ~8,000 pairs (a 2,400-sample batch has ~21,000) the chunks are 512 pairs as before."""
+_CHUNK_MIN_PAIRS = 64
+
+
+def _chunk_pairs(n_pairs: int, cells_a_pair: int) -> int:
+    """Pairs a chunk of a batch of ``n_pairs`` pairs compares at once, each over ``cells_a_pair`` cells."""
+    return max(1, min(_CHUNK_CELLS // cells_a_pair, _CHUNK_PAIRS, max(_CHUNK_MIN_PAIRS, n_pairs // _CHUNK_SHARE)))
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
@@ -299,20 +303,23 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
         for grp in np.split(live, cuts):
             wr = int(rl[grp].max())
             wg = int(gl[grp].max())
-            step = max(1, min(_CHUNK_CELLS // (wr * wg), _CHUNK_PAIRS))
+            step = _chunk_pairs(n, wr * wg)
             for a in range(0, grp.size, step):
                 p = grp[a : a + step]
                 r, g = ref_idx[p], gen_idx[p]
                 rw = _gather(flat_w, off[r], lens[r], wr, -1)
                 gw = _gather(flat_w, off[g], lens[g], wg, -2)
                 lcs[p] = _lcs(gw[:, :, None] == rw[:, None, :], lens[r])
+                del rw, gw
                 ru = _gather(flat_u, off[r], lens[r], wr, -1)
                 gu = _gather(flat_u, off[g], lens[g], wg, -2)
                 ov1[p] = (ru[:, :, None] == gu[:, None, :]).sum(axis=(1, 2))
+                del ru, gu
                 if wr > 1 and wg > 1:
                     rb = _gather(flat_b, boff[r], blens[r], wr - 1, -1)
                     gb = _gather(flat_b, boff[g], blens[g], wg - 1, -2)
                     ov2[p] = (rb[:, :, None] == gb[:, None, :]).sum(axis=(1, 2))
+                    del rb, gb
 
     del live
     # the F-measures elementwise, a slice of pairs at a time (the same values: a few float arrays of the slice

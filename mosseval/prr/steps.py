@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from mosseval.prr.rouge import tokenize
+from mosseval.prr.rouge import token_count
 from mosseval.records import ReferenceStep
 
 _MARKER_RE = re.compile(
@@ -135,7 +135,7 @@ def _split_line(line: str, min_tokens: int) -> tuple[str, ...]:
     out = []
     for sent in split_sentences(line):
         sent = strip_markers(sent)
-        if sent and len(tokenize(sent)) >= min_tokens:
+        if sent and token_count(sent) >= min_tokens:
             out.append(sent)
     return tuple(out)
 

@@ -103,26 +103,44 @@ def test_cache_does_not_change_values():
     assert np.array_equal(a, b)
 
 
-def test_a_steps_tokens_are_held_once():
-    """Splitting completions into steps tokenizes each sentence; the PRR batch encodes the steps with those
-    tokens and keeps only the encoding (``_unencoded`` gives them up), so no step's tokens are held twice; a step
-    not split first is tokenized when encoded and not kept either. The values are those of a cold cache, and
-    ``tokenize`` gives what rouge-score's tokenizer gives before and after."""
+def test_splitting_encodes_each_step_once():
+    """Splitting completions into steps counts each sentence's tokens from its encoding, which the PRR batch then
+    reads from the cache (no tuple of a step's tokens is kept); ``token_count`` is the length of ``tokenize``, which
+    gives what rouge-score's tokenizer gives; the values are those of a cold cache."""
     from mosseval.prr.steps import split_steps
 
     rouge.clear_caches()
     gens = [s for text in ("The ball moves left. Then it stops at 3.5 s.", "A red cube is rolling; it rolls right.")
             for s in split_steps(text)[0]]
-    assert gens and all(g in rouge._unencoded for g in gens)
+    assert gens and all(g in rouge._encoded for g in gens)
     refs = CORPUS[:3]
+    assert not any(t in rouge._encoded for t in refs)
+    encoded = {g: rouge._encoded[g] for g in gens}
     warm = rouge.rouge_distance_matrix(refs, gens)
-    assert not any(t in rouge._unencoded for t in refs + gens)
-    assert all(t in rouge._encoded for t in refs + gens)
+    assert all(rouge._encoded[g] is encoded[g] for g in gens)  # read back, not encoded again
+    assert all(t in rouge._encoded for t in refs)
     tokenizer = rs_tokenizers.DefaultTokenizer(use_stemmer=True)
-    for t in refs + gens:
+    for t in refs + gens + ["", "...", "a b", "Running runners ran 3.5 km!"]:
         assert rouge.tokenize(t) == tuple(tokenizer.tokenize(t))
+        assert rouge.token_count(t) == len(rouge.tokenize(t))
     rouge.clear_caches()
     assert np.array_equal(rouge.rouge_distance_matrix(refs, gens), warm)
+
+
+def test_steps_split_and_never_scored_keep_the_encodings_bounded(monkeypatch):
+    """Splitting alone (no PRR batch to clear the cache) keeps at most ``_ENCODED_MAX`` encodings, and the counts and
+    the distances are those of an unbounded cache."""
+    from mosseval.prr.steps import split_steps
+
+    text = " ".join(f"Step {i}: the ball number {i} rolls {i} cm to the left." for i in range(40))
+    rouge.clear_caches()
+    want = split_steps(text, max_steps=100)[0]
+    dist = rouge.rouge_distance_matrix(CORPUS[:2], want)
+    monkeypatch.setattr(rouge, "_ENCODED_MAX", 5)
+    rouge.clear_caches()
+    assert split_steps(text, max_steps=100)[0] == want and len(want) == 40
+    assert len(rouge._encoded) <= 5
+    assert np.array_equal(rouge.rouge_distance_matrix(CORPUS[:2], want), dist)
 
 
 WORDS = [

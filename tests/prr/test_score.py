@@ -410,6 +410,7 @@ def test_pairs_taken_a_few_at_a_time_give_the_same_distances(monkeypatch, bound,
                [" ".join(rng.choices(words, k=rng.randint(0, words_max))) for _ in range(rng.randint(0, 6))])
               for _ in range(60)]
     monkeypatch.setattr(rouge, bound, 1 << 30)
+    monkeypatch.setattr(rouge, "_CHUNK_MIN_PAIRS", 1 << 30)  # (no share of the batch either)
     rouge.clear_caches()
     whole = rouge.rouge_distance_blocks(blocks)
     assert sum(d.size for d in whole) > 300
@@ -417,6 +418,18 @@ def test_pairs_taken_a_few_at_a_time_give_the_same_distances(monkeypatch, bound,
         monkeypatch.setattr(rouge, bound, size)
         rouge.clear_caches()
         assert all(np.array_equal(a, b) for a, b in zip(rouge.rouge_distance_blocks(blocks), whole, strict=True))
+
+
+def test_a_small_batch_compares_a_small_share_of_its_pairs_at_once():
+    """A chunk of the pair comparisons is at most a 16th of the batch's pairs (never fewer than 64, never more than
+    512, never more cells than ``_CHUNK_CELLS``): a 240-sample ``score`` (~3,200 pairs) compares 200 at a time, a
+    2,400-sample one (~21,000) 512."""
+    assert rouge._chunk_pairs(3_241, 16 * 16) == 202
+    assert rouge._chunk_pairs(21_416, 16 * 16) == 512
+    assert rouge._chunk_pairs(500, 8 * 8) == 64
+    assert rouge._chunk_pairs(10, 8 * 8) == 64
+    assert rouge._chunk_pairs(10**6, 64 * 64) == 256  # the cells' bound
+    assert rouge._chunk_pairs(10**6, 2**21) == 1
 
 
 @settings(max_examples=200, deadline=None)
