@@ -113,7 +113,8 @@ class TaskScorer:
     batch (:func:`mosseval.prr.score.score_batch`, the values one-at-a-time scoring gives) and completes
     the fields :meth:`add` returned. A reader that streams a run (``score``) lets each sample go once added."""
 
-    __slots__ = ("task", "prefill", "check", "check_data", "prr_cfg", "require_format", "approximate", "_todo")
+    __slots__ = ("task", "prefill", "check", "check_data", "prr_cfg", "require_format", "approximate", "_fields",
+                 "_items", "_dropped")
 
     def __init__(self, task: TaskSpec, prefill: str | None = None) -> None:
         spec = task.scoring
@@ -127,7 +128,11 @@ class TaskScorer:
         self.prr_cfg: PRRConfig | None = spec.prr
         self.require_format = spec.require_format
         self.approximate = spec.approximate
-        self._todo: dict[int, tuple[dict[str, Any], str, list[str]]] = {}
+        # the queued PRRs: each one's fields and (completion, reference steps), in two lists (what the batch takes,
+        # without one more pass over them), and the ids of the fields dropped since (rare: a superseded line)
+        self._fields: list[dict[str, Any]] = []
+        self._items: list[tuple[str, list[str]]] = []
+        self._dropped: set[int] = set()
 
     def add(self, sample: Sample, text: str | None, errored: bool) -> dict[str, Any]:
         """The sample's score fields (the keyword arguments of its :class:`SampleScore`); the PRR ones are
@@ -159,23 +164,27 @@ class TaskScorer:
             "approximate": bool(ans.approximate or self.approximate),
         }
         if self.prr_cfg is not None:
-            self._todo[id(f)] = (f, text, refs)
+            self._fields.append(f)
+            self._items.append((text, refs))
         return f
 
     def drop(self, fields: dict[str, Any]) -> None:
         """Forget the queued PRR of fields :meth:`add` returned (a sample superseded by a later line)."""
-        self._todo.pop(id(fields), None)
+        if self.prr_cfg is not None and "prr" not in fields:  # queued (fields not queued have their PRR already);
+            self._dropped.add(id(fields))  # a queued one stays referenced until finish: its id is not reused
 
     def finish(self) -> None:
         """Score the queued PRRs in one batch into their fields."""
-        todo, self._todo = self._todo, {}
-        if not todo:
+        fields, items, dropped = self._fields, self._items, self._dropped
+        if not fields:
             return
+        self._fields, self._items, self._dropped = [], [], set()
+        if dropped:
+            keep = [i for i, f in enumerate(fields) if id(f) not in dropped]
+            fields, items = [fields[i] for i in keep], [items[i] for i in keep]
         from mosseval.prr.score import score_batch
 
-        fields = [f for f, _, _ in todo.values()]
-        items = [(text, refs) for _, text, refs in todo.values()]
-        del todo  # the completions handed over (consume: let go once split into steps, a 24,000-sample `score`
+        # the completions handed over (consume: let go once split into steps, a 24,000-sample `score`
         # holds ~12 MiB less while the distances are computed); each alignment as the data of its PRRDetail:
         # SampleScore(**fields) validates it where a score is built, and `score` compares most scores as JSON
         # without building one

@@ -271,6 +271,41 @@ def test_a_superseded_line_is_not_scored(noisy, monkeypatch):
     assert path.read_bytes() == b"\n".join(lines) + b"\n"  # the duplicate is gone, the rest unchanged
 
 
+def test_a_scorer_drops_only_what_it_queued(noisy, monkeypatch):
+    """``TaskScorer.drop`` of a sample's fields takes its PRR out of the batch; fields that were never queued (a
+    failed generation, whose PRR is set at once) are not marked, so a later sample's fields, which may reuse their
+    memory address, stay queued."""
+    from mosseval.prr import score as prr_score
+    from mosseval.rundir import read_run_log_text
+    from mosseval.scoring import TaskScorer
+
+    log = read_run_log_text(noisy)[1]
+    recs = [r for r in read_records(noisy) if log.task_specs[r.task].scoring.prr is not None
+            and r.generation.text and r.sample.reference_steps]
+    assert len(recs) >= 3
+    scorer = TaskScorer(log.task_specs[recs[0].task])
+    batches: list[list[str]] = []
+    real = prr_score.score_batch
+
+    def spy(items, config=None, **kw):
+        batches.append([text for text, _ in items])
+        return real(items, config, **kw)
+
+    monkeypatch.setattr(prr_score, "score_batch", spy)
+    failed = scorer.add(recs[0].sample, None, True)
+    assert failed["prr"] == 0.0 and failed["prr_status"] == "no_steps"
+    scorer.drop(failed)
+    assert not scorer._dropped
+    a, b, c = (scorer.add(r.sample, r.generation.text, False) for r in recs[:3])
+    scorer.drop(b)
+    assert scorer._dropped == {id(b)}
+    scorer.finish()
+    assert batches == [[recs[0].generation.text, recs[2].generation.text]]
+    assert "prr" not in b and a["prr_status"] and c["prr_status"]
+    scorer.finish()  # nothing queued: no batch
+    assert len(batches) == 1 and not scorer._dropped
+
+
 def test_the_stored_score_is_compared_where_it_is_in_the_line():
     """``_same_score`` takes a line whose last member is the new score's JSON at its word; any other line is
     parsed and its score compared: another layout or spacing of the same score is the same, a ``score`` nested
