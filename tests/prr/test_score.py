@@ -421,13 +421,13 @@ def test_pairs_taken_a_few_at_a_time_give_the_same_distances(monkeypatch, bound,
 
 
 def test_a_small_batch_compares_a_small_share_of_its_pairs_at_once():
-    """A chunk of the pair comparisons is at most a 16th of the batch's pairs (never fewer than 64, never more than
-    512, never more cells than ``_CHUNK_CELLS``): a 240-sample ``score`` (~3,200 pairs) compares 200 at a time, a
-    2,400-sample one (~21,000) 512."""
-    assert rouge._chunk_pairs(3_241, 16 * 16) == 202
+    """A chunk of the pair comparisons is at most a 16th of the batch's pairs, never fewer than 256 nor more than 512,
+    and never more cells than ``_CHUNK_CELLS``: a 240-sample ``score`` (~3,200 pairs) compares 256 at a time, a
+    2,400-sample one (~21,000) 512, a GRPO group (~800) all of a length group's."""
+    assert rouge._chunk_pairs(3_241, 16 * 16) == 256
+    assert rouge._chunk_pairs(6_000, 16 * 16) == 375
     assert rouge._chunk_pairs(21_416, 16 * 16) == 512
-    assert rouge._chunk_pairs(500, 8 * 8) == 64
-    assert rouge._chunk_pairs(10, 8 * 8) == 64
+    assert rouge._chunk_pairs(768, 8 * 8) == 256
     assert rouge._chunk_pairs(10**6, 64 * 64) == 256  # the cells' bound
     assert rouge._chunk_pairs(10**6, 2**21) == 1
 
