@@ -109,21 +109,24 @@ def split_steps(
     if not think:
         return [], False
     steps: list[str] = []
+    cache = _line_steps.get(min_tokens)
+    if cache is None:
+        cache = _line_steps[min_tokens] = {}
     for line in _LINE_BREAK_RE.split(think):
-        key = (line, min_tokens)
-        got = _line_steps.get(key)
+        got = cache.get(line)
         if got is None:
-            if len(_line_steps) >= _LINE_STEPS_MAX:
-                _line_steps.clear()
-            got = _line_steps[key] = _split_line(line, min_tokens)
+            if len(cache) >= _LINE_STEPS_MAX:
+                cache.clear()
+            got = cache[line] = _split_line(line, min_tokens)
         steps.extend(got)
     truncated = len(steps) > max_steps
     return steps[:max_steps], truncated
 
 
 _LINE_BREAK_RE = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
-_line_steps: dict[tuple[str, int], tuple[str, ...]] = {}
-"""The steps of each line seen (traces repeat their phrasing across samples); see ``rouge.clear_caches``."""
+_line_steps: dict[int, dict[str, tuple[str, ...]]] = {}
+"""The steps of each line seen, by ``min_tokens`` (traces repeat their phrasing across samples; a line is looked up
+without building a key tuple for it); see ``rouge.clear_caches``."""
 _LINE_STEPS_MAX = 1 << 16
 
 

@@ -203,5 +203,7 @@ def test_line_steps_are_kept_per_min_tokens_and_equal_a_fresh_split():
     assert split_steps(TEXT, 64, 3)[0] == ["At 0 s the ball is left.", "Then it moves.", "It is red now!",
                                            "e.g. a tiny dot stays."]
     assert split_steps(TEXT, 2, 1) == (["At 0 s the ball is left.", "Then it moves."], True)
+    assert sorted(steps._line_steps) == [1, 3, 4]  # a cache a min_tokens, each line once in each
+    assert all(len(c) == len(TEXT.splitlines()) for c in steps._line_steps.values())
     rouge.clear_caches()
     assert not steps._line_steps and split_steps(TEXT, 64, 4) == cold
