@@ -57,11 +57,6 @@ def _token(word: str) -> str | None:
 _MISSING: Any = object()
 
 
-def tokenize(text: str) -> tuple[str, ...]:
-    """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True``."""
-    return _tokenize(text)
-
-
 def token_count(text: str) -> int:
     """How many tokens :func:`tokenize` gives ``text``, from its encoding (kept: splitting a completion into steps
     counts each sentence's tokens, and the PRR batch then reads the same step's encoding from the cache; a tuple of
@@ -72,8 +67,9 @@ def token_count(text: str) -> int:
     return len(_encode(text)) // _ID_BYTES
 
 
-def _tokenize(text: str) -> tuple[str, ...]:
-    """:func:`tokenize`, computed."""
+def tokenize(text: str) -> tuple[str, ...]:
+    """Tokens of ``text`` exactly as ``rouge_score`` produces them with ``use_stemmer=True`` (not kept: a string's
+    encoding is, :func:`_encode`)."""
     cache = _token_cache
     out: list[str] = []
     for w in _NON_ALPHANUM_RE.sub(" ", text.lower()).split():
@@ -107,7 +103,7 @@ def _encode(text: str) -> bytes:
     enc = _encoded.get(text)
     if enc is None:
         ids = _word_ids
-        enc = _encoded[text] = array("i", [ids.setdefault(w, len(ids)) for w in _tokenize(text)]).tobytes()
+        enc = _encoded[text] = array("i", [ids.setdefault(w, len(ids)) for w in tokenize(text)]).tobytes()
     return enc
 
 
