@@ -361,3 +361,179 @@ def test_env_off_disables_it(tmp_path, monkeypatch):
 def test_cli_flag(cli, tmp_path):
     p = cli("run", "--help")
     assert "--no-frame-cache" in p.stdout
+
+
+# --------------------------------------------------------------------------- large entries: the background writer
+
+def _noisy(shape=(4, 256, 512, 3), seed=0) -> np.ndarray:
+    """Pixels the probe cannot compress 3x: stored raw, 1.5 MB, so they take the background writer's path."""
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def test_a_large_entry_is_staged_written_in_the_background_and_reads_back_bit_identical(tmp_path):
+    from mosseval.frame_cache import DIRECT_MIN_BYTES
+
+    cache = FrameCache(tmp_path / "fc")
+    frames = _noisy()
+    expected = frames.copy()
+    assert frames.nbytes >= DIRECT_MIN_BYTES
+    cache.put("a" * 64, frames, {"n": 4})
+    frames[:] = 0  # the caller may reuse its array at once: the entry was copied before put returned
+    got = cache.get("a" * 64)  # waits for the writer (this process wrote it a moment ago)
+    assert got is not None and np.array_equal(got[0], expected) and got[1] == {"n": 4}
+    assert _codec(cache, "a" * 64) == "raw"
+    data = cache._path("a" * 64).read_bytes()
+    (hlen,) = struct.unpack("<I", data[8:12])
+    assert len(data) == 12 + hlen + expected.nbytes  # the 4 KiB padding of the direct write is cut off
+    # written with O_DIRECT where the filesystem allows it, buffered where it refused (and not asked again)
+    assert (cache.stats.direct_writes, cache._direct) in {(1, True), (0, False)}
+    assert cache.stats.writes == 1 and cache.stats.errors == 0 and cache.stats.hits == 1
+    assert not list((tmp_path / "fc").rglob(".tmp-*"))
+
+
+def test_a_filesystem_that_refuses_direct_io_gets_buffered_writes_of_the_same_bytes(tmp_path, monkeypatch):
+    real_open, real_write = os.open, os.write
+    direct_fds: set[int] = set()
+
+    def refusing_open(path, flags, *args):  # as tmpfs before Linux 6.6 and some network filesystems do
+        if flags & getattr(os, "O_DIRECT", 0):
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    cache = FrameCache(tmp_path / "fc")
+    monkeypatch.setattr(os, "open", refusing_open)
+    cache.put("b" * 64, _noisy(seed=1), {})
+    cache.flush()
+    assert cache._direct is False and cache.stats.direct_writes == 0 and cache.stats.writes == 1
+    got = cache.get("b" * 64)
+    assert got is not None and np.array_equal(got[0], _noisy(seed=1))
+    cache.put("c" * 64, _noisy(seed=2), {})  # written synchronously from now on
+    assert cache._path("c" * 64).exists()
+    monkeypatch.setattr(os, "open", real_open)
+
+    # opened, but the write refused (an alignment the device does not take): the same, and nothing left behind
+    def tracking_open(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        if flags & getattr(os, "O_DIRECT", 0):
+            direct_fds.add(fd)
+        return fd
+
+    def refusing_write(fd, data):
+        if fd in direct_fds:
+            raise OSError(22, "Invalid argument")
+        return real_write(fd, data)
+
+    other = FrameCache(tmp_path / "fc2")
+    monkeypatch.setattr(os, "open", tracking_open)
+    monkeypatch.setattr(os, "write", refusing_write)
+    other.put("d" * 64, _noisy(seed=3), {})
+    other.flush()
+    got = other.get("d" * 64)
+    assert got is not None and np.array_equal(got[0], _noisy(seed=3))
+    assert other.stats.direct_writes == 0 and other.stats.errors == 0
+    assert not list((tmp_path / "fc2").rglob(".tmp-*"))
+
+
+def test_a_failed_background_write_is_counted_and_the_writer_goes_on(tmp_path):
+    cache = FrameCache(tmp_path / "fc")
+    (tmp_path / "fc").mkdir()
+    (tmp_path / "fc" / "ee").write_text("not a folder")  # the entry's sub-folder cannot be made
+    cache.put("e" * 64, _noisy(), {})
+    cache.flush()
+    assert cache.stats.errors == 1 and cache.stats.writes == 0
+    cache.put("f" * 64, _noisy(seed=4), {})
+    cache.flush()
+    got = cache.get("f" * 64)
+    assert got is not None and np.array_equal(got[0], _noisy(seed=4)) and cache.stats.writes == 1
+
+
+def test_entries_still_queued_when_the_process_exits_are_written(tmp_path):
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from mosseval.frame_cache import FrameCache
+        cache = FrameCache({str(tmp_path / "fc")!r})
+        for k in range(3):
+            cache.put(str(k) * 64, np.random.default_rng(k).integers(0, 256, (4, 256, 512, 3), dtype=np.uint8), {{}})
+        # no flush: the interpreter's exit waits for the background writer
+    """)
+    _run_then_read_back(script, tmp_path / "fc", 3)
+
+
+def _run_then_read_back(script: str, directory, n: int) -> None:
+    """Run ``script`` in a fresh interpreter, then read its ``n`` noisy entries back in this one."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
+    cache = FrameCache(directory)
+    for k in range(n):
+        got = cache.get(str(k) * 64)
+        assert got is not None and np.array_equal(got[0], _noisy(seed=k))
+
+
+def test_a_run_whose_entries_all_go_through_the_writer_leaves_them_on_disk(tmp_path, monkeypatch):
+    import mosseval.frame_cache as fc
+
+    monkeypatch.setattr(fc, "DIRECT_MIN_BYTES", 1)  # every entry of the small test videos takes that path
+    monkeypatch.setenv("MOSSEVAL_FRAME_CACHE", str(tmp_path / "fc"))
+    runner = Runner(RunOptions(model="oracle", tasks=["moss-video-mini"], output_dir=tmp_path / "runs",
+                               progress=False, fsync=False, limit=12))
+    first = load_run(runner.execute().run_dir)
+    stats = runner.frame_cache.stats if runner.frame_cache is not None else None
+    assert stats is not None and stats.writes > 0 and stats.errors == 0
+    assert stats.direct_writes == (stats.writes if runner.frame_cache._direct else 0)
+    entries = list((tmp_path / "fc").rglob("*.frames"))
+    # on disk when the run returned: as many as the distinct windows it decoded
+    windows = {(r.sample.video.path, r.sample.video.start, r.sample.video.end) for r in first.records}
+    assert len(entries) == len(windows) and not list((tmp_path / "fc").rglob(".tmp-*"))
+    second = load_run(_run("random", tmp_path / "runs").run_dir)
+    off = load_run(_run("random", tmp_path / "off", frame_cache=False).run_dir)
+    assert {r.generation.extra["frame_cache"] for r in second.records} == {"hit"}
+    assert [r.generation.frames for r in second.records] == [r.generation.frames for r in off.records]
+    assert [r.score for r in second.records] == [r.score for r in off.records]
+
+
+def test_a_forked_child_writes_large_entries_with_a_writer_of_its_own(tmp_path):
+    """A data loader's worker forked after the parent's writer started (no thread in the child) neither hangs
+    nor loses its entries."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        import numpy as np
+        from mosseval.frame_cache import FrameCache
+        cache = FrameCache({str(tmp_path / "fc")!r})
+        noisy = lambda k: np.random.default_rng(k).integers(0, 256, (4, 256, 512, 3), dtype=np.uint8)
+        for k in range(3):
+            cache.put(str(k) * 64, noisy(k), {{}})  # the parent's writer is busy with these at the fork
+        pid = os.fork()
+        if pid == 0:
+            for k in range(3, 6):
+                cache.put(str(k) * 64, noisy(k), {{}})
+            ok = all(cache.get(str(k) * 64) is not None for k in range(3, 6))
+            sys.exit(0 if ok else 3)  # a normal exit: the exit handlers run here too
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+    """)
+    _run_then_read_back(script, tmp_path / "fc", 6)
+
+
+def test_the_writer_keeps_its_staging_buffers_while_busy_and_lets_them_go_when_idle(tmp_path, monkeypatch):
+    import mosseval.frame_cache as fc
+
+    monkeypatch.setattr(fc, "STAGING_IDLE_S", 0.3)
+    writer = fc._background()
+    writer.drain()
+    writer.release()  # what earlier tests in this process left
+    cache = FrameCache(tmp_path / "fc")
+    cache.put("a" * 64, _noisy(), {})
+    cache.flush()
+    with writer.lock:
+        kept = list(writer.free)
+    assert len(kept) == 1 and len(kept[0]) >= _noisy().nbytes  # ready for the next entry
+    cache.put("b" * 64, _noisy(seed=1), {})  # the same buffer again
+    cache.flush()
+    with writer.lock:
+        assert writer.free == kept
+    deadline = time.monotonic() + 10
+    while writer.free and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.free == [] and kept[0].closed
+    got = cache.get("b" * 64)
+    assert got is not None and np.array_equal(got[0], _noisy(seed=1))
