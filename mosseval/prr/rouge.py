@@ -208,21 +208,24 @@ def _gather(flat: np.ndarray, off: np.ndarray, lens: np.ndarray, width: int, pad
     return np.where(valid, flat[np.where(valid, idx, 0)], pad)
 
 
-def _lcs(eq_t: np.ndarray, rlen: np.ndarray) -> np.ndarray:
-    """LCS lengths from the match tensor ``eq_t[p, j, i] = gen_p[j] == ref_p[i]`` (Hyyrö 2004:
-    ``V' = (V + (V & M)) | (V & ~M)`` with ``M`` the ref positions matching gen token j; made in this layout, the
-    ref positions of a gen token are packed into bits without a transposed copy)."""
-    c, lg, lr = eq_t.shape
+def _lcs(gw: np.ndarray, rw: np.ndarray, rlen: np.ndarray) -> np.ndarray:
+    """LCS lengths of each pair's gen tokens ``gw[p]`` and ref tokens ``rw[p]`` (padded with values that match
+    nothing) by Hyyrö's bit-parallel recurrence (2004): ``V' = (V + (V & M)) | (V & ~M)`` with ``M`` the ref
+    positions matching gen token j, packed into bits one gen token at a time (a chunk's pairs hold
+    ``(pairs, ref length)`` booleans at once, not ``(pairs, gen length, ref length)``)."""
+    c, lg = gw.shape
+    lr = rw.shape[1]
     words = (lr + 63) // 64
-    packed = np.packbits(eq_t, axis=-1, bitorder="little")
-    full = np.zeros((c, lg, words * 8), dtype=np.uint8)
-    full[:, :, : packed.shape[2]] = packed
-    masks = full.view("<u8")  # (c, lg, words): bit b of word w = ref position 64 w + b
+    full = np.zeros((c, words * 8), dtype=np.uint8)
+    masks = full.view("<u8").T  # (words, c): bit b of word w = ref position 64 w + b
     v = np.full((words, c), _ALL, dtype=np.uint64)
+    eq = np.empty((c, lr), dtype=bool)
     for j in range(lg):
-        m = masks[:, j, :].T
-        if not m.any():
+        np.equal(rw, gw[:, j, None], out=eq)
+        if not eq.any():
             continue
+        full[:, : (lr + 7) // 8] = np.packbits(eq, axis=-1, bitorder="little")
+        m = masks
         u = v & m
         if words == 1:
             v = (v + u) | (v - u)
@@ -244,6 +247,18 @@ def _lcs(eq_t: np.ndarray, rlen: np.ndarray) -> np.ndarray:
         mask = np.where(bits >= 64, _ALL, (_ONE << np.minimum(bits, 63)) - _ONE)
         out += _popcount(~v[w] & mask)
     return out
+
+
+def _common(r: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """For each pair p, how many values ``r[p]`` and ``g[p]`` share: each row holds distinct tags (an
+    occurrence-ranked token or bigram) padded with negative numbers, so that is the number of equal cells of
+    ``r[p] x g[p]``, counted from one sorted row of both (``(pairs, r + g)`` values, not ``(pairs, r, g)``)."""
+    both = np.concatenate([r, g], axis=1)
+    both.sort(axis=1)
+    hits = both[:, 1:] == both[:, :-1]
+    hits &= both[:, 1:] >= 0  # (a row's pads equal each other)
+    counts: np.ndarray = hits.sum(axis=1)
+    return counts
 
 
 def _pair_keys(ids: np.ndarray, at: np.ndarray, n_ids: int) -> np.ndarray:
@@ -306,17 +321,12 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
                 r, g = ref_idx[p], gen_idx[p]
                 rw = _gather(flat_w, off[r], lens[r], wr, -1)
                 gw = _gather(flat_w, off[g], lens[g], wg, -2)
-                lcs[p] = _lcs(gw[:, :, None] == rw[:, None, :], lens[r])
+                lcs[p] = _lcs(gw, rw, lens[r])
                 del rw, gw
-                ru = _gather(flat_u, off[r], lens[r], wr, -1)
-                gu = _gather(flat_u, off[g], lens[g], wg, -2)
-                ov1[p] = (ru[:, :, None] == gu[:, None, :]).sum(axis=(1, 2))
-                del ru, gu
+                ov1[p] = _common(_gather(flat_u, off[r], lens[r], wr, -1), _gather(flat_u, off[g], lens[g], wg, -2))
                 if wr > 1 and wg > 1:
-                    rb = _gather(flat_b, boff[r], blens[r], wr - 1, -1)
-                    gb = _gather(flat_b, boff[g], blens[g], wg - 1, -2)
-                    ov2[p] = (rb[:, :, None] == gb[:, None, :]).sum(axis=(1, 2))
-                    del rb, gb
+                    ov2[p] = _common(_gather(flat_b, boff[r], blens[r], wr - 1, -1),
+                                     _gather(flat_b, boff[g], blens[g], wg - 1, -2))
 
     del live
     # the F-measures elementwise, a slice of pairs at a time (the same values: a few float arrays of the slice

@@ -175,3 +175,36 @@ def test_target_prediction_roles(ref, gen):
     b = rouge.rouge_distance_matrix([gen], [ref])[0, 0]
     assert a == pytest.approx(b, abs=1e-12)
     assert a == pytest.approx(expected_distance(ref, gen), abs=1e-12)
+
+
+def _brute_lcs(a: list[int], b: list[int]) -> int:
+    row = [0] * (len(b) + 1)
+    for x in a:
+        prev = 0
+        for j, y in enumerate(b):
+            prev, row[j + 1] = row[j + 1], prev + 1 if x == y else max(row[j + 1], row[j])
+    return row[-1]
+
+
+@pytest.mark.parametrize("width", [5, 63, 64, 65, 130])
+def test_a_chunks_lcs_and_overlaps_match_brute_force(width):
+    """The chunk kernels on padded rows (ref pads -1, gen pads -2): LCS one gen token at a time (Hyyrö), shared tags
+    from one sorted row of both; against the textbook DP and a cell-by-cell count, at word boundaries too."""
+    rng = np.random.default_rng(width)
+    pairs = 40
+    rl = rng.integers(0, width + 1, pairs)
+    gl = rng.integers(0, width + 1, pairs)
+    rw = np.full((pairs, width), -1)
+    gw = np.full((pairs, width), -2)
+    ru = np.full((pairs, width), -1)
+    gu = np.full((pairs, width), -2)
+    for p in range(pairs):
+        rw[p, : rl[p]] = rng.integers(0, 6, rl[p])  # few distinct tokens: many matches, repeats
+        gw[p, : gl[p]] = rng.integers(0, 6, gl[p])
+        ru[p, : rl[p]] = rng.choice(3 * width, rl[p], replace=False)  # distinct tags within a row
+        gu[p, : gl[p]] = rng.choice(3 * width, gl[p], replace=False)
+    lcs = rouge._lcs(gw, rw, rl)
+    common = rouge._common(ru, gu)
+    for p in range(pairs):
+        assert lcs[p] == _brute_lcs(list(rw[p, : rl[p]]), list(gw[p, : gl[p]]))
+        assert common[p] == sum(int(x == y) for x in ru[p, : rl[p]] for y in gu[p, : gl[p]])
