@@ -416,7 +416,7 @@ class _Writer:
 
     Why: a large raw entry (16 noisy 720p frames: 44 MB) written through the page cache costs the writing
     thread a fresh page of memory for every 4 KiB it writes. On the benchmark machine (a VM) that is
-    ~2.5 ms of CPU a MB, ~110 ms an entry, more than half of what decoding it takes, and it was the decode
+    ~2.5 ms of CPU a MB, ~60-110 ms an entry, a third to a half of what decoding it takes, and it was the decode
     threads' CPU. Here the decode thread copies the entry into a staging buffer that is reused (~0.25 ms a MB) and
     returns; this thread writes it with ``O_DIRECT`` (a few ms of CPU: the disk does the rest, while the decode
     threads go on decoding), which also keeps write-once cache entries from evicting the rest of the page cache.
