@@ -169,8 +169,9 @@ _ONE = np.uint64(1)
 _BUCKET = 8
 """Pairs are grouped by (ref length, gen length) rounded up to this, then padded within a group."""
 _CHUNK_CELLS = 1 << 20
-"""At most this many (pair, ref position, gen position) cells are compared at once (~1 MB of booleans; a quarter
-of the 4 MB it was, and a few per cent faster: what a chunk works on stays in the cache)."""
+"""At most this many (pair, ref position, gen position) cells a chunk (a quarter of the 4 M it was, and a few per
+cent faster: what a chunk works on stays in the cache). Since round 19 no chunk holds a value a cell: the LCS
+compares one gen position at a time and the overlaps sort a row of ref and gen tags (``_lcs``, ``_common``)."""
 _CHUNK_PAIRS = 512
 """And at most this many pairs a chunk: bounded by its cells alone, short steps made chunks of ~16,000 pairs, whose
 gathered token arrays (a value a pair and position) took a megabyte each beside the cells' booleans (a 2,400-sample
@@ -225,8 +226,7 @@ def _lcs(gw: np.ndarray, rw: np.ndarray, rlen: np.ndarray) -> np.ndarray:
         if not eq.any():
             continue
         full[:, : (lr + 7) // 8] = np.packbits(eq, axis=-1, bitorder="little")
-        m = masks
-        u = v & m
+        u = v & masks
         if words == 1:
             v = (v + u) | (v - u)
         else:
