@@ -523,10 +523,10 @@ class Runner:
                 return RunOutcome(run_dir, log, int(ExitCode.OK))
             _wait_for_shards(shard_dir, world)
             _merge_shards(run_dir, shard_dir)
-        cache = self.frame_cache
-        if cache is not None:
-            cache.flush()  # every entry on disk before the run says it is done (the next model reads them)
         log = self._finalize(run_dir, log, p, status_override="interrupted" if interrupted else None)
+        cache = self.frame_cache
+        if cache is not None:  # (its last entries were being written while the run was scored and recorded)
+            cache.flush()  # every entry on disk before the run returns (the next model reads them)
         if cache is not None and cache.stats.evicted:
             self.say(f"[yellow]note:[/] the frame cache ({cache.dir}) reached its bound and evicted "
                      f"{cache.stats.evicted} entr{'y' if cache.stats.evicted == 1 else 'ies'} during this run; "
