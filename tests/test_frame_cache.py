@@ -495,7 +495,7 @@ def test_a_forked_child_writes_large_entries_with_a_writer_of_its_own(tmp_path):
     """A data loader's worker forked after the parent's writer started (no thread in the child) neither hangs
     nor loses its entries."""
     script = textwrap.dedent(f"""
-        import os, sys
+        import os, signal, sys
         import numpy as np
         from mosseval.frame_cache import FrameCache
         cache = FrameCache({str(tmp_path / "fc")!r})
@@ -504,6 +504,7 @@ def test_a_forked_child_writes_large_entries_with_a_writer_of_its_own(tmp_path):
             cache.put(str(k) * 64, noisy(k), {{}})  # the parent's writer is busy with these at the fork
         pid = os.fork()
         if pid == 0:
+            signal.alarm(90)  # a child that hangs (no writer thread) ends itself: the test's timeout ends only its parent
             for k in range(3, 6):
                 cache.put(str(k) * 64, noisy(k), {{}})
             ok = all(cache.get(str(k) * 64) is not None for k in range(3, 6))
