@@ -296,8 +296,11 @@ class FrameCache:
         head = _MAGIC + struct.pack("<I", len(header)) + header
         path = self._path(key)
         if len(head) + len(payload) >= DIRECT_MIN_BYTES and self._direct:
-            _background().submit(self, path, head, payload)
-            return
+            try:
+                _background().submit(self, path, head, payload)
+                return
+            except (OSError, MemoryError):  # no staging buffer (no memory): written here, as a small entry is
+                pass
         self._store(path, (head, payload))
 
     def _store(self, path: Path, parts: tuple[bytes | memoryview, ...], staged: _Staged | None = None) -> None:
@@ -445,15 +448,20 @@ class _Writer:
             buf = fits[0] if fits else self.free[0] if self.free else None
             if buf is not None:
                 self.free.remove(buf)
+        try:
+            if buf is not None and len(buf) < padded:  # too small for this entry: let it go
+                _close(buf)
+                buf = None
+            if buf is None:
+                buf = mmap.mmap(-1, -(-padded // _DIRECT_CHUNK) * _DIRECT_CHUNK)
+            buf[:len(head)] = head
+            buf[len(head):size] = payload
+            buf[size:padded] = bytes(padded - size)
+        except BaseException:
+            self.slots.release()  # nothing staged: the slot is free again (the caller writes the entry itself)
+            raise
+        with self.lock:
             self.pending.add(path)
-        if buf is not None and len(buf) < padded:  # too small for this entry: let it go
-            buf.close()
-            buf = None
-        if buf is None:
-            buf = mmap.mmap(-1, -(-padded // _DIRECT_CHUNK) * _DIRECT_CHUNK)
-        buf[:len(head)] = head
-        buf[len(head):size] = payload
-        buf[size:padded] = bytes(padded - size)
         self.queue.put((cache, path, _Staged(buf, size)))
 
     def _run(self) -> None:
@@ -467,7 +475,7 @@ class _Writer:
                 continue
             try:
                 cache._store(path, (staged.view(),), staged)
-            except Exception:  # the cache is an optimisation: a bug here must not stall the run
+            except Exception:  # the cache is an optimisation: a bug here must not stall the run (nor end this thread)
                 cache._count("errors")
             finally:
                 with self.lock:
@@ -480,14 +488,26 @@ class _Writer:
         return path in self.pending
 
     def drain(self) -> None:
-        self.queue.join()
+        """Wait until every entry queued is written (a writer thread that is gone, which only the interpreter's
+        end does, writes nothing more: then this returns rather than wait for ever)."""
+        with self.queue.all_tasks_done:
+            while self.queue.unfinished_tasks and self.thread.is_alive():
+                self.queue.all_tasks_done.wait(0.5)
 
     def release(self) -> None:
         """Let the free staging buffers go (the writer does after :data:`STAGING_IDLE_S` without work)."""
         with self.lock:
             free, self.free = self.free, []
         for buf in free:
-            buf.close()
+            _close(buf)
+
+
+def _close(buf: mmap.mmap) -> None:
+    """Unmap a staging buffer now; one a view still holds (a traceback's) goes when that view does."""
+    try:
+        buf.close()
+    except BufferError:
+        pass
 
 
 STAGING_BUFFERS = 2

@@ -538,3 +538,30 @@ def test_the_writer_keeps_its_staging_buffers_while_busy_and_lets_them_go_when_i
     assert writer.free == [] and kept[0].closed
     got = cache.get("b" * 64)
     assert got is not None and np.array_equal(got[0], _noisy(seed=1))
+
+
+def test_no_memory_for_a_staging_buffer_writes_the_entry_in_the_caller_and_frees_its_slot(tmp_path, monkeypatch):
+    import mmap
+
+    import mosseval.frame_cache as fc
+
+    writer = fc._background()
+    writer.drain()
+    writer.release()  # no free buffer: the next entry needs a new one
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    cache = FrameCache(tmp_path / "fc")
+    monkeypatch.setattr(mmap, "mmap", no_memory)
+    for k in range(fc.STAGING_BUFFERS + 2):  # more than the slots: none may be lost to a failed staging
+        cache.put(str(k) * 64, _noisy(seed=k), {})
+    monkeypatch.undo()
+    assert cache.stats.writes == fc.STAGING_BUFFERS + 2 and cache.stats.direct_writes == 0 and cache.stats.errors == 0
+    taken = [writer.slots.acquire(blocking=False) for _ in range(fc.STAGING_BUFFERS)]
+    for _ in range(sum(taken)):
+        writer.slots.release()
+    assert not writer.pending and all(taken)  # every slot free again
+    for k in range(fc.STAGING_BUFFERS + 2):
+        got = cache.get(str(k) * 64)
+        assert got is not None and np.array_equal(got[0], _noisy(seed=k))
