@@ -269,8 +269,9 @@ def _pair_keys(ids: np.ndarray, at: np.ndarray, n_ids: int) -> np.ndarray:
     return keys
 
 
-def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]) -> np.ndarray:
-    """``1 - mean(F1 R1, F1 R2, F1 RL)`` for each (strings[ref_idx[p]], strings[gen_idx[p]])."""
+def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str], forget: bool = False) -> np.ndarray:
+    """``1 - mean(F1 R1, F1 R2, F1 RL)`` for each (strings[ref_idx[p]], strings[gen_idx[p]]); ``forget``: the
+    strings' encodings leave the cache once read (:func:`rouge_distance_blocks`)."""
     encs = [_encode(s) for s in strings]
     lens = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs)) // _ID_BYTES
     total = int(lens.sum())
@@ -278,10 +279,17 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     np.cumsum(lens[:-1], out=off[1:])
     flat_w = np.frombuffer(b"".join(encs), dtype=np.intc)
     del encs
+    if forget:  # the strings are not needed past their encodings: the caller handed them over
+        pop = _encoded.pop
+        for text in strings:
+            pop(text, None)
+        if not _encoded:
+            _encoded.clear()  # (an emptied dict keeps its table: ~25 KiB at 240 samples, until cleared)
+        strings.clear()
     n_words = int(flat_w.max(initial=-1)) + 1
-    owner = np.repeat(np.arange(len(strings), dtype=_index_type(len(strings))), lens)
+    owner = np.repeat(np.arange(len(lens), dtype=_index_type(len(lens))), lens)
     # what the pairs' chunks gather and compare: each kind of token as its rank among the distinct ones (equal
-    # tokens stay equal, others differ), int32 where the count fits (half the memory of a chunk)
+    # tokens stay equal, others differ), int16 or int32 where the count fits (a quarter or half the memory of a chunk)
     flat_u = _occurrence_ranks(flat_w, owner, n_words)
     # bigrams: token t and t+1 of the same string
     nxt = np.flatnonzero(owner[1:] == owner[:-1])
@@ -298,7 +306,9 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     lens, blens = _narrow(lens, total), _narrow(blens, total)
 
     n = len(ref_idx)
-    counts = _index_type(total)  # (each count is at most a string's token count)
+    # each count is at most a string's token count: int16 where the longest string fits (a third of the pairs'
+    # count arrays of int64, half of int32)
+    counts = np.int16 if int(lens.max(initial=0)) < 2**15 else _index_type(total)
     ov1 = np.zeros(n, dtype=counts)
     ov2 = np.zeros(n, dtype=counts)
     lcs = np.zeros(n, dtype=counts)
@@ -339,9 +349,11 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
 
 
 def _ranks(tags: np.ndarray) -> np.ndarray:
-    """Each value of ``tags`` as its rank among the distinct values (``int32`` where the count fits), then ``-3``
-    (keeps indexing valid when every string is empty; below the pads)."""
-    ranks = _narrow(_unique_inverse(tags)[1], len(tags))
+    """Each value of ``tags`` as its rank among the distinct values (``int16`` where fewer than 32,767 are distinct,
+    else ``int32`` where the count fits: the pairs' chunks gather and compare ranks only), then ``-3`` (keeps
+    indexing valid when every string is empty; below the pads)."""
+    uniq, ranks = _unique_inverse(tags)
+    ranks = ranks.astype(np.int16) if len(uniq) < 2**15 - 1 else _narrow(ranks, len(tags))
     return np.concatenate([ranks, np.array([-3], dtype=ranks.dtype)])
 
 
@@ -419,7 +431,8 @@ def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inverse
 
 
-def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[np.ndarray]:
+def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]], *,
+                          forget: bool = False) -> list[np.ndarray]:
     """For each ``(refs, gens)`` block, the ``(len(refs), len(gens))`` float64 matrix
     ``1 - mean(F1 ROUGE-1, F1 ROUGE-2, F1 ROUGE-L)`` of every ``(refs[i], gens[j])``.
 
@@ -427,6 +440,10 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]])
     vectorised computation; each distinct string is tokenized once and each distinct
     (ref, gen) pair computed once. ``ref`` plays rouge-score's *target*, ``gen`` its
     *prediction* (F1 is symmetric anyway).
+
+    ``forget``: ``blocks`` is a list the caller hands over with its only references to the reference strings: it is
+    emptied once read, and the strings and their cached encodings are let go once the batch has read the encodings,
+    before the pairs are compared (a batch whose strings are not scored again: ``score_batch(consume=True)``).
     """
     if len(_encoded) > _ENCODED_MAX:
         clear_caches()
@@ -438,6 +455,9 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]])
         r_flat += [ids.setdefault(s, len(ids)) for s in refs]
         g_flat += [ids.setdefault(s, len(ids)) for s in gens]
         shapes.append((len(refs), len(gens)))
+    if forget:
+        blocks.clear()  # type: ignore[attr-defined]
+        refs = gens = ()
     if not shapes:
         return []
     ns = np.array([s[0] for s in shapes], dtype=np.int64)
@@ -451,7 +471,13 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]])
     uniq, inverse = _unique_inverse(_cell_keys(r_flat, g_flat, ns, ms, total, len(ids)))
     del r_flat, g_flat
     strings = list(ids)
-    dist = _pair_distances(uniq // len(ids), uniq % len(ids), strings)[inverse]
+    n = len(strings)
+    # each distinct pair's ref and gen string (intp: they index in every chunk, and numpy converts a narrower
+    # index array at each use: 2 % slower for a GRPO group); the pairs' keys and the strings' ids let go before the
+    # distances are computed
+    ref_idx, gen_idx = uniq // n, uniq % n
+    del uniq, ids
+    dist = _pair_distances(ref_idx, gen_idx, strings, forget)[inverse]
     return [dist[out_off[k] : out_off[k + 1]].reshape(shapes[k]) for k in range(len(shapes))]
 
 

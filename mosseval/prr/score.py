@@ -127,12 +127,14 @@ def distance_matrix(ref: Sequence[str], gen: Sequence[str], config: PRRConfig) -
     return distance_blocks([(ref, gen)], config)[0]
 
 
-def distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]], config: PRRConfig) -> list[np.ndarray]:
-    """The step-distance matrix of each ``(reference steps, generated steps)`` block."""
+def distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]], config: PRRConfig, *,
+                    forget: bool = False) -> list[np.ndarray]:
+    """The step-distance matrix of each ``(reference steps, generated steps)`` block (``forget``: see
+    :func:`~mosseval.prr.rouge.rouge_distance_blocks`)."""
     if config.distance == "rouge":
         from mosseval.prr.rouge import rouge_distance_blocks
 
-        return rouge_distance_blocks(blocks)
+        return rouge_distance_blocks(blocks, forget=forget)
     if config.distance == "semantic":
         from mosseval.prr.semantic import semantic_distance_matrix
 
@@ -229,24 +231,29 @@ def score_batch(
 
     ``consume``: ``items`` is a list the caller hands over with its only references to the completions: it is
     emptied once read, and the completions are let go once split into steps, before the distances are computed
-    (``score`` of 24,000 samples: ~12 MiB of text).
+    (``score`` of 24,000 samples: ~12 MiB of text); the steps' encodings leave the ROUGE cache once the batch has
+    read them (a run's batch is scored once: a later batch encodes its strings again).
     """
     prepared = [(t, reference_texts(r)) for t, r in items]
     if consume:
         items.clear()  # type: ignore[attr-defined]
-    return _score_prepared(prepared, config or PRRConfig(), require_format, detail_data)
+    return _score_prepared(prepared, config or PRRConfig(), require_format, detail_data, forget=consume)
 
 
 def _score_prepared(items: list[tuple[str | None, list[str]]], config: PRRConfig,
-                    require_format: bool, detail_data: bool = False) -> list[ProcessScore]:
-    """``items`` is emptied once each completion is split into its steps (``score_batch(consume=True)``)."""
+                    require_format: bool, detail_data: bool = False, forget: bool = False) -> list[ProcessScore]:
+    """``items`` is emptied once each completion is split into its steps (``score_batch(consume=True)``);
+    ``forget``: see :func:`distance_blocks`."""
     out = [_prepare(t, refs, config, require_format) for t, refs in items]
     refs_of = [refs for _, refs in items]
     items.clear()
     todo = [i for i, ps in enumerate(out) if ps.status == "scored"]
     if not todo:
         return out
-    dists = distance_blocks([(refs_of[i], out[i].steps) for i in todo], config)
+    blocks = [(refs_of[i], out[i].steps) for i in todo]
+    if forget:
+        del refs_of  # (the blocks hold the only references to the reference steps: let go once read)
+    dists = distance_blocks(blocks, config, forget=forget)
     prr = prr_function(config.alpha)
     for a in range(0, len(todo), ALIGN_CHUNK):
         chunk = todo[a : a + ALIGN_CHUNK]

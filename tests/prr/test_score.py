@@ -446,15 +446,25 @@ def test_unique_inverse_is_numpys(keys):
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 2**62), max_size=50))
-def test_token_ranks_keep_equality_in_int32(tags):
-    """What the pairs' chunks compare (``_ranks``): each tag as an int32 rank, equal tags equal and different ones
-    different, then the -3 that keeps indexing valid (below every pad)."""
+def test_token_ranks_keep_equality_in_int16(tags):
+    """What the pairs' chunks compare (``_ranks``): each tag as an int16 rank (fewer than 32,767 distinct tags),
+    equal tags equal and different ones different, then the -3 that keeps indexing valid (below every pad)."""
     a = np.array(tags, dtype=np.int64)
     ranks = rouge._ranks(a)
-    assert ranks.dtype == np.int32 and ranks[-1] == -3 and len(ranks) == len(tags) + 1
+    assert ranks.dtype == np.int16 and ranks[-1] == -3 and len(ranks) == len(tags) + 1
     got = ranks[:-1].tolist()
     assert all((got[i] == got[j]) == (tags[i] == tags[j]) for i in range(len(tags)) for j in range(len(tags)))
     assert all(0 <= r < max(len(tags), 1) for r in got)
+
+
+def test_token_ranks_of_more_than_32766_distinct_tags_are_int32():
+    """Past int16's range the ranks are int32, still one per distinct tag in order (a 24,000-sample batch has more
+    distinct bigram tags than int16 holds)."""
+    for n in (32_766, 32_767, 40_000):
+        tags = np.arange(n, dtype=np.int64)[::-1] * 7  # distinct, descending: rank = n - 1 - position
+        ranks = rouge._ranks(tags.copy())
+        assert ranks.dtype == (np.int16 if n < 32_767 else np.int32)
+        assert np.array_equal(ranks[:-1], np.arange(n)[::-1]) and ranks[-1] == -3
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -527,9 +537,9 @@ def test_score_batch_consumes_what_it_is_handed_and_lets_the_completions_go():
     seen = []
     real = score_mod.distance_blocks
 
-    def spy(blocks, config):
+    def spy(blocks, config, **kw):
         seen.append(list(held))  # what the batch still holds when the distances are computed
-        return real(blocks, config)
+        return real(blocks, config, **kw)
 
     score_mod.distance_blocks = spy
     try:
@@ -538,3 +548,45 @@ def test_score_batch_consumes_what_it_is_handed_and_lets_the_completions_go():
         score_mod.distance_blocks = real
     assert seen == [[]] and held == []
     assert got == score_batch(items)
+
+
+def test_a_consumed_batch_lets_its_reference_strings_and_their_encodings_go_before_the_pairs_are_compared(
+        monkeypatch):
+    """``score_batch(consume=True)`` (a run's batch, scored once): the blocks handed to the distances are emptied
+    once read, and the strings' cached encodings are gone by the time the pairs are compared (a 240-sample
+    ``score`` peaked 0.2 MiB lower); the values are the plain call's, and a plain call keeps its encodings (a GRPO
+    group's reference is scored again every step)."""
+    refs = ["At 1 s there are 2 red balls on the table.", "Then a third red ball rolls in from the left.",
+            "At 5 s only the blue cube is left."]
+    texts = ["<think>At 1 s there are 2 red balls. Then a third one rolls in. The cube stays.</think>"
+             "<answer>B</answer>",
+             "<think>Only a blue cube at the end. Two red balls first.</think><answer>A</answer>",
+             "no format", None]
+    rouge.clear_caches()
+    want = score_batch([(t, list(refs)) for t in texts])
+    assert set(refs) <= set(rouge._encoded)  # kept for the next batch
+    assert [p.status for p in want] == ["scored", "scored", "format_broken", "format_broken"]
+
+    rouge.clear_caches()
+    seen: dict = {}
+    real_blocks, real_gather = rouge.rouge_distance_blocks, rouge._gather
+
+    def blocks_spy(blocks, *, forget=False):
+        seen["blocks"], seen["forget"] = blocks, forget
+        return real_blocks(blocks, forget=forget)
+
+    def gather_spy(*args):
+        seen.setdefault("cached", set(rouge._encoded))  # at the first comparison of pairs
+        return real_gather(*args)
+
+    monkeypatch.setattr(rouge, "rouge_distance_blocks", blocks_spy)
+    monkeypatch.setattr(rouge, "_gather", gather_spy)
+    got = score_batch([(t, list(refs)) for t in texts], consume=True)
+    assert got == want
+    assert seen["forget"] is True and seen["blocks"] == []
+    assert seen["cached"] == set() and rouge._encoded == {}
+    # the plain call through the same spies: nothing handed over, nothing forgotten
+    seen.clear()
+    rouge.clear_caches()
+    assert score_batch([(t, list(refs)) for t in texts]) == want
+    assert seen["forget"] is False and len(seen["blocks"]) == 2 and set(refs) <= seen["cached"]
