@@ -271,7 +271,8 @@ def _pair_keys(ids: np.ndarray, at: np.ndarray, n_ids: int) -> np.ndarray:
 
 def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str], forget: bool = False) -> np.ndarray:
     """``1 - mean(F1 R1, F1 R2, F1 RL)`` for each (strings[ref_idx[p]], strings[gen_idx[p]]); ``forget``: the
-    strings' encodings leave the cache once read (:func:`rouge_distance_blocks`)."""
+    strings' encodings leave the cache once read, and ``strings`` (the caller's list) is emptied
+    (:func:`rouge_distance_blocks`)."""
     encs = [_encode(s) for s in strings]
     lens = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs)) // _ID_BYTES
     total = int(lens.sum())
@@ -306,8 +307,8 @@ def _pair_distances(ref_idx: np.ndarray, gen_idx: np.ndarray, strings: list[str]
     lens, blens = _narrow(lens, total), _narrow(blens, total)
 
     n = len(ref_idx)
-    # each count is at most a string's token count: int16 where the longest string fits (a third of the pairs'
-    # count arrays of int64, half of int32)
+    # each count is at most a string's token count: int16 where the longest string fits (half the memory of the
+    # pairs' count arrays in int32)
     counts = np.int16 if int(lens.max(initial=0)) < 2**15 else _index_type(total)
     ov1 = np.zeros(n, dtype=counts)
     ov2 = np.zeros(n, dtype=counts)
@@ -457,7 +458,7 @@ def rouge_distance_blocks(blocks: Sequence[tuple[Sequence[str], Sequence[str]]],
         shapes.append((len(refs), len(gens)))
     if forget:
         blocks.clear()  # type: ignore[attr-defined]
-        refs = gens = ()
+        refs = gens = ()  # (the loop's last block, too)
     if not shapes:
         return []
     ns = np.array([s[0] for s in shapes], dtype=np.int64)
