@@ -249,6 +249,72 @@ def test_new_entries_are_zstd_and_a_cache_written_with_zlib_still_reads_bit_iden
     assert cache.get("e" * 64) is None and not cache._path("e" * 64).exists()
 
 
+def _rewrite_entry(path, *, shape=None, payload=None) -> None:
+    """An entry with its header's shape or its payload replaced (``stored`` follows the payload)."""
+    data = path.read_bytes()
+    (hlen,) = struct.unpack("<I", data[8:12])
+    header = json.loads(data[12:12 + hlen])
+    body = data[12 + hlen:] if payload is None else payload
+    header["shape"] = header["shape"] if shape is None else shape
+    header["stored"] = len(body)
+    head = json.dumps(header).encode()
+    path.write_bytes(data[:8] + struct.pack("<I", len(head)) + head + body)
+
+
+def test_entries_are_read_into_the_array_they_return_and_a_damaged_one_is_a_miss(tmp_path, monkeypatch):
+    """A raw entry's pixels are read straight into the returned array, a Zstandard entry's decompressed straight
+    into it: the array owns its memory (no bytes object copied into a second buffer), bit-identical and writable.
+    A stream whose declared size is not the header's shape, a stream that ends early, or a raw entry whose stored
+    size is not its shape's, is damaged: a miss, counted and removed. No memory for its pixels is a miss that
+    keeps the entry."""
+    import zstandard
+
+    cache = FrameCache(tmp_path / "fc")
+    big = np.zeros((8, 128, 128, 3), dtype=np.uint8)
+    big[:, :, ::5] = np.arange(8, dtype=np.uint8)[:, None, None, None] * 31
+    noisy = np.random.default_rng(3).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    assert big.nbytes > 256 * 1024
+    for key in ("a" * 64, "b" * 64, "c" * 64):
+        cache.put(key, big, {"n": 8})
+        assert _codec(cache, key) == "zstd"
+    for key in ("d" * 64, "e" * 64):
+        cache.put(key, noisy, {"n": 4})
+        assert _codec(cache, key) == "raw"
+    for key, want in (("a" * 64, big), ("d" * 64, noisy)):
+        got = cache.get(key)
+        assert got is not None and np.array_equal(got[0], want) and got[1] == {"n": len(want)}
+        assert got[0].flags.owndata and got[0].flags.writeable and got[0].shape == want.shape
+        got[0][0, 0, 0] = 7  # the caller's to change
+        again = cache.get(key)
+        assert again is not None and np.array_equal(again[0], want)
+    # the stream says 8 frames, the header 7: not read into a 7-frame array
+    _rewrite_entry(cache._path("b" * 64), shape=[7, 128, 128, 3])
+    # a stream cut short (its header's stored size agreeing): fewer pixels than the shape
+    data = cache._path("c" * 64).read_bytes()
+    (hlen,) = struct.unpack("<I", data[8:12])
+    stream = data[12 + hlen:]
+    assert zstandard.frame_content_size(stream) == big.nbytes
+    _rewrite_entry(cache._path("c" * 64), payload=stream[:len(stream) // 2])
+    # raw pixels of 4 frames under a header that says 3
+    _rewrite_entry(cache._path("e" * 64), shape=[3, 64, 64, 3])
+    errors = cache.stats.errors
+    for key in ("b" * 64, "c" * 64, "e" * 64):
+        assert cache.get(key) is None and not cache._path(key).exists()
+    assert cache.stats.errors == errors + 3
+    # no memory for the pixels at the moment: a miss, the entry kept for later
+    from mosseval import frame_cache
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    misses = cache.stats.misses
+    with monkeypatch.context() as mp:
+        mp.setattr(frame_cache.np, "empty", no_memory)
+        assert cache.get("a" * 64) is None
+    assert cache._path("a" * 64).exists() and cache.stats.misses == misses + 1
+    assert cache.stats.errors == errors + 3 and cache.get("a" * 64) is not None
+
+
 def test_without_zstandard_entries_are_zlib_and_zstd_entries_are_kept_misses(tmp_path, monkeypatch):
     import mosseval.frame_cache as fc
 
